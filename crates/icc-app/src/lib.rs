@@ -1,1 +1,84 @@
-//! stub
+//! The use cases of ICC Facturas, shared by the `icc` CLI and the desktop shell.
+//!
+//! One [`App`] owns the local store (and, as later capabilities arrive, the keyring, the
+//! clients and the configuration). Every use case takes the [`Session`] of the user who asks
+//! and decides here, in Rust, whether that user may do it: a button hidden in the UI is only a
+//! courtesy.
+//!
+//! ```no_run
+//! # async fn demo() -> icc_app::Result<()> {
+//! let app = icc_app::App::open(std::path::Path::new("/tmp/icc-datos")).await?;
+//! let admin = app.init("admin", "caballo correcto batería grapa").await?;
+//! let page = app.list_invoices(&admin, Default::default(), 50, None).await?;
+//! println!("{} facturas", page.items.len());
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod doctor;
+mod error;
+mod invoices;
+pub mod logging;
+mod seed;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use icc_store::Store;
+
+pub use auth::{Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password};
+pub use doctor::{Check, DoctorReport};
+pub use error::{AppError, Result};
+pub use icc_store::{AssignmentChange, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, User};
+pub use invoices::InvoiceView;
+pub use seed::SeedReport;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "icc.db";
+
+/// The application: its data directory and the store in it.
+#[derive(Clone, Debug)]
+pub struct App {
+    store: Store,
+    data_dir: PathBuf,
+}
+
+impl App {
+    /// The OS's per-user data folder for ICC Facturas
+    /// (`~/.local/share/icc-facturas` on Linux, `%APPDATA%\ICC\ICC Facturas\data` on
+    /// Windows, `~/Library/Application Support/cl.ICC.ICC-Facturas` on macOS).
+    pub fn default_data_dir() -> Option<PathBuf> {
+        directories::ProjectDirs::from("cl", "ICC", "ICC Facturas").map(|d| d.data_dir().to_owned())
+    }
+
+    /// Opens the data directory (creating it if needed) and its database.
+    ///
+    /// # Errors
+    /// [`AppError::Io`] when the folder cannot be created, store errors when the database
+    /// cannot be opened or migrated.
+    pub async fn open(data_dir: &Path) -> Result<App> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            AppError::Io(format!(
+                "no se pudo crear la carpeta de datos {}: {e}; elija otra con --data-dir o ICC_DATA_DIR",
+                data_dir.display()
+            ))
+        })?;
+        let store = Store::open(&data_dir.join(DB_FILE)).await?;
+        Ok(App { store, data_dir: data_dir.to_owned() })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The store (for sibling crates and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Closes the database cleanly.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}

@@ -1,1 +1,151 @@
-//! stub
+//! The local SQLite database of ICC Facturas.
+//!
+//! [`Store::open`] creates or opens the file, sets the pragmas (WAL, `foreign_keys`,
+//! `busy_timeout`, `synchronous=NORMAL`) and runs the embedded migrations of
+//! `migrations/sqlite`. Every write goes through a [`WriteTx`], which records who made it and
+//! writes its audit-log rows in the same transaction, so a crash never leaves a change without
+//! its history nor half a change.
+//!
+//! ```no_run
+//! # async fn demo() -> icc_store::Result<()> {
+//! let store = icc_store::Store::open(std::path::Path::new("/tmp/icc.db")).await?;
+//! assert_eq!(store.integrity_check().await?, vec!["ok".to_string()]);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod invoices;
+mod obras;
+mod users;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use error::{Result, StoreError};
+pub use invoices::{AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page};
+pub use obras::Obra;
+pub use users::{NewUser, User};
+pub use write::{AssignmentChange, InsertReport, WriteTx};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// Current UTC time as stored: RFC 3339 with milliseconds.
+pub fn now_utc() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// An open local database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `path` and brings its schema up to date.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the file cannot be opened, [`StoreError::NewerSchema`] when
+    /// a newer application wrote it, [`StoreError::Migrate`] when a migration fails (it is
+    /// rolled back).
+    pub async fn open(path: &Path) -> Result<Store> {
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-32000");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        let store = Store { pool, path: path.to_owned() };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten();
+        if let Some(found) = applied
+            && found > supported
+        {
+            return Err(StoreError::NewerSchema { found, supported });
+        }
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection pool, for crates that add their own tables (sync, backups).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The applied schema version (the newest migration).
+    ///
+    /// # Errors
+    /// On database errors.
+    pub async fn schema_version(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The newest schema version this build knows.
+    pub fn supported_schema_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// `PRAGMA integrity_check`: `["ok"]` when the file is sound, otherwise the problems.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub async fn integrity_check(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&self.pool).await?)
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`) on behalf of `actor`, the user name
+    /// recorded in the audit log.
+    ///
+    /// # Errors
+    /// On database errors (e.g. busy beyond the timeout).
+    pub async fn write(&self, actor: &str) -> Result<WriteTx> {
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx::new(tx, actor))
+    }
+
+    /// Reads a non-secret setting.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,110 @@
+//! `icc doctor`: checks of the installation, each with what to do when it fails.
+
+use serde::Serialize;
+
+use crate::App;
+use icc_store::Store;
+
+/// Free space below which the disk check fails.
+pub const MIN_FREE_BYTES: u64 = 500 * 1024 * 1024;
+
+/// One check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`).
+    pub id: &'static str,
+    /// Spanish name.
+    pub name: &'static str,
+    /// Passed?
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+    /// What to do when it failed.
+    pub hint: Option<String>,
+}
+
+/// All checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorReport {
+    /// Whether every check passed.
+    pub ok: bool,
+    /// The data directory.
+    pub data_dir: String,
+    /// The checks, in order.
+    pub checks: Vec<Check>,
+}
+
+impl App {
+    /// Runs the checks. Never fails: a failing check is reported, not returned as an error.
+    pub async fn doctor(&self) -> DoctorReport {
+        let mut checks = Vec::new();
+        let dir = self.data_dir.clone();
+
+        let probe = dir.join(".icc-write-test");
+        let writable = std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe));
+        checks.push(Check {
+            id: "data_dir",
+            name: "Carpeta de datos",
+            ok: writable.is_ok(),
+            detail: match &writable {
+                Ok(()) => format!("{} (escribible)", dir.display()),
+                Err(e) => format!("{}: {e}", dir.display()),
+            },
+            hint: writable.is_err().then(|| "revise los permisos de la carpeta o elija otra con --data-dir".into()),
+        });
+
+        let supported = Store::supported_schema_version();
+        let schema = self.store.schema_version().await;
+        checks.push(match schema {
+            Ok(v) if v == supported => Check { id: "schema", name: "Versión del esquema", ok: true, detail: format!("{v}"), hint: None },
+            Ok(v) => Check {
+                id: "schema",
+                name: "Versión del esquema",
+                ok: false,
+                detail: format!("{v} (esta versión de la aplicación usa {supported})"),
+                hint: Some("reinicie la aplicación para aplicar las migraciones, o actualícela si la base es más nueva".into()),
+            },
+            Err(e) => Check { id: "schema", name: "Versión del esquema", ok: false, detail: e.to_string(), hint: Some("restaure el último respaldo".into()) },
+        });
+
+        let integrity = self.store.integrity_check().await;
+        checks.push(match integrity {
+            Ok(r) if r == ["ok"] => Check { id: "integrity", name: "Integridad de la base de datos", ok: true, detail: "ok".into(), hint: None },
+            Ok(r) => Check {
+                id: "integrity",
+                name: "Integridad de la base de datos",
+                ok: false,
+                detail: r.into_iter().take(5).collect::<Vec<_>>().join("; "),
+                hint: Some("la base de datos está dañada: restaure el último respaldo".into()),
+            },
+            Err(e) => Check { id: "integrity", name: "Integridad de la base de datos", ok: false, detail: e.to_string(), hint: Some("restaure el último respaldo".into()) },
+        });
+
+        let free = fs4::available_space(&dir);
+        checks.push(match free {
+            Ok(b) => Check {
+                id: "disk",
+                name: "Espacio libre en disco",
+                ok: b >= MIN_FREE_BYTES,
+                detail: format!("{} MB libres", icc_core::Clp::new(i64::try_from(b / (1024 * 1024)).unwrap_or(i64::MAX)).format_number()),
+                hint: (b < MIN_FREE_BYTES).then(|| "libere espacio: se necesitan al menos 500 MB para trabajar y respaldar".into()),
+            },
+            Err(e) => Check { id: "disk", name: "Espacio libre en disco", ok: false, detail: e.to_string(), hint: Some("revise el disco de la carpeta de datos".into()) },
+        });
+
+        let users = self.store.user_count().await;
+        checks.push(match users {
+            Ok(n) if n > 0 => Check { id: "users", name: "Usuarios", ok: true, detail: format!("{n} usuario(s)"), hint: None },
+            Ok(_) => Check {
+                id: "users",
+                name: "Usuarios",
+                ok: false,
+                detail: "no hay usuarios".into(),
+                hint: Some("cree el primer administrador con `icc init --admin-user NOMBRE --password-stdin`".into()),
+            },
+            Err(e) => Check { id: "users", name: "Usuarios", ok: false, detail: e.to_string(), hint: None },
+        });
+
+        DoctorReport { ok: checks.iter().all(|c| c.ok), data_dir: dir.display().to_string(), checks }
+    }
+}

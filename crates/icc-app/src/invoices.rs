@@ -1,0 +1,197 @@
+//! Invoice use cases: list, show, assign, change status, history; all scoped by role.
+
+use chrono::NaiveDate;
+use icc_core::{
+    AgingBucket, DteType, InvoiceId, InvoiceStatus, NaturalKey, aging_bucket,
+};
+use icc_store::{AssignmentChange, AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page};
+use serde::Serialize;
+
+use crate::auth::{Permission, Session};
+use crate::error::{AppError, Result};
+use crate::App;
+
+/// Days ahead that count as "plazo de reclamo por vencer" on screens and in views.
+pub const CLAIM_WARNING_DAYS: i64 = 2;
+
+/// One invoice as users see it: everything stored plus what follows from today's date.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvoiceView {
+    /// Stored data (`plazo_reclamo` is `desconocido` when the SII reception is unknown).
+    #[serde(flatten)]
+    pub detail: InvoiceDetail,
+    /// Spanish label of the document type.
+    pub tipo_dte_nombre: String,
+    /// Spanish label of the status.
+    pub estado_nombre: &'static str,
+    /// `vigente`, `por_vencer` (2 days or less), `vencido`, `desconocido` or `no_aplica`.
+    pub plazo_reclamo_estado: &'static str,
+    /// Days left to claim (negative once expired); absent when unknown.
+    pub plazo_reclamo_dias: Option<i64>,
+    /// Aging bucket of the debt (`al_dia`, `d1a30`, ...); absent when nothing is owed.
+    pub antiguedad: Option<AgingBucket>,
+}
+
+/// Fills what the store leaves empty for people: an unknown claim deadline of a claimable
+/// document reads `desconocido` (never a guess).
+fn present(row: &mut InvoiceRow) {
+    if row.plazo_reclamo.is_none() && DteType::new(u16::try_from(row.tipo_dte).unwrap_or(0)).is_ok_and(|t| t.is_claimable()) {
+        row.plazo_reclamo = Some("desconocido".into());
+    }
+}
+
+fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+impl App {
+    /// A page of the invoices this user may see. `limit` is clamped to `1..=1000`.
+    ///
+    /// # Errors
+    /// A malformed cursor, store errors.
+    pub async fn list_invoices(&self, s: &Session, mut filter: InvoiceFilter, limit: u32, cursor: Option<&str>) -> Result<Page> {
+        let cursor = cursor.map(Cursor::decode).transpose()?;
+        if let Some(scope) = s.obra_scope() {
+            if let Some(o) = &filter.obra
+                && !s.sees_obra(Some(o))
+            {
+                return Err(AppError::Forbidden(format!("la obra «{o}» no está asignada a «{}»", s.username)));
+            }
+            filter.visible_obras = Some(scope.to_vec());
+        }
+        if filter.today.is_none() {
+            filter.today = Some(today());
+        }
+        let mut page = self.store.list_invoices(&filter, limit, cursor.as_ref()).await?;
+        page.items.iter_mut().for_each(present);
+        Ok(page)
+    }
+
+    /// Resolves `ID` or `RUT:TIPO:FOLIO` to an invoice this user may see.
+    ///
+    /// # Errors
+    /// Malformed reference, unknown invoice, or one of an obra the user does not have.
+    pub async fn resolve_invoice(&self, s: &Session, reference: &str) -> Result<InvoiceDetail> {
+        let r = reference.trim();
+        let id: InvoiceId = if r.contains(':') {
+            let key: NaturalKey = r.parse()?;
+            self.store
+                .invoice_id_by_key(&key)
+                .await?
+                .ok_or_else(|| AppError::NotFound { what: "factura", key: key.to_string() })?
+        } else {
+            r.parse()?
+        };
+        let detail = self.store.invoice(id).await?.ok_or_else(|| AppError::NotFound { what: "factura", key: r.into() })?;
+        if !s.sees_obra(detail.row.obra.as_deref()) {
+            return Err(AppError::Forbidden(format!("la factura «{r}» no pertenece a las obras asignadas a «{}»", s.username)));
+        }
+        Ok(detail)
+    }
+
+    /// One invoice with its derived deadlines.
+    ///
+    /// # Errors
+    /// As [`App::resolve_invoice`].
+    pub async fn show_invoice(&self, s: &Session, reference: &str) -> Result<InvoiceView> {
+        let detail = self.resolve_invoice(s, reference).await?;
+        Ok(view(detail, today()))
+    }
+
+    /// Changes obra, centro de costo, cuenta or glosa. An `admin_obra` may only move an
+    /// invoice between their own obras.
+    ///
+    /// # Errors
+    /// Forbidden, unknown invoice or obra.
+    pub async fn set_invoice_fields(&self, s: &Session, reference: &str, change: AssignmentChange) -> Result<InvoiceView> {
+        s.require(Permission::Assign)?;
+        let detail = self.resolve_invoice(s, reference).await?;
+        if let Some(new_obra) = &change.obra
+            && !s.sees_obra(new_obra.as_deref())
+        {
+            return Err(AppError::Forbidden(format!(
+                "«{}» solo puede asignar facturas a sus obras ({})",
+                s.username,
+                s.obras.join(", ")
+            )));
+        }
+        let clean = |v: &Option<Option<String>>| {
+            v.as_ref().map(|o| o.as_ref().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()))
+        };
+        let change = AssignmentChange {
+            obra: clean(&change.obra),
+            centro_costo: clean(&change.centro_costo),
+            cuenta: clean(&change.cuenta),
+            glosa: clean(&change.glosa),
+        };
+        let id: InvoiceId = detail.row.id.parse()?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.update_assignment(id, &change).await?;
+        tx.commit().await?;
+        self.show_invoice(s, &id.to_string()).await
+    }
+
+    /// Moves an invoice through the status machine; who and when go to the audit log.
+    ///
+    /// # Errors
+    /// Forbidden for the role, illegal transition, rejection without motivo.
+    pub async fn set_invoice_status(&self, s: &Session, reference: &str, to: InvoiceStatus, motivo: Option<&str>) -> Result<InvoiceView> {
+        let needed = match to {
+            InvoiceStatus::Recibida | InvoiceStatus::EnRevision => Permission::Review,
+            InvoiceStatus::Aprobada | InvoiceStatus::Rechazada => Permission::Approve,
+            InvoiceStatus::Pagada | InvoiceStatus::ParcialmentePagada => Permission::Pay,
+            InvoiceStatus::Anulada => Permission::Void,
+        };
+        s.require(needed)?;
+        let detail = self.resolve_invoice(s, reference).await?;
+        let id: InvoiceId = detail.row.id.parse()?;
+        let mut tx = self.store.write(&s.username).await?;
+        let from = tx.set_status(id, to, motivo).await?;
+        tx.commit().await?;
+        tracing::info!(invoice = %id, user = %s.username, from = %from, to = %to, "status changed");
+        self.show_invoice(s, &id.to_string()).await
+    }
+
+    /// The audit trail of an invoice, oldest first.
+    ///
+    /// # Errors
+    /// As [`App::resolve_invoice`].
+    pub async fn invoice_history(&self, s: &Session, reference: &str) -> Result<Vec<AuditEntry>> {
+        let detail = self.resolve_invoice(s, reference).await?;
+        Ok(self.store.history("invoice", &detail.row.id).await?)
+    }
+}
+
+fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
+    let tipo = DteType::new(u16::try_from(detail.row.tipo_dte).unwrap_or(0)).ok();
+    let deadline: Option<NaiveDate> = detail.row.plazo_reclamo.as_deref().and_then(|d| d.parse().ok());
+    let estado: Option<InvoiceStatus> = detail.row.estado.parse().ok();
+    let (plazo_estado, dias) = match (tipo.is_some_and(|t| t.is_claimable()), deadline) {
+        (false, _) => ("no_aplica", None),
+        (true, None) => ("desconocido", None),
+        (true, Some(d)) => {
+            let left = (d - today).num_days();
+            let st = if left < 0 {
+                "vencido"
+            } else if left <= CLAIM_WARNING_DAYS {
+                "por_vencer"
+            } else {
+                "vigente"
+            };
+            (st, Some(left))
+        }
+    };
+    let antiguedad = match (estado, detail.row.vence.parse::<NaiveDate>()) {
+        (Some(e), Ok(due)) if e.is_payable() => Some(aging_bucket(due, today)),
+        _ => None,
+    };
+    present(&mut detail.row);
+    InvoiceView {
+        tipo_dte_nombre: tipo.map_or_else(|| detail.row.tipo_dte.to_string(), |t| t.to_string()),
+        estado_nombre: estado.map_or("desconocido", InvoiceStatus::label),
+        plazo_reclamo_estado: plazo_estado,
+        plazo_reclamo_dias: dias,
+        antiguedad,
+        detail,
+    }
+}

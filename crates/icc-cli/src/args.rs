@@ -1,0 +1,237 @@
+//! The command-line grammar (DESIGN.md, "The `icc` command line"), with Spanish help.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, Parser, Subcommand};
+
+/// ICC Facturas: facturas de proveedores de Constructora ICC, desde la línea de comandos.
+#[derive(Debug, Parser)]
+#[command(name = "icc", version, about, disable_help_subcommand = true, next_help_heading = "Opciones")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted before or after the command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Carpeta de datos (base de datos, adjuntos, registros)
+    #[arg(long, global = true, env = "ICC_DATA_DIR", value_name = "CARPETA")]
+    pub data_dir: Option<PathBuf>,
+    /// Usuario que ejecuta el comando (contraseña en ICC_PASSWORD o por stdin)
+    #[arg(long, global = true, env = "ICC_USER", value_name = "NOMBRE")]
+    pub user: Option<String>,
+    /// Resultado en JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Crea la base de datos y su primer administrador
+    Init {
+        /// Nombre del administrador
+        #[arg(long, value_name = "NOMBRE")]
+        admin_user: String,
+        /// Lee la contraseña de la entrada estándar (una línea)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Facturas: listar, ver, asignar, cambiar estado, historial
+    Invoices {
+        #[command(subcommand)]
+        command: InvoicesCommand,
+    },
+    /// Usuarios y roles
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Obras
+    Obras {
+        #[command(subcommand)]
+        command: ObrasCommand,
+    },
+    /// Verifica la instalación: carpeta, esquema, integridad, disco
+    Doctor,
+    /// Herramientas de desarrollo
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvoicesCommand {
+    /// Lista facturas, de la más reciente a la más antigua, por páginas
+    List {
+        /// Código de obra (OB-2026-017)
+        #[arg(long)]
+        obra: Option<String>,
+        /// Estado: recibida, en_revision, aprobada, rechazada, parcialmente_pagada, pagada, anulada
+        #[arg(long)]
+        estado: Option<String>,
+        /// RUT del proveedor
+        #[arg(long, value_name = "RUT")]
+        proveedor: Option<String>,
+        /// Emitidas desde (dd-mm-aaaa o aaaa-mm-dd)
+        #[arg(long, value_name = "FECHA")]
+        desde: Option<String>,
+        /// Emitidas hasta (dd-mm-aaaa o aaaa-mm-dd)
+        #[arg(long, value_name = "FECHA")]
+        hasta: Option<String>,
+        /// Solo las vencidas e impagas
+        #[arg(long)]
+        vencidas: bool,
+        /// Solo las que pueden reclamarse y cuyo plazo vence en DIAS días o menos
+        #[arg(long, value_name = "DIAS", num_args = 0..=1, default_missing_value = "2")]
+        plazo_por_vencer: Option<u32>,
+        /// Búsqueda por proveedor, RUT, folio o glosa
+        #[arg(long, value_name = "TEXTO")]
+        q: Option<String>,
+        /// Filas por página (máximo 1000)
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Cursor de la página siguiente (next_cursor)
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Muestra una factura (ID o RUT:TIPO:FOLIO)
+    Show {
+        /// ID o RUT:TIPO:FOLIO
+        id: String,
+    },
+    /// Historial de cambios de una factura
+    History {
+        /// ID o RUT:TIPO:FOLIO
+        id: String,
+    },
+    /// Asigna obra, centro de costo, cuenta o glosa (un valor vacío lo borra)
+    Set {
+        /// ID o RUT:TIPO:FOLIO
+        id: String,
+        /// Código de obra
+        #[arg(long)]
+        obra: Option<String>,
+        /// Centro de costo
+        #[arg(long)]
+        centro_costo: Option<String>,
+        /// Cuenta contable
+        #[arg(long)]
+        cuenta: Option<String>,
+        /// Glosa
+        #[arg(long)]
+        glosa: Option<String>,
+    },
+    /// Cambia el estado de una factura
+    Estado {
+        /// ID o RUT:TIPO:FOLIO
+        id: String,
+        /// Nuevo estado
+        estado: String,
+        /// Motivo (obligatorio para rechazar)
+        #[arg(long)]
+        motivo: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Crea un usuario
+    Add {
+        /// Nombre de usuario
+        name: String,
+        /// Rol: admin, gerente, contabilidad, admin_obra
+        #[arg(long)]
+        role: String,
+        /// Obras asignadas, separadas por comas (para admin_obra)
+        #[arg(long, value_name = "A,B")]
+        obras: Option<String>,
+        /// Lee la contraseña del nuevo usuario de la entrada estándar
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lista los usuarios
+    List,
+    /// Cambia la contraseña de un usuario
+    Passwd {
+        /// Nombre de usuario
+        name: String,
+        /// Lee la nueva contraseña de la entrada estándar
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Deshabilita un usuario
+    Disable {
+        /// Nombre de usuario
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ObrasCommand {
+    /// Crea una obra
+    Add {
+        /// Código (OB-2026-017)
+        codigo: Option<String>,
+        /// Nombre
+        nombre: Option<String>,
+        /// Nombre (alternativa al argumento)
+        #[arg(long = "nombre")]
+        nombre_flag: Option<String>,
+        /// Código (alternativa al argumento)
+        #[arg(long = "codigo")]
+        codigo_flag: Option<String>,
+    },
+    /// Lista las obras visibles para el usuario
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Genera facturas realistas de prueba
+    Seed {
+        /// Cuántas facturas
+        #[arg(long)]
+        invoices: u64,
+        /// Semilla para repetir los mismos datos
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+fn context(e: &clap::Error, kind: ContextKind) -> String {
+    match e.get(kind) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.join(", "),
+        _ => String::new(),
+    }
+}
+
+/// Prints a parse error in Spanish (help and version go to stdout as usual) and returns the
+/// exit code: 0 for help/version, 2 for usage errors.
+pub fn report_clap_error(e: clap::Error) -> ExitCode {
+    let msg = match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 });
+        }
+        ErrorKind::UnknownArgument => format!("argumento desconocido «{}»", context(&e, ContextKind::InvalidArg)),
+        ErrorKind::InvalidSubcommand => format!("comando desconocido «{}»", context(&e, ContextKind::InvalidSubcommand)),
+        ErrorKind::MissingRequiredArgument => format!("falta un argumento obligatorio: {}", context(&e, ContextKind::InvalidArg)),
+        ErrorKind::MissingSubcommand => "falta el comando".to_owned(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => format!(
+            "{}: el valor «{}» no es válido",
+            context(&e, ContextKind::InvalidArg),
+            context(&e, ContextKind::InvalidValue)
+        ),
+        ErrorKind::ArgumentConflict => format!("argumentos incompatibles: {}", context(&e, ContextKind::InvalidArg)),
+        _ => e.kind().to_string(),
+    };
+    eprintln!("error de uso: {msg}\n(use `icc --help` o `icc COMANDO --help` para ver las opciones)");
+    ExitCode::from(2)
+}

@@ -1,0 +1,148 @@
+//! Printing results: JSON for scripts (`--json`), Spanish tables and sentences for people.
+
+use icc_app::{AuditEntry, DoctorReport, InvoiceView, Obra, Page, User};
+use icc_core::Clp;
+use serde::Serialize;
+
+fn print_json<T: Serialize + ?Sized>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: no se pudo convertir el resultado a JSON: {e}"),
+    }
+}
+
+/// `aaaa-mm-dd…` → `dd-mm-aaaa` (anything else unchanged).
+fn fecha(iso: &str) -> String {
+    let d = iso.get(..10).unwrap_or(iso);
+    match (d.get(0..4), d.get(5..7), d.get(8..10)) {
+        (Some(y), Some(m), Some(dd)) if d.len() == 10 => format!("{dd}-{m}-{y}"),
+        _ => iso.to_owned(),
+    }
+}
+
+pub fn done<T: Serialize>(json: bool, v: &T, text: &str) {
+    if json {
+        print_json(v);
+    } else {
+        println!("{text}");
+    }
+}
+
+pub fn page(json: bool, p: &Page) {
+    if json {
+        return print_json(p);
+    }
+    if p.items.is_empty() {
+        println!("Sin resultados.");
+        return;
+    }
+    println!("{:<10}  {:<12}  {:>4}  {:>10}  {:<32}  {:>16}  {:<19}  {}", "Emisión", "RUT", "Tipo", "Folio", "Proveedor", "Total", "Estado", "Obra");
+    for r in &p.items {
+        let name: String = r.razon_social.chars().take(32).collect();
+        println!(
+            "{:<10}  {:>12}  {:>4}  {:>10}  {:<32}  {:>16}  {:<19}  {}",
+            fecha(&r.fecha_emision),
+            r.rut_emisor,
+            r.tipo_dte,
+            r.folio,
+            name,
+            Clp::new(r.monto_total).to_string(),
+            r.estado,
+            r.obra.as_deref().unwrap_or("—")
+        );
+    }
+    if let Some(c) = &p.next_cursor {
+        println!("\nHay más resultados: agregue --cursor '{c}'");
+    }
+}
+
+pub fn invoice(json: bool, v: &InvoiceView) {
+    if json {
+        return print_json(v);
+    }
+    let r = &v.detail.row;
+    let d = &v.detail;
+    println!("{} N° {} — {}", v.tipo_dte_nombre, r.folio, r.razon_social);
+    println!("  ID:                {}", r.id);
+    println!("  RUT emisor:        {}", r.rut_emisor);
+    println!("  Emisión:           {}", fecha(&r.fecha_emision));
+    println!("  Recepción SII:     {}", r.fecha_recepcion_sii.as_deref().map_or("desconocida".into(), |f| format!("{} {}", fecha(f), f.get(11..).unwrap_or(""))));
+    println!("  Vence:             {}", fecha(&r.vence));
+    println!(
+        "  Plazo de reclamo:  {} ({})",
+        r.plazo_reclamo.as_deref().map_or("no aplica".into(), fecha),
+        v.plazo_reclamo_estado.replace('_', " ")
+    );
+    println!("  Neto:              {:>16}", Clp::new(r.monto_neto).to_string());
+    println!("  Exento:            {:>16}", Clp::new(r.monto_exento).to_string());
+    println!("  IVA:               {:>16}", Clp::new(r.monto_iva).to_string());
+    for t in &d.otros_impuestos {
+        println!("  Impuesto {:<8}   {:>16}", t.codigo, t.valor.to_string());
+    }
+    println!("  Total:             {:>16}", Clp::new(r.monto_total).to_string());
+    println!("  Estado:            {}{}", v.estado_nombre, d.motivo_rechazo.as_deref().map_or(String::new(), |m| format!(" (motivo: {m})")));
+    println!("  Obra:              {}", r.obra.as_deref().unwrap_or("—"));
+    println!("  Centro de costo:   {}", r.centro_costo.as_deref().unwrap_or("—"));
+    println!("  Cuenta:            {}", r.cuenta.as_deref().unwrap_or("—"));
+    println!("  Orden de compra:   {}", d.orden_compra.as_deref().unwrap_or("—"));
+    println!("  Glosa:             {}", d.glosa.as_deref().unwrap_or("—"));
+    for rf in &d.referencias {
+        println!("  Referencia:        tipo {} folio {}{}", rf.tipo, rf.folio, rf.razon.as_deref().map_or(String::new(), |x| format!(" ({x})")));
+    }
+}
+
+pub fn history(json: bool, h: &[AuditEntry]) {
+    if json {
+        return print_json(h);
+    }
+    for e in h {
+        let when = format!("{} {}", fecha(&e.at), e.at.get(11..19).unwrap_or(""));
+        match (&e.field, &e.old_value, &e.new_value) {
+            (Some(f), old, new) => println!(
+                "{when} UTC  {:<12}  {:<8}  {f}: {} → {}",
+                e.user_name,
+                e.action,
+                old.as_deref().unwrap_or("—"),
+                new.as_deref().unwrap_or("—")
+            ),
+            (None, _, new) => println!("{when} UTC  {:<12}  {:<8}  {}", e.user_name, e.action, new.as_deref().unwrap_or("")),
+        }
+    }
+}
+
+pub fn users(json: bool, us: &[User]) {
+    if json {
+        return print_json(us);
+    }
+    for u in us {
+        println!(
+            "{:<20}  {:<22}  {:<24}  {}",
+            u.username,
+            u.role.label(),
+            if u.obras.is_empty() { "—".into() } else { u.obras.join(",") },
+            if u.disabled { "deshabilitado" } else { "activo" }
+        );
+    }
+}
+
+pub fn obras(json: bool, os: &[Obra]) {
+    if json {
+        return print_json(os);
+    }
+    for o in os {
+        println!("{:<14}  {}{}", o.codigo, o.nombre, if o.activa { "" } else { " (inactiva)" });
+    }
+}
+
+pub fn doctor(json: bool, r: &DoctorReport) {
+    if json {
+        return print_json(r);
+    }
+    println!("Carpeta de datos: {}", r.data_dir);
+    for c in &r.checks {
+        println!("[{}] {}: {}", if c.ok { "OK" } else { "FALLA" }, c.name, c.detail);
+        if let Some(h) = &c.hint {
+            println!("      → {h}");
+        }
+    }
+}

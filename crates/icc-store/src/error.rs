@@ -1,0 +1,69 @@
+//! The store's error type.
+
+use std::path::PathBuf;
+
+use icc_core::CoreError;
+
+/// What can go wrong in the local database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created.
+    #[error("no se pudo abrir la base de datos {path}: {source}; revise que la carpeta exista y tenga permisos de escritura")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        source: sqlx::Error,
+    },
+    /// The file was written by a newer version of the application.
+    #[error("la base de datos está en la versión de esquema {found}, más nueva que la que esta aplicación conoce ({supported}); actualice ICC Facturas")]
+    NewerSchema {
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// Applying migrations failed (the transaction was rolled back).
+    #[error("no se pudo actualizar el esquema de la base de datos: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Any other database error.
+    #[error("error de la base de datos: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A domain rule refused the change.
+    #[error("{0}")]
+    Core(#[from] CoreError),
+    /// Lookup of something that does not exist.
+    #[error("{what} «{key}» no existe")]
+    NotFound {
+        /// What was looked up (`factura`, `usuario`, `obra`).
+        what: &'static str,
+        /// The key used.
+        key: String,
+    },
+    /// Creation of something that already exists.
+    #[error("{what} «{key}» ya existe")]
+    AlreadyExists {
+        /// What (`usuario`, `obra`).
+        what: &'static str,
+        /// The key.
+        key: String,
+    },
+    /// A stored value that does not parse back (the file was edited by hand or damaged).
+    #[error("valor almacenado inválido en {column}: «{value}»; ejecute `icc doctor` y restaure un respaldo si persiste")]
+    Corrupt {
+        /// Table and column.
+        column: &'static str,
+        /// The stored text.
+        value: String,
+    },
+    /// The caller cancelled a long write; nothing was written.
+    #[error("operación cancelada; no se guardó ningún cambio")]
+    Cancelled,
+}
+
+/// Result with [`StoreError`].
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

@@ -1,0 +1,392 @@
+//! Reading invoices: keyset pages with filters and full-text search, details, history.
+
+use chrono::{Days, NaiveDate};
+use icc_core::{InvoiceId, InvoiceStatus, NaturalKey, Rut};
+use serde::Serialize;
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::Store;
+use crate::error::{Result, StoreError};
+
+/// Most rows a page may hold.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Filters of the invoice list. All set filters must hold.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    /// Obra code.
+    pub obra: Option<String>,
+    /// Status.
+    pub estado: Option<InvoiceStatus>,
+    /// Supplier.
+    pub proveedor: Option<Rut>,
+    /// Emitted on or after.
+    pub desde: Option<NaiveDate>,
+    /// Emitted on or before.
+    pub hasta: Option<NaiveDate>,
+    /// Only payable invoices past their due date.
+    pub vencidas: bool,
+    /// Only documents whose claim deadline falls within this many days from today
+    /// (and still open to a claim).
+    pub plazo_por_vencer: Option<u32>,
+    /// Full-text search over proveedor, RUT, folio and glosa.
+    pub q: Option<String>,
+    /// Restrict to these obra codes (set by icc-app for an `admin_obra`; `None` = all).
+    pub visible_obras: Option<Vec<String>>,
+    /// "Today" for due dates and deadlines (local date, set by the caller).
+    pub today: Option<NaiveDate>,
+}
+
+/// Position after the last row of a page: `(fecha_emision, id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    fecha: NaiveDate,
+    id: String,
+}
+
+impl Cursor {
+    /// The opaque text form, `AAAA-MM-DD|uuid`.
+    pub fn encode(&self) -> String {
+        format!("{}|{}", self.fecha, self.id)
+    }
+
+    /// Reads the text form.
+    ///
+    /// # Errors
+    /// [`icc_core::CoreError::Invalid`] (wrapped) when it is not a cursor this store issued.
+    pub fn decode(s: &str) -> Result<Cursor> {
+        let bad = || icc_core::CoreError::invalid("cursor", s, "no es un cursor de página válido; use el valor next_cursor de la página anterior");
+        let (f, id) = s.split_once('|').ok_or_else(bad)?;
+        let fecha: NaiveDate = f.parse().map_err(|_| bad())?;
+        let id: InvoiceId = id.parse().map_err(|_| bad())?;
+        Ok(Cursor { fecha, id: id.to_string() })
+    }
+}
+
+/// One row of the invoice list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct InvoiceRow {
+    /// Invoice id (UUID).
+    pub id: String,
+    /// Canonical RUT of the issuer.
+    pub rut_emisor: String,
+    /// SII type code.
+    pub tipo_dte: i64,
+    /// Folio.
+    pub folio: i64,
+    /// Issuer name.
+    pub razon_social: String,
+    /// Emission date, `AAAA-MM-DD`.
+    pub fecha_emision: String,
+    /// SII reception (America/Santiago), `AAAA-MM-DDTHH:MM:SS`.
+    pub fecha_recepcion_sii: Option<String>,
+    /// Due date.
+    pub vence: String,
+    /// Last day to claim; `None` when unknown or not claimable.
+    pub plazo_reclamo: Option<String>,
+    /// Neto.
+    pub monto_neto: i64,
+    /// Exento.
+    pub monto_exento: i64,
+    /// IVA.
+    pub monto_iva: i64,
+    /// Sum of otros impuestos.
+    pub monto_otros: i64,
+    /// Total as stated.
+    pub monto_total: i64,
+    /// Status name.
+    pub estado: String,
+    /// Obra code.
+    pub obra: Option<String>,
+    /// Centro de costo.
+    pub centro_costo: Option<String>,
+    /// Cuenta contable.
+    pub cuenta: Option<String>,
+}
+
+/// A page of the invoice list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// Rows, newest emission first.
+    pub items: Vec<InvoiceRow>,
+    /// Cursor for the next page; `None` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Everything stored about one invoice.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvoiceDetail {
+    /// The list columns.
+    #[serde(flatten)]
+    pub row: InvoiceRow,
+    /// Stated due date.
+    pub fecha_vencimiento: Option<String>,
+    /// Orden de compra.
+    pub orden_compra: Option<String>,
+    /// Glosa.
+    pub glosa: Option<String>,
+    /// Reason of a rejection.
+    pub motivo_rechazo: Option<String>,
+    /// Origin.
+    pub source: String,
+    /// Id in the origin.
+    pub external_id: Option<String>,
+    /// Other taxes.
+    pub otros_impuestos: Vec<icc_core::OtroImpuesto>,
+    /// References.
+    pub referencias: Vec<icc_core::Referencia>,
+    /// Created (UTC) and by whom.
+    pub created_at: String,
+    /// Creator.
+    pub created_by: String,
+    /// Last change (UTC).
+    pub updated_at: String,
+    /// Last changer.
+    pub updated_by: String,
+}
+
+/// One audit-log row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// When (UTC).
+    pub at: String,
+    /// Who.
+    pub user_name: String,
+    /// What kind of change (`create`, `update`, `estado`, ...).
+    pub action: String,
+    /// Field changed.
+    pub field: Option<String>,
+    /// Value before.
+    pub old_value: Option<String>,
+    /// Value after.
+    pub new_value: Option<String>,
+}
+
+const ROW_COLUMNS: &str = "i.id, i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.fecha_recepcion_sii, \
+     i.vence, i.plazo_reclamo, i.monto_neto, i.monto_exento, i.monto_iva, i.monto_otros, i.monto_total, i.estado, \
+     o.codigo AS obra, i.centro_costo, i.cuenta";
+
+/// Turns what a person typed into an FTS5 query: every word must match as a prefix.
+/// Quotes and operators are neutralised; dots in RUTs and amounts are dropped so
+/// `76.123.456` finds `76123456-0`.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            let w: String = if w.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'k' | 'K')) {
+                w.chars().filter(|c| *c != '.').collect()
+            } else {
+                w.to_owned()
+            };
+            w.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect::<String>()
+        })
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| format!("\"{}\"*", w.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .collect();
+    if terms.is_empty() { None } else { Some(terms.join(" ")) }
+}
+
+impl Store {
+    /// A page of invoices, `ORDER BY fecha_emision DESC, id DESC`, after `cursor`.
+    /// `limit` is clamped to `1..=1000`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_invoices(&self, filter: &InvoiceFilter, limit: u32, cursor: Option<&Cursor>) -> Result<Page> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
+        qb.push(ROW_COLUMNS);
+        qb.push(" FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE 1 = 1");
+        if let Some(obra) = &filter.obra {
+            qb.push(" AND i.obra_id = (SELECT id FROM obras WHERE codigo = ").push_bind(obra.clone()).push(")");
+        }
+        if let Some(visible) = &filter.visible_obras {
+            qb.push(" AND i.obra_id IN (SELECT id FROM obras WHERE codigo IN (");
+            let mut sep = qb.separated(", ");
+            for c in visible {
+                sep.push_bind(c.clone());
+            }
+            if visible.is_empty() {
+                sep.push("NULL");
+            }
+            qb.push("))");
+        }
+        if let Some(estado) = filter.estado {
+            qb.push(" AND i.estado = ").push_bind(estado.as_str());
+        }
+        if let Some(rut) = filter.proveedor {
+            qb.push(" AND i.rut_emisor = ").push_bind(rut.to_string());
+        }
+        if let Some(d) = filter.desde {
+            qb.push(" AND i.fecha_emision >= ").push_bind(d.to_string());
+        }
+        if let Some(d) = filter.hasta {
+            qb.push(" AND i.fecha_emision <= ").push_bind(d.to_string());
+        }
+        let today = filter.today.unwrap_or_else(|| chrono::Local::now().date_naive());
+        if filter.vencidas {
+            qb.push(" AND i.vence < ").push_bind(today.to_string());
+            qb.push(" AND i.estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada')");
+        }
+        if let Some(days) = filter.plazo_por_vencer {
+            let until = today.checked_add_days(Days::new(u64::from(days))).unwrap_or(today);
+            qb.push(" AND i.plazo_reclamo >= ").push_bind(today.to_string());
+            qb.push(" AND i.plazo_reclamo <= ").push_bind(until.to_string());
+            qb.push(" AND i.estado IN ('recibida', 'en_revision', 'rechazada')");
+        }
+        if let Some(q) = filter.q.as_deref().and_then(fts_query) {
+            qb.push(" AND i.seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ").push_bind(q).push(")");
+        }
+        if let Some(c) = cursor {
+            qb.push(" AND (i.fecha_emision, i.id) < (").push_bind(c.fecha.to_string()).push(", ").push_bind(c.id.clone()).push(")");
+        }
+        qb.push(" ORDER BY i.fecha_emision DESC, i.id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+        let mut items: Vec<InvoiceRow> = qb.build_query_as().fetch_all(self.pool()).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().and_then(|r| {
+                r.fecha_emision.parse().ok().map(|fecha| Cursor { fecha, id: r.id.clone() }.encode())
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Resolves a natural key to the stored invoice's id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn invoice_id_by_key(&self, key: &NaturalKey) -> Result<Option<InvoiceId>> {
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM invoices WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ?")
+            .bind(key.rut_emisor.to_string())
+            .bind(i64::from(key.tipo_dte.code()))
+            .bind(key.folio.get() as i64)
+            .fetch_optional(self.pool())
+            .await?;
+        id.map(|s| s.parse().map_err(|_| StoreError::Corrupt { column: "invoices.id", value: s })).transpose()
+    }
+
+    /// Everything about one invoice.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn invoice(&self, id: InvoiceId) -> Result<Option<InvoiceDetail>> {
+        let ids = id.to_string();
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE i.id = ?"
+        );
+        let Some(row) = sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(sql)).bind(&ids).fetch_optional(self.pool()).await? else {
+            return Ok(None);
+        };
+        #[allow(clippy::type_complexity)]
+        let (fecha_vencimiento, orden_compra, glosa, motivo_rechazo, source, external_id, created_at, created_by, updated_at, updated_by): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+        ) = sqlx::query_as(
+            "SELECT fecha_vencimiento, orden_compra, glosa, motivo_rechazo, source, external_id, created_at, created_by, \
+             updated_at, updated_by FROM invoices WHERE id = ?",
+        )
+        .bind(&ids)
+        .fetch_one(self.pool())
+        .await?;
+        let taxes: Vec<(i64, Option<f64>, i64)> =
+            sqlx::query_as("SELECT codigo, tasa, valor FROM invoice_taxes WHERE invoice_id = ? ORDER BY pos")
+                .bind(&ids)
+                .fetch_all(self.pool())
+                .await?;
+        let refs: Vec<(String, String, Option<String>, Option<i64>, Option<String>)> =
+            sqlx::query_as("SELECT tipo, folio, fecha, codigo, razon FROM invoice_references WHERE invoice_id = ? ORDER BY pos")
+                .bind(&ids)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(Some(InvoiceDetail {
+            row,
+            fecha_vencimiento,
+            orden_compra,
+            glosa,
+            motivo_rechazo,
+            source,
+            external_id,
+            otros_impuestos: taxes
+                .into_iter()
+                .map(|(codigo, tasa, valor)| icc_core::OtroImpuesto {
+                    codigo: u16::try_from(codigo).unwrap_or(0),
+                    tasa,
+                    valor: icc_core::Clp::new(valor),
+                })
+                .collect(),
+            referencias: refs
+                .into_iter()
+                .map(|(tipo, folio, fecha, codigo, razon)| icc_core::Referencia {
+                    tipo,
+                    folio,
+                    fecha: fecha.and_then(|f| f.parse().ok()),
+                    codigo: codigo.and_then(|c| u8::try_from(c).ok()),
+                    razon,
+                })
+                .collect(),
+            created_at,
+            created_by,
+            updated_at,
+            updated_by,
+        }))
+    }
+
+    /// The audit trail of one entity, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn history(&self, entity: &str, entity_id: &str) -> Result<Vec<AuditEntry>> {
+        Ok(sqlx::query_as(
+            "SELECT at, user_name, action, field, old_value, new_value FROM audit_log WHERE entity = ? AND entity_id = ? ORDER BY id",
+        )
+        .bind(entity)
+        .bind(entity_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Number of stored invoices.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn invoice_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM invoices").fetch_one(self.pool()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_becomes_a_safe_prefix_query() {
+        assert_eq!(fts_query("ferreteria nunoa").as_deref(), Some("\"ferreteria\"* \"nunoa\"*"));
+        assert_eq!(fts_query("76.123.456").as_deref(), Some("\"76123456\"*"));
+        assert_eq!(fts_query("76.123.456-0").as_deref(), Some("\"76123456 0\"*"));
+        assert_eq!(fts_query("\" OR * NEAR(").as_deref(), Some("\"OR\"* \"NEAR\"*"));
+        assert_eq!(fts_query("  ** \"\" "), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = Cursor { fecha: "2026-10-01".parse().unwrap(), id: uuid_str() };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        for bad in ["", "abc", "2026-10-01|nope", "2026-13-01|6f1c2a3e-9b4d-5e07-8a11-c0ffee1cc2a0"] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn uuid_str() -> String {
+        "6f1c2a3e-9b4d-5e07-8a11-c0ffee1cc2a0".into()
+    }
+}

@@ -1,0 +1,38 @@
+//! Obras (construction sites) as stored.
+
+use serde::Serialize;
+
+use crate::Store;
+use crate::error::Result;
+
+/// A construction site invoices are charged to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Obra {
+    /// Code, e.g. `OB-2026-017`.
+    pub codigo: String,
+    /// Name.
+    pub nombre: String,
+    /// Whether it is active.
+    pub activa: bool,
+}
+
+impl Store {
+    /// All obras, by code.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn obras(&self) -> Result<Vec<Obra>> {
+        Ok(sqlx::query_as("SELECT codigo, nombre, activa FROM obras ORDER BY codigo").fetch_all(self.pool()).await?)
+    }
+
+    /// One obra by code (case-insensitive).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn obra(&self, codigo: &str) -> Result<Option<Obra>> {
+        Ok(sqlx::query_as("SELECT codigo, nombre, activa FROM obras WHERE codigo = ?")
+            .bind(codigo)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+}

@@ -1,0 +1,529 @@
+//! Write transactions: every change and its audit-log rows commit together or not at all.
+
+use std::collections::HashMap;
+
+use icc_core::{Invoice, InvoiceId, InvoiceStatus, claim_deadline, due_date};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
+
+use crate::error::{Result, StoreError, is_unique_violation};
+use crate::now_utc;
+use crate::users::NewUser;
+
+/// Invoices per multi-row INSERT. SQLite allows 32 766 bound values per statement; an
+/// invoice row binds 30.
+const INVOICE_BATCH: usize = 500;
+/// Audit rows per multi-row INSERT (8 values each).
+const AUDIT_BATCH: usize = 2000;
+
+/// Result of a bulk insert.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InsertReport {
+    /// Ids of the invoices that were new and are now stored.
+    pub inserted: Vec<InvoiceId>,
+    /// How many were already present (same natural key) and left untouched.
+    pub duplicates: usize,
+}
+
+/// A change to an invoice's assignment fields; `None` leaves a field as it is,
+/// `Some(None)` clears it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AssignmentChange {
+    /// Obra code.
+    pub obra: Option<Option<String>>,
+    /// Centro de costo.
+    pub centro_costo: Option<Option<String>>,
+    /// Cuenta contable.
+    pub cuenta: Option<Option<String>>,
+    /// Glosa.
+    pub glosa: Option<Option<String>>,
+}
+
+struct AuditRow {
+    entity: &'static str,
+    entity_id: String,
+    action: &'static str,
+    field: Option<&'static str>,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+/// An open write transaction on behalf of one user. Dropping it without
+/// [`WriteTx::commit`] rolls everything back.
+pub struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    actor: String,
+    now: String,
+    audit: Vec<AuditRow>,
+}
+
+impl WriteTx {
+    pub(crate) fn new(tx: Transaction<'static, Sqlite>, actor: &str) -> WriteTx {
+        WriteTx { tx, actor: actor.to_owned(), now: now_utc(), audit: Vec::new() }
+    }
+
+    /// The connection, for crates that write their own tables in the same transaction.
+    pub fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+
+    /// The user name this transaction writes as.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// Queues an audit-log row; it is written at commit, in this transaction.
+    pub fn audit(
+        &mut self,
+        entity: &'static str,
+        entity_id: impl Into<String>,
+        action: &'static str,
+        field: Option<&'static str>,
+        old: Option<String>,
+        new: Option<String>,
+    ) {
+        self.audit.push(AuditRow { entity, entity_id: entity_id.into(), action, field, old, new });
+    }
+
+    async fn flush_audit(&mut self) -> Result<()> {
+        let rows = std::mem::take(&mut self.audit);
+        for chunk in rows.chunks(AUDIT_BATCH) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO audit_log (at, user_name, entity, entity_id, action, field, old_value, new_value) ");
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(self.now.clone())
+                    .push_bind(self.actor.clone())
+                    .push_bind(r.entity)
+                    .push_bind(r.entity_id.clone())
+                    .push_bind(r.action)
+                    .push_bind(r.field)
+                    .push_bind(r.old.clone())
+                    .push_bind(r.new.clone());
+            });
+            qb.build().execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the queued audit rows and commits.
+    ///
+    /// # Errors
+    /// On database errors; then nothing of the transaction is kept.
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush_audit().await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn obra_ids(&mut self) -> Result<HashMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT codigo, id FROM obras").fetch_all(&mut *self.tx).await?;
+        Ok(rows.into_iter().map(|(c, i)| (c.to_uppercase(), i)).collect())
+    }
+
+    /// Inserts the invoices that are not stored yet (by natural key), batching many rows per
+    /// statement, with their taxes, references, suppliers and one audit row each.
+    /// `progress` is called with the number of invoices processed so far and returns `false`
+    /// to cancel, which makes this return [`StoreError::Cancelled`] (drop the transaction to
+    /// roll back).
+    ///
+    /// # Errors
+    /// Unknown obra codes ([`StoreError::NotFound`]), database errors, cancellation.
+    pub async fn insert_invoices(
+        &mut self,
+        invoices: &[(Invoice, Option<String>)],
+        progress: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<InsertReport> {
+        let obras = self.obra_ids().await?;
+        let mut report = InsertReport::default();
+        let mut done = 0usize;
+        for chunk in invoices.chunks(INVOICE_BATCH) {
+            // suppliers first (the invoice row references them); last name seen wins
+            let mut suppliers: HashMap<String, &str> = HashMap::new();
+            for (inv, _) in chunk {
+                suppliers.insert(inv.key.rut_emisor.to_string(), &inv.razon_social);
+            }
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO suppliers (rut, razon_social, created_at, updated_at) ");
+            qb.push_values(suppliers.iter(), |mut b, (rut, name)| {
+                b.push_bind(rut.clone()).push_bind(name.to_string()).push_bind(self.now.clone()).push_bind(self.now.clone());
+            });
+            qb.push(
+                " ON CONFLICT (rut) DO UPDATE SET razon_social = excluded.razon_social, updated_at = excluded.updated_at \
+                 WHERE suppliers.razon_social <> excluded.razon_social",
+            );
+            qb.build().execute(&mut *self.tx).await?;
+
+            let mut obra_of = Vec::with_capacity(chunk.len());
+            for (inv, _) in chunk {
+                obra_of.push(match &inv.obra {
+                    None => None,
+                    Some(code) => Some(*obras.get(&code.to_uppercase()).ok_or_else(|| StoreError::NotFound {
+                        what: "obra",
+                        key: code.clone(),
+                    })?),
+                });
+            }
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO invoices (id, rut_emisor, tipo_dte, folio, razon_social, fecha_emision, fecha_recepcion_sii, \
+                 fecha_vencimiento, vence, plazo_reclamo, monto_neto, monto_exento, monto_iva, monto_otros, monto_total, \
+                 obra_id, centro_costo, cuenta, orden_compra, glosa, estado, motivo_rechazo, source, external_id, raw, \
+                 created_at, created_by, updated_at, updated_by) ",
+            );
+            qb.push_values(chunk.iter().zip(&obra_of), |mut b, ((inv, raw), obra_id)| {
+                let k = &inv.key;
+                b.push_bind(inv.id().to_string())
+                    .push_bind(k.rut_emisor.to_string())
+                    .push_bind(i64::from(k.tipo_dte.code()))
+                    .push_bind(k.folio.get() as i64)
+                    .push_bind(inv.razon_social.clone())
+                    .push_bind(inv.fecha_emision.to_string())
+                    .push_bind(inv.fecha_recepcion_sii.map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string()))
+                    .push_bind(inv.fecha_vencimiento.map(|d| d.to_string()))
+                    .push_bind(due_date(inv.fecha_vencimiento, inv.fecha_recepcion_sii, inv.fecha_emision).to_string())
+                    .push_bind(claim_deadline(k.tipo_dte, inv.fecha_recepcion_sii).map(|d| d.to_string()))
+                    .push_bind(inv.monto_neto.pesos())
+                    .push_bind(inv.monto_exento.pesos())
+                    .push_bind(inv.monto_iva.pesos())
+                    .push_bind(inv.otros_total().pesos())
+                    .push_bind(inv.monto_total.pesos())
+                    .push_bind(*obra_id)
+                    .push_bind(inv.centro_costo.clone())
+                    .push_bind(inv.cuenta.clone())
+                    .push_bind(inv.orden_compra.clone())
+                    .push_bind(inv.glosa.clone())
+                    .push_bind(inv.estado.as_str())
+                    .push_bind(inv.motivo_rechazo.clone())
+                    .push_bind(inv.source.as_str())
+                    .push_bind(inv.external_id.clone())
+                    .push_bind(raw.clone())
+                    .push_bind(self.now.clone())
+                    .push_bind(self.actor.clone())
+                    .push_bind(self.now.clone())
+                    .push_bind(self.actor.clone());
+            });
+            qb.push(" ON CONFLICT (rut_emisor, tipo_dte, folio) DO NOTHING RETURNING id");
+            let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *self.tx).await?;
+            let new: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+            let fresh: Vec<&Invoice> = chunk
+                .iter()
+                .map(|(i, _)| i)
+                .filter(|i| new.contains(i.id().to_string().as_str()))
+                .collect();
+            report.duplicates += chunk.len() - fresh.len();
+            self.insert_children(&fresh).await?;
+            for inv in &fresh {
+                self.audit("invoice", inv.id().to_string(), "create", None, None, Some(inv.key.to_string()));
+                report.inserted.push(inv.id());
+            }
+            if self.audit.len() >= AUDIT_BATCH {
+                self.flush_audit().await?;
+            }
+            done += chunk.len();
+            if !progress(done) {
+                return Err(StoreError::Cancelled);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn insert_children(&mut self, invoices: &[&Invoice]) -> Result<()> {
+        let taxes: Vec<(String, usize, &icc_core::OtroImpuesto)> = invoices
+            .iter()
+            .flat_map(|inv| inv.otros_impuestos.iter().enumerate().map(move |(p, t)| (inv.id().to_string(), p, t)))
+            .collect();
+        for chunk in taxes.chunks(AUDIT_BATCH) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO invoice_taxes (invoice_id, pos, codigo, tasa, valor) ");
+            qb.push_values(chunk, |mut b, (id, pos, t)| {
+                b.push_bind(id.clone())
+                    .push_bind(*pos as i64)
+                    .push_bind(i64::from(t.codigo))
+                    .push_bind(t.tasa)
+                    .push_bind(t.valor.pesos());
+            });
+            qb.build().execute(&mut *self.tx).await?;
+        }
+        let refs: Vec<(String, usize, &icc_core::Referencia)> = invoices
+            .iter()
+            .flat_map(|inv| inv.referencias.iter().enumerate().map(move |(p, r)| (inv.id().to_string(), p, r)))
+            .collect();
+        for chunk in refs.chunks(AUDIT_BATCH) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO invoice_references (invoice_id, pos, tipo, folio, fecha, codigo, razon) ");
+            qb.push_values(chunk, |mut b, (id, pos, r)| {
+                b.push_bind(id.clone())
+                    .push_bind(*pos as i64)
+                    .push_bind(r.tipo.clone())
+                    .push_bind(r.folio.clone())
+                    .push_bind(r.fecha.map(|d| d.to_string()))
+                    .push_bind(r.codigo.map(i64::from))
+                    .push_bind(r.razon.clone());
+            });
+            qb.build().execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Changes assignment fields of an invoice, one audit row per field that really changed.
+    /// Returns how many fields changed.
+    ///
+    /// # Errors
+    /// Unknown invoice or obra ([`StoreError::NotFound`]), database errors.
+    pub async fn update_assignment(&mut self, id: InvoiceId, change: &AssignmentChange) -> Result<usize> {
+        let ids = id.to_string();
+        let current: Option<(Option<String>, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT o.codigo, i.centro_costo, i.cuenta, i.glosa FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE i.id = ?",
+        )
+        .bind(&ids)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let (obra, cc, cuenta, glosa) = current.ok_or_else(|| StoreError::NotFound { what: "factura", key: ids.clone() })?;
+        let mut changed = 0;
+        if let Some(new) = &change.obra
+            && !eq_ci(new.as_deref(), obra.as_deref())
+        {
+            let obra_id: Option<i64> = match new {
+                None => None,
+                Some(code) => Some(
+                    sqlx::query_scalar("SELECT id FROM obras WHERE codigo = ?")
+                        .bind(code)
+                        .fetch_optional(&mut *self.tx)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound { what: "obra", key: code.clone() })?,
+                ),
+            };
+            sqlx::query("UPDATE invoices SET obra_id = ? WHERE id = ?").bind(obra_id).bind(&ids).execute(&mut *self.tx).await?;
+            self.audit("invoice", ids.clone(), "update", Some("obra"), obra, new.clone());
+            changed += 1;
+        }
+        for (field, sql, old, new) in [
+            ("centro_costo", "UPDATE invoices SET centro_costo = ? WHERE id = ?", cc, &change.centro_costo),
+            ("cuenta", "UPDATE invoices SET cuenta = ? WHERE id = ?", cuenta, &change.cuenta),
+            ("glosa", "UPDATE invoices SET glosa = ? WHERE id = ?", glosa, &change.glosa),
+        ] {
+            if let Some(new) = new
+                && *new != old
+            {
+                sqlx::query(sql).bind(new.clone()).bind(&ids).execute(&mut *self.tx).await?;
+                self.audit("invoice", ids.clone(), "update", Some(field), old, new.clone());
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            self.touch_invoice(&ids).await?;
+        }
+        Ok(changed)
+    }
+
+    async fn touch_invoice(&mut self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE invoices SET updated_at = ?, updated_by = ? WHERE id = ?")
+            .bind(&self.now)
+            .bind(&self.actor)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves an invoice to `to`, checking the status machine against the stored status
+    /// inside this transaction, and records the change (and the motivo) in the audit log.
+    ///
+    /// # Errors
+    /// Unknown invoice, an illegal transition or a missing motivo ([`StoreError::Core`]).
+    pub async fn set_status(&mut self, id: InvoiceId, to: InvoiceStatus, motivo: Option<&str>) -> Result<InvoiceStatus> {
+        let ids = id.to_string();
+        let current: String = sqlx::query_scalar("SELECT estado FROM invoices WHERE id = ?")
+            .bind(&ids)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "factura", key: ids.clone() })?;
+        let from: InvoiceStatus =
+            current.parse().map_err(|_| StoreError::Corrupt { column: "invoices.estado", value: current.clone() })?;
+        from.check_transition(to, motivo)?;
+        let motivo = motivo.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+        sqlx::query("UPDATE invoices SET estado = ?, motivo_rechazo = CASE WHEN ? = 'rechazada' THEN ? ELSE motivo_rechazo END WHERE id = ?")
+            .bind(to.as_str())
+            .bind(to.as_str())
+            .bind(&motivo)
+            .bind(&ids)
+            .execute(&mut *self.tx)
+            .await?;
+        self.touch_invoice(&ids).await?;
+        self.audit("invoice", ids.clone(), "estado", Some("estado"), Some(from.as_str().into()), Some(to.as_str().into()));
+        if let Some(m) = motivo {
+            self.audit("invoice", ids, "estado", Some("motivo"), None, Some(m));
+        }
+        Ok(from)
+    }
+
+    /// Number of users, seen from inside this transaction.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn user_count(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *self.tx).await?)
+    }
+
+    /// Creates a user (the hash is computed by the caller, icc-app).
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] for a taken name, unknown obras.
+    pub async fn create_user(&mut self, user: &NewUser) -> Result<i64> {
+        let res = sqlx::query(
+            "INSERT INTO users (username, password_hash, password_legacy, must_change_password, role, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(user.password_legacy)
+        .bind(user.must_change_password)
+        .bind(user.role.as_str())
+        .bind(&self.now)
+        .bind(&self.now)
+        .execute(&mut *self.tx)
+        .await;
+        let id = match res {
+            Ok(r) => r.last_insert_rowid(),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists { what: "usuario", key: user.username.clone() });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.audit("user", user.username.clone(), "create", Some("role"), None, Some(user.role.as_str().into()));
+        self.set_user_obras(id, &user.username, &user.obras).await?;
+        Ok(id)
+    }
+
+    /// Replaces the obras assigned to a user.
+    ///
+    /// # Errors
+    /// Unknown obra codes, database errors.
+    pub async fn set_user_obras(&mut self, user_id: i64, username: &str, obras: &[String]) -> Result<()> {
+        sqlx::query("DELETE FROM user_obras WHERE user_id = ?").bind(user_id).execute(&mut *self.tx).await?;
+        for code in obras {
+            let obra_id: i64 = sqlx::query_scalar("SELECT id FROM obras WHERE codigo = ?")
+                .bind(code)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound { what: "obra", key: code.clone() })?;
+            sqlx::query("INSERT OR IGNORE INTO user_obras (user_id, obra_id) VALUES (?, ?)")
+                .bind(user_id)
+                .bind(obra_id)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        if !obras.is_empty() {
+            self.audit("user", username, "update", Some("obras"), None, Some(obras.join(",")));
+        }
+        Ok(())
+    }
+
+    /// Replaces a user's password hash and clears the legacy and must-change marks.
+    ///
+    /// # Errors
+    /// Unknown user, database errors.
+    pub async fn set_password(&mut self, username: &str, hash: &str) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE users SET password_hash = ?, password_legacy = 0, must_change_password = 0, failed_logins = 0, \
+             locked_until_ms = NULL, updated_at = ? WHERE username = ?",
+        )
+        .bind(hash)
+        .bind(&self.now)
+        .bind(username)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "usuario", key: username.into() });
+        }
+        self.audit("user", username, "update", Some("password"), None, Some("(cambiada)".into()));
+        Ok(())
+    }
+
+    /// Disables or re-enables a user.
+    ///
+    /// # Errors
+    /// Unknown user, database errors.
+    pub async fn set_disabled(&mut self, username: &str, disabled: bool) -> Result<()> {
+        let n = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE username = ?")
+            .bind(disabled)
+            .bind(&self.now)
+            .bind(username)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "usuario", key: username.into() });
+        }
+        self.audit("user", username, "update", Some("disabled"), None, Some(disabled.to_string()));
+        Ok(())
+    }
+
+    /// Records a failed login: bumps the counter and sets the lock-out end.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn record_failed_login(&mut self, username: &str, failed: i64, locked_until_ms: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE users SET failed_logins = ?, locked_until_ms = ? WHERE username = ?")
+            .bind(failed)
+            .bind(locked_until_ms)
+            .bind(username)
+            .execute(&mut *self.tx)
+            .await?;
+        self.audit("user", username, "login_failed", Some("failed_logins"), None, Some(failed.to_string()));
+        Ok(())
+    }
+
+    /// Clears the failed-login counter after a successful login.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn reset_failed_logins(&mut self, username: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = NULL WHERE username = ? AND failed_logins > 0")
+            .bind(username)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an obra.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] for a taken code.
+    pub async fn create_obra(&mut self, codigo: &str, nombre: &str) -> Result<i64> {
+        let res = sqlx::query("INSERT INTO obras (codigo, nombre, created_at) VALUES (?, ?, ?)")
+            .bind(codigo)
+            .bind(nombre)
+            .bind(&self.now)
+            .execute(&mut *self.tx)
+            .await;
+        match res {
+            Ok(r) => {
+                self.audit("obra", codigo, "create", Some("nombre"), None, Some(nombre.into()));
+                Ok(r.last_insert_rowid())
+            }
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists { what: "obra", key: codigo.into() }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes a non-secret setting.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.tx)
+            .await?;
+        self.audit("setting", key, "update", Some("value"), None, Some(value.into()));
+        Ok(())
+    }
+}
+
+fn eq_ci(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        (None, None) => true,
+        _ => false,
+    }
+}
