@@ -1,0 +1,329 @@
+//! Integration tests of the local store on a fresh SQLite file per test.
+
+use chrono::{Days, NaiveDate};
+use icc_core::{Clp, DteType, Folio, Invoice, InvoiceStatus, NaturalKey, OtroImpuesto, Referencia, Rut, Source};
+use icc_store::{AssignmentChange, InvoiceFilter, Store, StoreError};
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("icc.db")).await.unwrap();
+    (dir, store)
+}
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+const RUTS: [u32; 4] = [76555835, 76177907, 76369187, 77879240];
+const OBRAS: [&str; 3] = ["OB-1", "OB-2", "OB-3"];
+const NAMES: [&str; 4] = ["Ferretería Ñuñoa Ltda.", "Hormigones del Sur S.A.", "Áridos Maipú SpA", "Grúas Andes"];
+
+/// A deterministic, varied invoice number `i`.
+fn invoice(i: u64) -> Invoice {
+    let r = (i % 4) as usize;
+    let neto = 1000 * (i as i64 + 1);
+    let tipo = if i % 10 == 9 { DteType::NOTA_CREDITO } else { DteType::FACTURA };
+    let emision = d("2026-01-01").checked_add_days(Days::new(i % 300)).unwrap();
+    Invoice {
+        key: NaturalKey { rut_emisor: Rut::from_body(RUTS[r]).unwrap(), tipo_dte: tipo, folio: Folio::new(1000 + i).unwrap() },
+        razon_social: NAMES[r].into(),
+        fecha_emision: emision,
+        fecha_recepcion_sii: (i % 7 != 0).then(|| emision.and_hms_opt(10, 0, 0).unwrap()),
+        fecha_vencimiento: None,
+        monto_neto: Clp::new(neto),
+        monto_exento: Clp::ZERO,
+        monto_iva: Clp::new(neto).percent(19),
+        otros_impuestos: if i % 5 == 0 { vec![OtroImpuesto { codigo: 28, tasa: Some(1.5), valor: Clp::new(10) }] } else { vec![] },
+        monto_total: Clp::new(neto + Clp::new(neto).percent(19).pesos() + if i % 5 == 0 { 10 } else { 0 }),
+        referencias: if i % 3 == 0 {
+            vec![Referencia { tipo: "801".into(), folio: format!("AS-{i}"), fecha: None, codigo: None, razon: None }]
+        } else {
+            vec![]
+        },
+        obra: (i % 8 != 7).then(|| OBRAS[(i % 3) as usize].to_owned()),
+        centro_costo: None,
+        cuenta: None,
+        orden_compra: None,
+        glosa: Some(if i % 2 == 0 { "Hormigón H-30 para losa".into() } else { "Arriendo de andamios".into() }),
+        estado: [InvoiceStatus::Recibida, InvoiceStatus::Aprobada, InvoiceStatus::Pagada][(i % 3) as usize],
+        motivo_rechazo: None,
+        source: Source::Manual,
+        external_id: None,
+    }
+}
+
+async fn with_obras(store: &Store) {
+    let mut tx = store.write("tester").await.unwrap();
+    for o in OBRAS {
+        tx.create_obra(o, &format!("Obra {o}")).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn insert(store: &Store, invoices: Vec<Invoice>) -> icc_store::InsertReport {
+    let mut tx = store.write("tester").await.unwrap();
+    let rows: Vec<_> = invoices.into_iter().map(|i| (i, None)).collect();
+    let r = tx.insert_invoices(&rows, &mut |_| true).await.unwrap();
+    tx.commit().await.unwrap();
+    r
+}
+
+async fn all_ids(store: &Store, filter: &InvoiceFilter, page: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = store.list_invoices(filter, page, cursor.as_ref()).await.unwrap();
+        out.extend(p.items.iter().map(|r| r.id.clone()));
+        match p.next_cursor {
+            Some(c) => cursor = Some(icc_store::Cursor::decode(&c).unwrap()),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn opening_creates_the_schema_and_reopening_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("icc.db");
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(s.schema_version().await.unwrap(), Store::supported_schema_version());
+    assert_eq!(s.integrity_check().await.unwrap(), ["ok"]);
+    with_obras(&s).await;
+    insert(&s, vec![invoice(1)]).await;
+    s.close().await;
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(s.invoice_count().await.unwrap(), 1, "data survives a reopen");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(fk, 1);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("icc.db");
+    let s = Store::open(&path).await.unwrap();
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99999, 'future', 1, x'00', 0)")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    s.close().await;
+    let err = Store::open(&path).await.unwrap_err();
+    assert!(matches!(err, StoreError::NewerSchema { found: 99999, .. }), "{err}");
+    assert!(err.to_string().contains("actualice"), "says what to do: {err}");
+}
+
+#[tokio::test]
+async fn inserts_write_one_audit_row_per_new_invoice_and_skip_duplicates() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let r = insert(&s, (0..1200).map(invoice).collect()).await;
+    assert_eq!(r.inserted.len(), 1200);
+    assert_eq!(r.duplicates, 0);
+    let audits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entity = 'invoice' AND action = 'create'")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(audits, 1200);
+    let taxes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoice_taxes").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(taxes, 240, "every 5th invoice has an otro impuesto");
+    let r = insert(&s, (1100..1300).map(invoice).collect()).await;
+    assert_eq!((r.inserted.len(), r.duplicates), (100, 100), "the natural key decides what is new");
+    assert_eq!(s.invoice_count().await.unwrap(), 1300);
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_or_cancelled_leaves_nothing_behind() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    {
+        let mut tx = s.write("tester").await.unwrap();
+        let rows: Vec<_> = (0..50).map(|i| (invoice(i), None)).collect();
+        tx.insert_invoices(&rows, &mut |_| true).await.unwrap();
+        // dropped without commit
+    }
+    let mut tx = s.write("tester").await.unwrap();
+    let rows: Vec<_> = (0..1500).map(|i| (invoice(i), None)).collect();
+    let err = tx.insert_invoices(&rows, &mut |done| done < 1000).await.unwrap_err();
+    assert!(matches!(err, StoreError::Cancelled));
+    drop(tx);
+    assert_eq!(s.invoice_count().await.unwrap(), 0);
+    let audits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entity = 'invoice'").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(audits, 0, "no audit row without its change");
+}
+
+#[tokio::test]
+async fn unknown_obra_codes_are_refused_and_nothing_is_written() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let mut bad = invoice(1);
+    bad.obra = Some("OB-NO-EXISTE".into());
+    let mut tx = s.write("tester").await.unwrap();
+    let err = tx.insert_invoices(&[(invoice(2), None), (bad, None)], &mut |_| true).await.unwrap_err();
+    assert!(err.to_string().contains("OB-NO-EXISTE"), "{err}");
+}
+
+#[tokio::test]
+async fn keyset_pages_return_every_row_once_in_list_order() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let invoices: Vec<Invoice> = (0..437).map(invoice).collect();
+    let mut expected: Vec<(String, String)> = invoices.iter().map(|i| (i.fecha_emision.to_string(), i.id().to_string())).collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    insert(&s, invoices).await;
+    let got = all_ids(&s, &InvoiceFilter::default(), 37).await;
+    assert_eq!(got, expected.into_iter().map(|(_, id)| id).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn filters_select_exactly_the_matching_invoices() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let invoices: Vec<Invoice> = (0..600).map(invoice).collect();
+    insert(&s, invoices.clone()).await;
+    let today = d("2026-06-01");
+    let ids = |pred: &dyn Fn(&Invoice) -> bool| {
+        let mut v: Vec<String> = invoices.iter().filter(|i| pred(i)).map(|i| i.id().to_string()).collect();
+        v.sort();
+        v
+    };
+    let check = |name: &'static str, filter: InvoiceFilter, want: Vec<String>| {
+        let s = s.clone();
+        async move {
+            let mut got = all_ids(&s, &filter, 53).await;
+            got.sort();
+            assert!(!want.is_empty(), "{name}: the fixture must exercise the filter");
+            assert_eq!(got, want, "filter {name}");
+        }
+    };
+    let base = InvoiceFilter { today: Some(today), ..Default::default() };
+    check("obra", InvoiceFilter { obra: Some("OB-2".into()), ..base.clone() }, ids(&|i| i.obra.as_deref() == Some("OB-2"))).await;
+    check("estado", InvoiceFilter { estado: Some(InvoiceStatus::Aprobada), ..base.clone() }, ids(&|i| i.estado == InvoiceStatus::Aprobada)).await;
+    let rut = Rut::from_body(RUTS[2]).unwrap();
+    check("proveedor", InvoiceFilter { proveedor: Some(rut), ..base.clone() }, ids(&|i| i.key.rut_emisor == rut)).await;
+    check(
+        "desde-hasta",
+        InvoiceFilter { desde: Some(d("2026-03-01")), hasta: Some(d("2026-03-31")), ..base.clone() },
+        ids(&|i| i.fecha_emision >= d("2026-03-01") && i.fecha_emision <= d("2026-03-31")),
+    )
+    .await;
+    check(
+        "obra+estado",
+        InvoiceFilter { obra: Some("OB-1".into()), estado: Some(InvoiceStatus::Recibida), ..base.clone() },
+        ids(&|i| i.obra.as_deref() == Some("OB-1") && i.estado == InvoiceStatus::Recibida),
+    )
+    .await;
+    check(
+        "vencidas",
+        InvoiceFilter { vencidas: true, ..base.clone() },
+        ids(&|i| i.estado.is_payable() && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision) < today),
+    )
+    .await;
+    check(
+        "plazo por vencer",
+        InvoiceFilter { plazo_por_vencer: Some(5), ..base.clone() },
+        ids(&|i| {
+            matches!(i.estado, InvoiceStatus::Recibida | InvoiceStatus::EnRevision | InvoiceStatus::Rechazada)
+                && icc_core::claim_deadline(i.key.tipo_dte, i.fecha_recepcion_sii).is_some_and(|p| p >= today && p <= d("2026-06-06"))
+        }),
+    )
+    .await;
+    check(
+        "visible obras",
+        InvoiceFilter { visible_obras: Some(vec!["OB-3".into()]), ..base.clone() },
+        ids(&|i| i.obra.as_deref() == Some("OB-3")),
+    )
+    .await;
+    let none = all_ids(&s, &InvoiceFilter { visible_obras: Some(vec![]), ..base.clone() }, 50).await;
+    assert!(none.is_empty(), "a site manager without obras sees nothing");
+}
+
+#[tokio::test]
+async fn search_finds_by_supplier_rut_folio_and_glosa_ignoring_accents() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let invoices: Vec<Invoice> = (0..40).map(invoice).collect();
+    insert(&s, invoices.clone()).await;
+    let count = |q: &str| {
+        let s = s.clone();
+        let q = q.to_owned();
+        async move { all_ids(&s, &InvoiceFilter { q: Some(q), ..Default::default() }, 100).await.len() }
+    };
+    assert_eq!(count("ferreteria nunoa").await, 10, "razón social without accents");
+    assert_eq!(count("76.555.835").await, 10, "RUT in display form");
+    assert_eq!(count("76555835-2").await, 10, "RUT in canonical form");
+    assert_eq!(count("1017").await, 1, "folio");
+    assert_eq!(count("hormigon losa").await, 20, "glosa words, any order, accents ignored");
+    assert_eq!(count("andam").await, 20, "prefix");
+    assert_eq!(count("\"OR NEAR(").await, 0, "operators are neutralised, not errors");
+}
+
+#[tokio::test]
+async fn status_changes_follow_the_machine_and_are_audited() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let inv = invoice(0); // recibida
+    insert(&s, vec![inv.clone()]).await;
+    let mut tx = s.write("gerente1").await.unwrap();
+    let err = tx.set_status(inv.id(), InvoiceStatus::Pagada, None).await.unwrap_err();
+    assert!(err.to_string().contains("recibida") && err.to_string().contains("pagada"), "{err}");
+    let err = tx.set_status(inv.id(), InvoiceStatus::Rechazada, None).await.unwrap_err();
+    assert!(err.to_string().contains("motivo"), "{err}");
+    tx.set_status(inv.id(), InvoiceStatus::Rechazada, Some("no corresponde a la OC")).await.unwrap();
+    tx.commit().await.unwrap();
+    let detail = s.invoice(inv.id()).await.unwrap().unwrap();
+    assert_eq!(detail.row.estado, "rechazada");
+    assert_eq!(detail.motivo_rechazo.as_deref(), Some("no corresponde a la OC"));
+    assert_eq!(detail.updated_by, "gerente1");
+    let h = s.history("invoice", &inv.id().to_string()).await.unwrap();
+    let estado = h.iter().find(|e| e.field.as_deref() == Some("estado")).unwrap();
+    assert_eq!((estado.user_name.as_str(), estado.old_value.as_deref(), estado.new_value.as_deref()), ("gerente1", Some("recibida"), Some("rechazada")));
+    assert!(h.iter().any(|e| e.field.as_deref() == Some("motivo")));
+}
+
+#[tokio::test]
+async fn assignment_changes_audit_only_fields_that_really_changed() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let inv = invoice(0);
+    insert(&s, vec![inv.clone()]).await;
+    let mut tx = s.write("conta").await.unwrap();
+    let change = AssignmentChange { obra: Some(Some("OB-3".into())), glosa: Some(inv.glosa.clone()), cuenta: Some(Some("410105".into())), ..Default::default() };
+    assert_eq!(tx.update_assignment(inv.id(), &change).await.unwrap(), 2, "glosa was unchanged");
+    tx.commit().await.unwrap();
+    let h = s.history("invoice", &inv.id().to_string()).await.unwrap();
+    let fields: Vec<_> = h.iter().filter_map(|e| e.field.clone()).collect();
+    assert_eq!(fields, ["obra", "cuenta"]);
+    assert_eq!(h[1].old_value.as_deref(), Some("OB-1"));
+    let detail = s.invoice(inv.id()).await.unwrap().unwrap();
+    assert_eq!(detail.row.obra.as_deref(), Some("OB-3"));
+    let mut tx = s.write("conta").await.unwrap();
+    let err = tx.update_assignment(inv.id(), &AssignmentChange { obra: Some(Some("OB-9".into())), ..Default::default() }).await.unwrap_err();
+    assert!(err.to_string().contains("OB-9"), "{err}");
+}
+
+#[tokio::test]
+async fn the_audit_log_is_append_only() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let err = sqlx::query("UPDATE audit_log SET user_name = 'mallory'").execute(s.pool()).await.unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = sqlx::query("DELETE FROM audit_log").execute(s.pool()).await.unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[tokio::test]
+async fn details_round_trip_taxes_and_references() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let inv = invoice(105); // has a tax, a reference and no SII reception
+    insert(&s, vec![inv.clone()]).await;
+    let key: NaturalKey = inv.key.to_string().parse().unwrap();
+    let id = s.invoice_id_by_key(&key).await.unwrap().unwrap();
+    let detail = s.invoice(id).await.unwrap().unwrap();
+    assert_eq!(detail.otros_impuestos, inv.otros_impuestos);
+    assert_eq!(detail.referencias, inv.referencias);
+    assert_eq!(detail.row.monto_total, inv.monto_total.pesos());
+    assert_eq!(detail.row.plazo_reclamo, None, "no SII reception for i % 7 == 0: unknown, never guessed");
+}
