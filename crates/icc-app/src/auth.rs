@@ -1,7 +1,7 @@
 //! Passwords, logins and permissions. Every permission is decided here, never in a UI.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use icc_core::Role;
 use serde::Serialize;
 
@@ -29,10 +29,14 @@ pub fn check_password_policy(username: &str, password: &str) -> Result<()> {
         )));
     }
     if password.trim() != password {
-        return Err(AppError::WeakPassword("no puede empezar ni terminar con espacios".into()));
+        return Err(AppError::WeakPassword(
+            "no puede empezar ni terminar con espacios".into(),
+        ));
     }
     if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
-        return Err(AppError::WeakPassword("no puede contener el nombre de usuario".into()));
+        return Err(AppError::WeakPassword(
+            "no puede contener el nombre de usuario".into(),
+        ));
     }
     let entropy = zxcvbn::zxcvbn(password, &[username, "icc", "constructora", "facturas"]);
     let score = u8::from(entropy.score());
@@ -58,7 +62,9 @@ pub fn hash_password(password: &str) -> Result<String> {
 
 /// Verifies a password against a stored argon2 PHC string. A malformed hash never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
 }
 
 /// Lock-out after `failed` consecutive failures: none for the first three, then 2, 4, 8 …
@@ -142,7 +148,11 @@ impl Session {
         if self.may(p) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!("el rol {} no puede {}", self.role.label(), p.label())))
+            Err(AppError::Forbidden(format!(
+                "el rol {} no puede {}",
+                self.role.label(),
+                p.label()
+            )))
         }
     }
 
@@ -167,11 +177,17 @@ mod tests {
 
     #[test]
     fn short_or_guessable_passwords_are_refused_with_a_reason() {
-        let e = check_password_policy("ana", "corta").unwrap_err().to_string();
+        let e = check_password_policy("ana", "corta")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("12"), "{e}");
-        let e = check_password_policy("ana", "password1234").unwrap_err().to_string();
+        let e = check_password_policy("ana", "password1234")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fácil de adivinar"), "{e}");
-        let e = check_password_policy("ana", "ana-Kx9#tQ2!pLmW").unwrap_err().to_string();
+        let e = check_password_policy("ana", "ana-Kx9#tQ2!pLmW")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nombre de usuario"), "{e}");
         assert!(check_password_policy("ana", "Fixture-Check-Pass-2026!").is_ok());
         assert!(check_password_policy("ana", "caballo correcto batería grapa").is_ok());
@@ -200,7 +216,11 @@ mod tests {
 
     #[test]
     fn roles_grant_what_the_domain_says() {
-        let s = |role| Session { username: "x".into(), role, obras: vec!["OB-1".into()] };
+        let s = |role| Session {
+            username: "x".into(),
+            role,
+            obras: vec!["OB-1".into()],
+        };
         assert!(s(Role::Admin).may(Permission::ManageUsers));
         assert!(!s(Role::Gerente).may(Permission::Import));
         assert!(s(Role::Contabilidad).may(Permission::Import));
@@ -209,7 +229,10 @@ mod tests {
         assert!(!s(Role::AdminObra).may(Permission::ManageUsers));
         assert!(s(Role::AdminObra).sees_obra(Some("ob-1")));
         assert!(!s(Role::AdminObra).sees_obra(Some("OB-2")));
-        assert!(!s(Role::AdminObra).sees_obra(None), "unassigned invoices are not a site manager's");
+        assert!(
+            !s(Role::AdminObra).sees_obra(None),
+            "unassigned invoices are not a site manager's"
+        );
         assert!(s(Role::Gerente).sees_obra(None));
     }
 }

@@ -50,7 +50,9 @@ impl App {
                 Ok(()) => format!("{} (escribible)", dir.display()),
                 Err(e) => format!("{}: {e}", dir.display()),
             },
-            hint: writable.is_err().then(|| "revise los permisos de la carpeta o elija otra con --data-dir".into()),
+            hint: writable
+                .is_err()
+                .then(|| "revise los permisos de la carpeta o elija otra con --data-dir".into()),
         });
 
         let supported = Store::supported_schema_version();
@@ -69,7 +71,13 @@ impl App {
 
         let integrity = self.store.integrity_check().await;
         checks.push(match integrity {
-            Ok(r) if r == ["ok"] => Check { id: "integrity", name: "Integridad de la base de datos", ok: true, detail: "ok".into(), hint: None },
+            Ok(r) if r == ["ok"] => Check {
+                id: "integrity",
+                name: "Integridad de la base de datos",
+                ok: true,
+                detail: "ok".into(),
+                hint: None,
+            },
             Ok(r) => Check {
                 id: "integrity",
                 name: "Integridad de la base de datos",
@@ -77,7 +85,13 @@ impl App {
                 detail: r.into_iter().take(5).collect::<Vec<_>>().join("; "),
                 hint: Some("la base de datos está dañada: restaure el último respaldo".into()),
             },
-            Err(e) => Check { id: "integrity", name: "Integridad de la base de datos", ok: false, detail: e.to_string(), hint: Some("restaure el último respaldo".into()) },
+            Err(e) => Check {
+                id: "integrity",
+                name: "Integridad de la base de datos",
+                ok: false,
+                detail: e.to_string(),
+                hint: Some("restaure el último respaldo".into()),
+            },
         });
 
         let free = fs4::available_space(&dir);
@@ -86,10 +100,22 @@ impl App {
                 id: "disk",
                 name: "Espacio libre en disco",
                 ok: b >= MIN_FREE_BYTES,
-                detail: format!("{} MB libres", icc_core::Clp::new(i64::try_from(b / (1024 * 1024)).unwrap_or(i64::MAX)).format_number()),
-                hint: (b < MIN_FREE_BYTES).then(|| "libere espacio: se necesitan al menos 500 MB para trabajar y respaldar".into()),
+                detail: format!(
+                    "{} MB libres",
+                    icc_core::Clp::new(i64::try_from(b / (1024 * 1024)).unwrap_or(i64::MAX))
+                        .format_number()
+                ),
+                hint: (b < MIN_FREE_BYTES).then(|| {
+                    "libere espacio: se necesitan al menos 500 MB para trabajar y respaldar".into()
+                }),
             },
-            Err(e) => Check { id: "disk", name: "Espacio libre en disco", ok: false, detail: e.to_string(), hint: Some("revise el disco de la carpeta de datos".into()) },
+            Err(e) => Check {
+                id: "disk",
+                name: "Espacio libre en disco",
+                ok: false,
+                detail: e.to_string(),
+                hint: Some("revise el disco de la carpeta de datos".into()),
+            },
         });
 
         let users = self.store.user_count().await;
@@ -105,6 +131,10 @@ impl App {
             Err(e) => Check { id: "users", name: "Usuarios", ok: false, detail: e.to_string(), hint: None },
         });
 
-        DoctorReport { ok: checks.iter().all(|c| c.ok), data_dir: dir.display().to_string(), checks }
+        DoctorReport {
+            ok: checks.iter().all(|c| c.ok),
+            data_dir: dir.display().to_string(),
+            checks,
+        }
     }
 }

@@ -13,16 +13,22 @@ pub enum AppError {
     #[error("contraseña rechazada: {0}")]
     WeakPassword(String),
     /// No administrator exists yet.
-    #[error("la base de datos en {0} no tiene usuarios todavía; cree el primer administrador con `icc init --admin-user NOMBRE --password-stdin`")]
+    #[error(
+        "la base de datos en {0} no tiene usuarios todavía; cree el primer administrador con `icc init --admin-user NOMBRE --password-stdin`"
+    )]
     NotInitialized(String),
     /// `init` on a database that already has users.
-    #[error("la base de datos ya fue inicializada (tiene usuarios); para agregar otro use `icc users add`")]
+    #[error(
+        "la base de datos ya fue inicializada (tiene usuarios); para agregar otro use `icc users add`"
+    )]
     AlreadyInitialized,
     /// Wrong user name or password (deliberately not saying which).
     #[error("usuario o contraseña incorrectos")]
     BadCredentials,
     /// Too many failed logins; wait.
-    #[error("demasiados intentos fallidos para «{user}»; espere {seconds} s antes de volver a intentar")]
+    #[error(
+        "demasiados intentos fallidos para «{user}»; espere {seconds} s antes de volver a intentar"
+    )]
     Locked {
         /// Account.
         user: String,

@@ -1,15 +1,15 @@
 //! Invoice use cases: list, show, assign, change status, history; all scoped by role.
 
 use chrono::NaiveDate;
-use icc_core::{
-    AgingBucket, DteType, InvoiceId, InvoiceStatus, NaturalKey, aging_bucket,
+use icc_core::{AgingBucket, DteType, InvoiceId, InvoiceStatus, NaturalKey, aging_bucket};
+use icc_store::{
+    AssignmentChange, AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page,
 };
-use icc_store::{AssignmentChange, AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page};
 use serde::Serialize;
 
+use crate::App;
 use crate::auth::{Permission, Session};
 use crate::error::{AppError, Result};
-use crate::App;
 
 /// Days ahead that count as "plazo de reclamo por vencer" on screens and in views.
 pub const CLAIM_WARNING_DAYS: i64 = 2;
@@ -35,7 +35,9 @@ pub struct InvoiceView {
 /// Fills what the store leaves empty for people: an unknown claim deadline of a claimable
 /// document reads `desconocido` (never a guess).
 fn present(row: &mut InvoiceRow) {
-    if row.plazo_reclamo.is_none() && DteType::new(u16::try_from(row.tipo_dte).unwrap_or(0)).is_ok_and(|t| t.is_claimable()) {
+    if row.plazo_reclamo.is_none()
+        && DteType::new(u16::try_from(row.tipo_dte).unwrap_or(0)).is_ok_and(|t| t.is_claimable())
+    {
         row.plazo_reclamo = Some("desconocido".into());
     }
 }
@@ -49,20 +51,32 @@ impl App {
     ///
     /// # Errors
     /// A malformed cursor, store errors.
-    pub async fn list_invoices(&self, s: &Session, mut filter: InvoiceFilter, limit: u32, cursor: Option<&str>) -> Result<Page> {
+    pub async fn list_invoices(
+        &self,
+        s: &Session,
+        mut filter: InvoiceFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page> {
         let cursor = cursor.map(Cursor::decode).transpose()?;
         if let Some(scope) = s.obra_scope() {
             if let Some(o) = &filter.obra
                 && !s.sees_obra(Some(o))
             {
-                return Err(AppError::Forbidden(format!("la obra «{o}» no está asignada a «{}»", s.username)));
+                return Err(AppError::Forbidden(format!(
+                    "la obra «{o}» no está asignada a «{}»",
+                    s.username
+                )));
             }
             filter.visible_obras = Some(scope.to_vec());
         }
         if filter.today.is_none() {
             filter.today = Some(today());
         }
-        let mut page = self.store.list_invoices(&filter, limit, cursor.as_ref()).await?;
+        let mut page = self
+            .store
+            .list_invoices(&filter, limit, cursor.as_ref())
+            .await?;
         page.items.iter_mut().for_each(present);
         Ok(page)
     }
@@ -78,13 +92,26 @@ impl App {
             self.store
                 .invoice_id_by_key(&key)
                 .await?
-                .ok_or_else(|| AppError::NotFound { what: "factura", key: key.to_string() })?
+                .ok_or_else(|| AppError::NotFound {
+                    what: "factura",
+                    key: key.to_string(),
+                })?
         } else {
             r.parse()?
         };
-        let detail = self.store.invoice(id).await?.ok_or_else(|| AppError::NotFound { what: "factura", key: r.into() })?;
+        let detail = self
+            .store
+            .invoice(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "factura",
+                key: r.into(),
+            })?;
         if !s.sees_obra(detail.row.obra.as_deref()) {
-            return Err(AppError::Forbidden(format!("la factura «{r}» no pertenece a las obras asignadas a «{}»", s.username)));
+            return Err(AppError::Forbidden(format!(
+                "la factura «{r}» no pertenece a las obras asignadas a «{}»",
+                s.username
+            )));
         }
         Ok(detail)
     }
@@ -103,7 +130,12 @@ impl App {
     ///
     /// # Errors
     /// Forbidden, unknown invoice or obra.
-    pub async fn set_invoice_fields(&self, s: &Session, reference: &str, change: AssignmentChange) -> Result<InvoiceView> {
+    pub async fn set_invoice_fields(
+        &self,
+        s: &Session,
+        reference: &str,
+        change: AssignmentChange,
+    ) -> Result<InvoiceView> {
         s.require(Permission::Assign)?;
         let detail = self.resolve_invoice(s, reference).await?;
         if let Some(new_obra) = &change.obra
@@ -116,7 +148,11 @@ impl App {
             )));
         }
         let clean = |v: &Option<Option<String>>| {
-            v.as_ref().map(|o| o.as_ref().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()))
+            v.as_ref().map(|o| {
+                o.as_ref()
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+            })
         };
         let change = AssignmentChange {
             obra: clean(&change.obra),
@@ -135,7 +171,13 @@ impl App {
     ///
     /// # Errors
     /// Forbidden for the role, illegal transition, rejection without motivo.
-    pub async fn set_invoice_status(&self, s: &Session, reference: &str, to: InvoiceStatus, motivo: Option<&str>) -> Result<InvoiceView> {
+    pub async fn set_invoice_status(
+        &self,
+        s: &Session,
+        reference: &str,
+        to: InvoiceStatus,
+        motivo: Option<&str>,
+    ) -> Result<InvoiceView> {
         let needed = match to {
             InvoiceStatus::Recibida | InvoiceStatus::EnRevision => Permission::Review,
             InvoiceStatus::Aprobada | InvoiceStatus::Rechazada => Permission::Approve,
@@ -152,19 +194,36 @@ impl App {
         self.show_invoice(s, &id.to_string()).await
     }
 
-    /// The audit trail of an invoice, oldest first.
+    /// The audit trail of an invoice, oldest first, starting with its creation (recorded
+    /// on the row itself: bulk inserts write one audit row per batch, not per invoice).
     ///
     /// # Errors
     /// As [`App::resolve_invoice`].
     pub async fn invoice_history(&self, s: &Session, reference: &str) -> Result<Vec<AuditEntry>> {
         let detail = self.resolve_invoice(s, reference).await?;
-        Ok(self.store.history("invoice", &detail.row.id).await?)
+        let mut out = vec![AuditEntry {
+            at: detail.created_at.clone(),
+            user_name: detail.created_by.clone(),
+            action: "create".into(),
+            field: None,
+            old_value: None,
+            new_value: Some(format!(
+                "{}:{}:{} (origen: {})",
+                detail.row.rut_emisor, detail.row.tipo_dte, detail.row.folio, detail.source
+            )),
+        }];
+        out.extend(self.store.history("invoice", &detail.row.id).await?);
+        Ok(out)
     }
 }
 
 fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
     let tipo = DteType::new(u16::try_from(detail.row.tipo_dte).unwrap_or(0)).ok();
-    let deadline: Option<NaiveDate> = detail.row.plazo_reclamo.as_deref().and_then(|d| d.parse().ok());
+    let deadline: Option<NaiveDate> = detail
+        .row
+        .plazo_reclamo
+        .as_deref()
+        .and_then(|d| d.parse().ok());
     let estado: Option<InvoiceStatus> = detail.row.estado.parse().ok();
     let (plazo_estado, dias) = match (tipo.is_some_and(|t| t.is_claimable()), deadline) {
         (false, _) => ("no_aplica", None),

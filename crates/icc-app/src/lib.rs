@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 
 use icc_store::Store;
 
-pub use auth::{Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password};
+pub use auth::{
+    Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
+};
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};
 pub use icc_store::{AssignmentChange, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, User};
@@ -45,7 +47,7 @@ pub struct App {
 
 impl App {
     /// The OS's per-user data folder for ICC Facturas
-    /// (`~/.local/share/icc-facturas` on Linux, `%APPDATA%\ICC\ICC Facturas\data` on
+    /// (`~/.local/share/iccfacturas` on Linux, `%APPDATA%\ICC\ICC Facturas\data` on
     /// Windows, `~/Library/Application Support/cl.ICC.ICC-Facturas` on macOS).
     pub fn default_data_dir() -> Option<PathBuf> {
         directories::ProjectDirs::from("cl", "ICC", "ICC Facturas").map(|d| d.data_dir().to_owned())
@@ -64,7 +66,10 @@ impl App {
             ))
         })?;
         let store = Store::open(&data_dir.join(DB_FILE)).await?;
-        Ok(App { store, data_dir: data_dir.to_owned() })
+        Ok(App {
+            store,
+            data_dir: data_dir.to_owned(),
+        })
     }
 
     /// The data directory.

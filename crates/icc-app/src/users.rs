@@ -3,18 +3,22 @@
 use icc_core::Role;
 use icc_store::{NewUser, Obra, User};
 
-use crate::auth::{Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password};
-use crate::error::{AppError, Result};
 use crate::App;
+use crate::auth::{
+    Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
+};
+use crate::error::{AppError, Result};
 
 /// Hash of a throw-away password, verified against when the user does not exist so that a
 /// wrong name costs as much time as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$Jm1Vf0k0lqCFPhQh3nZ2aF0b2n4N8J0R8bSx8Kx1qXo";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$Jm1Vf0k0lqCFPhQh3nZ2aF0b2n4N8J0R8bSx8Kx1qXo";
 
 fn valid_username(name: &str) -> Result<String> {
     let n = name.trim();
     let ok = (2..=64).contains(&n.chars().count())
-        && n.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        && n.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if ok {
         Ok(n.to_owned())
     } else {
@@ -35,7 +39,9 @@ async fn hash_blocking(password: String) -> Result<String> {
 }
 
 async fn verify_blocking(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
 }
 
 impl App {
@@ -74,7 +80,11 @@ impl App {
         .await?;
         tx.commit().await?;
         tracing::info!(user = %username, "first administrator created");
-        Ok(Session { username, role: Role::Admin, obras: vec![] })
+        Ok(Session {
+            username,
+            role: Role::Admin,
+            obras: vec![],
+        })
     }
 
     /// Logs a user in. Failed attempts are counted in the database (so the count survives
@@ -85,7 +95,9 @@ impl App {
     /// [`AppError::Disabled`].
     pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
         if !self.is_initialized().await? {
-            return Err(AppError::NotInitialized(self.data_dir.display().to_string()));
+            return Err(AppError::NotInitialized(
+                self.data_dir.display().to_string(),
+            ));
         }
         let Some(user) = self.store.user(username.trim()).await? else {
             let _ = verify_blocking(password.to_owned(), DUMMY_HASH.to_owned()).await;
@@ -96,7 +108,10 @@ impl App {
         if let Some(until) = user.locked_until_ms
             && until > now
         {
-            return Err(AppError::Locked { user: user.username, seconds: (until - now + 999) / 1000 });
+            return Err(AppError::Locked {
+                user: user.username,
+                seconds: (until - now + 999) / 1000,
+            });
         }
         let ok = if user.password_legacy {
             false // predecessor hashes are verified by the migration capability
@@ -108,7 +123,8 @@ impl App {
             let lock = lock_seconds(failed);
             let until = (lock > 0).then(|| now + lock * 1000);
             let mut tx = self.store.write(&user.username).await?;
-            tx.record_failed_login(&user.username, failed, until).await?;
+            tx.record_failed_login(&user.username, failed, until)
+                .await?;
             tx.commit().await?;
             tracing::warn!(user = %user.username, failed, lock_seconds = lock, "login refused: wrong password");
             return Err(AppError::BadCredentials);
@@ -121,18 +137,31 @@ impl App {
             tx.reset_failed_logins(&user.username).await?;
             tx.commit().await?;
         }
-        Ok(Session { username: user.username, role: user.role, obras: user.obras })
+        Ok(Session {
+            username: user.username,
+            role: user.role,
+            obras: user.obras,
+        })
     }
 
     /// Creates a user. Admin only. An `admin_obra` needs at least one obra.
     ///
     /// # Errors
     /// Forbidden, invalid name or password, unknown obra, taken name.
-    pub async fn add_user(&self, s: &Session, name: &str, role: Role, obras: &[String], password: &str) -> Result<User> {
+    pub async fn add_user(
+        &self,
+        s: &Session,
+        name: &str,
+        role: Role,
+        obras: &[String],
+        password: &str,
+    ) -> Result<User> {
         s.require(Permission::ManageUsers)?;
         let username = valid_username(name)?;
         if role == Role::AdminObra && obras.is_empty() {
-            return Err(AppError::Invalid("un administrador de obra necesita al menos una obra (--obras OB-1,OB-2)".into()));
+            return Err(AppError::Invalid(
+                "un administrador de obra necesita al menos una obra (--obras OB-1,OB-2)".into(),
+            ));
         }
         check_password_policy(&username, password)?;
         let hash = hash_blocking(password.to_owned()).await?;
@@ -143,11 +172,18 @@ impl App {
             password_legacy: false,
             must_change_password: false,
             role,
-            obras: obras.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+            obras: obras
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         })
         .await?;
         tx.commit().await?;
-        self.store.user(&username).await?.ok_or(AppError::NotFound { what: "usuario", key: username })
+        self.store.user(&username).await?.ok_or(AppError::NotFound {
+            what: "usuario",
+            key: username,
+        })
     }
 
     /// All users. Admin only.
@@ -164,7 +200,14 @@ impl App {
     /// # Errors
     /// Forbidden, weak password, unknown user.
     pub async fn change_password(&self, s: &Session, target: &str, password: &str) -> Result<()> {
-        let user = self.store.user(target.trim()).await?.ok_or_else(|| AppError::NotFound { what: "usuario", key: target.trim().into() })?;
+        let user = self
+            .store
+            .user(target.trim())
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "usuario",
+                key: target.trim().into(),
+            })?;
         if !user.username.eq_ignore_ascii_case(&s.username) {
             s.require(Permission::ManageUsers)?;
         }
@@ -182,9 +225,22 @@ impl App {
     /// Forbidden, unknown user, last administrator.
     pub async fn disable_user(&self, s: &Session, target: &str) -> Result<()> {
         s.require(Permission::ManageUsers)?;
-        let user = self.store.user(target.trim()).await?.ok_or_else(|| AppError::NotFound { what: "usuario", key: target.trim().into() })?;
+        let user = self
+            .store
+            .user(target.trim())
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "usuario",
+                key: target.trim().into(),
+            })?;
         if user.role == Role::Admin {
-            let admins = self.store.users().await?.into_iter().filter(|u| u.role == Role::Admin && !u.disabled).count();
+            let admins = self
+                .store
+                .users()
+                .await?
+                .into_iter()
+                .filter(|u| u.role == Role::Admin && !u.disabled)
+                .count();
             if admins <= 1 && !user.disabled {
                 return Err(AppError::Conflict(format!(
                     "«{}» es el único administrador habilitado; cree otro administrador antes de deshabilitarlo",
@@ -205,16 +261,28 @@ impl App {
     pub async fn add_obra(&self, s: &Session, codigo: &str, nombre: &str) -> Result<Obra> {
         s.require(Permission::ManageObras)?;
         let code = codigo.trim();
-        if code.is_empty() || code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if code.is_empty()
+            || code.len() > 32
+            || !code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             return Err(AppError::Invalid(format!(
                 "código de obra: el valor «{code}» no es válido: use hasta 32 letras, números o guiones, como OB-2026-017"
             )));
         }
-        let nombre = if nombre.trim().is_empty() { code } else { nombre.trim() };
+        let nombre = if nombre.trim().is_empty() {
+            code
+        } else {
+            nombre.trim()
+        };
         let mut tx = self.store.write(&s.username).await?;
         tx.create_obra(code, nombre).await?;
         tx.commit().await?;
-        self.store.obra(code).await?.ok_or(AppError::NotFound { what: "obra", key: code.into() })
+        self.store.obra(code).await?.ok_or(AppError::NotFound {
+            what: "obra",
+            key: code.into(),
+        })
     }
 
     /// The obras this user may see.
@@ -223,6 +291,9 @@ impl App {
     /// Store errors.
     pub async fn list_obras(&self, s: &Session) -> Result<Vec<Obra>> {
         let all = self.store.obras().await?;
-        Ok(all.into_iter().filter(|o| s.sees_obra(Some(&o.codigo))).collect())
+        Ok(all
+            .into_iter()
+            .filter(|o| s.sees_obra(Some(&o.codigo)))
+            .collect())
     }
 }

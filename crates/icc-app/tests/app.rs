@@ -1,5 +1,7 @@
 //! Use-case tests: no default account, password policy, back-off, roles and obra scope.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use icc_app::{App, AppError, AssignmentChange, InvoiceFilter, Session};
 use icc_core::{InvoiceStatus, Role};
 
@@ -24,7 +26,10 @@ async fn all(app: &App, s: &Session, filter: InvoiceFilter) -> Vec<icc_app::Invo
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let p = app.list_invoices(s, filter.clone(), 1000, cursor.as_deref()).await.unwrap();
+        let p = app
+            .list_invoices(s, filter.clone(), 1000, cursor.as_deref())
+            .await
+            .unwrap();
         out.extend(p.items);
         match p.next_cursor {
             Some(c) => cursor = Some(c),
@@ -36,10 +41,22 @@ async fn all(app: &App, s: &Session, filter: InvoiceFilter) -> Vec<icc_app::Invo
 #[tokio::test]
 async fn no_account_exists_before_init_and_init_happens_once() {
     let (_d, app) = app().await;
-    assert!(matches!(app.login("admin", "admin").await, Err(AppError::NotInitialized(_))), "no default account");
-    assert!(matches!(app.init("admin", "admin12345").await, Err(AppError::WeakPassword(_))));
+    assert!(
+        matches!(
+            app.login("admin", "admin").await,
+            Err(AppError::NotInitialized(_))
+        ),
+        "no default account"
+    );
+    assert!(matches!(
+        app.init("admin", "admin12345").await,
+        Err(AppError::WeakPassword(_))
+    ));
     app.init("admin", ADMIN_PW).await.unwrap();
-    assert!(matches!(app.init("otro", ADMIN_PW).await, Err(AppError::AlreadyInitialized)));
+    assert!(matches!(
+        app.init("otro", ADMIN_PW).await,
+        Err(AppError::AlreadyInitialized)
+    ));
     let s = app.login("ADMIN", ADMIN_PW).await.unwrap();
     assert_eq!(s.role, Role::Admin, "user names are case-insensitive");
 }
@@ -51,101 +68,290 @@ async fn failed_logins_back_off_and_the_count_survives_a_restart() {
         let app = App::open(dir.path()).await.unwrap();
         app.init("admin", ADMIN_PW).await.unwrap();
         for _ in 0..3 {
-            assert!(matches!(app.login("admin", "wrong password here").await, Err(AppError::BadCredentials)));
+            assert!(matches!(
+                app.login("admin", "wrong password here").await,
+                Err(AppError::BadCredentials)
+            ));
         }
         app.close().await;
     }
     let app = App::open(dir.path()).await.unwrap();
     match app.login("admin", ADMIN_PW).await {
-        Err(AppError::Locked { seconds, .. }) => assert!((1..=2).contains(&seconds), "third failure locks for 2 s, got {seconds}"),
+        Err(AppError::Locked { seconds, .. }) => assert!(
+            (1..=2).contains(&seconds),
+            "third failure locks for 2 s, got {seconds}"
+        ),
         other => panic!("expected a lock-out after a restart, got {other:?}"),
     }
     let user = app.store().user("admin").await.unwrap().unwrap();
     assert_eq!(user.failed_logins, 3);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     app.login("admin", ADMIN_PW).await.unwrap();
-    assert_eq!(app.store().user("admin").await.unwrap().unwrap().failed_logins, 0, "reset after success");
-    assert!(matches!(app.login("nadie", ADMIN_PW).await, Err(AppError::BadCredentials)), "unknown users look like wrong passwords");
+    assert_eq!(
+        app.store()
+            .user("admin")
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_logins,
+        0,
+        "reset after success"
+    );
+    assert!(
+        matches!(
+            app.login("nadie", ADMIN_PW).await,
+            Err(AppError::BadCredentials)
+        ),
+        "unknown users look like wrong passwords"
+    );
 }
 
 #[tokio::test]
 async fn a_site_manager_sees_and_changes_only_their_obras() {
     let (_d, app, admin) = seeded().await;
-    app.add_user(&admin, "jperez", Role::AdminObra, &["OB-2026-017".into()], USER_PW).await.unwrap();
+    app.add_user(
+        &admin,
+        "jperez",
+        Role::AdminObra,
+        &["OB-2026-017".into()],
+        USER_PW,
+    )
+    .await
+    .unwrap();
     let jp = app.login("jperez", USER_PW).await.unwrap();
     let mine = all(&app, &jp, InvoiceFilter::default()).await;
     assert!(!mine.is_empty());
-    assert!(mine.iter().all(|r| r.obra.as_deref() == Some("OB-2026-017")), "only OB-2026-017");
+    assert!(
+        mine.iter()
+            .all(|r| r.obra.as_deref() == Some("OB-2026-017")),
+        "only OB-2026-017"
+    );
     let everything = all(&app, &admin, InvoiceFilter::default()).await;
-    assert_eq!(mine.len(), everything.iter().filter(|r| r.obra.as_deref() == Some("OB-2026-017")).count());
+    assert_eq!(
+        mine.len(),
+        everything
+            .iter()
+            .filter(|r| r.obra.as_deref() == Some("OB-2026-017"))
+            .count()
+    );
 
-    let other = everything.iter().find(|r| r.obra.as_deref() == Some("OB-2026-001")).unwrap();
-    assert!(matches!(app.show_invoice(&jp, &other.id).await, Err(AppError::Forbidden(_))));
-    assert!(matches!(app.invoice_history(&jp, &other.id).await, Err(AppError::Forbidden(_))));
+    let other = everything
+        .iter()
+        .find(|r| r.obra.as_deref() == Some("OB-2026-001"))
+        .unwrap();
     assert!(matches!(
-        app.set_invoice_status(&jp, &other.id, InvoiceStatus::Anulada, None).await,
+        app.show_invoice(&jp, &other.id).await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.invoice_history(&jp, &other.id).await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.set_invoice_status(&jp, &other.id, InvoiceStatus::Anulada, None)
+            .await,
         Err(AppError::Forbidden(_))
     ));
     let unassigned = everything.iter().find(|r| r.obra.is_none()).unwrap();
-    assert!(matches!(app.show_invoice(&jp, &unassigned.id).await, Err(AppError::Forbidden(_))));
-    let filtered = app.list_invoices(&jp, InvoiceFilter { obra: Some("OB-2026-001".into()), ..Default::default() }, 10, None).await;
+    assert!(matches!(
+        app.show_invoice(&jp, &unassigned.id).await,
+        Err(AppError::Forbidden(_))
+    ));
+    let filtered = app
+        .list_invoices(
+            &jp,
+            InvoiceFilter {
+                obra: Some("OB-2026-001".into()),
+                ..Default::default()
+            },
+            10,
+            None,
+        )
+        .await;
     assert!(matches!(filtered, Err(AppError::Forbidden(_))));
 
     let own = &mine[0];
     let moved = app
-        .set_invoice_fields(&jp, &own.id, AssignmentChange { obra: Some(Some("OB-2026-001".into())), ..Default::default() })
+        .set_invoice_fields(
+            &jp,
+            &own.id,
+            AssignmentChange {
+                obra: Some(Some("OB-2026-001".into())),
+                ..Default::default()
+            },
+        )
         .await;
-    assert!(matches!(moved, Err(AppError::Forbidden(_))), "cannot move an invoice out of their obras");
+    assert!(
+        matches!(moved, Err(AppError::Forbidden(_))),
+        "cannot move an invoice out of their obras"
+    );
     let cc = app
-        .set_invoice_fields(&jp, &own.id, AssignmentChange { centro_costo: Some(Some("017 TERMINACIONES".into())), ..Default::default() })
+        .set_invoice_fields(
+            &jp,
+            &own.id,
+            AssignmentChange {
+                centro_costo: Some(Some("017 TERMINACIONES".into())),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(cc.detail.row.centro_costo.as_deref(), Some("017 TERMINACIONES"));
-    assert!(app.list_obras(&jp).await.unwrap().iter().all(|o| o.codigo == "OB-2026-017"));
+    assert_eq!(
+        cc.detail.row.centro_costo.as_deref(),
+        Some("017 TERMINACIONES")
+    );
+    assert!(
+        app.list_obras(&jp)
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.codigo == "OB-2026-017")
+    );
 }
 
 #[tokio::test]
 async fn roles_are_enforced_in_the_use_cases() {
     let (_d, app, admin) = seeded().await;
-    app.add_user(&admin, "gerente", Role::Gerente, &[], USER_PW).await.unwrap();
-    app.add_user(&admin, "conta", Role::Contabilidad, &[], USER_PW).await.unwrap();
+    app.add_user(&admin, "gerente", Role::Gerente, &[], USER_PW)
+        .await
+        .unwrap();
+    app.add_user(&admin, "conta", Role::Contabilidad, &[], USER_PW)
+        .await
+        .unwrap();
     let g = app.login("gerente", USER_PW).await.unwrap();
     let c = app.login("conta", USER_PW).await.unwrap();
-    let recibida = all(&app, &admin, InvoiceFilter { estado: Some(InvoiceStatus::Recibida), ..Default::default() }).await;
+    let recibida = all(
+        &app,
+        &admin,
+        InvoiceFilter {
+            estado: Some(InvoiceStatus::Recibida),
+            ..Default::default()
+        },
+    )
+    .await;
     let id = &recibida[0].id;
 
-    assert!(matches!(app.set_invoice_status(&c, id, InvoiceStatus::Aprobada, None).await, Err(AppError::Forbidden(_))), "accounting does not approve");
-    assert!(matches!(app.set_invoice_fields(&g, id, AssignmentChange { cuenta: Some(Some("1".into())), ..Default::default() }).await, Err(AppError::Forbidden(_))));
-    assert!(matches!(app.add_user(&c, "x1", Role::Admin, &[], USER_PW).await, Err(AppError::Forbidden(_))));
-    assert!(matches!(app.add_obra(&g, "OB-X", "x").await, Err(AppError::Forbidden(_))));
-    assert!(matches!(app.list_users(&g).await, Err(AppError::Forbidden(_))));
+    assert!(
+        matches!(
+            app.set_invoice_status(&c, id, InvoiceStatus::Aprobada, None)
+                .await,
+            Err(AppError::Forbidden(_))
+        ),
+        "accounting does not approve"
+    );
+    assert!(matches!(
+        app.set_invoice_fields(
+            &g,
+            id,
+            AssignmentChange {
+                cuenta: Some(Some("1".into())),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.add_user(&c, "x1", Role::Admin, &[], USER_PW).await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.add_obra(&g, "OB-X", "x").await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.list_users(&g).await,
+        Err(AppError::Forbidden(_))
+    ));
 
-    let v = app.set_invoice_status(&g, id, InvoiceStatus::Aprobada, None).await.unwrap();
+    let v = app
+        .set_invoice_status(&g, id, InvoiceStatus::Aprobada, None)
+        .await
+        .unwrap();
     assert_eq!(v.detail.row.estado, "aprobada");
-    let v = app.set_invoice_status(&c, id, InvoiceStatus::Pagada, None).await.unwrap();
+    let v = app
+        .set_invoice_status(&c, id, InvoiceStatus::Pagada, None)
+        .await
+        .unwrap();
     assert_eq!(v.detail.row.estado, "pagada");
     let h = app.invoice_history(&admin, id).await.unwrap();
-    let who: Vec<_> = h.iter().filter(|e| e.field.as_deref() == Some("estado")).map(|e| (e.user_name.as_str(), e.new_value.as_deref())).collect();
-    assert_eq!(who, [("gerente", Some("aprobada")), ("conta", Some("pagada"))], "who changed what is recorded");
-    let err = app.set_invoice_status(&admin, id, InvoiceStatus::Recibida, None).await.unwrap_err();
-    assert!(err.to_string().contains("pagada") && err.to_string().contains("recibida"), "{err}");
+    let who: Vec<_> = h
+        .iter()
+        .filter(|e| e.field.as_deref() == Some("estado"))
+        .map(|e| (e.user_name.as_str(), e.new_value.as_deref()))
+        .collect();
+    assert_eq!(
+        who,
+        [("gerente", Some("aprobada")), ("conta", Some("pagada"))],
+        "who changed what is recorded"
+    );
+    let err = app
+        .set_invoice_status(&admin, id, InvoiceStatus::Recibida, None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("pagada") && err.to_string().contains("recibida"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn users_can_be_disabled_but_not_the_last_administrator() {
     let (_d, app) = app().await;
     let admin = app.init("admin", ADMIN_PW).await.unwrap();
-    assert!(matches!(app.disable_user(&admin, "admin").await, Err(AppError::Conflict(_))));
+    assert!(matches!(
+        app.disable_user(&admin, "admin").await,
+        Err(AppError::Conflict(_))
+    ));
     app.add_obra(&admin, "OB-1", "Obra uno").await.unwrap();
-    assert!(matches!(app.add_user(&admin, "sinobra", Role::AdminObra, &[], USER_PW).await, Err(AppError::Invalid(_))));
-    assert!(matches!(app.add_user(&admin, "malaobra", Role::AdminObra, &["OB-9".into()], USER_PW).await, Err(AppError::NotFound { .. })));
-    app.add_user(&admin, "ana", Role::AdminObra, &["OB-1".into()], USER_PW).await.unwrap();
-    assert!(matches!(app.add_user(&admin, "ANA", Role::Gerente, &[], USER_PW).await, Err(AppError::Conflict(_))));
+    assert!(matches!(
+        app.add_user(&admin, "sinobra", Role::AdminObra, &[], USER_PW)
+            .await,
+        Err(AppError::Invalid(_))
+    ));
+    assert!(matches!(
+        app.add_user(
+            &admin,
+            "malaobra",
+            Role::AdminObra,
+            &["OB-9".into()],
+            USER_PW
+        )
+        .await,
+        Err(AppError::NotFound { .. })
+    ));
+    app.add_user(&admin, "ana", Role::AdminObra, &["OB-1".into()], USER_PW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        app.add_user(&admin, "ANA", Role::Gerente, &[], USER_PW)
+            .await,
+        Err(AppError::Conflict(_))
+    ));
     app.disable_user(&admin, "ana").await.unwrap();
-    assert!(matches!(app.login("ana", USER_PW).await, Err(AppError::Disabled(_))));
-    assert!(matches!(app.login("ana", "wrong wrong wrong").await, Err(AppError::BadCredentials)), "a wrong password does not reveal the account state");
-    let ana = Session { username: "ana".into(), role: Role::AdminObra, obras: vec!["OB-1".into()] };
-    assert!(matches!(app.change_password(&ana, "admin", USER_PW).await, Err(AppError::Forbidden(_))), "only admins change others' passwords");
+    assert!(matches!(
+        app.login("ana", USER_PW).await,
+        Err(AppError::Disabled(_))
+    ));
+    assert!(
+        matches!(
+            app.login("ana", "wrong wrong wrong").await,
+            Err(AppError::BadCredentials)
+        ),
+        "a wrong password does not reveal the account state"
+    );
+    let ana = Session {
+        username: "ana".into(),
+        role: Role::AdminObra,
+        obras: vec!["OB-1".into()],
+    };
+    assert!(
+        matches!(
+            app.change_password(&ana, "admin", USER_PW).await,
+            Err(AppError::Forbidden(_))
+        ),
+        "only admins change others' passwords"
+    );
 }
 
 #[tokio::test]
@@ -155,17 +361,33 @@ async fn invoice_views_carry_deadlines_and_the_seed_makes_the_documented_obras()
     assert!(obras.iter().any(|o| o.codigo == "OB-2026-017"));
     let rows = all(&app, &admin, InvoiceFilter::default()).await;
     for r in rows.iter().take(200) {
-        let v = app.show_invoice(&admin, &format!("{}:{}:{}", r.rut_emisor, r.tipo_dte, r.folio)).await.unwrap();
-        assert_eq!(v.detail.row.id, r.id, "natural key and id resolve to the same invoice");
+        let v = app
+            .show_invoice(
+                &admin,
+                &format!("{}:{}:{}", r.rut_emisor, r.tipo_dte, r.folio),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            v.detail.row.id, r.id,
+            "natural key and id resolve to the same invoice"
+        );
         let tipo = icc_core::DteType::new(r.tipo_dte as u16).unwrap();
         match (&v.detail.row.fecha_recepcion_sii, tipo.is_claimable()) {
             (_, false) => assert_eq!(v.plazo_reclamo_estado, "no_aplica"),
             (None, true) => assert_eq!(v.detail.row.plazo_reclamo.as_deref(), Some("desconocido")),
             (Some(rec), true) => {
                 let rec: chrono::NaiveDate = rec[..10].parse().unwrap();
-                assert_eq!(v.detail.row.plazo_reclamo, Some((rec + chrono::Days::new(8)).to_string()));
+                assert_eq!(
+                    v.detail.row.plazo_reclamo,
+                    Some((rec + chrono::Days::new(8)).to_string())
+                );
             }
         }
-        assert_eq!(r.monto_total, r.monto_neto + r.monto_exento + r.monto_iva + r.monto_otros, "seed amounts add up");
+        assert_eq!(
+            r.monto_total,
+            r.monto_neto + r.monto_exento + r.monto_iva + r.monto_otros,
+            "seed amounts add up"
+        );
     }
 }

@@ -1,1 +1,260 @@
-fn main() {}
+//! Benchmarks of ICC Facturas, run by `scripts/bench` (never by the tests: these machines are
+//! shared and noisy, so every figure is reported next to a baseline measured in the same run).
+//!
+//! `icc-bench store [--invoices N] [--out docs/benchmarks.md]` seeds N invoices and measures
+//! the store's list pages (p50/p95) for several filter combinations and full-text queries,
+//! against a primary-key page read as the baseline.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use icc_app::App;
+use icc_core::{InvoiceStatus, Rut};
+use icc_store::{Cursor, InvoiceFilter, Store};
+
+mod report;
+
+const PAGE: u32 = 50;
+const PAGES_PER_RUN: usize = 20;
+const RUNS: usize = 10;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(what) = args.first() else {
+        bail!("usage: icc-bench store [--invoices N] [--out FILE]")
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match what.as_str() {
+        "store" => {
+            let n: u64 = arg(&args, "--invoices")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(1_000_000);
+            let out = arg(&args, "--out").map(PathBuf::from);
+            rt.block_on(store_bench(n, out))
+        }
+        other => bail!("unknown benchmark {other}"),
+    }
+}
+
+/// Percentile of sorted microsecond samples.
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+async fn pages(store: &Store, filter: &InvoiceFilter) -> Result<(Vec<f64>, usize)> {
+    let mut samples = Vec::with_capacity(RUNS * PAGES_PER_RUN);
+    let mut rows = 0;
+    for _ in 0..RUNS {
+        let mut cursor: Option<Cursor> = None;
+        for _ in 0..PAGES_PER_RUN {
+            let t = Instant::now();
+            let p = store.list_invoices(filter, PAGE, cursor.as_ref()).await?;
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+            rows += p.items.len();
+            match p.next_cursor {
+                Some(c) => cursor = Some(Cursor::decode(&c)?),
+                None => break,
+            }
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok((samples, rows))
+}
+
+async fn baseline(store: &Store) -> Result<Vec<f64>> {
+    // The cheapest page SQLite can serve: 50 rows by primary key after a position.
+    let mut samples = Vec::new();
+    for _ in 0..RUNS {
+        let mut after = 0i64;
+        for _ in 0..PAGES_PER_RUN {
+            let t = Instant::now();
+            let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+                "SELECT seq, id, monto_total FROM invoices WHERE seq > ? ORDER BY seq LIMIT ?",
+            )
+            .bind(after)
+            .bind(i64::from(PAGE))
+            .fetch_all(store.pool())
+            .await?;
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+            after = rows.last().map_or(after, |r| r.0);
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(samples)
+}
+
+async fn store_bench(n: u64, out: Option<PathBuf>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let app = App::open(dir.path()).await?;
+    app.init("bench", "caballo correcto batería grapa").await?;
+    eprintln!("seeding {n} invoices…");
+    let t = Instant::now();
+    let seeded = app.seed(n, 42, &mut |_, _| true).await?;
+    let seed_secs = t.elapsed().as_secs_f64();
+    eprintln!("seeded {} in {seed_secs:.1} s", seeded.inserted);
+    let store = app.store().clone();
+    sqlx::query("PRAGMA optimize").execute(store.pool()).await?;
+
+    let today = chrono::Local::now().date_naive();
+    let some_rut: String = sqlx::query_scalar(
+        "SELECT rut_emisor FROM invoices GROUP BY rut_emisor ORDER BY COUNT(*) DESC LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    let rut: Rut = some_rut.parse().context("stored RUT")?;
+    let some_folio: i64 = sqlx::query_scalar("SELECT folio FROM invoices WHERE seq = 777")
+        .fetch_one(store.pool())
+        .await?;
+    let base = InvoiceFilter {
+        today: Some(today),
+        ..Default::default()
+    };
+    let half_year_ago = today - chrono::Days::new(180);
+    let month_start = chrono::Datelike::with_day(&half_year_ago, 1).unwrap_or(half_year_ago);
+    let cases: Vec<(&str, InvoiceFilter)> = vec![
+        ("sin filtro", base.clone()),
+        (
+            "obra",
+            InvoiceFilter {
+                obra: Some("OB-2026-017".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "estado aprobada",
+            InvoiceFilter {
+                estado: Some(InvoiceStatus::Aprobada),
+                ..base.clone()
+            },
+        ),
+        (
+            "obra + estado",
+            InvoiceFilter {
+                obra: Some("OB-2026-017".into()),
+                estado: Some(InvoiceStatus::Aprobada),
+                ..base.clone()
+            },
+        ),
+        (
+            "proveedor",
+            InvoiceFilter {
+                proveedor: Some(rut),
+                ..base.clone()
+            },
+        ),
+        (
+            "desde/hasta (un mes)",
+            InvoiceFilter {
+                desde: Some(month_start),
+                hasta: Some(month_start + chrono::Days::new(30)),
+                ..base.clone()
+            },
+        ),
+        (
+            "vencidas",
+            InvoiceFilter {
+                vencidas: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "plazo de reclamo por vencer (2 días)",
+            InvoiceFilter {
+                plazo_por_vencer: Some(2),
+                ..base.clone()
+            },
+        ),
+        (
+            "admin_obra (2 obras) + vencidas",
+            InvoiceFilter {
+                visible_obras: Some(vec!["OB-2026-003".into(), "OB-2026-017".into()]),
+                vencidas: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "FTS proveedor «hormigones maipu»",
+            InvoiceFilter {
+                q: Some("hormigones maipu".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "FTS RUT",
+            InvoiceFilter {
+                q: Some(rut.display()),
+                ..base.clone()
+            },
+        ),
+        (
+            "FTS folio",
+            InvoiceFilter {
+                q: Some(some_folio.to_string()),
+                ..base.clone()
+            },
+        ),
+        (
+            "FTS glosa «andamios»",
+            InvoiceFilter {
+                q: Some("andamios".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "FTS + obra",
+            InvoiceFilter {
+                q: Some("hormigon".into()),
+                obra: Some("OB-2026-017".into()),
+                ..base.clone()
+            },
+        ),
+    ];
+    // warm the cache once, as a user scrolling would
+    for (_, f) in &cases {
+        pages(&store, f).await?;
+    }
+    let base_samples = baseline(&store).await?;
+    let base_p50 = pct(&base_samples, 0.5);
+    let mut rows = Vec::new();
+    for (name, f) in &cases {
+        let (s, nrows) = pages(&store, f).await?;
+        eprintln!(
+            "{name}: p50 {:.0} µs, p95 {:.0} µs",
+            pct(&s, 0.5),
+            pct(&s, 0.95)
+        );
+        rows.push(report::Row {
+            name: (*name).to_owned(),
+            samples: s.len(),
+            rows: nrows,
+            p50: pct(&s, 0.5),
+            p95: pct(&s, 0.95),
+            baseline_p50: base_p50,
+        });
+    }
+    let db_size = std::fs::metadata(store.path())?.len();
+    let section = report::store_section(n, seed_secs, db_size, &base_samples, &rows);
+    println!("{section}");
+    if let Some(path) = out {
+        report::write_section(&path, "store", &section)?;
+        eprintln!("written to {}", path.display());
+    }
+    app.close().await;
+    Ok(())
+}

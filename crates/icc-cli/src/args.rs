@@ -8,7 +8,13 @@ use clap::{Args, Parser, Subcommand};
 
 /// ICC Facturas: facturas de proveedores de Constructora ICC, desde la línea de comandos.
 #[derive(Debug, Parser)]
-#[command(name = "icc", version, about, disable_help_subcommand = true, next_help_heading = "Opciones")]
+#[command(
+    name = "icc",
+    version,
+    about,
+    disable_help_subcommand = true,
+    next_help_heading = "Opciones"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -216,22 +222,44 @@ fn context(e: &clap::Error, kind: ContextKind) -> String {
 /// exit code: 0 for help/version, 2 for usage errors.
 pub fn report_clap_error(e: clap::Error) -> ExitCode {
     let msg = match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
-            return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 });
+            return ExitCode::from(
+                if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                },
+            );
         }
-        ErrorKind::UnknownArgument => format!("argumento desconocido «{}»", context(&e, ContextKind::InvalidArg)),
-        ErrorKind::InvalidSubcommand => format!("comando desconocido «{}»", context(&e, ContextKind::InvalidSubcommand)),
-        ErrorKind::MissingRequiredArgument => format!("falta un argumento obligatorio: {}", context(&e, ContextKind::InvalidArg)),
+        ErrorKind::UnknownArgument => format!(
+            "argumento desconocido «{}»",
+            context(&e, ContextKind::InvalidArg)
+        ),
+        ErrorKind::InvalidSubcommand => format!(
+            "comando desconocido «{}»",
+            context(&e, ContextKind::InvalidSubcommand)
+        ),
+        ErrorKind::MissingRequiredArgument => format!(
+            "falta un argumento obligatorio: {}",
+            context(&e, ContextKind::InvalidArg)
+        ),
         ErrorKind::MissingSubcommand => "falta el comando".to_owned(),
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => format!(
             "{}: el valor «{}» no es válido",
             context(&e, ContextKind::InvalidArg),
             context(&e, ContextKind::InvalidValue)
         ),
-        ErrorKind::ArgumentConflict => format!("argumentos incompatibles: {}", context(&e, ContextKind::InvalidArg)),
+        ErrorKind::ArgumentConflict => format!(
+            "argumentos incompatibles: {}",
+            context(&e, ContextKind::InvalidArg)
+        ),
         _ => e.kind().to_string(),
     };
-    eprintln!("error de uso: {msg}\n(use `icc --help` o `icc COMANDO --help` para ver las opciones)");
+    eprintln!(
+        "error de uso: {msg}\n(use `icc --help` o `icc COMANDO --help` para ver las opciones)"
+    );
     ExitCode::from(2)
 }

@@ -27,7 +27,10 @@ struct Failure {
 
 impl Failure {
     fn usage(message: impl Into<String>) -> Failure {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
 }
 
@@ -37,7 +40,10 @@ impl From<AppError> for Failure {
             AppError::Invalid(_) | AppError::WeakPassword(_) => 3,
             _ => 1,
         };
-        Failure { code, message: e.to_string() }
+        Failure {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -55,7 +61,9 @@ struct Stdin {
 
 impl Stdin {
     fn new() -> Stdin {
-        Stdin { lines: std::io::stdin().lock().lines() }
+        Stdin {
+            lines: std::io::stdin().lock().lines(),
+        }
     }
 
     /// One line without its line ending (`\n` or `\r\n`, exactly one).
@@ -64,12 +72,18 @@ impl Stdin {
             Some(Ok(line)) => {
                 let pw = line.strip_suffix('\r').unwrap_or(&line).to_owned();
                 if pw.is_empty() {
-                    return Err(Failure::usage(format!("{what}: la línea leída de la entrada estándar está vacía")));
+                    return Err(Failure::usage(format!(
+                        "{what}: la línea leída de la entrada estándar está vacía"
+                    )));
                 }
                 Ok(pw)
             }
-            Some(Err(e)) => Err(Failure::usage(format!("{what}: no se pudo leer la entrada estándar: {e}"))),
-            None => Err(Failure::usage(format!("{what}: la entrada estándar está vacía; envíe la contraseña por stdin"))),
+            Some(Err(e)) => Err(Failure::usage(format!(
+                "{what}: no se pudo leer la entrada estándar: {e}"
+            ))),
+            None => Err(Failure::usage(format!(
+                "{what}: la entrada estándar está vacía; envíe la contraseña por stdin"
+            ))),
         }
     }
 }
@@ -79,7 +93,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return args::report_clap_error(e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: no se pudo iniciar: {e}");
@@ -98,7 +116,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let data_dir = match cli.global.data_dir.clone().or_else(App::default_data_dir) {
         Some(d) => d,
-        None => return Err(Failure::usage("no se encontró la carpeta de datos del sistema; indíquela con --data-dir o ICC_DATA_DIR")),
+        None => {
+            return Err(Failure::usage(
+                "no se encontró la carpeta de datos del sistema; indíquela con --data-dir o ICC_DATA_DIR",
+            ));
+        }
     };
     let _log_guard = icc_app::logging::init(Some(&data_dir), "warn");
     let app = App::open(&data_dir).await?;
@@ -111,7 +133,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 async fn login(app: &App, cli: &Cli, stdin: &mut Stdin) -> Result<Session, Failure> {
     let Some(user) = cli.global.user.as_deref() else {
-        return Err(Failure::usage("este comando actúa como un usuario: indíquelo con --user NOMBRE (o ICC_USER) y la contraseña en ICC_PASSWORD o por stdin"));
+        return Err(Failure::usage(
+            "este comando actúa como un usuario: indíquelo con --user NOMBRE (o ICC_USER) y la contraseña en ICC_PASSWORD o por stdin",
+        ));
     };
     let password = match std::env::var("ICC_PASSWORD") {
         Ok(p) if !p.is_empty() => p,
@@ -121,47 +145,75 @@ async fn login(app: &App, cli: &Cli, stdin: &mut Stdin) -> Result<Session, Failu
 }
 
 fn opt_field(v: &Option<String>) -> Option<Option<String>> {
-    v.as_ref().map(|s| if s.trim().is_empty() { None } else { Some(s.clone()) })
+    v.as_ref().map(|s| {
+        if s.trim().is_empty() {
+            None
+        } else {
+            Some(s.clone())
+        }
+    })
 }
 
 async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result<(), Failure> {
     match &cli.command {
-        Command::Init { admin_user, password_stdin } => {
+        Command::Init {
+            admin_user,
+            password_stdin,
+        } => {
             if !password_stdin {
-                return Err(Failure::usage("init necesita --password-stdin: la contraseña nunca va en la línea de comandos"));
+                return Err(Failure::usage(
+                    "init necesita --password-stdin: la contraseña nunca va en la línea de comandos",
+                ));
             }
             let pw = stdin.password("--password-stdin")?;
             let s = app.init(admin_user, &pw).await?;
-            output::done(json, &serde_json::json!({"ok": true, "admin": s.username, "data_dir": app.data_dir()}), &format!(
-                "Base de datos creada en {} con el administrador «{}».",
-                app.data_dir().display(),
-                s.username
-            ));
+            output::done(
+                json,
+                &serde_json::json!({"ok": true, "admin": s.username, "data_dir": app.data_dir()}),
+                &format!(
+                    "Base de datos creada en {} con el administrador «{}».",
+                    app.data_dir().display(),
+                    s.username
+                ),
+            );
         }
         Command::Doctor => {
             let report = app.doctor().await;
             output::doctor(json, &report);
             if !report.ok {
-                return Err(Failure { code: 1, message: "hay verificaciones con problemas (vea arriba qué hacer)".into() });
+                return Err(Failure {
+                    code: 1,
+                    message: "hay verificaciones con problemas (vea arriba qué hacer)".into(),
+                });
             }
         }
-        Command::Dev { command: DevCommand::Seed { invoices, seed } } => {
+        Command::Dev {
+            command: DevCommand::Seed { invoices, seed },
+        } => {
             let seed = seed.unwrap_or_else(|| chrono::Utc::now().timestamp_micros().unsigned_abs());
             let step = (*invoices / 10).clamp(10_000, 100_000);
             let mut next = step;
             let report = app
                 .seed(*invoices, seed, &mut |done, total| {
                     if done >= next || done == total {
-                        eprintln!("generadas {} de {}", icc_core::Clp::new(done as i64).format_number(), icc_core::Clp::new(total as i64).format_number());
+                        eprintln!(
+                            "generadas {} de {}",
+                            icc_core::Clp::new(done as i64).format_number(),
+                            icc_core::Clp::new(total as i64).format_number()
+                        );
                         next = done + step;
                     }
                     true
                 })
                 .await?;
-            output::done(json, &report, &format!(
-                "Se generaron {} facturas ({} ya existían); obras creadas: {}.",
-                report.inserted, report.duplicates, report.obras_created
-            ));
+            output::done(
+                json,
+                &report,
+                &format!(
+                    "Se generaron {} facturas ({} ya existían); obras creadas: {}.",
+                    report.inserted, report.duplicates, report.obras_created
+                ),
+            );
         }
         Command::Invoices { command } => {
             let s = login(app, cli, stdin).await?;
@@ -170,41 +222,86 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
         Command::Users { command } => {
             let s = login(app, cli, stdin).await?;
             match command {
-                UsersCommand::Add { name, role, obras, password_stdin } => {
+                UsersCommand::Add {
+                    name,
+                    role,
+                    obras,
+                    password_stdin,
+                } => {
                     if !password_stdin {
                         return Err(Failure::usage("users add necesita --password-stdin"));
                     }
                     let role: Role = role.parse()?;
-                    let obras: Vec<String> = obras.as_deref().unwrap_or("").split(',').map(str::trim).filter(|o| !o.is_empty()).map(String::from).collect();
+                    let obras: Vec<String> = obras
+                        .as_deref()
+                        .unwrap_or("")
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|o| !o.is_empty())
+                        .map(String::from)
+                        .collect();
                     let pw = stdin.password("--password-stdin")?;
                     let u = app.add_user(&s, name, role, &obras, &pw).await?;
-                    output::done(json, &u, &format!("Usuario «{}» creado con rol {}.", u.username, u.role.label()));
+                    output::done(
+                        json,
+                        &u,
+                        &format!(
+                            "Usuario «{}» creado con rol {}.",
+                            u.username,
+                            u.role.label()
+                        ),
+                    );
                 }
                 UsersCommand::List => output::users(json, &app.list_users(&s).await?),
-                UsersCommand::Passwd { name, password_stdin } => {
+                UsersCommand::Passwd {
+                    name,
+                    password_stdin,
+                } => {
                     if !password_stdin {
                         return Err(Failure::usage("users passwd necesita --password-stdin"));
                     }
                     let pw = stdin.password("--password-stdin")?;
                     app.change_password(&s, name, &pw).await?;
-                    output::done(json, &serde_json::json!({"ok": true, "user": name}), &format!("Contraseña de «{name}» cambiada."));
+                    output::done(
+                        json,
+                        &serde_json::json!({"ok": true, "user": name}),
+                        &format!("Contraseña de «{name}» cambiada."),
+                    );
                 }
                 UsersCommand::Disable { name } => {
                     app.disable_user(&s, name).await?;
-                    output::done(json, &serde_json::json!({"ok": true, "user": name, "disabled": true}), &format!("Usuario «{name}» deshabilitado."));
+                    output::done(
+                        json,
+                        &serde_json::json!({"ok": true, "user": name, "disabled": true}),
+                        &format!("Usuario «{name}» deshabilitado."),
+                    );
                 }
             }
         }
         Command::Obras { command } => {
             let s = login(app, cli, stdin).await?;
             match command {
-                ObrasCommand::Add { codigo, nombre, nombre_flag, codigo_flag } => {
+                ObrasCommand::Add {
+                    codigo,
+                    nombre,
+                    nombre_flag,
+                    codigo_flag,
+                } => {
                     let Some(code) = codigo_flag.as_ref().or(codigo.as_ref()) else {
-                        return Err(Failure::usage("obras add necesita el código de la obra, por ejemplo: icc obras add OB-2026-017 \"Edificio Los Aromos\""));
+                        return Err(Failure::usage(
+                            "obras add necesita el código de la obra, por ejemplo: icc obras add OB-2026-017 \"Edificio Los Aromos\"",
+                        ));
                     };
-                    let nombre = nombre_flag.as_ref().or(nombre.as_ref()).map_or("", String::as_str);
+                    let nombre = nombre_flag
+                        .as_ref()
+                        .or(nombre.as_ref())
+                        .map_or("", String::as_str);
                     let o = app.add_obra(&s, code, nombre).await?;
-                    output::done(json, &o, &format!("Obra {} «{}» creada.", o.codigo, o.nombre));
+                    output::done(
+                        json,
+                        &o,
+                        &format!("Obra {} «{}» creada.", o.codigo, o.nombre),
+                    );
                 }
                 ObrasCommand::List => output::obras(json, &app.list_obras(&s).await?),
             }
@@ -213,29 +310,66 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
     Ok(())
 }
 
-async fn invoices(app: &App, s: &Session, command: &InvoicesCommand, json: bool) -> Result<(), Failure> {
+async fn invoices(
+    app: &App,
+    s: &Session,
+    command: &InvoicesCommand,
+    json: bool,
+) -> Result<(), Failure> {
     match command {
-        InvoicesCommand::List { obra, estado, proveedor, desde, hasta, vencidas, plazo_por_vencer, q, limit, cursor } => {
+        InvoicesCommand::List {
+            obra,
+            estado,
+            proveedor,
+            desde,
+            hasta,
+            vencidas,
+            plazo_por_vencer,
+            q,
+            limit,
+            cursor,
+        } => {
             if *limit == 0 || *limit > 1000 {
-                return Err(Failure::usage(format!("--limit: el valor «{limit}» no es válido: use entre 1 y 1000")));
+                return Err(Failure::usage(format!(
+                    "--limit: el valor «{limit}» no es válido: use entre 1 y 1000"
+                )));
             }
             let filter = InvoiceFilter {
                 obra: obra.clone(),
-                estado: estado.as_deref().map(str::parse::<InvoiceStatus>).transpose()?,
+                estado: estado
+                    .as_deref()
+                    .map(str::parse::<InvoiceStatus>)
+                    .transpose()?,
                 proveedor: proveedor.as_deref().map(str::parse::<Rut>).transpose()?,
-                desde: desde.as_deref().map(|d| icc_core::parse_date("--desde", d)).transpose()?,
-                hasta: hasta.as_deref().map(|d| icc_core::parse_date("--hasta", d)).transpose()?,
+                desde: desde
+                    .as_deref()
+                    .map(|d| icc_core::parse_date("--desde", d))
+                    .transpose()?,
+                hasta: hasta
+                    .as_deref()
+                    .map(|d| icc_core::parse_date("--hasta", d))
+                    .transpose()?,
                 vencidas: *vencidas,
                 plazo_por_vencer: *plazo_por_vencer,
                 q: q.clone(),
                 ..InvoiceFilter::default()
             };
-            let page = app.list_invoices(s, filter, *limit, cursor.as_deref()).await?;
+            let page = app
+                .list_invoices(s, filter, *limit, cursor.as_deref())
+                .await?;
             output::page(json, &page);
         }
         InvoicesCommand::Show { id } => output::invoice(json, &app.show_invoice(s, id).await?),
-        InvoicesCommand::History { id } => output::history(json, &app.invoice_history(s, id).await?),
-        InvoicesCommand::Set { id, obra, centro_costo, cuenta, glosa } => {
+        InvoicesCommand::History { id } => {
+            output::history(json, &app.invoice_history(s, id).await?)
+        }
+        InvoicesCommand::Set {
+            id,
+            obra,
+            centro_costo,
+            cuenta,
+            glosa,
+        } => {
             let change = AssignmentChange {
                 obra: opt_field(obra),
                 centro_costo: opt_field(centro_costo),
@@ -243,13 +377,18 @@ async fn invoices(app: &App, s: &Session, command: &InvoicesCommand, json: bool)
                 glosa: opt_field(glosa),
             };
             if change == AssignmentChange::default() {
-                return Err(Failure::usage("indique al menos un campo: --obra, --centro-costo, --cuenta o --glosa (un valor vacío lo borra)"));
+                return Err(Failure::usage(
+                    "indique al menos un campo: --obra, --centro-costo, --cuenta o --glosa (un valor vacío lo borra)",
+                ));
             }
             output::invoice(json, &app.set_invoice_fields(s, id, change).await?);
         }
         InvoicesCommand::Estado { id, estado, motivo } => {
             let to: InvoiceStatus = estado.parse()?;
-            output::invoice(json, &app.set_invoice_status(s, id, to, motivo.as_deref()).await?);
+            output::invoice(
+                json,
+                &app.set_invoice_status(s, id, to, motivo.as_deref()).await?,
+            );
         }
     }
     Ok(())

@@ -36,7 +36,10 @@ pub fn page(json: bool, p: &Page) {
         println!("Sin resultados.");
         return;
     }
-    println!("{:<10}  {:<12}  {:>4}  {:>10}  {:<32}  {:>16}  {:<19}  {}", "Emisión", "RUT", "Tipo", "Folio", "Proveedor", "Total", "Estado", "Obra");
+    println!(
+        "{:<10}  {:<12}  {:>4}  {:>10}  {:<32}  {:>16}  {:<19}  Obra",
+        "Emisión", "RUT", "Tipo", "Folio", "Proveedor", "Total", "Estado"
+    );
     for r in &p.items {
         let name: String = r.razon_social.chars().take(32).collect();
         println!(
@@ -66,28 +69,71 @@ pub fn invoice(json: bool, v: &InvoiceView) {
     println!("  ID:                {}", r.id);
     println!("  RUT emisor:        {}", r.rut_emisor);
     println!("  Emisión:           {}", fecha(&r.fecha_emision));
-    println!("  Recepción SII:     {}", r.fecha_recepcion_sii.as_deref().map_or("desconocida".into(), |f| format!("{} {}", fecha(f), f.get(11..).unwrap_or(""))));
+    println!(
+        "  Recepción SII:     {}",
+        r.fecha_recepcion_sii
+            .as_deref()
+            .map_or("desconocida".into(), |f| format!(
+                "{} {}",
+                fecha(f),
+                f.get(11..).unwrap_or("")
+            ))
+    );
     println!("  Vence:             {}", fecha(&r.vence));
     println!(
         "  Plazo de reclamo:  {} ({})",
         r.plazo_reclamo.as_deref().map_or("no aplica".into(), fecha),
         v.plazo_reclamo_estado.replace('_', " ")
     );
-    println!("  Neto:              {:>16}", Clp::new(r.monto_neto).to_string());
-    println!("  Exento:            {:>16}", Clp::new(r.monto_exento).to_string());
-    println!("  IVA:               {:>16}", Clp::new(r.monto_iva).to_string());
+    println!(
+        "  Neto:              {:>16}",
+        Clp::new(r.monto_neto).to_string()
+    );
+    println!(
+        "  Exento:            {:>16}",
+        Clp::new(r.monto_exento).to_string()
+    );
+    println!(
+        "  IVA:               {:>16}",
+        Clp::new(r.monto_iva).to_string()
+    );
     for t in &d.otros_impuestos {
         println!("  Impuesto {:<8}   {:>16}", t.codigo, t.valor.to_string());
     }
-    println!("  Total:             {:>16}", Clp::new(r.monto_total).to_string());
-    println!("  Estado:            {}{}", v.estado_nombre, d.motivo_rechazo.as_deref().map_or(String::new(), |m| format!(" (motivo: {m})")));
+    println!(
+        "  Total:             {:>16}",
+        Clp::new(r.monto_total).to_string()
+    );
+    println!(
+        "  Estado:            {}{}",
+        v.estado_nombre,
+        d.motivo_rechazo
+            .as_deref()
+            .map_or(String::new(), |m| format!(" (motivo: {m})"))
+    );
     println!("  Obra:              {}", r.obra.as_deref().unwrap_or("—"));
-    println!("  Centro de costo:   {}", r.centro_costo.as_deref().unwrap_or("—"));
-    println!("  Cuenta:            {}", r.cuenta.as_deref().unwrap_or("—"));
-    println!("  Orden de compra:   {}", d.orden_compra.as_deref().unwrap_or("—"));
+    println!(
+        "  Centro de costo:   {}",
+        r.centro_costo.as_deref().unwrap_or("—")
+    );
+    println!(
+        "  Cuenta:            {}",
+        r.cuenta.as_deref().unwrap_or("—")
+    );
+    println!(
+        "  Orden de compra:   {}",
+        d.orden_compra.as_deref().unwrap_or("—")
+    );
     println!("  Glosa:             {}", d.glosa.as_deref().unwrap_or("—"));
     for rf in &d.referencias {
-        println!("  Referencia:        tipo {} folio {}{}", rf.tipo, rf.folio, rf.razon.as_deref().map_or(String::new(), |x| format!(" ({x})")));
+        println!(
+            "  Referencia:        tipo {} folio {}{}",
+            rf.tipo,
+            rf.folio,
+            rf.razon
+                .as_deref()
+                .map_or(String::new(), |x| format!(" ({x})"))
+        );
     }
 }
 
@@ -105,7 +151,12 @@ pub fn history(json: bool, h: &[AuditEntry]) {
                 old.as_deref().unwrap_or("—"),
                 new.as_deref().unwrap_or("—")
             ),
-            (None, _, new) => println!("{when} UTC  {:<12}  {:<8}  {}", e.user_name, e.action, new.as_deref().unwrap_or("")),
+            (None, _, new) => println!(
+                "{when} UTC  {:<12}  {:<8}  {}",
+                e.user_name,
+                e.action,
+                new.as_deref().unwrap_or("")
+            ),
         }
     }
 }
@@ -119,8 +170,16 @@ pub fn users(json: bool, us: &[User]) {
             "{:<20}  {:<22}  {:<24}  {}",
             u.username,
             u.role.label(),
-            if u.obras.is_empty() { "—".into() } else { u.obras.join(",") },
-            if u.disabled { "deshabilitado" } else { "activo" }
+            if u.obras.is_empty() {
+                "—".into()
+            } else {
+                u.obras.join(",")
+            },
+            if u.disabled {
+                "deshabilitado"
+            } else {
+                "activo"
+            }
         );
     }
 }
@@ -130,7 +189,12 @@ pub fn obras(json: bool, os: &[Obra]) {
         return print_json(os);
     }
     for o in os {
-        println!("{:<14}  {}{}", o.codigo, o.nombre, if o.activa { "" } else { " (inactiva)" });
+        println!(
+            "{:<14}  {}{}",
+            o.codigo,
+            o.nombre,
+            if o.activa { "" } else { " (inactiva)" }
+        );
     }
 }
 
@@ -140,7 +204,12 @@ pub fn doctor(json: bool, r: &DoctorReport) {
     }
     println!("Carpeta de datos: {}", r.data_dir);
     for c in &r.checks {
-        println!("[{}] {}: {}", if c.ok { "OK" } else { "FALLA" }, c.name, c.detail);
+        println!(
+            "[{}] {}: {}",
+            if c.ok { "OK" } else { "FALLA" },
+            c.name,
+            c.detail
+        );
         if let Some(h) = &c.hint {
             println!("      → {h}");
         }

@@ -1,5 +1,7 @@
 //! The `icc` contract of DESIGN.md, exercised on the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -8,8 +10,15 @@ const PW: &str = "Fixture-Check-Pass-2026!";
 
 fn icc(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_icc"));
-    cmd.arg("--data-dir").arg(dir).args(args).env("ICC_PASSWORD", PW).env_remove("ICC_USER").env_remove("RUST_LOG");
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("ICC_PASSWORD", PW)
+        .env_remove("ICC_USER")
+        .env_remove("RUST_LOG");
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(s) = stdin {
@@ -20,8 +29,14 @@ fn icc(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn ok_json(out: Output) -> serde_json::Value {
-    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn stderr(out: &Output) -> String {
@@ -29,14 +44,22 @@ fn stderr(out: &Output) -> String {
 }
 
 fn init(dir: &Path) {
-    let out = icc(dir, &["init", "--admin-user", "admin", "--password-stdin"], Some(&format!("{PW}\n")));
+    let out = icc(
+        dir,
+        &["init", "--admin-user", "admin", "--password-stdin"],
+        Some(&format!("{PW}\n")),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
 fn seeded() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     init(d.path());
-    let out = icc(d.path(), &["dev", "seed", "--invoices", "2000", "--seed", "3"], None);
+    let out = icc(
+        d.path(),
+        &["dev", "seed", "--invoices", "2000", "--seed", "3"],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     d
 }
@@ -44,63 +67,226 @@ fn seeded() -> tempfile::TempDir {
 #[test]
 fn list_json_has_the_contract_fields_and_pages_with_a_cursor() {
     let d = seeded();
-    let page = ok_json(icc(d.path(), &["--user", "admin", "invoices", "list", "--json", "--limit", "1000"], None));
+    let page = ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "invoices", "list", "--json", "--limit", "1000",
+        ],
+        None,
+    ));
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 1000);
-    for key in ["id", "rut_emisor", "tipo_dte", "folio", "razon_social", "fecha_emision", "monto_neto", "monto_exento", "monto_iva", "monto_total", "estado", "obra"] {
-        assert!(items[0].get(key).is_some(), "list item lacks {key}: {}", items[0]);
+    for key in [
+        "id",
+        "rut_emisor",
+        "tipo_dte",
+        "folio",
+        "razon_social",
+        "fecha_emision",
+        "monto_neto",
+        "monto_exento",
+        "monto_iva",
+        "monto_total",
+        "estado",
+        "obra",
+    ] {
+        assert!(
+            items[0].get(key).is_some(),
+            "list item lacks {key}: {}",
+            items[0]
+        );
     }
-    assert!(items[0]["tipo_dte"].is_u64(), "tipo_dte is the numeric code");
+    assert!(
+        items[0]["tipo_dte"].is_u64(),
+        "tipo_dte is the numeric code"
+    );
     let rut: icc_core::Rut = items[0]["rut_emisor"].as_str().unwrap().parse().unwrap();
     assert_eq!(items[0]["rut_emisor"], rut.to_string(), "canonical RUT");
     let cursor = page["next_cursor"].as_str().unwrap().to_owned();
     // global flags after the command work too
-    let next = ok_json(icc(d.path(), &["invoices", "list", "--user", "admin", "--json", "--limit", "1000", "--cursor", &cursor], None));
+    let next = ok_json(icc(
+        d.path(),
+        &[
+            "invoices", "list", "--user", "admin", "--json", "--limit", "1000", "--cursor", &cursor,
+        ],
+        None,
+    ));
     let n2 = next["items"].as_array().unwrap().len();
-    assert!(n2 > 0 && next["next_cursor"].is_null(), "two pages cover 2000 rows");
+    assert!(
+        n2 > 0 && next["next_cursor"].is_null(),
+        "two pages cover 2000 rows"
+    );
     let first_ids: std::collections::HashSet<_> = items.iter().map(|i| i["id"].clone()).collect();
-    assert!(next["items"].as_array().unwrap().iter().all(|i| !first_ids.contains(&i["id"])), "no row twice");
+    assert!(
+        next["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| !first_ids.contains(&i["id"])),
+        "no row twice"
+    );
 
-    let filtered = ok_json(icc(d.path(), &["--user", "admin", "invoices", "list", "--json", "--obra", "OB-2026-017", "--estado", "aprobada"], None));
+    let filtered = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "invoices",
+            "list",
+            "--json",
+            "--obra",
+            "OB-2026-017",
+            "--estado",
+            "aprobada",
+        ],
+        None,
+    ));
     let f = filtered["items"].as_array().unwrap();
     assert!(!f.is_empty());
-    assert!(f.iter().all(|i| i["obra"] == "OB-2026-017" && i["estado"] == "aprobada"));
+    assert!(
+        f.iter()
+            .all(|i| i["obra"] == "OB-2026-017" && i["estado"] == "aprobada")
+    );
 }
 
 #[test]
 fn show_set_estado_and_history_work_by_natural_key() {
     let d = seeded();
-    let page = ok_json(icc(d.path(), &["--user", "admin", "invoices", "list", "--json", "--estado", "recibida", "--limit", "1"], None));
+    let page = ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "invoices", "list", "--json", "--estado", "recibida", "--limit", "1",
+        ],
+        None,
+    ));
     let it = &page["items"][0];
-    let key = format!("{}:{}:{}", it["rut_emisor"].as_str().unwrap(), it["tipo_dte"], it["folio"]);
-    let shown = ok_json(icc(d.path(), &["--user", "admin", "invoices", "show", &key, "--json"], None));
-    for k in ["glosa", "centro_costo", "cuenta", "orden_compra", "fecha_recepcion_sii", "fecha_vencimiento", "plazo_reclamo", "referencias", "otros_impuestos", "id", "monto_total", "obra"] {
+    let key = format!(
+        "{}:{}:{}",
+        it["rut_emisor"].as_str().unwrap(),
+        it["tipo_dte"],
+        it["folio"]
+    );
+    let shown = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "invoices", "show", &key, "--json"],
+        None,
+    ));
+    for k in [
+        "glosa",
+        "centro_costo",
+        "cuenta",
+        "orden_compra",
+        "fecha_recepcion_sii",
+        "fecha_vencimiento",
+        "plazo_reclamo",
+        "referencias",
+        "otros_impuestos",
+        "id",
+        "monto_total",
+        "obra",
+    ] {
         assert!(shown.get(k).is_some(), "show lacks {k}");
     }
     assert_eq!(shown["id"], it["id"]);
-    let target = if it["obra"] == "OB-2026-002" { "OB-2026-003" } else { "OB-2026-002" };
-    let set = ok_json(icc(d.path(), &["--user", "admin", "invoices", "set", &key, "--obra", target, "--cuenta", "999001", "--glosa", "Hormigón piso 3", "--json"], None));
-    assert_eq!((set["obra"].as_str(), set["cuenta"].as_str(), set["glosa"].as_str()), (Some(target), Some("999001"), Some("Hormigón piso 3")));
-    let out = icc(d.path(), &["--user", "admin", "invoices", "estado", &key, "rechazada"], None);
-    assert_eq!(out.status.code(), Some(3), "rejection without motivo is refused");
+    let target = if it["obra"] == "OB-2026-002" {
+        "OB-2026-003"
+    } else {
+        "OB-2026-002"
+    };
+    let set = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "invoices",
+            "set",
+            &key,
+            "--obra",
+            target,
+            "--cuenta",
+            "999001",
+            "--glosa",
+            "Hormigón piso 3",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        (
+            set["obra"].as_str(),
+            set["cuenta"].as_str(),
+            set["glosa"].as_str()
+        ),
+        (Some(target), Some("999001"), Some("Hormigón piso 3"))
+    );
+    let out = icc(
+        d.path(),
+        &["--user", "admin", "invoices", "estado", &key, "rechazada"],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "rejection without motivo is refused"
+    );
     assert!(stderr(&out).contains("motivo"), "{}", stderr(&out));
-    let rej = ok_json(icc(d.path(), &["--user", "admin", "invoices", "estado", &key, "rechazada", "--motivo", "Precio distinto a la OC", "--json"], None));
+    let rej = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "invoices",
+            "estado",
+            &key,
+            "rechazada",
+            "--motivo",
+            "Precio distinto a la OC",
+            "--json",
+        ],
+        None,
+    ));
     assert_eq!(rej["estado"], "rechazada");
-    let hist = ok_json(icc(d.path(), &["--user", "admin", "invoices", "history", &key, "--json"], None));
-    let fields: Vec<&str> = hist.as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+    let hist = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "invoices", "history", &key, "--json"],
+        None,
+    ));
+    let fields: Vec<&str> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
     assert_eq!(fields, ["obra", "cuenta", "glosa", "estado", "motivo"]);
-    assert!(hist.as_array().unwrap().iter().all(|e| e["user_name"] == "admin" || e["user_name"] == "dev-seed"));
+    assert!(
+        hist.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["user_name"] == "admin" || e["user_name"] == "dev-seed")
+    );
 }
 
 #[test]
 fn a_password_with_a_trailing_newline_is_stored_without_it() {
     let d = tempfile::tempdir().unwrap();
-    let out = icc(d.path(), &["init", "--admin-user", "admin", "--password-stdin"], Some(&format!("{PW}\r\n")));
+    let out = icc(
+        d.path(),
+        &["init", "--admin-user", "admin", "--password-stdin"],
+        Some(&format!("{PW}\r\n")),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let out = icc(d.path(), &["--user", "admin", "obras", "list"], None);
-    assert!(out.status.success(), "ICC_PASSWORD without the newline logs in: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "ICC_PASSWORD without the newline logs in: {}",
+        stderr(&out)
+    );
     let empty = tempfile::tempdir().unwrap();
-    let out = icc(empty.path(), &["init", "--admin-user", "admin", "--password-stdin"], Some("\n"));
+    let out = icc(
+        empty.path(),
+        &["init", "--admin-user", "admin", "--password-stdin"],
+        Some("\n"),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("vacía"), "{}", stderr(&out));
 }
@@ -109,15 +295,43 @@ fn a_password_with_a_trailing_newline_is_stored_without_it() {
 fn malformed_values_get_spanish_messages_naming_field_and_value() {
     let d = seeded();
     let cases: &[(&[&str], &str, &str)] = &[
-        (&["invoices", "list", "--proveedor", "76123456-5"], "RUT", "76123456-5"),
-        (&["invoices", "list", "--desde", "31/02/2026"], "--desde", "31/02/2026"),
-        (&["invoices", "list", "--estado", "pagadisima"], "estado", "pagadisima"),
+        (
+            &["invoices", "list", "--proveedor", "76123456-5"],
+            "RUT",
+            "76123456-5",
+        ),
+        (
+            &["invoices", "list", "--desde", "31/02/2026"],
+            "--desde",
+            "31/02/2026",
+        ),
+        (
+            &["invoices", "list", "--estado", "pagadisima"],
+            "estado",
+            "pagadisima",
+        ),
         (&["invoices", "list", "--limit", "5000"], "--limit", "5000"),
-        (&["invoices", "list", "--cursor", "basura"], "cursor", "basura"),
+        (
+            &["invoices", "list", "--cursor", "basura"],
+            "cursor",
+            "basura",
+        ),
         (&["invoices", "show", "76123456-0:33:0"], "folio", "0"),
-        (&["invoices", "show", "76123456-0:33"], "documento", "76123456-0:33"),
-        (&["invoices", "show", "no-es-un-id"], "id de factura", "no-es-un-id"),
-        (&["invoices", "estado", "76123456-0:33:5", "volando"], "estado", "volando"),
+        (
+            &["invoices", "show", "76123456-0:33"],
+            "documento",
+            "76123456-0:33",
+        ),
+        (
+            &["invoices", "show", "no-es-un-id"],
+            "id de factura",
+            "no-es-un-id",
+        ),
+        (
+            &["invoices", "estado", "76123456-0:33:5", "volando"],
+            "estado",
+            "volando",
+        ),
         (&["invoices", "set", "76123456-0:33:5"], "--obra", ""),
     ];
     for (args, field, value) in cases {
@@ -125,11 +339,22 @@ fn malformed_values_get_spanish_messages_naming_field_and_value() {
         full.extend_from_slice(args);
         let out = icc(d.path(), &full, None);
         let err = stderr(&out);
-        assert!(matches!(out.status.code(), Some(2 | 3)), "{args:?}: exit {:?} {err}", out.status.code());
-        assert!(err.contains(field) && err.contains(value), "{args:?}: message must name {field} and {value}: {err}");
+        assert!(
+            matches!(out.status.code(), Some(2 | 3)),
+            "{args:?}: exit {:?} {err}",
+            out.status.code()
+        );
+        assert!(
+            err.contains(field) && err.contains(value),
+            "{args:?}: message must name {field} and {value}: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
-    let out = icc(d.path(), &["--user", "admin", "invoices", "show", "76123456-0:33:5"], None);
+    let out = icc(
+        d.path(),
+        &["--user", "admin", "invoices", "show", "76123456-0:33:5"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no existe"));
 }
@@ -139,49 +364,172 @@ fn exit_codes_follow_the_contract() {
     let d = tempfile::tempdir().unwrap();
     let out = icc(d.path(), &["--user", "admin", "invoices", "list"], None);
     assert_eq!(out.status.code(), Some(1), "not initialised");
-    assert!(stderr(&out).contains("icc init"), "says what to do: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("icc init"),
+        "says what to do: {}",
+        stderr(&out)
+    );
     init(d.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_icc")).arg("--data-dir").arg(d.path()).args(["--user", "admin", "obras", "list"]).env("ICC_PASSWORD", "not the password!").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_icc"))
+        .arg("--data-dir")
+        .arg(d.path())
+        .args(["--user", "admin", "obras", "list"])
+        .env("ICC_PASSWORD", "not the password!")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("incorrectos"));
     let out = icc(d.path(), &["invoices", "frobnicate"], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("comando desconocido"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("comando desconocido"),
+        "{}",
+        stderr(&out)
+    );
     let out = icc(d.path(), &["invoices", "list"], None);
     assert_eq!(out.status.code(), Some(2), "no --user");
-    let out = icc(d.path(), &["--user", "admin", "users", "add", "ana", "--role", "jefa", "--password-stdin"], Some("x\n"));
+    let out = icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "users",
+            "add",
+            "ana",
+            "--role",
+            "jefa",
+            "--password-stdin",
+        ],
+        Some("x\n"),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("rol") && stderr(&out).contains("jefa"));
-    let out = icc(d.path(), &["--user", "admin", "users", "add", "ana", "--role", "gerente", "--password-stdin"], Some("corta\n"));
-    assert_eq!(out.status.code(), Some(3), "weak password is rejected input");
+    let out = icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "users",
+            "add",
+            "ana",
+            "--role",
+            "gerente",
+            "--password-stdin",
+        ],
+        Some("corta\n"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "weak password is rejected input"
+    );
     assert!(stderr(&out).contains("12"), "{}", stderr(&out));
     let out = icc(d.path(), &["doctor", "--json"], None);
     let report = ok_json(out);
     assert_eq!(report["ok"], true);
-    assert!(report["checks"].as_array().unwrap().iter().any(|c| c["id"] == "integrity" && c["ok"] == true));
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "integrity" && c["ok"] == true)
+    );
 }
 
 #[test]
 fn users_and_obras_round_trip_through_the_cli() {
     let d = tempfile::tempdir().unwrap();
     init(d.path());
-    let o = ok_json(icc(d.path(), &["--user", "admin", "obras", "add", "OB-2026-017", "Edificio Los Aromos", "--json"], None));
+    let o = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "obras",
+            "add",
+            "OB-2026-017",
+            "Edificio Los Aromos",
+            "--json",
+        ],
+        None,
+    ));
     assert_eq!(o["codigo"], "OB-2026-017");
-    ok_json(icc(d.path(), &["--user", "admin", "obras", "add", "--codigo", "OB-2026-018", "--nombre", "Torre", "--json"], None));
-    let out = icc(d.path(), &["--user", "admin", "obras", "add", "OB-2026-017", "otra vez"], None);
+    ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "obras",
+            "add",
+            "--codigo",
+            "OB-2026-018",
+            "--nombre",
+            "Torre",
+            "--json",
+        ],
+        None,
+    ));
+    let out = icc(
+        d.path(),
+        &["--user", "admin", "obras", "add", "OB-2026-017", "otra vez"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("ya existe"));
     // acting password from ICC_PASSWORD, the new user's from stdin
-    let u = ok_json(icc(d.path(), &["--user", "admin", "users", "add", "jperez", "--role", "admin_obra", "--obras", "OB-2026-017", "--password-stdin", "--json"], Some("Quilicura-Andamio-Losa-77\n")));
+    let u = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "users",
+            "add",
+            "jperez",
+            "--role",
+            "admin_obra",
+            "--obras",
+            "OB-2026-017",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("Quilicura-Andamio-Losa-77\n"),
+    ));
     assert_eq!(u["obras"], serde_json::json!(["OB-2026-017"]));
-    assert!(u.get("password_hash").is_none(), "hashes never leave the store");
-    let list = ok_json(icc(d.path(), &["--user", "admin", "users", "list", "--json"], None));
+    assert!(
+        u.get("password_hash").is_none(),
+        "hashes never leave the store"
+    );
+    let list = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "users", "list", "--json"],
+        None,
+    ));
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let out = Command::new(env!("CARGO_BIN_EXE_icc")).arg("--data-dir").arg(d.path()).args(["--user", "jperez", "obras", "list", "--json"]).env("ICC_PASSWORD", "Quilicura-Andamio-Losa-77").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_icc"))
+        .arg("--data-dir")
+        .arg(d.path())
+        .args(["--user", "jperez", "obras", "list", "--json"])
+        .env("ICC_PASSWORD", "Quilicura-Andamio-Losa-77")
+        .output()
+        .unwrap();
     let obras: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(obras.as_array().unwrap().len(), 1, "a site manager lists only their obras");
-    ok_json(icc(d.path(), &["--user", "admin", "users", "disable", "jperez", "--json"], None));
-    let out = Command::new(env!("CARGO_BIN_EXE_icc")).arg("--data-dir").arg(d.path()).args(["--user", "jperez", "obras", "list"]).env("ICC_PASSWORD", "Quilicura-Andamio-Losa-77").output().unwrap();
+    assert_eq!(
+        obras.as_array().unwrap().len(),
+        1,
+        "a site manager lists only their obras"
+    );
+    ok_json(icc(
+        d.path(),
+        &["--user", "admin", "users", "disable", "jperez", "--json"],
+        None,
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_icc"))
+        .arg("--data-dir")
+        .arg(d.path())
+        .args(["--user", "jperez", "obras", "list"])
+        .env("ICC_PASSWORD", "Quilicura-Andamio-Losa-77")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("deshabilitada"));
     let logs = std::fs::read_dir(d.path().join("logs")).unwrap().count();
@@ -208,10 +556,34 @@ fn a_writer_killed_mid_transaction_leaves_a_sound_database_and_no_partial_write(
     child.wait().unwrap();
     let out = icc(d.path(), &["doctor", "--json"], None);
     let report = ok_json(out);
-    let integrity = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "integrity").unwrap().clone();
+    let integrity = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "integrity")
+        .unwrap()
+        .clone();
     assert_eq!(integrity["ok"], true, "{integrity}");
-    let page = ok_json(icc(d.path(), &["--user", "admin", "invoices", "list", "--json", "--limit", "5"], None));
-    assert_eq!(page["items"].as_array().unwrap().len(), 0, "the killed transaction left no invoice");
-    let obras = ok_json(icc(d.path(), &["--user", "admin", "obras", "list", "--json"], None));
-    assert_eq!(obras.as_array().unwrap().len(), 0, "nor the obras it created in the same transaction");
+    let page = ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "invoices", "list", "--json", "--limit", "5",
+        ],
+        None,
+    ));
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        0,
+        "the killed transaction left no invoice"
+    );
+    let obras = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "obras", "list", "--json"],
+        None,
+    ));
+    assert_eq!(
+        obras.as_array().unwrap().len(),
+        0,
+        "nor the obras it created in the same transaction"
+    );
 }

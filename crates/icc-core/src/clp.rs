@@ -11,7 +11,9 @@ use crate::error::{CoreError, Result};
 ///
 /// Arithmetic is checked: [`Clp::checked_add`] and friends return an error instead of
 /// wrapping. Display uses es-CL format: `$1.234.567`, `-$1.234.567`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Clp(i64);
 
@@ -34,7 +36,10 @@ impl Clp {
     /// # Errors
     /// [`CoreError::Overflow`] when the result does not fit in `i64`.
     pub fn checked_add(self, other: Clp, what: &'static str) -> Result<Clp> {
-        self.0.checked_add(other.0).map(Clp).ok_or(CoreError::Overflow(what))
+        self.0
+            .checked_add(other.0)
+            .map(Clp)
+            .ok_or(CoreError::Overflow(what))
     }
 
     /// Difference, or an error naming `what` on overflow.
@@ -42,7 +47,10 @@ impl Clp {
     /// # Errors
     /// [`CoreError::Overflow`] when the result does not fit in `i64`.
     pub fn checked_sub(self, other: Clp, what: &'static str) -> Result<Clp> {
-        self.0.checked_sub(other.0).map(Clp).ok_or(CoreError::Overflow(what))
+        self.0
+            .checked_sub(other.0)
+            .map(Clp)
+            .ok_or(CoreError::Overflow(what))
     }
 
     /// Product by an integer, or an error naming `what` on overflow.
@@ -50,7 +58,10 @@ impl Clp {
     /// # Errors
     /// [`CoreError::Overflow`] when the result does not fit in `i64`.
     pub fn checked_mul(self, factor: i64, what: &'static str) -> Result<Clp> {
-        self.0.checked_mul(factor).map(Clp).ok_or(CoreError::Overflow(what))
+        self.0
+            .checked_mul(factor)
+            .map(Clp)
+            .ok_or(CoreError::Overflow(what))
     }
 
     /// Absolute value (saturating at `i64::MAX`).
@@ -68,19 +79,26 @@ impl Clp {
 
     /// Thousands-separated digits without the currency sign: `1.234.567`, `-1.234`.
     pub fn format_number(self) -> String {
-        let digits = self.0.unsigned_abs().to_string();
-        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+        let grouped = group_thousands(self.0.unsigned_abs());
         if self.0 < 0 {
-            out.push('-');
+            format!("-{grouped}")
+        } else {
+            grouped
         }
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                out.push('.');
-            }
-            out.push(c);
-        }
-        out
     }
+}
+
+/// `1234567` → `1.234.567` (Chilean thousands separator).
+pub(crate) fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl fmt::Display for Clp {
@@ -118,14 +136,28 @@ mod tests {
         assert_eq!(Clp::new(1_000).to_string(), "$1.000");
         assert_eq!(Clp::new(1_234_567).to_string(), "$1.234.567");
         assert_eq!(Clp::new(-1_234_567).to_string(), "-$1.234.567");
-        assert_eq!(Clp::new(i64::MIN).to_string(), "-$9.223.372.036.854.775.808");
+        assert_eq!(
+            Clp::new(i64::MIN).to_string(),
+            "-$9.223.372.036.854.775.808"
+        );
     }
 
     #[test]
     fn overflow_is_an_error_not_a_wrap() {
-        assert!(Clp::new(i64::MAX).checked_add(Clp::new(1), "total").is_err());
-        assert!(Clp::new(i64::MIN).checked_sub(Clp::new(1), "total").is_err());
-        assert_eq!(Clp::new(2).checked_add(Clp::new(3), "total").unwrap(), Clp::new(5));
+        assert!(
+            Clp::new(i64::MAX)
+                .checked_add(Clp::new(1), "total")
+                .is_err()
+        );
+        assert!(
+            Clp::new(i64::MIN)
+                .checked_sub(Clp::new(1), "total")
+                .is_err()
+        );
+        assert_eq!(
+            Clp::new(2).checked_add(Clp::new(3), "total").unwrap(),
+            Clp::new(5)
+        );
     }
 
     #[test]
@@ -133,7 +165,11 @@ mod tests {
         assert_eq!(Clp::new(1000).percent(19), Clp::new(190));
         assert_eq!(Clp::new(50).percent(19), Clp::new(10)); // 9.5 -> 10
         assert_eq!(Clp::new(-50).percent(19), Clp::new(-10));
-        assert_eq!(Clp::new(1_000_000_000_000).percent(19), Clp::new(190_000_000_000), "no float rounding on large amounts");
+        assert_eq!(
+            Clp::new(1_000_000_000_000).percent(19),
+            Clp::new(190_000_000_000),
+            "no float rounding on large amounts"
+        );
     }
 
     proptest! {

@@ -21,7 +21,11 @@ pub fn parse_date(field: &'static str, raw: &str) -> Result<NaiveDate> {
             return Ok(d);
         }
     }
-    Err(CoreError::invalid(field, t, "no es una fecha; use dd-mm-aaaa, dd/mm/aaaa o aaaa-mm-dd"))
+    Err(CoreError::invalid(
+        field,
+        t,
+        "no es una fecha; use dd-mm-aaaa, dd/mm/aaaa o aaaa-mm-dd",
+    ))
 }
 
 /// Reads a date with an optional time (a missing time is midnight).
@@ -35,7 +39,11 @@ pub fn parse_datetime(field: &'static str, raw: &str) -> Result<NaiveDateTime> {
         None => (t, ""),
     };
     let date = parse_date(field, d).map_err(|_| {
-        CoreError::invalid(field, t, "no es una fecha; use dd/mm/aaaa HH:MM:SS o aaaa-mm-dd HH:MM:SS")
+        CoreError::invalid(
+            field,
+            t,
+            "no es una fecha; use dd/mm/aaaa HH:MM:SS o aaaa-mm-dd HH:MM:SS",
+        )
     })?;
     if rest.is_empty() {
         return Ok(date.and_time(NaiveTime::MIN));
@@ -46,7 +54,11 @@ pub fn parse_datetime(field: &'static str, raw: &str) -> Result<NaiveDateTime> {
             return Ok(date.and_time(time));
         }
     }
-    Err(CoreError::invalid(field, t, "la hora no es válida; use HH:MM:SS"))
+    Err(CoreError::invalid(
+        field,
+        t,
+        "la hora no es válida; use HH:MM:SS",
+    ))
 }
 
 #[cfg(test)]
@@ -56,7 +68,14 @@ mod tests {
     #[test]
     fn chilean_and_iso_dates_parse_to_the_same_day() {
         let want = NaiveDate::from_ymd_opt(2026, 10, 3).unwrap();
-        for s in ["03/10/2026", "03-10-2026", "2026-10-03", "2026/10/03", " 03/10/2026 16:27:03", "2026-10-03T16:27:03"] {
+        for s in [
+            "03/10/2026",
+            "03-10-2026",
+            "2026-10-03",
+            "2026/10/03",
+            " 03/10/2026 16:27:03",
+            "2026-10-03T16:27:03",
+        ] {
             assert_eq!(parse_date("fecha", s).unwrap(), want, "{s}");
         }
     }
@@ -65,12 +84,22 @@ mod tests {
     fn datetimes_keep_the_time_and_default_to_midnight() {
         let dt = parse_datetime("fecha recepción", "03/10/2026 16:27:03").unwrap();
         assert_eq!(dt.to_string(), "2026-10-03 16:27:03");
-        assert_eq!(parse_datetime("f", "2026-10-03").unwrap().to_string(), "2026-10-03 00:00:00");
+        assert_eq!(
+            parse_datetime("f", "2026-10-03").unwrap().to_string(),
+            "2026-10-03 00:00:00"
+        );
     }
 
     #[test]
     fn impossible_dates_are_refused_naming_the_field() {
-        for s in ["", "31/02/2026", "2026-13-01", "hoy", "03/10/2026 25:00:00", "-"] {
+        for s in [
+            "",
+            "31/02/2026",
+            "2026-13-01",
+            "hoy",
+            "03/10/2026 25:00:00",
+            "-",
+        ] {
             let e = parse_datetime("fecha emisión", s).unwrap_err().to_string();
             assert!(e.starts_with("fecha emisión"), "{e}");
         }

@@ -19,7 +19,9 @@ pub fn claim_deadline(tipo: DteType, recepcion_sii: Option<NaiveDateTime>) -> Op
     if !tipo.is_claimable() {
         return None;
     }
-    recepcion_sii?.date().checked_add_days(Days::new(CLAIM_DAYS))
+    recepcion_sii?
+        .date()
+        .checked_add_days(Days::new(CLAIM_DAYS))
 }
 
 /// The due date: the stated vencimiento, else 30 days from reception at the SII; when the
@@ -33,7 +35,8 @@ pub fn due_date(
         return v;
     }
     let from = recepcion_sii.map_or(emision, |r| r.date());
-    from.checked_add_days(Days::new(DEFAULT_PAYMENT_TERM_DAYS)).unwrap_or(from)
+    from.checked_add_days(Days::new(DEFAULT_PAYMENT_TERM_DAYS))
+        .unwrap_or(from)
 }
 
 /// Accounts-payable aging by days overdue.
@@ -103,7 +106,10 @@ mod tests {
     #[test]
     fn due_date_prefers_the_stated_one_then_reception_plus_30() {
         let rec = d("2026-10-03").and_hms_opt(10, 0, 0);
-        assert_eq!(due_date(Some(d("2026-12-01")), rec, d("2026-10-01")), d("2026-12-01"));
+        assert_eq!(
+            due_date(Some(d("2026-12-01")), rec, d("2026-10-01")),
+            d("2026-12-01")
+        );
         assert_eq!(due_date(None, rec, d("2026-10-01")), d("2026-11-02"));
         assert_eq!(due_date(None, None, d("2026-10-01")), d("2026-10-31"));
     }

@@ -11,7 +11,10 @@ use crate::error::{CoreError, Result};
 const LABELS: &[(u16, &str)] = &[
     (29, "Factura de inicio"),
     (30, "Factura"),
-    (32, "Factura de venta de bienes y servicios no afectos o exentos de IVA"),
+    (
+        32,
+        "Factura de venta de bienes y servicios no afectos o exentos de IVA",
+    ),
     (33, "Factura electrónica"),
     (34, "Factura no afecta o exenta electrónica"),
     (35, "Boleta"),
@@ -72,7 +75,11 @@ impl DteType {
     /// When the code is 0 or above 9999.
     pub fn new(code: u16) -> Result<DteType> {
         if code == 0 || code > 9999 {
-            return Err(CoreError::invalid("tipo de documento", code.to_string(), "se espera un código SII entre 1 y 9999"));
+            return Err(CoreError::invalid(
+                "tipo de documento",
+                code.to_string(),
+                "se espera un código SII entre 1 y 9999",
+            ));
         }
         Ok(DteType(code))
     }
@@ -84,9 +91,13 @@ impl DteType {
     pub fn parse(raw: &str) -> Result<DteType> {
         let t = raw.trim();
         let t = t.strip_suffix(".0").unwrap_or(t);
-        let code: u16 = t
-            .parse()
-            .map_err(|_| CoreError::invalid("tipo de documento", raw.trim(), "se espera un código SII numérico como 33 o 61"))?;
+        let code: u16 = t.parse().map_err(|_| {
+            CoreError::invalid(
+                "tipo de documento",
+                raw.trim(),
+                "se espera un código SII numérico como 33 o 61",
+            )
+        })?;
         DteType::new(code)
     }
 
@@ -148,8 +159,14 @@ mod tests {
 
     #[test]
     fn every_domain_code_has_a_spanish_label() {
-        for code in [29, 30, 32, 33, 34, 35, 38, 39, 40, 41, 43, 45, 46, 52, 55, 56, 60, 61, 110, 111, 112, 914] {
-            assert!(DteType::new(code).unwrap().label().is_some(), "code {code} must have a label");
+        for code in [
+            29, 30, 32, 33, 34, 35, 38, 39, 40, 41, 43, 45, 46, 52, 55, 56, 60, 61, 110, 111, 112,
+            914,
+        ] {
+            assert!(
+                DteType::new(code).unwrap().label().is_some(),
+                "code {code} must have a label"
+            );
         }
         assert_eq!(DteType::FACTURA.label(), Some("Factura electrónica"));
     }
@@ -175,7 +192,10 @@ mod tests {
     fn malformed_codes_name_the_field_and_value() {
         for bad in ["", "abc", "0", "-33", "100000", "33.5"] {
             let e = DteType::parse(bad).unwrap_err().to_string();
-            assert!(e.contains("tipo de documento") && e.contains(bad.trim()), "{e}");
+            assert!(
+                e.contains("tipo de documento") && e.contains(bad.trim()),
+                "{e}"
+            );
         }
         assert_eq!(DteType::parse(" 33.0 ").unwrap(), DteType::FACTURA);
     }

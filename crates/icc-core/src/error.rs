@@ -31,8 +31,16 @@ pub enum CoreError {
 
 impl CoreError {
     /// Shorthand for [`CoreError::Invalid`].
-    pub fn invalid(field: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
-        CoreError::Invalid { field, value: value.into(), reason: reason.into() }
+    pub fn invalid(
+        field: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        CoreError::Invalid {
+            field,
+            value: value.into(),
+            reason: reason.into(),
+        }
     }
 }
 

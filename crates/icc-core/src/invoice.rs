@@ -33,7 +33,11 @@ impl Folio {
     /// When it is 0 or above 10^10.
     pub fn new(n: u64) -> Result<Folio> {
         if n == 0 || n > MAX_FOLIO {
-            return Err(CoreError::invalid("folio", n.to_string(), "debe estar entre 1 y 10.000.000.000"));
+            return Err(CoreError::invalid(
+                "folio",
+                n.to_string(),
+                "debe estar entre 1 y 10.000.000.000",
+            ));
         }
         Ok(Folio(n))
     }
@@ -68,10 +72,15 @@ impl FromStr for Folio {
             Some((int, frac)) if !frac.is_empty() && frac.bytes().all(|b| b == b'0') => int,
             _ => t,
         };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| CoreError::invalid("folio", t, "se espera un número entero entre 1 y 10.000.000.000"))?;
-        Folio::new(n).map_err(|_| CoreError::invalid("folio", t, "debe estar entre 1 y 10.000.000.000"))
+        let n: u64 = digits.parse().map_err(|_| {
+            CoreError::invalid(
+                "folio",
+                t,
+                "se espera un número entero entre 1 y 10.000.000.000",
+            )
+        })?;
+        Folio::new(n)
+            .map_err(|_| CoreError::invalid("folio", t, "debe estar entre 1 y 10.000.000.000"))
     }
 }
 
@@ -95,9 +104,13 @@ impl fmt::Display for InvoiceId {
 impl FromStr for InvoiceId {
     type Err = CoreError;
     fn from_str(s: &str) -> Result<InvoiceId> {
-        Uuid::parse_str(s.trim())
-            .map(InvoiceId)
-            .map_err(|_| CoreError::invalid("id de factura", s.trim(), "se espera un UUID o RUT:TIPO:FOLIO"))
+        Uuid::parse_str(s.trim()).map(InvoiceId).map_err(|_| {
+            CoreError::invalid(
+                "id de factura",
+                s.trim(),
+                "se espera un UUID o RUT:TIPO:FOLIO",
+            )
+        })
     }
 }
 
@@ -115,14 +128,23 @@ pub struct NaturalKey {
 impl NaturalKey {
     /// The deterministic id of the document.
     pub fn id(&self) -> InvoiceId {
-        InvoiceId(Uuid::new_v5(&INVOICE_NAMESPACE, self.to_string().as_bytes()))
+        InvoiceId(Uuid::new_v5(
+            &INVOICE_NAMESPACE,
+            self.to_string().as_bytes(),
+        ))
     }
 }
 
 impl fmt::Display for NaturalKey {
     /// `RUT:TIPO:FOLIO` with the canonical RUT, e.g. `76123456-0:33:1234`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.rut_emisor, self.tipo_dte.code(), self.folio)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.rut_emisor,
+            self.tipo_dte.code(),
+            self.folio
+        )
     }
 }
 
@@ -131,9 +153,17 @@ impl FromStr for NaturalKey {
     fn from_str(s: &str) -> Result<NaturalKey> {
         let parts: Vec<&str> = s.trim().split(':').collect();
         let [rut, tipo, folio] = parts.as_slice() else {
-            return Err(CoreError::invalid("documento", s.trim(), "se espera RUT:TIPO:FOLIO, por ejemplo 76123456-0:33:1234"));
+            return Err(CoreError::invalid(
+                "documento",
+                s.trim(),
+                "se espera RUT:TIPO:FOLIO, por ejemplo 76123456-0:33:1234",
+            ));
         };
-        Ok(NaturalKey { rut_emisor: rut.parse()?, tipo_dte: DteType::parse(tipo)?, folio: folio.parse()? })
+        Ok(NaturalKey {
+            rut_emisor: rut.parse()?,
+            tipo_dte: DteType::parse(tipo)?,
+            folio: folio.parse()?,
+        })
     }
 }
 
@@ -201,7 +231,13 @@ impl FromStr for Source {
             "excel" => Source::Excel,
             "manual" => Source::Manual,
             "seed" => Source::Seed,
-            other => return Err(CoreError::invalid("origen", other, "se espera iconstruye, rcv, excel o manual")),
+            other => {
+                return Err(CoreError::invalid(
+                    "origen",
+                    other,
+                    "se espera iconstruye, rcv, excel o manual",
+                ));
+            }
         })
     }
 }
@@ -268,7 +304,11 @@ impl Invoice {
     /// An amount with this document's sign in totals: credit notes subtract, dispatch
     /// guides count zero (they are not tax documents).
     pub fn signed(&self, amount: Clp) -> Clp {
-        Clp::new(amount.pesos().saturating_mul(self.key.tipo_dte.total_sign()))
+        Clp::new(
+            amount
+                .pesos()
+                .saturating_mul(self.key.tipo_dte.total_sign()),
+        )
     }
 }
 
@@ -284,9 +324,16 @@ mod tests {
     fn the_id_is_derived_from_the_natural_key_only() {
         let a = key("76.123.456-0:33:1234");
         let b = key("76123456-0:33:1234.0");
-        assert_eq!(a, b, "float-looking folios and dotted RUTs are the same document");
+        assert_eq!(
+            a, b,
+            "float-looking folios and dotted RUTs are the same document"
+        );
         assert_eq!(a.id(), b.id());
-        assert_ne!(a.id(), key("76123456-0:61:1234").id(), "type is part of the key");
+        assert_ne!(
+            a.id(),
+            key("76123456-0:61:1234").id(),
+            "type is part of the key"
+        );
         assert_eq!(a.to_string(), "76123456-0:33:1234");
     }
 
@@ -303,7 +350,10 @@ mod tests {
 
     #[test]
     fn malformed_keys_say_what_is_expected() {
-        let e = "76123456-0:33".parse::<NaturalKey>().unwrap_err().to_string();
+        let e = "76123456-0:33"
+            .parse::<NaturalKey>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("RUT:TIPO:FOLIO"), "{e}");
     }
 }

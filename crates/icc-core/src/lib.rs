@@ -26,10 +26,12 @@ mod status;
 mod validation;
 
 pub use clp::Clp;
-pub use deadline::{AgingBucket, CLAIM_DAYS, DEFAULT_PAYMENT_TERM_DAYS, aging_bucket, claim_deadline, due_date};
+pub use date::{parse_date, parse_datetime};
+pub use deadline::{
+    AgingBucket, CLAIM_DAYS, DEFAULT_PAYMENT_TERM_DAYS, aging_bucket, claim_deadline, due_date,
+};
 pub use dte::DteType;
 pub use error::{CoreError, Result};
-pub use date::{parse_date, parse_datetime};
 pub use invoice::{Folio, Invoice, InvoiceId, NaturalKey, OtroImpuesto, Referencia, Source};
 pub use role::Role;
 pub use rut::Rut;

@@ -28,9 +28,16 @@ impl Rut {
     /// When the body is 0 or larger than 999.999.999.
     pub fn from_body(body: u32) -> Result<Rut> {
         if body == 0 || body > MAX_BODY {
-            return Err(CoreError::invalid("RUT", body.to_string(), "el número está fuera de rango"));
+            return Err(CoreError::invalid(
+                "RUT",
+                body.to_string(),
+                "el número está fuera de rango",
+            ));
         }
-        Ok(Rut { body, dv: Self::check_digit(body) })
+        Ok(Rut {
+            body,
+            dv: Self::check_digit(body),
+        })
     }
 
     /// The body (the digits before the check digit).
@@ -64,17 +71,11 @@ impl Rut {
 
     /// Display form with thousands dots: `76.123.456-7`.
     pub fn display(&self) -> String {
-        let digits = self.body.to_string();
-        let mut out = String::with_capacity(digits.len() + 4);
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                out.push('.');
-            }
-            out.push(c);
-        }
-        out.push('-');
-        out.push(self.dv);
-        out
+        format!(
+            "{}-{}",
+            crate::clp::group_thousands(u64::from(self.body)),
+            self.dv
+        )
     }
 }
 
@@ -101,7 +102,9 @@ impl FromStr for Rut {
             }
         };
         if body_str.is_empty() || !body_str.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("se espera un RUT como 76.123.456-7 (solo dígitos antes del guion)"));
+            return Err(bad(
+                "se espera un RUT como 76.123.456-7 (solo dígitos antes del guion)",
+            ));
         }
         let dv = match dv_str.as_str() {
             "k" | "K" => 'K',
@@ -115,7 +118,9 @@ impl FromStr for Rut {
         let body: u32 = if trimmed.is_empty() {
             0
         } else {
-            trimmed.parse().map_err(|_| bad("el número es demasiado largo"))?
+            trimmed
+                .parse()
+                .map_err(|_| bad("el número es demasiado largo"))?
         };
         if body == 0 {
             return Err(bad("el número no puede ser cero"));
@@ -174,8 +179,19 @@ mod tests {
     #[test]
     fn every_common_spelling_parses_to_the_same_rut() {
         let canonical: Rut = "76369187-K".parse().unwrap();
-        for spelling in ["76.369.187-K", "76369187-k", " 76 369 187 k ", "0076369187-K", "76369187K", "76.369.187k"] {
-            assert_eq!(spelling.parse::<Rut>().unwrap(), canonical, "spelling {spelling:?}");
+        for spelling in [
+            "76.369.187-K",
+            "76369187-k",
+            " 76 369 187 k ",
+            "0076369187-K",
+            "76369187K",
+            "76.369.187k",
+        ] {
+            assert_eq!(
+                spelling.parse::<Rut>().unwrap(),
+                canonical,
+                "spelling {spelling:?}"
+            );
         }
         assert_eq!(canonical.to_string(), "76369187-K");
         assert_eq!(canonical.display(), "76.369.187-K");
@@ -184,10 +200,23 @@ mod tests {
 
     #[test]
     fn malformed_ruts_are_refused_with_a_message_naming_the_value() {
-        for bad in ["", "-", "76123456-5", "abc-1", "7612a456-7", "76123456-X", "0-0", "1234567890123-1", "76123456--7"] {
+        for bad in [
+            "",
+            "-",
+            "76123456-5",
+            "abc-1",
+            "7612a456-7",
+            "76123456-X",
+            "0-0",
+            "1234567890123-1",
+            "76123456--7",
+        ] {
             let err = bad.parse::<Rut>().unwrap_err().to_string();
             assert!(err.starts_with("RUT"), "error names the field: {err}");
-            assert!(err.contains(bad.trim()), "error quotes the value {bad:?}: {err}");
+            assert!(
+                err.contains(bad.trim()),
+                "error quotes the value {bad:?}: {err}"
+            );
         }
     }
 

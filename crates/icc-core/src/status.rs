@@ -79,7 +79,13 @@ impl InvoiceStatus {
 
     /// Whether money is still owed on it (it counts for due dates and aging).
     pub fn is_payable(self) -> bool {
-        matches!(self, InvoiceStatus::Recibida | InvoiceStatus::EnRevision | InvoiceStatus::Aprobada | InvoiceStatus::ParcialmentePagada)
+        matches!(
+            self,
+            InvoiceStatus::Recibida
+                | InvoiceStatus::EnRevision
+                | InvoiceStatus::Aprobada
+                | InvoiceStatus::ParcialmentePagada
+        )
     }
 
     /// Whether the machine allows `self → to`.
@@ -92,7 +98,10 @@ impl InvoiceStatus {
                 | (Aprobada | Rechazada, EnRevision)
                 | (Aprobada, ParcialmentePagada | Pagada)
                 | (ParcialmentePagada, Pagada)
-                | (Recibida | EnRevision | Aprobada | Rechazada | ParcialmentePagada, Anulada)
+                | (
+                    Recibida | EnRevision | Aprobada | Rechazada | ParcialmentePagada,
+                    Anulada
+                )
         )
     }
 
@@ -109,10 +118,18 @@ impl InvoiceStatus {
             } else {
                 String::new()
             };
-            return Err(CoreError::IllegalTransition { from: self.label(), to: to.label(), hint });
+            return Err(CoreError::IllegalTransition {
+                from: self.label(),
+                to: to.label(),
+                hint,
+            });
         }
         if to == InvoiceStatus::Rechazada && motivo.is_none_or(|m| m.trim().is_empty()) {
-            return Err(CoreError::invalid("motivo", "", "para rechazar una factura indique el motivo (--motivo)"));
+            return Err(CoreError::invalid(
+                "motivo",
+                "",
+                "para rechazar una factura indique el motivo (--motivo)",
+            ));
         }
         Ok(())
     }
@@ -175,31 +192,57 @@ mod tests {
 
     #[test]
     fn the_review_path_is_allowed() {
-        for (a, b) in [(Recibida, EnRevision), (EnRevision, Aprobada), (Aprobada, ParcialmentePagada), (ParcialmentePagada, Pagada), (Aprobada, Pagada), (Rechazada, EnRevision)] {
+        for (a, b) in [
+            (Recibida, EnRevision),
+            (EnRevision, Aprobada),
+            (Aprobada, ParcialmentePagada),
+            (ParcialmentePagada, Pagada),
+            (Aprobada, Pagada),
+            (Rechazada, EnRevision),
+        ] {
             assert!(a.check_transition(b, None).is_ok(), "{a} -> {b}");
         }
     }
 
     #[test]
     fn illegal_transitions_name_both_states() {
-        let e = Pagada.check_transition(Recibida, None).unwrap_err().to_string();
+        let e = Pagada
+            .check_transition(Recibida, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pagada") && e.contains("recibida"), "{e}");
-        assert!(Recibida.check_transition(Pagada, None).is_err(), "cannot pay before approval");
+        assert!(
+            Recibida.check_transition(Pagada, None).is_err(),
+            "cannot pay before approval"
+        );
         assert!(Anulada.check_transition(Aprobada, None).is_err());
-        assert!(Aprobada.check_transition(Aprobada, None).unwrap_err().to_string().contains("ya está"));
+        assert!(
+            Aprobada
+                .check_transition(Aprobada, None)
+                .unwrap_err()
+                .to_string()
+                .contains("ya está")
+        );
     }
 
     #[test]
     fn rejection_requires_a_reason() {
         assert!(EnRevision.check_transition(Rechazada, None).is_err());
         assert!(EnRevision.check_transition(Rechazada, Some("  ")).is_err());
-        assert!(EnRevision.check_transition(Rechazada, Some("precio distinto a la OC")).is_ok());
+        assert!(
+            EnRevision
+                .check_transition(Rechazada, Some("precio distinto a la OC"))
+                .is_ok()
+        );
     }
 
     #[test]
     fn spanish_spellings_parse() {
         assert_eq!("en revisión".parse::<InvoiceStatus>().unwrap(), EnRevision);
-        assert_eq!("Parcialmente-Pagada".parse::<InvoiceStatus>().unwrap(), ParcialmentePagada);
+        assert_eq!(
+            "Parcialmente-Pagada".parse::<InvoiceStatus>().unwrap(),
+            ParcialmentePagada
+        );
         let e = "pagadx".parse::<InvoiceStatus>().unwrap_err().to_string();
         assert!(e.contains("estado") && e.contains("pagadx"));
     }

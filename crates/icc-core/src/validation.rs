@@ -50,11 +50,24 @@ impl Validation {
 
     /// The warnings.
     pub fn warnings(&self) -> impl Iterator<Item = &Issue> {
-        self.issues.iter().filter(|i| i.severity == Severity::Warning)
+        self.issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
     }
 
-    fn push(&mut self, severity: Severity, field: &'static str, value: impl ToString, message: impl Into<String>) {
-        self.issues.push(Issue { severity, field, value: value.to_string(), message: message.into() });
+    fn push(
+        &mut self,
+        severity: Severity,
+        field: &'static str,
+        value: impl ToString,
+        message: impl Into<String>,
+    ) {
+        self.issues.push(Issue {
+            severity,
+            field,
+            value: value.to_string(),
+            message: message.into(),
+        });
     }
 }
 
@@ -74,29 +87,61 @@ pub fn validate(inv: &Invoice, today: NaiveDate) -> Validation {
     let tipo = inv.key.tipo_dte;
 
     if !tipo.is_known() {
-        v.push(Warning, "tipo de documento", tipo.code(), format!("código SII {} desconocido; se conserva tal cual", tipo.code()));
+        v.push(
+            Warning,
+            "tipo de documento",
+            tipo.code(),
+            format!(
+                "código SII {} desconocido; se conserva tal cual",
+                tipo.code()
+            ),
+        );
     }
     if inv.razon_social.trim().is_empty() {
-        v.push(Warning, "razón social", "", "la razón social del proveedor está vacía");
+        v.push(
+            Warning,
+            "razón social",
+            "",
+            "la razón social del proveedor está vacía",
+        );
     }
 
-    for (field, amount) in [("monto neto", inv.monto_neto), ("monto exento", inv.monto_exento), ("IVA", inv.monto_iva)] {
+    for (field, amount) in [
+        ("monto neto", inv.monto_neto),
+        ("monto exento", inv.monto_exento),
+        ("IVA", inv.monto_iva),
+    ] {
         if amount.pesos() < 0 {
             v.push(Error, field, amount.pesos(), "no puede ser negativo (las notas de crédito se restan en los totales, no en el documento)");
         }
     }
     for o in &inv.otros_impuestos {
         if o.valor.pesos() < 0 {
-            v.push(Error, "otros impuestos", o.valor.pesos(), format!("el impuesto código {} no puede ser negativo", o.codigo));
+            v.push(
+                Error,
+                "otros impuestos",
+                o.valor.pesos(),
+                format!("el impuesto código {} no puede ser negativo", o.codigo),
+            );
         }
     }
     if inv.monto_total.pesos() < 0 && tipo != crate::dte::DteType::LIQUIDACION_FACTURA {
-        v.push(Error, "monto total", inv.monto_total.pesos(), "solo una liquidación-factura (43) puede tener total negativo");
+        v.push(
+            Error,
+            "monto total",
+            inv.monto_total.pesos(),
+            "solo una liquidación-factura (43) puede tener total negativo",
+        );
     }
 
-    let sum = [inv.monto_neto, inv.monto_exento, inv.monto_iva, inv.otros_total()]
-        .into_iter()
-        .try_fold(Clp::ZERO, |acc, x| acc.checked_add(x, "el total"));
+    let sum = [
+        inv.monto_neto,
+        inv.monto_exento,
+        inv.monto_iva,
+        inv.otros_total(),
+    ]
+    .into_iter()
+    .try_fold(Clp::ZERO, |acc, x| acc.checked_add(x, "el total"));
     match sum {
         Ok(sum) if sum != inv.monto_total && tipo != crate::dte::DteType::LIQUIDACION_FACTURA => v.push(
             Error,
@@ -114,9 +159,15 @@ pub fn validate(inv: &Invoice, today: NaiveDate) -> Validation {
     let expected_iva = inv.monto_neto.percent(IVA_PERCENT);
     if matches!(tipo.code(), 34 | 41 | 38 | 32) {
         if inv.monto_iva.pesos() != 0 {
-            v.push(Warning, "IVA", inv.monto_iva.pesos(), "un documento exento no debería tener IVA");
+            v.push(
+                Warning,
+                "IVA",
+                inv.monto_iva.pesos(),
+                "un documento exento no debería tener IVA",
+            );
         }
-    } else if inv.monto_neto.pesos() > 0 && (inv.monto_iva.pesos() - expected_iva.pesos()).abs() > 1 {
+    } else if inv.monto_neto.pesos() > 0 && (inv.monto_iva.pesos() - expected_iva.pesos()).abs() > 1
+    {
         v.push(
             Warning,
             "IVA",
@@ -126,20 +177,44 @@ pub fn validate(inv: &Invoice, today: NaiveDate) -> Validation {
     }
 
     let e = inv.fecha_emision;
-    if e.year() < 1990 || today.checked_add_days(Days::new(366)).is_some_and(|limit| e > limit) {
-        v.push(Error, "fecha emisión", e.format("%d-%m-%Y"), "la fecha de emisión no es plausible");
+    if e.year() < 1990
+        || today
+            .checked_add_days(Days::new(366))
+            .is_some_and(|limit| e > limit)
+    {
+        v.push(
+            Error,
+            "fecha emisión",
+            e.format("%d-%m-%Y"),
+            "la fecha de emisión no es plausible",
+        );
     } else if e > today {
-        v.push(Warning, "fecha emisión", e.format("%d-%m-%Y"), "la fecha de emisión está en el futuro");
+        v.push(
+            Warning,
+            "fecha emisión",
+            e.format("%d-%m-%Y"),
+            "la fecha de emisión está en el futuro",
+        );
     }
     if let Some(r) = inv.fecha_recepcion_sii
         && r.date() < e
     {
-        v.push(Warning, "fecha recepción SII", r.format("%d-%m-%Y %H:%M:%S"), "es anterior a la fecha de emisión");
+        v.push(
+            Warning,
+            "fecha recepción SII",
+            r.format("%d-%m-%Y %H:%M:%S"),
+            "es anterior a la fecha de emisión",
+        );
     }
     if let Some(d) = inv.fecha_vencimiento
         && d < e
     {
-        v.push(Warning, "fecha vencimiento", d.format("%d-%m-%Y"), "es anterior a la fecha de emisión");
+        v.push(
+            Warning,
+            "fecha vencimiento",
+            d.format("%d-%m-%Y"),
+            "es anterior a la fecha de emisión",
+        );
     }
     v
 }
@@ -154,7 +229,10 @@ mod tests {
             key: key.parse::<NaturalKey>().unwrap(),
             razon_social: "Ferretería Ñuñoa Ltda.".into(),
             fecha_emision: "2026-10-01".parse().unwrap(),
-            fecha_recepcion_sii: "2026-10-02".parse::<NaiveDate>().unwrap().and_hms_opt(10, 0, 0),
+            fecha_recepcion_sii: "2026-10-02"
+                .parse::<NaiveDate>()
+                .unwrap()
+                .and_hms_opt(10, 0, 0),
             fecha_vencimiento: None,
             monto_neto: Clp::new(neto),
             monto_exento: Clp::new(exento),
@@ -186,7 +264,11 @@ mod tests {
 
     #[test]
     fn iva_within_one_peso_is_accepted_beyond_is_a_warning() {
-        assert!(validate(&invoice("76123456-0:33:1", 1000, 0, 191, 1191), today()).issues.is_empty());
+        assert!(
+            validate(&invoice("76123456-0:33:1", 1000, 0, 191, 1191), today())
+                .issues
+                .is_empty()
+        );
         let v = validate(&invoice("76123456-0:33:1", 1000, 0, 192, 1192), today());
         assert!(!v.has_errors());
         assert_eq!(v.warnings().next().unwrap().field, "IVA");
@@ -197,13 +279,21 @@ mod tests {
         let v = validate(&invoice("76123456-0:33:1", 1000, 0, 190, 1200), today());
         let e = v.errors().next().unwrap();
         assert_eq!(e.field, "monto total");
-        assert!(e.message.contains("$1.190") && e.message.contains("$1.200"), "{}", e.message);
+        assert!(
+            e.message.contains("$1.190") && e.message.contains("$1.200"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn otros_impuestos_count_in_the_total() {
         let mut inv = invoice("76123456-0:33:1", 1000, 0, 190, 1290);
-        inv.otros_impuestos.push(OtroImpuesto { codigo: 28, tasa: None, valor: Clp::new(100) });
+        inv.otros_impuestos.push(OtroImpuesto {
+            codigo: 28,
+            tasa: None,
+            valor: Clp::new(100),
+        });
         assert!(!validate(&inv, today()).has_errors());
     }
 

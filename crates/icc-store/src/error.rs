@@ -8,7 +8,9 @@ use icc_core::CoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database file could not be opened or created.
-    #[error("no se pudo abrir la base de datos {path}: {source}; revise que la carpeta exista y tenga permisos de escritura")]
+    #[error(
+        "no se pudo abrir la base de datos {path}: {source}; revise que la carpeta exista y tenga permisos de escritura"
+    )]
     Open {
         /// The database file.
         path: PathBuf,
@@ -16,7 +18,9 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// The file was written by a newer version of the application.
-    #[error("la base de datos está en la versión de esquema {found}, más nueva que la que esta aplicación conoce ({supported}); actualice ICC Facturas")]
+    #[error(
+        "la base de datos está en la versión de esquema {found}, más nueva que la que esta aplicación conoce ({supported}); actualice ICC Facturas"
+    )]
     NewerSchema {
         /// Version found in the file.
         found: i64,
@@ -49,7 +53,9 @@ pub enum StoreError {
         key: String,
     },
     /// A stored value that does not parse back (the file was edited by hand or damaged).
-    #[error("valor almacenado inválido en {column}: «{value}»; ejecute `icc doctor` y restaure un respaldo si persiste")]
+    #[error(
+        "valor almacenado inválido en {column}: «{value}»; ejecute `icc doctor` y restaure un respaldo si persiste"
+    )]
     Corrupt {
         /// Table and column.
         column: &'static str,

@@ -37,17 +37,17 @@ pub struct InvoiceFilter {
     pub today: Option<NaiveDate>,
 }
 
-/// Position after the last row of a page: `(fecha_emision, id)`.
+/// Position after the last row of a page: `(fecha_emision, seq)`, the list order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     fecha: NaiveDate,
-    id: String,
+    seq: i64,
 }
 
 impl Cursor {
-    /// The opaque text form, `AAAA-MM-DD|uuid`.
+    /// The opaque text form, `AAAA-MM-DD|n`.
     pub fn encode(&self) -> String {
-        format!("{}|{}", self.fecha, self.id)
+        format!("{}|{}", self.fecha, self.seq)
     }
 
     /// Reads the text form.
@@ -55,17 +55,29 @@ impl Cursor {
     /// # Errors
     /// [`icc_core::CoreError::Invalid`] (wrapped) when it is not a cursor this store issued.
     pub fn decode(s: &str) -> Result<Cursor> {
-        let bad = || icc_core::CoreError::invalid("cursor", s, "no es un cursor de página válido; use el valor next_cursor de la página anterior");
-        let (f, id) = s.split_once('|').ok_or_else(bad)?;
+        let bad = || {
+            icc_core::CoreError::invalid(
+                "cursor",
+                s,
+                "no es un cursor de página válido; use el valor next_cursor de la página anterior",
+            )
+        };
+        let (f, seq) = s.split_once('|').ok_or_else(bad)?;
         let fecha: NaiveDate = f.parse().map_err(|_| bad())?;
-        let id: InvoiceId = id.parse().map_err(|_| bad())?;
-        Ok(Cursor { fecha, id: id.to_string() })
+        let seq: i64 = seq.parse().map_err(|_| bad())?;
+        if seq < 1 {
+            return Err(bad().into());
+        }
+        Ok(Cursor { fecha, seq })
     }
 }
 
 /// One row of the invoice list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct InvoiceRow {
+    /// Local row number (list order tie-breaker; differs between devices).
+    #[serde(skip)]
+    pub seq: i64,
     /// Invoice id (UUID).
     pub id: String,
     /// Canonical RUT of the issuer.
@@ -145,6 +157,29 @@ pub struct InvoiceDetail {
     pub updated_by: String,
 }
 
+#[derive(sqlx::FromRow)]
+struct DetailColumns {
+    fecha_vencimiento: Option<String>,
+    orden_compra: Option<String>,
+    glosa: Option<String>,
+    motivo_rechazo: Option<String>,
+    source: String,
+    external_id: Option<String>,
+    created_at: String,
+    created_by: String,
+    updated_at: String,
+    updated_by: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReferenceRow {
+    tipo: String,
+    folio: String,
+    fecha: Option<String>,
+    codigo: Option<i64>,
+    razon: Option<String>,
+}
+
 /// One audit-log row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
@@ -162,7 +197,7 @@ pub struct AuditEntry {
     pub new_value: Option<String>,
 }
 
-const ROW_COLUMNS: &str = "i.id, i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.fecha_recepcion_sii, \
+const ROW_COLUMNS: &str = "i.seq, i.id, i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.fecha_recepcion_sii, \
      i.vence, i.plazo_reclamo, i.monto_neto, i.monto_exento, i.monto_iva, i.monto_otros, i.monto_total, i.estado, \
      o.codigo AS obra, i.centro_costo, i.cuenta";
 
@@ -173,32 +208,53 @@ pub(crate) fn fts_query(text: &str) -> Option<String> {
     let terms: Vec<String> = text
         .split_whitespace()
         .map(|w| {
-            let w: String = if w.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'k' | 'K')) {
+            let w: String = if w
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'k' | 'K'))
+            {
                 w.chars().filter(|c| *c != '.').collect()
             } else {
                 w.to_owned()
             };
-            w.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect::<String>()
+            w.chars()
+                .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+                .collect::<String>()
         })
         .filter(|w| !w.trim().is_empty())
-        .map(|w| format!("\"{}\"*", w.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .map(|w| {
+            format!(
+                "\"{}\"*",
+                w.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
         .collect();
-    if terms.is_empty() { None } else { Some(terms.join(" ")) }
+    if terms.is_empty() {
+        None
+    } else {
+        Some(terms.join(" "))
+    }
 }
 
 impl Store {
-    /// A page of invoices, `ORDER BY fecha_emision DESC, id DESC`, after `cursor`.
+    /// A page of invoices, `ORDER BY fecha_emision DESC, seq DESC`, after `cursor`.
     /// `limit` is clamped to `1..=1000`.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn list_invoices(&self, filter: &InvoiceFilter, limit: u32, cursor: Option<&Cursor>) -> Result<Page> {
+    pub async fn list_invoices(
+        &self,
+        filter: &InvoiceFilter,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
         qb.push(ROW_COLUMNS);
         qb.push(" FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE 1 = 1");
         if let Some(obra) = &filter.obra {
-            qb.push(" AND i.obra_id = (SELECT id FROM obras WHERE codigo = ").push_bind(obra.clone()).push(")");
+            qb.push(" AND i.obra_id = (SELECT id FROM obras WHERE codigo = ")
+                .push_bind(obra.clone())
+                .push(")");
         }
         if let Some(visible) = &filter.visible_obras {
             qb.push(" AND i.obra_id IN (SELECT id FROM obras WHERE codigo IN (");
@@ -223,29 +279,47 @@ impl Store {
         if let Some(d) = filter.hasta {
             qb.push(" AND i.fecha_emision <= ").push_bind(d.to_string());
         }
-        let today = filter.today.unwrap_or_else(|| chrono::Local::now().date_naive());
+        let today = filter
+            .today
+            .unwrap_or_else(|| chrono::Local::now().date_naive());
         if filter.vencidas {
             qb.push(" AND i.vence < ").push_bind(today.to_string());
-            qb.push(" AND i.estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada')");
+            qb.push(
+                " AND i.estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada')",
+            );
         }
         if let Some(days) = filter.plazo_por_vencer {
-            let until = today.checked_add_days(Days::new(u64::from(days))).unwrap_or(today);
-            qb.push(" AND i.plazo_reclamo >= ").push_bind(today.to_string());
-            qb.push(" AND i.plazo_reclamo <= ").push_bind(until.to_string());
+            let until = today
+                .checked_add_days(Days::new(u64::from(days)))
+                .unwrap_or(today);
+            qb.push(" AND i.plazo_reclamo >= ")
+                .push_bind(today.to_string());
+            qb.push(" AND i.plazo_reclamo <= ")
+                .push_bind(until.to_string());
             qb.push(" AND i.estado IN ('recibida', 'en_revision', 'rechazada')");
         }
         if let Some(q) = filter.q.as_deref().and_then(fts_query) {
-            qb.push(" AND i.seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ").push_bind(q).push(")");
+            qb.push(" AND i.seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ")
+                .push_bind(q)
+                .push(")");
         }
         if let Some(c) = cursor {
-            qb.push(" AND (i.fecha_emision, i.id) < (").push_bind(c.fecha.to_string()).push(", ").push_bind(c.id.clone()).push(")");
+            qb.push(" AND (i.fecha_emision, i.seq) < (")
+                .push_bind(c.fecha.to_string())
+                .push(", ")
+                .push_bind(c.seq)
+                .push(")");
         }
-        qb.push(" ORDER BY i.fecha_emision DESC, i.id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+        qb.push(" ORDER BY i.fecha_emision DESC, i.seq DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
         let mut items: Vec<InvoiceRow> = qb.build_query_as().fetch_all(self.pool()).await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().and_then(|r| {
-                r.fecha_emision.parse().ok().map(|fecha| Cursor { fecha, id: r.id.clone() }.encode())
+                r.fecha_emision
+                    .parse()
+                    .ok()
+                    .map(|fecha| Cursor { fecha, seq: r.seq }.encode())
             })
         } else {
             None
@@ -258,13 +332,21 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn invoice_id_by_key(&self, key: &NaturalKey) -> Result<Option<InvoiceId>> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM invoices WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ?")
-            .bind(key.rut_emisor.to_string())
-            .bind(i64::from(key.tipo_dte.code()))
-            .bind(key.folio.get() as i64)
-            .fetch_optional(self.pool())
-            .await?;
-        id.map(|s| s.parse().map_err(|_| StoreError::Corrupt { column: "invoices.id", value: s })).transpose()
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM invoices WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ?",
+        )
+        .bind(key.rut_emisor.to_string())
+        .bind(i64::from(key.tipo_dte.code()))
+        .bind(key.folio.get() as i64)
+        .fetch_optional(self.pool())
+        .await?;
+        id.map(|s| {
+            s.parse().map_err(|_| StoreError::Corrupt {
+                column: "invoices.id",
+                value: s,
+            })
+        })
+        .transpose()
     }
 
     /// Everything about one invoice.
@@ -276,38 +358,43 @@ impl Store {
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE i.id = ?"
         );
-        let Some(row) = sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(sql)).bind(&ids).fetch_optional(self.pool()).await? else {
+        let Some(row) = sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(sql))
+            .bind(&ids)
+            .fetch_optional(self.pool())
+            .await?
+        else {
             return Ok(None);
         };
-        #[allow(clippy::type_complexity)]
-        let (fecha_vencimiento, orden_compra, glosa, motivo_rechazo, source, external_id, created_at, created_by, updated_at, updated_by): (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            String,
-        ) = sqlx::query_as(
+        let extra: DetailColumns = sqlx::query_as(
             "SELECT fecha_vencimiento, orden_compra, glosa, motivo_rechazo, source, external_id, created_at, created_by, \
              updated_at, updated_by FROM invoices WHERE id = ?",
         )
         .bind(&ids)
         .fetch_one(self.pool())
         .await?;
-        let taxes: Vec<(i64, Option<f64>, i64)> =
-            sqlx::query_as("SELECT codigo, tasa, valor FROM invoice_taxes WHERE invoice_id = ? ORDER BY pos")
-                .bind(&ids)
-                .fetch_all(self.pool())
-                .await?;
-        let refs: Vec<(String, String, Option<String>, Option<i64>, Option<String>)> =
+        let taxes: Vec<(i64, Option<f64>, i64)> = sqlx::query_as(
+            "SELECT codigo, tasa, valor FROM invoice_taxes WHERE invoice_id = ? ORDER BY pos",
+        )
+        .bind(&ids)
+        .fetch_all(self.pool())
+        .await?;
+        let refs: Vec<ReferenceRow> =
             sqlx::query_as("SELECT tipo, folio, fecha, codigo, razon FROM invoice_references WHERE invoice_id = ? ORDER BY pos")
                 .bind(&ids)
                 .fetch_all(self.pool())
                 .await?;
+        let DetailColumns {
+            fecha_vencimiento,
+            orden_compra,
+            glosa,
+            motivo_rechazo,
+            source,
+            external_id,
+            created_at,
+            created_by,
+            updated_at,
+            updated_by,
+        } = extra;
         Ok(Some(InvoiceDetail {
             row,
             fecha_vencimiento,
@@ -326,12 +413,12 @@ impl Store {
                 .collect(),
             referencias: refs
                 .into_iter()
-                .map(|(tipo, folio, fecha, codigo, razon)| icc_core::Referencia {
-                    tipo,
-                    folio,
-                    fecha: fecha.and_then(|f| f.parse().ok()),
-                    codigo: codigo.and_then(|c| u8::try_from(c).ok()),
-                    razon,
+                .map(|r| icc_core::Referencia {
+                    tipo: r.tipo,
+                    folio: r.folio,
+                    fecha: r.fecha.and_then(|f| f.parse().ok()),
+                    codigo: r.codigo.and_then(|c| u8::try_from(c).ok()),
+                    razon: r.razon,
                 })
                 .collect(),
             created_at,
@@ -360,7 +447,9 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn invoice_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM invoices").fetch_one(self.pool()).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM invoices")
+            .fetch_one(self.pool())
+            .await?)
     }
 }
 
@@ -370,23 +459,38 @@ mod tests {
 
     #[test]
     fn search_text_becomes_a_safe_prefix_query() {
-        assert_eq!(fts_query("ferreteria nunoa").as_deref(), Some("\"ferreteria\"* \"nunoa\"*"));
+        assert_eq!(
+            fts_query("ferreteria nunoa").as_deref(),
+            Some("\"ferreteria\"* \"nunoa\"*")
+        );
         assert_eq!(fts_query("76.123.456").as_deref(), Some("\"76123456\"*"));
-        assert_eq!(fts_query("76.123.456-0").as_deref(), Some("\"76123456 0\"*"));
-        assert_eq!(fts_query("\" OR * NEAR(").as_deref(), Some("\"OR\"* \"NEAR\"*"));
+        assert_eq!(
+            fts_query("76.123.456-0").as_deref(),
+            Some("\"76123456 0\"*")
+        );
+        assert_eq!(
+            fts_query("\" OR * NEAR(").as_deref(),
+            Some("\"OR\"* \"NEAR\"*")
+        );
         assert_eq!(fts_query("  ** \"\" "), None);
     }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
-        let c = Cursor { fecha: "2026-10-01".parse().unwrap(), id: uuid_str() };
+        let c = Cursor {
+            fecha: "2026-10-01".parse().unwrap(),
+            seq: 4711,
+        };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        for bad in ["", "abc", "2026-10-01|nope", "2026-13-01|6f1c2a3e-9b4d-5e07-8a11-c0ffee1cc2a0"] {
+        for bad in [
+            "",
+            "abc",
+            "2026-10-01|nope",
+            "2026-13-01|5",
+            "2026-10-01|0",
+            "2026-10-01|-3",
+        ] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
-    }
-
-    fn uuid_str() -> String {
-        "6f1c2a3e-9b4d-5e07-8a11-c0ffee1cc2a0".into()
     }
 }

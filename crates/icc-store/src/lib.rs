@@ -55,7 +55,10 @@ impl Store {
     /// rolled back).
     pub async fn open(path: &Path) -> Result<Store> {
         let opts = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -63,24 +66,31 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-32000");
+            .pragma("cache_size", write::NORMAL_CACHE_KIB.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
-        let store = Store { pool, path: path.to_owned() };
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let store = Store {
+            pool,
+            path: path.to_owned(),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<()> {
         let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-            .fetch_optional(&self.pool)
-            .await
-            .ok()
-            .flatten();
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_optional(&self.pool)
+                .await
+                .ok()
+                .flatten();
         if let Some(found) = applied
             && found > supported
         {
@@ -105,9 +115,11 @@ impl Store {
     /// # Errors
     /// On database errors.
     pub async fn schema_version(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// The newest schema version this build knows.
@@ -120,7 +132,9 @@ impl Store {
     /// # Errors
     /// On database errors.
     pub async fn integrity_check(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&self.pool).await?)
+        Ok(sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`) on behalf of `actor`, the user name
@@ -138,10 +152,12 @@ impl Store {
     /// # Errors
     /// On database errors.
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Closes the pool, checkpointing the WAL.

@@ -22,7 +22,11 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn obras(&self) -> Result<Vec<Obra>> {
-        Ok(sqlx::query_as("SELECT codigo, nombre, activa FROM obras ORDER BY codigo").fetch_all(self.pool()).await?)
+        Ok(
+            sqlx::query_as("SELECT codigo, nombre, activa FROM obras ORDER BY codigo")
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 
     /// One obra by code (case-insensitive).
@@ -30,9 +34,11 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn obra(&self, codigo: &str) -> Result<Option<Obra>> {
-        Ok(sqlx::query_as("SELECT codigo, nombre, activa FROM obras WHERE codigo = ?")
-            .bind(codigo)
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(
+            sqlx::query_as("SELECT codigo, nombre, activa FROM obras WHERE codigo = ?")
+                .bind(codigo)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 }

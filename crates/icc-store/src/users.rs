@@ -3,8 +3,8 @@
 use icc_core::Role;
 use serde::Serialize;
 
-use crate::error::{Result, StoreError};
 use crate::Store;
+use crate::error::{Result, StoreError};
 
 /// A user to create.
 #[derive(Debug, Clone)]
@@ -52,7 +52,18 @@ pub struct User {
     pub password_legacy: bool,
 }
 
-type UserRow = (i64, String, String, bool, bool, i64, Option<i64>, String, String, bool);
+type UserRow = (
+    i64,
+    String,
+    String,
+    bool,
+    bool,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    bool,
+);
 
 impl Store {
     /// Number of users (0 before `init`).
@@ -60,12 +71,28 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn user_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(self.pool()).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(self.pool())
+            .await?)
     }
 
     async fn user_from_row(&self, r: UserRow) -> Result<User> {
-        let (id, username, role, disabled, must_change_password, failed_logins, locked_until_ms, created_at, password_hash, password_legacy) = r;
-        let role: Role = role.parse().map_err(|_| StoreError::Corrupt { column: "users.role", value: role.clone() })?;
+        let (
+            id,
+            username,
+            role,
+            disabled,
+            must_change_password,
+            failed_logins,
+            locked_until_ms,
+            created_at,
+            password_hash,
+            password_legacy,
+        ) = r;
+        let role: Role = role.parse().map_err(|_| StoreError::Corrupt {
+            column: "users.role",
+            value: role.clone(),
+        })?;
         let obras: Vec<String> = sqlx::query_scalar(
             "SELECT o.codigo FROM user_obras uo JOIN obras o ON o.id = uo.obra_id WHERE uo.user_id = ? ORDER BY o.codigo",
         )

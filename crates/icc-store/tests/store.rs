@@ -1,7 +1,11 @@
 //! Integration tests of the local store on a fresh SQLite file per test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use chrono::{Days, NaiveDate};
-use icc_core::{Clp, DteType, Folio, Invoice, InvoiceStatus, NaturalKey, OtroImpuesto, Referencia, Rut, Source};
+use icc_core::{
+    Clp, DteType, Folio, Invoice, InvoiceStatus, NaturalKey, OtroImpuesto, Referencia, Rut, Source,
+};
 use icc_store::{AssignmentChange, InvoiceFilter, Store, StoreError};
 
 async fn store() -> (tempfile::TempDir, Store) {
@@ -16,27 +20,58 @@ fn d(s: &str) -> NaiveDate {
 
 const RUTS: [u32; 4] = [76555835, 76177907, 76369187, 77879240];
 const OBRAS: [&str; 3] = ["OB-1", "OB-2", "OB-3"];
-const NAMES: [&str; 4] = ["Ferretería Ñuñoa Ltda.", "Hormigones del Sur S.A.", "Áridos Maipú SpA", "Grúas Andes"];
+const NAMES: [&str; 4] = [
+    "Ferretería Ñuñoa Ltda.",
+    "Hormigones del Sur S.A.",
+    "Áridos Maipú SpA",
+    "Grúas Andes",
+];
 
 /// A deterministic, varied invoice number `i`.
 fn invoice(i: u64) -> Invoice {
     let r = (i % 4) as usize;
     let neto = 1000 * (i as i64 + 1);
-    let tipo = if i % 10 == 9 { DteType::NOTA_CREDITO } else { DteType::FACTURA };
-    let emision = d("2026-01-01").checked_add_days(Days::new(i % 300)).unwrap();
+    let tipo = if i % 10 == 9 {
+        DteType::NOTA_CREDITO
+    } else {
+        DteType::FACTURA
+    };
+    let emision = d("2026-01-01")
+        .checked_add_days(Days::new(i % 300))
+        .unwrap();
     Invoice {
-        key: NaturalKey { rut_emisor: Rut::from_body(RUTS[r]).unwrap(), tipo_dte: tipo, folio: Folio::new(1000 + i).unwrap() },
+        key: NaturalKey {
+            rut_emisor: Rut::from_body(RUTS[r]).unwrap(),
+            tipo_dte: tipo,
+            folio: Folio::new(1000 + i).unwrap(),
+        },
         razon_social: NAMES[r].into(),
         fecha_emision: emision,
-        fecha_recepcion_sii: (i % 7 != 0).then(|| emision.and_hms_opt(10, 0, 0).unwrap()),
+        fecha_recepcion_sii: (!i.is_multiple_of(7)).then(|| emision.and_hms_opt(10, 0, 0).unwrap()),
         fecha_vencimiento: None,
         monto_neto: Clp::new(neto),
         monto_exento: Clp::ZERO,
         monto_iva: Clp::new(neto).percent(19),
-        otros_impuestos: if i % 5 == 0 { vec![OtroImpuesto { codigo: 28, tasa: Some(1.5), valor: Clp::new(10) }] } else { vec![] },
-        monto_total: Clp::new(neto + Clp::new(neto).percent(19).pesos() + if i % 5 == 0 { 10 } else { 0 }),
-        referencias: if i % 3 == 0 {
-            vec![Referencia { tipo: "801".into(), folio: format!("AS-{i}"), fecha: None, codigo: None, razon: None }]
+        otros_impuestos: if i.is_multiple_of(5) {
+            vec![OtroImpuesto {
+                codigo: 28,
+                tasa: Some(1.5),
+                valor: Clp::new(10),
+            }]
+        } else {
+            vec![]
+        },
+        monto_total: Clp::new(
+            neto + Clp::new(neto).percent(19).pesos() + if i.is_multiple_of(5) { 10 } else { 0 },
+        ),
+        referencias: if i.is_multiple_of(3) {
+            vec![Referencia {
+                tipo: "801".into(),
+                folio: format!("AS-{i}"),
+                fecha: None,
+                codigo: None,
+                razon: None,
+            }]
         } else {
             vec![]
         },
@@ -44,8 +79,16 @@ fn invoice(i: u64) -> Invoice {
         centro_costo: None,
         cuenta: None,
         orden_compra: None,
-        glosa: Some(if i % 2 == 0 { "Hormigón H-30 para losa".into() } else { "Arriendo de andamios".into() }),
-        estado: [InvoiceStatus::Recibida, InvoiceStatus::Aprobada, InvoiceStatus::Pagada][(i % 3) as usize],
+        glosa: Some(if i.is_multiple_of(2) {
+            "Hormigón H-30 para losa".into()
+        } else {
+            "Arriendo de andamios".into()
+        }),
+        estado: [
+            InvoiceStatus::Recibida,
+            InvoiceStatus::Aprobada,
+            InvoiceStatus::Pagada,
+        ][(i % 3) as usize],
         motivo_rechazo: None,
         source: Source::Manual,
         external_id: None,
@@ -72,7 +115,10 @@ async fn all_ids(store: &Store, filter: &InvoiceFilter, page: u32) -> Vec<String
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let p = store.list_invoices(filter, page, cursor.as_ref()).await.unwrap();
+        let p = store
+            .list_invoices(filter, page, cursor.as_ref())
+            .await
+            .unwrap();
         out.extend(p.items.iter().map(|r| r.id.clone()));
         match p.next_cursor {
             Some(c) => cursor = Some(icc_store::Cursor::decode(&c).unwrap()),
@@ -86,16 +132,29 @@ async fn opening_creates_the_schema_and_reopening_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("icc.db");
     let s = Store::open(&path).await.unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), Store::supported_schema_version());
+    assert_eq!(
+        s.schema_version().await.unwrap(),
+        Store::supported_schema_version()
+    );
     assert_eq!(s.integrity_check().await.unwrap(), ["ok"]);
     with_obras(&s).await;
     insert(&s, vec![invoice(1)]).await;
     s.close().await;
     let s = Store::open(&path).await.unwrap();
-    assert_eq!(s.invoice_count().await.unwrap(), 1, "data survives a reopen");
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(
+        s.invoice_count().await.unwrap(),
+        1,
+        "data survives a reopen"
+    );
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(s.pool()).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
     assert_eq!(fk, 1);
 }
 
@@ -110,27 +169,56 @@ async fn a_database_from_a_newer_version_is_refused() {
         .unwrap();
     s.close().await;
     let err = Store::open(&path).await.unwrap_err();
-    assert!(matches!(err, StoreError::NewerSchema { found: 99999, .. }), "{err}");
-    assert!(err.to_string().contains("actualice"), "says what to do: {err}");
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 99999, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("actualice"),
+        "says what to do: {err}"
+    );
 }
 
 #[tokio::test]
-async fn inserts_write_one_audit_row_per_new_invoice_and_skip_duplicates() {
+async fn inserts_record_who_and_when_and_skip_duplicates() {
     let (_d, s) = store().await;
     with_obras(&s).await;
     let r = insert(&s, (0..1200).map(invoice).collect()).await;
     assert_eq!(r.inserted.len(), 1200);
     assert_eq!(r.duplicates, 0);
-    let audits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entity = 'invoice' AND action = 'create'")
+    let batch: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT user_name, new_value FROM audit_log WHERE entity = 'invoice_batch' AND action = 'create'")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        batch,
+        [("tester".to_owned(), Some("1200".to_owned()))],
+        "one audit row for the batch, in the same transaction"
+    );
+    let detail = s.invoice(r.inserted[0]).await.unwrap().unwrap();
+    assert_eq!(detail.created_by, "tester", "each row records its creator");
+    let taxes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoice_taxes")
         .fetch_one(s.pool())
         .await
         .unwrap();
-    assert_eq!(audits, 1200);
-    let taxes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoice_taxes").fetch_one(s.pool()).await.unwrap();
     assert_eq!(taxes, 240, "every 5th invoice has an otro impuesto");
     let r = insert(&s, (1100..1300).map(invoice).collect()).await;
-    assert_eq!((r.inserted.len(), r.duplicates), (100, 100), "the natural key decides what is new");
+    assert_eq!(
+        (r.inserted.len(), r.duplicates),
+        (100, 100),
+        "the natural key decides what is new"
+    );
     assert_eq!(s.invoice_count().await.unwrap(), 1300);
+    let fts: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM invoices_fts WHERE invoices_fts MATCH 'andamios'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        fts, 650,
+        "every inserted row is in the full-text index exactly once"
+    );
 }
 
 #[tokio::test]
@@ -145,11 +233,19 @@ async fn a_transaction_dropped_or_cancelled_leaves_nothing_behind() {
     }
     let mut tx = s.write("tester").await.unwrap();
     let rows: Vec<_> = (0..1500).map(|i| (invoice(i), None)).collect();
-    let err = tx.insert_invoices(&rows, &mut |done| done < 1000).await.unwrap_err();
+    let err = tx
+        .insert_invoices(&rows, &mut |done| done < 1000)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Cancelled));
     drop(tx);
     assert_eq!(s.invoice_count().await.unwrap(), 0);
-    let audits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entity = 'invoice'").fetch_one(s.pool()).await.unwrap();
+    let audits: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE entity IN ('invoice', 'invoice_batch')",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
     assert_eq!(audits, 0, "no audit row without its change");
 }
 
@@ -160,7 +256,10 @@ async fn unknown_obra_codes_are_refused_and_nothing_is_written() {
     let mut bad = invoice(1);
     bad.obra = Some("OB-NO-EXISTE".into());
     let mut tx = s.write("tester").await.unwrap();
-    let err = tx.insert_invoices(&[(invoice(2), None), (bad, None)], &mut |_| true).await.unwrap_err();
+    let err = tx
+        .insert_invoices(&[(invoice(2), None), (bad, None)], &mut |_| true)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("OB-NO-EXISTE"), "{err}");
 }
 
@@ -169,11 +268,34 @@ async fn keyset_pages_return_every_row_once_in_list_order() {
     let (_d, s) = store().await;
     with_obras(&s).await;
     let invoices: Vec<Invoice> = (0..437).map(invoice).collect();
-    let mut expected: Vec<(String, String)> = invoices.iter().map(|i| (i.fecha_emision.to_string(), i.id().to_string())).collect();
-    expected.sort_by(|a, b| b.cmp(a));
+    let mut want: Vec<String> = invoices.iter().map(|i| i.id().to_string()).collect();
     insert(&s, invoices).await;
-    let got = all_ids(&s, &InvoiceFilter::default(), 37).await;
-    assert_eq!(got, expected.into_iter().map(|(_, id)| id).collect::<Vec<_>>());
+    let mut seen: Vec<(String, i64, String)> = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = s
+            .list_invoices(&InvoiceFilter::default(), 37, cursor.as_ref())
+            .await
+            .unwrap();
+        seen.extend(
+            p.items
+                .iter()
+                .map(|r| (r.fecha_emision.clone(), r.seq, r.id.clone())),
+        );
+        match p.next_cursor {
+            Some(c) => cursor = Some(icc_store::Cursor::decode(&c).unwrap()),
+            None => break,
+        }
+    }
+    assert!(
+        seen.windows(2)
+            .all(|w| (&w[0].0, w[0].1) > (&w[1].0, w[1].1)),
+        "strictly newest emission first, then newest row"
+    );
+    let mut got: Vec<String> = seen.into_iter().map(|(_, _, id)| id).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "every row exactly once");
 }
 
 #[tokio::test]
@@ -184,7 +306,11 @@ async fn filters_select_exactly_the_matching_invoices() {
     insert(&s, invoices.clone()).await;
     let today = d("2026-06-01");
     let ids = |pred: &dyn Fn(&Invoice) -> bool| {
-        let mut v: Vec<String> = invoices.iter().filter(|i| pred(i)).map(|i| i.id().to_string()).collect();
+        let mut v: Vec<String> = invoices
+            .iter()
+            .filter(|i| pred(i))
+            .map(|i| i.id().to_string())
+            .collect();
         v.sort();
         v
     };
@@ -193,49 +319,111 @@ async fn filters_select_exactly_the_matching_invoices() {
         async move {
             let mut got = all_ids(&s, &filter, 53).await;
             got.sort();
-            assert!(!want.is_empty(), "{name}: the fixture must exercise the filter");
+            assert!(
+                !want.is_empty(),
+                "{name}: the fixture must exercise the filter"
+            );
             assert_eq!(got, want, "filter {name}");
         }
     };
-    let base = InvoiceFilter { today: Some(today), ..Default::default() };
-    check("obra", InvoiceFilter { obra: Some("OB-2".into()), ..base.clone() }, ids(&|i| i.obra.as_deref() == Some("OB-2"))).await;
-    check("estado", InvoiceFilter { estado: Some(InvoiceStatus::Aprobada), ..base.clone() }, ids(&|i| i.estado == InvoiceStatus::Aprobada)).await;
+    let base = InvoiceFilter {
+        today: Some(today),
+        ..Default::default()
+    };
+    check(
+        "obra",
+        InvoiceFilter {
+            obra: Some("OB-2".into()),
+            ..base.clone()
+        },
+        ids(&|i| i.obra.as_deref() == Some("OB-2")),
+    )
+    .await;
+    check(
+        "estado",
+        InvoiceFilter {
+            estado: Some(InvoiceStatus::Aprobada),
+            ..base.clone()
+        },
+        ids(&|i| i.estado == InvoiceStatus::Aprobada),
+    )
+    .await;
     let rut = Rut::from_body(RUTS[2]).unwrap();
-    check("proveedor", InvoiceFilter { proveedor: Some(rut), ..base.clone() }, ids(&|i| i.key.rut_emisor == rut)).await;
+    check(
+        "proveedor",
+        InvoiceFilter {
+            proveedor: Some(rut),
+            ..base.clone()
+        },
+        ids(&|i| i.key.rut_emisor == rut),
+    )
+    .await;
     check(
         "desde-hasta",
-        InvoiceFilter { desde: Some(d("2026-03-01")), hasta: Some(d("2026-03-31")), ..base.clone() },
+        InvoiceFilter {
+            desde: Some(d("2026-03-01")),
+            hasta: Some(d("2026-03-31")),
+            ..base.clone()
+        },
         ids(&|i| i.fecha_emision >= d("2026-03-01") && i.fecha_emision <= d("2026-03-31")),
     )
     .await;
     check(
         "obra+estado",
-        InvoiceFilter { obra: Some("OB-1".into()), estado: Some(InvoiceStatus::Recibida), ..base.clone() },
+        InvoiceFilter {
+            obra: Some("OB-1".into()),
+            estado: Some(InvoiceStatus::Recibida),
+            ..base.clone()
+        },
         ids(&|i| i.obra.as_deref() == Some("OB-1") && i.estado == InvoiceStatus::Recibida),
     )
     .await;
     check(
         "vencidas",
-        InvoiceFilter { vencidas: true, ..base.clone() },
-        ids(&|i| i.estado.is_payable() && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision) < today),
+        InvoiceFilter {
+            vencidas: true,
+            ..base.clone()
+        },
+        ids(&|i| {
+            i.estado.is_payable()
+                && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
+                    < today
+        }),
     )
     .await;
     check(
         "plazo por vencer",
-        InvoiceFilter { plazo_por_vencer: Some(5), ..base.clone() },
+        InvoiceFilter {
+            plazo_por_vencer: Some(5),
+            ..base.clone()
+        },
         ids(&|i| {
-            matches!(i.estado, InvoiceStatus::Recibida | InvoiceStatus::EnRevision | InvoiceStatus::Rechazada)
-                && icc_core::claim_deadline(i.key.tipo_dte, i.fecha_recepcion_sii).is_some_and(|p| p >= today && p <= d("2026-06-06"))
+            matches!(
+                i.estado,
+                InvoiceStatus::Recibida | InvoiceStatus::EnRevision | InvoiceStatus::Rechazada
+            ) && icc_core::claim_deadline(i.key.tipo_dte, i.fecha_recepcion_sii)
+                .is_some_and(|p| p >= today && p <= d("2026-06-06"))
         }),
     )
     .await;
     check(
         "visible obras",
-        InvoiceFilter { visible_obras: Some(vec!["OB-3".into()]), ..base.clone() },
+        InvoiceFilter {
+            visible_obras: Some(vec!["OB-3".into()]),
+            ..base.clone()
+        },
         ids(&|i| i.obra.as_deref() == Some("OB-3")),
     )
     .await;
-    let none = all_ids(&s, &InvoiceFilter { visible_obras: Some(vec![]), ..base.clone() }, 50).await;
+    let none = all_ids(
+        &s,
+        &InvoiceFilter {
+            visible_obras: Some(vec![]),
+            ..base.clone()
+        },
+        50,
+    )
+    .await;
     assert!(none.is_empty(), "a site manager without obras sees nothing");
 }
 
@@ -248,15 +436,38 @@ async fn search_finds_by_supplier_rut_folio_and_glosa_ignoring_accents() {
     let count = |q: &str| {
         let s = s.clone();
         let q = q.to_owned();
-        async move { all_ids(&s, &InvoiceFilter { q: Some(q), ..Default::default() }, 100).await.len() }
+        async move {
+            all_ids(
+                &s,
+                &InvoiceFilter {
+                    q: Some(q),
+                    ..Default::default()
+                },
+                100,
+            )
+            .await
+            .len()
+        }
     };
-    assert_eq!(count("ferreteria nunoa").await, 10, "razón social without accents");
+    assert_eq!(
+        count("ferreteria nunoa").await,
+        10,
+        "razón social without accents"
+    );
     assert_eq!(count("76.555.835").await, 10, "RUT in display form");
     assert_eq!(count("76555835-2").await, 10, "RUT in canonical form");
     assert_eq!(count("1017").await, 1, "folio");
-    assert_eq!(count("hormigon losa").await, 20, "glosa words, any order, accents ignored");
+    assert_eq!(
+        count("hormigon losa").await,
+        20,
+        "glosa words, any order, accents ignored"
+    );
     assert_eq!(count("andam").await, 20, "prefix");
-    assert_eq!(count("\"OR NEAR(").await, 0, "operators are neutralised, not errors");
+    assert_eq!(
+        count("\"OR NEAR(").await,
+        0,
+        "operators are neutralised, not errors"
+    );
 }
 
 #[tokio::test]
@@ -266,19 +477,47 @@ async fn status_changes_follow_the_machine_and_are_audited() {
     let inv = invoice(0); // recibida
     insert(&s, vec![inv.clone()]).await;
     let mut tx = s.write("gerente1").await.unwrap();
-    let err = tx.set_status(inv.id(), InvoiceStatus::Pagada, None).await.unwrap_err();
-    assert!(err.to_string().contains("recibida") && err.to_string().contains("pagada"), "{err}");
-    let err = tx.set_status(inv.id(), InvoiceStatus::Rechazada, None).await.unwrap_err();
+    let err = tx
+        .set_status(inv.id(), InvoiceStatus::Pagada, None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("recibida") && err.to_string().contains("pagada"),
+        "{err}"
+    );
+    let err = tx
+        .set_status(inv.id(), InvoiceStatus::Rechazada, None)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("motivo"), "{err}");
-    tx.set_status(inv.id(), InvoiceStatus::Rechazada, Some("no corresponde a la OC")).await.unwrap();
+    tx.set_status(
+        inv.id(),
+        InvoiceStatus::Rechazada,
+        Some("no corresponde a la OC"),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let detail = s.invoice(inv.id()).await.unwrap().unwrap();
     assert_eq!(detail.row.estado, "rechazada");
-    assert_eq!(detail.motivo_rechazo.as_deref(), Some("no corresponde a la OC"));
+    assert_eq!(
+        detail.motivo_rechazo.as_deref(),
+        Some("no corresponde a la OC")
+    );
     assert_eq!(detail.updated_by, "gerente1");
     let h = s.history("invoice", &inv.id().to_string()).await.unwrap();
-    let estado = h.iter().find(|e| e.field.as_deref() == Some("estado")).unwrap();
-    assert_eq!((estado.user_name.as_str(), estado.old_value.as_deref(), estado.new_value.as_deref()), ("gerente1", Some("recibida"), Some("rechazada")));
+    let estado = h
+        .iter()
+        .find(|e| e.field.as_deref() == Some("estado"))
+        .unwrap();
+    assert_eq!(
+        (
+            estado.user_name.as_str(),
+            estado.old_value.as_deref(),
+            estado.new_value.as_deref()
+        ),
+        ("gerente1", Some("recibida"), Some("rechazada"))
+    );
     assert!(h.iter().any(|e| e.field.as_deref() == Some("motivo")));
 }
 
@@ -289,17 +528,35 @@ async fn assignment_changes_audit_only_fields_that_really_changed() {
     let inv = invoice(0);
     insert(&s, vec![inv.clone()]).await;
     let mut tx = s.write("conta").await.unwrap();
-    let change = AssignmentChange { obra: Some(Some("OB-3".into())), glosa: Some(inv.glosa.clone()), cuenta: Some(Some("410105".into())), ..Default::default() };
-    assert_eq!(tx.update_assignment(inv.id(), &change).await.unwrap(), 2, "glosa was unchanged");
+    let change = AssignmentChange {
+        obra: Some(Some("OB-3".into())),
+        glosa: Some(inv.glosa.clone()),
+        cuenta: Some(Some("410105".into())),
+        ..Default::default()
+    };
+    assert_eq!(
+        tx.update_assignment(inv.id(), &change).await.unwrap(),
+        2,
+        "glosa was unchanged"
+    );
     tx.commit().await.unwrap();
     let h = s.history("invoice", &inv.id().to_string()).await.unwrap();
     let fields: Vec<_> = h.iter().filter_map(|e| e.field.clone()).collect();
     assert_eq!(fields, ["obra", "cuenta"]);
-    assert_eq!(h[1].old_value.as_deref(), Some("OB-1"));
+    assert_eq!(h[0].old_value.as_deref(), Some("OB-1"));
     let detail = s.invoice(inv.id()).await.unwrap().unwrap();
     assert_eq!(detail.row.obra.as_deref(), Some("OB-3"));
     let mut tx = s.write("conta").await.unwrap();
-    let err = tx.update_assignment(inv.id(), &AssignmentChange { obra: Some(Some("OB-9".into())), ..Default::default() }).await.unwrap_err();
+    let err = tx
+        .update_assignment(
+            inv.id(),
+            &AssignmentChange {
+                obra: Some(Some("OB-9".into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("OB-9"), "{err}");
 }
 
@@ -307,9 +564,15 @@ async fn assignment_changes_audit_only_fields_that_really_changed() {
 async fn the_audit_log_is_append_only() {
     let (_d, s) = store().await;
     with_obras(&s).await;
-    let err = sqlx::query("UPDATE audit_log SET user_name = 'mallory'").execute(s.pool()).await.unwrap_err();
+    let err = sqlx::query("UPDATE audit_log SET user_name = 'mallory'")
+        .execute(s.pool())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
-    let err = sqlx::query("DELETE FROM audit_log").execute(s.pool()).await.unwrap_err();
+    let err = sqlx::query("DELETE FROM audit_log")
+        .execute(s.pool())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
 
@@ -325,5 +588,8 @@ async fn details_round_trip_taxes_and_references() {
     assert_eq!(detail.otros_impuestos, inv.otros_impuestos);
     assert_eq!(detail.referencias, inv.referencias);
     assert_eq!(detail.row.monto_total, inv.monto_total.pesos());
-    assert_eq!(detail.row.plazo_reclamo, None, "no SII reception for i % 7 == 0: unknown, never guessed");
+    assert_eq!(
+        detail.row.plazo_reclamo, None,
+        "no SII reception for i % 7 == 0: unknown, never guessed"
+    );
 }
