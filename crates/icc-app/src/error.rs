@@ -55,6 +55,9 @@ pub enum AppError {
     /// File-system trouble around the data directory.
     #[error("{0}")]
     Io(String),
+    /// The user cancelled a long operation; nothing was written.
+    #[error("operación cancelada; no se guardó ningún cambio")]
+    Cancelled,
     /// The database failed.
     #[error("{0}")]
     Store(StoreError),
@@ -75,6 +78,7 @@ impl AppError {
             AppError::NotFound { .. } => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::Io(_) => "io",
+            AppError::Cancelled => "cancelled",
             AppError::Store(_) => "internal",
         }
     }
@@ -92,6 +96,7 @@ impl From<StoreError> for AppError {
             StoreError::Core(c) => AppError::Invalid(c.to_string()),
             StoreError::NotFound { what, key } => AppError::NotFound { what, key },
             StoreError::AlreadyExists { .. } => AppError::Conflict(e.to_string()),
+            StoreError::Cancelled => AppError::Cancelled,
             other => AppError::Store(other),
         }
     }

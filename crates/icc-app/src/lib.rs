@@ -17,6 +17,7 @@
 mod auth;
 mod doctor;
 mod error;
+mod import;
 mod invoices;
 pub mod logging;
 mod seed;
@@ -31,7 +32,12 @@ pub use auth::{
 };
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};
+pub use icc_io::{Field, Format, MappingSpec, RowIssue};
 pub use icc_store::{AssignmentChange, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, User};
+pub use import::{
+    Counts, FileReport, IMPORTS_DIR, ImportOptions, ImportProgress, ImportReport, OnDuplicate,
+    PreviewRow, TotalReport, read_mapping_file,
+};
 pub use invoices::InvoiceView;
 pub use seed::SeedReport;
 

@@ -239,11 +239,7 @@ impl App {
                 .insert_invoices(&batch, &mut |k| progress(base + k as u64, n))
                 .await;
             let r = match r {
-                Err(icc_store::StoreError::Cancelled) => {
-                    return Err(AppError::Conflict(
-                        "generación cancelada; no se guardó nada".into(),
-                    ));
-                }
+                Err(icc_store::StoreError::Cancelled) => return Err(AppError::Cancelled),
                 other => other?,
             };
             report.inserted += r.inserted.len() as u64;

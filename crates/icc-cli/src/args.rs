@@ -47,6 +47,33 @@ pub enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Importa facturas: Registro de Compras del SII, Excel (xlsx, xls, ods) o CSV
+    Import {
+        /// Archivos a importar
+        #[arg(required = true, value_name = "ARCHIVO")]
+        files: Vec<PathBuf>,
+        /// Formato: auto, rcv, iconstruye o generic
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// Hoja a leer (por defecto la primera con datos)
+        #[arg(long, value_name = "HOJA")]
+        sheet: Option<String>,
+        /// Asignación de columnas en JSON: {"rut": "RUT Proveedor", "folio": "N° Doc", ...}
+        #[arg(long, value_name = "ARCHIVO")]
+        mapping: Option<PathBuf>,
+        /// Usa una asignación de columnas guardada
+        #[arg(long, value_name = "NOMBRE", conflicts_with = "mapping")]
+        profile: Option<String>,
+        /// Guarda la asignación de --mapping con este nombre
+        #[arg(long, value_name = "NOMBRE", requires = "mapping")]
+        save_profile: Option<String>,
+        /// Solo muestra qué se importaría; no escribe nada
+        #[arg(long)]
+        dry_run: bool,
+        /// Qué hacer con documentos que ya existen: skip (omitir) o update (actualizar)
+        #[arg(long, default_value = "skip", value_name = "skip|update")]
+        on_duplicate: String,
+    },
     /// Facturas: listar, ver, asignar, cambiar estado, historial
     Invoices {
         #[command(subcommand)]

@@ -14,7 +14,9 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use clap::Parser;
-use icc_app::{App, AppError, AssignmentChange, InvoiceFilter, Session};
+use icc_app::{
+    App, AppError, AssignmentChange, Format, ImportOptions, InvoiceFilter, OnDuplicate, Session,
+};
 use icc_core::{InvoiceStatus, Role, Rut};
 
 use args::{Cli, Command, DevCommand, InvoicesCommand, ObrasCommand, UsersCommand};
@@ -214,6 +216,89 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                     report.inserted, report.duplicates, report.obras_created
                 ),
             );
+        }
+        Command::Import {
+            files,
+            format,
+            sheet,
+            mapping,
+            profile,
+            save_profile,
+            dry_run,
+            on_duplicate,
+        } => {
+            let s = login(app, cli, stdin).await?;
+            let format = match format.to_lowercase().as_str() {
+                "auto" => Format::Auto,
+                "rcv" => Format::Rcv,
+                "iconstruye" => Format::Iconstruye,
+                "generic" | "generico" | "genérico" => Format::Generic,
+                other => {
+                    return Err(Failure::usage(format!(
+                        "--format: el valor «{other}» no es válido: use auto, rcv, iconstruye o generic"
+                    )));
+                }
+            };
+            let on_duplicate = match on_duplicate.to_lowercase().as_str() {
+                "skip" => OnDuplicate::Skip,
+                "update" => OnDuplicate::Update,
+                other => {
+                    return Err(Failure::usage(format!(
+                        "--on-duplicate: el valor «{other}» no es válido: use skip o update"
+                    )));
+                }
+            };
+            let mapping = match (mapping, profile) {
+                (Some(path), _) => Some(
+                    icc_app::read_mapping_file(path).map_err(|e| Failure::usage(e.to_string()))?,
+                ),
+                (None, Some(name)) => Some(app.mapping_profile(name).await?),
+                (None, None) => None,
+            };
+            if let (Some(name), Some(spec)) = (save_profile, &mapping) {
+                app.save_mapping_profile(&s, name, spec).await?;
+            }
+            let opts = ImportOptions {
+                format,
+                sheet: sheet.clone(),
+                mapping,
+                dry_run: *dry_run,
+                on_duplicate,
+            };
+            let mut last = std::time::Instant::now();
+            let report = app
+                .import_files(&s, files, &opts, &mut |p| {
+                    if last.elapsed() >= std::time::Duration::from_secs(1) {
+                        last = std::time::Instant::now();
+                        let n = icc_core::Clp::new(p.done as i64).format_number();
+                        match p.total {
+                            Some(t) => eprintln!(
+                                "{}: {} {n} de {}",
+                                p.file,
+                                p.phase,
+                                icc_core::Clp::new(t as i64).format_number()
+                            ),
+                            None => eprintln!("{}: {} {n} filas", p.file, p.phase),
+                        }
+                    }
+                    true
+                })
+                .await?;
+            output::import(json, &report);
+            if report.has_rejections() {
+                return Err(Failure {
+                    code: 3,
+                    message: format!(
+                        "{} fila(s) o archivo(s) rechazados; {}",
+                        report.total.counts.rejected,
+                        if report.dry_run {
+                            "no se escribió nada (--dry-run)"
+                        } else {
+                            "las filas válidas se importaron, las rechazadas no"
+                        }
+                    ),
+                });
+            }
         }
         Command::Invoices { command } => {
             let s = login(app, cli, stdin).await?;

@@ -1,6 +1,6 @@
 //! Printing results: JSON for scripts (`--json`), Spanish tables and sentences for people.
 
-use icc_app::{AuditEntry, DoctorReport, InvoiceView, Obra, Page, User};
+use icc_app::{AuditEntry, DoctorReport, ImportReport, InvoiceView, Obra, Page, User};
 use icc_core::Clp;
 use serde::Serialize;
 
@@ -213,5 +213,103 @@ pub fn doctor(json: bool, r: &DoctorReport) {
         if let Some(h) = &c.hint {
             println!("      → {h}");
         }
+    }
+}
+
+/// Errors listed in the human report before summarising the rest.
+const MAX_ERRORS_SHOWN: usize = 50;
+
+pub fn import(json: bool, r: &ImportReport) {
+    if json {
+        return print_json(r);
+    }
+    for f in &r.files {
+        let c = &f.counts;
+        println!("{}", f.file);
+        if let Some(p) = &f.parsed {
+            let kind = match p.detected {
+                icc_io::Detected::Rcv(v) => format!(
+                    "Registro de Compras SII ({})",
+                    serde_json::to_value(v)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                ),
+                icc_io::Detected::Generic => "planilla".to_owned(),
+            };
+            println!(
+                "  formato: {kind}{}, encabezado en la fila {}",
+                p.sheet
+                    .as_deref()
+                    .map(|s| format!(", hoja «{s}»"))
+                    .unwrap_or_default(),
+                p.header_row
+            );
+        }
+        if f.already_imported {
+            println!("  este archivo ya fue importado antes: no se escribió nada");
+        }
+        println!(
+            "  documentos: {} (notas de crédito: {}), nuevos: {}, actualizados: {}, ya existentes: {}, rechazados: {}",
+            c.documents, c.credit_notes, c.inserted, c.updated, c.duplicates, c.rejected
+        );
+        println!(
+            "  total: {}  neto: {}  IVA: {}  (notas de crédito restadas)",
+            Clp::new(c.sum_total_signed),
+            Clp::new(c.sum_neto_signed),
+            Clp::new(c.sum_iva_signed)
+        );
+        if let Some(p) = &f.preview {
+            for row in p.iter().take(MAX_ERRORS_SHOWN) {
+                println!(
+                    "    fila {:>6}  {:<24} {:>16}  {}{}",
+                    row.row,
+                    row.key,
+                    Clp::new(row.monto_total).to_string(),
+                    row.estado,
+                    row.motivo
+                        .as_deref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                );
+            }
+            if p.len() > MAX_ERRORS_SHOWN {
+                println!(
+                    "    … y {} documentos más (use --json para verlos todos)",
+                    p.len() - MAX_ERRORS_SHOWN
+                );
+            }
+        }
+    }
+    let errors = &r.total.errors;
+    if !errors.is_empty() {
+        println!("\nProblemas:");
+        for e in errors.iter().take(MAX_ERRORS_SHOWN) {
+            let at = match (e.row, &e.column) {
+                (Some(row), Some(col)) => format!("fila {row}, columna {col}"),
+                (Some(row), None) => format!("fila {row}"),
+                _ => "archivo".to_owned(),
+            };
+            let value = e
+                .value
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!(" [valor: «{v}»]"))
+                .unwrap_or_default();
+            if e.row.is_none() && e.column.is_none() {
+                println!("  {}", e.message); // file-level messages already name the file
+            } else {
+                println!("  {} — {at}: {}{value}", e.file, e.message);
+            }
+        }
+        if errors.len() > MAX_ERRORS_SHOWN {
+            println!(
+                "  … y {} más (use --json para verlos todos)",
+                errors.len() - MAX_ERRORS_SHOWN
+            );
+        }
+    }
+    if r.dry_run {
+        println!("\nVista previa: no se escribió nada.");
     }
 }

@@ -101,6 +101,61 @@ impl DteType {
         DteType::new(code)
     }
 
+    /// Reads a type written as a label, as iConstruye and spreadsheets do
+    /// (`"Factura Electrónica   "`, `"NOTA DE CREDITO ELECTRONICA"`, `"Factura exenta"`), or as
+    /// a code. Case, accents and padding are ignored.
+    ///
+    /// # Errors
+    /// When the text is neither a known label nor a code.
+    pub fn from_label(raw: &str) -> Result<DteType> {
+        if let Ok(t) = DteType::parse(raw) {
+            return Ok(t);
+        }
+        let norm = |s: &str| -> String {
+            s.chars()
+                .flat_map(char::to_lowercase)
+                .map(|c| match c {
+                    'á' => 'a',
+                    'é' => 'e',
+                    'í' => 'i',
+                    'ó' => 'o',
+                    'ú' => 'u',
+                    c if c.is_alphanumeric() => c,
+                    _ => ' ',
+                })
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let n = norm(raw);
+        const ALIASES: &[(&str, u16)] = &[
+            ("factura", 33),
+            ("factura afecta", 33),
+            ("factura afecta electronica", 33),
+            ("factura exenta", 34),
+            ("factura exenta electronica", 34),
+            ("factura no afecta", 34),
+            ("nota de credito", 61),
+            ("nota credito", 61),
+            ("nota de credito electronica", 61),
+            ("nota de debito", 56),
+            ("nota debito", 56),
+            ("nota de debito electronica", 56),
+            ("guia de despacho", 52),
+            ("factura de compra", 46),
+            ("liquidacion factura", 43),
+        ];
+        if let Some((_, code)) = ALIASES.iter().find(|(a, _)| *a == n) {
+            return DteType::new(*code);
+        }
+        LABELS
+            .iter()
+            .find(|(_, l)| norm(l) == n)
+            .map(|(c, _)| DteType(*c))
+            .ok_or_else(|| CoreError::invalid("tipo de documento", raw.trim(), "no es un código SII ni un tipo conocido (por ejemplo 33 o «Factura Electrónica»)"))
+    }
+
     /// The numeric SII code.
     pub fn code(self) -> u16 {
         self.0
@@ -169,6 +224,21 @@ mod tests {
             );
         }
         assert_eq!(DteType::FACTURA.label(), Some("Factura electrónica"));
+    }
+
+    #[test]
+    fn labels_as_iconstruye_writes_them_map_to_codes() {
+        for (l, c) in [
+            ("Factura Electrónica   ", 33),
+            ("FACTURA ELECTRONICA", 33),
+            ("Nota de Crédito Electrónica", 61),
+            ("Factura no afecta o exenta electrónica", 34),
+            ("Factura exenta", 34),
+            (" 56 ", 56),
+        ] {
+            assert_eq!(DteType::from_label(l).unwrap().code(), c, "{l}");
+        }
+        assert!(DteType::from_label("Boleta de honorarios rara").is_err());
     }
 
     #[test]

@@ -239,6 +239,11 @@ impl Store {
     /// A page of invoices, `ORDER BY fecha_emision DESC, seq DESC`, after `cursor`.
     /// `limit` is clamped to `1..=1000`.
     ///
+    /// Two steps: the page's `seq`s are chosen from the indexes alone (one ordered,
+    /// limited arm per obra when several obras are visible, merged), then only those rows are
+    /// read. A site manager's two obras are two index ranges read in order, never a sort of
+    /// every invoice they have.
+    ///
     /// # Errors
     /// Database errors.
     pub async fn list_invoices(
@@ -248,70 +253,118 @@ impl Store {
         cursor: Option<&Cursor>,
     ) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
-        qb.push(ROW_COLUMNS);
-        qb.push(" FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE 1 = 1");
-        if let Some(obra) = &filter.obra {
-            qb.push(" AND i.obra_id = (SELECT id FROM obras WHERE codigo = ")
-                .push_bind(obra.clone())
-                .push(")");
-        }
-        if let Some(visible) = &filter.visible_obras {
-            qb.push(" AND i.obra_id IN (SELECT id FROM obras WHERE codigo IN (");
-            let mut sep = qb.separated(", ");
-            for c in visible {
-                sep.push_bind(c.clone());
+        let empty = Page {
+            items: vec![],
+            next_cursor: None,
+        };
+        // which obras: the filter's one, within the visible set when there is one
+        let obra_ids: Option<Vec<i64>> = {
+            let mut codes: Option<Vec<String>> = filter.visible_obras.clone();
+            if let Some(o) = &filter.obra {
+                codes = Some(match codes {
+                    Some(v) if !v.iter().any(|c| c.eq_ignore_ascii_case(o)) => vec![],
+                    _ => vec![o.clone()],
+                });
             }
-            if visible.is_empty() {
-                sep.push("NULL");
+            match codes {
+                None => None,
+                Some(codes) if codes.is_empty() => return Ok(empty),
+                Some(codes) => {
+                    let mut qb: QueryBuilder<Sqlite> =
+                        QueryBuilder::new("SELECT id FROM obras WHERE codigo IN (");
+                    let mut sep = qb.separated(", ");
+                    for c in &codes {
+                        sep.push_bind(c.clone());
+                    }
+                    qb.push(") ORDER BY id");
+                    let ids: Vec<i64> = qb.build_query_scalar().fetch_all(self.pool()).await?;
+                    if ids.is_empty() {
+                        return Ok(empty);
+                    }
+                    Some(ids)
+                }
             }
-            qb.push("))");
-        }
-        if let Some(estado) = filter.estado {
-            qb.push(" AND i.estado = ").push_bind(estado.as_str());
-        }
-        if let Some(rut) = filter.proveedor {
-            qb.push(" AND i.rut_emisor = ").push_bind(rut.to_string());
-        }
-        if let Some(d) = filter.desde {
-            qb.push(" AND i.fecha_emision >= ").push_bind(d.to_string());
-        }
-        if let Some(d) = filter.hasta {
-            qb.push(" AND i.fecha_emision <= ").push_bind(d.to_string());
-        }
+        };
         let today = filter
             .today
             .unwrap_or_else(|| chrono::Local::now().date_naive());
-        if filter.vencidas {
-            qb.push(" AND i.vence < ").push_bind(today.to_string());
-            qb.push(
-                " AND i.estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada')",
-            );
+        let fts = filter.q.as_deref().and_then(fts_query);
+        let arm = |qb: &mut QueryBuilder<Sqlite>, obra_id: Option<i64>| {
+            qb.push("SELECT seq, fecha_emision FROM invoices WHERE 1 = 1");
+            if let Some(id) = obra_id {
+                qb.push(" AND obra_id = ").push_bind(id);
+            }
+            if let Some(estado) = filter.estado {
+                qb.push(" AND estado = ").push_bind(estado.as_str());
+            }
+            if let Some(rut) = filter.proveedor {
+                qb.push(" AND rut_emisor = ").push_bind(rut.to_string());
+            }
+            if let Some(d) = filter.desde {
+                qb.push(" AND fecha_emision >= ").push_bind(d.to_string());
+            }
+            if let Some(d) = filter.hasta {
+                qb.push(" AND fecha_emision <= ").push_bind(d.to_string());
+            }
+            if filter.vencidas {
+                qb.push(" AND vence < ").push_bind(today.to_string());
+                qb.push(
+                    " AND estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada')",
+                );
+            }
+            if let Some(days) = filter.plazo_por_vencer {
+                let until = today
+                    .checked_add_days(Days::new(u64::from(days)))
+                    .unwrap_or(today);
+                qb.push(" AND plazo_reclamo >= ")
+                    .push_bind(today.to_string());
+                qb.push(" AND plazo_reclamo <= ")
+                    .push_bind(until.to_string());
+                // the same terms as the partial index invoices_by_plazo, so it applies
+                qb.push(" AND estado IN ('recibida', 'en_revision', 'rechazada')");
+            }
+            if let Some(q) = &fts {
+                qb.push(" AND seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ")
+                    .push_bind(q.clone())
+                    .push(")");
+            }
+            if let Some(c) = cursor {
+                qb.push(" AND (fecha_emision, seq) < (")
+                    .push_bind(c.fecha.to_string())
+                    .push(", ")
+                    .push_bind(c.seq)
+                    .push(")");
+            }
+            qb.push(" ORDER BY fecha_emision DESC, seq DESC LIMIT ")
+                .push_bind(i64::from(limit) + 1);
+        };
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
+        qb.push(ROW_COLUMNS);
+        qb.push(" FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE i.seq IN (");
+        match obra_ids.as_deref() {
+            None | Some([_]) => {
+                qb.push("SELECT seq FROM (");
+                arm(
+                    &mut qb,
+                    obra_ids.as_deref().and_then(|ids| ids.first().copied()),
+                );
+                qb.push(")");
+            }
+            Some(many) => {
+                qb.push("SELECT seq FROM (");
+                for (n, id) in many.iter().enumerate() {
+                    if n > 0 {
+                        qb.push(" UNION ALL ");
+                    }
+                    qb.push("SELECT * FROM (");
+                    arm(&mut qb, Some(*id));
+                    qb.push(")");
+                }
+                qb.push(") ORDER BY fecha_emision DESC, seq DESC LIMIT ")
+                    .push_bind(i64::from(limit) + 1);
+            }
         }
-        if let Some(days) = filter.plazo_por_vencer {
-            let until = today
-                .checked_add_days(Days::new(u64::from(days)))
-                .unwrap_or(today);
-            qb.push(" AND i.plazo_reclamo >= ")
-                .push_bind(today.to_string());
-            qb.push(" AND i.plazo_reclamo <= ")
-                .push_bind(until.to_string());
-            qb.push(" AND i.estado IN ('recibida', 'en_revision', 'rechazada')");
-        }
-        if let Some(q) = filter.q.as_deref().and_then(fts_query) {
-            qb.push(" AND i.seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ")
-                .push_bind(q)
-                .push(")");
-        }
-        if let Some(c) = cursor {
-            qb.push(" AND (i.fecha_emision, i.seq) < (")
-                .push_bind(c.fecha.to_string())
-                .push(", ")
-                .push_bind(c.seq)
-                .push(")");
-        }
-        qb.push(" ORDER BY i.fecha_emision DESC, i.seq DESC LIMIT ")
-            .push_bind(i64::from(limit) + 1);
+        qb.push(") ORDER BY i.fecha_emision DESC, i.seq DESC");
         let mut items: Vec<InvoiceRow> = qb.build_query_as().fetch_all(self.pool()).await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
@@ -440,6 +493,55 @@ impl Store {
         .bind(entity_id)
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// Which of `keys` are already stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn existing_keys(
+        &self,
+        keys: &[NaturalKey],
+    ) -> Result<std::collections::HashSet<NaturalKey>> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in keys.chunks(5000) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("WITH k(rut, tipo, folio) AS (");
+            qb.push_values(chunk, |mut b, k| {
+                b.push_bind(k.rut_emisor.to_string())
+                    .push_bind(i64::from(k.tipo_dte.code()))
+                    .push_bind(k.folio.get() as i64);
+            });
+            qb.push(
+                ") SELECT k.rut, k.tipo, k.folio FROM k JOIN invoices i \
+                 ON i.rut_emisor = k.rut AND i.tipo_dte = k.tipo AND i.folio = k.folio",
+            );
+            let rows: Vec<(String, i64, i64)> = qb.build_query_as().fetch_all(self.pool()).await?;
+            for (rut, tipo, folio) in rows {
+                let key: NaturalKey =
+                    format!("{rut}:{tipo}:{folio}")
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt {
+                            column: "invoices.rut_emisor",
+                            value: rut.clone(),
+                        })?;
+                found.insert(key);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether a file with this SHA-256 was imported before.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn import_batch_exists(&self, sha256: &str) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM import_batches WHERE sha256 = ?")
+                .bind(sha256)
+                .fetch_one(self.pool())
+                .await?
+                > 0,
+        )
     }
 
     /// Number of stored invoices.

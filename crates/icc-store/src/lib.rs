@@ -30,7 +30,7 @@ pub use error::{Result, StoreError};
 pub use invoices::{AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page};
 pub use obras::Obra;
 pub use users::{NewUser, User};
-pub use write::{AssignmentChange, InsertReport, WriteTx};
+pub use write::{AssignmentChange, ImportBatch, InsertReport, WriteTx};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 

@@ -38,6 +38,101 @@ pub struct AssignmentChange {
     pub glosa: Option<Option<String>>,
 }
 
+/// An import batch to record.
+#[derive(Debug, Clone)]
+pub struct ImportBatch {
+    /// File name as given.
+    pub file_name: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Detected format.
+    pub format: String,
+    /// Valid documents in the file.
+    pub documents: i64,
+    /// Inserted.
+    pub inserted: i64,
+    /// Updated.
+    pub updated: i64,
+    /// Already present.
+    pub duplicates: i64,
+    /// Rejected rows.
+    pub rejected: i64,
+}
+
+/// The document fields of an invoice as stored, for `update_document`.
+#[derive(sqlx::FromRow, PartialEq)]
+struct DocumentColumns {
+    razon_social: String,
+    fecha_emision: String,
+    fecha_recepcion_sii: Option<String>,
+    fecha_vencimiento: Option<String>,
+    monto_neto: i64,
+    monto_exento: i64,
+    monto_iva: i64,
+    monto_otros: i64,
+    monto_total: i64,
+}
+
+impl DocumentColumns {
+    fn of(inv: &Invoice) -> DocumentColumns {
+        DocumentColumns {
+            razon_social: inv.razon_social.clone(),
+            fecha_emision: inv.fecha_emision.to_string(),
+            fecha_recepcion_sii: inv
+                .fecha_recepcion_sii
+                .map(|d| d.format(RECEPCION_FORMAT).to_string()),
+            fecha_vencimiento: inv.fecha_vencimiento.map(|d| d.to_string()),
+            monto_neto: inv.monto_neto.pesos(),
+            monto_exento: inv.monto_exento.pesos(),
+            monto_iva: inv.monto_iva.pesos(),
+            monto_otros: inv.otros_total().pesos(),
+            monto_total: inv.monto_total.pesos(),
+        }
+    }
+
+    fn diff(&self, new: &DocumentColumns) -> Vec<(&'static str, Option<String>, Option<String>)> {
+        let mut out = Vec::new();
+        let mut cmp = |f: &'static str, a: Option<String>, b: Option<String>| {
+            if a != b {
+                out.push((f, a, b));
+            }
+        };
+        cmp(
+            "razon_social",
+            Some(self.razon_social.clone()),
+            Some(new.razon_social.clone()),
+        );
+        cmp(
+            "fecha_emision",
+            Some(self.fecha_emision.clone()),
+            Some(new.fecha_emision.clone()),
+        );
+        cmp(
+            "fecha_recepcion_sii",
+            self.fecha_recepcion_sii.clone(),
+            new.fecha_recepcion_sii.clone(),
+        );
+        cmp(
+            "fecha_vencimiento",
+            self.fecha_vencimiento.clone(),
+            new.fecha_vencimiento.clone(),
+        );
+        for (f, a, b) in [
+            ("monto_neto", self.monto_neto, new.monto_neto),
+            ("monto_exento", self.monto_exento, new.monto_exento),
+            ("monto_iva", self.monto_iva, new.monto_iva),
+            ("monto_otros", self.monto_otros, new.monto_otros),
+            ("monto_total", self.monto_total, new.monto_total),
+        ] {
+            cmp(f, Some(a.to_string()), Some(b.to_string()));
+        }
+        out
+    }
+}
+
+/// How `fecha_recepcion_sii` is stored.
+const RECEPCION_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
 /// The assignment fields as stored.
 #[derive(sqlx::FromRow)]
 struct Assignment {
@@ -552,6 +647,108 @@ impl WriteTx {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&mut *self.tx)
             .await?)
+    }
+
+    /// Replaces the document fields of a stored invoice (razón social, dates, amounts, other
+    /// taxes) with `inv`'s, one audit row per field that changed. Assignment fields and the
+    /// status are the users' and are left alone. Returns how many fields changed.
+    ///
+    /// # Errors
+    /// Unknown invoice, database errors.
+    pub async fn update_document(&mut self, inv: &Invoice) -> Result<usize> {
+        let ids = inv.id().to_string();
+        let cur: Option<DocumentColumns> = sqlx::query_as(
+            "SELECT razon_social, fecha_emision, fecha_recepcion_sii, fecha_vencimiento, monto_neto, monto_exento, monto_iva, \
+             monto_otros, monto_total FROM invoices WHERE id = ?",
+        )
+        .bind(&ids)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let cur = cur.ok_or_else(|| StoreError::NotFound {
+            what: "factura",
+            key: inv.key.to_string(),
+        })?;
+        let new = DocumentColumns::of(inv);
+        let mut changed = 0;
+        for (field, old, new) in cur.diff(&new) {
+            self.audit("invoice", ids.clone(), "update", Some(field), old, new);
+            changed += 1;
+        }
+        if changed > 0 {
+            sqlx::query(
+                "UPDATE invoices SET razon_social = ?, fecha_emision = ?, fecha_recepcion_sii = ?, fecha_vencimiento = ?, \
+                 vence = ?, plazo_reclamo = ?, monto_neto = ?, monto_exento = ?, monto_iva = ?, monto_otros = ?, monto_total = ? \
+                 WHERE id = ?",
+            )
+            .bind(&new.razon_social)
+            .bind(&new.fecha_emision)
+            .bind(&new.fecha_recepcion_sii)
+            .bind(&new.fecha_vencimiento)
+            .bind(due_date(inv.fecha_vencimiento, inv.fecha_recepcion_sii, inv.fecha_emision).to_string())
+            .bind(claim_deadline(inv.key.tipo_dte, inv.fecha_recepcion_sii).map(|d| d.to_string()))
+            .bind(new.monto_neto)
+            .bind(new.monto_exento)
+            .bind(new.monto_iva)
+            .bind(new.monto_otros)
+            .bind(new.monto_total)
+            .bind(&ids)
+            .execute(&mut *self.tx)
+            .await?;
+            sqlx::query("DELETE FROM invoice_taxes WHERE invoice_id = ?")
+                .bind(&ids)
+                .execute(&mut *self.tx)
+                .await?;
+            self.insert_children_taxes(inv).await?;
+            self.touch_invoice(&ids).await?;
+        }
+        Ok(changed)
+    }
+
+    async fn insert_children_taxes(&mut self, inv: &Invoice) -> Result<()> {
+        for (pos, t) in inv.otros_impuestos.iter().enumerate() {
+            sqlx::query("INSERT INTO invoice_taxes (invoice_id, pos, codigo, tasa, valor) VALUES (?, ?, ?, ?, ?)")
+                .bind(inv.id().to_string())
+                .bind(pos as i64)
+                .bind(i64::from(t.codigo))
+                .bind(t.tasa)
+                .bind(t.valor.pesos())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records an import batch (file hash and counts) in this transaction.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn record_import_batch(&mut self, b: &ImportBatch) -> Result<i64> {
+        let id = sqlx::query(
+            "INSERT INTO import_batches (file_name, sha256, format, documents, inserted, updated, duplicates, rejected, user_name, at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&b.file_name)
+        .bind(&b.sha256)
+        .bind(&b.format)
+        .bind(b.documents)
+        .bind(b.inserted)
+        .bind(b.updated)
+        .bind(b.duplicates)
+        .bind(b.rejected)
+        .bind(&self.actor)
+        .bind(&self.now)
+        .execute(&mut *self.tx)
+        .await?
+        .last_insert_rowid();
+        self.audit(
+            "import_batch",
+            id.to_string(),
+            "create",
+            Some("file"),
+            None,
+            Some(format!("{} ({})", b.file_name, b.sha256)),
+        );
+        Ok(id)
     }
 
     /// Creates a user (the hash is computed by the caller, icc-app).

@@ -415,6 +415,33 @@ async fn filters_select_exactly_the_matching_invoices() {
         ids(&|i| i.obra.as_deref() == Some("OB-3")),
     )
     .await;
+    check(
+        "two visible obras, merged in order, with a filter",
+        InvoiceFilter {
+            visible_obras: Some(vec!["OB-1".into(), "OB-3".into()]),
+            estado: Some(InvoiceStatus::Recibida),
+            ..base.clone()
+        },
+        ids(&|i| {
+            matches!(i.obra.as_deref(), Some("OB-1" | "OB-3"))
+                && i.estado == InvoiceStatus::Recibida
+        }),
+    )
+    .await;
+    let outside = all_ids(
+        &s,
+        &InvoiceFilter {
+            visible_obras: Some(vec!["OB-1".into()]),
+            obra: Some("OB-2".into()),
+            ..base.clone()
+        },
+        50,
+    )
+    .await;
+    assert!(
+        outside.is_empty(),
+        "an obra filter outside the visible set selects nothing"
+    );
     let none = all_ids(
         &s,
         &InvoiceFilter {
