@@ -73,6 +73,7 @@ impl App {
         if filter.today.is_none() {
             filter.today = Some(today());
         }
+
         let mut page = self
             .store
             .list_invoices(&filter, limit, cursor.as_ref())

@@ -196,10 +196,7 @@ async fn a_site_manager_sees_and_changes_only_their_obras() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        cc.detail.row.centro_costo.as_deref(),
-        Some("017 TERMINACIONES")
-    );
+    assert_eq!(cc.detail.centro_costo.as_deref(), Some("017 TERMINACIONES"));
     assert!(
         app.list_obras(&jp)
             .await
@@ -373,7 +370,7 @@ async fn invoice_views_carry_deadlines_and_the_seed_makes_the_documented_obras()
             "natural key and id resolve to the same invoice"
         );
         let tipo = icc_core::DteType::new(r.tipo_dte as u16).unwrap();
-        match (&v.detail.row.fecha_recepcion_sii, tipo.is_claimable()) {
+        match (&v.detail.fecha_recepcion_sii, tipo.is_claimable()) {
             (_, false) => assert_eq!(v.plazo_reclamo_estado, "no_aplica"),
             (None, true) => assert_eq!(v.detail.row.plazo_reclamo.as_deref(), Some("desconocido")),
             (Some(rec), true) => {
@@ -386,7 +383,7 @@ async fn invoice_views_carry_deadlines_and_the_seed_makes_the_documented_obras()
         }
         assert_eq!(
             r.monto_total,
-            r.monto_neto + r.monto_exento + r.monto_iva + r.monto_otros,
+            r.monto_neto + r.monto_exento + r.monto_iva + v.detail.monto_otros,
             "seed amounts add up"
         );
     }

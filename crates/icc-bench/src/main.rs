@@ -13,6 +13,7 @@ use icc_app::App;
 use icc_core::{InvoiceStatus, Rut};
 use icc_store::{Cursor, InvoiceFilter, Store};
 
+mod import_bench;
 mod report;
 
 const PAGE: u32 = 50;
@@ -29,7 +30,9 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(what) = args.first() else {
-        bail!("usage: icc-bench store [--invoices N] [--out FILE]")
+        bail!(
+            "usage: icc-bench store [--invoices N] [--out FILE] | import --icc PATH [--rows N] [--out FILE]"
+        )
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -42,7 +45,18 @@ fn main() -> Result<()> {
                 .transpose()?
                 .unwrap_or(1_000_000);
             let out = arg(&args, "--out").map(PathBuf::from);
-            rt.block_on(store_bench(n, out))
+            let db = arg(&args, "--reuse-dir").map(PathBuf::from);
+            rt.block_on(store_bench(n, out, db))
+        }
+        "import" => {
+            let rows: u64 = arg(&args, "--rows")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(100_000);
+            let icc =
+                PathBuf::from(arg(&args, "--icc").context("--icc PATH to the release icc binary")?);
+            let out = arg(&args, "--out").map(PathBuf::from);
+            import_bench::run(rows, &icc, out.as_deref())
         }
         other => bail!("unknown benchmark {other}"),
     }
@@ -99,15 +113,21 @@ async fn baseline(store: &Store) -> Result<Vec<f64>> {
     Ok(samples)
 }
 
-async fn store_bench(n: u64, out: Option<PathBuf>) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let app = App::open(dir.path()).await?;
-    app.init("bench", "caballo correcto batería grapa").await?;
-    eprintln!("seeding {n} invoices…");
-    let t = Instant::now();
-    let seeded = app.seed(n, 42, &mut |_, _| true).await?;
-    let seed_secs = t.elapsed().as_secs_f64();
-    eprintln!("seeded {} in {seed_secs:.1} s", seeded.inserted);
+async fn store_bench(n: u64, out: Option<PathBuf>, reuse: Option<PathBuf>) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    // --reuse-dir DIR: measure pages on an already seeded data dir (for quick iterations;
+    // the recorded figures always come from a fresh seed)
+    let dir = reuse.clone().unwrap_or_else(|| tmp.path().to_owned());
+    let app = App::open(&dir).await?;
+    let mut seed_secs = f64::NAN;
+    if reuse.is_none() {
+        app.init("bench", "caballo correcto batería grapa").await?;
+        eprintln!("seeding {n} invoices…");
+        let t = Instant::now();
+        let seeded = app.seed(n, 42, &mut |_, _| true).await?;
+        seed_secs = t.elapsed().as_secs_f64();
+        eprintln!("seeded {} in {seed_secs:.1} s", seeded.inserted);
+    }
     let store = app.store().clone();
     sqlx::query("PRAGMA optimize").execute(store.pool()).await?;
 

@@ -71,7 +71,7 @@ pub fn invoice(json: bool, v: &InvoiceView) {
     println!("  Emisión:           {}", fecha(&r.fecha_emision));
     println!(
         "  Recepción SII:     {}",
-        r.fecha_recepcion_sii
+        d.fecha_recepcion_sii
             .as_deref()
             .map_or("desconocida".into(), |f| format!(
                 "{} {}",
@@ -114,11 +114,11 @@ pub fn invoice(json: bool, v: &InvoiceView) {
     println!("  Obra:              {}", r.obra.as_deref().unwrap_or("—"));
     println!(
         "  Centro de costo:   {}",
-        r.centro_costo.as_deref().unwrap_or("—")
+        d.centro_costo.as_deref().unwrap_or("—")
     );
     println!(
         "  Cuenta:            {}",
-        r.cuenta.as_deref().unwrap_or("—")
+        d.cuenta.as_deref().unwrap_or("—")
     );
     println!(
         "  Orden de compra:   {}",

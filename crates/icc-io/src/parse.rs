@@ -391,17 +391,18 @@ fn read_rows(
 
 /// A generic sheet's totals row: no RUT and no folio, or a cell saying "total".
 fn is_totals_row(row: &Row<'_>, m: &Mapping) -> bool {
-    let rut_blank = get(row, m, Field::Rut).is_blank();
+    let rut = get(row, m, Field::Rut);
+    if let Some(t) = rut.text() {
+        // a RUT-looking cell is a document; only a cell reading "Total…" is a totals row
+        return !t.starts_with(|c: char| c.is_ascii_digit()) && normalize(&t).starts_with("total");
+    }
     let folio_blank = get(row, m, Field::Folio).is_blank() && get(row, m, Field::Nro).is_blank();
-    let says_total = (0..row.len().min(8)).any(|c| {
-        row.get(c)
-            .text()
-            .is_some_and(|t| normalize(&t).starts_with("total"))
-    });
-    let rut_says_total = get(row, m, Field::Rut)
-        .text()
-        .is_some_and(|t| normalize(&t).starts_with("total"));
-    (rut_blank && (folio_blank || says_total)) || rut_says_total
+    folio_blank
+        || (0..row.len().min(8)).any(|c| {
+            row.get(c)
+                .text()
+                .is_some_and(|t| normalize(&t).starts_with("total"))
+        })
 }
 
 fn otro_impuesto(row: &Row<'_>, rownum: u64, ctx: &mut Ctx<'_>) -> Option<OtroImpuesto> {

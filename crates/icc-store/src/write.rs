@@ -381,10 +381,13 @@ impl WriteTx {
             }
             let new: std::collections::HashSet<&str> =
                 rows.iter().map(|(_, id)| id.as_str()).collect();
+            let chunk_ids: Vec<String> = chunk.iter().map(|(i, _)| i.id().to_string()).collect();
             let fresh: Vec<&Invoice> = chunk
                 .iter()
                 .map(|(i, _)| i)
-                .filter(|i| new.contains(i.id().to_string().as_str()))
+                .zip(&chunk_ids)
+                .filter(|(_, id)| new.contains(id.as_str()))
+                .map(|(i, _)| i)
                 .collect();
             report.duplicates += chunk.len() - fresh.len();
             self.insert_children(&fresh).await?;

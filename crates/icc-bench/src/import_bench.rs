@@ -1,0 +1,307 @@
+//! Import benchmark: a generated 100k-row invoice sheet (xlsx and csv), imported by the real
+//! `icc` binary, against the raw calamine and csv reads of the same files and against
+//! pandas.read_excel (openpyxl), all in one run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use icc_core::{Clp, Rut};
+
+use crate::report;
+
+const PASSWORD: &str = "caballo correcto batería grapa";
+
+fn rut(i: u64) -> Result<Rut> {
+    // 600 suppliers with valid check digits
+    Ok(Rut::from_body(76_000_000 + (i % 600) as u32 * 7919)?)
+}
+
+/// Writes the same rows as xlsx and csv.
+fn generate(dir: &Path, rows: u64) -> Result<(PathBuf, PathBuf)> {
+    let headers = [
+        "RUT Proveedor",
+        "Razón social",
+        "Tipo Doc",
+        "Folio",
+        "Fecha emisión",
+        "Monto Neto",
+        "Monto Exento",
+        "IVA",
+        "Monto Total",
+        "Glosa",
+    ];
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet_with_constant_memory()?;
+    let mut csv = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_path(dir.join("facturas.csv"))?;
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string(0, c as u16, *h)?;
+    }
+    csv.write_record(headers)?;
+    let date_fmt = rust_xlsxwriter::Format::new().set_num_format("dd-mm-yyyy");
+    for i in 0..rows {
+        let r = (i + 1) as u32;
+        let rut = rut(i)?;
+        let neto = 10_000 + (i * 7_919) as i64 % 5_000_000;
+        let iva = Clp::new(neto).percent(19).pesos();
+        let tipo = if i % 20 == 19 { 61 } else { 33 };
+        let day = 1 + (i % 28) as u8;
+        let month = 1 + ((i / 28) % 12) as u8;
+        let folio = 1000 + i;
+        ws.write_string(r, 0, rut.to_string())?;
+        ws.write_string(r, 1, format!("Proveedor {} Ltda.", i % 600))?;
+        ws.write_number(r, 2, f64::from(tipo))?;
+        ws.write_number(r, 3, folio as f64)?;
+        ws.write_datetime_with_format(
+            r,
+            4,
+            &rust_xlsxwriter::ExcelDateTime::from_ymd(2026, month, day)?,
+            &date_fmt,
+        )?;
+        ws.write_number(r, 5, neto as f64)?;
+        ws.write_number(r, 6, 0.0)?;
+        ws.write_number(r, 7, iva as f64)?;
+        ws.write_number(r, 8, (neto + iva) as f64)?;
+        ws.write_string(r, 9, "Materiales de obra gruesa")?;
+        csv.write_record([
+            rut.to_string(),
+            format!("Proveedor {} Ltda.", i % 600),
+            tipo.to_string(),
+            folio.to_string(),
+            format!("{day:02}/{month:02}/2026"),
+            Clp::new(neto).format_number(),
+            "0".into(),
+            Clp::new(iva).format_number(),
+            Clp::new(neto + iva).format_number(),
+            "Materiales de obra gruesa".into(),
+        ])?;
+    }
+    csv.flush()?;
+    let xlsx = dir.join("facturas.xlsx");
+    wb.save(&xlsx)?;
+    Ok((xlsx, dir.join("facturas.csv")))
+}
+
+/// calamine: open, read the sheet, turn every row into typed values (the raw read).
+fn raw_calamine(path: &Path) -> Result<usize> {
+    use calamine::{Data, Reader};
+    let mut wb = calamine::open_workbook_auto(path)?;
+    let name = wb.sheet_names().first().cloned().context("no sheet")?;
+    let range = wb.worksheet_range(&name)?;
+    let mut n = 0usize;
+    for row in range.rows().skip(1) {
+        let typed: Vec<i64> = row
+            .iter()
+            .map(|c| match c {
+                Data::Int(i) => *i,
+                Data::Float(f) => *f as i64,
+                Data::String(s) => s.len() as i64,
+                Data::DateTime(d) => d.as_f64() as i64,
+                _ => 0,
+            })
+            .collect();
+        n += typed.len();
+    }
+    Ok(n)
+}
+
+/// csv crate: parse every record and its amounts (the raw parse).
+fn raw_csv(path: &Path) -> Result<usize> {
+    let mut r = csv::ReaderBuilder::new().delimiter(b';').from_path(path)?;
+    let mut n = 0usize;
+    for rec in r.records() {
+        let rec = rec?;
+        for f in rec.iter() {
+            n += f
+                .replace('.', "")
+                .parse::<i64>()
+                .map_or(f.len(), |v| v as usize % 7);
+        }
+    }
+    Ok(n)
+}
+
+struct Run {
+    secs: f64,
+    max_rss_kb: u64,
+    report: serde_json::Value,
+}
+
+/// The real `icc import`, timed by /usr/bin/time for wall time and peak RSS.
+fn icc_import(icc: &Path, file: &Path) -> Result<Run> {
+    let dir = tempfile::tempdir()?;
+    let init = Command::new(icc)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args(["init", "--admin-user", "bench", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            if let Some(mut i) = c.stdin.take() {
+                i.write_all(format!("{PASSWORD}\n").as_bytes())?;
+            }
+            c.wait()
+        })?;
+    if !init.success() {
+        bail!("icc init failed");
+    }
+    let stats = dir.path().join("time.txt");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%e %M", "-o"])
+        .arg(&stats)
+        .arg(icc)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--user", "bench", "import", "--json"])
+        .arg(file)
+        .env("ICC_PASSWORD", PASSWORD)
+        .output()
+        .context("running /usr/bin/time (apt package `time`)")?;
+    if !out.status.success() {
+        bail!(
+            "icc import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let t = std::fs::read_to_string(&stats)?;
+    let mut parts = t.split_whitespace();
+    let secs: f64 = parts.next().context("time output")?.parse()?;
+    let max_rss_kb: u64 = parts.next().context("time output")?.parse()?;
+    Ok(Run {
+        secs,
+        max_rss_kb,
+        report: serde_json::from_slice(&out.stdout)?,
+    })
+}
+
+fn pandas_read(xlsx: &Path) -> Result<Option<f64>> {
+    let Ok(py) = std::env::var("ICC_BENCH_PYTHON") else {
+        return Ok(None);
+    };
+    let code = "import sys,time,pandas\nt=time.perf_counter()\ndf=pandas.read_excel(sys.argv[1], engine='openpyxl')\nprint(time.perf_counter()-t, len(df))";
+    let out = Command::new(py).args(["-c", code]).arg(xlsx).output()?;
+    if !out.status.success() {
+        bail!("pandas failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let s = String::from_utf8_lossy(&out.stdout);
+    Ok(Some(
+        s.split_whitespace()
+            .next()
+            .context("pandas output")?
+            .parse()?,
+    ))
+}
+
+fn median<F: FnMut() -> Result<usize>>(mut f: F) -> Result<f64> {
+    let mut t = Vec::new();
+    for _ in 0..3 {
+        let s = Instant::now();
+        std::hint::black_box(f()?);
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[1])
+}
+
+pub fn run(rows: u64, icc: &Path, out: Option<&Path>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    eprintln!("generating {rows} rows…");
+    let (xlsx, csvf) = generate(dir.path(), rows)?;
+    let cal = median(|| raw_calamine(&xlsx))?;
+    let rawcsv = median(|| raw_csv(&csvf))?;
+    eprintln!("raw calamine {cal:.2} s, raw csv {rawcsv:.2} s");
+    let mut xl_runs = Vec::new();
+    let mut csv_runs = Vec::new();
+    for _ in 0..3 {
+        xl_runs.push(icc_import(icc, &xlsx)?);
+        csv_runs.push(icc_import(icc, &csvf)?);
+    }
+    xl_runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    csv_runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let (xl, cs) = (&xl_runs[1], &csv_runs[1]);
+    for r in [xl, cs] {
+        let inserted = r.report["total"]["inserted"].as_u64().unwrap_or(0);
+        if inserted != rows {
+            bail!(
+                "import inserted {inserted} of {rows}: {}",
+                r.report["total"]["errors"]
+            );
+        }
+    }
+    let pandas = pandas_read(&xlsx)?;
+    eprintln!(
+        "icc import xlsx {:.2} s ({} MB), csv {:.2} s ({} MB), pandas {:?}",
+        xl.secs,
+        xl.max_rss_kb / 1024,
+        cs.secs,
+        cs.max_rss_kb / 1024,
+        pandas
+    );
+    let mut s = String::from("## Import: 100k-row invoice sheet\n\n");
+    s.push_str(&format!(
+        "Run {} on {}.\n\n",
+        chrono::Local::now().format("%Y-%m-%d %H:%M %Z"),
+        report::machine()
+    ));
+    s.push_str(&format!(
+        "{rows} generated invoices (generic columns, 5 % credit notes) as xlsx and as `;` CSV with Chilean thousands separators. \
+         Full import = the release `icc import` process on a fresh database (parse, validate, duplicate check, insert with \
+         indexes and full-text index, import batch), median of 3, wall time and peak RSS from `/usr/bin/time`. Raw reads are \
+         in-process medians of 3.\n\n"
+    ));
+    s.push_str("| measure | seconds | ratio | goal | met |\n|---|---:|---:|---|:---:|\n");
+    s.push_str(&format!(
+        "| raw calamine read of the xlsx → typed rows | {cal:.2} | 1.0× | baseline | |\n"
+    ));
+    s.push_str(&format!(
+        "| `icc import` xlsx (full) | {:.2} | {:.1}× calamine | ≤ 2× calamine | {} |\n",
+        xl.secs,
+        xl.secs / cal,
+        if xl.secs <= 2.0 * cal {
+            "yes"
+        } else {
+            "**no**"
+        }
+    ));
+    match pandas {
+        Some(p) => s.push_str(&format!(
+            "| pandas.read_excel (openpyxl), read only | {p:.2} | {:.1}× slower than `icc import` | ≥ 10× | {} |\n",
+            p / xl.secs,
+            if p >= 10.0 * xl.secs { "yes" } else { "**no**" }
+        )),
+        None => s.push_str("| pandas.read_excel (openpyxl) | not run | | ≥ 10× | |\n"),
+    }
+    s.push_str(&format!(
+        "| raw csv crate parse → typed rows | {rawcsv:.2} | 1.0× | baseline | |\n"
+    ));
+    s.push_str(&format!(
+        "| `icc import` csv (full) | {:.2} | {:.1}× csv | ≤ 3× csv | {} |\n",
+        cs.secs,
+        cs.secs / rawcsv,
+        if cs.secs <= 3.0 * rawcsv {
+            "yes"
+        } else {
+            "**no**"
+        }
+    ));
+    s.push_str(&format!(
+        "\nPeak RSS of `icc import`: xlsx {} MB, csv {} MB (goal < 200 MB: {}).\n",
+        xl.max_rss_kb / 1024,
+        cs.max_rss_kb / 1024,
+        if xl.max_rss_kb.max(cs.max_rss_kb) < 200 * 1024 {
+            "yes"
+        } else {
+            "**no**"
+        }
+    ));
+    println!("{s}");
+    if let Some(out) = out {
+        report::write_section(out, "import", &s)?;
+    }
+    Ok(())
+}
