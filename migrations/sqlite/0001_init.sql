@@ -85,11 +85,16 @@ CREATE TABLE invoices (
 -- fecha index.
 CREATE INDEX invoices_by_fecha ON invoices (fecha_emision);
 CREATE INDEX invoices_by_obra ON invoices (obra_id, fecha_emision);
+CREATE INDEX invoices_by_obra_estado ON invoices (obra_id, estado, fecha_emision);
 CREATE INDEX invoices_by_estado ON invoices (estado, fecha_emision);
 CREATE INDEX invoices_by_rut ON invoices (rut_emisor, fecha_emision);
--- "plazo de reclamo por vencer": only documents still open to a claim; covering, so the
--- page is chosen without reading the table.
-CREATE INDEX invoices_by_plazo ON invoices (plazo_reclamo, fecha_emision)
+-- "vencidas": payable documents in list order, with the due date in the index so rows not
+-- yet due are skipped without reading the table.
+CREATE INDEX invoices_by_payable ON invoices (fecha_emision, vence)
+    WHERE estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada');
+-- "plazo de reclamo por vencer": documents still open to a claim, in list order, with the
+-- deadline in the index (the matches are recent, so the walk is short).
+CREATE INDEX invoices_by_plazo ON invoices (fecha_emision, plazo_reclamo)
     WHERE estado IN ('recibida', 'en_revision', 'rechazada');
 
 CREATE VIRTUAL TABLE invoices_fts USING fts5(

@@ -444,6 +444,7 @@ impl App {
             format!("{} archivos", loaded.len())
         };
         let mut tx = self.store.write(&s.username).await?;
+        tx.expect_bulk(to_insert.len()).await?;
         let r = tx
             .insert_invoices(to_insert, &mut |done| {
                 progress(&ImportProgress {

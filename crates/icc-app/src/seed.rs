@@ -221,6 +221,8 @@ impl App {
             duplicates: 0,
             obras_created,
         };
+        tx.expect_bulk(usize::try_from(n).unwrap_or(usize::MAX))
+            .await?;
         let mut done = 0u64;
         while done < n {
             let size = CHUNK.min(usize::try_from(n - done).unwrap_or(CHUNK));

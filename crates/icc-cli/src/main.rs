@@ -124,7 +124,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             ));
         }
     };
-    let _log_guard = icc_app::logging::init(Some(&data_dir), "warn");
+    let _log_guard = icc_app::logging::init(Some(&data_dir), "warn,sqlx=error");
     let app = App::open(&data_dir).await?;
     let json = cli.global.json;
     let mut stdin = Stdin::new();

@@ -351,9 +351,8 @@ impl Store {
             }
             if filter.vencidas {
                 qb.push(" AND i.vence < ").push_bind(today.to_string());
-                // unary + keeps the planner off the estado index: an IN over four states
-                // sorted 500k rows (measured 477 ms a page) where the fecha walk stops early
-                qb.push(" AND +i.estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada')");
+                // the same terms as the partial index invoices_by_payable
+                qb.push(" AND i.estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada')");
             }
             if let Some(days) = filter.plazo_por_vencer {
                 let until = today
@@ -399,41 +398,47 @@ impl Store {
             }
             None => false,
         };
-        let walk_index = match obra_ids.as_deref() {
-            Some([_]) => "invoices_by_obra",
-            _ => "invoices_by_fecha",
+        // The index to walk in list order. SQLite's planner, left alone, picked the estado
+        // index for vencidas (an IN over four states: 477 ms a page sorting 500k rows) and
+        // sorted every plazo match (1-8 ms); these walks stop after one page.
+        let single_obra = matches!(obra_ids.as_deref(), Some([_]));
+        let walk_index = if fts.is_some() {
+            if single_obra {
+                "invoices_by_obra"
+            } else {
+                "invoices_by_fecha"
+            }
+        } else if filter.plazo_por_vencer.is_some() && !single_obra {
+            "invoices_by_plazo"
+        } else if filter.vencidas && !single_obra {
+            "invoices_by_payable"
+        } else if single_obra && filter.estado.is_some() {
+            "invoices_by_obra_estado"
+        } else {
+            ""
         };
         let full =
             format!("SELECT {ROW_COLUMNS} FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id");
-        let full_walk = format!(
-            "SELECT {ROW_COLUMNS} FROM invoices i INDEXED BY {walk_index} LEFT JOIN obras o ON o.id = i.obra_id"
-        );
+        let full_walk = if walk_index.is_empty() {
+            full.clone()
+        } else {
+            format!(
+                "SELECT {ROW_COLUMNS} FROM invoices i INDEXED BY {walk_index} LEFT JOIN obras o ON o.id = i.obra_id"
+            )
+        };
         let keys_only = "SELECT i.seq, i.fecha_emision FROM invoices i";
+        let one_obra = obra_ids.as_deref().and_then(|ids| ids.first().copied());
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("");
         match obra_ids.as_deref() {
-            // The plazo and search filters match few rows spread over the fecha order: pick
-            // the page's keys from the (covering) index first, then read 51 rows, instead of
-            // reading every match to sort it (measured 1 ms against 4-8 ms).
-            None | Some([_]) if broad_search => arm(
-                &mut qb,
-                &full_walk,
-                obra_ids.as_deref().and_then(|ids| ids.first().copied()),
-            ),
-            None | Some([_]) if filter.plazo_por_vencer.is_some() || fts.is_some() => {
+            // A narrow search: pick the page's keys among its few matches, then read 51 rows,
+            // instead of reading every match to sort it.
+            None | Some([_]) if fts.is_some() && !broad_search => {
                 qb.push(&full).push(" WHERE i.seq IN (SELECT seq FROM (");
-                arm(
-                    &mut qb,
-                    keys_only,
-                    obra_ids.as_deref().and_then(|ids| ids.first().copied()),
-                );
+                arm(&mut qb, keys_only, one_obra);
                 qb.push(")) ORDER BY i.fecha_emision DESC, i.seq DESC");
             }
             // Everything else walks an index in list order and stops after one page.
-            None | Some([_]) => arm(
-                &mut qb,
-                &full,
-                obra_ids.as_deref().and_then(|ids| ids.first().copied()),
-            ),
+            None | Some([_]) => arm(&mut qb, &full_walk, one_obra),
             // Several obras: one ordered, limited arm per obra, merged.
             Some(many) => {
                 qb.push(&full).push(" WHERE i.seq IN (SELECT seq FROM (");

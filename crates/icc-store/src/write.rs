@@ -160,6 +160,9 @@ pub struct WriteTx {
     audit: Vec<AuditRow>,
     /// Whether this transaction enlarged the connection's page cache for a bulk write.
     bulk_cache: bool,
+    /// Secondary indexes of `invoices` dropped for a bulk load, as their `CREATE INDEX`
+    /// statements read from `sqlite_master`; recreated before commit.
+    deferred_indexes: Vec<String>,
 }
 
 /// Page cache for bulk writes (KiB, negative as SQLite wants). A large transaction that
@@ -177,7 +180,42 @@ impl WriteTx {
             now: now_utc(),
             audit: Vec::new(),
             bulk_cache: false,
+            deferred_indexes: Vec::new(),
         }
+    }
+
+    /// Prepares for inserting about `expected` invoices. When they outnumber the invoices
+    /// already stored, the list indexes are dropped now and rebuilt at commit: building an
+    /// index over sorted data is much cheaper than inserting into it at random, and DDL is
+    /// transactional in SQLite, so a crash or a rollback restores them untouched.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn expect_bulk(&mut self, expected: usize) -> Result<()> {
+        const MIN_BULK: usize = 20_000;
+        if expected < MIN_BULK || !self.deferred_indexes.is_empty() {
+            return Ok(());
+        }
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        if usize::try_from(stored).unwrap_or(usize::MAX) >= expected {
+            return Ok(());
+        }
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'invoices' \
+             AND name LIKE 'invoices_by_%' AND sql IS NOT NULL",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for (name, sql) in indexes {
+            // names come from sqlite_master and match invoices_by_%: plain identifiers
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+                .execute(&mut *self.tx)
+                .await?;
+            self.deferred_indexes.push(sql);
+        }
+        Ok(())
     }
 
     /// The connection, for crates that write their own tables in the same transaction.
@@ -237,6 +275,11 @@ impl WriteTx {
     /// On database errors; then nothing of the transaction is kept.
     pub async fn commit(mut self) -> Result<()> {
         self.flush_audit().await?;
+        for sql in std::mem::take(&mut self.deferred_indexes) {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *self.tx)
+                .await?;
+        }
         let bulk = self.bulk_cache;
         let mut conn = self.tx;
         if bulk {

@@ -428,6 +428,56 @@ async fn filters_select_exactly_the_matching_invoices() {
         }),
     )
     .await;
+    check(
+        "vencidas + estado",
+        InvoiceFilter {
+            vencidas: true,
+            estado: Some(InvoiceStatus::Aprobada),
+            ..base.clone()
+        },
+        ids(&|i| {
+            i.estado == InvoiceStatus::Aprobada
+                && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
+                    < today
+        }),
+    )
+    .await;
+    check(
+        "obra + vencidas",
+        InvoiceFilter {
+            vencidas: true,
+            obra: Some("OB-1".into()),
+            ..base.clone()
+        },
+        ids(&|i| {
+            i.obra.as_deref() == Some("OB-1")
+                && i.estado.is_payable()
+                && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
+                    < today
+        }),
+    )
+    .await;
+    for combo in [
+        InvoiceFilter {
+            vencidas: true,
+            plazo_por_vencer: Some(5),
+            ..base.clone()
+        },
+        InvoiceFilter {
+            plazo_por_vencer: Some(5),
+            estado: Some(InvoiceStatus::Pagada),
+            ..base.clone()
+        },
+        InvoiceFilter {
+            q: Some("andamios".into()),
+            vencidas: true,
+            obra: Some("OB-2".into()),
+            ..base.clone()
+        },
+    ] {
+        // any combination must plan (no "no query solution" from a forced index)
+        s.list_invoices(&combo, 10, None).await.unwrap();
+    }
     let outside = all_ids(
         &s,
         &InvoiceFilter {
@@ -619,4 +669,51 @@ async fn details_round_trip_taxes_and_references() {
         detail.row.plazo_reclamo, None,
         "no SII reception for i % 7 == 0: unknown, never guessed"
     );
+}
+
+async fn list_indexes(s: &Store) -> Vec<String> {
+    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'invoices' AND name LIKE 'invoices_by_%' ORDER BY name")
+        .fetch_all(s.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_bulk_load_rebuilds_the_list_indexes_at_commit_and_a_rollback_keeps_them() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let before = list_indexes(&s).await;
+    assert!(before.len() >= 4, "{before:?}");
+    {
+        let mut tx = s.write("tester").await.unwrap();
+        tx.expect_bulk(30_000).await.unwrap();
+        let rows: Vec<_> = (0..100).map(|i| (invoice(i), None)).collect();
+        tx.insert_invoices(&rows, &mut |_| true).await.unwrap();
+        // dropped: rolled back, DROP INDEX included
+    }
+    assert_eq!(
+        list_indexes(&s).await,
+        before,
+        "a rollback restores the indexes"
+    );
+    let mut tx = s.write("tester").await.unwrap();
+    tx.expect_bulk(30_000).await.unwrap();
+    let rows: Vec<_> = (0..30_000).map(|i| (invoice(i), None)).collect();
+    tx.insert_invoices(&rows, &mut |_| true).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(list_indexes(&s).await, before, "rebuilt at commit");
+    assert_eq!(s.integrity_check().await.unwrap(), ["ok"]);
+    let page = s
+        .list_invoices(
+            &InvoiceFilter {
+                obra: Some("OB-2".into()),
+                ..Default::default()
+            },
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 10);
+    assert!(page.items.iter().all(|r| r.obra.as_deref() == Some("OB-2")));
 }
