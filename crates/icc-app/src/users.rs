@@ -297,3 +297,16 @@ impl App {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2_hash_so_unknown_users_cost_the_same_time() {
+        use argon2::password_hash::phc::PasswordHash;
+        let parsed = PasswordHash::new(DUMMY_HASH);
+        assert!(parsed.is_ok(), "{parsed:?}");
+        assert!(!verify_password("anything", DUMMY_HASH));
+    }
+}

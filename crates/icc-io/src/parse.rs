@@ -156,6 +156,12 @@ impl Ctx<'_> {
         self.errors.push(i);
     }
 
+    /// An error about one cell: names the column and quotes the raw value.
+    fn cell_error(&mut self, row: u64, r: &Row<'_>, f: Field, message: String) {
+        let raw = get(r, self.mapping, f).raw();
+        self.error(row, Some(f), Some(raw), message);
+    }
+
     fn warn(
         &mut self,
         row: u64,
@@ -549,12 +555,7 @@ fn read_document(
     let opt_date = |f: Field, what: &str, ctx: &mut Ctx<'_>| match cell::datetime(get(row, m, f)) {
         Ok(d) => d,
         Err(e) => {
-            ctx.error(
-                rownum,
-                Some(f),
-                Some(get(row, m, f).raw()),
-                format!("{what}: {e}"),
-            );
+            ctx.cell_error(rownum, row, f, format!("{what}: {e}"));
             None
         }
     };
@@ -577,12 +578,7 @@ fn read_document(
             }
             Ok(None) => Some(0),
             Err(e) => {
-                ctx.error(
-                    rownum,
-                    Some(f),
-                    Some(get(row, m, f).raw()),
-                    format!("{what}: {e}"),
-                );
+                ctx.cell_error(rownum, row, f, format!("{what}: {e}"));
                 None
             }
         }

@@ -894,12 +894,7 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await?
         .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "usuario",
-                key: username.into(),
-            });
-        }
+        user_found(n, username)?;
         self.audit(
             "user",
             username,
@@ -923,12 +918,7 @@ impl WriteTx {
             .execute(&mut *self.tx)
             .await?
             .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "usuario",
-                key: username.into(),
-            });
-        }
+        user_found(n, username)?;
         self.audit(
             "user",
             username,
@@ -1030,6 +1020,17 @@ impl WriteTx {
         );
         Ok(())
     }
+}
+
+/// An UPDATE of one user by name that touched no row means the user does not exist.
+fn user_found(rows_affected: u64, username: &str) -> Result<()> {
+    if rows_affected == 0 {
+        return Err(StoreError::NotFound {
+            what: "usuario",
+            key: username.into(),
+        });
+    }
+    Ok(())
 }
 
 fn eq_ci(a: Option<&str>, b: Option<&str>) -> bool {
