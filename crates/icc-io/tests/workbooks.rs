@@ -179,3 +179,66 @@ fn a_password_protected_workbook_says_so() {
         .to_string();
     assert!(e.contains("contraseña"), "{e}");
 }
+
+/// The converter, or `None` when LibreOffice is missing outside CI (CI installs it through
+/// scripts/test, so there a missing one fails the test).
+fn soffice() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("soffice"))
+            .find(|p| p.exists())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "LibreOffice (soffice) is missing; scripts/test installs libreoffice-calc-nogui"
+        );
+        eprintln!("soffice not found: skipping the xls/ods conversion test");
+    }
+    found
+}
+
+#[test]
+fn xls_and_ods_written_by_libreoffice_read_like_the_xlsx() {
+    let Some(soffice) = soffice() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let xlsx = dir.path().join("compras.xlsx");
+    std::fs::write(&xlsx, accountant_workbook()).unwrap();
+    let want = parse_file("compras.xlsx", accountant_workbook(), &opts(), &mut |_| {
+        true
+    })
+    .unwrap();
+    let keys = |p: &icc_io::ParsedFile| -> Vec<(String, String, i64)> {
+        p.docs
+            .iter()
+            .map(|d| {
+                (
+                    d.invoice.key.to_string(),
+                    d.invoice.fecha_emision.to_string(),
+                    d.invoice.monto_total.pesos(),
+                )
+            })
+            .collect()
+    };
+    for ext in ["xls", "ods"] {
+        let status = std::process::Command::new(&soffice)
+            .args(["--headless", "--norestore", "--convert-to", ext, "--outdir"])
+            .arg(dir.path())
+            .arg(&xlsx)
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "LibreOffice converts to {ext}");
+        let bytes = std::fs::read(dir.path().join(format!("compras.{ext}"))).unwrap();
+        let got = parse_file(&format!("compras.{ext}"), bytes, &opts(), &mut |_| true).unwrap();
+        assert!(got.errors.is_empty(), "{ext}: {:?}", got.errors);
+        assert_eq!(
+            keys(&got),
+            keys(&want),
+            "{ext} reads the same documents, dates and totals"
+        );
+        assert_eq!(got.sheet.as_deref(), Some("Compras"));
+    }
+}
