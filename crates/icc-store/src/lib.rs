@@ -68,7 +68,9 @@ impl Store {
             .pragma("temp_store", "memory")
             .pragma("cache_size", write::NORMAL_CACHE_KIB.to_string());
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            // one writer and one reader: SQLite page caches are per connection, so fewer
+            // connections keep the list's index pages warm (WAL lets the reader run during a write)
+            .max_connections(2)
             .connect_with(opts)
             .await
             .map_err(|source| StoreError::Open {
