@@ -203,8 +203,9 @@ impl WriteTx {
             return Ok(());
         }
         let indexes: Vec<(String, String)> = sqlx::query_as(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'invoices' \
-             AND name LIKE 'invoices_by_%' AND sql IS NOT NULL",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+             AND ((tbl_name = 'invoices' AND name LIKE 'invoices_by_%') \
+               OR (tbl_name = 'invoice_references' AND name LIKE 'invoice_references_by_%'))",
         )
         .fetch_all(&mut *self.tx)
         .await?;
