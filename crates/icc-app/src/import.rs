@@ -205,13 +205,7 @@ impl App {
     ) -> Result<ImportReport> {
         s.require(Permission::Import)?;
         let today = chrono::Local::now().date_naive();
-        let known_obras: HashSet<String> = self
-            .store
-            .obras()
-            .await?
-            .into_iter()
-            .map(|o| o.codigo.to_uppercase())
-            .collect();
+        let known_obras = self.store.obra_codes().await?;
         let mut loaded: Vec<Loaded> = Vec::with_capacity(files.len());
         for path in files {
             loaded.push(

@@ -177,13 +177,7 @@ impl App {
     ) -> Result<SeedReport> {
         let mut rng = StdRng::seed_from_u64(seed);
         let today = chrono::Local::now().date_naive();
-        let existing: Vec<String> = self
-            .store
-            .obras()
-            .await?
-            .into_iter()
-            .map(|o| o.codigo.to_uppercase())
-            .collect();
+        let existing = self.store.obra_codes().await?;
         let mut tx = self.store.write(SEED_ACTOR).await?;
         let mut obras_created = 0;
         let mut obras = Vec::with_capacity(SEED_OBRAS);

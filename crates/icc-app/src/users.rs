@@ -195,19 +195,22 @@ impl App {
         Ok(self.store.users().await?)
     }
 
+    async fn user_named(&self, name: &str) -> Result<User> {
+        self.store
+            .user(name.trim())
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "usuario",
+                key: name.trim().into(),
+            })
+    }
+
     /// Sets a new password: an admin for anyone, anyone for themselves.
     ///
     /// # Errors
     /// Forbidden, weak password, unknown user.
     pub async fn change_password(&self, s: &Session, target: &str, password: &str) -> Result<()> {
-        let user = self
-            .store
-            .user(target.trim())
-            .await?
-            .ok_or_else(|| AppError::NotFound {
-                what: "usuario",
-                key: target.trim().into(),
-            })?;
+        let user = self.user_named(target).await?;
         if !user.username.eq_ignore_ascii_case(&s.username) {
             s.require(Permission::ManageUsers)?;
         }
@@ -225,14 +228,7 @@ impl App {
     /// Forbidden, unknown user, last administrator.
     pub async fn disable_user(&self, s: &Session, target: &str) -> Result<()> {
         s.require(Permission::ManageUsers)?;
-        let user = self
-            .store
-            .user(target.trim())
-            .await?
-            .ok_or_else(|| AppError::NotFound {
-                what: "usuario",
-                key: target.trim().into(),
-            })?;
+        let user = self.user_named(target).await?;
         if user.role == Role::Admin {
             let admins = self
                 .store

@@ -416,24 +416,14 @@ fn otro_impuesto(row: &Row<'_>, rownum: u64, ctx: &mut Ctx<'_>) -> Option<OtroIm
     let codigo = match cell::integer(get(row, m, Field::OtroCodigo)) {
         Ok(c) => c,
         Err(e) => {
-            ctx.error(
-                rownum,
-                Some(Field::OtroCodigo),
-                Some(get(row, m, Field::OtroCodigo).raw()),
-                e,
-            );
+            ctx.cell_error(rownum, row, Field::OtroCodigo, e);
             return None;
         }
     };
     let valor = match cell::amount(get(row, m, Field::OtroValor)) {
         Ok(v) => v,
         Err(e) => {
-            ctx.error(
-                rownum,
-                Some(Field::OtroValor),
-                Some(get(row, m, Field::OtroValor).raw()),
-                e,
-            );
+            ctx.cell_error(rownum, row, Field::OtroValor, e);
             return None;
         }
     };

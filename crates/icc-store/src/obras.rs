@@ -29,6 +29,19 @@ impl Store {
         )
     }
 
+    /// Every obra code, upper-cased (codes compare case-insensitively).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn obra_codes(&self) -> Result<std::collections::HashSet<String>> {
+        Ok(self
+            .obras()
+            .await?
+            .into_iter()
+            .map(|o| o.codigo.to_uppercase())
+            .collect())
+    }
+
     /// One obra by code (case-insensitive).
     ///
     /// # Errors

@@ -52,6 +52,17 @@ pub struct User {
     pub password_legacy: bool,
 }
 
+/// The user columns in [`UserRow`] order, followed by `$tail`.
+macro_rules! user_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, username, role, disabled, must_change_password, failed_logins, locked_until_ms, created_at, ",
+            "password_hash, password_legacy FROM users ",
+            $tail
+        )
+    };
+}
+
 type UserRow = (
     i64,
     String,
@@ -119,13 +130,10 @@ impl Store {
     /// # Errors
     /// Database errors, a corrupt role.
     pub async fn user(&self, username: &str) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, role, disabled, must_change_password, failed_logins, locked_until_ms, created_at, \
-             password_hash, password_legacy FROM users WHERE username = ?",
-        )
-        .bind(username)
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<UserRow> = sqlx::query_as(user_select!("WHERE username = ?"))
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await?;
         match row {
             Some(r) => Ok(Some(self.user_from_row(r).await?)),
             None => Ok(None),
@@ -137,12 +145,9 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn users(&self) -> Result<Vec<User>> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT id, username, role, disabled, must_change_password, failed_logins, locked_until_ms, created_at, \
-             password_hash, password_legacy FROM users ORDER BY username",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<UserRow> = sqlx::query_as(user_select!("ORDER BY username"))
+            .fetch_all(self.pool())
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(self.user_from_row(r).await?);
