@@ -89,7 +89,7 @@ impl Clp {
 }
 
 /// `1234567` → `1.234.567` (Chilean thousands separator).
-pub(crate) fn group_thousands(n: u64) -> String {
+pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

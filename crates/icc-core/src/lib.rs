@@ -25,7 +25,7 @@ mod rut;
 mod status;
 mod validation;
 
-pub use clp::Clp;
+pub use clp::{Clp, group_thousands};
 pub use date::{parse_date, parse_datetime};
 pub use deadline::{
     AgingBucket, CLAIM_DAYS, DEFAULT_PAYMENT_TERM_DAYS, aging_bucket, claim_deadline, due_date,

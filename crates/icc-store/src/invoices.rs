@@ -109,8 +109,11 @@ pub struct InvoiceRow {
 }
 
 /// The list columns, in the order [`InvoiceRow`]'s decoder reads them.
-const ROW_COLUMNS: &str = "i.seq, i.id, i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.vence, \
+pub(crate) const ROW_COLUMNS: &str = "i.seq, i.id, i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.vence, \
      i.plazo_reclamo, i.monto_neto, i.monto_exento, i.monto_iva, i.monto_total, i.estado, o.codigo";
+
+/// How many columns [`ROW_COLUMNS`] lists.
+pub(crate) const ROW_COLUMN_COUNT: usize = 15;
 
 impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for InvoiceRow {
     /// By position, not by name: a page decodes ~750 values and name lookups were a
@@ -264,6 +267,62 @@ pub(crate) fn fts_query(text: &str) -> Option<String> {
     }
 }
 
+/// A filter with its obra codes looked up and its search text parsed.
+pub(crate) struct ResolvedFilter<'f> {
+    filter: &'f InvoiceFilter,
+    /// Allowed obra ids; `None` = every obra.
+    pub(crate) obra_ids: Option<Vec<i64>>,
+    proveedor: Option<Rut>,
+    fts: Option<String>,
+    pub(crate) today: NaiveDate,
+}
+
+impl ResolvedFilter<'_> {
+    /// Appends ` AND ...` for every set filter but the obra, on `invoices` aliased `i`.
+    pub(crate) fn push_conditions(&self, qb: &mut QueryBuilder<Sqlite>) {
+        let filter = self.filter;
+        let today = self.today;
+        if let Some(estado) = filter.estado {
+            qb.push(" AND i.estado = ").push_bind(estado.as_str());
+        }
+        if let Some(rut) = self.proveedor {
+            qb.push(" AND i.rut_emisor = ").push_bind(rut.to_string());
+        }
+        if let Some(d) = filter.desde {
+            qb.push(" AND i.fecha_emision >= ").push_bind(d.to_string());
+        }
+        if let Some(d) = filter.hasta {
+            qb.push(" AND i.fecha_emision <= ").push_bind(d.to_string());
+        }
+        if filter.vencidas {
+            qb.push(" AND i.vence < ").push_bind(today.to_string());
+            // the same terms as the partial index invoices_by_payable
+            qb.push(" AND i.estado IN (").push(PAYABLE_STATES).push(")");
+        }
+        if let Some(days) = filter.plazo_por_vencer {
+            let until = today
+                .checked_add_days(Days::new(u64::from(days)))
+                .unwrap_or(today);
+            qb.push(" AND i.plazo_reclamo >= ")
+                .push_bind(today.to_string());
+            qb.push(" AND i.plazo_reclamo <= ")
+                .push_bind(until.to_string());
+            // the same terms as the partial index invoices_by_plazo, so it applies
+            qb.push(" AND i.estado IN ('recibida', 'en_revision', 'rechazada')");
+        }
+        if let Some(q) = &self.fts {
+            qb.push(" AND i.seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ")
+                .push_bind(q.clone())
+                .push(")");
+        }
+    }
+}
+
+/// States in which something is still owed, as SQL (the terms of the partial index
+/// `invoices_by_payable`).
+pub(crate) const PAYABLE_STATES: &str =
+    "'recibida', 'en_revision', 'aprobada', 'parcialmente_pagada'";
+
 impl Store {
     /// A page of invoices, `ORDER BY fecha_emision DESC, seq DESC`, after `cursor`.
     /// `limit` is clamped to `1..=1000`.
@@ -282,54 +341,12 @@ impl Store {
         cursor: Option<&Cursor>,
     ) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let empty = Page {
-            items: vec![],
-            next_cursor: None,
+        let Some(r) = self.resolve_filter(filter).await? else {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
         };
-        // which obras: the filter's one, within the visible set when there is one
-        let obra_ids: Option<Vec<i64>> = {
-            let mut codes: Option<Vec<String>> = filter.visible_obras.clone();
-            if let Some(o) = &filter.obra {
-                codes = Some(match codes {
-                    Some(v) if !v.iter().any(|c| c.eq_ignore_ascii_case(o)) => vec![],
-                    _ => vec![o.clone()],
-                });
-            }
-            match codes {
-                None => None,
-                Some(codes) if codes.is_empty() => return Ok(empty),
-                Some(codes) => {
-                    let mut qb: QueryBuilder<Sqlite> =
-                        QueryBuilder::new("SELECT id FROM obras WHERE codigo IN (");
-                    let mut sep = qb.separated(", ");
-                    for c in &codes {
-                        sep.push_bind(c.clone());
-                    }
-                    qb.push(") ORDER BY id");
-                    let ids: Vec<i64> = qb.build_query_scalar().fetch_all(self.pool()).await?;
-                    if ids.is_empty() {
-                        return Ok(empty);
-                    }
-                    Some(ids)
-                }
-            }
-        };
-        let today = filter
-            .today
-            .unwrap_or_else(|| chrono::Local::now().date_naive());
-        // A RUT typed in the search box (with its dash or dots) is a supplier filter: exact,
-        // and served by an index instead of the full-text search.
-        let mut proveedor = filter.proveedor;
-        let mut q = filter.q.as_deref();
-        if proveedor.is_none()
-            && let Some(text) = q
-            && text.trim().contains(['-', '.'])
-            && let Ok(rut) = text.trim().parse::<Rut>()
-        {
-            proveedor = Some(rut);
-            q = None;
-        }
-        let fts = q.and_then(fts_query);
         // Conditions and order on the invoices table, aliased `i` in every form below.
         let arm = |qb: &mut QueryBuilder<Sqlite>, select: &str, obra_id: Option<i64>| {
             qb.push(select);
@@ -337,39 +354,7 @@ impl Store {
             if let Some(id) = obra_id {
                 qb.push(" AND i.obra_id = ").push_bind(id);
             }
-            if let Some(estado) = filter.estado {
-                qb.push(" AND i.estado = ").push_bind(estado.as_str());
-            }
-            if let Some(rut) = proveedor {
-                qb.push(" AND i.rut_emisor = ").push_bind(rut.to_string());
-            }
-            if let Some(d) = filter.desde {
-                qb.push(" AND i.fecha_emision >= ").push_bind(d.to_string());
-            }
-            if let Some(d) = filter.hasta {
-                qb.push(" AND i.fecha_emision <= ").push_bind(d.to_string());
-            }
-            if filter.vencidas {
-                qb.push(" AND i.vence < ").push_bind(today.to_string());
-                // the same terms as the partial index invoices_by_payable
-                qb.push(" AND i.estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada')");
-            }
-            if let Some(days) = filter.plazo_por_vencer {
-                let until = today
-                    .checked_add_days(Days::new(u64::from(days)))
-                    .unwrap_or(today);
-                qb.push(" AND i.plazo_reclamo >= ")
-                    .push_bind(today.to_string());
-                qb.push(" AND i.plazo_reclamo <= ")
-                    .push_bind(until.to_string());
-                // the same terms as the partial index invoices_by_plazo, so it applies
-                qb.push(" AND i.estado IN ('recibida', 'en_revision', 'rechazada')");
-            }
-            if let Some(q) = &fts {
-                qb.push(" AND i.seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ")
-                    .push_bind(q.clone())
-                    .push(")");
-            }
+            r.push_conditions(qb);
             if let Some(c) = cursor {
                 qb.push(" AND (i.fecha_emision, i.seq) < (")
                     .push_bind(c.fecha.to_string())
@@ -387,7 +372,7 @@ impl Store {
         // (measured on 1M invoices: a word in
         // 126k documents took 284 ms a page by sorting, 32 ms by walking).
         const BROAD_SEARCH: i64 = 6000;
-        let broad_search = match &fts {
+        let broad_search = match &r.fts {
             Some(q) => {
                 let n: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ? LIMIT ?)",
@@ -403,8 +388,8 @@ impl Store {
         // The index to walk in list order. SQLite's planner, left alone, picked the estado
         // index for vencidas (an IN over four states: 477 ms a page sorting 500k rows) and
         // sorted every plazo match (1-8 ms); these walks stop after one page.
-        let single_obra = matches!(obra_ids.as_deref(), Some([_]));
-        let walk_index = if fts.is_some() {
+        let single_obra = matches!(r.obra_ids.as_deref(), Some([_]));
+        let walk_index = if r.fts.is_some() {
             if single_obra {
                 "invoices_by_obra"
             } else {
@@ -429,12 +414,12 @@ impl Store {
             )
         };
         let keys_only = "SELECT i.seq, i.fecha_emision FROM invoices i";
-        let one_obra = obra_ids.as_deref().and_then(|ids| ids.first().copied());
+        let one_obra = r.obra_ids.as_deref().and_then(|ids| ids.first().copied());
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("");
-        match obra_ids.as_deref() {
+        match r.obra_ids.as_deref() {
             // A narrow search: pick the page's keys among its few matches, then read 51 rows,
             // instead of reading every match to sort it.
-            None | Some([_]) if fts.is_some() && !broad_search => {
+            None | Some([_]) if r.fts.is_some() && !broad_search => {
                 qb.push(&full).push(" WHERE i.seq IN (SELECT seq FROM (");
                 arm(&mut qb, keys_only, one_obra);
                 qb.push(")) ORDER BY i.fecha_emision DESC, i.seq DESC");
@@ -470,6 +455,65 @@ impl Store {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// Turns a filter into what the queries need: the obra ids it allows (`None` = every
+    /// obra), the supplier, the search expression and today's date. `Ok(None)` when the
+    /// filter allows no obra at all, so nothing can match.
+    pub(crate) async fn resolve_filter<'f>(
+        &self,
+        filter: &'f InvoiceFilter,
+    ) -> Result<Option<ResolvedFilter<'f>>> {
+        // which obras: the filter's one, within the visible set when there is one
+        let obra_ids: Option<Vec<i64>> = {
+            let mut codes: Option<Vec<String>> = filter.visible_obras.clone();
+            if let Some(o) = &filter.obra {
+                codes = Some(match codes {
+                    Some(v) if !v.iter().any(|c| c.eq_ignore_ascii_case(o)) => vec![],
+                    _ => vec![o.clone()],
+                });
+            }
+            match codes {
+                None => None,
+                Some(codes) if codes.is_empty() => return Ok(None),
+                Some(codes) => {
+                    let mut qb: QueryBuilder<Sqlite> =
+                        QueryBuilder::new("SELECT id FROM obras WHERE codigo IN (");
+                    let mut sep = qb.separated(", ");
+                    for c in &codes {
+                        sep.push_bind(c.clone());
+                    }
+                    qb.push(") ORDER BY id");
+                    let ids: Vec<i64> = qb.build_query_scalar().fetch_all(self.pool()).await?;
+                    if ids.is_empty() {
+                        return Ok(None);
+                    }
+                    Some(ids)
+                }
+            }
+        };
+        let today = filter
+            .today
+            .unwrap_or_else(|| chrono::Local::now().date_naive());
+        // A RUT typed in the search box (with its dash or dots) is a supplier filter: exact,
+        // and served by an index instead of the full-text search.
+        let mut proveedor = filter.proveedor;
+        let mut q = filter.q.as_deref();
+        if proveedor.is_none()
+            && let Some(text) = q
+            && text.trim().contains(['-', '.'])
+            && let Ok(rut) = text.trim().parse::<Rut>()
+        {
+            proveedor = Some(rut);
+            q = None;
+        }
+        Ok(Some(ResolvedFilter {
+            filter,
+            obra_ids,
+            proveedor,
+            fts: q.and_then(fts_query),
+            today,
+        }))
     }
 
     /// Resolves a natural key to the stored invoice's id.

@@ -14,6 +14,7 @@
 //! ```
 
 mod error;
+mod export;
 mod invoices;
 mod obras;
 mod users;
@@ -27,6 +28,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use error::{Result, StoreError};
+pub use export::{EXPORT_CHUNK, ExportRow, ReportSet};
 pub use invoices::{AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page};
 pub use obras::Obra;
 pub use users::{NewUser, User};
