@@ -13,6 +13,7 @@
 
 pub mod cell;
 mod error;
+pub mod export;
 pub mod header;
 mod parse;
 pub mod source;
