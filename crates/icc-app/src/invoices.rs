@@ -54,11 +54,29 @@ impl App {
     pub async fn list_invoices(
         &self,
         s: &Session,
-        mut filter: InvoiceFilter,
+        filter: InvoiceFilter,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page> {
         let cursor = cursor.map(Cursor::decode).transpose()?;
+        let filter = self.scoped_filter(s, filter)?;
+        let mut page = self
+            .store
+            .list_invoices(&filter, limit, cursor.as_ref())
+            .await?;
+        page.items.iter_mut().for_each(present);
+        Ok(page)
+    }
+
+    /// The filter narrowed to what this user may see, with today's date filled in.
+    ///
+    /// # Errors
+    /// An obra the user does not have.
+    pub(crate) fn scoped_filter(
+        &self,
+        s: &Session,
+        mut filter: InvoiceFilter,
+    ) -> Result<InvoiceFilter> {
         if let Some(scope) = s.obra_scope() {
             if let Some(o) = &filter.obra
                 && !s.sees_obra(Some(o))
@@ -73,13 +91,7 @@ impl App {
         if filter.today.is_none() {
             filter.today = Some(today());
         }
-
-        let mut page = self
-            .store
-            .list_invoices(&filter, limit, cursor.as_ref())
-            .await?;
-        page.items.iter_mut().for_each(present);
-        Ok(page)
+        Ok(filter)
     }
 
     /// Resolves `ID` or `RUT:TIPO:FOLIO` to an invoice this user may see.

@@ -17,6 +17,7 @@
 mod auth;
 mod doctor;
 mod error;
+mod export;
 mod import;
 mod invoices;
 pub mod logging;
@@ -32,6 +33,8 @@ pub use auth::{
 };
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};
+pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path};
+pub use icc_io::export::{ExportFormat, ReportKind};
 pub use icc_io::{Field, Format, MappingSpec, RowIssue};
 pub use icc_store::{AssignmentChange, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, User};
 pub use import::{

@@ -79,6 +79,23 @@ pub enum Command {
         #[command(subcommand)]
         command: InvoicesCommand,
     },
+    /// Exporta un informe a Excel (xlsx) o CSV: facturas, libro-compras, vencimientos, por-obra
+    Export {
+        /// Informe: facturas, libro-compras, vencimientos o por-obra
+        #[arg(value_name = "INFORME")]
+        report: String,
+        /// Archivo de destino (se reemplaza si existe)
+        #[arg(long, value_name = "ARCHIVO")]
+        out: PathBuf,
+        /// Formato: xlsx o csv (por defecto, según la extensión de --out)
+        #[arg(long, value_name = "xlsx|csv")]
+        format: Option<String>,
+        /// Mes del libro de compras (AAAA-MM)
+        #[arg(long, value_name = "AAAA-MM")]
+        mes: Option<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
     /// Usuarios y roles
     Users {
         #[command(subcommand)]
@@ -98,34 +115,41 @@ pub enum Command {
     },
 }
 
+/// The invoice filters, shared by `invoices list` and `export`.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Código de obra (OB-2026-017)
+    #[arg(long)]
+    pub obra: Option<String>,
+    /// Estado: recibida, en_revision, aprobada, rechazada, parcialmente_pagada, pagada, anulada
+    #[arg(long)]
+    pub estado: Option<String>,
+    /// RUT del proveedor
+    #[arg(long, value_name = "RUT")]
+    pub proveedor: Option<String>,
+    /// Emitidas desde (dd-mm-aaaa o aaaa-mm-dd)
+    #[arg(long, value_name = "FECHA")]
+    pub desde: Option<String>,
+    /// Emitidas hasta (dd-mm-aaaa o aaaa-mm-dd)
+    #[arg(long, value_name = "FECHA")]
+    pub hasta: Option<String>,
+    /// Solo las vencidas e impagas
+    #[arg(long)]
+    pub vencidas: bool,
+    /// Solo las que pueden reclamarse y cuyo plazo vence en DIAS días o menos
+    #[arg(long, value_name = "DIAS", num_args = 0..=1, default_missing_value = "2")]
+    pub plazo_por_vencer: Option<u32>,
+    /// Búsqueda por proveedor, RUT, folio o glosa
+    #[arg(long, value_name = "TEXTO")]
+    pub q: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum InvoicesCommand {
     /// Lista facturas, de la más reciente a la más antigua, por páginas
     List {
-        /// Código de obra (OB-2026-017)
-        #[arg(long)]
-        obra: Option<String>,
-        /// Estado: recibida, en_revision, aprobada, rechazada, parcialmente_pagada, pagada, anulada
-        #[arg(long)]
-        estado: Option<String>,
-        /// RUT del proveedor
-        #[arg(long, value_name = "RUT")]
-        proveedor: Option<String>,
-        /// Emitidas desde (dd-mm-aaaa o aaaa-mm-dd)
-        #[arg(long, value_name = "FECHA")]
-        desde: Option<String>,
-        /// Emitidas hasta (dd-mm-aaaa o aaaa-mm-dd)
-        #[arg(long, value_name = "FECHA")]
-        hasta: Option<String>,
-        /// Solo las vencidas e impagas
-        #[arg(long)]
-        vencidas: bool,
-        /// Solo las que pueden reclamarse y cuyo plazo vence en DIAS días o menos
-        #[arg(long, value_name = "DIAS", num_args = 0..=1, default_missing_value = "2")]
-        plazo_por_vencer: Option<u32>,
-        /// Búsqueda por proveedor, RUT, folio o glosa
-        #[arg(long, value_name = "TEXTO")]
-        q: Option<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
         /// Filas por página (máximo 1000)
         #[arg(long, default_value_t = 50)]
         limit: u32,

@@ -15,11 +15,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use icc_app::{
-    App, AppError, AssignmentChange, Format, ImportOptions, InvoiceFilter, OnDuplicate, Session,
+    App, AppError, AssignmentChange, ExportFormat, ExportOptions, Format, ImportOptions,
+    InvoiceFilter, OnDuplicate, ReportKind, Session,
 };
 use icc_core::{InvoiceStatus, Role, Rut};
 
-use args::{Cli, Command, DevCommand, InvoicesCommand, ObrasCommand, UsersCommand};
+use args::{Cli, Command, DevCommand, FilterArgs, InvoicesCommand, ObrasCommand, UsersCommand};
 
 /// A failure with its exit code.
 struct Failure {
@@ -300,6 +301,43 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 });
             }
         }
+        Command::Export {
+            report,
+            out,
+            format,
+            mes,
+            filters,
+        } => {
+            let report: ReportKind = report.parse()?;
+            let format = match format {
+                Some(f) => f.parse::<ExportFormat>()?,
+                None => icc_app::format_for_path(out),
+            };
+            let filter = filter_from(filters)?;
+            let s = login(app, cli, stdin).await?;
+            let opts = ExportOptions {
+                report,
+                format,
+                filter,
+                mes: mes.clone(),
+                out: out.clone(),
+            };
+            let mut last = std::time::Instant::now();
+            let done = app
+                .export(&s, opts, &mut |p| {
+                    if last.elapsed() >= std::time::Duration::from_secs(1) {
+                        last = std::time::Instant::now();
+                        eprintln!(
+                            "exportando: {} de {} documentos",
+                            icc_core::group_thousands(p.written),
+                            icc_core::group_thousands(p.total)
+                        );
+                    }
+                    true
+                })
+                .await?;
+            output::export(json, &done);
+        }
         Command::Invoices { command } => {
             let s = login(app, cli, stdin).await?;
             invoices(app, &s, command, json).await?;
@@ -395,6 +433,33 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
     Ok(())
 }
 
+/// The store filter the flags describe.
+fn filter_from(f: &FilterArgs) -> Result<InvoiceFilter, Failure> {
+    Ok(InvoiceFilter {
+        obra: f.obra.clone(),
+        estado: f
+            .estado
+            .as_deref()
+            .map(str::parse::<InvoiceStatus>)
+            .transpose()?,
+        proveedor: f.proveedor.as_deref().map(str::parse::<Rut>).transpose()?,
+        desde: f
+            .desde
+            .as_deref()
+            .map(|d| icc_core::parse_date("--desde", d))
+            .transpose()?,
+        hasta: f
+            .hasta
+            .as_deref()
+            .map(|d| icc_core::parse_date("--hasta", d))
+            .transpose()?,
+        vencidas: f.vencidas,
+        plazo_por_vencer: f.plazo_por_vencer,
+        q: f.q.clone(),
+        ..InvoiceFilter::default()
+    })
+}
+
 async fn invoices(
     app: &App,
     s: &Session,
@@ -403,14 +468,7 @@ async fn invoices(
 ) -> Result<(), Failure> {
     match command {
         InvoicesCommand::List {
-            obra,
-            estado,
-            proveedor,
-            desde,
-            hasta,
-            vencidas,
-            plazo_por_vencer,
-            q,
+            filters,
             limit,
             cursor,
         } => {
@@ -419,26 +477,7 @@ async fn invoices(
                     "--limit: el valor «{limit}» no es válido: use entre 1 y 1000"
                 )));
             }
-            let filter = InvoiceFilter {
-                obra: obra.clone(),
-                estado: estado
-                    .as_deref()
-                    .map(str::parse::<InvoiceStatus>)
-                    .transpose()?,
-                proveedor: proveedor.as_deref().map(str::parse::<Rut>).transpose()?,
-                desde: desde
-                    .as_deref()
-                    .map(|d| icc_core::parse_date("--desde", d))
-                    .transpose()?,
-                hasta: hasta
-                    .as_deref()
-                    .map(|d| icc_core::parse_date("--hasta", d))
-                    .transpose()?,
-                vencidas: *vencidas,
-                plazo_por_vencer: *plazo_por_vencer,
-                q: q.clone(),
-                ..InvoiceFilter::default()
-            };
+            let filter = filter_from(filters)?;
             let page = app
                 .list_invoices(s, filter, *limit, cursor.as_deref())
                 .await?;

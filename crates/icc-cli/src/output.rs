@@ -1,6 +1,8 @@
 //! Printing results: JSON for scripts (`--json`), Spanish tables and sentences for people.
 
-use icc_app::{AuditEntry, DoctorReport, ImportReport, InvoiceView, Obra, Page, User};
+use icc_app::{
+    AuditEntry, DoctorReport, ExportReport, ImportReport, InvoiceView, Obra, Page, User,
+};
 use icc_core::Clp;
 use serde::Serialize;
 
@@ -312,4 +314,21 @@ pub fn import(json: bool, r: &ImportReport) {
     if r.dry_run {
         println!("\nVista previa: no se escribió nada.");
     }
+}
+
+pub fn export(json: bool, r: &ExportReport) {
+    if json {
+        return print_json(r);
+    }
+    let n = icc_core::group_thousands(r.documents);
+    let sheets = if r.sheets.is_empty() {
+        String::new()
+    } else {
+        format!(" (hojas: {})", r.sheets.join(", "))
+    };
+    println!(
+        "Informe «{}» guardado en {}: {n} documento(s){sheets}.",
+        r.report.title(),
+        r.path.display()
+    );
 }
