@@ -68,7 +68,10 @@ pub fn format_for_path(path: &Path) -> ExportFormat {
 }
 
 /// First and last day of an `AAAA-MM` month.
-fn month_bounds(mes: &str) -> Result<(NaiveDate, NaiveDate)> {
+///
+/// # Errors
+/// [`AppError::Invalid`] naming the value and the expected shape.
+pub fn month_bounds(mes: &str) -> Result<(NaiveDate, NaiveDate)> {
     let bad = || {
         AppError::Invalid(format!(
             "--mes: «{mes}» no es un mes válido; escríbalo como AAAA-MM, por ejemplo 2026-10"

@@ -33,7 +33,7 @@ pub use auth::{
 };
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};
-pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path};
+pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path, month_bounds};
 pub use icc_io::export::{ExportFormat, ReportKind};
 pub use icc_io::{Field, Format, MappingSpec, RowIssue};
 pub use icc_store::{AssignmentChange, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, User};

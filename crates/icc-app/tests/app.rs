@@ -388,3 +388,181 @@ async fn invoice_views_carry_deadlines_and_the_seed_makes_the_documented_obras()
         );
     }
 }
+
+/// Reads an exported CSV: header and rows.
+fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(bytes.starts_with("\u{feff}".as_bytes()), "BOM");
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(&bytes[3..]);
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+fn export_opts(report: icc_app::ReportKind, out: &std::path::Path) -> icc_app::ExportOptions {
+    icc_app::ExportOptions {
+        report,
+        format: icc_app::format_for_path(out),
+        filter: InvoiceFilter::default(),
+        mes: None,
+        out: out.to_path_buf(),
+    }
+}
+
+#[tokio::test]
+async fn exports_hold_exactly_what_the_user_may_see() {
+    use icc_app::ReportKind;
+    let (d, app, admin) = seeded().await;
+    let out = d.path().join("todas.csv");
+    let mut calls = 0;
+    let r = app
+        .export(&admin, export_opts(ReportKind::Facturas, &out), &mut |p| {
+            calls += 1;
+            assert!(p.written <= p.total);
+            true
+        })
+        .await
+        .unwrap();
+    assert!(calls >= 1, "progress reported");
+    let everything = all(&app, &admin, InvoiceFilter::default()).await;
+    assert_eq!(r.documents, everything.len() as u64);
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header[2], "Folio");
+    assert_eq!(rows.len(), everything.len());
+    // same documents, same order as the list
+    for (row, inv) in rows.iter().zip(&everything) {
+        assert_eq!(row[2], inv.folio.to_string());
+        assert_eq!(row[10], inv.obra.clone().unwrap_or_default());
+    }
+
+    app.add_user(
+        &admin,
+        "jperez",
+        Role::AdminObra,
+        &["OB-2026-017".into(), "OB-2026-003".into()],
+        USER_PW,
+    )
+    .await
+    .unwrap();
+    let jp = app.login("jperez", USER_PW).await.unwrap();
+    let mine = all(&app, &jp, InvoiceFilter::default()).await;
+    let out = d.path().join("mias.csv");
+    app.export(&jp, export_opts(ReportKind::Facturas, &out), &mut |_| true)
+        .await
+        .unwrap();
+    let (_, rows) = read_csv(&out);
+    assert_eq!(rows.len(), mine.len());
+    assert!(
+        rows.iter()
+            .all(|r| r[10] == "OB-2026-017" || r[10] == "OB-2026-003"),
+        "only their obras"
+    );
+    // every report, every format: never another obra
+    for report in [ReportKind::Vencimientos, ReportKind::PorObra] {
+        let out = d.path().join(format!("{}.xlsx", report.name()));
+        let done = app
+            .export(&jp, export_opts(report, &out), &mut |_| true)
+            .await
+            .unwrap();
+        if report == ReportKind::PorObra {
+            assert_eq!(
+                done.sheets,
+                vec!["Resumen", "OB-2026-003", "OB-2026-017", "Parámetros"]
+            );
+        }
+        let csv_out = d.path().join(format!("{}.csv", report.name()));
+        let mut o = export_opts(report, &csv_out);
+        o.format = icc_app::ExportFormat::Csv;
+        app.export(&jp, o, &mut |_| true).await.unwrap();
+        let (header, rows) = read_csv(&csv_out);
+        let obra_col = header.iter().position(|h| h == "Obra").unwrap();
+        assert!(
+            rows.iter().all(|r| r[obra_col].is_empty()
+                || r[obra_col] == "OB-2026-017"
+                || r[obra_col] == "OB-2026-003"),
+            "{report:?}"
+        );
+    }
+    let mut o = export_opts(ReportKind::Facturas, &d.path().join("x.xlsx"));
+    o.filter.obra = Some("OB-2026-001".into());
+    assert!(matches!(
+        app.export(&jp, o, &mut |_| true).await,
+        Err(AppError::Forbidden(_))
+    ));
+}
+
+#[tokio::test]
+async fn libro_de_compras_is_monthly_and_matches_the_database() {
+    use icc_app::ReportKind;
+    let (d, app, admin) = seeded().await;
+    let out = d.path().join("libro.csv");
+    let err = app
+        .export(
+            &admin,
+            export_opts(ReportKind::LibroCompras, &out),
+            &mut |_| true,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--mes AAAA-MM"), "{err}");
+    let mut o = export_opts(ReportKind::Vencimientos, &out);
+    o.mes = Some("2026-10".into());
+    assert!(matches!(
+        app.export(&admin, o, &mut |_| true).await,
+        Err(AppError::Invalid(_))
+    ));
+
+    let mut o = export_opts(ReportKind::LibroCompras, &out);
+    o.mes = Some("2026-10".into());
+    let r = app.export(&admin, o, &mut |_| true).await.unwrap();
+    // an independent count and sum straight from the database
+    let (n, sum): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN tipo_dte = 61 THEN -monto_total ELSE monto_total END), 0) \
+         FROM invoices WHERE tipo_dte NOT IN (50, 52) AND estado NOT IN ('rechazada', 'anulada') \
+         AND COALESCE(substr(fecha_recepcion_sii, 1, 7), substr(fecha_emision, 1, 7)) = '2026-10'",
+    )
+    .fetch_one(app.store().pool())
+    .await
+    .unwrap();
+    assert!(n > 0);
+    assert_eq!(r.documents, n as u64);
+    let (header, rows) = read_csv(&out);
+    let total_col = header.iter().position(|h| h == "Monto total").unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!(last[2], "Total");
+    assert_eq!(last[total_col], sum.to_string());
+    // types in register order, each closed by its subtotal
+    let tipos: Vec<i64> = rows
+        .iter()
+        .filter(|r| !r[0].is_empty())
+        .map(|r| r[1].parse().unwrap())
+        .collect();
+    assert!(tipos.is_sorted());
+}
+
+#[tokio::test]
+async fn a_cancelled_export_leaves_no_file() {
+    let (d, app, admin) = seeded().await;
+    let out = d.path().join("cancelada.xlsx");
+    let r = app
+        .export(
+            &admin,
+            export_opts(icc_app::ReportKind::Facturas, &out),
+            &mut |_| false,
+        )
+        .await;
+    assert!(matches!(r, Err(AppError::Cancelled)), "{r:?}");
+    // export returns only after the writer has dropped its temporary file
+    let names: Vec<String> = std::fs::read_dir(d.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!out.exists());
+    assert!(!names.iter().any(|n| n.contains(".partial")), "{names:?}");
+}

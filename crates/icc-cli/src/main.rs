@@ -309,6 +309,22 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
             filters,
         } => {
             let report: ReportKind = report.parse()?;
+            match (report, mes) {
+                (ReportKind::LibroCompras, None) => {
+                    return Err(Failure::usage(
+                        "el libro de compras es mensual: indique el mes con --mes AAAA-MM",
+                    ));
+                }
+                (ReportKind::LibroCompras, Some(m)) => {
+                    icc_app::month_bounds(m).map_err(|e| Failure::usage(e.to_string()))?;
+                }
+                (_, Some(_)) => {
+                    return Err(Failure::usage(
+                        "--mes solo se usa con libro-compras; para otros informes filtre con --desde y --hasta",
+                    ));
+                }
+                (_, None) => {}
+            }
             let format = match format {
                 Some(f) => f.parse::<ExportFormat>()?,
                 None => icc_app::format_for_path(out),

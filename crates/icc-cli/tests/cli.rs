@@ -587,3 +587,141 @@ fn a_writer_killed_mid_transaction_leaves_a_sound_database_and_no_partial_write(
         "nor the obras it created in the same transaction"
     );
 }
+
+#[test]
+fn export_writes_every_report_and_reports_in_json() {
+    let d = seeded();
+    let dir = d.path();
+    for (report, extra) in [
+        ("facturas", vec![]),
+        ("libro-compras", vec!["--mes", "2026-10"]),
+        ("vencimientos", vec![]),
+        ("por-obra", vec![]),
+    ] {
+        for ext in ["xlsx", "csv"] {
+            let out = dir.join(format!("{report}.{ext}"));
+            let mut args = vec![
+                "--user",
+                "admin",
+                "export",
+                report,
+                "--out",
+                out.to_str().unwrap(),
+                "--json",
+            ];
+            args.extend(&extra);
+            let v = ok_json(icc(dir, &args, None));
+            assert_eq!(v["report"], report);
+            assert_eq!(v["format"], ext);
+            assert_eq!(v["path"], out.to_str().unwrap());
+            assert!(v["documents"].as_u64().unwrap() > 0, "{report}");
+            assert!(v["sheets"].is_array());
+            assert!(out.metadata().unwrap().len() > 100);
+            if ext == "xlsx" {
+                assert_eq!(
+                    v["sheets"].as_array().unwrap().last().unwrap(),
+                    "Parámetros"
+                );
+            }
+        }
+    }
+    // filters as in invoices list; --format overrides the extension
+    let out = dir.join("aprobadas.txt");
+    let v = ok_json(icc(
+        dir,
+        &[
+            "--user",
+            "admin",
+            "export",
+            "facturas",
+            "--estado",
+            "aprobada",
+            "--obra",
+            "OB-2026-002",
+            "--format",
+            "csv",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    ));
+    let list = ok_json(icc(
+        dir,
+        &[
+            "--user",
+            "admin",
+            "invoices",
+            "list",
+            "--estado",
+            "aprobada",
+            "--obra",
+            "OB-2026-002",
+            "--limit",
+            "1000",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        v["documents"].as_u64().unwrap() as usize,
+        list["items"].as_array().unwrap().len()
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with('\u{feff}'));
+    assert_eq!(
+        text.lines().count(),
+        list["items"].as_array().unwrap().len() + 1
+    );
+
+    // usage errors
+    let bad = |args: &[&str]| {
+        let o = icc(dir, args, None);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        stderr(&o)
+    };
+    let x = dir.join("x.xlsx");
+    let x = x.to_str().unwrap();
+    assert!(bad(&["--user", "admin", "export", "balance", "--out", x]).contains("libro-compras"));
+    assert!(bad(&["--user", "admin", "export", "libro-compras", "--out", x]).contains("--mes"));
+    assert!(
+        bad(&[
+            "--user",
+            "admin",
+            "export",
+            "libro-compras",
+            "--mes",
+            "10-2026",
+            "--out",
+            x
+        ])
+        .contains("AAAA-MM")
+    );
+    assert!(
+        bad(&[
+            "--user", "admin", "export", "facturas", "--mes", "2026-10", "--out", x
+        ])
+        .contains("--mes")
+    );
+    assert!(
+        bad(&[
+            "--user", "admin", "export", "facturas", "--format", "pdf", "--out", x
+        ])
+        .contains("xlsx o csv")
+    );
+    // a folder that does not exist: a failure that names it, and nothing written
+    let o = icc(
+        dir,
+        &[
+            "--user",
+            "admin",
+            "export",
+            "facturas",
+            "--out",
+            dir.join("no/hay/x.xlsx").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no/hay"), "{}", stderr(&o));
+}

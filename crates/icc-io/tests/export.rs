@@ -1,6 +1,8 @@
 //! Every report read back: sheets, values, subtotals, totals, formats, CSV dialect.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Read;
 use std::path::Path;
 
@@ -441,5 +443,88 @@ fn sheet_names_stay_legal_and_unique() {
             "OB-2026-1 (3)",
             "Parámetros"
         ]
+    );
+}
+
+#[test]
+fn libreoffice_opens_every_report_and_computes_the_same_totals() {
+    let Some(soffice) = common::soffice() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    for i in 0..60 {
+        let tipo = if i % 7 == 0 { 61 } else { 33 };
+        let rut = ["76555835-2", "76177907-9", "96874030-K"][i % 3];
+        let mut l = line(tipo, i as i64 + 1, rut, 10_000 * (i as i64 + 1));
+        l.obra = Some(format!("OB-{}", i % 4));
+        l.centro_costo = Some(format!("CC-{}", i % 2));
+        lines.push(l);
+    }
+    let mut files = Vec::new();
+    for kind in ReportKind::ALL {
+        let mut sorted = lines.clone();
+        match kind {
+            ReportKind::LibroCompras => sorted.sort_by_key(|l| (l.tipo_dte.code(), l.folio)),
+            ReportKind::Vencimientos => sorted.sort_by_key(|l| (l.razon_social.clone(), l.folio)),
+            ReportKind::PorObra => {
+                sorted.sort_by_key(|l| (l.obra.clone(), l.centro_costo.clone(), l.folio))
+            }
+            ReportKind::Facturas => {}
+        }
+        let out = dir.path().join(format!("{}.xlsx", kind.name()));
+        export(kind, ExportFormat::Xlsx, &sorted, &out);
+        files.push(out);
+        if kind == ReportKind::LibroCompras {
+            let out = dir.path().join("libro.csv");
+            export(kind, ExportFormat::Csv, &sorted, &out);
+            files.push(out);
+        }
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/report-pdf");
+    let pdfs = dir.path().join("pdf");
+    let out = std::process::Command::new(&script)
+        .arg("--outdir")
+        .arg(&pdfs)
+        .args(&files)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in &files {
+        let pdf = pdfs.join(f.with_extension("pdf").file_name().unwrap());
+        let bytes = std::fs::read(&pdf).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"), "{}", pdf.display());
+        assert!(bytes.len() > 5_000, "{} has content", pdf.display());
+    }
+
+    // LibreOffice's own reading of the libro de compras: the totals row it computes
+    let status = std::process::Command::new(&soffice)
+        .args([
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "csv",
+            "--outdir",
+        ])
+        .arg(dir.path().join("lo"))
+        .arg(dir.path().join("libro-compras.xlsx"))
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lo = std::fs::read(dir.path().join("lo/libro-compras.csv")).unwrap();
+    let lo = String::from_utf8_lossy(&lo);
+    let total_line = lo.lines().find(|l| l.contains(",Total,")).unwrap();
+    let expected: i64 = lines.iter().map(|l| l.signed(l.total)).sum();
+    assert!(
+        total_line.ends_with(&format!(",{expected}")),
+        "{total_line} vs {expected}"
     );
 }

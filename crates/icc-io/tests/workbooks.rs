@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use icc_io::{ParseError, ParseOptions, parse_file};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
@@ -180,27 +182,11 @@ fn a_password_protected_workbook_says_so() {
     assert!(e.contains("contraseña"), "{e}");
 }
 
-/// The converter, or `None` when LibreOffice is missing outside CI (CI installs it through
-/// scripts/test, so there a missing one fails the test).
-fn soffice() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("soffice"))
-            .find(|p| p.exists())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "LibreOffice (soffice) is missing; scripts/test installs libreoffice-calc-nogui"
-        );
-        eprintln!("soffice not found: skipping the xls/ods conversion test");
-    }
-    found
-}
-
 #[test]
 fn xls_and_ods_written_by_libreoffice_read_like_the_xlsx() {
-    let Some(soffice) = soffice() else { return };
+    let Some(soffice) = common::soffice() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let xlsx = dir.path().join("compras.xlsx");
     std::fs::write(&xlsx, accountant_workbook()).unwrap();
