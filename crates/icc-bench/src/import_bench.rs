@@ -11,7 +11,7 @@ use icc_core::{Clp, Rut};
 
 use crate::report;
 
-const PASSWORD: &str = "caballo correcto batería grapa";
+pub(crate) const PASSWORD: &str = "caballo correcto batería grapa";
 
 fn rut(i: u64) -> Result<Rut> {
     // 600 suppliers with valid check digits
@@ -124,14 +124,14 @@ fn raw_csv(path: &Path) -> Result<usize> {
     Ok(n)
 }
 
-struct Run {
-    secs: f64,
-    max_rss_kb: u64,
-    report: serde_json::Value,
+pub(crate) struct Run {
+    pub secs: f64,
+    pub max_rss_kb: u64,
+    pub report: serde_json::Value,
 }
 
-/// The real `icc import`, timed by /usr/bin/time for wall time and peak RSS.
-fn icc_import(icc: &Path, file: &Path) -> Result<Run> {
+/// A fresh data directory with the benchmark's administrator, made by the real `icc init`.
+pub(crate) fn init_data_dir(icc: &Path) -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     let init = Command::new(icc)
         .args(["--data-dir"])
@@ -150,21 +150,27 @@ fn icc_import(icc: &Path, file: &Path) -> Result<Run> {
     if !init.success() {
         bail!("icc init failed");
     }
-    let stats = dir.path().join("time.txt");
+    Ok(dir)
+}
+
+/// Runs `icc --data-dir DIR --user bench ARGS --json` under /usr/bin/time for wall time and
+/// peak RSS.
+pub(crate) fn timed_icc(icc: &Path, dir: &Path, args: &[&std::ffi::OsStr]) -> Result<Run> {
+    let stats = dir.join("time.txt");
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%e %M", "-o"])
         .arg(&stats)
         .arg(icc)
         .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--user", "bench", "import", "--json"])
-        .arg(file)
+        .arg(dir)
+        .args(["--user", "bench", "--json"])
+        .args(args)
         .env("ICC_PASSWORD", PASSWORD)
         .output()
         .context("running /usr/bin/time (apt package `time`)")?;
     if !out.status.success() {
         bail!(
-            "icc import failed: {}",
+            "icc {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -177,6 +183,12 @@ fn icc_import(icc: &Path, file: &Path) -> Result<Run> {
         max_rss_kb,
         report: serde_json::from_slice(&out.stdout)?,
     })
+}
+
+/// The real `icc import` on a fresh database.
+fn icc_import(icc: &Path, file: &Path) -> Result<Run> {
+    let dir = init_data_dir(icc)?;
+    timed_icc(icc, dir.path(), &["import".as_ref(), file.as_os_str()])
 }
 
 fn pandas_read(xlsx: &Path) -> Result<Option<f64>> {

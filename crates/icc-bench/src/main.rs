@@ -4,6 +4,12 @@
 //! `icc-bench store [--invoices N] [--out docs/benchmarks.md]` seeds N invoices and measures
 //! the store's list pages (p50/p95) for several filter combinations and full-text queries,
 //! against a primary-key page read as the baseline.
+//!
+//! `icc-bench import --icc PATH [--rows N]` imports a generated sheet with the real binary,
+//! against raw calamine and csv reads and pandas.
+//!
+//! `icc-bench export --icc PATH [--rows N]` exports a seeded database's `facturas` report,
+//! against plain rust_xlsxwriter and Python XlsxWriter writing the same cells.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,6 +19,7 @@ use icc_app::App;
 use icc_core::{InvoiceStatus, Rut};
 use icc_store::{Cursor, InvoiceFilter, Store};
 
+mod export_bench;
 mod import_bench;
 mod report;
 
@@ -31,7 +38,8 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(what) = args.first() else {
         bail!(
-            "usage: icc-bench store [--invoices N] [--out FILE] | import --icc PATH [--rows N] [--out FILE]"
+            "usage: icc-bench store [--invoices N] [--out FILE] | import --icc PATH [--rows N] [--out FILE] \
+             | export --icc PATH [--rows N] [--out FILE]"
         )
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -57,6 +65,16 @@ fn main() -> Result<()> {
                 PathBuf::from(arg(&args, "--icc").context("--icc PATH to the release icc binary")?);
             let out = arg(&args, "--out").map(PathBuf::from);
             import_bench::run(rows, &icc, out.as_deref())
+        }
+        "export" => {
+            let rows: u64 = arg(&args, "--rows")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(100_000);
+            let icc =
+                PathBuf::from(arg(&args, "--icc").context("--icc PATH to the release icc binary")?);
+            let out = arg(&args, "--out").map(PathBuf::from);
+            rt.block_on(export_bench::run(rows, &icc, out.as_deref()))
         }
         other => bail!("unknown benchmark {other}"),
     }

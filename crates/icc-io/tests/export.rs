@@ -335,7 +335,10 @@ fn por_obra_summarises_with_a_chart_and_a_sheet_per_obra() {
     assert!(chart.contains("Resumen!$C$"), "{chart}");
 
     let ob = wb.worksheet_range("OB-1").unwrap();
-    assert_eq!(text(ob.get_value((0, 0)).unwrap()), "Obra OB-1");
+    assert_eq!(
+        text(ob.get_value((0, 0)).unwrap()),
+        "Obra OB-1: Edificio Uno"
+    );
     let totals: Vec<i64> = column(&ob, 13).iter().map(num).collect();
     assert_eq!(totals, vec![1_190_000, 595_000, -119_000, 1_666_000]);
 }
@@ -432,8 +435,17 @@ fn sheet_names_stay_legal_and_unique() {
     b.obra = Some("ob-2026-1".into());
     let mut c = line(33, 3, "76555835-2", 1);
     c.obra = Some("OB-2026-1".into());
-    export(ReportKind::PorObra, ExportFormat::Xlsx, &[a, b, c], &out);
+    let mut e = Exporter::create(meta(ReportKind::PorObra), ExportFormat::Xlsx, &out).unwrap();
+    for l in [a, b, c] {
+        e.push(&l).unwrap();
+    }
+    let summary = e.finish().unwrap();
     let wb = open_workbook_auto(&out).unwrap();
+    assert_eq!(
+        wb.sheet_names(),
+        summary.sheets,
+        "the summary names the real sheets"
+    );
     assert_eq!(
         wb.sheet_names(),
         vec![

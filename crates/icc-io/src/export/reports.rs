@@ -221,11 +221,9 @@ struct ObraSpend {
 /// dropped (cancelled or failed), so a half-written report never takes the name.
 pub struct Exporter {
     meta: Meta,
-    format: ExportFormat,
     sink: Box<dyn Sink + Send>,
     state: State,
     documents: u64,
-    sheets: Vec<String>,
     temp: tempfile::TempPath,
     out: PathBuf,
 }
@@ -258,11 +256,9 @@ impl Exporter {
         };
         let mut e = Exporter {
             meta,
-            format,
             sink,
             state: State::Facturas,
             documents: 0,
-            sheets: Vec::new(),
             temp,
             out: out.to_path_buf(),
         };
@@ -270,35 +266,29 @@ impl Exporter {
         Ok(e)
     }
 
+    /// Starts a sheet titled with the report's title.
     fn sheet(&mut self, name: &str, cols: &'static [Col], main: bool) -> Result<(), ExportError> {
-        self.sheet_in(name, cols, main, None)
+        let title = self.meta.kind.title();
+        self.sheet_titled(name, title, cols, main, None)
     }
 
-    fn sheet_in(
+    fn sheet_titled(
         &mut self,
         name: &str,
+        title: &str,
         cols: &'static [Col],
         main: bool,
         reserved: Option<usize>,
     ) -> Result<(), ExportError> {
-        let title = match self.meta.kind {
-            ReportKind::PorObra if reserved.is_none() && main => self.meta.kind.title().to_owned(),
-            ReportKind::PorObra if reserved.is_none() => format!("Obra {name}"),
-            _ => self.meta.kind.title().to_owned(),
-        };
         let subtitle = self.meta.filter_line();
         self.sink.begin_sheet(&SheetSpec {
             name,
-            title: &title,
+            title,
             subtitle: &subtitle,
             cols,
             main,
             reserved,
-        })?;
-        if reserved.is_none() {
-            self.sheets.push(name.to_owned());
-        }
-        Ok(())
+        })
     }
 
     fn begin(&mut self) -> Result<(), ExportError> {
@@ -324,7 +314,6 @@ impl Exporter {
             }
             ReportKind::PorObra => {
                 let resumen = self.sink.reserve_sheet("Resumen")?;
-                self.sheets.push("Resumen".into());
                 State::PorObra {
                     resumen,
                     obras: Vec::new(),
@@ -462,7 +451,12 @@ impl Exporter {
                         centros: Vec::new(),
                     });
                     let name = l.obra.clone().unwrap_or_else(|| SIN_OBRA.into());
-                    self.sheet(&name, OBRA_DETALLE, false)?;
+                    let title = match (&l.obra, &l.obra_nombre) {
+                        (Some(code), Some(n)) => format!("Obra {code}: {n}"),
+                        (Some(code), None) => format!("Obra {code}"),
+                        (None, _) => "Documentos sin obra asignada".into(),
+                    };
+                    self.sheet_titled(&name, &title, OBRA_DETALLE, false, None)?;
                     if let State::PorObra { detail_first, .. } = &mut self.state {
                         *detail_first = self.sink.next_row();
                     }
@@ -567,13 +561,12 @@ impl Exporter {
             }
         }
         self.parametros()?;
+        let sheets = self.sink.sheet_names();
         let Exporter {
             sink,
             temp,
             out,
             documents,
-            sheets,
-            format,
             ..
         } = self;
         sink.save(&temp)?;
@@ -581,18 +574,17 @@ impl Exporter {
             path: out.clone(),
             source: e.error,
         })?;
-        Ok(ExportSummary {
-            documents,
-            sheets: if format == ExportFormat::Csv {
-                vec![]
-            } else {
-                sheets
-            },
-        })
+        Ok(ExportSummary { documents, sheets })
     }
 
     fn write_resumen(&mut self, sheet: usize, obras: &[ObraSpend]) -> Result<(), ExportError> {
-        self.sheet_in("Resumen", RESUMEN, true, Some(sheet))?;
+        self.sheet_titled(
+            "Resumen",
+            ReportKind::PorObra.title(),
+            RESUMEN,
+            true,
+            Some(sheet),
+        )?;
         let sink = self.sink.as_mut();
         if obras.is_empty() {
             sink.note(NO_RESULTS)?;

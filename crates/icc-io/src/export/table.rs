@@ -110,6 +110,8 @@ pub(crate) trait Sink {
     /// Creates an empty sheet now, so it sits at this position among the tabs, to be
     /// written later with `reserved` set. Returns its handle.
     fn reserve_sheet(&mut self, name: &str) -> Result<usize, ExportError>;
+    /// The sheets' names as written (made legal and unique), in tab order.
+    fn sheet_names(&self) -> Vec<String>;
     /// Writes everything out to `path`.
     fn save(self: Box<Self>, path: &Path) -> Result<(), ExportError>;
 }
@@ -275,6 +277,8 @@ pub(crate) struct XlsxSink {
     sheet: Option<SheetState>,
     /// Names in use, lowercase (Excel compares sheet names case-insensitively).
     names: Vec<String>,
+    /// Names as written, in tab order.
+    sheet_order: Vec<String>,
 }
 
 impl XlsxSink {
@@ -284,6 +288,7 @@ impl XlsxSink {
             styles: Styles::new(),
             sheet: None,
             names: Vec::new(),
+            sheet_order: Vec::new(),
         }
     }
 
@@ -298,6 +303,7 @@ impl XlsxSink {
             n += 1;
         }
         self.names.push(name.to_lowercase());
+        self.sheet_order.push(name.clone());
         name
     }
 
@@ -591,6 +597,10 @@ impl Sink for XlsxSink {
         Ok(self.workbook.worksheets().len() - 1)
     }
 
+    fn sheet_names(&self) -> Vec<String> {
+        self.sheet_order.clone()
+    }
+
     fn save(mut self: Box<Self>, path: &Path) -> Result<(), ExportError> {
         self.end_sheet()?;
         self.workbook.save(path).map_err(|e| match e {
@@ -715,6 +725,10 @@ impl Sink for CsvSink {
 
     fn reserve_sheet(&mut self, _name: &str) -> Result<usize, ExportError> {
         Ok(0)
+    }
+
+    fn sheet_names(&self) -> Vec<String> {
+        Vec::new()
     }
 
     fn save(self: Box<Self>, path: &Path) -> Result<(), ExportError> {
