@@ -16,6 +16,7 @@ pub const CLAIM_WARNING_DAYS: i64 = 2;
 
 /// One invoice as users see it: everything stored plus what follows from today's date.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InvoiceView {
     /// Stored data (`plazo_reclamo` is `desconocido` when the SII reception is unknown).
     #[serde(flatten)]
@@ -24,20 +25,49 @@ pub struct InvoiceView {
     pub tipo_dte_nombre: String,
     /// Spanish label of the status.
     pub estado_nombre: &'static str,
-    /// `vigente`, `por_vencer` (2 days or less), `vencido`, `desconocido` or `no_aplica`.
-    pub plazo_reclamo_estado: &'static str,
     /// Days left to claim (negative once expired); absent when unknown.
     pub plazo_reclamo_dias: Option<i64>,
     /// Aging bucket of the debt (`al_dia`, `d1a30`, ...); absent when nothing is owed.
     pub antiguedad: Option<AgingBucket>,
 }
 
-/// Fills what the store leaves empty for people: an unknown claim deadline of a claimable
-/// document reads `desconocido` (never a guess).
-fn present(row: &mut InvoiceRow) {
-    if row.plazo_reclamo.is_none()
-        && DteType::new(u16::try_from(row.tipo_dte).unwrap_or(0)).is_ok_and(|t| t.is_claimable())
-    {
+/// The claim deadline's state and the days left (negative once expired).
+fn plazo_state(
+    tipo: Option<DteType>,
+    deadline: Option<NaiveDate>,
+    today: NaiveDate,
+) -> (&'static str, Option<i64>) {
+    match (tipo.is_some_and(|t| t.is_claimable()), deadline) {
+        (false, _) => ("no_aplica", None),
+        (true, None) => ("desconocido", None),
+        (true, Some(d)) => {
+            let left = (d - today).num_days();
+            let st = if left < 0 {
+                "vencido"
+            } else if left <= CLAIM_WARNING_DAYS {
+                "por_vencer"
+            } else {
+                "vigente"
+            };
+            (st, Some(left))
+        }
+    }
+}
+
+/// Fills what the store leaves for people and today's date: the claim deadline's state,
+/// whether the debt is overdue, and `desconocido` for an unknown deadline of a claimable
+/// document (never a guess).
+fn present(row: &mut InvoiceRow, today: NaiveDate) {
+    let tipo = DteType::new(u16::try_from(row.tipo_dte).unwrap_or(0)).ok();
+    let deadline: Option<NaiveDate> = row.plazo_reclamo.as_deref().and_then(|d| d.parse().ok());
+    row.plazo_reclamo_estado = Some(plazo_state(tipo, deadline, today).0.to_owned());
+    row.vencida = row
+        .estado
+        .parse::<InvoiceStatus>()
+        .is_ok_and(|e| e.is_payable())
+        && row.vence.parse::<NaiveDate>().is_ok_and(|v| v < today)
+        && tipo.is_some_and(|t| t.total_sign() != 0);
+    if row.plazo_reclamo.is_none() && tipo.is_some_and(|t| t.is_claimable()) {
         row.plazo_reclamo = Some("desconocido".into());
     }
 }
@@ -64,7 +94,8 @@ impl App {
             .store
             .list_invoices(&filter, limit, cursor.as_ref())
             .await?;
-        page.items.iter_mut().for_each(present);
+        let today = filter.today.unwrap_or_else(today);
+        page.items.iter_mut().for_each(|r| present(r, today));
         Ok(page)
     }
 
@@ -238,30 +269,15 @@ fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
         .as_deref()
         .and_then(|d| d.parse().ok());
     let estado: Option<InvoiceStatus> = detail.row.estado.parse().ok();
-    let (plazo_estado, dias) = match (tipo.is_some_and(|t| t.is_claimable()), deadline) {
-        (false, _) => ("no_aplica", None),
-        (true, None) => ("desconocido", None),
-        (true, Some(d)) => {
-            let left = (d - today).num_days();
-            let st = if left < 0 {
-                "vencido"
-            } else if left <= CLAIM_WARNING_DAYS {
-                "por_vencer"
-            } else {
-                "vigente"
-            };
-            (st, Some(left))
-        }
-    };
+    let (_, dias) = plazo_state(tipo, deadline, today);
     let antiguedad = match (estado, detail.row.vence.parse::<NaiveDate>()) {
         (Some(e), Ok(due)) if e.is_payable() => Some(aging_bucket(due, today)),
         _ => None,
     };
-    present(&mut detail.row);
+    present(&mut detail.row, today);
     InvoiceView {
         tipo_dte_nombre: tipo.map_or_else(|| detail.row.tipo_dte.to_string(), |t| t.to_string()),
         estado_nombre: estado.map_or("desconocido", InvoiceStatus::label),
-        plazo_reclamo_estado: plazo_estado,
         plazo_reclamo_dias: dias,
         antiguedad,
         detail,

@@ -18,6 +18,7 @@ mod auth;
 mod doctor;
 mod error;
 mod export;
+mod filter;
 mod import;
 mod invoices;
 pub mod logging;
@@ -34,6 +35,7 @@ pub use auth::{
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};
 pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path, month_bounds};
+pub use filter::ListFilter;
 pub use icc_io::export::{ExportFormat, ReportKind};
 pub use icc_io::{Field, Format, MappingSpec, RowIssue};
 pub use icc_store::{AssignmentChange, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, User};

@@ -369,9 +369,16 @@ async fn invoice_views_carry_deadlines_and_the_seed_makes_the_documented_obras()
             v.detail.row.id, r.id,
             "natural key and id resolve to the same invoice"
         );
+        // flattened parts must not repeat a key: JSON readers would keep only one
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(json.matches("\"plazo_reclamo_estado\"").count(), 1);
+        assert_eq!(json.matches("\"obra\"").count(), 1);
         let tipo = icc_core::DteType::new(r.tipo_dte as u16).unwrap();
         match (&v.detail.fecha_recepcion_sii, tipo.is_claimable()) {
-            (_, false) => assert_eq!(v.plazo_reclamo_estado, "no_aplica"),
+            (_, false) => assert_eq!(
+                v.detail.row.plazo_reclamo_estado.as_deref(),
+                Some("no_aplica")
+            ),
             (None, true) => assert_eq!(v.detail.row.plazo_reclamo.as_deref(), Some("desconocido")),
             (Some(rec), true) => {
                 let rec: chrono::NaiveDate = rec[..10].parse().unwrap();

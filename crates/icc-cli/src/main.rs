@@ -16,9 +16,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use icc_app::{
     App, AppError, AssignmentChange, ExportFormat, ExportOptions, Format, ImportOptions,
-    InvoiceFilter, OnDuplicate, ReportKind, Session,
+    InvoiceFilter, ListFilter, OnDuplicate, ReportKind, Session,
 };
-use icc_core::{InvoiceStatus, Role, Rut};
+use icc_core::{InvoiceStatus, Role};
 
 use args::{Cli, Command, DevCommand, FilterArgs, InvoicesCommand, ObrasCommand, UsersCommand};
 
@@ -451,29 +451,17 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
 
 /// The store filter the flags describe.
 fn filter_from(f: &FilterArgs) -> Result<InvoiceFilter, Failure> {
-    Ok(InvoiceFilter {
+    Ok(ListFilter {
         obra: f.obra.clone(),
-        estado: f
-            .estado
-            .as_deref()
-            .map(str::parse::<InvoiceStatus>)
-            .transpose()?,
-        proveedor: f.proveedor.as_deref().map(str::parse::<Rut>).transpose()?,
-        desde: f
-            .desde
-            .as_deref()
-            .map(|d| icc_core::parse_date("--desde", d))
-            .transpose()?,
-        hasta: f
-            .hasta
-            .as_deref()
-            .map(|d| icc_core::parse_date("--hasta", d))
-            .transpose()?,
+        estado: f.estado.clone(),
+        proveedor: f.proveedor.clone(),
+        desde: f.desde.clone(),
+        hasta: f.hasta.clone(),
         vencidas: f.vencidas,
         plazo_por_vencer: f.plazo_por_vencer,
         q: f.q.clone(),
-        ..InvoiceFilter::default()
-    })
+    }
+    .parse()?)
 }
 
 async fn invoices(

@@ -85,7 +85,10 @@ pub fn invoice(json: bool, v: &InvoiceView) {
     println!(
         "  Plazo de reclamo:  {} ({})",
         r.plazo_reclamo.as_deref().map_or("no aplica".into(), fecha),
-        v.plazo_reclamo_estado.replace('_', " ")
+        r.plazo_reclamo_estado
+            .as_deref()
+            .unwrap_or_default()
+            .replace('_', " ")
     );
     println!(
         "  Neto:              {:>16}",

@@ -74,6 +74,7 @@ impl Cursor {
 
 /// One row of the invoice list: what the list screen and `invoices list --json` show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InvoiceRow {
     /// Local row number (list order tie-breaker; differs between devices).
     #[serde(skip)]
@@ -106,6 +107,11 @@ pub struct InvoiceRow {
     pub estado: String,
     /// Obra code.
     pub obra: Option<String>,
+    /// Claim deadline state as of today (`vigente`, `por_vencer`, `vencido`, `desconocido`,
+    /// `no_aplica`); filled by icc-app, which knows today's date.
+    pub plazo_reclamo_estado: Option<String>,
+    /// Payable and past its due date as of today; filled by icc-app.
+    pub vencida: bool,
 }
 
 /// The list columns, in the order [`InvoiceRow`]'s decoder reads them.
@@ -136,12 +142,15 @@ impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for InvoiceRow {
             monto_total: r.try_get(12)?,
             estado: r.try_get(13)?,
             obra: r.try_get(14)?,
+            plazo_reclamo_estado: None,
+            vencida: false,
         })
     }
 }
 
 /// A page of the invoice list.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Page {
     /// Rows, newest emission first.
     pub items: Vec<InvoiceRow>,
@@ -151,6 +160,7 @@ pub struct Page {
 
 /// Everything stored about one invoice.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InvoiceDetail {
     /// The list columns.
     #[serde(flatten)]
@@ -218,6 +228,7 @@ struct ReferenceRow {
 
 /// One audit-log row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuditEntry {
     /// When (UTC).
     pub at: String,
