@@ -10,6 +10,7 @@ pub const MIN_FREE_BYTES: u64 = 500 * 1024 * 1024;
 
 /// One check.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Check {
     /// Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`).
     pub id: &'static str,
@@ -25,6 +26,7 @@ pub struct Check {
 
 /// All checks.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DoctorReport {
     /// Whether every check passed.
     pub ok: bool,

@@ -37,6 +37,7 @@ pub struct ExportOptions {
 
 /// Where an export is, for a progress bar.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExportProgress {
     /// Documents written.
     pub written: u64,
@@ -46,6 +47,7 @@ pub struct ExportProgress {
 
 /// What an export produced (`icc export --json`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExportReport {
     /// Report name (`facturas`, `libro-compras`, ...).
     pub report: ReportKind,

@@ -16,6 +16,7 @@ use crate::error::{AppError, Result};
 
 /// What to do with a document that is already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum OnDuplicate {
     /// Leave the stored one as it is.
@@ -42,6 +43,7 @@ pub struct ImportOptions {
 
 /// Where an import is, for a progress bar.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ImportProgress {
     /// File being worked on.
     pub file: String,
@@ -55,6 +57,7 @@ pub struct ImportProgress {
 
 /// One document of a preview.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PreviewRow {
     /// Row in the file.
     pub row: u64,
@@ -74,6 +77,7 @@ pub struct PreviewRow {
 
 /// Counts and signed sums (credit notes subtract).
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Counts {
     /// Valid documents read.
     pub documents: u64,
@@ -111,6 +115,7 @@ impl Counts {
 
 /// The report of one file.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FileReport {
     /// File as given.
     pub file: String,
@@ -132,6 +137,7 @@ pub struct FileReport {
 
 /// The report of an import.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ImportReport {
     /// Nothing was written.
     pub dry_run: bool,
@@ -143,6 +149,7 @@ pub struct ImportReport {
 
 /// Totals of an import.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TotalReport {
     /// Counts and sums.
     #[serde(flatten)]
@@ -201,7 +208,7 @@ impl App {
         s: &Session,
         files: &[PathBuf],
         opts: &ImportOptions,
-        progress: &mut dyn FnMut(&ImportProgress) -> bool,
+        progress: &mut (dyn FnMut(&ImportProgress) -> bool + Send),
     ) -> Result<ImportReport> {
         s.require(Permission::Import)?;
         let today = chrono::Local::now().date_naive();
@@ -305,7 +312,7 @@ impl App {
         opts: &ImportOptions,
         today: chrono::NaiveDate,
         known_obras: &HashSet<String>,
-        progress: &mut dyn FnMut(&ImportProgress) -> bool,
+        progress: &mut (dyn FnMut(&ImportProgress) -> bool + Send),
     ) -> Result<Loaded> {
         let name = path.display().to_string();
         let refused = |message: String| Loaded {
@@ -406,7 +413,7 @@ impl App {
         loaded: &mut [Loaded],
         to_insert: &[(Invoice, Option<String>)],
         to_update: &[(usize, Invoice)],
-        progress: &mut dyn FnMut(&ImportProgress) -> bool,
+        progress: &mut (dyn FnMut(&ImportProgress) -> bool + Send),
     ) -> Result<()> {
         // originals first: content-addressed, so a crash before commit leaves only a file
         // that the next import of the same content reuses

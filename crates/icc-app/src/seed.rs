@@ -173,7 +173,7 @@ impl App {
         &self,
         n: u64,
         seed: u64,
-        progress: &mut dyn FnMut(u64, u64) -> bool,
+        progress: &mut (dyn FnMut(u64, u64) -> bool + Send),
     ) -> Result<SeedReport> {
         let mut rng = StdRng::seed_from_u64(seed);
         let today = chrono::Local::now().date_naive();

@@ -41,6 +41,7 @@ pub fn due_date(
 
 /// Accounts-payable aging by days overdue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AgingBucket {
     /// Not yet due.

@@ -169,6 +169,7 @@ impl FromStr for NaturalKey {
 
 /// An "otro impuesto" line (código, tasa, valor); a document may have several.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OtroImpuesto {
     /// SII tax code (e.g. 28 diésel, 271 bebidas azucaradas).
     pub codigo: u16,
@@ -180,6 +181,7 @@ pub struct OtroImpuesto {
 
 /// A reference to another document (up to 40 per document).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Referencia {
     /// Referenced document type: a DTE code, `801` orden de compra, `802` nota de pedido.
     pub tipo: String,

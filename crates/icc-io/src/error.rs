@@ -69,6 +69,7 @@ pub enum FileError {
 
 /// One finding about one cell or row, for the import report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RowIssue {
     /// File name.
     pub file: String,

@@ -9,6 +9,7 @@ use crate::source::{Row, Sheet};
 
 /// A field an import can fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
     /// RCV `Nro` (row counter; tells continuation rows apart).

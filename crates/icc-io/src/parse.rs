@@ -33,6 +33,7 @@ pub enum Format {
 
 /// The RCV compras variants (DOMAIN.md §3), told apart by their header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RcvVariant {
     /// Estado Registro (27 columns, with Fecha Acuse and the Tabacos columns).
@@ -47,6 +48,7 @@ pub enum RcvVariant {
 
 /// What the file turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", content = "variant", rename_all = "snake_case")]
 pub enum Detected {
     /// SII RCV compras.
@@ -79,6 +81,7 @@ pub struct ParsedDoc {
 
 /// Everything read from one file.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ParsedFile {
     /// File name as given.
     pub file: String,

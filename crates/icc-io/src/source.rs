@@ -10,6 +10,7 @@ use crate::error::FileError;
 
 /// What the bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
     /// xlsx, xlsm, xlsb or ods (a zip container).
@@ -22,6 +23,7 @@ pub enum FileKind {
 
 /// Encoding found in a text file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum TextEncoding {
     /// UTF-8.

@@ -7,6 +7,7 @@ use crate::error::Result;
 
 /// A construction site invoices are charged to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Obra {
     /// Code, e.g. `OB-2026-017`.
     pub codigo: String,

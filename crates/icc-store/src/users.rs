@@ -25,6 +25,7 @@ pub struct NewUser {
 
 /// A stored user.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
     /// Row id.
     pub id: i64,

@@ -315,7 +315,7 @@ impl WriteTx {
     pub async fn insert_invoices(
         &mut self,
         invoices: &[(Invoice, Option<String>)],
-        progress: &mut dyn FnMut(usize) -> bool,
+        progress: &mut (dyn FnMut(usize) -> bool + Send),
     ) -> Result<InsertReport> {
         let obras = self.obra_ids().await?;
         if invoices.len() > INVOICE_BATCH && !self.bulk_cache {

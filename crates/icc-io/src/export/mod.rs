@@ -26,6 +26,7 @@ pub use reports::Exporter;
 
 /// The reports there are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum ReportKind {
     /// The filtered invoice list.
@@ -87,6 +88,7 @@ impl std::str::FromStr for ReportKind {
 
 /// File format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// An Excel workbook.
