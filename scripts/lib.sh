@@ -60,3 +60,26 @@ ensure_postgres() {
     trap 'if [ -n "${PG_STOP:-}" ]; then "${PG_STOP[@]}" >/dev/null 2>&1; rm -rf "$PG_TMP"; fi' EXIT
     export ICC_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
+
+# What the desktop app (Tauri, WebKitGTK) needs to build and to run in a virtual display.
+ensure_desktop_deps() {
+    ensure_apt libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev libgtk-3-dev \
+        libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev libdbus-1-dev file \
+        xvfb xauth webkit2gtk-driver dbus fonts-dejavu-core
+}
+
+# Node.js with npm, and the UI's packages as package-lock.json pins them.
+ensure_ui_deps() {
+    command -v npm >/dev/null || ensure_apt nodejs npm
+    if [ ! -d "$ROOT/ui/node_modules" ] || [ "$ROOT/ui/package-lock.json" -nt "$ROOT/ui/node_modules/.package-lock.json" ]; then
+        say "installing the UI's npm packages"
+        npm --prefix "$ROOT/ui" ci --no-audit --no-fund --loglevel=error
+    fi
+}
+
+# tauri-driver, the WebDriver bridge for end-to-end tests (cargo install, about a minute).
+ensure_tauri_driver() {
+    command -v tauri-driver >/dev/null && return 0
+    say "installing tauri-driver"
+    cargo install tauri-driver --locked --quiet
+}

@@ -1,0 +1,175 @@
+//! Tauri commands: each unwraps its arguments and calls one [`Desktop`] method.
+
+use icc_app::{
+    AuditEntry, DoctorReport, ExportReport, ImportReport, InvoiceView, ListFilter, Obra, Page, User,
+};
+use tauri::{AppHandle, Emitter, State};
+
+use crate::desktop::{
+    Assignment, BulkResult, Desktop, ExportRequest, ImportRequest, JobProgress, SessionInfo, Status,
+};
+use crate::error::UiError;
+
+type R<T> = Result<T, UiError>;
+
+fn emitter(app: AppHandle) -> impl Fn(JobProgress) + Send + Sync {
+    move |p: JobProgress| {
+        if let Err(e) = app.emit("job-progress", p) {
+            tracing::warn!(error = %e, "progress event not delivered");
+        }
+    }
+}
+
+/// Whether the app is initialised, who is signed in, whether the session is locked.
+#[tauri::command]
+pub async fn status(d: State<'_, Desktop>) -> R<Status> {
+    d.status().await
+}
+
+/// Creates the first administrator (first run) and signs them in.
+#[tauri::command]
+pub async fn init_admin(
+    d: State<'_, Desktop>,
+    username: String,
+    password: String,
+) -> R<SessionInfo> {
+    d.init_admin(&username, &password).await
+}
+
+/// Signs in.
+#[tauri::command]
+pub async fn login(d: State<'_, Desktop>, username: String, password: String) -> R<SessionInfo> {
+    d.login(&username, &password).await
+}
+
+/// Locks the session now.
+#[tauri::command]
+pub fn lock(d: State<'_, Desktop>) {
+    d.lock();
+}
+
+/// Unlocks with the signed-in user's password.
+#[tauri::command]
+pub async fn unlock(d: State<'_, Desktop>, password: String) -> R<SessionInfo> {
+    d.unlock(&password).await
+}
+
+/// Signs out.
+#[tauri::command]
+pub fn logout(d: State<'_, Desktop>) {
+    d.logout();
+}
+
+/// A page of the invoice list.
+#[tauri::command]
+pub async fn list_invoices(
+    d: State<'_, Desktop>,
+    filter: ListFilter,
+    limit: u32,
+    cursor: Option<String>,
+) -> R<Page> {
+    d.list_invoices(&filter, limit, cursor.as_deref()).await
+}
+
+/// One invoice with its derived deadlines.
+#[tauri::command]
+pub async fn show_invoice(d: State<'_, Desktop>, reference: String) -> R<InvoiceView> {
+    d.show_invoice(&reference).await
+}
+
+/// An invoice's audit trail.
+#[tauri::command]
+pub async fn invoice_history(d: State<'_, Desktop>, reference: String) -> R<Vec<AuditEntry>> {
+    d.invoice_history(&reference).await
+}
+
+/// Changes the status of several invoices.
+#[tauri::command]
+pub async fn set_status(
+    d: State<'_, Desktop>,
+    references: Vec<String>,
+    estado: String,
+    motivo: Option<String>,
+) -> R<BulkResult> {
+    d.set_status(&references, &estado, motivo.as_deref()).await
+}
+
+/// Assigns obra, centro de costo, cuenta or glosa on several invoices.
+#[tauri::command]
+pub async fn assign(
+    d: State<'_, Desktop>,
+    references: Vec<String>,
+    assignment: Assignment,
+) -> R<BulkResult> {
+    d.assign(&references, &assignment).await
+}
+
+/// Previews or imports files, with `job-progress` events.
+#[tauri::command]
+pub async fn import_files(
+    app: AppHandle,
+    d: State<'_, Desktop>,
+    job: String,
+    request: ImportRequest,
+) -> R<ImportReport> {
+    d.import(&job, &request, &emitter(app)).await
+}
+
+/// Writes a report, with `job-progress` events.
+#[tauri::command]
+pub async fn export_report(
+    app: AppHandle,
+    d: State<'_, Desktop>,
+    job: String,
+    request: ExportRequest,
+) -> R<ExportReport> {
+    d.export(&job, &request, &emitter(app)).await
+}
+
+/// Asks a running import or export to stop.
+#[tauri::command]
+pub fn cancel_job(d: State<'_, Desktop>, job: String) {
+    d.cancel_job(&job);
+}
+
+/// The obras the user may see.
+#[tauri::command]
+pub async fn list_obras(d: State<'_, Desktop>) -> R<Vec<Obra>> {
+    d.list_obras().await
+}
+
+/// Creates an obra.
+#[tauri::command]
+pub async fn add_obra(d: State<'_, Desktop>, codigo: String, nombre: String) -> R<Obra> {
+    d.add_obra(&codigo, &nombre).await
+}
+
+/// Every user (administrators).
+#[tauri::command]
+pub async fn list_users(d: State<'_, Desktop>) -> R<Vec<User>> {
+    d.list_users().await
+}
+
+/// Creates a user.
+#[tauri::command]
+pub async fn add_user(
+    d: State<'_, Desktop>,
+    username: String,
+    role: String,
+    obras: Vec<String>,
+    password: String,
+) -> R<()> {
+    d.add_user(&username, &role, &obras, &password).await
+}
+
+/// Disables a user.
+#[tauri::command]
+pub async fn disable_user(d: State<'_, Desktop>, username: String) -> R<()> {
+    d.disable_user(&username).await
+}
+
+/// The installation checks.
+#[tauri::command]
+pub async fn doctor(d: State<'_, Desktop>) -> R<DoctorReport> {
+    d.doctor().await
+}

@@ -1,0 +1,566 @@
+//! The desktop's state: the application, who is signed in, and the inactivity lock.
+//!
+//! Every method here is what one Tauri command does; the commands only unwrap Tauri's
+//! arguments and call these, so tests call them directly. Permissions are decided by
+//! icc-app; the lock is decided here, in Rust: a locked or idle session refuses every
+//! command until the same user's password is given again.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use icc_app::{
+    App, AppError, AuditEntry, DoctorReport, ExportOptions, ExportProgress, ExportReport,
+    ImportOptions, ImportProgress, ImportReport, InvoiceView, ListFilter, Obra, OnDuplicate, Page,
+    Permission, Session, User,
+};
+use icc_core::{InvoiceStatus, Role};
+use serde::{Deserialize, Serialize};
+
+use crate::error::UiError;
+
+/// Minutes of inactivity after which the session locks, unless configured.
+pub const DEFAULT_LOCK_MINUTES: u64 = 10;
+
+/// Who is signed in, as the UI shows it. The permissions only decide which buttons are
+/// shown; every command checks again in icc-app.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct SessionInfo {
+    /// Login name.
+    pub username: String,
+    /// Role code.
+    pub role: Role,
+    /// Role name in Spanish.
+    pub role_label: String,
+    /// Assigned obras (site managers).
+    pub obras: Vec<String>,
+    /// What the role may do: `import`, `export`, `assign`, `approve`, `manage_users`, ...
+    pub permissions: Vec<String>,
+}
+
+/// What the first screen needs to know.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Status {
+    /// An administrator exists.
+    pub initialized: bool,
+    /// The signed-in user, if any.
+    pub session: Option<SessionInfo>,
+    /// The session is locked (the user must type their password again).
+    pub locked: bool,
+    /// Minutes of inactivity before locking.
+    pub lock_minutes: u64,
+    /// The data folder.
+    pub data_dir: String,
+    /// Application version.
+    pub version: String,
+}
+
+/// The outcome of an action on several invoices: which worked, which did not and why.
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
+pub struct BulkResult {
+    /// References changed.
+    pub ok: Vec<String>,
+    /// References refused, with the reason.
+    pub failed: Vec<BulkFailure>,
+}
+
+/// One refused reference of a bulk action.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct BulkFailure {
+    /// The invoice.
+    pub reference: String,
+    /// Error code.
+    pub code: String,
+    /// Spanish message.
+    pub message: String,
+}
+
+/// Fields to assign on several invoices; absent = unchanged, empty = cleared.
+#[derive(Debug, Clone, Default, Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct Assignment {
+    /// Obra code.
+    pub obra: Option<String>,
+    /// Centro de costo.
+    pub centro_costo: Option<String>,
+    /// Cuenta contable.
+    pub cuenta: Option<String>,
+    /// Glosa.
+    pub glosa: Option<String>,
+}
+
+/// An import as the import screen asks for it.
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct ImportRequest {
+    /// Files chosen or dropped.
+    pub paths: Vec<String>,
+    /// Only preview.
+    pub dry_run: bool,
+    /// Update documents that already exist instead of skipping them.
+    pub update_duplicates: bool,
+    /// Sheet to read.
+    pub sheet: Option<String>,
+}
+
+/// An export as the export screen asks for it.
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct ExportRequest {
+    /// `facturas`, `libro-compras`, `vencimientos` or `por-obra`.
+    pub report: String,
+    /// Destination file (`.csv` writes CSV).
+    pub out: String,
+    /// Month of the libro de compras, `AAAA-MM`.
+    pub mes: Option<String>,
+    /// The list's filters.
+    pub filter: ListFilter,
+}
+
+/// Progress of a long job, sent to the UI as the `job-progress` event.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct JobProgress {
+    /// The id the UI gave the job.
+    pub job: String,
+    /// What is happening, in Spanish.
+    pub phase: String,
+    /// Units done.
+    pub done: u64,
+    /// Units in all, when known.
+    pub total: Option<u64>,
+}
+
+struct Signed {
+    session: Session,
+    locked: bool,
+    last_activity: Instant,
+}
+
+/// The state behind every command.
+pub struct Desktop {
+    app: App,
+    signed: Mutex<Option<Signed>>,
+    lock_after: Duration,
+    jobs: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+fn info(s: &Session) -> SessionInfo {
+    let perms = [
+        (Permission::ManageUsers, "manage_users"),
+        (Permission::ManageObras, "manage_obras"),
+        (Permission::Import, "import"),
+        (Permission::Export, "export"),
+        (Permission::Assign, "assign"),
+        (Permission::Review, "review"),
+        (Permission::Approve, "approve"),
+        (Permission::Pay, "pay"),
+        (Permission::Void, "void"),
+    ];
+    SessionInfo {
+        username: s.username.clone(),
+        role: s.role,
+        role_label: s.role.label().to_owned(),
+        obras: s.obras.clone(),
+        permissions: perms
+            .iter()
+            .filter(|(p, _)| s.may(*p))
+            .map(|(_, n)| (*n).to_owned())
+            .collect(),
+    }
+}
+
+impl Desktop {
+    /// Opens the data folder.
+    ///
+    /// # Errors
+    /// The folder or its database cannot be opened.
+    pub async fn open(
+        data_dir: &std::path::Path,
+        lock_after: Duration,
+    ) -> Result<Desktop, UiError> {
+        let app = App::open(data_dir).await?;
+        Ok(Desktop {
+            app,
+            signed: Mutex::new(None),
+            lock_after,
+            jobs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The application (for the shell's shutdown).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    fn signed(&self) -> std::sync::MutexGuard<'_, Option<Signed>> {
+        // A poisoned lock only means a command panicked mid-way; the session data is
+        // still coherent (plain values), so keep going.
+        self.signed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The active session, refreshing its activity time; refuses when nobody is signed in,
+    /// the session is locked, or it has been idle too long (which locks it).
+    pub fn session(&self) -> Result<Session, UiError> {
+        let mut g = self.signed();
+        let Some(s) = g.as_mut() else {
+            return Err(UiError::new(
+                "not_signed_in",
+                "inicie sesión para continuar",
+            ));
+        };
+        if !s.locked && s.last_activity.elapsed() >= self.lock_after {
+            s.locked = true;
+            tracing::info!(user = %s.session.username, "session locked after inactivity");
+        }
+        if s.locked {
+            return Err(UiError::new(
+                "locked",
+                "la sesión está bloqueada: escriba su contraseña para continuar",
+            ));
+        }
+        s.last_activity = Instant::now();
+        Ok(s.session.clone())
+    }
+
+    /// The first screen's facts.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn status(&self) -> Result<Status, UiError> {
+        let initialized = self.app.is_initialized().await?;
+        let (session, locked) = {
+            let mut g = self.signed();
+            match g.as_mut() {
+                Some(s) => {
+                    if s.last_activity.elapsed() >= self.lock_after {
+                        s.locked = true;
+                    }
+                    (Some(info(&s.session)), s.locked)
+                }
+                None => (None, false),
+            }
+        };
+        Ok(Status {
+            initialized,
+            session,
+            locked,
+            lock_minutes: self.lock_after.as_secs() / 60,
+            data_dir: self.app.data_dir().display().to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
+    }
+
+    fn sign_in(&self, session: Session) -> SessionInfo {
+        let i = info(&session);
+        *self.signed() = Some(Signed {
+            session,
+            locked: false,
+            last_activity: Instant::now(),
+        });
+        i
+    }
+
+    /// Creates the first administrator and signs them in.
+    ///
+    /// # Errors
+    /// Already initialised, weak password.
+    pub async fn init_admin(&self, username: &str, password: &str) -> Result<SessionInfo, UiError> {
+        let s = self.app.init(username, password).await?;
+        Ok(self.sign_in(s))
+    }
+
+    /// Signs in.
+    ///
+    /// # Errors
+    /// Wrong credentials, locked or disabled account.
+    pub async fn login(&self, username: &str, password: &str) -> Result<SessionInfo, UiError> {
+        let s = self.app.login(username, password).await?;
+        Ok(self.sign_in(s))
+    }
+
+    /// Locks the session now.
+    pub fn lock(&self) {
+        if let Some(s) = self.signed().as_mut() {
+            s.locked = true;
+        }
+    }
+
+    /// Unlocks with the signed-in user's password.
+    ///
+    /// # Errors
+    /// Nobody signed in, wrong password (with the login back-off).
+    pub async fn unlock(&self, password: &str) -> Result<SessionInfo, UiError> {
+        let username = self
+            .signed()
+            .as_ref()
+            .map(|s| s.session.username.clone())
+            .ok_or_else(|| UiError::new("not_signed_in", "inicie sesión para continuar"))?;
+        let s = self.app.login(&username, password).await?;
+        Ok(self.sign_in(s))
+    }
+
+    /// Signs out.
+    pub fn logout(&self) {
+        *self.signed() = None;
+    }
+
+    /// A page of the invoice list.
+    ///
+    /// # Errors
+    /// Malformed filters or cursor, an obra the user does not have.
+    pub async fn list_invoices(
+        &self,
+        filter: &ListFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page, UiError> {
+        let s = self.session()?;
+        let f = filter.parse()?;
+        Ok(self.app.list_invoices(&s, f, limit, cursor).await?)
+    }
+
+    /// One invoice.
+    ///
+    /// # Errors
+    /// Unknown or not visible.
+    pub async fn show_invoice(&self, reference: &str) -> Result<InvoiceView, UiError> {
+        let s = self.session()?;
+        Ok(self.app.show_invoice(&s, reference).await?)
+    }
+
+    /// Its audit trail.
+    ///
+    /// # Errors
+    /// Unknown or not visible.
+    pub async fn invoice_history(&self, reference: &str) -> Result<Vec<AuditEntry>, UiError> {
+        let s = self.session()?;
+        Ok(self.app.invoice_history(&s, reference).await?)
+    }
+
+    /// Changes the status of each invoice; each one succeeds or fails on its own.
+    ///
+    /// # Errors
+    /// A malformed status name, no session.
+    pub async fn set_status(
+        &self,
+        references: &[String],
+        estado: &str,
+        motivo: Option<&str>,
+    ) -> Result<BulkResult, UiError> {
+        let s = self.session()?;
+        let estado: InvoiceStatus = estado.parse()?;
+        let mut out = BulkResult::default();
+        for r in references {
+            match self.app.set_invoice_status(&s, r, estado, motivo).await {
+                Ok(_) => out.ok.push(r.clone()),
+                Err(e) => out.failed.push(failure(r, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Assigns obra, centro de costo, cuenta or glosa on each invoice.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn assign(
+        &self,
+        references: &[String],
+        a: &Assignment,
+    ) -> Result<BulkResult, UiError> {
+        let s = self.session()?;
+        // absent: unchanged; empty: cleared
+        let given = |v: &Option<String>| {
+            v.as_ref()
+                .map(|t| Some(t.trim().to_owned()).filter(|t| !t.is_empty()))
+        };
+        let change = icc_app::AssignmentChange {
+            obra: given(&a.obra),
+            centro_costo: given(&a.centro_costo),
+            cuenta: given(&a.cuenta),
+            glosa: given(&a.glosa),
+        };
+        let mut out = BulkResult::default();
+        for r in references {
+            match self.app.set_invoice_fields(&s, r, change.clone()).await {
+                Ok(_) => out.ok.push(r.clone()),
+                Err(e) => out.failed.push(failure(r, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn job(&self, id: &str) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(false));
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), Arc::clone(&flag));
+        flag
+    }
+
+    fn end_job(&self, id: &str) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    /// Asks a running import or export to stop.
+    pub fn cancel_job(&self, id: &str) {
+        if let Some(f) = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            f.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Previews or imports files, reporting progress through `emit`.
+    ///
+    /// # Errors
+    /// Forbidden, cancelled, unreadable files.
+    pub async fn import(
+        &self,
+        job: &str,
+        req: &ImportRequest,
+        emit: &(dyn Fn(JobProgress) + Send + Sync),
+    ) -> Result<ImportReport, UiError> {
+        let s = self.session()?;
+        let cancel = self.job(job);
+        let opts = ImportOptions {
+            sheet: req.sheet.clone().filter(|s| !s.trim().is_empty()),
+            dry_run: req.dry_run,
+            on_duplicate: if req.update_duplicates {
+                OnDuplicate::Update
+            } else {
+                OnDuplicate::Skip
+            },
+            ..ImportOptions::default()
+        };
+        let files: Vec<PathBuf> = req.paths.iter().map(PathBuf::from).collect();
+        let mut last = Instant::now() - Duration::from_secs(1);
+        let r = self
+            .app
+            .import_files(&s, &files, &opts, &mut |p: &ImportProgress| {
+                if last.elapsed() >= Duration::from_millis(100) {
+                    last = Instant::now();
+                    emit(JobProgress {
+                        job: job.to_owned(),
+                        phase: format!("{}: {}", p.file, p.phase),
+                        done: p.done,
+                        total: p.total,
+                    });
+                }
+                !cancel.load(Ordering::Relaxed)
+            })
+            .await;
+        self.end_job(job);
+        Ok(r?)
+    }
+
+    /// Writes a report, reporting progress through `emit`.
+    ///
+    /// # Errors
+    /// Forbidden, bad filters or month, cancelled, destination not writable.
+    pub async fn export(
+        &self,
+        job: &str,
+        req: &ExportRequest,
+        emit: &(dyn Fn(JobProgress) + Send + Sync),
+    ) -> Result<ExportReport, UiError> {
+        let s = self.session()?;
+        let out = PathBuf::from(&req.out);
+        let opts = ExportOptions {
+            report: req.report.parse()?,
+            format: icc_app::format_for_path(&out),
+            filter: req.filter.parse()?,
+            mes: req.mes.clone().filter(|m| !m.trim().is_empty()),
+            out,
+        };
+        let cancel = self.job(job);
+        let r = self
+            .app
+            .export(&s, opts, &mut |p: ExportProgress| {
+                emit(JobProgress {
+                    job: job.to_owned(),
+                    phase: "exportando".into(),
+                    done: p.written,
+                    total: Some(p.total),
+                });
+                !cancel.load(Ordering::Relaxed)
+            })
+            .await;
+        self.end_job(job);
+        Ok(r?)
+    }
+
+    /// The obras this user may see.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn list_obras(&self) -> Result<Vec<Obra>, UiError> {
+        let s = self.session()?;
+        Ok(self.app.list_obras(&s).await?)
+    }
+
+    /// Creates an obra.
+    ///
+    /// # Errors
+    /// Forbidden, duplicate code.
+    pub async fn add_obra(&self, codigo: &str, nombre: &str) -> Result<Obra, UiError> {
+        let s = self.session()?;
+        Ok(self.app.add_obra(&s, codigo, nombre).await?)
+    }
+
+    /// Every user (administrators only).
+    ///
+    /// # Errors
+    /// Forbidden.
+    pub async fn list_users(&self) -> Result<Vec<User>, UiError> {
+        let s = self.session()?;
+        Ok(self.app.list_users(&s).await?)
+    }
+
+    /// Creates a user.
+    ///
+    /// # Errors
+    /// Forbidden, weak password, duplicate name, unknown obra.
+    pub async fn add_user(
+        &self,
+        username: &str,
+        role: &str,
+        obras: &[String],
+        password: &str,
+    ) -> Result<(), UiError> {
+        let s = self.session()?;
+        let role: Role = role.parse()?;
+        self.app
+            .add_user(&s, username, role, obras, password)
+            .await?;
+        Ok(())
+    }
+
+    /// Disables a user.
+    ///
+    /// # Errors
+    /// Forbidden, the last administrator.
+    pub async fn disable_user(&self, username: &str) -> Result<(), UiError> {
+        let s = self.session()?;
+        Ok(self.app.disable_user(&s, username).await?)
+    }
+
+    /// The `doctor` checks.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn doctor(&self) -> Result<DoctorReport, UiError> {
+        self.session()?;
+        Ok(self.app.doctor().await)
+    }
+}
+
+fn failure(reference: &str, e: AppError) -> BulkFailure {
+    BulkFailure {
+        reference: reference.to_owned(),
+        code: e.code().to_owned(),
+        message: e.to_string(),
+    }
+}

@@ -1,0 +1,79 @@
+//! The ICC Facturas desktop shell: a Tauri window whose commands call icc-app.
+//!
+//! [`desktop::Desktop`] holds the application and the session; [`commands`] are the Tauri
+//! commands, a few lines each over it. The UI (`ui/`, embedded from `ui/dist`) calls them
+//! through `ui/src/api.ts` only, and receives `{code, message}` errors.
+
+pub mod commands;
+pub mod desktop;
+pub mod error;
+
+use std::time::Duration;
+
+use tauri::Manager;
+
+pub use desktop::Desktop;
+pub use error::UiError;
+
+/// The data folder: `ICC_DATA_DIR` when set (tests, IT), else the OS's per-user folder.
+fn data_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("ICC_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(icc_app::App::default_data_dir)
+}
+
+/// Minutes of inactivity before the lock, from `ICC_LOCK_MINUTES` (IT can shorten it).
+fn lock_after() -> Duration {
+    let minutes = std::env::var("ICC_LOCK_MINUTES")
+        .ok()
+        .and_then(|m| m.parse::<u64>().ok())
+        .filter(|m| (1..=240).contains(m))
+        .unwrap_or(desktop::DEFAULT_LOCK_MINUTES);
+    Duration::from_secs(minutes * 60)
+}
+
+/// Runs the app until its window closes.
+pub fn run() {
+    let Some(dir) = data_dir() else {
+        eprintln!("error: no se encontró la carpeta de datos del usuario; defina ICC_DATA_DIR");
+        std::process::exit(1);
+    };
+    let _log = icc_app::logging::init(Some(&dir), "icc_desktop=info,icc_app=info,warn");
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
+        .setup(move |app| {
+            let desktop = tauri::async_runtime::block_on(Desktop::open(&dir, lock_after()))
+                .map_err(|e| e.message)?;
+            app.manage(desktop);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::status,
+            commands::init_admin,
+            commands::login,
+            commands::lock,
+            commands::unlock,
+            commands::logout,
+            commands::list_invoices,
+            commands::show_invoice,
+            commands::invoice_history,
+            commands::set_status,
+            commands::assign,
+            commands::import_files,
+            commands::export_report,
+            commands::cancel_job,
+            commands::list_obras,
+            commands::add_obra,
+            commands::list_users,
+            commands::add_user,
+            commands::disable_user,
+            commands::doctor,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        tracing::error!(error = %e, "the desktop app stopped");
+        eprintln!("error: la aplicación se detuvo: {e}");
+        std::process::exit(1);
+    }
+}

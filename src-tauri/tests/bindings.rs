@@ -1,0 +1,80 @@
+//! The UI's TypeScript types are generated from the Rust types the commands exchange.
+//! This test fails when `ui/src/bindings/` is stale; `ICC_UPDATE_BINDINGS=1 cargo test -p
+//! icc-desktop --test bindings` regenerates it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use icc_app::{
+    AuditEntry, DoctorReport, ExportReport, ImportReport, InvoiceView, ListFilter, Obra, Page, User,
+};
+use icc_desktop::UiError;
+use icc_desktop::desktop::{
+    Assignment, BulkResult, ExportRequest, ImportRequest, JobProgress, SessionInfo, Status,
+};
+use ts_rs::{Config, TS};
+
+fn generate(dir: &Path) {
+    // JSON numbers arrive as JS numbers: pesos and counts stay far below 2^53.
+    let cfg = Config::new().with_out_dir(dir).with_large_int("number");
+    Status::export_all(&cfg).unwrap();
+    SessionInfo::export_all(&cfg).unwrap();
+    BulkResult::export_all(&cfg).unwrap();
+    Assignment::export_all(&cfg).unwrap();
+    ImportRequest::export_all(&cfg).unwrap();
+    ExportRequest::export_all(&cfg).unwrap();
+    JobProgress::export_all(&cfg).unwrap();
+    UiError::export_all(&cfg).unwrap();
+    Page::export_all(&cfg).unwrap();
+    InvoiceView::export_all(&cfg).unwrap();
+    AuditEntry::export_all(&cfg).unwrap();
+    ImportReport::export_all(&cfg).unwrap();
+    ExportReport::export_all(&cfg).unwrap();
+    Obra::export_all(&cfg).unwrap();
+    User::export_all(&cfg).unwrap();
+    DoctorReport::export_all(&cfg).unwrap();
+    ListFilter::export_all(&cfg).unwrap();
+}
+
+fn read_dir(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".ts") {
+                out.insert(name, std::fs::read_to_string(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn ui_bindings_match_the_rust_types() {
+    let fresh = tempfile::tempdir().unwrap();
+    generate(fresh.path());
+    let want = read_dir(fresh.path());
+    assert!(want.contains_key("InvoiceRow.ts"), "{:?}", want.keys());
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings");
+    if std::env::var_os("ICC_UPDATE_BINDINGS").is_some() {
+        let _ = std::fs::remove_dir_all(&committed);
+        std::fs::create_dir_all(&committed).unwrap();
+        for (name, text) in &want {
+            std::fs::write(committed.join(name), text).unwrap();
+        }
+        return;
+    }
+    let have = read_dir(&committed);
+    let stale: Vec<&String> = want
+        .iter()
+        .filter(|(k, v)| have.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .chain(have.keys().filter(|k| !want.contains_key(*k)))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "ui/src/bindings is stale ({stale:?}); regenerate with: ICC_UPDATE_BINDINGS=1 cargo test -p icc-desktop --test bindings"
+    );
+}

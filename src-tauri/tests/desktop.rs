@@ -1,0 +1,146 @@
+//! The desktop's commands called directly: a hidden button is only a courtesy, the refusal
+//! happens in Rust; the lock holds until the same user's password is given.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use icc_app::ListFilter;
+use icc_desktop::Desktop;
+use icc_desktop::desktop::{Assignment, ExportRequest, ImportRequest};
+
+const ADMIN_PW: &str = "caballo correcto batería grapa";
+const SITE_PW: &str = "Quilicura-Andamio-Losa-77";
+
+async fn desktop(lock: Duration) -> (tempfile::TempDir, Desktop) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Desktop::open(dir.path(), lock).await.unwrap();
+    (dir, d)
+}
+
+#[tokio::test]
+async fn first_run_has_no_account_and_creates_the_administrator() {
+    let (_dir, d) = desktop(Duration::from_secs(600)).await;
+    let st = d.status().await.unwrap();
+    assert!(!st.initialized);
+    assert!(st.session.is_none());
+    assert_eq!(
+        d.login("admin", "admin").await.unwrap_err().code,
+        "not_initialized"
+    );
+    assert_eq!(
+        d.init_admin("admin", "admin12345").await.unwrap_err().code,
+        "weak_password"
+    );
+    let s = d.init_admin("admin", ADMIN_PW).await.unwrap();
+    assert_eq!(s.role_label, "Administrador");
+    assert!(s.permissions.iter().any(|p| p == "manage_users"));
+    let st = d.status().await.unwrap();
+    assert!(st.initialized && !st.locked);
+    assert_eq!(st.session.unwrap().username, "admin");
+}
+
+#[tokio::test]
+async fn commands_refuse_what_the_role_may_not_do() {
+    let (dir, d) = desktop(Duration::from_secs(600)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    d.add_obra("OB-1", "Edificio Uno").await.unwrap();
+    d.add_user("jperez", "admin_obra", &["OB-1".into()], SITE_PW)
+        .await
+        .unwrap();
+    d.logout();
+    assert_eq!(
+        d.list_invoices(&ListFilter::default(), 50, None)
+            .await
+            .unwrap_err()
+            .code,
+        "not_signed_in"
+    );
+    let s = d.login("jperez", SITE_PW).await.unwrap();
+    assert!(
+        !s.permissions
+            .iter()
+            .any(|p| p == "import" || p == "manage_users")
+    );
+    // what the UI hides, the commands refuse
+    assert_eq!(d.list_users().await.unwrap_err().code, "forbidden");
+    assert_eq!(
+        d.add_user("otro", "admin", &[], SITE_PW)
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    let req = ImportRequest {
+        paths: vec![dir.path().join("x.csv").display().to_string()],
+        dry_run: true,
+        update_duplicates: false,
+        sheet: None,
+    };
+    assert_eq!(
+        d.import("j1", &req, &|_| {}).await.unwrap_err().code,
+        "forbidden"
+    );
+    let other = ListFilter {
+        obra: Some("OB-2".into()),
+        ..Default::default()
+    };
+    let out = dir.path().join("x.xlsx").display().to_string();
+    let err = d
+        .export(
+            "j2",
+            &ExportRequest {
+                report: "facturas".into(),
+                out,
+                mes: None,
+                filter: other,
+            },
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "forbidden", "{err:?}");
+    let r = d
+        .assign(
+            &["76555835-2:33:1".into()],
+            &Assignment {
+                obra: Some("OB-2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(r.ok.is_empty());
+    assert_eq!(r.failed[0].code, "not_found");
+}
+
+#[tokio::test]
+async fn the_lock_holds_until_the_same_users_password() {
+    let (_dir, d) = desktop(Duration::from_secs(600)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    d.lock();
+    let e = d
+        .list_invoices(&ListFilter::default(), 50, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "locked");
+    assert!(d.status().await.unwrap().locked);
+    assert_eq!(
+        d.unlock("no es la clave").await.unwrap_err().code,
+        "bad_credentials"
+    );
+    d.unlock(ADMIN_PW).await.unwrap();
+    d.list_invoices(&ListFilter::default(), 50, None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_idle_session_locks_by_itself() {
+    let (_dir, d) = desktop(Duration::from_millis(300)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    d.list_obras().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(d.list_obras().await.unwrap_err().code, "locked");
+    d.unlock(ADMIN_PW).await.unwrap();
+    d.list_obras().await.unwrap();
+}

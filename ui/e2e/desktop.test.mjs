@@ -1,0 +1,221 @@
+// End to end: the real ICC Facturas binary in a virtual display, driven over WebDriver
+// (tauri-driver + WebKitWebDriver). First run → create admin → import an RCV file →
+// filter and search → detail → approve and reject → export and read it back → lock and
+// unlock. A screenshot of each screen goes to test-artifacts/e2e/.
+//
+// Run by scripts/e2e (which builds the app and starts the display); needs ICC_E2E_APP.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Builder, By, until } from "selenium-webdriver";
+
+const APP = process.env.ICC_E2E_APP;
+const ARTIFACTS = process.env.ICC_E2E_ARTIFACTS ?? path.resolve("test-artifacts/e2e");
+const PASSWORD = "Faena-Hormigon-Moldaje-2026";
+const TIMEOUT = 20_000;
+
+let driver;
+let tauriDriver;
+let work;
+let shot = 0;
+
+async function screenshot(name) {
+  shot += 1;
+  const png = await driver.takeScreenshot();
+  fs.writeFileSync(path.join(ARTIFACTS, `${String(shot).padStart(2, "0")}-${name}.png`), png, "base64");
+}
+
+const $ = (css) => driver.wait(until.elementLocated(By.css(css)), TIMEOUT);
+async function visible(css) {
+  const el = await $(css);
+  await driver.wait(until.elementIsVisible(el), TIMEOUT);
+  return el;
+}
+async function type(css, text) {
+  const el = await visible(css);
+  await el.clear();
+  await el.sendKeys(text);
+}
+async function click(css) {
+  await (await visible(css)).click();
+}
+async function textOf(css) {
+  return (await visible(css)).getText();
+}
+async function waitText(css, pattern) {
+  await driver.wait(async () => pattern.test(await textOf(css).catch(() => "")), TIMEOUT, `${css} ~ ${pattern}`);
+  return textOf(css);
+}
+async function rows() {
+  return driver.findElements(By.css("#invoice-list .row"));
+}
+// The list redraws its rows as it scrolls, so read its text in one step in the page.
+async function listText() {
+  return driver.executeScript("return document.getElementById('invoice-list').textContent");
+}
+async function waitRows(n) {
+  await driver.wait(async () => (await rows()).length === n, TIMEOUT, `${n} rows`);
+}
+
+// An SII RCV "Registro" file, as downloaded: `;`, CRLF, 27 columns.
+function rcvFile(dir) {
+  const header =
+    "Nro;Tipo Doc;Tipo Compra;RUT Proveedor;Razon Social;Folio;Fecha Docto;Fecha Recepcion;Fecha Acuse;Monto Exento;Monto Neto;Monto IVA Recuperable;Monto Iva No Recuperable;Codigo IVA No Rec.;Monto Total;Monto Neto Activo Fijo;IVA Activo Fijo;IVA uso Comun;Impto. Sin Derecho a Credito;IVA No Retenido;Tabacos Puros;Tabacos Cigarrillos;Tabacos Elaborados;NCE o NDE sobre Fact. de Compra;Codigo Otro Impuesto;Valor Otro Impuesto;Tasa Otro Impuesto";
+  const today = new Date();
+  const d = (offset) => {
+    const x = new Date(today.getTime() - offset * 86400000);
+    return `${String(x.getDate()).padStart(2, "0")}/${String(x.getMonth() + 1).padStart(2, "0")}/${x.getFullYear()}`;
+  };
+  const row = (n, rut, name, folio, neto) =>
+    [n, 33, "Del Giro", rut, name, folio, d(5), `${d(4)} 10:15:00`, "", 0, neto, Math.round(neto * 0.19), 0, "", neto + Math.round(neto * 0.19), "", "", "", "", "", "", "", "", "", "", "", ""].join(";");
+  const lines = [
+    header,
+    row(1, "76555835-2", "Hormigones Andinos SpA", 5001, 1000000),
+    row(2, "76177907-9", "Ferretería Ñuñoa Ltda.", 5002, 250000),
+    row(3, "96874030-K", "Moldajes del Sur S.A.", 5003, 420000),
+  ];
+  const file = path.join(dir, "RCV_COMPRA_REGISTRO_E2E.csv");
+  fs.writeFileSync(file, lines.join("\r\n") + "\r\n");
+  return file;
+}
+
+before(async () => {
+  assert.ok(APP && fs.existsSync(APP), "ICC_E2E_APP must point at the built app");
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "icc-e2e-"));
+  const env = {
+    ...process.env,
+    ICC_DATA_DIR: path.join(work, "data"),
+    XDG_DATA_HOME: path.join(work, "xdg-data"),
+    XDG_CONFIG_HOME: path.join(work, "xdg-config"),
+    XDG_CACHE_HOME: path.join(work, "xdg-cache"),
+  };
+  tauriDriver = spawn("tauri-driver", ["--port", "4444", "--native-driver", "/usr/bin/WebKitWebDriver"], {
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  const caps = { browserName: "wry", "tauri:options": { application: APP } };
+  driver = await new Builder().usingServer("http://127.0.0.1:4444/").withCapabilities(caps).build();
+});
+
+after(async () => {
+  if (driver) await driver.quit().catch(() => {});
+  if (tauriDriver) tauriDriver.kill();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+test("the whole invoice workflow in the real window", async () => {
+  // first run: no default account, create the administrator
+  await visible("#setup-user");
+  await screenshot("primer-uso");
+  await type("#setup-user", "admin");
+  await type("#setup-password", "corta");
+  await type("#setup-password2", "corta");
+  await click("#setup-submit");
+  await waitText("#setup-msg", /contraseña/i);
+  await type("#setup-password", PASSWORD);
+  await type("#setup-password2", PASSWORD);
+  await click("#setup-submit");
+  await visible("#nav-facturas");
+  await waitText("#list-count", /0 factura/);
+  await screenshot("facturas-vacia");
+
+  // import the SII purchase register: preview, then import
+  const file = rcvFile(work);
+  await click("#nav-importar");
+  await type("#import-path", file);
+  await click("#import-add");
+  await click("#import-preview");
+  await visible("#import-preview-table");
+  const preview = await textOf("#import-preview-table");
+  assert.match(preview, /Hormigones Andinos/);
+  assert.match(preview, /\$1\.190\.000/);
+  await screenshot("importar-vista-previa");
+  await click("#import-commit");
+  await waitText("#import-msg", /Importación terminada: 3 nuevas/);
+  await screenshot("importar-resumen");
+
+  // the list, its filters and the search box
+  await click("#nav-facturas");
+  await waitRows(3);
+  await screenshot("facturas-lista");
+  assert.match(await listText(), /76\.555\.835-2/);
+  await type("#f-q", "ferreteria");
+  await waitRows(1);
+  assert.match(await listText(), /Ferretería Ñuñoa/);
+  await screenshot("facturas-busqueda");
+  await click("#f-clear");
+  await waitRows(3);
+  await click('#f-estado option[value="aprobada"]');
+  await waitRows(0);
+  await waitText("#invoice-list", /No hay facturas con estos filtros/);
+  await click('#f-estado option[value=""]');
+  await waitRows(3);
+
+  // detail: approve one
+  const first = (await rows())[0];
+  await driver.actions().doubleClick(first).perform();
+  await visible("#detail");
+  await waitText("#detail-estado", /Recibida/);
+  await screenshot("detalle");
+  await click("#detail-approve");
+  await waitText("#detail-estado", /Aprobada/);
+  assert.match(await textOf("#detail-history"), /aprobada/);
+  await screenshot("detalle-aprobada");
+  await click("#detail-back");
+
+  // reject another, with the required reason
+  await waitRows(3);
+  const second = (await rows())[1];
+  await driver.actions().doubleClick(second).perform();
+  await visible("#detail");
+  await click("#detail-reject");
+  await click("#modal-accept");
+  await driver.wait(async () => (await driver.findElements(By.css(".modal .msg-error"))).length === 1, TIMEOUT);
+  await type("#modal-motivo", "Precio distinto a la orden de compra");
+  await click("#modal-accept");
+  await waitText("#detail-estado", /Rechazada/);
+  await screenshot("detalle-rechazada");
+  await click("#detail-back");
+  await waitRows(3);
+
+  // export the list and read the files back
+  await click("#nav-exportar");
+  const xlsx = path.join(work, "facturas.xlsx");
+  await type("#export-path", xlsx);
+  await click("#export-go");
+  await waitText("#export-msg", /Informe guardado .*3 documento/);
+  await screenshot("exportar");
+  const bytes = fs.readFileSync(xlsx);
+  assert.equal(bytes.subarray(0, 2).toString(), "PK", "an xlsx is a zip");
+  const csv = path.join(work, "facturas.csv");
+  await type("#export-path", csv);
+  await click("#export-go");
+  await waitText("#export-msg", new RegExp(`guardado en ${csv.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
+  const text = fs.readFileSync(csv, "utf8");
+  assert.ok(text.startsWith("\ufeff"), "UTF-8 with BOM");
+  const lines = text.trim().split("\r\n");
+  assert.equal(lines.length, 4);
+  assert.match(text, /5001;76\.555\.835-2;Hormigones Andinos SpA/);
+  assert.match(text, /;aprobada;/);
+  assert.match(text, /;rechazada;/);
+
+  // lock on demand, unlock with the password
+  await click("#lock-now");
+  await visible("#lock-screen");
+  await screenshot("bloqueo");
+  await type("#unlock-password", "otra cosa");
+  await click("#unlock-submit");
+  await waitText("#unlock-msg", /incorrectos/);
+  await type("#unlock-password", PASSWORD);
+  await click("#unlock-submit");
+  await visible("#nav-facturas");
+  await click("#nav-diagnostico");
+  await waitText("#doctor-checks", /✔/);
+  await screenshot("diagnostico");
+});

@@ -1,0 +1,113 @@
+// The only module that talks to Rust. Every command returns its value or throws a
+// UiError {code, message} whose message is Spanish and meant for the user.
+
+import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { AuditEntry } from "./bindings/AuditEntry";
+import type { BulkResult } from "./bindings/BulkResult";
+import type { DoctorReport } from "./bindings/DoctorReport";
+import type { ExportReport } from "./bindings/ExportReport";
+import type { ExportRequest } from "./bindings/ExportRequest";
+import type { ImportReport } from "./bindings/ImportReport";
+import type { ImportRequest } from "./bindings/ImportRequest";
+import type { InvoiceRow } from "./bindings/InvoiceRow";
+import type { InvoiceView } from "./bindings/InvoiceView";
+import type { JobProgress } from "./bindings/JobProgress";
+import type { ListFilter } from "./bindings/ListFilter";
+import type { Obra } from "./bindings/Obra";
+import type { Page } from "./bindings/Page";
+import type { SessionInfo } from "./bindings/SessionInfo";
+import type { Status } from "./bindings/Status";
+import type { UiError } from "./bindings/UiError";
+import type { User } from "./bindings/User";
+import type { Assignment } from "./bindings/Assignment";
+
+export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
+export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
+
+export type { Page };
+
+/** Listeners for "the session is locked" answers, so any screen falls back to the lock screen. */
+const lockedListeners: Array<() => void> = [];
+export function onLocked(f: () => void): void {
+  lockedListeners.push(f);
+}
+
+function asUiError(e: unknown): UiError {
+  if (e && typeof e === "object" && "code" in e && "message" in e) return e as UiError;
+  return { code: "internal", message: String(e) };
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (raw) {
+    const e = asUiError(raw);
+    if (e.code === "locked") lockedListeners.forEach((f) => f());
+    throw e;
+  }
+}
+
+export const api = {
+  status: () => call<Status>("status"),
+  initAdmin: (username: string, password: string) => call<SessionInfo>("init_admin", { username, password }),
+  login: (username: string, password: string) => call<SessionInfo>("login", { username, password }),
+  lock: () => call<void>("lock"),
+  unlock: (password: string) => call<SessionInfo>("unlock", { password }),
+  logout: () => call<void>("logout"),
+  listInvoices: (filter: ListFilter, limit: number, cursor: string | null) =>
+    call<Page>("list_invoices", { filter, limit, cursor }),
+  showInvoice: (reference: string) => call<InvoiceView>("show_invoice", { reference }),
+  history: (reference: string) => call<AuditEntry[]>("invoice_history", { reference }),
+  setStatus: (references: string[], estado: string, motivo: string | null) =>
+    call<BulkResult>("set_status", { references, estado, motivo }),
+  assign: (references: string[], assignment: Assignment) => call<BulkResult>("assign", { references, assignment }),
+  importFiles: (job: string, request: ImportRequest) => call<ImportReport>("import_files", { job, request }),
+  exportReport: (job: string, request: ExportRequest) => call<ExportReport>("export_report", { job, request }),
+  cancelJob: (job: string) => call<void>("cancel_job", { job }),
+  listObras: () => call<Obra[]>("list_obras"),
+  addObra: (codigo: string, nombre: string) => call<Obra>("add_obra", { codigo, nombre }),
+  listUsers: () => call<User[]>("list_users"),
+  addUser: (username: string, role: string, obras: string[], password: string) =>
+    call<void>("add_user", { username, role, obras, password }),
+  disableUser: (username: string) => call<void>("disable_user", { username }),
+  doctor: () => call<DoctorReport>("doctor"),
+};
+
+/** Progress of long jobs (import, export). */
+export function onProgress(f: (p: JobProgress) => void): Promise<UnlistenFn> {
+  return listen<JobProgress>("job-progress", (e) => f(e.payload));
+}
+
+/** File dialogs and "open folder", through Tauri plugins. */
+export async function chooseFiles(): Promise<string[]> {
+  const { open } = await import("@tauri-apps/plugin-dialog");
+  const r = await open({
+    multiple: true,
+    title: "Elegir archivos para importar",
+    filters: [{ name: "Planillas y CSV", extensions: ["xlsx", "xlsm", "xls", "ods", "csv", "txt"] }],
+  });
+  if (!r) return [];
+  return Array.isArray(r) ? r : [r];
+}
+
+export async function chooseSavePath(defaultName: string): Promise<string | null> {
+  const { save } = await import("@tauri-apps/plugin-dialog");
+  return save({
+    title: "Guardar informe",
+    defaultPath: defaultName,
+    filters: [
+      { name: "Excel", extensions: ["xlsx"] },
+      { name: "CSV", extensions: ["csv"] },
+    ],
+  });
+}
+
+export async function revealInFolder(path: string): Promise<void> {
+  const { revealItemInDir } = await import("@tauri-apps/plugin-opener");
+  await revealItemInDir(path);
+}
+
+export function newJobId(): string {
+  return `job-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+}

@@ -1,0 +1,203 @@
+// The shell of the interface: first run / login / lock, the navigation and the screens.
+// Every decision (permissions, amounts, deadlines, the inactivity lock) is Rust's; this
+// only shows what Rust says and asks again when Rust says the session is locked.
+
+import { api, onLocked, type ListFilter, type SessionInfo, type Status } from "./api";
+import { clear, h } from "./dom";
+import { obrasScreen, usersScreen, diagnosticsScreen } from "./screens/admin";
+import { firstRun, login, lockScreen } from "./screens/auth";
+import { detailScreen } from "./screens/detail";
+import { exportScreen } from "./screens/export";
+import { importScreen } from "./screens/import";
+import { invoicesScreen } from "./screens/invoices";
+
+const app = document.getElementById("app") as HTMLElement;
+
+const EMPTY_FILTER: ListFilter = {
+  obra: null,
+  estado: null,
+  proveedor: null,
+  desde: null,
+  hasta: null,
+  vencidas: false,
+  plazo_por_vencer: null,
+  q: null,
+};
+
+type Route = "facturas" | "importar" | "exportar" | "obras" | "usuarios" | "diagnostico";
+
+let status: Status | null = null;
+let session: SessionInfo | null = null;
+let filter: ListFilter = { ...EMPTY_FILTER };
+let route: Route = "facturas";
+
+async function boot(): Promise<void> {
+  try {
+    status = await api.status();
+  } catch (e) {
+    app.replaceChildren(h("p", { class: "msg msg-error" }, `No se pudo abrir la base de datos: ${String((e as { message?: string }).message ?? e)}`));
+    return;
+  }
+  if (!status.initialized) return show(firstRun(signedIn));
+  if (!status.session) return show(login(signedIn));
+  session = status.session;
+  if (status.locked) return showLock();
+  main();
+}
+
+function show(el: HTMLElement): void {
+  app.replaceChildren(h("div", { class: "center" }, el));
+}
+
+function signedIn(s: SessionInfo): void {
+  session = s;
+  api.status().then((st) => (status = st));
+  main();
+}
+
+function showLock(): void {
+  if (!session) return void boot();
+  show(
+    lockScreen(session.username, signedIn, async () => {
+      await api.logout();
+      session = null;
+      boot();
+    }),
+  );
+}
+onLocked(showLock);
+
+function navItems(s: SessionInfo): Array<[Route, string, boolean]> {
+  const may = (p: string) => s.permissions.includes(p);
+  return [
+    ["facturas", "Facturas", true],
+    ["importar", "Importar", may("import")],
+    ["exportar", "Exportar", may("export")],
+    ["obras", "Obras", true],
+    ["usuarios", "Usuarios", may("manage_users")],
+    ["diagnostico", "Diagnóstico", true],
+  ];
+}
+
+function main(): void {
+  if (!session) return void boot();
+  const s = session;
+  const content = h("main", { id: "content" });
+  const nav = h("nav", { "aria-label": "Secciones" });
+  navItems(s)
+    .filter(([, , shown]) => shown)
+    .forEach(([r, label], i) => {
+      nav.append(
+        h(
+          "button",
+          {
+            type: "button",
+            id: `nav-${r}`,
+            class: r === route ? "active" : "",
+            title: `${label} (Alt+${i + 1})`,
+            onclick: () => go(r),
+          },
+          label,
+        ),
+      );
+    });
+  const top = h(
+    "header",
+    { class: "top" },
+    h("strong", { class: "brand" }, "ICC Facturas"),
+    nav,
+    h("span", { class: "who", id: "who" }, `${s.username} · ${s.role_label}`),
+    h("button", { type: "button", id: "lock-now", title: "Bloquear (Ctrl+L)", onclick: lockNow }, "Bloquear"),
+    h(
+      "button",
+      {
+        type: "button",
+        id: "logout",
+        onclick: async () => {
+          await api.logout();
+          session = null;
+          boot();
+        },
+      },
+      "Salir",
+    ),
+  );
+  app.replaceChildren(top, content);
+  render(content);
+}
+
+function go(r: Route): void {
+  route = r;
+  main();
+}
+
+function render(content: HTMLElement): void {
+  if (!session || !status) return;
+  clear(content);
+  switch (route) {
+    case "facturas": {
+      const scr = invoicesScreen(
+        session,
+        filter,
+        (id) => {
+          filter = scr.filter();
+          content.replaceChildren(detailScreen(session as SessionInfo, id, () => render(content)));
+        },
+        (f) => {
+          filter = f;
+          go("exportar");
+        },
+      );
+      content.append(scr.el);
+      break;
+    }
+    case "importar":
+      content.append(importScreen());
+      break;
+    case "exportar":
+      content.append(exportScreen(filter));
+      break;
+    case "obras":
+      content.append(obrasScreen(session));
+      break;
+    case "usuarios":
+      content.append(usersScreen());
+      break;
+    case "diagnostico":
+      content.append(diagnosticsScreen(status));
+      break;
+  }
+}
+
+async function lockNow(): Promise<void> {
+  await api.lock();
+  showLock();
+}
+
+document.addEventListener("keydown", (e) => {
+  if (!session || document.getElementById("lock-screen")) return;
+  if (e.ctrlKey && (e.key === "l" || e.key === "L")) {
+    e.preventDefault();
+    lockNow();
+  } else if (e.altKey && /^[1-6]$/.test(e.key)) {
+    const items = navItems(session).filter(([, , shown]) => shown);
+    const item = items[Number(e.key) - 1];
+    if (item) {
+      e.preventDefault();
+      go(item[0]);
+    }
+  }
+});
+
+// Rust decides when an idle session locks; this only notices sooner than the next command.
+window.setInterval(async () => {
+  if (!session || document.getElementById("lock-screen")) return;
+  try {
+    const st = await api.status();
+    if (st.locked) showLock();
+  } catch {
+    /* the next command reports it */
+  }
+}, 30_000);
+
+boot();

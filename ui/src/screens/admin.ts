@@ -1,0 +1,166 @@
+// Obras and users, by role; and Diagnóstico (the doctor checks) with the installation facts.
+
+import { api, type SessionInfo, type Status } from "../api";
+import { clear, errorText, h, say } from "../dom";
+
+export function obrasScreen(session: SessionInfo): HTMLElement {
+  const table = h("table", { id: "obras-table" });
+  const msg = h("p", { class: "msg", hidden: true, role: "alert" });
+  const load = async () => {
+    clear(table);
+    table.append(h("tr", {}, h("th", {}, "Código"), h("th", {}, "Nombre")));
+    try {
+      for (const o of await api.listObras()) table.append(h("tr", {}, h("td", {}, o.codigo), h("td", {}, o.nombre)));
+    } catch (e) {
+      say(msg, errorText(e));
+    }
+  };
+  const codigo = h("input", { id: "obra-codigo", placeholder: "OB-2026-025", size: 14 });
+  const nombre = h("input", { id: "obra-nombre", placeholder: "Nombre de la obra", size: 40 });
+  const form = session.permissions.includes("manage_obras")
+    ? h(
+        "form",
+        {
+          class: "toolbar",
+          onsubmit: async (e: Event) => {
+            e.preventDefault();
+            try {
+              await api.addObra(codigo.value.trim(), nombre.value.trim());
+              codigo.value = nombre.value = "";
+              say(msg, "Obra creada.", "ok");
+              await load();
+            } catch (err) {
+              say(msg, errorText(err));
+            }
+          },
+        },
+        codigo,
+        nombre,
+        h("button", { type: "submit" }, "Crear obra"),
+      )
+    : "";
+  load();
+  return h("section", { class: "screen" }, h("h1", {}, "Obras"), form, msg, table);
+}
+
+export function usersScreen(): HTMLElement {
+  const table = h("table", { id: "users-table" });
+  const msg = h("p", { class: "msg", hidden: true, role: "alert" });
+  const load = async () => {
+    clear(table);
+    table.append(h("tr", {}, h("th", {}, "Usuario"), h("th", {}, "Rol"), h("th", {}, "Obras"), h("th", {}, "Estado"), h("th", {}, "")));
+    try {
+      for (const u of await api.listUsers()) {
+        table.append(
+          h(
+            "tr",
+            {},
+            h("td", {}, u.username),
+            h("td", {}, u.role),
+            h("td", {}, u.obras.join(", ")),
+            h("td", {}, u.disabled ? "deshabilitado" : "activo"),
+            h(
+              "td",
+              {},
+              u.disabled
+                ? ""
+                : h(
+                    "button",
+                    {
+                      type: "button",
+                      onclick: async () => {
+                        if (!window.confirm(`¿Deshabilitar a «${u.username}»? No podrá volver a ingresar.`)) return;
+                        try {
+                          await api.disableUser(u.username);
+                          await load();
+                        } catch (e) {
+                          say(msg, errorText(e));
+                        }
+                      },
+                    },
+                    "Deshabilitar",
+                  ),
+            ),
+          ),
+        );
+      }
+    } catch (e) {
+      say(msg, errorText(e));
+    }
+  };
+  const name = h("input", { id: "user-name", placeholder: "usuario", size: 14 });
+  const role = h(
+    "select",
+    { id: "user-role" },
+    h("option", { value: "admin_obra" }, "Administrador de obra"),
+    h("option", { value: "contabilidad" }, "Contabilidad"),
+    h("option", { value: "gerente" }, "Gerente"),
+    h("option", { value: "admin" }, "Administrador"),
+  );
+  const obras = h("input", { id: "user-obras", placeholder: "Obras: OB-2026-001,OB-2026-002", size: 30 });
+  const pw = h("input", { id: "user-password", type: "password", placeholder: "Contraseña inicial", autocomplete: "new-password" });
+  const form = h(
+    "form",
+    {
+      class: "toolbar",
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        try {
+          const list = obras.value.split(",").map((s) => s.trim()).filter(Boolean);
+          await api.addUser(name.value.trim(), role.value, list, pw.value);
+          name.value = obras.value = pw.value = "";
+          say(msg, "Usuario creado.", "ok");
+          await load();
+        } catch (err) {
+          say(msg, errorText(err));
+        }
+      },
+    },
+    name,
+    role,
+    obras,
+    pw,
+    h("button", { type: "submit" }, "Crear usuario"),
+  );
+  load();
+  return h("section", { class: "screen" }, h("h1", {}, "Usuarios"), form, msg, table);
+}
+
+export function diagnosticsScreen(status: Status): HTMLElement {
+  const list = h("ul", { class: "checks", id: "doctor-checks" }, h("li", {}, "Revisando…"));
+  api
+    .doctor()
+    .then((r) => {
+      clear(list);
+      for (const c of r.checks) {
+        list.append(
+          h(
+            "li",
+            { class: c.ok ? "ok" : "bad" },
+            h("strong", {}, `${c.ok ? "✔" : "✘"} ${c.name}`),
+            ": ",
+            c.detail,
+            c.hint && !c.ok ? h("div", { class: "muted" }, c.hint) : "",
+          ),
+        );
+      }
+    })
+    .catch((e) => list.replaceChildren(h("li", { class: "bad" }, errorText(e))));
+  return h(
+    "section",
+    { class: "screen" },
+    h("h1", {}, "Configuración y diagnóstico"),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Versión"),
+      h("dd", { id: "app-version" }, status.version),
+      h("dt", {}, "Carpeta de datos"),
+      h("dd", {}, status.data_dir),
+      h("dt", {}, "Bloqueo por inactividad"),
+      h("dd", {}, `${status.lock_minutes} minutos (variable ICC_LOCK_MINUTES)`),
+    ),
+    h("h2", {}, "Verificaciones"),
+    list,
+  );
+}

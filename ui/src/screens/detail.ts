@@ -1,0 +1,189 @@
+// Detalle: every field, taxes and references, the history, approve or reject with a comment.
+
+import { api, type InvoiceView, type SessionInfo } from "../api";
+import { errorText, h, say } from "../dom";
+import { clp, estadoLabel, fecha, fechaHora, PLAZO_LABELS, rut } from "../format";
+import { modal } from "./modal";
+
+const AGING: Record<string, string> = {
+  al_dia: "al día",
+  d1a30: "1–30 días",
+  d31a60: "31–60 días",
+  d61a90: "61–90 días",
+  mas90: "más de 90 días",
+};
+
+function dl(rows: Array<[string, string | number | null | undefined]>): HTMLElement {
+  const el = h("dl", { class: "facts" });
+  for (const [k, v] of rows) {
+    el.append(h("dt", {}, k), h("dd", {}, v === null || v === undefined || v === "" ? "—" : String(v)));
+  }
+  return el;
+}
+
+export function detailScreen(session: SessionInfo, id: string, back: () => void): HTMLElement {
+  const root = h("section", { class: "screen detail", id: "detail" }, h("p", {}, "Cargando…"));
+  const load = async () => {
+    try {
+      const [v, hist] = await Promise.all([api.showInvoice(id), api.history(id)]);
+      draw(v, hist);
+    } catch (e) {
+      root.replaceChildren(h("p", { class: "msg msg-error" }, errorText(e)), h("button", { onclick: back }, "Volver"));
+    }
+  };
+  const draw = (v: InvoiceView, hist: Awaited<ReturnType<typeof api.history>>) => {
+    const msg = h("p", { class: "msg", hidden: true, role: "alert", id: "detail-msg" });
+    const act = async (estado: string, motivo: string | null) => {
+      const r = await api.setStatus([id], estado, motivo);
+      if (r.failed.length) throw r.failed[0];
+      await load();
+    };
+    const may = (p: string) => session.permissions.includes(p);
+    const actions = h("div", { class: "actions" });
+    if (may("approve")) {
+      actions.append(
+        h(
+          "button",
+          {
+            class: "primary",
+            id: "detail-approve",
+            onclick: async () => {
+              try {
+                await act("aprobada", null);
+              } catch (e) {
+                say(msg, errorText(e));
+              }
+            },
+          },
+          "Aprobar",
+        ),
+        h(
+          "button",
+          {
+            id: "detail-reject",
+            onclick: () => modal("Rechazar factura", [{ id: "motivo", label: "Motivo del rechazo (obligatorio)" }], (x) => act("rechazada", x.motivo)),
+          },
+          "Rechazar…",
+        ),
+      );
+    }
+    if (may("review")) {
+      actions.append(h("button", { id: "detail-review", onclick: () => act("en_revision", null).catch((e) => say(msg, errorText(e))) }, "Poner en revisión"));
+    }
+    const plazo = v.plazo_reclamo_estado ?? "";
+    root.replaceChildren(
+      h(
+        "header",
+        { class: "detail-head" },
+        h("button", { onclick: back, id: "detail-back", title: "Volver (Escape)" }, "← Volver"),
+        h("h1", {}, `${v.tipo_dte_nombre} N° ${v.folio}`),
+        h("span", { class: `badge estado-${v.estado}`, id: "detail-estado" }, estadoLabel(v.estado)),
+      ),
+      msg,
+      actions,
+      h(
+        "div",
+        { class: "columns" },
+        h(
+          "div",
+          {},
+          h("h2", {}, "Documento"),
+          dl([
+            ["Proveedor", v.razon_social],
+            ["RUT", rut(v.rut_emisor)],
+            ["Tipo", `${v.tipo_dte} ${v.tipo_dte_nombre}`],
+            ["Folio", v.folio],
+            ["Emisión", fecha(v.fecha_emision)],
+            ["Recepción SII", fechaHora(v.fecha_recepcion_sii)],
+            ["Vencimiento", fecha(v.vence)],
+            [
+              "Plazo de reclamo",
+              v.plazo_reclamo && v.plazo_reclamo !== "desconocido"
+                ? `${fecha(v.plazo_reclamo)} — ${PLAZO_LABELS[plazo] ?? plazo}${v.plazo_reclamo_dias !== null ? ` (${v.plazo_reclamo_dias} días)` : ""}`
+                : PLAZO_LABELS[plazo] ?? plazo,
+            ],
+            ["Antigüedad de la deuda", v.antiguedad ? AGING[v.antiguedad] ?? v.antiguedad : "—"],
+            ["Orden de compra", v.orden_compra],
+            ["Origen", v.source],
+            ["Motivo de rechazo", v.motivo_rechazo],
+          ]),
+        ),
+        h(
+          "div",
+          {},
+          h("h2", {}, "Montos"),
+          dl([
+            ["Neto", clp(v.monto_neto)],
+            ["Exento", clp(v.monto_exento)],
+            ["IVA", clp(v.monto_iva)],
+            ["Otros impuestos", clp(v.monto_otros)],
+            ["Total", clp(v.monto_total)],
+          ]),
+          h("h2", {}, "Asignación"),
+          dl([
+            ["Obra", v.obra],
+            ["Centro de costo", v.centro_costo],
+            ["Cuenta", v.cuenta],
+            ["Glosa", v.glosa],
+          ]),
+        ),
+      ),
+      v.otros_impuestos.length
+        ? h(
+            "div",
+            {},
+            h("h2", {}, "Otros impuestos"),
+            h(
+              "table",
+              {},
+              h("tr", {}, h("th", {}, "Código"), h("th", {}, "Tasa"), h("th", {}, "Valor")),
+              ...v.otros_impuestos.map((o) => h("tr", {}, h("td", {}, o.codigo), h("td", {}, o.tasa ?? ""), h("td", { class: "num" }, clp(o.valor)))),
+            ),
+          )
+        : "",
+      h(
+        "div",
+        {},
+        h("h2", {}, "Referencias"),
+        v.referencias.length
+          ? h(
+              "table",
+              { id: "detail-refs" },
+              h("tr", {}, h("th", {}, "Tipo"), h("th", {}, "Folio"), h("th", {}, "Fecha"), h("th", {}, "Razón")),
+              ...v.referencias.map((r) =>
+                h("tr", {}, h("td", {}, r.tipo), h("td", {}, r.folio), h("td", {}, fecha(r.fecha)), h("td", {}, r.razon ?? "")),
+              ),
+            )
+          : h("p", { class: "muted" }, "Sin referencias."),
+      ),
+      h(
+        "div",
+        {},
+        h("h2", {}, "Historial"),
+        h(
+          "table",
+          { id: "detail-history" },
+          h("tr", {}, h("th", {}, "Fecha (UTC)"), h("th", {}, "Usuario"), h("th", {}, "Acción"), h("th", {}, "Campo"), h("th", {}, "Antes"), h("th", {}, "Después")),
+          ...hist.map((a) =>
+            h(
+              "tr",
+              {},
+              h("td", {}, fechaHora(a.at)),
+              h("td", {}, a.user_name),
+              h("td", {}, a.action),
+              h("td", {}, a.field ?? ""),
+              h("td", {}, a.old_value ?? ""),
+              h("td", {}, a.new_value ?? ""),
+            ),
+          ),
+        ),
+      ),
+    );
+  };
+  root.addEventListener("keydown", (e) => {
+    if ((e as KeyboardEvent).key === "Escape" && !document.querySelector(".overlay")) back();
+  });
+  root.tabIndex = -1;
+  load().then(() => root.focus());
+  return root;
+}
