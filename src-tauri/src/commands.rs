@@ -1,7 +1,8 @@
 //! Tauri commands: each unwraps its arguments and calls one [`Desktop`] method.
 
 use icc_app::{
-    AuditEntry, DoctorReport, ExportReport, ImportReport, InvoiceView, ListFilter, Obra, Page, User,
+    AuditEntry, Dashboard, DoctorReport, ExportReport, ImportReport, InvoiceView, ListFilter, Obra,
+    Page, User,
 };
 use tauri::{AppHandle, Emitter, State};
 
@@ -166,6 +167,12 @@ pub async fn add_user(
 #[tauri::command]
 pub async fn disable_user(d: State<'_, Desktop>, username: String) -> R<()> {
     d.disable_user(&username).await
+}
+
+/// The panel's figures.
+#[tauri::command]
+pub async fn dashboard(d: State<'_, Desktop>) -> R<Dashboard> {
+    d.dashboard().await
 }
 
 /// The installation checks.

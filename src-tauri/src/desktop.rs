@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use icc_app::{
-    App, AppError, AuditEntry, DoctorReport, ExportOptions, ExportProgress, ExportReport,
-    ImportOptions, ImportProgress, ImportReport, InvoiceView, ListFilter, Obra, OnDuplicate, Page,
-    Permission, Session, User,
+    App, AppError, AuditEntry, Dashboard, DoctorReport, ExportOptions, ExportProgress,
+    ExportReport, ImportOptions, ImportProgress, ImportReport, InvoiceView, ListFilter, Obra,
+    OnDuplicate, Page, Permission, Session, User,
 };
 use icc_core::{InvoiceStatus, Role};
 use serde::{Deserialize, Serialize};
@@ -545,6 +545,15 @@ impl Desktop {
     pub async fn disable_user(&self, username: &str) -> Result<(), UiError> {
         let s = self.session()?;
         Ok(self.app.disable_user(&s, username).await?)
+    }
+
+    /// The panel's figures.
+    ///
+    /// # Errors
+    /// No session, store errors.
+    pub async fn dashboard(&self) -> Result<Dashboard, UiError> {
+        let s = self.session()?;
+        Ok(self.app.dashboard(&s).await?)
     }
 
     /// The `doctor` checks.

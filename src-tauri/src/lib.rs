@@ -68,6 +68,7 @@ pub fn run() {
             commands::list_users,
             commands::add_user,
             commands::disable_user,
+            commands::dashboard,
             commands::doctor,
         ])
         .run(tauri::generate_context!());

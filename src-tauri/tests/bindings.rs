@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use icc_app::{
-    AuditEntry, DoctorReport, ExportReport, ImportReport, InvoiceView, ListFilter, Obra, Page, User,
+    AuditEntry, Dashboard, DoctorReport, ExportReport, ImportReport, InvoiceView, ListFilter, Obra,
+    Page, User,
 };
 use icc_desktop::UiError;
 use icc_desktop::desktop::{
@@ -34,6 +35,7 @@ fn generate(dir: &Path) {
     Obra::export_all(&cfg).unwrap();
     User::export_all(&cfg).unwrap();
     DoctorReport::export_all(&cfg).unwrap();
+    Dashboard::export_all(&cfg).unwrap();
     ListFilter::export_all(&cfg).unwrap();
 }
 

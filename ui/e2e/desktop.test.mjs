@@ -121,7 +121,8 @@ test("the whole invoice workflow in the real window", async () => {
   await type("#setup-password", PASSWORD);
   await type("#setup-password2", PASSWORD);
   await click("#setup-submit");
-  await visible("#nav-facturas");
+  await visible("#panel");
+  await click("#nav-facturas");
   await waitText("#list-count", /0 factura/);
   await screenshot("facturas-vacia");
 
@@ -155,6 +156,32 @@ test("the whole invoice workflow in the real window", async () => {
   await waitRows(0);
   await waitText("#invoice-list", /No hay facturas con estos filtros/);
   await click('#f-estado option[value=""]');
+  await waitRows(3);
+
+  // an obra, assigned to two invoices at once, and the panel that counts them
+  await click("#nav-obras");
+  await type("#obra-codigo", "OB-2026-001");
+  await type("#obra-nombre", "Edificio Los Aromos");
+  await click("#obra-submit");
+  await waitText("#obras-table", /Edificio Los Aromos/);
+  await click("#nav-facturas");
+  await waitRows(3);
+  const boxes = await driver.findElements(By.css("#invoice-list .row input[type=checkbox]"));
+  await boxes[0].click();
+  await (await driver.findElements(By.css("#invoice-list .row input[type=checkbox]")))[1].click();
+  await waitText("#bulk-count", /2 seleccionada/);
+  await click("#bulk-assign");
+  await type("#modal-obra", "OB-2026-001");
+  await click("#modal-accept");
+  await waitText("#list-msg", /2 factura\(s\) actualizadas/);
+  await click("#nav-panel");
+  await visible('#panel [data-id="obra-OB-2026-001"]');
+  assert.match(await textOf("#panel"), /OB-2026-001 Edificio Los Aromos/);
+  await screenshot("panel");
+  await click('#panel [data-id="obra-OB-2026-001"] rect');
+  await waitRows(2);
+  assert.equal(await driver.findElement(By.css("#f-obra")).getAttribute("value"), "OB-2026-001");
+  await click("#f-clear");
   await waitRows(3);
 
   // detail: approve one

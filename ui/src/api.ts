@@ -5,6 +5,7 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AuditEntry } from "./bindings/AuditEntry";
 import type { BulkResult } from "./bindings/BulkResult";
+import type { Dashboard } from "./bindings/Dashboard";
 import type { DoctorReport } from "./bindings/DoctorReport";
 import type { ExportReport } from "./bindings/ExportReport";
 import type { ExportRequest } from "./bindings/ExportRequest";
@@ -72,6 +73,7 @@ export const api = {
     call<void>("add_user", { username, role, obras, password }),
   disableUser: (username: string) => call<void>("disable_user", { username }),
   doctor: () => call<DoctorReport>("doctor"),
+  dashboard: () => call<Dashboard>("dashboard"),
 };
 
 /** Progress of long jobs (import, export). */

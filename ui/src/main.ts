@@ -10,6 +10,7 @@ import { detailScreen } from "./screens/detail";
 import { exportScreen } from "./screens/export";
 import { importScreen } from "./screens/import";
 import { invoicesScreen } from "./screens/invoices";
+import { panelScreen } from "./screens/panel";
 
 const app = document.getElementById("app") as HTMLElement;
 
@@ -24,12 +25,12 @@ const EMPTY_FILTER: ListFilter = {
   q: null,
 };
 
-type Route = "facturas" | "importar" | "exportar" | "obras" | "usuarios" | "diagnostico";
+type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "usuarios" | "diagnostico";
 
 let status: Status | null = null;
 let session: SessionInfo | null = null;
 let filter: ListFilter = { ...EMPTY_FILTER };
-let route: Route = "facturas";
+let route: Route = "panel";
 
 async function boot(): Promise<void> {
   try {
@@ -70,6 +71,7 @@ onLocked(showLock);
 function navItems(s: SessionInfo): Array<[Route, string, boolean]> {
   const may = (p: string) => s.permissions.includes(p);
   return [
+    ["panel", "Panel", true],
     ["facturas", "Facturas", true],
     ["importar", "Importar", may("import")],
     ["exportar", "Exportar", may("export")],
@@ -135,6 +137,14 @@ function render(content: HTMLElement): void {
   if (!session || !status) return;
   clear(content);
   switch (route) {
+    case "panel":
+      content.append(
+        panelScreen((f) => {
+          filter = { ...EMPTY_FILTER, ...f };
+          go("facturas");
+        }),
+      );
+      break;
     case "facturas": {
       const scr = invoicesScreen(
         session,
@@ -179,7 +189,7 @@ document.addEventListener("keydown", (e) => {
   if (e.ctrlKey && (e.key === "l" || e.key === "L")) {
     e.preventDefault();
     lockNow();
-  } else if (e.altKey && /^[1-6]$/.test(e.key)) {
+  } else if (e.altKey && /^[1-7]$/.test(e.key)) {
     const items = navItems(session).filter(([, , shown]) => shown);
     const item = items[Number(e.key) - 1];
     if (item) {

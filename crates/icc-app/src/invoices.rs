@@ -32,7 +32,7 @@ pub struct InvoiceView {
 }
 
 /// The claim deadline's state and the days left (negative once expired).
-fn plazo_state(
+pub(crate) fn plazo_state(
     tipo: Option<DteType>,
     deadline: Option<NaiveDate>,
     today: NaiveDate,

@@ -15,6 +15,7 @@
 //! ```
 
 mod auth;
+mod dashboard;
 mod doctor;
 mod error;
 mod export;
@@ -32,6 +33,7 @@ use icc_store::Store;
 pub use auth::{
     Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
 };
+pub use dashboard::{AgingSlice, ClaimSlice, Dashboard, ObraSpend};
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};
 pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path, month_bounds};

@@ -573,3 +573,67 @@ async fn a_cancelled_export_leaves_no_file() {
     assert!(!out.exists());
     assert!(!names.iter().any(|n| n.contains(".partial")), "{names:?}");
 }
+
+#[tokio::test]
+async fn the_panel_adds_up_to_the_database_and_keeps_to_the_users_obras() {
+    let (_d, app, admin) = seeded().await;
+    let d = app.dashboard(&admin).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = app.store().pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let spent = count(
+        "SELECT COUNT(*) FROM invoices WHERE estado NOT IN ('rechazada', 'anulada') AND tipo_dte NOT IN (50, 52)",
+    )
+    .await;
+    assert_eq!(
+        d.gasto_por_obra.iter().map(|o| o.documentos).sum::<i64>(),
+        spent
+    );
+    let owed = count(
+        "SELECT COUNT(*) FROM invoices WHERE estado IN ('recibida', 'en_revision', 'aprobada', 'parcialmente_pagada') \
+         AND tipo_dte NOT IN (50, 52)",
+    )
+    .await;
+    assert_eq!(d.antiguedad.iter().map(|a| a.documentos).sum::<i64>(), owed);
+    let open = count(
+        "SELECT COUNT(*) FROM invoices WHERE estado IN ('recibida', 'en_revision') AND tipo_dte IN (33, 34, 43, 46, 56, 61)",
+    )
+    .await;
+    assert_eq!(d.plazos.iter().map(|p| p.documentos).sum::<i64>(), open);
+    // largest spend first, credit notes subtracted: the obra filter opens the same documents
+    assert!(
+        d.gasto_por_obra
+            .windows(2)
+            .all(|w| w[0].total >= w[1].total)
+    );
+    let first = d.gasto_por_obra.iter().find(|o| o.obra.is_some()).unwrap();
+    let f = first.filtro.clone().unwrap().parse().unwrap();
+    let listed = all(&app, &admin, f).await;
+    let counted = listed
+        .iter()
+        .filter(|r| {
+            !matches!(r.estado.as_str(), "rechazada" | "anulada") && !matches!(r.tipo_dte, 50 | 52)
+        })
+        .count() as i64;
+    assert_eq!(counted, first.documentos);
+
+    app.add_user(
+        &admin,
+        "jperez",
+        Role::AdminObra,
+        &["OB-2026-017".into()],
+        USER_PW,
+    )
+    .await
+    .unwrap();
+    let jp = app.login("jperez", USER_PW).await.unwrap();
+    let mine = app.dashboard(&jp).await.unwrap();
+    assert_eq!(mine.gasto_por_obra.len(), 1);
+    assert_eq!(mine.gasto_por_obra[0].obra.as_deref(), Some("OB-2026-017"));
+}

@@ -185,3 +185,113 @@ impl Store {
         Ok(sent)
     }
 }
+
+/// Spend of one obra in one document type (the panel's "gasto por obra").
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SpendGroup {
+    /// Obra code (`None`: no obra).
+    pub obra: Option<String>,
+    /// Obra name.
+    pub nombre: Option<String>,
+    /// Document type.
+    pub tipo_dte: i64,
+    /// Documents.
+    pub documentos: i64,
+    /// Sum of totals as stated (the caller applies the type's sign).
+    pub total: i64,
+}
+
+/// Payable documents due on one date, of one type (the panel's aging).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DueGroup {
+    /// Due date.
+    pub vence: String,
+    /// Document type.
+    pub tipo_dte: i64,
+    /// Documents.
+    pub documentos: i64,
+    /// Sum of totals as stated.
+    pub total: i64,
+}
+
+/// Documents still open to a claim whose deadline falls on one date (`None`: unknown).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClaimGroup {
+    /// Last day to claim.
+    pub plazo: Option<String>,
+    /// Document type.
+    pub tipo_dte: i64,
+    /// Documents.
+    pub documentos: i64,
+}
+
+/// The grouped figures the panel is drawn from.
+#[derive(Debug, Clone, Default)]
+pub struct DashboardGroups {
+    /// Spend per obra and type.
+    pub spend: Vec<SpendGroup>,
+    /// Payables per due date and type.
+    pub due: Vec<DueGroup>,
+    /// Open claims per deadline and type.
+    pub claims: Vec<ClaimGroup>,
+}
+
+impl Store {
+    /// Grouped figures for the panel, within the filter (its obra scope above all). Signs,
+    /// buckets and deadline states are the caller's: they are domain rules.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn dashboard_groups(&self, filter: &InvoiceFilter) -> Result<DashboardGroups> {
+        let Some(r) = self.resolve_filter(filter).await? else {
+            return Ok(DashboardGroups::default());
+        };
+        let scoped = |select: &str, extra: &str, group: &str| {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "{select} FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE 1 = 1"
+            ));
+            if let Some(ids) = &r.obra_ids {
+                qb.push(" AND i.obra_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in ids {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+            }
+            r.push_conditions(&mut qb);
+            qb.push(extra).push(group);
+            qb
+        };
+        let spend = scoped(
+            "SELECT o.codigo AS obra, o.nombre AS nombre, i.tipo_dte, COUNT(*) AS documentos, \
+             COALESCE(SUM(i.monto_total), 0) AS total",
+            " AND i.estado NOT IN ('rechazada', 'anulada')",
+            " GROUP BY o.codigo, o.nombre, i.tipo_dte ORDER BY o.codigo IS NULL, o.codigo",
+        )
+        .build_query_as::<SpendGroup>()
+        .fetch_all(self.pool())
+        .await?;
+        let mut due_q = scoped(
+            "SELECT i.vence, i.tipo_dte, COUNT(*) AS documentos, COALESCE(SUM(i.monto_total), 0) AS total",
+            "",
+            "",
+        );
+        due_q
+            .push(" AND i.estado IN (")
+            .push(PAYABLE_STATES)
+            .push(") GROUP BY i.vence, i.tipo_dte");
+        let due = due_q
+            .build_query_as::<DueGroup>()
+            .fetch_all(self.pool())
+            .await?;
+        let claims = scoped(
+            "SELECT i.plazo_reclamo AS plazo, i.tipo_dte, COUNT(*) AS documentos",
+            " AND i.estado IN ('recibida', 'en_revision')",
+            " GROUP BY i.plazo_reclamo, i.tipo_dte",
+        )
+        .build_query_as::<ClaimGroup>()
+        .fetch_all(self.pool())
+        .await?;
+        Ok(DashboardGroups { spend, due, claims })
+    }
+}

@@ -28,7 +28,9 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use error::{Result, StoreError};
-pub use export::{EXPORT_CHUNK, ExportRow, ReportSet};
+pub use export::{
+    ClaimGroup, DashboardGroups, DueGroup, EXPORT_CHUNK, ExportRow, ReportSet, SpendGroup,
+};
 pub use invoices::{AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page};
 pub use obras::Obra;
 pub use users::{NewUser, User};

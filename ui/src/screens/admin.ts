@@ -36,7 +36,7 @@ export function obrasScreen(session: SessionInfo): HTMLElement {
         },
         codigo,
         nombre,
-        h("button", { type: "submit" }, "Crear obra"),
+        h("button", { type: "submit", id: "obra-submit" }, "Crear obra"),
       )
     : "";
   load();
