@@ -1,8 +1,8 @@
 //! Tauri commands: each unwraps its arguments and calls one [`Desktop`] method.
 
 use icc_app::{
-    AuditEntry, Dashboard, DoctorReport, ExportReport, ImportReport, InvoiceView, ListFilter, Obra,
-    Page, User,
+    Attachment, AuditEntry, Dashboard, DoctorReport, ExportReport, ImportReport, InvoiceView,
+    ListFilter, Obra, Page, SupplierRow, User,
 };
 use tauri::{AppHandle, Emitter, State};
 
@@ -167,6 +167,32 @@ pub async fn add_user(
 #[tauri::command]
 pub async fn disable_user(d: State<'_, Desktop>, username: String) -> R<()> {
     d.disable_user(&username).await
+}
+
+/// Attaches a PDF or XML to an invoice.
+#[tauri::command]
+pub async fn add_attachment(
+    d: State<'_, Desktop>,
+    reference: String,
+    path: String,
+) -> R<Vec<Attachment>> {
+    d.add_attachment(&reference, &path).await
+}
+
+/// Opens an attachment with the system's viewer.
+#[tauri::command]
+pub async fn open_attachment(app: AppHandle, d: State<'_, Desktop>, id: i64) -> R<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let path = d.attachment_file(id).await?;
+    app.opener()
+        .open_path(path.display().to_string(), None::<&str>)
+        .map_err(|e| UiError::new("io", &format!("no se pudo abrir el adjunto: {e}")))
+}
+
+/// Suppliers with documents the user may see.
+#[tauri::command]
+pub async fn suppliers(d: State<'_, Desktop>) -> R<Vec<SupplierRow>> {
+    d.suppliers().await
 }
 
 /// The panel's figures.

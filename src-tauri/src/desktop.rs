@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use icc_app::{
-    App, AppError, AuditEntry, Dashboard, DoctorReport, ExportOptions, ExportProgress,
+    App, AppError, Attachment, AuditEntry, Dashboard, DoctorReport, ExportOptions, ExportProgress,
     ExportReport, ImportOptions, ImportProgress, ImportReport, InvoiceView, ListFilter, Obra,
-    OnDuplicate, Page, Permission, Session, User,
+    OnDuplicate, Page, Permission, Session, SupplierRow, User,
 };
 use icc_core::{InvoiceStatus, Role};
 use serde::{Deserialize, Serialize};
@@ -369,16 +369,12 @@ impl Desktop {
         a: &Assignment,
     ) -> Result<BulkResult, UiError> {
         let s = self.session()?;
-        // absent: unchanged; empty: cleared
-        let given = |v: &Option<String>| {
-            v.as_ref()
-                .map(|t| Some(t.trim().to_owned()).filter(|t| !t.is_empty()))
-        };
+        // absent: unchanged; given: set (icc-app clears it when empty)
         let change = icc_app::AssignmentChange {
-            obra: given(&a.obra),
-            centro_costo: given(&a.centro_costo),
-            cuenta: given(&a.cuenta),
-            glosa: given(&a.glosa),
+            obra: a.obra.clone().map(Some),
+            centro_costo: a.centro_costo.clone().map(Some),
+            cuenta: a.cuenta.clone().map(Some),
+            glosa: a.glosa.clone().map(Some),
         };
         let mut out = BulkResult::default();
         for r in references {
@@ -545,6 +541,40 @@ impl Desktop {
     pub async fn disable_user(&self, username: &str) -> Result<(), UiError> {
         let s = self.session()?;
         Ok(self.app.disable_user(&s, username).await?)
+    }
+
+    /// Attaches a PDF or XML to an invoice.
+    ///
+    /// # Errors
+    /// Forbidden, not visible, not a PDF/XML, unreadable.
+    pub async fn add_attachment(
+        &self,
+        reference: &str,
+        path: &str,
+    ) -> Result<Vec<Attachment>, UiError> {
+        let s = self.session()?;
+        Ok(self
+            .app
+            .add_attachment(&s, reference, std::path::Path::new(path))
+            .await?)
+    }
+
+    /// Where an attachment's file is, to open it.
+    ///
+    /// # Errors
+    /// Unknown, not visible, missing file.
+    pub async fn attachment_file(&self, id: i64) -> Result<PathBuf, UiError> {
+        let s = self.session()?;
+        Ok(self.app.attachment_file(&s, id).await?)
+    }
+
+    /// Suppliers with documents the user may see.
+    ///
+    /// # Errors
+    /// No session, store errors.
+    pub async fn suppliers(&self) -> Result<Vec<SupplierRow>, UiError> {
+        let s = self.session()?;
+        Ok(self.app.suppliers(&s).await?)
     }
 
     /// The panel's figures.

@@ -68,6 +68,9 @@ pub fn run() {
             commands::list_users,
             commands::add_user,
             commands::disable_user,
+            commands::add_attachment,
+            commands::open_attachment,
+            commands::suppliers,
             commands::dashboard,
             commands::doctor,
         ])

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use icc_app::{
-    AuditEntry, Dashboard, DoctorReport, ExportReport, ImportReport, InvoiceView, ListFilter, Obra,
-    Page, User,
+    Attachment, AuditEntry, Dashboard, DoctorReport, ExportReport, ImportReport, InvoiceView,
+    ListFilter, Obra, Page, SupplierRow, User,
 };
 use icc_desktop::UiError;
 use icc_desktop::desktop::{
@@ -36,6 +36,8 @@ fn generate(dir: &Path) {
     User::export_all(&cfg).unwrap();
     DoctorReport::export_all(&cfg).unwrap();
     Dashboard::export_all(&cfg).unwrap();
+    Attachment::export_all(&cfg).unwrap();
+    SupplierRow::export_all(&cfg).unwrap();
     ListFilter::export_all(&cfg).unwrap();
 }
 

@@ -57,6 +57,22 @@ async function rows() {
 async function listText() {
   return driver.executeScript("return document.getElementById('invoice-list').textContent");
 }
+// Clicks (or double-clicks) inside the i-th list row, finding it again if the list redrew
+// it in between.
+async function clickRow(i, inner = null, double = false) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const row = (await rows())[i];
+      const target = inner ? await row.findElement(By.css(inner)) : row;
+      if (double) await driver.actions().doubleClick(target).perform();
+      else await target.click();
+      return;
+    } catch (e) {
+      if (e.name !== "StaleElementReferenceError" || attempt >= 5) throw e;
+      await driver.sleep(100);
+    }
+  }
+}
 async function waitRows(n) {
   await driver.wait(async () => (await rows()).length === n, TIMEOUT, `${n} rows`);
 }
@@ -166,9 +182,9 @@ test("the whole invoice workflow in the real window", async () => {
   await waitText("#obras-table", /Edificio Los Aromos/);
   await click("#nav-facturas");
   await waitRows(3);
-  const boxes = await driver.findElements(By.css("#invoice-list .row input[type=checkbox]"));
-  await boxes[0].click();
-  await (await driver.findElements(By.css("#invoice-list .row input[type=checkbox]")))[1].click();
+  await clickRow(0, "input[type=checkbox]");
+  await waitText("#bulk-count", /1 seleccionada/);
+  await clickRow(1, "input[type=checkbox]");
   await waitText("#bulk-count", /2 seleccionada/);
   await click("#bulk-assign");
   await type("#modal-obra", "OB-2026-001");
@@ -185,11 +201,16 @@ test("the whole invoice workflow in the real window", async () => {
   await waitRows(3);
 
   // detail: approve one
-  const first = (await rows())[0];
-  await driver.actions().doubleClick(first).perform();
+  await clickRow(0, null, true);
   await visible("#detail");
   await waitText("#detail-estado", /Recibida/);
   await screenshot("detalle");
+  // attach the invoice's PDF
+  const pdf = path.join(work, "factura-5003.pdf");
+  fs.writeFileSync(pdf, "%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n");
+  await type("#attach-path", pdf);
+  await click("#attach-add");
+  await waitText("#detail-attachments", /factura-5003\.pdf/);
   await click("#detail-approve");
   await waitText("#detail-estado", /Aprobada/);
   assert.match(await textOf("#detail-history"), /aprobada/);
@@ -198,8 +219,7 @@ test("the whole invoice workflow in the real window", async () => {
 
   // reject another, with the required reason
   await waitRows(3);
-  const second = (await rows())[1];
-  await driver.actions().doubleClick(second).perform();
+  await clickRow(1, null, true);
   await visible("#detail");
   await click("#detail-reject");
   await click("#modal-accept");
@@ -209,6 +229,18 @@ test("the whole invoice workflow in the real window", async () => {
   await waitText("#detail-estado", /Rechazada/);
   await screenshot("detalle-rechazada");
   await click("#detail-back");
+  await waitRows(3);
+
+  // suppliers open their invoices
+  await click("#nav-proveedores");
+  await waitText("#suppliers-table", /Moldajes del Sur/);
+  await type("#suppliers-q", "moldajes");
+  await driver.wait(async () => (await driver.findElements(By.css("#suppliers-table tr.link"))).length === 1, TIMEOUT);
+  await screenshot("proveedores");
+  await click("#suppliers-table tr.link td");
+  await waitRows(1);
+  assert.match(await listText(), /Moldajes del Sur/);
+  await click("#f-clear");
   await waitRows(3);
 
   // export the list and read the files back

@@ -3,6 +3,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { Attachment } from "./bindings/Attachment";
 import type { AuditEntry } from "./bindings/AuditEntry";
 import type { BulkResult } from "./bindings/BulkResult";
 import type { Dashboard } from "./bindings/Dashboard";
@@ -20,11 +21,13 @@ import type { Page } from "./bindings/Page";
 import type { SessionInfo } from "./bindings/SessionInfo";
 import type { Status } from "./bindings/Status";
 import type { UiError } from "./bindings/UiError";
+import type { SupplierRow } from "./bindings/SupplierRow";
 import type { User } from "./bindings/User";
 import type { Assignment } from "./bindings/Assignment";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
+export type { Attachment, SupplierRow };
 
 export type { Page };
 
@@ -74,6 +77,9 @@ export const api = {
   disableUser: (username: string) => call<void>("disable_user", { username }),
   doctor: () => call<DoctorReport>("doctor"),
   dashboard: () => call<Dashboard>("dashboard"),
+  addAttachment: (reference: string, path: string) => call<Attachment[]>("add_attachment", { reference, path }),
+  openAttachment: (id: number) => call<void>("open_attachment", { id }),
+  suppliers: () => call<SupplierRow[]>("suppliers"),
 };
 
 /** Progress of long jobs (import, export). */
@@ -91,6 +97,16 @@ export async function chooseFiles(): Promise<string[]> {
   });
   if (!r) return [];
   return Array.isArray(r) ? r : [r];
+}
+
+export async function chooseAttachment(): Promise<string | null> {
+  const { open } = await import("@tauri-apps/plugin-dialog");
+  const r = await open({
+    multiple: false,
+    title: "Adjuntar PDF o XML de la factura",
+    filters: [{ name: "PDF o XML", extensions: ["pdf", "xml"] }],
+  });
+  return typeof r === "string" ? r : null;
 }
 
 export async function chooseSavePath(defaultName: string): Promise<string | null> {

@@ -55,3 +55,15 @@ export function errorText(e: unknown): string {
   if (e && typeof e === "object" && "message" in e) return String((e as { message: unknown }).message);
   return String(e);
 }
+
+/** Calls `f` with the paths of files dropped on the window while `owner` is on screen. */
+export function onDrop(owner: HTMLElement, f: (paths: string[]) => void): void {
+  import("@tauri-apps/api/webview")
+    .then(async ({ getCurrentWebview }) => {
+      const stop = await getCurrentWebview().onDragDropEvent((e) => {
+        if (!owner.isConnected) return stop();
+        if (e.payload.type === "drop") f(e.payload.paths);
+      });
+    })
+    .catch(() => {});
+}

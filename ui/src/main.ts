@@ -4,12 +4,12 @@
 
 import { api, onLocked, type ListFilter, type SessionInfo, type Status } from "./api";
 import { clear, h } from "./dom";
-import { obrasScreen, usersScreen, diagnosticsScreen } from "./screens/admin";
+import { diagnosticsScreen, obrasScreen, suppliersScreen, usersScreen } from "./screens/admin";
 import { firstRun, login, lockScreen } from "./screens/auth";
 import { detailScreen } from "./screens/detail";
 import { exportScreen } from "./screens/export";
 import { importScreen } from "./screens/import";
-import { invoicesScreen } from "./screens/invoices";
+import { invoicesScreen, type InvoicesScreen } from "./screens/invoices";
 import { panelScreen } from "./screens/panel";
 
 const app = document.getElementById("app") as HTMLElement;
@@ -25,12 +25,14 @@ const EMPTY_FILTER: ListFilter = {
   q: null,
 };
 
-type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "usuarios" | "diagnostico";
+type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "proveedores" | "usuarios" | "diagnostico";
 
 let status: Status | null = null;
 let session: SessionInfo | null = null;
 let filter: ListFilter = { ...EMPTY_FILTER };
 let route: Route = "panel";
+/** The list on screen, whose filters the other sections (export) start from. */
+let currentList: InvoicesScreen | null = null;
 
 async function boot(): Promise<void> {
   try {
@@ -76,6 +78,7 @@ function navItems(s: SessionInfo): Array<[Route, string, boolean]> {
     ["importar", "Importar", may("import")],
     ["exportar", "Exportar", may("export")],
     ["obras", "Obras", true],
+    ["proveedores", "Proveedores", true],
     ["usuarios", "Usuarios", may("manage_users")],
     ["diagnostico", "Diagnóstico", true],
   ];
@@ -129,6 +132,7 @@ function main(): void {
 }
 
 function go(r: Route): void {
+  if (currentList) filter = currentList.filter();
   route = r;
   main();
 }
@@ -136,6 +140,7 @@ function go(r: Route): void {
 function render(content: HTMLElement): void {
   if (!session || !status) return;
   clear(content);
+  currentList = null;
   switch (route) {
     case "panel":
       content.append(
@@ -158,6 +163,7 @@ function render(content: HTMLElement): void {
           go("exportar");
         },
       );
+      currentList = scr;
       content.append(scr.el);
       break;
     }
@@ -169,6 +175,14 @@ function render(content: HTMLElement): void {
       break;
     case "obras":
       content.append(obrasScreen(session));
+      break;
+    case "proveedores":
+      content.append(
+        suppliersScreen((r) => {
+          filter = { ...EMPTY_FILTER, proveedor: r };
+          go("facturas");
+        }),
+      );
       break;
     case "usuarios":
       content.append(usersScreen());
@@ -189,7 +203,7 @@ document.addEventListener("keydown", (e) => {
   if (e.ctrlKey && (e.key === "l" || e.key === "L")) {
     e.preventDefault();
     lockNow();
-  } else if (e.altKey && /^[1-7]$/.test(e.key)) {
+  } else if (e.altKey && /^[1-8]$/.test(e.key)) {
     const items = navItems(session).filter(([, , shown]) => shown);
     const item = items[Number(e.key) - 1];
     if (item) {

@@ -3,7 +3,8 @@
 use chrono::NaiveDate;
 use icc_core::{AgingBucket, DteType, InvoiceId, InvoiceStatus, NaturalKey, aging_bucket};
 use icc_store::{
-    AssignmentChange, AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page,
+    AssignmentChange, Attachment, AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow,
+    Page,
 };
 use serde::Serialize;
 
@@ -29,6 +30,10 @@ pub struct InvoiceView {
     pub plazo_reclamo_dias: Option<i64>,
     /// Aging bucket of the debt (`al_dia`, `d1a30`, ...); absent when nothing is owed.
     pub antiguedad: Option<AgingBucket>,
+    /// Attached files (PDF, XML).
+    pub adjuntos: Vec<Attachment>,
+    /// Credit and debit notes of the same supplier that reference this document.
+    pub relacionados: Vec<InvoiceRow>,
 }
 
 /// The claim deadline's state and the days left (negative once expired).
@@ -166,7 +171,14 @@ impl App {
     /// As [`App::resolve_invoice`].
     pub async fn show_invoice(&self, s: &Session, reference: &str) -> Result<InvoiceView> {
         let detail = self.resolve_invoice(s, reference).await?;
-        Ok(view(detail, today()))
+        let today = today();
+        let adjuntos = self.store.attachments(&detail.row.id).await?;
+        let mut relacionados = self.linked_of(s, &detail).await?;
+        relacionados.iter_mut().for_each(|r| present(r, today));
+        let mut v = view(detail, today);
+        v.adjuntos = adjuntos;
+        v.relacionados = relacionados;
+        Ok(v)
     }
 
     /// Changes obra, centro de costo, cuenta or glosa. An `admin_obra` may only move an
@@ -281,5 +293,7 @@ fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
         plazo_reclamo_dias: dias,
         antiguedad,
         detail,
+        adjuntos: Vec::new(),
+        relacionados: Vec::new(),
     }
 }

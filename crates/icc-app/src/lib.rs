@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod attachments;
 mod auth;
 mod dashboard;
 mod doctor;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use icc_store::Store;
 
+pub use attachments::{ATTACHMENTS_DIR, MAX_ATTACHMENT_BYTES};
 pub use auth::{
     Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
 };
@@ -40,7 +42,10 @@ pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path, m
 pub use filter::ListFilter;
 pub use icc_io::export::{ExportFormat, ReportKind};
 pub use icc_io::{Field, Format, MappingSpec, RowIssue};
-pub use icc_store::{AssignmentChange, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, User};
+pub use icc_store::{
+    AssignmentChange, Attachment, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, SupplierRow,
+    User,
+};
 pub use import::{
     Counts, FileReport, IMPORTS_DIR, ImportOptions, ImportProgress, ImportReport, OnDuplicate,
     PreviewRow, TotalReport, read_mapping_file,

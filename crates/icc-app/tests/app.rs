@@ -637,3 +637,99 @@ async fn the_panel_adds_up_to_the_database_and_keeps_to_the_users_obras() {
     assert_eq!(mine.gasto_por_obra.len(), 1);
     assert_eq!(mine.gasto_por_obra[0].obra.as_deref(), Some("OB-2026-017"));
 }
+
+#[tokio::test]
+async fn attachments_are_kept_once_checked_by_content_and_scoped() {
+    let (d, app, admin) = seeded().await;
+    let everything = all(&app, &admin, InvoiceFilter::default()).await;
+    let inv = everything
+        .iter()
+        .find(|r| r.obra.as_deref() == Some("OB-2026-001"))
+        .unwrap();
+    let pdf = d.path().join("factura.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n%%EOF\n").unwrap();
+    let list = app.add_attachment(&admin, &inv.id, &pdf).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].mime, "application/pdf");
+    // the same content again is kept once; under another name too
+    let copy = d.path().join("copia.pdf");
+    std::fs::copy(&pdf, &copy).unwrap();
+    assert_eq!(
+        app.add_attachment(&admin, &inv.id, &copy)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let stored = app.attachment_file(&admin, list[0].id).await.unwrap();
+    assert_eq!(std::fs::read(&stored).unwrap(), b"%PDF-1.4\n%%EOF\n");
+    assert!(stored.starts_with(d.path().join(icc_app::ATTACHMENTS_DIR)));
+    let v = app.show_invoice(&admin, &inv.id).await.unwrap();
+    assert_eq!(v.adjuntos.len(), 1);
+    assert!(
+        app.invoice_history(&admin, &inv.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.action == "attach")
+    );
+    // a picture named .pdf is refused, naming the file
+    let png = d.path().join("foto.pdf");
+    std::fs::write(&png, b"\x89PNG\r\n").unwrap();
+    let e = app.add_attachment(&admin, &inv.id, &png).await.unwrap_err();
+    assert!(
+        matches!(e, AppError::Invalid(_)) && e.to_string().contains("foto.pdf"),
+        "{e}"
+    );
+    // another obra's site manager cannot see or open it
+    app.add_user(
+        &admin,
+        "jperez",
+        Role::AdminObra,
+        &["OB-2026-017".into()],
+        USER_PW,
+    )
+    .await
+    .unwrap();
+    let jp = app.login("jperez", USER_PW).await.unwrap();
+    assert!(matches!(
+        app.attachment_file(&jp, list[0].id).await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.add_attachment(&jp, &inv.id, &pdf).await,
+        Err(AppError::Forbidden(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_invoice_shows_the_credit_notes_that_correct_it() {
+    let (_d, app, admin) = seeded().await;
+    let found: Option<(String, String)> = sqlx::query_as(
+        "SELECT f.id, nc.id FROM invoices nc JOIN invoice_references r ON r.invoice_id = nc.id \
+         JOIN invoices f ON f.rut_emisor = nc.rut_emisor AND f.tipo_dte = 33 AND CAST(f.folio AS TEXT) = r.folio \
+         WHERE nc.tipo_dte = 61 AND r.tipo = '33' LIMIT 1",
+    )
+    .fetch_optional(app.store().pool())
+    .await
+    .unwrap();
+    let (factura, nota) = found.expect("the seed links some credit notes to invoices");
+    let v = app.show_invoice(&admin, &factura).await.unwrap();
+    assert!(
+        v.relacionados.iter().any(|r| r.id == nota),
+        "{:?}",
+        v.relacionados
+    );
+    assert!(
+        v.relacionados
+            .iter()
+            .all(|r| r.tipo_dte == 61 || r.tipo_dte == 56)
+    );
+    let suppliers = app.suppliers(&admin).await.unwrap();
+    assert!(suppliers.iter().any(|s| s.rut == v.detail.row.rut_emisor));
+    assert!(
+        suppliers
+            .windows(2)
+            .all(|w| w[0].razon_social <= w[1].razon_social)
+    );
+}

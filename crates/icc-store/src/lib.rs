@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+mod attachments;
 mod error;
 mod export;
 mod invoices;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use attachments::{Attachment, SupplierRow};
 pub use error::{Result, StoreError};
 pub use export::{
     ClaimGroup, DashboardGroups, DueGroup, EXPORT_CHUNK, ExportRow, ReportSet, SpendGroup,

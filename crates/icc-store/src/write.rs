@@ -229,6 +229,11 @@ impl WriteTx {
         &self.actor
     }
 
+    /// The transaction's timestamp (UTC, ISO-8601): every row it writes carries it.
+    pub fn now(&self) -> &str {
+        &self.now
+    }
+
     /// Queues an audit-log row; it is written at commit, in this transaction.
     pub fn audit(
         &mut self,

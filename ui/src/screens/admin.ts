@@ -2,6 +2,7 @@
 
 import { api, type SessionInfo, type Status } from "../api";
 import { clear, errorText, h, say } from "../dom";
+import { fecha, rut, thousands } from "../format";
 
 export function obrasScreen(session: SessionInfo): HTMLElement {
   const table = h("table", { id: "obras-table" });
@@ -163,4 +164,37 @@ export function diagnosticsScreen(status: Status): HTMLElement {
     h("h2", {}, "Verificaciones"),
     list,
   );
+}
+
+export function suppliersScreen(open: (rut: string) => void): HTMLElement {
+  const table = h("table", { id: "suppliers-table" });
+  const q = h("input", { type: "search", id: "suppliers-q", placeholder: "Filtrar por nombre o RUT", size: 40 });
+  const msg = h("p", { class: "msg", hidden: true, role: "alert" });
+  let all: Awaited<ReturnType<typeof api.suppliers>> = [];
+  const draw = () => {
+    const needle = q.value.trim().toLowerCase().replace(/\./g, "");
+    clear(table);
+    table.append(h("tr", {}, h("th", {}, "RUT"), h("th", {}, "Razón social"), h("th", {}, "Documentos"), h("th", {}, "Última emisión")));
+    for (const s of all.filter((x) => !needle || x.razon_social.toLowerCase().includes(needle) || x.rut.toLowerCase().includes(needle)).slice(0, 2000)) {
+      table.append(
+        h(
+          "tr",
+          { class: "link", title: "Ver sus facturas", onclick: () => open(s.rut) },
+          h("td", {}, rut(s.rut)),
+          h("td", {}, s.razon_social),
+          h("td", { class: "num" }, thousands(s.documentos)),
+          h("td", {}, fecha(s.ultima_emision)),
+        ),
+      );
+    }
+  };
+  q.addEventListener("input", draw);
+  api
+    .suppliers()
+    .then((s) => {
+      all = s;
+      draw();
+    })
+    .catch((e) => say(msg, errorText(e)));
+  return h("section", { class: "screen" }, h("h1", {}, "Proveedores"), q, msg, table);
 }

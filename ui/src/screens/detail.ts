@@ -1,7 +1,7 @@
 // Detalle: every field, taxes and references, the history, approve or reject with a comment.
 
-import { api, type InvoiceView, type SessionInfo } from "../api";
-import { errorText, h, say } from "../dom";
+import { api, chooseAttachment, type InvoiceView, type SessionInfo } from "../api";
+import { errorText, h, onDrop, say } from "../dom";
 import { clp, estadoLabel, fecha, fechaHora, PLAZO_LABELS, rut } from "../format";
 import { modal } from "./modal";
 
@@ -21,7 +21,48 @@ function dl(rows: Array<[string, string | number | null | undefined]>): HTMLElem
   return el;
 }
 
-export function detailScreen(session: SessionInfo, id: string, back: () => void): HTMLElement {
+export function detailScreen(session: SessionInfo, start: string, back: () => void): HTMLElement {
+  let id = start;
+  const attachmentsBox = (v: InvoiceView, msg: HTMLElement): HTMLElement => {
+    const add = async (path: string | null) => {
+      if (!path) return;
+      try {
+        await api.addAttachment(id, path);
+        await load();
+      } catch (e) {
+        say(msg, errorText(e));
+      }
+    };
+    const pathInput = h("input", { id: "attach-path", size: 50, placeholder: "…o escriba la ruta del archivo" });
+    return h(
+      "div",
+      { id: "detail-attachments" },
+      h("h2", {}, "Adjuntos"),
+      v.adjuntos.length
+        ? h(
+            "ul",
+            { class: "files" },
+            ...v.adjuntos.map((a) =>
+              h(
+                "li",
+                {},
+                `${a.file_name} (${Math.max(1, Math.round(a.size / 1024))} KB, ${a.added_by}) `,
+                h("button", { type: "button", onclick: () => api.openAttachment(a.id).catch((e) => say(msg, errorText(e))) }, "Abrir"),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, "Sin adjuntos. Arrastre aquí el PDF o el XML de la factura."),
+      session.permissions.includes("review")
+        ? h(
+            "div",
+            { class: "toolbar" },
+            h("button", { type: "button", id: "attach-choose", onclick: async () => add(await chooseAttachment()) }, "Adjuntar PDF o XML…"),
+            pathInput,
+            h("button", { type: "button", id: "attach-add", onclick: () => add(pathInput.value.trim() || null) }, "Adjuntar"),
+          )
+        : "",
+    );
+  };
   const root = h("section", { class: "screen detail", id: "detail" }, h("p", {}, "Cargando…"));
   const load = async () => {
     try {
@@ -91,7 +132,7 @@ export function detailScreen(session: SessionInfo, id: string, back: () => void)
           dl([
             ["Proveedor", v.razon_social],
             ["RUT", rut(v.rut_emisor)],
-            ["Tipo", `${v.tipo_dte} ${v.tipo_dte_nombre}`],
+            ["Tipo", v.tipo_dte_nombre],
             ["Folio", v.folio],
             ["Emisión", fecha(v.fecha_emision)],
             ["Recepción SII", fechaHora(v.fecha_recepcion_sii)],
@@ -141,6 +182,30 @@ export function detailScreen(session: SessionInfo, id: string, back: () => void)
             ),
           )
         : "",
+      attachmentsBox(v, msg),
+      v.relacionados.length
+        ? h(
+            "div",
+            {},
+            h("h2", {}, "Notas de crédito y débito que la corrigen"),
+            h(
+              "table",
+              { id: "detail-linked" },
+              h("tr", {}, h("th", {}, "Documento"), h("th", {}, "Folio"), h("th", {}, "Emisión"), h("th", {}, "Total"), h("th", {}, "Estado")),
+              ...v.relacionados.map((r) =>
+                h(
+                  "tr",
+                  { class: "link", ondblclick: () => ((id = r.id), load()) },
+                  h("td", {}, r.tipo_dte),
+                  h("td", {}, r.folio),
+                  h("td", {}, fecha(r.fecha_emision)),
+                  h("td", { class: "num" }, clp(r.monto_total)),
+                  h("td", {}, estadoLabel(r.estado)),
+                ),
+              ),
+            ),
+          )
+        : "",
       h(
         "div",
         {},
@@ -180,6 +245,17 @@ export function detailScreen(session: SessionInfo, id: string, back: () => void)
       ),
     );
   };
+  onDrop(root, async (paths) => {
+    for (const p of paths) {
+      try {
+        await api.addAttachment(id, p);
+      } catch (err) {
+        const box = root.querySelector<HTMLElement>("#detail-msg");
+        if (box) say(box, errorText(err));
+      }
+    }
+    load();
+  });
   root.addEventListener("keydown", (e) => {
     if ((e as KeyboardEvent).key === "Escape" && !document.querySelector(".overlay")) back();
   });

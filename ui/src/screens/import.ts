@@ -2,7 +2,7 @@
 // confirm, progress with cancel, summary.
 
 import { api, chooseFiles, type ImportReport } from "../api";
-import { clear, errorText, h, say } from "../dom";
+import { clear, errorText, h, onDrop, say } from "../dom";
 import { clp, fecha, thousands } from "../format";
 import { jobView } from "./jobs";
 
@@ -120,15 +120,6 @@ export function importScreen(): HTMLElement {
     }
   };
 
-  // drag and drop onto the window
-  import("@tauri-apps/api/webview")
-    .then(({ getCurrentWebview }) =>
-      getCurrentWebview().onDragDropEvent((e) => {
-        if (e.payload.type === "drop" && root.isConnected) add(e.payload.paths);
-      }),
-    )
-    .catch(() => {});
-
   const root = h(
     "section",
     { class: "screen import" },
@@ -148,5 +139,6 @@ export function importScreen(): HTMLElement {
     msg,
     result,
   );
+  onDrop(root, add);
   return root;
 }
