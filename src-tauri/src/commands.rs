@@ -127,6 +127,12 @@ pub async fn export_report(
     d.export(&job, &request, &emitter(app)).await
 }
 
+/// Names of the saved column mappings.
+#[tauri::command]
+pub async fn mapping_profiles(d: State<'_, Desktop>) -> R<Vec<String>> {
+    d.mapping_profiles().await
+}
+
 /// Asks a running import or export to stop.
 #[tauri::command]
 pub fn cancel_job(d: State<'_, Desktop>, job: String) {
@@ -205,4 +211,10 @@ pub async fn dashboard(d: State<'_, Desktop>) -> R<Dashboard> {
 #[tauri::command]
 pub async fn doctor(d: State<'_, Desktop>) -> R<DoctorReport> {
     d.doctor().await
+}
+
+/// Sets the inactivity lock (administrators).
+#[tauri::command]
+pub async fn set_lock_minutes(d: State<'_, Desktop>, minutes: u64) -> R<()> {
+    d.set_lock_minutes(minutes).await
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use icc_app::{
     App, AppError, Attachment, AuditEntry, Dashboard, DoctorReport, ExportOptions, ExportProgress,
-    ExportReport, ImportOptions, ImportProgress, ImportReport, InvoiceView, ListFilter, Obra,
-    OnDuplicate, Page, Permission, Session, SupplierRow, User,
+    ExportReport, ImportOptions, ImportProgress, ImportReport, InvoiceView, ListFilter,
+    MappingSpec, Obra, OnDuplicate, Page, Permission, Session, SupplierRow, User,
 };
 use icc_core::{InvoiceStatus, Role};
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,12 @@ pub struct ImportRequest {
     pub update_duplicates: bool,
     /// Sheet to read.
     pub sheet: Option<String>,
+    /// Column mapping for generic sheets: field → header text or column letter.
+    pub mapping: Option<MappingSpec>,
+    /// Use a saved mapping instead.
+    pub profile: Option<String>,
+    /// Save `mapping` under this name first.
+    pub save_profile: Option<String>,
 }
 
 /// An export as the export screen asks for it.
@@ -140,7 +146,7 @@ struct Signed {
 pub struct Desktop {
     app: App,
     signed: Mutex<Option<Signed>>,
-    lock_after: Duration,
+    lock_after: Mutex<Duration>,
     jobs: Mutex<HashMap<String, Arc<AtomicBool>>>,
 }
 
@@ -170,19 +176,25 @@ fn info(s: &Session) -> SessionInfo {
 }
 
 impl Desktop {
-    /// Opens the data folder.
+    /// Opens the data folder. `lock_after` applies unless an administrator set another
+    /// time in the settings and `fixed` is false (`ICC_LOCK_MINUTES`, set by IT, wins).
     ///
     /// # Errors
     /// The folder or its database cannot be opened.
     pub async fn open(
         data_dir: &std::path::Path,
         lock_after: Duration,
+        fixed: bool,
     ) -> Result<Desktop, UiError> {
         let app = App::open(data_dir).await?;
+        let lock_after = match app.lock_minutes().await? {
+            Some(m) if !fixed => Duration::from_secs(m * 60),
+            _ => lock_after,
+        };
         Ok(Desktop {
             app,
             signed: Mutex::new(None),
-            lock_after,
+            lock_after: Mutex::new(lock_after),
             jobs: Mutex::new(HashMap::new()),
         })
     }
@@ -190,6 +202,22 @@ impl Desktop {
     /// The application (for the shell's shutdown).
     pub fn app(&self) -> &App {
         &self.app
+    }
+
+    fn lock_after(&self) -> Duration {
+        *self.lock_after.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the inactivity lock (administrators; stored for the next start too).
+    ///
+    /// # Errors
+    /// Forbidden, out of range.
+    pub async fn set_lock_minutes(&self, minutes: u64) -> Result<(), UiError> {
+        let s = self.session()?;
+        self.app.set_lock_minutes(&s, minutes).await?;
+        *self.lock_after.lock().unwrap_or_else(|e| e.into_inner()) =
+            Duration::from_secs(minutes * 60);
+        Ok(())
     }
 
     fn signed(&self) -> std::sync::MutexGuard<'_, Option<Signed>> {
@@ -201,6 +229,7 @@ impl Desktop {
     /// The active session, refreshing its activity time; refuses when nobody is signed in,
     /// the session is locked, or it has been idle too long (which locks it).
     pub fn session(&self) -> Result<Session, UiError> {
+        let lock_after = self.lock_after();
         let mut g = self.signed();
         let Some(s) = g.as_mut() else {
             return Err(UiError::new(
@@ -208,7 +237,7 @@ impl Desktop {
                 "inicie sesión para continuar",
             ));
         };
-        if !s.locked && s.last_activity.elapsed() >= self.lock_after {
+        if !s.locked && s.last_activity.elapsed() >= lock_after {
             s.locked = true;
             tracing::info!(user = %s.session.username, "session locked after inactivity");
         }
@@ -228,11 +257,12 @@ impl Desktop {
     /// Database errors.
     pub async fn status(&self) -> Result<Status, UiError> {
         let initialized = self.app.is_initialized().await?;
+        let lock_after = self.lock_after();
         let (session, locked) = {
             let mut g = self.signed();
             match g.as_mut() {
                 Some(s) => {
-                    if s.last_activity.elapsed() >= self.lock_after {
+                    if s.last_activity.elapsed() >= lock_after {
                         s.locked = true;
                     }
                     (Some(info(&s.session)), s.locked)
@@ -244,7 +274,7 @@ impl Desktop {
             initialized,
             session,
             locked,
-            lock_minutes: self.lock_after.as_secs() / 60,
+            lock_minutes: lock_after.as_secs() / 60,
             data_dir: self.app.data_dir().display().to_string(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         })
@@ -420,8 +450,19 @@ impl Desktop {
         emit: &(dyn Fn(JobProgress) + Send + Sync),
     ) -> Result<ImportReport, UiError> {
         let s = self.session()?;
+        let mapping = match (&req.mapping, req.profile.as_deref().map(str::trim)) {
+            (Some(m), _) => Some(m.clone()),
+            (None, Some(name)) if !name.is_empty() => Some(self.app.mapping_profile(name).await?),
+            _ => None,
+        };
+        if let (Some(name), Some(spec)) = (req.save_profile.as_deref(), &mapping)
+            && !name.trim().is_empty()
+        {
+            self.app.save_mapping_profile(&s, name, spec).await?;
+        }
         let cancel = self.job(job);
         let opts = ImportOptions {
+            mapping,
             sheet: req.sheet.clone().filter(|s| !s.trim().is_empty()),
             dry_run: req.dry_run,
             on_duplicate: if req.update_duplicates {
@@ -450,6 +491,15 @@ impl Desktop {
             .await;
         self.end_job(job);
         Ok(r?)
+    }
+
+    /// Names of the saved column mappings.
+    ///
+    /// # Errors
+    /// No session, store errors.
+    pub async fn mapping_profiles(&self) -> Result<Vec<String>, UiError> {
+        self.session()?;
+        Ok(self.app.mapping_profiles().await?)
     }
 
     /// Writes a report, reporting progress through `emit`.

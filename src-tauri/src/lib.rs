@@ -22,14 +22,15 @@ fn data_dir() -> Option<std::path::PathBuf> {
         .or_else(icc_app::App::default_data_dir)
 }
 
-/// Minutes of inactivity before the lock, from `ICC_LOCK_MINUTES` (IT can shorten it).
-fn lock_after() -> Duration {
-    let minutes = std::env::var("ICC_LOCK_MINUTES")
+/// Minutes of inactivity before the lock: `ICC_LOCK_MINUTES` when IT set it (then it is
+/// fixed), else the administrators' setting, else the default.
+fn lock_after() -> (Duration, bool) {
+    let fixed = std::env::var("ICC_LOCK_MINUTES")
         .ok()
         .and_then(|m| m.parse::<u64>().ok())
-        .filter(|m| (1..=240).contains(m))
-        .unwrap_or(desktop::DEFAULT_LOCK_MINUTES);
-    Duration::from_secs(minutes * 60)
+        .filter(|m| icc_app::LOCK_MINUTES_RANGE.contains(m));
+    let minutes = fixed.unwrap_or(desktop::DEFAULT_LOCK_MINUTES);
+    (Duration::from_secs(minutes * 60), fixed.is_some())
 }
 
 /// Runs the app until its window closes.
@@ -43,7 +44,8 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
-            let desktop = tauri::async_runtime::block_on(Desktop::open(&dir, lock_after()))
+            let (lock, fixed) = lock_after();
+            let desktop = tauri::async_runtime::block_on(Desktop::open(&dir, lock, fixed))
                 .map_err(|e| e.message)?;
             app.manage(desktop);
             Ok(())
@@ -63,6 +65,7 @@ pub fn run() {
             commands::import_files,
             commands::export_report,
             commands::cancel_job,
+            commands::mapping_profiles,
             commands::list_obras,
             commands::add_obra,
             commands::list_users,
@@ -73,6 +76,7 @@ pub fn run() {
             commands::suppliers,
             commands::dashboard,
             commands::doctor,
+            commands::set_lock_minutes,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

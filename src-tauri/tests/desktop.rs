@@ -13,7 +13,7 @@ const SITE_PW: &str = "Quilicura-Andamio-Losa-77";
 
 async fn desktop(lock: Duration) -> (tempfile::TempDir, Desktop) {
     let dir = tempfile::tempdir().unwrap();
-    let d = Desktop::open(dir.path(), lock).await.unwrap();
+    let d = Desktop::open(dir.path(), lock, false).await.unwrap();
     (dir, d)
 }
 
@@ -75,6 +75,9 @@ async fn commands_refuse_what_the_role_may_not_do() {
         dry_run: true,
         update_duplicates: false,
         sheet: None,
+        mapping: None,
+        profile: None,
+        save_profile: None,
     };
     assert_eq!(
         d.import("j1", &req, &|_| {}).await.unwrap_err().code,
@@ -143,4 +146,77 @@ async fn an_idle_session_locks_by_itself() {
     assert_eq!(d.list_obras().await.unwrap_err().code, "locked");
     d.unlock(ADMIN_PW).await.unwrap();
     d.list_obras().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_column_mapping_can_be_saved_as_a_profile_and_reused() {
+    let (dir, d) = desktop(Duration::from_secs(600)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    d.add_obra("OB-1", "Edificio Uno").await.unwrap();
+    let file = dir.path().join("compras.csv");
+    std::fs::write(
+        &file,
+        "RUT;Proveedor;Folio;Fecha;Neto;IVA;Total;Proyecto\r\n76555835-2;Áridos Norte;10;01-10-2026;1000;190;1190;OB-1\r\n",
+    )
+    .unwrap();
+    let base = ImportRequest {
+        paths: vec![file.display().to_string()],
+        dry_run: true,
+        update_duplicates: false,
+        sheet: None,
+        mapping: None,
+        profile: None,
+        save_profile: None,
+    };
+    let first = d.import("j1", &base, &|_| {}).await.unwrap();
+    let parsed = first.files[0].parsed.clone().unwrap();
+    let mut spec = parsed.mapping_letters.clone();
+    spec.insert(icc_app::Field::Obra, "H".into());
+    let with_obra = ImportRequest {
+        mapping: Some(spec),
+        save_profile: Some("Compras con proyecto".into()),
+        ..base.clone()
+    };
+    d.import("j2", &with_obra, &|_| {}).await.unwrap();
+    assert_eq!(
+        d.mapping_profiles().await.unwrap(),
+        vec!["Compras con proyecto"]
+    );
+    let by_profile = ImportRequest {
+        dry_run: false,
+        profile: Some("Compras con proyecto".into()),
+        ..base
+    };
+    let r = d.import("j3", &by_profile, &|_| {}).await.unwrap();
+    assert_eq!(r.total.counts.inserted, 1, "{r:?}");
+    let page = d
+        .list_invoices(&ListFilter::default(), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].obra.as_deref(), Some("OB-1"));
+}
+
+#[tokio::test]
+async fn administrators_set_the_inactivity_lock_and_it_survives_a_restart() {
+    let (dir, d) = desktop(Duration::from_secs(600)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    assert_eq!(d.set_lock_minutes(0).await.unwrap_err().code, "invalid");
+    d.set_lock_minutes(3).await.unwrap();
+    assert_eq!(d.status().await.unwrap().lock_minutes, 3);
+    d.add_user("contadora", "contabilidad", &[], SITE_PW)
+        .await
+        .unwrap();
+    d.login("contadora", SITE_PW).await.unwrap();
+    assert_eq!(d.set_lock_minutes(60).await.unwrap_err().code, "forbidden");
+    d.app().close().await;
+    drop(d);
+    let again = Desktop::open(dir.path(), Duration::from_secs(600), false)
+        .await
+        .unwrap();
+    assert_eq!(again.status().await.unwrap().lock_minutes, 3);
+    // IT's fixed value wins over the setting
+    let fixed = Desktop::open(dir.path(), Duration::from_secs(300), true)
+        .await
+        .unwrap();
+    assert_eq!(fixed.status().await.unwrap().lock_minutes, 5);
 }

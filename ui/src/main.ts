@@ -188,7 +188,7 @@ function render(content: HTMLElement): void {
       content.append(usersScreen());
       break;
     case "diagnostico":
-      content.append(diagnosticsScreen(status));
+      content.append(diagnosticsScreen(status, session));
       break;
   }
 }

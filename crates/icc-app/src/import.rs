@@ -526,6 +526,20 @@ impl App {
         Ok(())
     }
 
+    /// Names of the saved column mappings.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn mapping_profiles(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .setting_keys(PROFILE_PREFIX)
+            .await?
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(PROFILE_PREFIX).map(str::to_owned))
+            .collect())
+    }
+
     /// A saved column mapping.
     ///
     /// # Errors

@@ -25,6 +25,7 @@ mod import;
 mod invoices;
 pub mod logging;
 mod seed;
+mod settings;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +53,7 @@ pub use import::{
 };
 pub use invoices::InvoiceView;
 pub use seed::SeedReport;
+pub use settings::LOCK_MINUTES_RANGE;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "icc.db";

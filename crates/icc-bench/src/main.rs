@@ -76,6 +76,15 @@ fn main() -> Result<()> {
             let out = arg(&args, "--out").map(PathBuf::from);
             rt.block_on(export_bench::run(rows, &icc, out.as_deref()))
         }
+        // a section measured elsewhere (the desktop benchmark, in the webview)
+        "section" => {
+            let key = arg(&args, "--key").context("--key NAME")?;
+            let from = PathBuf::from(arg(&args, "--from").context("--from FILE")?);
+            let out = PathBuf::from(arg(&args, "--out").context("--out FILE")?);
+            let text = std::fs::read_to_string(&from)?.replace("{{machine}}", &report::machine());
+            println!("{text}");
+            report::write_section(&out, &key, &text)
+        }
         other => bail!("unknown benchmark {other}"),
     }
 }

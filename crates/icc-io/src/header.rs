@@ -342,6 +342,14 @@ impl Mapping {
             .collect()
     }
 
+    /// Field → column letter (`C`), the form a [`MappingSpec`] accepts.
+    pub fn letters(&self) -> BTreeMap<Field, String> {
+        self.columns
+            .iter()
+            .map(|(f, (c, _))| (*f, column_letter(*c)))
+            .collect()
+    }
+
     fn insert(&mut self, f: Field, col: usize, header: String) {
         self.columns.entry(f).or_insert((col, header));
     }

@@ -99,6 +99,10 @@ pub struct ParsedFile {
     pub header_row: u64,
     /// Field → column header used.
     pub mapping: std::collections::BTreeMap<Field, String>,
+    /// The same mapping as column letters (what a mapping editor sends back).
+    pub mapping_letters: std::collections::BTreeMap<Field, String>,
+    /// The header row's cells as `(letter, text)`, for a mapping editor.
+    pub columns: Vec<(String, String)>,
     /// Data rows read (not counting blanks).
     pub rows_read: u64,
     /// Valid documents.
@@ -236,6 +240,16 @@ pub fn parse_file(
         }
     })?;
     let header_row = sheet.row(header_idx);
+    let columns: Vec<(String, String)> = header_row.map_or_else(Vec::new, |r| {
+        (0..r.len().min(512))
+            .filter_map(|c| {
+                r.get(c)
+                    .text()
+                    .map(|t| (crate::header::column_letter(c), t.trim().to_owned()))
+            })
+            .filter(|(_, t)| !t.is_empty())
+            .collect()
+    });
     let headers: Vec<String> = header_row.map_or_else(Vec::new, |r| {
         (0..r.len().min(512))
             .filter_map(|c| r.get(c).text())
@@ -298,6 +312,8 @@ pub fn parse_file(
         sheet: sheet.name.clone(),
         header_row: sheet.row_number(header_idx),
         mapping: mapping.describe(),
+        mapping_letters: mapping.letters(),
+        columns,
         rows_read,
         docs,
         errors,

@@ -278,3 +278,35 @@ fn cancelling_stops_the_parse() {
     });
     assert!(matches!(r, Err(ParseError::Cancelled)));
 }
+
+#[test]
+fn a_parsed_sheet_offers_its_columns_and_mapping_by_letter_for_an_editor() {
+    let csv = "Informe de compras\r\n\r\nRUT;Proveedor;Folio;Fecha;Neto;IVA;Total;Proyecto\r\n\
+               76555835-2;Áridos Norte;10;01-10-2026;1000;190;1190;OB-1\r\n";
+    let p = ok("compras.csv", csv);
+    assert_eq!(p.detected, Detected::Generic);
+    let cols: Vec<(&str, &str)> = p
+        .columns
+        .iter()
+        .map(|(l, t)| (l.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(cols[0], ("A", "RUT"));
+    assert_eq!(cols[7], ("H", "Proyecto"));
+    let letter = |f: icc_io::Field| p.mapping_letters.get(&f).map(String::as_str);
+    assert_eq!(letter(icc_io::Field::Rut), Some("A"));
+    assert_eq!(letter(icc_io::Field::Total), Some("G"));
+    // the letters go back in as a mapping, here with the project column as the obra
+    let mut spec = p.mapping_letters.clone();
+    spec.insert(icc_io::Field::Obra, "H".into());
+    let again = parse_file(
+        "compras.csv",
+        csv.as_bytes().to_vec(),
+        &ParseOptions {
+            mapping: Some(spec),
+            ..opts()
+        },
+        &mut |_| true,
+    )
+    .unwrap();
+    assert_eq!(again.docs[0].invoice.obra.as_deref(), Some("OB-1"));
+}

@@ -168,6 +168,22 @@ impl Store {
         )
     }
 
+    /// The keys of the settings that start with `prefix`, in order.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub async fn setting_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        // a range on the primary key instead of LIKE, so `_` and `%` in names are plain text
+        let end = format!("{prefix}\u{10FFFF}");
+        Ok(
+            sqlx::query_scalar("SELECT key FROM settings WHERE key >= ? AND key < ? ORDER BY key")
+                .bind(prefix)
+                .bind(end)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;

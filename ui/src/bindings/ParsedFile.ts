@@ -42,6 +42,14 @@ header_row: number,
  */
 mapping: { [key in Field]?: string }, 
 /**
+ * The same mapping as column letters (what a mapping editor sends back).
+ */
+mapping_letters: { [key in Field]?: string }, 
+/**
+ * The header row's cells as `(letter, text)`, for a mapping editor.
+ */
+columns: Array<[string, string]>, 
+/**
  * Data rows read (not counting blanks).
  */
 rows_read: number, 

@@ -127,7 +127,28 @@ export function usersScreen(): HTMLElement {
   return h("section", { class: "screen" }, h("h1", {}, "Usuarios"), form, msg, table);
 }
 
-export function diagnosticsScreen(status: Status): HTMLElement {
+export function diagnosticsScreen(status: Status, session: SessionInfo): HTMLElement {
+  const msg = h("p", { class: "msg", hidden: true, role: "alert", id: "settings-msg" });
+  const minutes = h("input", { id: "lock-minutes", type: "number", min: 1, max: 240, value: status.lock_minutes, size: 5 });
+  const lockForm = session.permissions.includes("manage_users")
+    ? h(
+        "form",
+        {
+          class: "toolbar",
+          onsubmit: async (e: Event) => {
+            e.preventDefault();
+            try {
+              await api.setLockMinutes(Number(minutes.value));
+              say(msg, `La sesión se bloqueará tras ${minutes.value} minutos sin uso.`, "ok");
+            } catch (err) {
+              say(msg, errorText(err));
+            }
+          },
+        },
+        h("label", { class: "check" }, "Bloquear tras", minutes, "minutos sin uso"),
+        h("button", { type: "submit", id: "lock-minutes-save" }, "Guardar"),
+      )
+    : "";
   const list = h("ul", { class: "checks", id: "doctor-checks" }, h("li", {}, "Revisando…"));
   api
     .doctor()
@@ -151,6 +172,8 @@ export function diagnosticsScreen(status: Status): HTMLElement {
     "section",
     { class: "screen" },
     h("h1", {}, "Configuración y diagnóstico"),
+    lockForm,
+    msg,
     h(
       "dl",
       { class: "facts" },
@@ -159,7 +182,7 @@ export function diagnosticsScreen(status: Status): HTMLElement {
       h("dt", {}, "Carpeta de datos"),
       h("dd", {}, status.data_dir),
       h("dt", {}, "Bloqueo por inactividad"),
-      h("dd", {}, `${status.lock_minutes} minutos (variable ICC_LOCK_MINUTES)`),
+      h("dd", {}, `${status.lock_minutes} minutos`),
     ),
     h("h2", {}, "Verificaciones"),
     list,

@@ -6,6 +6,28 @@ import { clear, errorText, h, onDrop, say } from "../dom";
 import { clp, fecha, thousands } from "../format";
 import { jobView } from "./jobs";
 
+// The fields a generic sheet can fill, with the names accountants use.
+const FIELDS: Array<[string, string]> = [
+  ["rut", "RUT proveedor"],
+  ["razon_social", "Razón social"],
+  ["tipo", "Tipo de documento"],
+  ["folio", "Folio"],
+  ["fecha_emision", "Fecha de emisión"],
+  ["fecha_recepcion", "Fecha de recepción SII"],
+  ["fecha_vencimiento", "Fecha de vencimiento"],
+  ["neto", "Neto"],
+  ["exento", "Exento"],
+  ["iva", "IVA"],
+  ["total", "Total"],
+  ["obra", "Obra"],
+  ["centro_costo", "Centro de costo"],
+  ["cuenta", "Cuenta contable"],
+  ["orden_compra", "Orden de compra"],
+  ["glosa", "Glosa"],
+];
+
+type Mapping = Record<string, string>;
+
 export function importScreen(): HTMLElement {
   let paths: string[] = [];
   const fileList = h("ul", { id: "import-files", class: "files" });
@@ -16,6 +38,15 @@ export function importScreen(): HTMLElement {
   const result = h("div", { id: "import-result" });
   const job = jobView();
   const previewBtn = h("button", { type: "button", id: "import-preview", disabled: true }, "Vista previa");
+  const profile = h("select", { id: "import-profile" }, h("option", { value: "" }, "Columnas: detectar automáticamente"));
+  api
+    .mappingProfiles()
+    .then((names) => names.forEach((n) => profile.append(h("option", { value: n }, `Perfil: ${n}`))))
+    .catch(() => {});
+  let mapping: Mapping | null = null;
+  let saveAs: string | null = null;
+  profile.addEventListener("change", () => (mapping = null));
+  const mappingBox = h("div", { id: "import-mapping" });
   const commitBtn = h("button", { type: "button", id: "import-commit", class: "primary", disabled: true }, "Importar");
 
   const drawFiles = () => {
@@ -32,7 +63,9 @@ export function importScreen(): HTMLElement {
       );
     }
     previewBtn.disabled = commitBtn.disabled = paths.length === 0;
+    mapping = null;
     clear(result);
+    clear(mappingBox);
   };
   const add = (ps: string[]) => {
     for (const p of ps) if (p && !paths.includes(p)) paths.push(p);
@@ -44,13 +77,18 @@ export function importScreen(): HTMLElement {
     dry_run: dry,
     update_duplicates: update.checked,
     sheet: sheet.value.trim() || null,
+    mapping,
+    profile: mapping ? null : profile.value || null,
+    save_profile: saveAs,
   });
   const run = async (dry: boolean) => {
     say(msg, "");
     previewBtn.disabled = commitBtn.disabled = true;
     try {
       const r = await job.run((id) => api.importFiles(id, request(dry)));
+      saveAs = null;
       drawReport(r);
+      drawMapping(r);
       if (!dry) {
         say(
           msg,
@@ -66,6 +104,51 @@ export function importScreen(): HTMLElement {
   };
   previewBtn.addEventListener("click", () => run(true));
   commitBtn.addEventListener("click", () => run(false));
+
+  // The columns of the first generic sheet, each field on a column the user can change.
+  const drawMapping = (r: ImportReport) => {
+    clear(mappingBox);
+    const parsed = r.files.find((f) => f.parsed?.detected.kind === "generic")?.parsed;
+    if (!parsed) return;
+    const current: Mapping = { ...(mapping ?? (parsed.mapping_letters as Mapping)) };
+    const rows = FIELDS.map(([field, label]) => {
+      const select = h(
+        "select",
+        { id: `map-${field}`, "aria-label": label },
+        h("option", { value: "" }, "— sin asignar —"),
+        ...parsed.columns.map(([letter, text]) => h("option", { value: letter }, `${letter} · ${text}`)),
+      );
+      select.value = current[field] ?? "";
+      select.addEventListener("change", () => {
+        if (select.value) current[field] = select.value;
+        else delete current[field];
+      });
+      return h("tr", {}, h("td", {}, label), h("td", {}, select));
+    });
+    const name = h("input", { id: "map-profile-name", placeholder: "Nombre del perfil (opcional)", size: 24 });
+    mappingBox.append(
+      h("h3", {}, `Columnas de «${parsed.sheet ?? parsed.file}» (encabezado en la fila ${parsed.header_row})`),
+      h("table", { class: "mapping" }, ...rows),
+      h(
+        "div",
+        { class: "toolbar" },
+        name,
+        h(
+          "button",
+          {
+            type: "button",
+            id: "map-apply",
+            onclick: () => {
+              mapping = { ...current };
+              saveAs = name.value.trim() || null;
+              run(true);
+            },
+          },
+          "Aplicar columnas y previsualizar",
+        ),
+      ),
+    );
+  };
 
   const drawReport = (r: ImportReport) => {
     clear(result);
@@ -133,10 +216,11 @@ export function importScreen(): HTMLElement {
       h("button", { type: "button", id: "import-add", onclick: () => (add([pathInput.value.trim()]), (pathInput.value = "")) }, "Agregar"),
     ),
     fileList,
-    h("div", { class: "toolbar" }, h("label", { class: "check" }, update, "Actualizar los documentos que ya existen"), sheet),
+    h("div", { class: "toolbar" }, h("label", { class: "check" }, update, "Actualizar los documentos que ya existen"), sheet, profile),
     h("div", { class: "toolbar" }, previewBtn, commitBtn),
     job.el,
     msg,
+    mappingBox,
     result,
   );
   onDrop(root, add);

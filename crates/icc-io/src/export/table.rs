@@ -365,19 +365,6 @@ fn pesos(v: i64) -> f64 {
     v as f64
 }
 
-/// A1 name of a column, `0` → `A`.
-pub(crate) fn column_letter(col: u16) -> String {
-    let mut n = u32::from(col) + 1;
-    let mut s = Vec::new();
-    while n > 0 {
-        let r = (n - 1) % 26;
-        s.push(b'A' + r as u8);
-        n = (n - 1) / 26;
-    }
-    s.reverse();
-    String::from_utf8(s).unwrap_or_default()
-}
-
 impl Sink for XlsxSink {
     fn begin_sheet(&mut self, spec: &SheetSpec<'_>) -> Result<(), ExportError> {
         let index = match spec.reserved {
@@ -484,7 +471,7 @@ impl Sink for XlsxSink {
                     16
                 }
                 Cell::Sum { value, first, last } => {
-                    let letter = column_letter(col);
+                    let letter = crate::header::column_letter(usize::from(col));
                     let formula = Formula::new(format!(
                         "=SUBTOTAL(9,{letter}{}:{letter}{})",
                         first + 1,
@@ -755,15 +742,6 @@ mod tests {
         assert_eq!(excel_serial(d(2026, 11, 28)), 46354.0);
         let t = d(2026, 11, 28).and_hms_opt(12, 0, 0).unwrap();
         assert_eq!(excel_serial_time(t), 46354.5);
-    }
-
-    #[test]
-    fn column_letters() {
-        assert_eq!(column_letter(0), "A");
-        assert_eq!(column_letter(25), "Z");
-        assert_eq!(column_letter(26), "AA");
-        assert_eq!(column_letter(701), "ZZ");
-        assert_eq!(column_letter(702), "AAA");
     }
 
     #[test]
