@@ -218,3 +218,26 @@ pub async fn doctor(d: State<'_, Desktop>) -> R<DoctorReport> {
 pub async fn set_lock_minutes(d: State<'_, Desktop>, minutes: u64) -> R<()> {
     d.set_lock_minutes(minutes).await
 }
+
+/// Renames or (de)activates an obra.
+#[tauri::command]
+pub async fn update_obra(
+    d: State<'_, Desktop>,
+    codigo: String,
+    nombre: String,
+    activa: bool,
+) -> R<Obra> {
+    d.update_obra(&codigo, &nombre, activa).await
+}
+
+/// Changes a user's role, obras or whether the account is enabled.
+#[tauri::command]
+pub async fn update_user(
+    d: State<'_, Desktop>,
+    username: String,
+    role: String,
+    obras: Vec<String>,
+    disabled: bool,
+) -> R<User> {
+    d.update_user(&username, &role, &obras, disabled).await
+}

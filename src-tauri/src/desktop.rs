@@ -556,6 +556,39 @@ impl Desktop {
         Ok(self.app.add_obra(&s, codigo, nombre).await?)
     }
 
+    /// Renames or (de)activates an obra.
+    ///
+    /// # Errors
+    /// Forbidden, unknown obra, empty name.
+    pub async fn update_obra(
+        &self,
+        codigo: &str,
+        nombre: &str,
+        activa: bool,
+    ) -> Result<Obra, UiError> {
+        let s = self.session()?;
+        Ok(self.app.update_obra(&s, codigo, nombre, activa).await?)
+    }
+
+    /// Changes a user's role, obras or whether the account is enabled.
+    ///
+    /// # Errors
+    /// Forbidden, unknown user, the last administrator.
+    pub async fn update_user(
+        &self,
+        username: &str,
+        role: &str,
+        obras: &[String],
+        disabled: bool,
+    ) -> Result<User, UiError> {
+        let s = self.session()?;
+        let role: Role = role.parse()?;
+        Ok(self
+            .app
+            .update_user(&s, username, role, obras, disabled)
+            .await?)
+    }
+
     /// Every user (administrators only).
     ///
     /// # Errors

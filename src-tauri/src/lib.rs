@@ -77,6 +77,8 @@ pub fn run() {
             commands::dashboard,
             commands::doctor,
             commands::set_lock_minutes,
+            commands::update_obra,
+            commands::update_user,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

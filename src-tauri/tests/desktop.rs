@@ -220,3 +220,61 @@ async fn administrators_set_the_inactivity_lock_and_it_survives_a_restart() {
         .unwrap();
     assert_eq!(fixed.status().await.unwrap().lock_minutes, 5);
 }
+
+#[tokio::test]
+async fn obras_and_users_are_edited_and_the_last_administrator_is_kept() {
+    let (_dir, d) = desktop(Duration::from_secs(600)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    d.add_obra("OB-1", "Edificio Uno").await.unwrap();
+    d.add_obra("OB-2", "Edificio Dos").await.unwrap();
+    let o = d
+        .update_obra("OB-1", "Edificio Uno (etapa 2)", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.nombre.as_str(), o.activa),
+        ("Edificio Uno (etapa 2)", false)
+    );
+    assert_eq!(
+        d.update_obra("OB-9", "x", true).await.unwrap_err().code,
+        "not_found"
+    );
+    assert_eq!(
+        d.update_obra("OB-2", " ", true).await.unwrap_err().code,
+        "invalid"
+    );
+    d.add_user("jperez", "admin_obra", &["OB-1".into()], SITE_PW)
+        .await
+        .unwrap();
+    let u = d
+        .update_user(
+            "jperez",
+            "admin_obra",
+            &["OB-1".into(), "OB-2".into()],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.obras, vec!["OB-1", "OB-2"]);
+    assert_eq!(
+        d.update_user("jperez", "admin_obra", &[], false)
+            .await
+            .unwrap_err()
+            .code,
+        "invalid"
+    );
+    assert_eq!(
+        d.update_user("admin", "gerente", &[], false)
+            .await
+            .unwrap_err()
+            .code,
+        "conflict",
+        "the only administrator keeps the role"
+    );
+    let u = d.update_user("jperez", "gerente", &[], true).await.unwrap();
+    assert!(u.disabled && u.obras.is_empty());
+    assert_eq!(
+        d.login("jperez", SITE_PW).await.unwrap_err().code,
+        "disabled"
+    );
+}

@@ -137,8 +137,6 @@ test("the whole invoice workflow in the real window", async () => {
   await type("#setup-password", PASSWORD);
   await type("#setup-password2", PASSWORD);
   await click("#setup-submit");
-  await visible("#panel");
-  await click("#nav-facturas");
   await waitText("#list-count", /0 factura/);
   await screenshot("facturas-vacia");
 
@@ -212,8 +210,11 @@ test("the whole invoice workflow in the real window", async () => {
   await click("#attach-add");
   await waitText("#detail-attachments", /factura-5003\.pdf/);
   await click("#detail-approve");
+  await type("#modal-comentario", "Recepción conforme en obra");
+  await click("#modal-accept");
   await waitText("#detail-estado", /Aprobada/);
   assert.match(await textOf("#detail-history"), /aprobada/);
+  assert.match(await textOf("#detail-history"), /Recepción conforme en obra/);
   await screenshot("detalle-aprobada");
   await click("#detail-back");
 

@@ -73,6 +73,9 @@ export const api = {
   setLockMinutes: (minutes: number) => call<void>("set_lock_minutes", { minutes }),
   listObras: () => call<Obra[]>("list_obras"),
   addObra: (codigo: string, nombre: string) => call<Obra>("add_obra", { codigo, nombre }),
+  updateObra: (codigo: string, nombre: string, activa: boolean) => call<Obra>("update_obra", { codigo, nombre, activa }),
+  updateUser: (username: string, role: string, obras: string[], disabled: boolean) =>
+    call<User>("update_user", { username, role, obras, disabled }),
   listUsers: () => call<User[]>("list_users"),
   addUser: (username: string, role: string, obras: string[], password: string) =>
     call<void>("add_user", { username, role, obras, password }),

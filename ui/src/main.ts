@@ -30,7 +30,7 @@ type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "proveed
 let status: Status | null = null;
 let session: SessionInfo | null = null;
 let filter: ListFilter = { ...EMPTY_FILTER };
-let route: Route = "panel";
+let route: Route = "facturas";
 /** The list on screen, whose filters the other sections (export) start from. */
 let currentList: InvoicesScreen | null = null;
 

@@ -158,11 +158,7 @@ impl App {
     ) -> Result<User> {
         s.require(Permission::ManageUsers)?;
         let username = valid_username(name)?;
-        if role == Role::AdminObra && obras.is_empty() {
-            return Err(AppError::Invalid(
-                "un administrador de obra necesita al menos una obra (--obras OB-1,OB-2)".into(),
-            ));
-        }
+        needs_obras(role, obras)?;
         check_password_policy(&username, password)?;
         let hash = hash_blocking(password.to_owned()).await?;
         let mut tx = self.store.write(&s.username).await?;
@@ -229,7 +225,16 @@ impl App {
     pub async fn disable_user(&self, s: &Session, target: &str) -> Result<()> {
         s.require(Permission::ManageUsers)?;
         let user = self.user_named(target).await?;
-        if user.role == Role::Admin {
+        self.keep_an_administrator(&user).await?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_disabled(&user.username, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refuses to take away the last enabled administrator.
+    async fn keep_an_administrator(&self, user: &User) -> Result<()> {
+        if user.role == Role::Admin && !user.disabled {
             let admins = self
                 .store
                 .users()
@@ -237,17 +242,85 @@ impl App {
                 .into_iter()
                 .filter(|u| u.role == Role::Admin && !u.disabled)
                 .count();
-            if admins <= 1 && !user.disabled {
+            if admins <= 1 {
                 return Err(AppError::Conflict(format!(
-                    "«{}» es el único administrador habilitado; cree otro administrador antes de deshabilitarlo",
+                    "«{}» es el único administrador habilitado; cree otro administrador antes",
                     user.username
                 )));
             }
         }
-        let mut tx = self.store.write(&s.username).await?;
-        tx.set_disabled(&user.username, true).await?;
-        tx.commit().await?;
         Ok(())
+    }
+
+    /// Changes a user's role, obras and whether the account is enabled (administrators).
+    ///
+    /// # Errors
+    /// Forbidden, unknown user or obra, a site manager without obras, the last
+    /// administrator losing the role or the account.
+    pub async fn update_user(
+        &self,
+        s: &Session,
+        target: &str,
+        role: Role,
+        obras: &[String],
+        disabled: bool,
+    ) -> Result<User> {
+        s.require(Permission::ManageUsers)?;
+        let user = self.user_named(target).await?;
+        needs_obras(role, obras)?;
+        if role != Role::Admin || disabled {
+            self.keep_an_administrator(&user).await?;
+        }
+        let obras: Vec<String> = if role == Role::AdminObra {
+            obras.iter().map(|o| o.trim().to_owned()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut tx = self.store.write(&s.username).await?;
+        if role != user.role {
+            tx.set_role(&user.username, role).await?;
+        }
+        if obras != user.obras {
+            tx.set_user_obras(user.id, &user.username, &obras).await?;
+        }
+        if disabled != user.disabled {
+            tx.set_disabled(&user.username, disabled).await?;
+        }
+        tx.commit().await?;
+        self.user_named(&user.username).await
+    }
+
+    /// Renames an obra or (de)activates it (administrators).
+    ///
+    /// # Errors
+    /// Forbidden, unknown obra, an empty name.
+    pub async fn update_obra(
+        &self,
+        s: &Session,
+        codigo: &str,
+        nombre: &str,
+        activa: bool,
+    ) -> Result<Obra> {
+        s.require(Permission::ManageObras)?;
+        let code = codigo.trim();
+        let nombre = nombre.trim();
+        if nombre.is_empty() {
+            return Err(AppError::Invalid(format!(
+                "nombre de la obra «{code}»: no puede quedar vacío"
+            )));
+        }
+        let mut tx = self.store.write(&s.username).await?;
+        if !tx.update_obra(code, nombre, activa).await? {
+            return Err(AppError::NotFound {
+                what: "obra",
+                key: code.into(),
+            });
+        }
+        tx.commit().await?;
+        self.store.obra(code).await?.ok_or(AppError::NotFound {
+            what: "obra",
+            key: code.into(),
+        })
     }
 
     /// Creates an obra. Admin only. Codes are kept as typed, compared case-insensitively.
@@ -292,6 +365,16 @@ impl App {
             .filter(|o| s.sees_obra(Some(&o.codigo)))
             .collect())
     }
+}
+
+/// A site manager sees only their obras, so they need at least one.
+fn needs_obras(role: Role, obras: &[String]) -> Result<()> {
+    if role == Role::AdminObra && obras.iter().all(|o| o.trim().is_empty()) {
+        return Err(AppError::Invalid(
+            "un administrador de obra necesita al menos una obra (--obras OB-1,OB-2)".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

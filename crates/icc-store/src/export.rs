@@ -246,10 +246,18 @@ impl Store {
         let Some(r) = self.resolve_filter(filter).await? else {
             return Ok(DashboardGroups::default());
         };
+        // Every obra's spend reads the whole table: sequentially (NOT INDEXED) that took
+        // 1.4 s on 1M invoices, through the obra index 2.7 s. A site manager's few obras
+        // are better served by the index.
+        let whole = r.obra_ids.is_none();
         let scoped = |select: &str, extra: &str, group: &str| {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "{select} FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE 1 = 1"
-            ));
+            let hint = if whole && group.contains("obra_id") {
+                " NOT INDEXED"
+            } else {
+                ""
+            };
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("{select} FROM invoices i{hint} WHERE 1 = 1"));
             if let Some(ids) = &r.obra_ids {
                 qb.push(" AND i.obra_id IN (");
                 let mut sep = qb.separated(", ");
@@ -262,15 +270,19 @@ impl Store {
             qb.push(extra).push(group);
             qb
         };
-        let spend = scoped(
-            "SELECT o.codigo AS obra, o.nombre AS nombre, i.tipo_dte, COUNT(*) AS documentos, \
-             COALESCE(SUM(i.monto_total), 0) AS total",
+        // grouped by the integer obra id first and named after, instead of joining every row
+        let mut spend_q = scoped(
+            "SELECT o.codigo AS obra, o.nombre AS nombre, g.tipo_dte, g.documentos, g.total \
+             FROM (SELECT i.obra_id, i.tipo_dte, COUNT(*) AS documentos, COALESCE(SUM(i.monto_total), 0) AS total",
             " AND i.estado NOT IN ('rechazada', 'anulada')",
-            " GROUP BY o.codigo, o.nombre, i.tipo_dte ORDER BY o.codigo IS NULL, o.codigo",
-        )
-        .build_query_as::<SpendGroup>()
-        .fetch_all(self.pool())
-        .await?;
+            " GROUP BY i.obra_id, i.tipo_dte",
+        );
+        spend_q
+            .push(") g LEFT JOIN obras o ON o.id = g.obra_id ORDER BY o.codigo IS NULL, o.codigo");
+        let spend = spend_q
+            .build_query_as::<SpendGroup>()
+            .fetch_all(self.pool())
+            .await?;
         let mut due_q = scoped(
             "SELECT i.vence, i.tipo_dte, COUNT(*) AS documentos, COALESCE(SUM(i.monto_total), 0) AS total",
             "",

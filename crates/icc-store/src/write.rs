@@ -912,7 +912,31 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Disables or re-enables a user.
+    /// Changes a user's role.
+    ///
+    /// # Errors
+    /// Unknown user, database errors.
+    pub async fn set_role(&mut self, username: &str, role: icc_core::Role) -> Result<()> {
+        let n = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE username = ?")
+            .bind(role.as_str())
+            .bind(&self.now)
+            .bind(username)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        user_found(n, username)?;
+        self.audit(
+            "user",
+            username,
+            "update",
+            Some("role"),
+            None,
+            Some(role.as_str().into()),
+        );
+        Ok(())
+    }
+
+    /// Enables or disables an account.
     ///
     /// # Errors
     /// Unknown user, database errors.
@@ -1004,6 +1028,48 @@ impl WriteTx {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Renames an obra or (de)activates it; `false` when there is no such obra.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn update_obra(&mut self, codigo: &str, nombre: &str, activa: bool) -> Result<bool> {
+        let old: Option<(String, bool)> =
+            sqlx::query_as("SELECT nombre, activa FROM obras WHERE codigo = ?")
+                .bind(codigo)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        let Some((old_nombre, old_activa)) = old else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE obras SET nombre = ?, activa = ? WHERE codigo = ?")
+            .bind(nombre)
+            .bind(activa)
+            .bind(codigo)
+            .execute(&mut *self.tx)
+            .await?;
+        if old_nombre != nombre {
+            self.audit(
+                "obra",
+                codigo,
+                "update",
+                Some("nombre"),
+                Some(old_nombre),
+                Some(nombre.into()),
+            );
+        }
+        if old_activa != activa {
+            self.audit(
+                "obra",
+                codigo,
+                "update",
+                Some("activa"),
+                Some(old_activa.to_string()),
+                Some(activa.to_string()),
+            );
+        }
+        Ok(true)
     }
 
     /// Writes a non-secret setting.

@@ -2,6 +2,7 @@
 
 import { api, type SessionInfo, type Status } from "../api";
 import { clear, errorText, h, say } from "../dom";
+import { modal } from "./modal";
 import { fecha, rut, thousands } from "../format";
 
 export function obrasScreen(session: SessionInfo): HTMLElement {
@@ -9,9 +10,43 @@ export function obrasScreen(session: SessionInfo): HTMLElement {
   const msg = h("p", { class: "msg", hidden: true, role: "alert" });
   const load = async () => {
     clear(table);
-    table.append(h("tr", {}, h("th", {}, "Código"), h("th", {}, "Nombre")));
+    const manage = session.permissions.includes("manage_obras");
+    table.append(h("tr", {}, h("th", {}, "Código"), h("th", {}, "Nombre"), h("th", {}, "Estado"), manage ? h("th", {}, "") : ""));
     try {
-      for (const o of await api.listObras()) table.append(h("tr", {}, h("td", {}, o.codigo), h("td", {}, o.nombre)));
+      for (const o of await api.listObras()) {
+        const edit = () =>
+          modal(`Obra ${o.codigo}`, [{ id: "nombre", label: "Nombre", value: o.nombre }], async (v) => {
+            await api.updateObra(o.codigo, v.nombre, o.activa);
+            await load();
+          });
+        const toggle = async () => {
+          if (o.activa && !window.confirm(`¿Desactivar la obra ${o.codigo}? Sus facturas se conservan.`)) return;
+          try {
+            await api.updateObra(o.codigo, o.nombre, !o.activa);
+            await load();
+          } catch (e) {
+            say(msg, errorText(e));
+          }
+        };
+        table.append(
+          h(
+            "tr",
+            { class: o.activa ? "" : "muted" },
+            h("td", {}, o.codigo),
+            h("td", {}, o.nombre),
+            h("td", {}, o.activa ? "activa" : "desactivada"),
+            manage
+              ? h(
+                  "td",
+                  {},
+                  h("button", { type: "button", onclick: edit }, "Renombrar…"),
+                  " ",
+                  h("button", { type: "button", onclick: toggle }, o.activa ? "Desactivar" : "Activar"),
+                )
+              : "",
+          ),
+        );
+      }
     } catch (e) {
       say(msg, errorText(e));
     }
@@ -63,24 +98,43 @@ export function usersScreen(): HTMLElement {
             h(
               "td",
               {},
-              u.disabled
-                ? ""
-                : h(
-                    "button",
-                    {
-                      type: "button",
-                      onclick: async () => {
-                        if (!window.confirm(`¿Deshabilitar a «${u.username}»? No podrá volver a ingresar.`)) return;
-                        try {
-                          await api.disableUser(u.username);
-                          await load();
-                        } catch (e) {
-                          say(msg, errorText(e));
-                        }
+              h(
+                "button",
+                {
+                  type: "button",
+                  onclick: () =>
+                    modal(
+                      `Usuario ${u.username}`,
+                      [
+                        { id: "role", label: "Rol: admin, gerente, contabilidad o admin_obra", value: u.role },
+                        { id: "obras", label: "Obras (códigos separados por comas; para admin_obra)", value: u.obras.join(",") },
+                      ],
+                      async (v) => {
+                        const list = v.obras.split(",").map((s) => s.trim()).filter(Boolean);
+                        await api.updateUser(u.username, v.role.trim(), list, u.disabled);
+                        await load();
                       },
-                    },
-                    "Deshabilitar",
-                  ),
+                    ),
+                },
+                "Editar…",
+              ),
+              " ",
+              h(
+                "button",
+                {
+                  type: "button",
+                  onclick: async () => {
+                    if (!u.disabled && !window.confirm(`¿Deshabilitar a «${u.username}»? No podrá volver a ingresar.`)) return;
+                    try {
+                      await api.updateUser(u.username, u.role, u.obras, !u.disabled);
+                      await load();
+                    } catch (e) {
+                      say(msg, errorText(e));
+                    }
+                  },
+                },
+                u.disabled ? "Habilitar" : "Deshabilitar",
+              ),
             ),
           ),
         );

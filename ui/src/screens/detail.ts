@@ -88,15 +88,12 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
           {
             class: "primary",
             id: "detail-approve",
-            onclick: async () => {
-              try {
-                await act("aprobada", null);
-              } catch (e) {
-                say(msg, errorText(e));
-              }
-            },
+            onclick: () =>
+              modal("Aprobar factura", [{ id: "comentario", label: "Comentario (opcional)" }], (x) =>
+                act("aprobada", x.comentario.trim() || null),
+              ),
           },
-          "Aprobar",
+          "Aprobar…",
         ),
         h(
           "button",

@@ -6,7 +6,8 @@ import { clp, ESTADOS, estadoLabel, fecha, isoFromChilean, PLAZO_LABELS, rut } f
 import { KeysetList, ROW_HEIGHT } from "../list";
 import { modal } from "./modal";
 
-const PAGE_SIZE = 200;
+// 100 rows (3,000 px, several screens) per request keeps each IPC answer small.
+const PAGE_SIZE = 100;
 
 export interface InvoicesScreen {
   el: HTMLElement;
@@ -223,12 +224,32 @@ export function invoicesScreen(
   };
 
   let drawing = false;
-  function render(scrollTop: boolean): void {
+  // Rows on screen by index: scrolling only adds the rows that come into view and removes
+  // those that leave it; a change of data, selection or focus redraws them all.
+  const drawn = new Map<number, HTMLElement>();
+  function render(scrollTop: boolean, scrolled = false): void {
     if (scrollTop) viewport.scrollTop = 0;
     const { start, end, needMore } = list.window(viewport.scrollTop, viewport.clientHeight || 600);
     spacer.style.height = `${(list.rows.length + (list.done ? 0 : 5)) * ROW_HEIGHT}px`;
-    clear(spacer);
-    for (let i = start; i < end; i++) spacer.append(rowEl(list.rows[i], i));
+    if (!scrolled) {
+      drawn.clear();
+      clear(spacer);
+    }
+    for (const [i, el] of drawn) {
+      if (i < start || i >= end) {
+        el.remove();
+        drawn.delete(i);
+      }
+    }
+    const fresh = document.createDocumentFragment();
+    for (let i = start; i < end; i++) {
+      if (!drawn.has(i)) {
+        const el = rowEl(list.rows[i], i);
+        drawn.set(i, el);
+        fresh.append(el);
+      }
+    }
+    spacer.append(fresh);
     countLabel.textContent = list.done
       ? `${list.rows.length.toLocaleString("es-CL")} factura(s)`
       : `${list.rows.length.toLocaleString("es-CL")} cargadas…`;
@@ -242,11 +263,11 @@ export function invoicesScreen(
       drawing = true;
       list.loadMore().then(() => {
         drawing = false;
-        render(false);
+        render(false, true);
       });
     }
   }
-  viewport.addEventListener("scroll", () => render(false));
+  viewport.addEventListener("scroll", () => render(false, true));
   viewport.addEventListener("keydown", (e) => {
     const k = (e as KeyboardEvent).key;
     if (k === "ArrowDown" || k === "ArrowUp" || k === "PageDown" || k === "PageUp") {
