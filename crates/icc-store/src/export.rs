@@ -85,14 +85,7 @@ fn report_query(r: &ResolvedFilter<'_>, set: ReportSet, count: bool) -> QueryBui
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
         "{select} FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE 1 = 1"
     ));
-    if let Some(ids) = &r.obra_ids {
-        qb.push(" AND i.obra_id IN (");
-        let mut sep = qb.separated(", ");
-        for id in ids {
-            sep.push_bind(*id);
-        }
-        qb.push(")");
-    }
+    r.push_obra_scope(&mut qb);
     r.push_conditions(&mut qb);
     const NOT_GUIDES: &str = " AND i.tipo_dte NOT IN (50, 52)";
     const COUNTED: &str = " AND i.estado NOT IN ('rechazada', 'anulada')";
@@ -258,14 +251,7 @@ impl Store {
             };
             let mut qb: QueryBuilder<Sqlite> =
                 QueryBuilder::new(format!("{select} FROM invoices i{hint} WHERE 1 = 1"));
-            if let Some(ids) = &r.obra_ids {
-                qb.push(" AND i.obra_id IN (");
-                let mut sep = qb.separated(", ");
-                for id in ids {
-                    sep.push_bind(*id);
-                }
-                qb.push(")");
-            }
+            r.push_obra_scope(&mut qb);
             r.push_conditions(&mut qb);
             qb.push(extra).push(group);
             qb

@@ -289,6 +289,18 @@ pub(crate) struct ResolvedFilter<'f> {
 }
 
 impl ResolvedFilter<'_> {
+    /// Appends ` AND i.obra_id IN (...)` when the filter allows only some obras.
+    pub(crate) fn push_obra_scope(&self, qb: &mut QueryBuilder<Sqlite>) {
+        if let Some(ids) = &self.obra_ids {
+            qb.push(" AND i.obra_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+        }
+    }
+
     /// Appends ` AND ...` for every set filter but the obra, on `invoices` aliased `i`.
     pub(crate) fn push_conditions(&self, qb: &mut QueryBuilder<Sqlite>) {
         let filter = self.filter;

@@ -308,15 +308,7 @@ impl XlsxSink {
     }
 
     fn current(&mut self) -> Result<(&mut Worksheet, &mut SheetState), ExportError> {
-        let state = self
-            .sheet
-            .as_mut()
-            .ok_or_else(|| ExportError::Internal("fila escrita fuera de una hoja".into()))?;
-        let ws = self
-            .workbook
-            .worksheet_from_index(state.index)
-            .map_err(xlsx_error)?;
-        Ok((ws, state))
+        sheet_parts(&mut self.workbook, &mut self.sheet)
     }
 
     fn write_header(
@@ -339,6 +331,20 @@ impl XlsxSink {
         state.next_row += 1;
         Ok(())
     }
+}
+
+/// The open sheet and its state, borrowed apart from the styles.
+fn sheet_parts<'a>(
+    workbook: &'a mut Workbook,
+    sheet: &'a mut Option<SheetState>,
+) -> Result<(&'a mut Worksheet, &'a mut SheetState), ExportError> {
+    let state = sheet
+        .as_mut()
+        .ok_or_else(|| ExportError::Internal("fila escrita fuera de una hoja".into()))?;
+    let ws = workbook
+        .worksheet_from_index(state.index)
+        .map_err(xlsx_error)?;
+    Ok((ws, state))
 }
 
 fn widen(widths: &mut Vec<usize>, col: usize, chars: usize) {
@@ -411,14 +417,7 @@ impl Sink for XlsxSink {
             RowStyle::Subtotal => 1,
             RowStyle::Total => 2,
         };
-        let state = self
-            .sheet
-            .as_mut()
-            .ok_or_else(|| ExportError::Internal("fila escrita fuera de una hoja".into()))?;
-        let ws = self
-            .workbook
-            .worksheet_from_index(state.index)
-            .map_err(xlsx_error)?;
+        let (ws, state) = sheet_parts(&mut self.workbook, &mut self.sheet)?;
         let row = state.next_row;
         let formats = &self.styles.cells[styles_row];
         for (c, cell) in cells.iter().enumerate() {
@@ -494,35 +493,24 @@ impl Sink for XlsxSink {
     }
 
     fn note(&mut self, text: &str) -> Result<(), ExportError> {
-        let note = self.styles.note.clone();
-        let (ws, state) = self.current()?;
-        ws.write_string_with_format(state.next_row, 0, text, &note)
+        let (ws, state) = sheet_parts(&mut self.workbook, &mut self.sheet)?;
+        ws.write_string_with_format(state.next_row, 0, text, &self.styles.note)
             .map_err(xlsx_error)?;
         state.next_row += 1;
         Ok(())
     }
 
     fn section(&mut self, title: &str, cols: &'static [Col]) -> Result<(), ExportError> {
-        let title_fmt = self.styles.title.clone();
-        let (ws, state) = self.current()?;
+        let (ws, state) = sheet_parts(&mut self.workbook, &mut self.sheet)?;
         if state.main_last_row.is_none() {
             state.main_last_row = Some(state.next_row.saturating_sub(1));
         }
         let row = state.next_row + 1;
-        ws.write_string_with_format(row, 0, title, &title_fmt)
+        ws.write_string_with_format(row, 0, title, &self.styles.title)
             .map_err(xlsx_error)?;
         state.next_row = row + 1;
         state.cols = cols;
-        let styles = &self.styles;
-        let state = self
-            .sheet
-            .as_mut()
-            .ok_or_else(|| ExportError::Internal("sección fuera de una hoja".into()))?;
-        let ws = self
-            .workbook
-            .worksheet_from_index(state.index)
-            .map_err(xlsx_error)?;
-        Self::write_header(ws, state, styles, cols)
+        Self::write_header(ws, state, &self.styles, cols)
     }
 
     fn column_chart(
