@@ -244,6 +244,18 @@ test("the whole invoice workflow in the real window", async () => {
   await click("#f-clear");
   await waitRows(3);
 
+  // export just a selection
+  await clickRow(0, "input[type=checkbox]");
+  await click("#bulk-export-selected");
+  await waitText("#export-filters", /solo las 1 facturas seleccionadas/);
+  const chosen = path.join(work, "seleccion.csv");
+  await type("#export-path", chosen);
+  await click("#export-go");
+  await waitText("#export-msg", /1 documento/);
+  assert.equal(fs.readFileSync(chosen, "utf8").trim().split("\r\n").length, 2);
+  await click("#nav-facturas");
+  await waitRows(3);
+
   // export the list and read the files back
   await click("#nav-exportar");
   const xlsx = path.join(work, "facturas.xlsx");

@@ -23,6 +23,7 @@ const EMPTY_FILTER: ListFilter = {
   vencidas: false,
   plazo_por_vencer: null,
   q: null,
+  ids: null,
 };
 
 type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "proveedores" | "usuarios" | "diagnostico";
@@ -151,14 +152,16 @@ function render(content: HTMLElement): void {
       );
       break;
     case "facturas": {
+      // a selection is for one export; the list itself always shows its filters
       const scr = invoicesScreen(
         session,
-        filter,
+        { ...filter, ids: null },
         (id) => {
           filter = scr.filter();
           content.replaceChildren(detailScreen(session as SessionInfo, id, () => render(content)));
         },
         (f) => {
+          currentList = null;
           filter = f;
           go("exportar");
         },

@@ -133,6 +133,12 @@ fn describe(
     if let Some(q) = &filter.q {
         f.push(("Búsqueda".into(), q.clone()));
     }
+    if let Some(ids) = &filter.ids {
+        f.push((
+            "Selección".into(),
+            format!("{} facturas elegidas en la lista", ids.len()),
+        ));
+    }
     if let Some(scope) = s.obra_scope() {
         f.push(("Obras asignadas al usuario".into(), scope.join(", ")));
     }

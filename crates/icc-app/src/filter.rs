@@ -26,7 +26,13 @@ pub struct ListFilter {
     pub plazo_por_vencer: Option<u32>,
     /// Search text.
     pub q: Option<String>,
+    /// Only these invoices (ids or `RUT:TIPO:FOLIO` are not accepted here: ids from the
+    /// list), for exporting a selection; at most 5,000.
+    pub ids: Option<Vec<String>>,
 }
+
+/// Most invoices a selection may name.
+const MAX_SELECTION: usize = 5000;
 
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -53,6 +59,21 @@ impl ListFilter {
             vencidas: self.vencidas,
             plazo_por_vencer: self.plazo_por_vencer,
             q: given(&self.q).map(str::to_owned),
+            ids: match &self.ids {
+                Some(ids) if ids.len() > MAX_SELECTION => {
+                    return Err(icc_core::CoreError::invalid(
+                        "selección",
+                        ids.len().to_string(),
+                        "exporte a lo más 5.000 facturas seleccionadas; para más, use los filtros",
+                    ));
+                }
+                Some(ids) => Some(
+                    ids.iter()
+                        .map(|id| id.parse::<icc_core::InvoiceId>().map(|i| i.to_string()))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                None => None,
+            },
             ..InvoiceFilter::default()
         })
     }
@@ -93,5 +114,19 @@ mod tests {
             .parse()
             .is_err()
         );
+        let bad_id = ListFilter {
+            ids: Some(vec!["no-es-un-id".into()]),
+            ..Default::default()
+        };
+        assert!(bad_id.parse().is_err());
+        let too_many = ListFilter {
+            ids: Some(vec![uuid_like(); MAX_SELECTION + 1]),
+            ..Default::default()
+        };
+        assert!(too_many.parse().unwrap_err().to_string().contains("5.000"));
+    }
+
+    fn uuid_like() -> String {
+        "6f1c2a9e-4b7d-5c3e-9a1b-2d3e4f5a6b7c".into()
     }
 }

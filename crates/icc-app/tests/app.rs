@@ -733,3 +733,54 @@ async fn an_invoice_shows_the_credit_notes_that_correct_it() {
             .all(|w| w[0].razon_social <= w[1].razon_social)
     );
 }
+
+#[tokio::test]
+async fn a_selection_exports_just_those_invoices_and_still_only_the_users() {
+    let (d, app, admin) = seeded().await;
+    let everything = all(&app, &admin, InvoiceFilter::default()).await;
+    let chosen: Vec<String> = everything
+        .iter()
+        .step_by(400)
+        .map(|r| r.id.clone())
+        .collect();
+    let out = d.path().join("seleccion.csv");
+    let mut o = export_opts(icc_app::ReportKind::Facturas, &out);
+    o.filter = icc_app::ListFilter {
+        ids: Some(chosen.clone()),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap();
+    let r = app.export(&admin, o.clone(), &mut |_| true).await.unwrap();
+    assert_eq!(r.documents, chosen.len() as u64);
+    let (_, rows) = read_csv(&out);
+    let folios: Vec<String> = everything
+        .iter()
+        .filter(|x| chosen.contains(&x.id))
+        .map(|x| x.folio.to_string())
+        .collect();
+    assert_eq!(
+        rows.iter().map(|r| r[2].clone()).collect::<Vec<_>>(),
+        folios
+    );
+
+    app.add_user(
+        &admin,
+        "jperez",
+        Role::AdminObra,
+        &["OB-2026-017".into()],
+        USER_PW,
+    )
+    .await
+    .unwrap();
+    let jp = app.login("jperez", USER_PW).await.unwrap();
+    let r = app.export(&jp, o, &mut |_| true).await.unwrap();
+    let theirs = everything
+        .iter()
+        .filter(|x| chosen.contains(&x.id) && x.obra.as_deref() == Some("OB-2026-017"))
+        .count();
+    assert_eq!(
+        r.documents, theirs as u64,
+        "a selection never widens the scope"
+    );
+}

@@ -460,6 +460,7 @@ fn filter_from(f: &FilterArgs) -> Result<InvoiceFilter, Failure> {
         vencidas: f.vencidas,
         plazo_por_vencer: f.plazo_por_vencer,
         q: f.q.clone(),
+        ids: None,
     }
     .parse()?)
 }

@@ -31,6 +31,8 @@ pub struct InvoiceFilter {
     pub plazo_por_vencer: Option<u32>,
     /// Full-text search over proveedor, RUT, folio and glosa.
     pub q: Option<String>,
+    /// Only these invoice ids (a selection; at most a few thousand).
+    pub ids: Option<Vec<String>>,
     /// Restrict to these obra codes (set by icc-app for an `admin_obra`; `None` = all).
     pub visible_obras: Option<Vec<String>>,
     /// "Today" for due dates and deadlines (local date, set by the caller).
@@ -337,6 +339,18 @@ impl ResolvedFilter<'_> {
             qb.push(" AND i.seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ")
                 .push_bind(q.clone())
                 .push(")");
+        }
+        if let Some(ids) = &filter.ids {
+            if ids.is_empty() {
+                qb.push(" AND 0");
+            } else {
+                qb.push(" AND i.id IN (");
+                let mut sep = qb.separated(", ");
+                for id in ids {
+                    sep.push_bind(id.clone());
+                }
+                qb.push(")");
+            }
         }
     }
 }

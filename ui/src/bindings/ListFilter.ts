@@ -36,4 +36,9 @@ plazo_por_vencer: number | null,
 /**
  * Search text.
  */
-q: string | null, };
+q: string | null, 
+/**
+ * Only these invoices (ids or `RUT:TIPO:FOLIO` are not accepted here: ids from the
+ * list), for exporting a selection; at most 5,000.
+ */
+ids: Array<string> | null, };

@@ -22,6 +22,7 @@ function describe(f: ListFilter): string {
   if (f.vencidas) parts.push("solo vencidas");
   if (f.plazo_por_vencer !== null) parts.push("plazo de reclamo por vencer");
   if (f.q) parts.push(`búsqueda «${f.q}»`);
+  if (f.ids) parts.push(`solo las ${f.ids.length} facturas seleccionadas`);
   return parts.length ? parts.join(", ") : "sin filtros (todas las facturas que usted puede ver)";
 }
 

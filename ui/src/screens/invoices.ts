@@ -63,6 +63,7 @@ export function invoicesScreen(
     vencidas: vencidas.checked,
     plazo_por_vencer: plazo.checked ? 2 : null,
     q: q.value.trim() || null,
+    ids: null,
   });
   let debounce = 0;
   const apply = () => {
@@ -161,6 +162,13 @@ export function invoicesScreen(
     may("approve") ? approveBtn : "",
     may("approve") ? rejectBtn : "",
     may("assign") ? assignBtn : "",
+    may("export")
+      ? h(
+          "button",
+          { type: "button", id: "bulk-export-selected", onclick: () => exportWith({ ...filter, ids: selectedIds() }) },
+          "Exportar selección…",
+        )
+      : "",
     h("button", { type: "button", onclick: () => (list.clearSelection(), render(false)) }, "Quitar selección"),
   );
 
