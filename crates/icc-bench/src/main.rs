@@ -57,23 +57,11 @@ fn main() -> Result<()> {
             rt.block_on(store_bench(n, out, db))
         }
         "import" => {
-            let rows: u64 = arg(&args, "--rows")
-                .map(|v| v.parse())
-                .transpose()?
-                .unwrap_or(100_000);
-            let icc =
-                PathBuf::from(arg(&args, "--icc").context("--icc PATH to the release icc binary")?);
-            let out = arg(&args, "--out").map(PathBuf::from);
+            let (rows, icc, out) = rows_icc_out(&args)?;
             import_bench::run(rows, &icc, out.as_deref())
         }
         "export" => {
-            let rows: u64 = arg(&args, "--rows")
-                .map(|v| v.parse())
-                .transpose()?
-                .unwrap_or(100_000);
-            let icc =
-                PathBuf::from(arg(&args, "--icc").context("--icc PATH to the release icc binary")?);
-            let out = arg(&args, "--out").map(PathBuf::from);
+            let (rows, icc, out) = rows_icc_out(&args)?;
             rt.block_on(export_bench::run(rows, &icc, out.as_deref()))
         }
         // a section measured elsewhere (the desktop benchmark, in the webview)
@@ -87,6 +75,16 @@ fn main() -> Result<()> {
         }
         other => bail!("unknown benchmark {other}"),
     }
+}
+
+/// `--rows N` (default 100,000), `--icc PATH` and `--out FILE` of the file benchmarks.
+fn rows_icc_out(args: &[String]) -> Result<(u64, PathBuf, Option<PathBuf>)> {
+    let rows: u64 = arg(args, "--rows")
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(100_000);
+    let icc = PathBuf::from(arg(args, "--icc").context("--icc PATH to the release icc binary")?);
+    Ok((rows, icc, arg(args, "--out").map(PathBuf::from)))
 }
 
 /// Percentile of sorted microsecond samples.

@@ -5,6 +5,20 @@ import { clear, errorText, h, say } from "../dom";
 import { modal } from "./modal";
 import { fecha, rut, thousands } from "../format";
 
+/** A form's submit handler: runs `action`, then says `done` and reloads, or shows the error. */
+function submitter(msg: HTMLElement, done: string, reload: () => Promise<void>, action: () => Promise<void>) {
+  return async (e: Event) => {
+    e.preventDefault();
+    try {
+      await action();
+      say(msg, done, "ok");
+      await reload();
+    } catch (err) {
+      say(msg, errorText(err));
+    }
+  };
+}
+
 export function obrasScreen(session: SessionInfo): HTMLElement {
   const table = h("table", { id: "obras-table" });
   const msg = h("p", { class: "msg", hidden: true, role: "alert" });
@@ -58,17 +72,10 @@ export function obrasScreen(session: SessionInfo): HTMLElement {
         "form",
         {
           class: "toolbar",
-          onsubmit: async (e: Event) => {
-            e.preventDefault();
-            try {
-              await api.addObra(codigo.value.trim(), nombre.value.trim());
-              codigo.value = nombre.value = "";
-              say(msg, "Obra creada.", "ok");
-              await load();
-            } catch (err) {
-              say(msg, errorText(err));
-            }
-          },
+          onsubmit: submitter(msg, "Obra creada.", load, async () => {
+            await api.addObra(codigo.value.trim(), nombre.value.trim());
+            codigo.value = nombre.value = "";
+          }),
         },
         codigo,
         nombre,
@@ -158,18 +165,11 @@ export function usersScreen(): HTMLElement {
     "form",
     {
       class: "toolbar",
-      onsubmit: async (e: Event) => {
-        e.preventDefault();
-        try {
-          const list = obras.value.split(",").map((s) => s.trim()).filter(Boolean);
-          await api.addUser(name.value.trim(), role.value, list, pw.value);
-          name.value = obras.value = pw.value = "";
-          say(msg, "Usuario creado.", "ok");
-          await load();
-        } catch (err) {
-          say(msg, errorText(err));
-        }
-      },
+      onsubmit: submitter(msg, "Usuario creado.", load, async () => {
+        const list = obras.value.split(",").map((s) => s.trim()).filter(Boolean);
+        await api.addUser(name.value.trim(), role.value, list, pw.value);
+        name.value = obras.value = pw.value = "";
+      }),
     },
     name,
     role,
