@@ -1,8 +1,8 @@
 //! Tauri commands: each unwraps its arguments and calls one [`Desktop`] method.
 
 use icc_app::{
-    Attachment, AuditEntry, Dashboard, DoctorReport, ExportReport, ImportReport, InvoiceView,
-    ListFilter, Obra, Page, SupplierRow, User,
+    Attachment, AuditEntry, BackupInfo, Dashboard, DoctorReport, ExportReport, ImportReport,
+    InvoiceView, ListFilter, Obra, Page, SupplierRow, User,
 };
 use tauri::{AppHandle, Emitter, State};
 
@@ -240,4 +240,16 @@ pub async fn update_user(
     disabled: bool,
 ) -> R<User> {
     d.update_user(&username, &role, &obras, disabled).await
+}
+
+/// The local backups, newest first.
+#[tauri::command]
+pub async fn list_backups(d: State<'_, Desktop>) -> R<Vec<BackupInfo>> {
+    d.list_backups().await
+}
+
+/// Takes a backup now.
+#[tauri::command]
+pub async fn create_backup(d: State<'_, Desktop>) -> R<BackupInfo> {
+    d.create_backup().await
 }

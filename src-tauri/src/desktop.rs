@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use icc_app::{
-    App, AppError, Attachment, AuditEntry, Dashboard, DoctorReport, ExportOptions, ExportProgress,
-    ExportReport, ImportOptions, ImportProgress, ImportReport, InvoiceView, ListFilter,
-    MappingSpec, Obra, OnDuplicate, Page, Permission, Session, SupplierRow, User,
+    App, AppError, Attachment, AuditEntry, BackupInfo, Dashboard, DoctorReport, ExportOptions,
+    ExportProgress, ExportReport, ImportOptions, ImportProgress, ImportReport, InvoiceView,
+    ListFilter, MappingSpec, Obra, OnDuplicate, Page, Permission, Session, SupplierRow, User,
 };
 use icc_core::{InvoiceStatus, Role};
 use serde::{Deserialize, Serialize};
@@ -658,6 +658,24 @@ impl Desktop {
     pub async fn suppliers(&self) -> Result<Vec<SupplierRow>, UiError> {
         let s = self.session()?;
         Ok(self.app.suppliers(&s).await?)
+    }
+
+    /// The local backups, newest first.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn list_backups(&self) -> Result<Vec<BackupInfo>, UiError> {
+        let s = self.session()?;
+        Ok(self.app.list_backups(&s).await?)
+    }
+
+    /// Takes a backup now.
+    ///
+    /// # Errors
+    /// No session, no space or permission in the backup folder.
+    pub async fn create_backup(&self) -> Result<BackupInfo, UiError> {
+        let s = self.session()?;
+        Ok(self.app.create_backup(&s).await?)
     }
 
     /// The panel's figures.

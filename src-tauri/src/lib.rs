@@ -47,6 +47,15 @@ pub fn run() {
             let (lock, fixed) = lock_after();
             let desktop = tauri::async_runtime::block_on(Desktop::open(&dir, lock, fixed))
                 .map_err(|e| e.message)?;
+            // the daily backup, in the background so the window opens at once
+            let app_for_backup = desktop.app().clone();
+            tauri::async_runtime::spawn(async move {
+                match app_for_backup.backup_if_due().await {
+                    Ok(Some(b)) => tracing::info!(backup = %b.id, "backup at start"),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "the backup at start failed"),
+                }
+            });
             app.manage(desktop);
             Ok(())
         })
@@ -79,6 +88,8 @@ pub fn run() {
             commands::set_lock_minutes,
             commands::update_obra,
             commands::update_user,
+            commands::list_backups,
+            commands::create_backup,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use icc_app::{
-    Attachment, AuditEntry, Dashboard, DoctorReport, ExportReport, ImportReport, InvoiceView,
-    ListFilter, Obra, Page, SupplierRow, User,
+    Attachment, AuditEntry, BackupInfo, Dashboard, DoctorReport, ExportReport, ImportReport,
+    InvoiceView, ListFilter, Obra, Page, SupplierRow, User,
 };
 use icc_desktop::UiError;
 use icc_desktop::desktop::{
@@ -38,6 +38,7 @@ fn generate(dir: &Path) {
     Dashboard::export_all(&cfg).unwrap();
     Attachment::export_all(&cfg).unwrap();
     SupplierRow::export_all(&cfg).unwrap();
+    BackupInfo::export_all(&cfg).unwrap();
     ListFilter::export_all(&cfg).unwrap();
 }
 

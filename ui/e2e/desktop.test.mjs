@@ -289,5 +289,8 @@ test("the whole invoice workflow in the real window", async () => {
   await visible("#nav-facturas");
   await click("#nav-diagnostico");
   await waitText("#doctor-checks", /✔/);
+  await click("#backup-create");
+  await waitText("#backup-msg", /creado y verificado/);
+  await driver.wait(async () => (await driver.findElements(By.css("#backups-table tr"))).length >= 2, TIMEOUT);
   await screenshot("diagnostico");
 });

@@ -4,6 +4,7 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Attachment } from "./bindings/Attachment";
+import type { BackupInfo } from "./bindings/BackupInfo";
 import type { AuditEntry } from "./bindings/AuditEntry";
 import type { BulkResult } from "./bindings/BulkResult";
 import type { Dashboard } from "./bindings/Dashboard";
@@ -27,7 +28,7 @@ import type { Assignment } from "./bindings/Assignment";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
-export type { Attachment, SupplierRow };
+export type { Attachment, BackupInfo, SupplierRow };
 
 export type { Page };
 
@@ -71,6 +72,8 @@ export const api = {
   cancelJob: (job: string) => call<void>("cancel_job", { job }),
   mappingProfiles: () => call<string[]>("mapping_profiles"),
   setLockMinutes: (minutes: number) => call<void>("set_lock_minutes", { minutes }),
+  listBackups: () => call<BackupInfo[]>("list_backups"),
+  createBackup: () => call<BackupInfo>("create_backup"),
   listObras: () => call<Obra[]>("list_obras"),
   addObra: (codigo: string, nombre: string) => call<Obra>("add_obra", { codigo, nombre }),
   updateObra: (codigo: string, nombre: string, activa: boolean) => call<Obra>("update_obra", { codigo, nombre, activa }),

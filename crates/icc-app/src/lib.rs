@@ -16,6 +16,7 @@
 
 mod attachments;
 mod auth;
+mod backup;
 mod dashboard;
 mod doctor;
 mod error;
@@ -36,6 +37,7 @@ pub use attachments::{ATTACHMENTS_DIR, MAX_ATTACHMENT_BYTES};
 pub use auth::{
     Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
 };
+pub use backup::{BACKUPS_DIR, BackupInfo, keep_set};
 pub use dashboard::{AgingSlice, ClaimSlice, Dashboard, ObraSpend};
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};

@@ -784,3 +784,139 @@ async fn a_selection_exports_just_those_invoices_and_still_only_the_users() {
         "a selection never widens the scope"
     );
 }
+
+#[tokio::test]
+async fn backups_are_verified_restore_keeps_a_safety_copy_and_refuses_damage() {
+    let (d, app, admin) = seeded().await;
+    let one = all(&app, &admin, InvoiceFilter::default()).await[0].clone();
+    let pdf = d.path().join("f.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n%%EOF\n").unwrap();
+    app.add_attachment(&admin, &one.id, &pdf).await.unwrap();
+
+    let b = app.create_backup(&admin).await.unwrap();
+    assert_eq!(b.facts.invoices, 3000);
+    assert!(
+        std::path::Path::new(&b.path)
+            .join("adjuntos")
+            .read_dir()
+            .unwrap()
+            .count()
+            == 1
+    );
+    assert_eq!(app.list_backups(&admin).await.unwrap()[0].id, b.id);
+    app.verify_backup(&admin, None).await.unwrap();
+    // not due again within a day
+    assert!(app.backup_if_due().await.unwrap().is_none());
+
+    // a change after the backup, then a restore brings the old state back
+    let before = app
+        .show_invoice(&admin, &one.id)
+        .await
+        .unwrap()
+        .detail
+        .glosa;
+    let change = AssignmentChange {
+        glosa: Some(Some("cambio posterior al respaldo".into())),
+        ..Default::default()
+    };
+    let changed = app
+        .set_invoice_fields(&admin, &one.id, change)
+        .await
+        .unwrap()
+        .detail
+        .glosa;
+    assert_ne!(changed, before);
+    // a site manager may not restore
+    app.add_user(
+        &admin,
+        "jperez",
+        Role::AdminObra,
+        &["OB-2026-017".into()],
+        USER_PW,
+    )
+    .await
+    .unwrap();
+    let jp = app.login("jperez", USER_PW).await.unwrap();
+    assert!(matches!(
+        app.restore_backup(&jp, None).await,
+        Err(AppError::Forbidden(_))
+    ));
+    app.restore_backup(&admin, Some(&b.id)).await.unwrap();
+    let reopened = App::open(d.path()).await.unwrap();
+    let back = reopened
+        .show_invoice(&admin, &one.id)
+        .await
+        .unwrap()
+        .detail
+        .glosa;
+    assert_eq!(back, before, "was {changed:?} after the backup");
+    assert!(
+        reopened.login("jperez", USER_PW).await.is_err(),
+        "the user came after the backup"
+    );
+    let safety: Vec<_> = std::fs::read_dir(d.path().join(icc_app::BACKUPS_DIR))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".antes-de-restaurar-")
+        })
+        .collect();
+    assert_eq!(safety.len(), 1, "a safety copy of the replaced database");
+
+    // a damaged backup is refused, with a message naming it, and nothing changes
+    let db = std::path::Path::new(&b.path).join("icc.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 4096].fill(0xA5);
+    std::fs::write(&db, &bytes).unwrap();
+    let e = reopened
+        .verify_backup(&admin, Some(&b.id))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&b.id) || e.contains("dañado"), "{e}");
+    assert!(reopened.restore_backup(&admin, Some(&b.id)).await.is_err());
+    assert_eq!(
+        reopened
+            .show_invoice(&admin, &one.id)
+            .await
+            .unwrap()
+            .detail
+            .glosa,
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_backup_from_a_newer_version_is_refused_with_a_clear_message() {
+    let (d, app, admin) = seeded().await;
+    let b = app.create_backup(&admin).await.unwrap();
+    let dir = std::path::Path::new(&b.path);
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.join("icc.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE _sqlx_migrations SET version = 9999 WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    }
+    let manifest = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["facts"]["schema_version"] = 9999.into();
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    let e = app
+        .restore_backup(&admin, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("más nueva") && e.contains(&b.id), "{e}");
+    // nothing was touched: the live database still answers
+    assert_eq!(app.list_backups(&admin).await.unwrap().len(), 1);
+    assert!(d.path().join("icc.db").exists());
+    all(&app, &admin, InvoiceFilter::default()).await;
+}

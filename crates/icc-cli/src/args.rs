@@ -96,6 +96,11 @@ pub enum Command {
         #[command(flatten)]
         filters: FilterArgs,
     },
+    /// Respaldos locales: crear, listar, verificar, restaurar
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Usuarios y roles
     Users {
         #[command(subcommand)]
@@ -193,6 +198,28 @@ pub enum InvoicesCommand {
         /// Motivo (obligatorio para rechazar)
         #[arg(long)]
         motivo: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Toma un respaldo ahora (base de datos y adjuntos), lo verifica y rota los antiguos
+    Create,
+    /// Lista los respaldos, del más reciente al más antiguo
+    List,
+    /// Verifica un respaldo (el más reciente si no se indica)
+    Verify {
+        /// Respaldo (AAAAMMDD-HHMMSS)
+        id: Option<String>,
+    },
+    /// Restaura un respaldo; antes guarda una copia de seguridad de la base actual
+    Restore {
+        /// Respaldo (AAAAMMDD-HHMMSS)
+        #[arg(required_unless_present = "latest", conflicts_with = "latest")]
+        id: Option<String>,
+        /// El más reciente
+        #[arg(long)]
+        latest: bool,
     },
 }
 

@@ -20,7 +20,10 @@ use icc_app::{
 };
 use icc_core::{InvoiceStatus, Role};
 
-use args::{Cli, Command, DevCommand, FilterArgs, InvoicesCommand, ObrasCommand, UsersCommand};
+use args::{
+    BackupCommand, Cli, Command, DevCommand, FilterArgs, InvoicesCommand, ObrasCommand,
+    UsersCommand,
+};
 
 /// A failure with its exit code.
 struct Failure {
@@ -353,6 +356,40 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 })
                 .await?;
             output::export(json, &done);
+        }
+        Command::Backup { command } => {
+            let s = login(app, cli, stdin).await?;
+            match command {
+                BackupCommand::Create => {
+                    let b = app.create_backup(&s).await?;
+                    output::backups(
+                        json,
+                        std::slice::from_ref(&b),
+                        "Respaldo creado y verificado:",
+                    );
+                }
+                BackupCommand::List => {
+                    let all = app.list_backups(&s).await?;
+                    output::backups(json, &all, "Respaldos:");
+                }
+                BackupCommand::Verify { id } => {
+                    let b = app.verify_backup(&s, id.as_deref()).await?;
+                    output::backups(
+                        json,
+                        std::slice::from_ref(&b),
+                        "Respaldo verificado (integridad y conteos):",
+                    );
+                }
+                BackupCommand::Restore { id, latest } => {
+                    let id = if *latest { None } else { id.as_deref() };
+                    let b = app.restore_backup(&s, id).await?;
+                    output::backups(
+                        json,
+                        std::slice::from_ref(&b),
+                        "Restaurado; la base anterior quedó como copia de seguridad en la carpeta de respaldos:",
+                    );
+                }
+            }
         }
         Command::Invoices { command } => {
             let s = login(app, cli, stdin).await?;

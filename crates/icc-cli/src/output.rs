@@ -335,3 +335,23 @@ pub fn export(json: bool, r: &ExportReport) {
         r.path.display()
     );
 }
+
+pub fn backups(json: bool, list: &[icc_app::BackupInfo], title: &str) {
+    if json {
+        return print_json(list);
+    }
+    if list.is_empty() {
+        println!("No hay respaldos todavía; cree uno con `icc backup create`.");
+        return;
+    }
+    println!("{title}");
+    for b in list {
+        println!(
+            "  {}  {:>10} KB  {} facturas  {}",
+            b.id,
+            icc_core::group_thousands(b.size_bytes / 1024),
+            icc_core::group_thousands(u64::try_from(b.facts.invoices).unwrap_or(0)),
+            b.path
+        );
+    }
+}

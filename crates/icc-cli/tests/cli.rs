@@ -725,3 +725,50 @@ fn export_writes_every_report_and_reports_in_json() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no/hay"), "{}", stderr(&o));
 }
+
+#[test]
+fn backups_are_created_listed_verified_and_restored_from_the_command_line() {
+    let d = seeded();
+    let dir = d.path();
+    let made = ok_json(icc(
+        dir,
+        &["--user", "admin", "backup", "create", "--json"],
+        None,
+    ));
+    let id = made[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(made[0]["facts"]["invoices"], 2000);
+    let list = ok_json(icc(
+        dir,
+        &["--user", "admin", "backup", "list", "--json"],
+        None,
+    ));
+    assert_eq!(list[0]["id"], id.as_str());
+    ok_json(icc(
+        dir,
+        &["--user", "admin", "backup", "verify", &id, "--json"],
+        None,
+    ));
+    let o = icc(
+        dir,
+        &["--user", "admin", "backup", "verify", "19990101-000000"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("19990101-000000"), "{}", stderr(&o));
+    let o = icc(dir, &["--user", "admin", "backup", "restore"], None);
+    assert_eq!(o.status.code(), Some(2), "restore needs an id or --latest");
+    ok_json(icc(
+        dir,
+        &["--user", "admin", "backup", "restore", "--latest", "--json"],
+        None,
+    ));
+    // the database answers after the restore
+    let page = ok_json(icc(
+        dir,
+        &[
+            "--user", "admin", "invoices", "list", "--json", "--limit", "5",
+        ],
+        None,
+    ));
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+}

@@ -62,6 +62,14 @@ pub enum StoreError {
         /// The stored text.
         value: String,
     },
+    /// A backup that cannot be read or fails `integrity_check`.
+    #[error("el respaldo {} está dañado o no es una base de ICC Facturas ({reason}); use otro respaldo", path.display())]
+    BadBackup {
+        /// The backup's database file.
+        path: std::path::PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// The caller cancelled a long write; nothing was written.
     #[error("operación cancelada; no se guardó ningún cambio")]
     Cancelled,

@@ -14,6 +14,7 @@
 //! ```
 
 mod attachments;
+pub mod backup;
 mod error;
 mod export;
 mod invoices;

@@ -3,7 +3,7 @@
 import { api, type SessionInfo, type Status } from "../api";
 import { clear, errorText, h, say } from "../dom";
 import { modal } from "./modal";
-import { fecha, rut, thousands } from "../format";
+import { fecha, fechaHora, rut, thousands } from "../format";
 
 /** A form's submit handler: runs `action`, then says `done` and reloads, or shows the error. */
 function submitter(msg: HTMLElement, done: string, reload: () => Promise<void>, action: () => Promise<void>) {
@@ -240,6 +240,7 @@ export function diagnosticsScreen(status: Status, session: SessionInfo): HTMLEle
     ),
     h("h2", {}, "Verificaciones"),
     list,
+    backupsBox(),
   );
 }
 
@@ -274,4 +275,60 @@ export function suppliersScreen(open: (rut: string) => void): HTMLElement {
     })
     .catch((e) => say(msg, errorText(e)));
   return h("section", { class: "screen" }, h("h1", {}, "Proveedores"), q, msg, table);
+}
+
+/** Local backups: the list and "create one now" (restoring is for `icc backup restore`). */
+function backupsBox(): HTMLElement {
+  const table = h("table", { id: "backups-table" });
+  const msg = h("p", { class: "msg", hidden: true, role: "alert", id: "backup-msg" });
+  const load = async () => {
+    clear(table);
+    table.append(h("tr", {}, h("th", {}, "Respaldo (UTC)"), h("th", {}, "Facturas"), h("th", {}, "Tamaño"), h("th", {}, "Carpeta")));
+    try {
+      for (const b of await api.listBackups()) {
+        table.append(
+          h(
+            "tr",
+            {},
+            h("td", {}, fechaHora(b.created_at)),
+            h("td", { class: "num" }, thousands(b.facts.invoices)),
+            h("td", { class: "num" }, `${thousands(Math.round(b.size_bytes / 1024))} KB`),
+            h("td", {}, b.path),
+          ),
+        );
+      }
+    } catch (e) {
+      say(msg, errorText(e));
+    }
+  };
+  const create = h(
+    "button",
+    {
+      type: "button",
+      id: "backup-create",
+      onclick: async () => {
+        create.disabled = true;
+        try {
+          const b = await api.createBackup();
+          say(msg, `Respaldo ${b.id} creado y verificado.`, "ok");
+          await load();
+        } catch (e) {
+          say(msg, errorText(e));
+        } finally {
+          create.disabled = false;
+        }
+      },
+    },
+    "Crear respaldo ahora",
+  );
+  load();
+  return h(
+    "div",
+    {},
+    h("h2", {}, "Respaldos"),
+    h("p", { class: "muted" }, "Se toma uno al abrir la aplicación si el último tiene más de 24 horas; se guardan 7 diarios, 4 semanales y 12 mensuales."),
+    create,
+    msg,
+    table,
+  );
 }

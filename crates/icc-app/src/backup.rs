@@ -1,0 +1,397 @@
+//! Local backups: a consistent snapshot of the database plus the attachments, verified,
+//! rotated (7 daily, 4 weekly, 12 monthly), and restored only after a safety copy.
+//!
+//! A backup is a folder `AAAAMMDD-HHMMSS` (UTC) under the backup folder holding `icc.db`,
+//! `adjuntos/` and `manifest.json` (what the database held, for verification). It is built
+//! under a hidden `.partial` name and renamed when complete, so a crash never leaves a
+//! half-made backup that looks whole.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDateTime, Utc};
+use icc_store::backup::{Facts, inspect, supported_schema};
+use serde::{Deserialize, Serialize};
+
+use crate::attachments::ATTACHMENTS_DIR;
+use crate::auth::{Permission, Session};
+use crate::error::{AppError, Result};
+use crate::{App, DB_FILE};
+
+/// Default backup folder inside the data directory.
+pub const BACKUPS_DIR: &str = "respaldos";
+/// Setting naming another backup folder (another disk).
+const BACKUP_DIR_SETTING: &str = "backup_dir";
+const MANIFEST: &str = "manifest.json";
+const ID_FORMAT: &str = "%Y%m%d-%H%M%S";
+
+/// One backup, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct BackupInfo {
+    /// Its name, `AAAAMMDD-HHMMSS` (UTC).
+    pub id: String,
+    /// Its folder.
+    pub path: String,
+    /// When it was taken (UTC, ISO-8601).
+    pub created_at: String,
+    /// Bytes of the database and attachments.
+    pub size_bytes: u64,
+    /// What the database held.
+    pub facts: Facts,
+    /// Application version that took it.
+    pub app_version: String,
+}
+
+/// Which backups to keep: the newest of each of the last 7 days, 4 ISO weeks and 12 months
+/// that have one.
+pub fn keep_set(backups: &[(String, NaiveDateTime)]) -> HashSet<String> {
+    let mut sorted: Vec<&(String, NaiveDateTime)> = backups.iter().collect();
+    sorted.sort_by_key(|b| std::cmp::Reverse(b.1));
+    let mut keep = HashSet::new();
+    let mut take = |key: &dyn Fn(&NaiveDateTime) -> (i32, u32), n: usize| {
+        let mut seen = Vec::new();
+        for (id, at) in &sorted {
+            let k = key(at);
+            if !seen.contains(&k) {
+                if seen.len() == n {
+                    break;
+                }
+                seen.push(k);
+                keep.insert(id.clone());
+            }
+        }
+    };
+    take(&|t| (t.year(), t.ordinal()), 7);
+    take(
+        &|t| {
+            let w = t.iso_week();
+            (w.year(), w.week())
+        },
+        4,
+    );
+    take(&|t| (t.year(), t.month()), 12);
+    keep
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> AppError {
+    AppError::Io(format!(
+        "{what} {}: {e}; revise el espacio libre y los permisos de la carpeta de respaldos",
+        path.display()
+    ))
+}
+
+/// Copies the files of `from` into `to` that `to` lacks (attachments are named by content).
+fn copy_missing(from: &Path, to: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(to).map_err(|e| io("no se pudo crear", to, e))?;
+    for e in entries.filter_map(|e| e.ok()) {
+        let dst = to.join(e.file_name());
+        if e.path().is_file() && !dst.exists() {
+            std::fs::copy(e.path(), &dst).map_err(|err| io("no se pudo copiar", &dst, err))?;
+        }
+    }
+    Ok(())
+}
+
+fn read_info(dir: &Path) -> Option<BackupInfo> {
+    let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
+    let mut info: BackupInfo = serde_json::from_str(&text).ok()?;
+    info.path = dir.display().to_string();
+    info.size_bytes = dir_size(dir);
+    Some(info)
+}
+
+impl App {
+    /// The backup folder: the administrators' setting, else `DATA_DIR/respaldos`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn backup_dir(&self) -> Result<PathBuf> {
+        Ok(match self.store.setting(BACKUP_DIR_SETTING).await? {
+            Some(d) if !d.trim().is_empty() => PathBuf::from(d),
+            _ => self.data_dir.join(BACKUPS_DIR),
+        })
+    }
+
+    /// Moves backups to another folder (another disk), for the next ones (administrators).
+    ///
+    /// # Errors
+    /// Forbidden, a folder that cannot be created or written.
+    pub async fn set_backup_dir(&self, s: &Session, dir: &Path) -> Result<()> {
+        s.require(Permission::ManageUsers)?;
+        std::fs::create_dir_all(dir).map_err(|e| io("no se pudo crear", dir, e))?;
+        tempfile::tempfile_in(dir).map_err(|e| io("no se puede escribir en", dir, e))?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_setting(BACKUP_DIR_SETTING, &dir.display().to_string())
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes a backup now, verifies it, then rotates the old ones.
+    ///
+    /// # Errors
+    /// No space or permission in the backup folder; a snapshot that fails verification
+    /// (then it is not kept).
+    pub async fn create_backup(&self, _s: &Session) -> Result<BackupInfo> {
+        self.take_backup().await
+    }
+
+    /// Takes a backup when the newest is older than 24 hours (at start).
+    ///
+    /// # Errors
+    /// As [`App::create_backup`].
+    pub async fn backup_if_due(&self) -> Result<Option<BackupInfo>> {
+        let newest = self.backups().await?.into_iter().next();
+        let due = newest.is_none_or(|b| {
+            NaiveDateTime::parse_from_str(&b.id, ID_FORMAT).map_or(true, |t| {
+                Utc::now().naive_utc() - t > chrono::Duration::hours(24)
+            })
+        });
+        if due {
+            Ok(Some(self.take_backup().await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn take_backup(&self) -> Result<BackupInfo> {
+        let dir = self.backup_dir().await?;
+        std::fs::create_dir_all(&dir).map_err(|e| io("no se pudo crear", &dir, e))?;
+        let now = Utc::now();
+        let mut id = now.format(ID_FORMAT).to_string();
+        let mut n = 1;
+        while dir.join(&id).exists() {
+            n += 1;
+            id = format!("{}-{n}", now.format(ID_FORMAT));
+        }
+        let partial = dir.join(format!(".{id}.partial"));
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).map_err(|e| io("no se pudo crear", &partial, e))?;
+        let result = async {
+            let db = partial.join(DB_FILE);
+            self.store.snapshot_to(&db).await?;
+            let expected = inspect(&db).await?;
+            copy_missing(
+                &self.data_dir.join(ATTACHMENTS_DIR),
+                &partial.join(ATTACHMENTS_DIR),
+            )?;
+            let info = BackupInfo {
+                id: id.clone(),
+                path: dir.join(&id).display().to_string(),
+                created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                size_bytes: 0,
+                facts: expected,
+                app_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            let manifest = serde_json::to_string_pretty(&info)
+                .map_err(|e| AppError::Io(format!("manifiesto del respaldo: {e}")))?;
+            std::fs::write(partial.join(MANIFEST), manifest)
+                .map_err(|e| io("no se pudo escribir", &partial, e))?;
+            std::fs::rename(&partial, dir.join(&id))
+                .map_err(|e| io("no se pudo completar", &dir.join(&id), e))?;
+            Ok::<_, AppError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+        self.rotate(&dir)?;
+        let info = read_info(&dir.join(&id)).ok_or_else(|| {
+            AppError::Io(format!(
+                "el respaldo {id} no quedó legible en {}",
+                dir.display()
+            ))
+        })?;
+        tracing::info!(backup = %info.id, bytes = info.size_bytes, "backup taken");
+        Ok(info)
+    }
+
+    fn rotate(&self, dir: &Path) -> Result<()> {
+        let all: Vec<(String, NaiveDateTime)> = std::fs::read_dir(dir)
+            .map_err(|e| io("no se pudo leer", dir, e))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stamp = name.get(..15)?;
+                NaiveDateTime::parse_from_str(stamp, ID_FORMAT)
+                    .ok()
+                    .filter(|_| e.path().join(MANIFEST).exists())
+                    .map(|t| (name, t))
+            })
+            .collect();
+        let keep = keep_set(&all);
+        for (id, _) in all.iter().filter(|(id, _)| !keep.contains(id)) {
+            let path = dir.join(id);
+            std::fs::remove_dir_all(&path).map_err(|e| io("no se pudo borrar", &path, e))?;
+            tracing::info!(backup = %id, "old backup removed by rotation");
+        }
+        Ok(())
+    }
+
+    async fn backups(&self) -> Result<Vec<BackupInfo>> {
+        let dir = self.backup_dir().await?;
+        let mut out: Vec<BackupInfo> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .filter_map(|e| read_info(&e.path()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(out)
+    }
+
+    /// The backups, newest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn list_backups(&self, _s: &Session) -> Result<Vec<BackupInfo>> {
+        self.backups().await
+    }
+
+    async fn find_backup(&self, id: Option<&str>) -> Result<BackupInfo> {
+        let all = self.backups().await?;
+        match id {
+            None => all.into_iter().next().ok_or_else(|| {
+                AppError::Invalid(
+                    "no hay respaldos todavía; cree uno con `icc backup create`".into(),
+                )
+            }),
+            Some(id) => {
+                all.into_iter()
+                    .find(|b| b.id == id.trim())
+                    .ok_or_else(|| AppError::NotFound {
+                        what: "respaldo",
+                        key: id.trim().into(),
+                    })
+            }
+        }
+    }
+
+    /// Checks a backup (the newest when `id` is `None`): `integrity_check` and the counts of
+    /// its manifest.
+    ///
+    /// # Errors
+    /// Unknown backup, or one that is damaged (the message says what failed).
+    pub async fn verify_backup(&self, _s: &Session, id: Option<&str>) -> Result<BackupInfo> {
+        let b = self.find_backup(id).await?;
+        self.verified(&b).await?;
+        Ok(b)
+    }
+
+    async fn verified(&self, b: &BackupInfo) -> Result<()> {
+        let db = Path::new(&b.path).join(DB_FILE);
+        let found = inspect(&db).await?;
+        if found != b.facts {
+            return Err(AppError::Invalid(format!(
+                "el respaldo {} no coincide con su manifiesto (esperado {:?}, encontrado {:?}); use otro respaldo",
+                b.id, b.facts, found
+            )));
+        }
+        if found.schema_version > supported_schema() {
+            return Err(AppError::Invalid(format!(
+                "el respaldo {} es de una versión más nueva de ICC Facturas (esquema {}, esta versión conoce hasta {}); actualice la aplicación antes de restaurarlo",
+                b.id,
+                found.schema_version,
+                supported_schema()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the database and attachments with a backup (the newest when `id` is `None`)
+    /// after keeping a safety copy of the current ones. Administrators only. The store is
+    /// closed: the caller must open the data folder again.
+    ///
+    /// # Errors
+    /// Forbidden, unknown, damaged or newer backup (nothing is changed then), file errors.
+    pub async fn restore_backup(&self, s: &Session, id: Option<&str>) -> Result<BackupInfo> {
+        s.require(Permission::ManageUsers)?;
+        let b = self.find_backup(id).await?;
+        self.verified(&b).await?;
+        let dir = self.backup_dir().await?;
+        let safety = dir.join(format!(
+            ".antes-de-restaurar-{}",
+            Utc::now().format(ID_FORMAT)
+        ));
+        std::fs::create_dir_all(&safety).map_err(|e| io("no se pudo crear", &safety, e))?;
+        self.store.snapshot_to(&safety.join(DB_FILE)).await?;
+        self.store.close().await;
+        let live = self.data_dir.join(DB_FILE);
+        for ext in ["-wal", "-shm"] {
+            let side = PathBuf::from(format!("{}{ext}", live.display()));
+            if side.exists() {
+                std::fs::remove_file(&side).map_err(|e| io("no se pudo quitar", &side, e))?;
+            }
+        }
+        let incoming = self.data_dir.join(format!(".{DB_FILE}.restaurando"));
+        std::fs::copy(Path::new(&b.path).join(DB_FILE), &incoming)
+            .map_err(|e| io("no se pudo copiar", &incoming, e))?;
+        std::fs::rename(&incoming, &live).map_err(|e| io("no se pudo reemplazar", &live, e))?;
+        copy_missing(
+            &Path::new(&b.path).join(ATTACHMENTS_DIR),
+            &self.data_dir.join(ATTACHMENTS_DIR),
+        )?;
+        tracing::warn!(backup = %b.id, safety = %safety.display(), user = %s.username, "database restored from backup");
+        Ok(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn rotation_keeps_seven_days_four_weeks_twelve_months() {
+        // one backup a day for 400 days, two on the newest day
+        let mut all = vec![("extra".to_string(), at("2026-11-28 08:00"))];
+        let start = at("2026-11-28 12:00");
+        for d in 0..400 {
+            let t = start - chrono::Duration::days(d);
+            all.push((t.format(ID_FORMAT).to_string(), t));
+        }
+        let keep = keep_set(&all);
+        // the newest of each of the last 7 days (so not "extra", older the same day)
+        for d in 0..7 {
+            let t = start - chrono::Duration::days(d);
+            assert!(keep.contains(&t.format(ID_FORMAT).to_string()), "day {d}");
+        }
+        assert!(!keep.contains("extra"));
+        // 7 days + up to 4 weeks + 12 months, overlapping: never more than 23
+        assert!(keep.len() <= 23 && keep.len() >= 12 + 4, "{}", keep.len());
+        // the oldest kept is about a year old, nothing older survives
+        let oldest = all
+            .iter()
+            .filter(|(id, _)| keep.contains(id))
+            .map(|(_, t)| *t)
+            .min()
+            .unwrap();
+        assert!(start - oldest < chrono::Duration::days(366));
+        assert!(start - oldest > chrono::Duration::days(300));
+    }
+}

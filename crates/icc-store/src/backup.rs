@@ -1,0 +1,111 @@
+//! Consistent snapshots of the database and what a snapshot holds.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+use crate::error::{Result, StoreError};
+use crate::{MIGRATOR, Store};
+
+/// What a database holds, to tell a sound backup from a broken one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Facts {
+    /// Newest migration applied.
+    pub schema_version: i64,
+    /// Invoices.
+    pub invoices: i64,
+    /// Users.
+    pub users: i64,
+    /// Obras.
+    pub obras: i64,
+    /// Audit-log rows.
+    pub audit: i64,
+}
+
+/// The newest schema this build knows.
+pub fn supported_schema() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+async fn facts_of(conn: &mut SqliteConnection) -> std::result::Result<Facts, sqlx::Error> {
+    let count = |table: &'static str| format!("SELECT COUNT(*) FROM {table}");
+    Ok(Facts {
+        schema_version: sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&mut *conn)
+        .await?,
+        invoices: sqlx::query_scalar(sqlx::AssertSqlSafe(count("invoices")))
+            .fetch_one(&mut *conn)
+            .await?,
+        users: sqlx::query_scalar(sqlx::AssertSqlSafe(count("users")))
+            .fetch_one(&mut *conn)
+            .await?,
+        obras: sqlx::query_scalar(sqlx::AssertSqlSafe(count("obras")))
+            .fetch_one(&mut *conn)
+            .await?,
+        audit: sqlx::query_scalar(sqlx::AssertSqlSafe(count("audit_log")))
+            .fetch_one(&mut *conn)
+            .await?,
+    })
+}
+
+impl Store {
+    /// Writes a consistent copy of the database to `dest` while it stays in use
+    /// (`VACUUM INTO`: one read transaction, so the copy is one moment's state).
+    ///
+    /// # Errors
+    /// `dest` exists or cannot be written, database errors.
+    pub async fn snapshot_to(&self, dest: &Path) -> Result<()> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest.display().to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// What this database holds now.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn facts(&self) -> Result<Facts> {
+        let mut conn = self.pool().acquire().await?;
+        Ok(facts_of(&mut conn).await?)
+    }
+}
+
+/// Checks a database file without changing it: `integrity_check` must say `ok`; returns what
+/// it holds.
+///
+/// # Errors
+/// [`StoreError::BadBackup`] naming the file when it cannot be read or fails the check.
+pub async fn inspect(path: &Path) -> Result<Facts> {
+    let broken = |reason: String| StoreError::BadBackup {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let opts = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(|e| broken(e.to_string()))?
+        .filename(path)
+        .read_only(true)
+        .immutable(true);
+    let mut conn = SqliteConnection::connect_with(&opts)
+        .await
+        .map_err(|e| broken(e.to_string()))?;
+    let check: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| broken(e.to_string()))?;
+    if check != ["ok"] {
+        return Err(broken(check.join("; ")));
+    }
+    let facts = facts_of(&mut conn)
+        .await
+        .map_err(|e| broken(e.to_string()))?;
+    conn.close().await.ok();
+    Ok(facts)
+}
