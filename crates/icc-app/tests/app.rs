@@ -22,6 +22,20 @@ async fn seeded() -> (tempfile::TempDir, App, Session) {
     (d, app, admin)
 }
 
+/// `jperez`, site manager of OB-2026-017, signed in.
+async fn site_manager(app: &App, admin: &Session) -> Session {
+    app.add_user(
+        admin,
+        "jperez",
+        Role::AdminObra,
+        &["OB-2026-017".into()],
+        USER_PW,
+    )
+    .await
+    .unwrap();
+    app.login("jperez", USER_PW).await.unwrap()
+}
+
 async fn all(app: &App, s: &Session, filter: InvoiceFilter) -> Vec<icc_app::InvoiceRow> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
@@ -109,16 +123,7 @@ async fn failed_logins_back_off_and_the_count_survives_a_restart() {
 #[tokio::test]
 async fn a_site_manager_sees_and_changes_only_their_obras() {
     let (_d, app, admin) = seeded().await;
-    app.add_user(
-        &admin,
-        "jperez",
-        Role::AdminObra,
-        &["OB-2026-017".into()],
-        USER_PW,
-    )
-    .await
-    .unwrap();
-    let jp = app.login("jperez", USER_PW).await.unwrap();
+    let jp = site_manager(&app, &admin).await;
     let mine = all(&app, &jp, InvoiceFilter::default()).await;
     assert!(!mine.is_empty());
     assert!(
@@ -623,16 +628,7 @@ async fn the_panel_adds_up_to_the_database_and_keeps_to_the_users_obras() {
         .count() as i64;
     assert_eq!(counted, first.documentos);
 
-    app.add_user(
-        &admin,
-        "jperez",
-        Role::AdminObra,
-        &["OB-2026-017".into()],
-        USER_PW,
-    )
-    .await
-    .unwrap();
-    let jp = app.login("jperez", USER_PW).await.unwrap();
+    let jp = site_manager(&app, &admin).await;
     let mine = app.dashboard(&jp).await.unwrap();
     assert_eq!(mine.gasto_por_obra.len(), 1);
     assert_eq!(mine.gasto_por_obra[0].obra.as_deref(), Some("OB-2026-017"));
@@ -682,16 +678,7 @@ async fn attachments_are_kept_once_checked_by_content_and_scoped() {
         "{e}"
     );
     // another obra's site manager cannot see or open it
-    app.add_user(
-        &admin,
-        "jperez",
-        Role::AdminObra,
-        &["OB-2026-017".into()],
-        USER_PW,
-    )
-    .await
-    .unwrap();
-    let jp = app.login("jperez", USER_PW).await.unwrap();
+    let jp = site_manager(&app, &admin).await;
     assert!(matches!(
         app.attachment_file(&jp, list[0].id).await,
         Err(AppError::Forbidden(_))
@@ -764,16 +751,7 @@ async fn a_selection_exports_just_those_invoices_and_still_only_the_users() {
         folios
     );
 
-    app.add_user(
-        &admin,
-        "jperez",
-        Role::AdminObra,
-        &["OB-2026-017".into()],
-        USER_PW,
-    )
-    .await
-    .unwrap();
-    let jp = app.login("jperez", USER_PW).await.unwrap();
+    let jp = site_manager(&app, &admin).await;
     let r = app.export(&jp, o, &mut |_| true).await.unwrap();
     let theirs = everything
         .iter()
@@ -827,16 +805,7 @@ async fn backups_are_verified_restore_keeps_a_safety_copy_and_refuses_damage() {
         .glosa;
     assert_ne!(changed, before);
     // a site manager may not restore
-    app.add_user(
-        &admin,
-        "jperez",
-        Role::AdminObra,
-        &["OB-2026-017".into()],
-        USER_PW,
-    )
-    .await
-    .unwrap();
-    let jp = app.login("jperez", USER_PW).await.unwrap();
+    let jp = site_manager(&app, &admin).await;
     assert!(matches!(
         app.restore_backup(&jp, None).await,
         Err(AppError::Forbidden(_))
