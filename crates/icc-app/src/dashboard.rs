@@ -12,7 +12,7 @@ use crate::App;
 use crate::auth::Session;
 use crate::error::Result;
 use crate::filter::ListFilter;
-use crate::invoices::{CLAIM_WARNING_DAYS, plazo_state};
+use icc_core::{CLAIM_WARNING_DAYS, claim_state};
 
 /// Spend of one obra.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -170,7 +170,7 @@ impl App {
         .collect();
         for r in g.claims {
             let deadline = r.plazo.as_deref().and_then(|p| p.parse::<NaiveDate>().ok());
-            let (estado, _) = plazo_state(dte(r.tipo_dte), deadline, today);
+            let estado = claim_state(dte(r.tipo_dte), deadline, today).0.as_str();
             if let Some(slot) = plazos.iter_mut().find(|x| x.estado == estado) {
                 slot.documentos += r.documentos;
             }

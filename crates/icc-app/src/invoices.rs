@@ -1,7 +1,9 @@
 //! Invoice use cases: list, show, assign, change status, history; all scoped by role.
 
 use chrono::NaiveDate;
-use icc_core::{AgingBucket, DteType, InvoiceId, InvoiceStatus, NaturalKey, aging_bucket};
+use icc_core::{
+    AgingBucket, DteType, InvoiceId, InvoiceStatus, NaturalKey, aging_bucket, claim_state,
+};
 use icc_store::{
     AssignmentChange, Attachment, AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow,
     Page,
@@ -11,9 +13,6 @@ use serde::Serialize;
 use crate::App;
 use crate::auth::{Permission, Session};
 use crate::error::{AppError, Result};
-
-/// Days ahead that count as "plazo de reclamo por vencer" on screens and in views.
-pub const CLAIM_WARNING_DAYS: i64 = 2;
 
 /// One invoice as users see it: everything stored plus what follows from today's date.
 #[derive(Debug, Clone, Serialize)]
@@ -36,36 +35,13 @@ pub struct InvoiceView {
     pub relacionados: Vec<InvoiceRow>,
 }
 
-/// The claim deadline's state and the days left (negative once expired).
-pub(crate) fn plazo_state(
-    tipo: Option<DteType>,
-    deadline: Option<NaiveDate>,
-    today: NaiveDate,
-) -> (&'static str, Option<i64>) {
-    match (tipo.is_some_and(|t| t.is_claimable()), deadline) {
-        (false, _) => ("no_aplica", None),
-        (true, None) => ("desconocido", None),
-        (true, Some(d)) => {
-            let left = (d - today).num_days();
-            let st = if left < 0 {
-                "vencido"
-            } else if left <= CLAIM_WARNING_DAYS {
-                "por_vencer"
-            } else {
-                "vigente"
-            };
-            (st, Some(left))
-        }
-    }
-}
-
 /// Fills what the store leaves for people and today's date: the claim deadline's state,
 /// whether the debt is overdue, and `desconocido` for an unknown deadline of a claimable
 /// document (never a guess).
 fn present(row: &mut InvoiceRow, today: NaiveDate) {
     let tipo = DteType::new(u16::try_from(row.tipo_dte).unwrap_or(0)).ok();
     let deadline: Option<NaiveDate> = row.plazo_reclamo.as_deref().and_then(|d| d.parse().ok());
-    row.plazo_reclamo_estado = Some(plazo_state(tipo, deadline, today).0.to_owned());
+    row.plazo_reclamo_estado = Some(claim_state(tipo, deadline, today).0.as_str().to_owned());
     row.vencida = row
         .estado
         .parse::<InvoiceStatus>()
@@ -281,7 +257,7 @@ fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
         .as_deref()
         .and_then(|d| d.parse().ok());
     let estado: Option<InvoiceStatus> = detail.row.estado.parse().ok();
-    let (_, dias) = plazo_state(tipo, deadline, today);
+    let (_, dias) = claim_state(tipo, deadline, today);
     let antiguedad = match (estado, detail.row.vence.parse::<NaiveDate>()) {
         (Some(e), Ok(due)) if e.is_payable() => Some(aging_bucket(due, today)),
         _ => None,

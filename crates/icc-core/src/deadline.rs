@@ -24,6 +24,61 @@ pub fn claim_deadline(tipo: DteType, recepcion_sii: Option<NaiveDateTime>) -> Op
         .checked_add_days(Days::new(CLAIM_DAYS))
 }
 
+/// Days before the claim deadline from which it counts as "por vencer" (screens warn,
+/// reports highlight).
+pub const CLAIM_WARNING_DAYS: i64 = 2;
+
+/// Where a document stands with its claim deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimState {
+    /// The type cannot be claimed.
+    NoAplica,
+    /// The SII reception is unknown, so the deadline is too (never guessed).
+    Desconocido,
+    /// More than [`CLAIM_WARNING_DAYS`] days left.
+    Vigente,
+    /// [`CLAIM_WARNING_DAYS`] days or fewer left.
+    PorVencer,
+    /// Expired: the document is irrevocably accepted.
+    Vencido,
+}
+
+impl ClaimState {
+    /// The code screens and JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimState::NoAplica => "no_aplica",
+            ClaimState::Desconocido => "desconocido",
+            ClaimState::Vigente => "vigente",
+            ClaimState::PorVencer => "por_vencer",
+            ClaimState::Vencido => "vencido",
+        }
+    }
+}
+
+/// The claim deadline's state on `today`, and the days left (negative once expired).
+pub fn claim_state(
+    tipo: Option<DteType>,
+    deadline: Option<NaiveDate>,
+    today: NaiveDate,
+) -> (ClaimState, Option<i64>) {
+    match (tipo.is_some_and(DteType::is_claimable), deadline) {
+        (false, _) => (ClaimState::NoAplica, None),
+        (true, None) => (ClaimState::Desconocido, None),
+        (true, Some(d)) => {
+            let left = (d - today).num_days();
+            let st = if left < 0 {
+                ClaimState::Vencido
+            } else if left <= CLAIM_WARNING_DAYS {
+                ClaimState::PorVencer
+            } else {
+                ClaimState::Vigente
+            };
+            (st, Some(left))
+        }
+    }
+}
+
 /// The due date: the stated vencimiento, else 30 days from reception at the SII; when the
 /// reception is unknown, 30 days from emission (the earliest the buyer can have received it).
 pub fn due_date(
@@ -83,6 +138,24 @@ pub fn aging_bucket(due: NaiveDate, today: NaiveDate) -> AgingBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claim_states_count_the_two_warning_days_and_never_guess() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let f = Some(DteType::FACTURA);
+        let today = d("2026-11-28");
+        let st = |deadline: &str| claim_state(f, Some(d(deadline)), today);
+        assert_eq!(st("2026-12-01"), (ClaimState::Vigente, Some(3)));
+        assert_eq!(st("2026-11-30"), (ClaimState::PorVencer, Some(2)));
+        assert_eq!(st("2026-11-28"), (ClaimState::PorVencer, Some(0)));
+        assert_eq!(st("2026-11-27"), (ClaimState::Vencido, Some(-1)));
+        assert_eq!(claim_state(f, None, today), (ClaimState::Desconocido, None));
+        assert_eq!(
+            claim_state(Some(DteType::GUIA_DESPACHO), Some(today), today).0,
+            ClaimState::NoAplica
+        );
+        assert_eq!(ClaimState::PorVencer.as_str(), "por_vencer");
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

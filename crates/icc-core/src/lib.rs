@@ -28,7 +28,8 @@ mod validation;
 pub use clp::{Clp, group_thousands};
 pub use date::{parse_date, parse_datetime};
 pub use deadline::{
-    AgingBucket, CLAIM_DAYS, DEFAULT_PAYMENT_TERM_DAYS, aging_bucket, claim_deadline, due_date,
+    AgingBucket, CLAIM_DAYS, CLAIM_WARNING_DAYS, ClaimState, DEFAULT_PAYMENT_TERM_DAYS,
+    aging_bucket, claim_deadline, claim_state, due_date,
 };
 pub use dte::DteType;
 pub use error::{CoreError, Result};

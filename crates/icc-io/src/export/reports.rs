@@ -10,9 +10,6 @@ use super::table::{
 };
 use super::{ExportError, ExportFormat, ExportSummary, Line, Meta, ReportKind};
 
-/// Days before the claim deadline from which it is highlighted.
-const CLAIM_WARNING_DAYS: i64 = 2;
-
 const NO_RESULTS: &str = "Sin resultados para los filtros indicados.";
 
 const FACTURAS: &[Col] = &[
@@ -163,16 +160,11 @@ fn opt(s: &Option<String>) -> Cell<'_> {
 
 fn plazo_cell(l: &Line, today: chrono::NaiveDate, mark: bool) -> Cell<'static> {
     match l.plazo_reclamo {
-        Some(p) if mark => {
-            let days = (p - today).num_days();
-            if days < 0 {
-                Cell::MarkedDate(p, Mark::Expired)
-            } else if days <= CLAIM_WARNING_DAYS {
-                Cell::MarkedDate(p, Mark::Soon)
-            } else {
-                Cell::Date(p)
-            }
-        }
+        Some(p) if mark => match icc_core::claim_state(Some(l.tipo_dte), Some(p), today).0 {
+            icc_core::ClaimState::Vencido => Cell::MarkedDate(p, Mark::Expired),
+            icc_core::ClaimState::PorVencer => Cell::MarkedDate(p, Mark::Soon),
+            _ => Cell::Date(p),
+        },
         Some(p) => Cell::Date(p),
         None if l.tipo_dte.is_claimable() => Cell::Text("desconocido"),
         None => Cell::Text("no aplica"),
