@@ -917,23 +917,8 @@ impl WriteTx {
     /// # Errors
     /// Unknown user, database errors.
     pub async fn set_role(&mut self, username: &str, role: icc_core::Role) -> Result<()> {
-        let n = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE username = ?")
-            .bind(role.as_str())
-            .bind(&self.now)
-            .bind(username)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected();
-        user_found(n, username)?;
-        self.audit(
-            "user",
-            username,
-            "update",
-            Some("role"),
-            None,
-            Some(role.as_str().into()),
-        );
-        Ok(())
+        self.set_user_column(username, "role", role.as_str(), role.as_str().into())
+            .await
     }
 
     /// Enables or disables an account.
@@ -941,22 +926,31 @@ impl WriteTx {
     /// # Errors
     /// Unknown user, database errors.
     pub async fn set_disabled(&mut self, username: &str, disabled: bool) -> Result<()> {
-        let n = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE username = ?")
-            .bind(disabled)
+        self.set_user_column(username, "disabled", disabled, disabled.to_string())
+            .await
+    }
+
+    /// Sets one column of a user (`column` is one of ours, never user input) with its audit row.
+    async fn set_user_column<V>(
+        &mut self,
+        username: &str,
+        column: &'static str,
+        value: V,
+        shown: String,
+    ) -> Result<()>
+    where
+        V: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send,
+    {
+        let sql = format!("UPDATE users SET {column} = ?, updated_at = ? WHERE username = ?");
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
             .bind(&self.now)
             .bind(username)
             .execute(&mut *self.tx)
             .await?
             .rows_affected();
         user_found(n, username)?;
-        self.audit(
-            "user",
-            username,
-            "update",
-            Some("disabled"),
-            None,
-            Some(disabled.to_string()),
-        );
+        self.audit("user", username, "update", Some(column), None, Some(shown));
         Ok(())
     }
 
