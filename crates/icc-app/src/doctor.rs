@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::App;
+use crate::error::AppError;
 use icc_store::Store;
 
 /// Free space below which the disk check fails.
@@ -12,7 +13,8 @@ pub const MIN_FREE_BYTES: u64 = 500 * 1024 * 1024;
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Check {
-    /// Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`).
+    /// Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`, `keyring`,
+    /// `iconstruye`).
     pub id: &'static str,
     /// Spanish name.
     pub name: &'static str,
@@ -132,6 +134,54 @@ impl App {
             },
             Err(e) => Check { id: "users", name: "Usuarios", ok: false, detail: e.to_string(), hint: None },
         });
+
+        let keyring = self.keyring_reachable().await;
+        checks.push(Check {
+            id: "keyring",
+            name: "Llavero del sistema",
+            ok: keyring.is_ok(),
+            detail: match &keyring {
+                Ok(()) => "responde".into(),
+                Err(e) => e.to_string(),
+            },
+            hint: keyring.is_err().then(|| {
+                "las claves de iConstruye y del servidor se guardan ahí: inicie una sesión de escritorio con el llavero desbloqueado".into()
+            }),
+        });
+
+        if keyring.is_ok() {
+            let url = self
+                .iconstruye_settings()
+                .await
+                .map(|s| s.url)
+                .unwrap_or_default();
+            checks.push(match self.iconstruye_probe().await {
+                Ok(None) => Check {
+                    id: "iconstruye",
+                    name: "iConstruye",
+                    ok: true,
+                    detail: "sin clave guardada (no se usa en este equipo)".into(),
+                    hint: None,
+                },
+                Ok(Some(n)) => Check {
+                    id: "iconstruye",
+                    name: "iConstruye",
+                    ok: true,
+                    detail: format!("{url} responde y acepta la clave ({n} factura(s) recibidas hoy)"),
+                    hint: None,
+                },
+                Err(e) => Check {
+                    id: "iconstruye",
+                    name: "iConstruye",
+                    ok: false,
+                    detail: e.to_string(),
+                    hint: Some(match e {
+                        AppError::Credentials(_) => "guarde una clave vigente con `icc credentials set iconstruye-facturas` o en Configuración".into(),
+                        _ => format!("revise la conexión a internet y la dirección ({url}) en Configuración › iConstruye"),
+                    }),
+                },
+            });
+        }
 
         DoctorReport {
             ok: checks.iter().all(|c| c.ok),

@@ -58,6 +58,15 @@ pub enum AppError {
     /// The user cancelled a long operation; nothing was written.
     #[error("operación cancelada; no se guardó ningún cambio")]
     Cancelled,
+    /// The OS keyring could not be used.
+    #[error("{0}")]
+    Keyring(String),
+    /// A credential is missing or was refused by the remote service; the user must act.
+    #[error("{0}")]
+    Credentials(String),
+    /// A remote service (iConstruye, the sync server) failed.
+    #[error("{0}")]
+    Remote(String),
     /// The database failed.
     #[error("{0}")]
     Store(StoreError),
@@ -79,6 +88,9 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::Io(_) => "io",
             AppError::Cancelled => "cancelled",
+            AppError::Keyring(_) => "keyring",
+            AppError::Credentials(_) => "credentials",
+            AppError::Remote(_) => "remote",
             AppError::Store(_) => "internal",
         }
     }
@@ -98,6 +110,18 @@ impl From<StoreError> for AppError {
             StoreError::AlreadyExists { .. } => AppError::Conflict(e.to_string()),
             StoreError::Cancelled => AppError::Cancelled,
             other => AppError::Store(other),
+        }
+    }
+}
+
+impl From<icc_iconstruye::IconstruyeError> for AppError {
+    fn from(e: icc_iconstruye::IconstruyeError) -> AppError {
+        use icc_iconstruye::IconstruyeError as E;
+        match e {
+            E::Cancelled => AppError::Cancelled,
+            E::BadUrl(_) => AppError::Invalid(e.to_string()),
+            e if e.is_credentials() => AppError::Credentials(e.to_string()),
+            e => AppError::Remote(e.to_string()),
         }
     }
 }

@@ -17,11 +17,13 @@
 mod attachments;
 mod auth;
 mod backup;
+mod credentials;
 mod dashboard;
 mod doctor;
 mod error;
 mod export;
 mod filter;
+mod iconstruye;
 mod import;
 mod invoices;
 pub mod logging;
@@ -38,6 +40,7 @@ pub use auth::{
     Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
 };
 pub use backup::{BACKUPS_DIR, BackupInfo, keep_set};
+pub use credentials::{CREDENTIALS, CredentialSpec, CredentialStatus, KEYRING_SERVICE};
 pub use dashboard::{AgingSlice, ClaimSlice, Dashboard, ObraSpend};
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};
@@ -48,6 +51,9 @@ pub use icc_io::{Field, Format, MappingSpec, RowIssue};
 pub use icc_store::{
     AssignmentChange, Attachment, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, SupplierRow,
     User,
+};
+pub use iconstruye::{
+    INTERVAL_ENV, IconstruyeSettings, PullError, PullProgress, PullReport, URL_ENV,
 };
 pub use import::{
     Counts, FileReport, IMPORTS_DIR, ImportOptions, ImportProgress, ImportReport, OnDuplicate,

@@ -676,6 +676,21 @@ impl Store {
         .await?)
     }
 
+    /// The types of the stored documents of `rut` with `folio` (a note names the invoice it
+    /// corrects by folio only).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn types_with_folio(&self, rut: &str, folio: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT tipo_dte FROM invoices WHERE rut_emisor = ? AND folio = ? ORDER BY tipo_dte",
+        )
+        .bind(rut)
+        .bind(folio)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Which of `keys` are already stored.
     ///
     /// # Errors

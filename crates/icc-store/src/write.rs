@@ -691,6 +691,57 @@ impl WriteTx {
         Ok(from)
     }
 
+    /// The stored status and centro de costo of an invoice, seen from inside this
+    /// transaction; `None` when it is not stored.
+    ///
+    /// # Errors
+    /// Database errors, a status the schema does not know.
+    pub async fn status_and_centro(
+        &mut self,
+        id: InvoiceId,
+    ) -> Result<Option<(InvoiceStatus, Option<String>)>> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT estado, centro_costo FROM invoices WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        row.map(|(estado, centro)| {
+            estado
+                .parse()
+                .map(|e| (e, centro))
+                .map_err(|_| StoreError::Corrupt {
+                    column: "invoices.estado",
+                    value: estado,
+                })
+        })
+        .transpose()
+    }
+
+    /// Replaces the origin payload (`raw`) and external id of an invoice: what the source
+    /// system sent, kept for reference, not a user-visible field (no audit row). Returns
+    /// whether anything changed.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_source_payload(
+        &mut self,
+        id: InvoiceId,
+        external_id: Option<&str>,
+        raw: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE invoices SET raw = ?, external_id = ? WHERE id = ? AND (raw IS NOT ? OR external_id IS NOT ?)",
+        )
+        .bind(raw)
+        .bind(external_id)
+        .bind(id.to_string())
+        .bind(raw)
+        .bind(external_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Number of users, seen from inside this transaction.
     ///
     /// # Errors
