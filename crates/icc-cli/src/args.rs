@@ -101,6 +101,16 @@ pub enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// iConstruye: descarga de facturas y notas de corrección
+    Iconstruye {
+        #[command(subcommand)]
+        command: IconstruyeCommand,
+    },
+    /// Claves de servicios externos en el llavero del sistema (nunca en archivos)
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
     /// Usuarios y roles
     Users {
         #[command(subcommand)]
@@ -221,6 +231,37 @@ pub enum BackupCommand {
         #[arg(long)]
         latest: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IconstruyeCommand {
+    /// Descarga los documentos recibidos entre dos fechas, en ventanas de hasta 30 días
+    Pull {
+        /// Primer día (AAAA-MM-DD o dd-mm-aaaa; por defecto, donde terminó la última descarga)
+        #[arg(long, value_name = "FECHA")]
+        desde: Option<String>,
+        /// Último día (por defecto, hoy)
+        #[arg(long, value_name = "FECHA")]
+        hasta: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Guarda una clave, leída de la entrada estándar
+    Set {
+        /// iconstruye-facturas, iconstruye-facturas-secundaria, iconstruye-ordenes o iconstruye-ordenes-secundaria
+        #[arg(value_name = "NOMBRE")]
+        name: String,
+    },
+    /// Elimina una clave
+    Delete {
+        /// Nombre de la clave
+        #[arg(value_name = "NOMBRE")]
+        name: String,
+    },
+    /// Muestra qué claves están guardadas (nunca su valor)
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,8 +21,8 @@ use icc_app::{
 use icc_core::{InvoiceStatus, Role};
 
 use args::{
-    BackupCommand, Cli, Command, DevCommand, FilterArgs, InvoicesCommand, ObrasCommand,
-    UsersCommand,
+    BackupCommand, Cli, Command, CredentialsCommand, DevCommand, FilterArgs, IconstruyeCommand,
+    InvoicesCommand, ObrasCommand, UsersCommand,
 };
 
 /// A failure with its exit code.
@@ -300,6 +300,105 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                         } else {
                             "las filas válidas se importaron, las rechazadas no"
                         }
+                    ),
+                });
+            }
+        }
+        Command::Credentials { command } => match command {
+            CredentialsCommand::Set { name } => {
+                // with --user the role is checked; without it, the OS account that owns the
+                // keyring is the authority
+                let s = match cli.global.user {
+                    Some(_) => Some(login(app, cli, stdin).await?),
+                    None => None,
+                };
+                let secret = stdin.password(&format!("la clave «{name}»"))?;
+                app.set_credential(s.as_ref(), name, &secret).await?;
+                output::done(
+                    json,
+                    &serde_json::json!({"ok": true, "name": name}),
+                    &format!("Clave «{name}» guardada en el llavero del sistema."),
+                );
+            }
+            CredentialsCommand::Delete { name } => {
+                let s = match cli.global.user {
+                    Some(_) => Some(login(app, cli, stdin).await?),
+                    None => None,
+                };
+                let existed = app.delete_credential(s.as_ref(), name).await?;
+                output::done(
+                    json,
+                    &serde_json::json!({"ok": true, "name": name, "existed": existed}),
+                    &if existed {
+                        format!("Clave «{name}» eliminada del llavero.")
+                    } else {
+                        format!("No había una clave «{name}» guardada.")
+                    },
+                );
+            }
+            CredentialsCommand::List => {
+                let list = app.credentials_status().await?;
+                output::credentials(json, &list);
+            }
+        },
+        Command::Iconstruye {
+            command: IconstruyeCommand::Pull { desde, hasta },
+        } => {
+            let parse = |v: &Option<String>, what: &'static str| -> Result<_, Failure> {
+                v.as_deref()
+                    .map(|d| icc_core::parse_date(what, d))
+                    .transpose()
+                    .map_err(Failure::from)
+            };
+            let (desde, hasta) = (parse(desde, "--desde")?, parse(hasta, "--hasta")?);
+            let s = login(app, cli, stdin).await?;
+            let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = cancel.clone();
+            // Ctrl+C stops at the next request; whole windows already stored are kept
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            let mut last = std::time::Instant::now();
+            let report = app
+                .iconstruye_pull(&s, desde, hasta, cancel, &mut |p| {
+                    if p.total_ventana == 0 || last.elapsed() >= std::time::Duration::from_secs(1) {
+                        last = std::time::Instant::now();
+                        if p.total_ventana == 0 {
+                            eprintln!(
+                                "ventana {} de {} lista ({})",
+                                p.ventanas_hechas, p.ventanas, p.ventana
+                            );
+                        } else {
+                            eprintln!(
+                                "ventana {} de {} ({}): {} de {} documentos",
+                                p.ventanas_hechas + 1,
+                                p.ventanas,
+                                p.ventana,
+                                p.documentos,
+                                p.total_ventana
+                            );
+                        }
+                    }
+                })
+                .await?;
+            output::pull(json, &report);
+            if report.cancelled {
+                return Err(Failure {
+                    code: 1,
+                    message: format!(
+                        "descarga cancelada; quedaron guardadas {} ventana(s) completas",
+                        report.windows
+                    ),
+                });
+            }
+            if report.rejected > 0 {
+                return Err(Failure {
+                    code: 3,
+                    message: format!(
+                        "{} documento(s) de iConstruye rechazados (vea el detalle arriba); los demás se guardaron",
+                        report.rejected
                     ),
                 });
             }

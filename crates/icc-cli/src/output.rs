@@ -355,3 +355,63 @@ pub fn backups(json: bool, list: &[icc_app::BackupInfo], title: &str) {
         );
     }
 }
+
+pub fn credentials(json: bool, list: &[icc_app::CredentialStatus]) {
+    if json {
+        return print_json(&list);
+    }
+    for c in list {
+        println!(
+            "{:<32} {:<12} {}",
+            c.name,
+            if c.configured {
+                "guardada"
+            } else {
+                "sin guardar"
+            },
+            c.label
+        );
+    }
+}
+
+pub fn pull(json: bool, r: &icc_app::PullReport) {
+    if json {
+        return print_json(r);
+    }
+    println!(
+        "iConstruye {} a {}: {} ventana(s), {} documentos recibidos, {} nuevos, {} actualizados, {} sin cambios, {} rechazados{}",
+        fecha(&r.desde),
+        fecha(&r.hasta),
+        r.windows,
+        r.fetched,
+        r.inserted,
+        r.updated,
+        r.unchanged,
+        r.rejected,
+        if r.cancelled { " (cancelada)" } else { "" }
+    );
+    for e in r.errors.iter().take(MAX_ERRORS_SHOWN) {
+        println!(
+            "  rechazado ({}{}{}): {}",
+            e.origen,
+            e.id_documento
+                .as_deref()
+                .map(|i| format!(", idDocumento {i}"))
+                .unwrap_or_default(),
+            e.folio
+                .as_deref()
+                .map(|f| format!(", folio {f}"))
+                .unwrap_or_default(),
+            e.message
+        );
+    }
+    if r.errors.len() > MAX_ERRORS_SHOWN {
+        println!(
+            "  … y {} más (use --json para verlos todos)",
+            r.errors.len() - MAX_ERRORS_SHOWN
+        );
+    }
+    for e in &r.estados_no_aplicados {
+        println!("  estado no aplicado: {e}");
+    }
+}

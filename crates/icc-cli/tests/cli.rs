@@ -772,3 +772,247 @@ fn backups_are_created_listed_verified_and_restored_from_the_command_line() {
     ));
     assert_eq!(page["items"].as_array().unwrap().len(), 5);
 }
+
+fn icc_env(dir: &Path, args: &[&str], stdin: Option<&str>, envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icc"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("ICC_PASSWORD", PW)
+        .env_remove("ICC_USER")
+        .env_remove("RUST_LOG")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn files_containing(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_containing(&p, needle));
+        } else if std::fs::read(&p)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iconstruye_pull_and_credentials_follow_the_contract() {
+    use icc_iconstruye::fake::{Burst, FakeConfig, FakeServer};
+    const KEY: &str = "cli-clave-9a8b7c6d5e4f";
+    let from: chrono::NaiveDate = "2026-01-01".parse().unwrap();
+    let mut cfg = FakeConfig::new(31, 400, from, KEY);
+    cfg.malformed_every = Some(25);
+    cfg.burst_429 = Some(Burst { every: 60, len: 2 });
+    cfg.retry_after_secs = 0;
+    let fake = FakeServer::start(cfg, 0).await.unwrap();
+    let url = fake.url();
+    let expected = fake.expected(from, "2026-03-31".parse().unwrap()).len() as u64;
+    let bad = fake.docs().iter().filter(|d| d.malformed.is_some()).count() as u64;
+
+    let result = tokio::task::spawn_blocking(move || {
+        let env = [
+            ("ICC_ICONSTRUYE_URL", url.as_str()),
+            ("ICC_ICONSTRUYE_INTERVALO_MS", "0"),
+        ];
+        let d = tempfile::tempdir().unwrap();
+        init(d.path());
+        let pull = [
+            "--user",
+            "admin",
+            "iconstruye",
+            "pull",
+            "--desde",
+            "2026-01-01",
+            "--hasta",
+            "31-03-2026",
+            "--json",
+        ];
+
+        // no key yet: a Spanish message saying how to set it
+        let out = icc_env(d.path(), &pull, None, &env);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("icc credentials set iconstruye-facturas"),
+            "{}",
+            stderr(&out)
+        );
+
+        // a wrong key: refused, never printed
+        let wrong = "cli-clave-equivocada-1234";
+        let out = icc_env(
+            d.path(),
+            &["credentials", "set", "iconstruye-facturas"],
+            Some(&format!("{wrong}\n")),
+            &env,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = icc_env(d.path(), &pull, None, &env);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("rechazó la clave"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains(wrong) && !String::from_utf8_lossy(&out.stdout).contains(wrong)
+        );
+
+        // the right key, with --user (the role is checked): the acting user's password comes
+        // from ICC_PASSWORD, the key from stdin
+        let out = icc_env(
+            d.path(),
+            &[
+                "--user",
+                "admin",
+                "credentials",
+                "set",
+                "iconstruye-facturas",
+                "--json",
+            ],
+            Some(&format!("{KEY}\n")),
+            &env,
+        );
+        assert_eq!(ok_json(out)["name"], "iconstruye-facturas");
+        let list = ok_json(icc_env(
+            d.path(),
+            &["credentials", "list", "--json"],
+            None,
+            &env,
+        ));
+        let item = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "iconstruye-facturas")
+            .unwrap()
+            .clone();
+        assert_eq!(item["configured"], true);
+        assert!(!list.to_string().contains(KEY));
+
+        // the pull: bad rows reported (exit 3), the rest stored
+        let out = icc_env(d.path(), &pull, None, &env);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for k in [
+            "fetched", "inserted", "updated", "rejected", "windows", "errors", "desde", "hasta",
+        ] {
+            assert!(r.get(k).is_some(), "missing {k}: {r}");
+        }
+        assert_eq!(r["inserted"], expected);
+        assert_eq!(r["rejected"], bad);
+        assert_eq!(r["fetched"], expected + bad);
+        assert_eq!(r["errors"].as_array().unwrap().len() as u64, bad);
+        assert_eq!(r["hasta"], "2026-03-31");
+
+        // again: nothing new, nothing duplicated
+        let out = icc_env(d.path(), &pull, None, &env);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (r["inserted"].as_u64(), r["updated"].as_u64()),
+            (Some(0), Some(0))
+        );
+        let list = ok_json(icc_env(
+            d.path(),
+            &[
+                "--user", "admin", "invoices", "list", "--json", "--limit", "1000",
+            ],
+            None,
+            &env,
+        ));
+        assert_eq!(list["items"].as_array().unwrap().len() as u64, expected);
+
+        // an admin_obra may not pull or set keys
+        let out = icc_env(
+            d.path(),
+            &["--user", "admin", "obras", "add", "OB-9", "Obra nueve"],
+            None,
+            &env,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = icc_env(
+            d.path(),
+            &[
+                "--user",
+                "admin",
+                "users",
+                "add",
+                "jefe",
+                "--role",
+                "admin_obra",
+                "--obras",
+                "OB-9",
+                "--password-stdin",
+            ],
+            Some(&format!("{PW}\n")),
+            &env,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let jefe_pull = [
+            "--user",
+            "jefe",
+            "iconstruye",
+            "pull",
+            "--desde",
+            "2026-01-01",
+            "--hasta",
+            "2026-01-05",
+        ];
+        let out = icc_env(d.path(), &jefe_pull, None, &env);
+        assert!(
+            stderr(&out).contains("permiso denegado"),
+            "{}",
+            stderr(&out)
+        );
+        let out = icc_env(
+            d.path(),
+            &[
+                "--user",
+                "jefe",
+                "credentials",
+                "delete",
+                "iconstruye-facturas",
+            ],
+            None,
+            &env,
+        );
+        assert!(
+            stderr(&out).contains("permiso denegado"),
+            "{}",
+            stderr(&out)
+        );
+
+        // the key is in no file of the data folder (database, logs, copies)
+        for k in [KEY, wrong] {
+            assert_eq!(
+                files_containing(d.path(), k),
+                Vec::<std::path::PathBuf>::new()
+            );
+        }
+        let out = icc_env(
+            d.path(),
+            &["credentials", "delete", "iconstruye-facturas", "--json"],
+            None,
+            &env,
+        );
+        assert_eq!(ok_json(out)["existed"], true);
+    })
+    .await;
+    drop(fake);
+    result.unwrap();
+}
