@@ -68,6 +68,11 @@ ensure_desktop_deps() {
         xvfb xauth webkit2gtk-driver dbus fonts-dejavu-core
 }
 
+# The Secret Service the keyring crate uses on Linux, for tests (scripts/with-keyring).
+ensure_keyring_deps() {
+    ensure_apt dbus gnome-keyring libdbus-1-dev libsecret-tools
+}
+
 # Node.js with npm, and the UI's packages as package-lock.json pins them.
 ensure_ui_deps() {
     command -v npm >/dev/null || ensure_apt nodejs npm
