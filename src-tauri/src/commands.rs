@@ -1,8 +1,9 @@
 //! Tauri commands: each unwraps its arguments and calls one [`Desktop`] method.
 
 use icc_app::{
-    Attachment, AuditEntry, BackupInfo, Dashboard, DoctorReport, ExportReport, ImportReport,
-    InvoiceView, ListFilter, Obra, Page, SupplierRow, User,
+    Attachment, AuditEntry, BackupInfo, CredentialStatus, Dashboard, DoctorReport, ExportReport,
+    IconstruyeSettings, ImportReport, InvoiceView, ListFilter, Obra, Page, PullReport, SupplierRow,
+    User,
 };
 use tauri::{AppHandle, Emitter, State};
 
@@ -252,4 +253,47 @@ pub async fn list_backups(d: State<'_, Desktop>) -> R<Vec<BackupInfo>> {
 #[tauri::command]
 pub async fn create_backup(d: State<'_, Desktop>) -> R<BackupInfo> {
     d.create_backup().await
+}
+
+/// Which credentials are stored in the OS keyring (never their values).
+#[tauri::command]
+pub async fn credentials(d: State<'_, Desktop>) -> R<Vec<CredentialStatus>> {
+    d.credentials().await
+}
+
+/// Stores a credential in the OS keyring.
+#[tauri::command]
+pub async fn set_credential(d: State<'_, Desktop>, name: String, secret: String) -> R<()> {
+    d.set_credential(&name, &secret).await
+}
+
+/// Deletes a stored credential.
+#[tauri::command]
+pub async fn delete_credential(d: State<'_, Desktop>, name: String) -> R<bool> {
+    d.delete_credential(&name).await
+}
+
+/// The iConstruye address and the last completed window.
+#[tauri::command]
+pub async fn iconstruye_settings(d: State<'_, Desktop>) -> R<IconstruyeSettings> {
+    d.iconstruye_settings().await
+}
+
+/// Stores the iConstruye address.
+#[tauri::command]
+pub async fn set_iconstruye_url(d: State<'_, Desktop>, url: String) -> R<()> {
+    d.set_iconstruye_url(&url).await
+}
+
+/// Pulls from iConstruye, with `job-progress` events.
+#[tauri::command]
+pub async fn iconstruye_pull(
+    app: AppHandle,
+    d: State<'_, Desktop>,
+    job: String,
+    desde: Option<String>,
+    hasta: Option<String>,
+) -> R<PullReport> {
+    d.iconstruye_pull(&job, desde.as_deref(), hasta.as_deref(), &emitter(app))
+        .await
 }

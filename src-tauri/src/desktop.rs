@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use icc_app::{
-    App, AppError, Attachment, AuditEntry, BackupInfo, Dashboard, DoctorReport, ExportOptions,
-    ExportProgress, ExportReport, ImportOptions, ImportProgress, ImportReport, InvoiceView,
-    ListFilter, MappingSpec, Obra, OnDuplicate, Page, Permission, Session, SupplierRow, User,
+    App, AppError, Attachment, AuditEntry, BackupInfo, CredentialStatus, Dashboard, DoctorReport,
+    ExportOptions, ExportProgress, ExportReport, IconstruyeSettings, ImportOptions, ImportProgress,
+    ImportReport, InvoiceView, ListFilter, MappingSpec, Obra, OnDuplicate, Page, Permission,
+    PullProgress, PullReport, Session, SupplierRow, User,
 };
 use icc_core::{InvoiceStatus, Role};
 use serde::{Deserialize, Serialize};
@@ -685,6 +686,97 @@ impl Desktop {
     pub async fn dashboard(&self) -> Result<Dashboard, UiError> {
         let s = self.session()?;
         Ok(self.app.dashboard(&s).await?)
+    }
+
+    /// Which credentials are stored (never their values).
+    ///
+    /// # Errors
+    /// No session, the keyring unusable.
+    pub async fn credentials(&self) -> Result<Vec<CredentialStatus>, UiError> {
+        self.session()?;
+        Ok(self.app.credentials_status().await?)
+    }
+
+    /// Stores a credential in the OS keyring; it is never shown again.
+    ///
+    /// # Errors
+    /// No session, forbidden, unknown name, the keyring unusable.
+    pub async fn set_credential(&self, name: &str, secret: &str) -> Result<(), UiError> {
+        let s = self.session()?;
+        Ok(self.app.set_credential(Some(&s), name, secret).await?)
+    }
+
+    /// Deletes a stored credential.
+    ///
+    /// # Errors
+    /// No session, forbidden, unknown name, the keyring unusable.
+    pub async fn delete_credential(&self, name: &str) -> Result<bool, UiError> {
+        let s = self.session()?;
+        Ok(self.app.delete_credential(Some(&s), name).await?)
+    }
+
+    /// The iConstruye address and the last completed window.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn iconstruye_settings(&self) -> Result<IconstruyeSettings, UiError> {
+        self.session()?;
+        Ok(self.app.iconstruye_settings().await?)
+    }
+
+    /// Stores the iConstruye address.
+    ///
+    /// # Errors
+    /// No session, forbidden, a bad address.
+    pub async fn set_iconstruye_url(&self, url: &str) -> Result<(), UiError> {
+        let s = self.session()?;
+        Ok(self.app.set_iconstruye_url(&s, url).await?)
+    }
+
+    /// Pulls from iConstruye, reporting progress through `emit`; cancelling keeps the
+    /// windows already stored.
+    ///
+    /// # Errors
+    /// No session, forbidden, bad dates, missing or refused key, iConstruye failing.
+    pub async fn iconstruye_pull(
+        &self,
+        job: &str,
+        desde: Option<&str>,
+        hasta: Option<&str>,
+        emit: &(dyn Fn(JobProgress) + Send + Sync),
+    ) -> Result<PullReport, UiError> {
+        let s = self.session()?;
+        let date = |v: Option<&str>, what: &'static str| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| icc_core::parse_date(what, v))
+                .transpose()
+                .map_err(AppError::from)
+        };
+        let (desde, hasta) = (date(desde, "desde")?, date(hasta, "hasta")?);
+        let cancel = self.job(job);
+        let mut last = Instant::now() - Duration::from_secs(1);
+        let r = self
+            .app
+            .iconstruye_pull(&s, desde, hasta, cancel, &mut |p: &PullProgress| {
+                if p.total_ventana == 0 || last.elapsed() >= Duration::from_millis(100) {
+                    last = Instant::now();
+                    emit(JobProgress {
+                        job: job.to_owned(),
+                        phase: format!(
+                            "ventana {} de {} ({})",
+                            (p.ventanas_hechas + 1).min(p.ventanas),
+                            p.ventanas,
+                            p.ventana
+                        ),
+                        done: p.documentos,
+                        total: (p.total_ventana > 0).then_some(p.total_ventana),
+                    });
+                }
+            })
+            .await;
+        self.end_job(job);
+        Ok(r?)
     }
 
     /// The `doctor` checks.

@@ -90,6 +90,12 @@ pub fn run() {
             commands::update_user,
             commands::list_backups,
             commands::create_backup,
+            commands::credentials,
+            commands::set_credential,
+            commands::delete_credential,
+            commands::iconstruye_settings,
+            commands::set_iconstruye_url,
+            commands::iconstruye_pull,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

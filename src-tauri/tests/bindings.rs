@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use icc_app::{
-    Attachment, AuditEntry, BackupInfo, Dashboard, DoctorReport, ExportReport, ImportReport,
-    InvoiceView, ListFilter, Obra, Page, SupplierRow, User,
+    Attachment, AuditEntry, BackupInfo, CredentialStatus, Dashboard, DoctorReport, ExportReport,
+    IconstruyeSettings, ImportReport, InvoiceView, ListFilter, Obra, Page, PullReport, SupplierRow,
+    User,
 };
 use icc_desktop::UiError;
 use icc_desktop::desktop::{
@@ -40,6 +41,9 @@ fn generate(dir: &Path) {
     SupplierRow::export_all(&cfg).unwrap();
     BackupInfo::export_all(&cfg).unwrap();
     ListFilter::export_all(&cfg).unwrap();
+    CredentialStatus::export_all(&cfg).unwrap();
+    IconstruyeSettings::export_all(&cfg).unwrap();
+    PullReport::export_all(&cfg).unwrap();
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

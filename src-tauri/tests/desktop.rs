@@ -114,6 +114,28 @@ async fn commands_refuse_what_the_role_may_not_do() {
         .unwrap();
     assert!(r.ok.is_empty());
     assert_eq!(r.failed[0].code, "not_found");
+    // iConstruye: keys and pulls are for roles that import
+    assert_eq!(
+        d.set_credential("iconstruye-facturas", "k-1-2-3")
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    assert_eq!(
+        d.iconstruye_pull("j3", Some("2026-01-01"), Some("2026-01-02"), &|_| {})
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    assert_eq!(
+        d.set_iconstruye_url("https://x.example")
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
 }
 
 #[tokio::test]
@@ -277,4 +299,67 @@ async fn obras_and_users_are_edited_and_the_last_administrator_is_kept() {
         d.login("jperez", SITE_PW).await.unwrap_err().code,
         "disabled"
     );
+}
+
+#[tokio::test]
+async fn an_iconstruye_pull_reports_progress_and_can_be_cancelled() {
+    use icc_iconstruye::fake::{FakeConfig, FakeServer};
+    const KEY: &str = "desk-clave-0f9e8d7c";
+    let from: chrono::NaiveDate = "2026-01-01".parse().unwrap();
+    let fake = FakeServer::start(FakeConfig::new(3, 300, from, KEY), 0)
+        .await
+        .unwrap();
+    let (_dir, d) = desktop(Duration::from_secs(600)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    d.set_iconstruye_url(&fake.url()).await.unwrap();
+    let s = d.session().unwrap();
+    d.app().set_iconstruye_interval_ms(&s, 0).await.unwrap();
+    let creds = d.credentials().await.unwrap();
+    assert!(creds.iter().all(|c| !c.configured));
+    d.set_credential("iconstruye-facturas", KEY).await.unwrap();
+    assert!(
+        d.credentials()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.name == "iconstruye-facturas" && c.configured)
+    );
+
+    // cancel (as the Cancelar button does) once the first window is stored: whole windows
+    // stay, the rest is not fetched
+    let events = std::sync::Mutex::new(Vec::new());
+    let r = d
+        .iconstruye_pull("job-1", Some("2026-01-01"), Some("2026-03-31"), &|p| {
+            if p.phase.starts_with("ventana 2") && p.total.is_none() {
+                d.cancel_job("job-1");
+            }
+            events.lock().unwrap().push(p);
+        })
+        .await
+        .unwrap();
+    assert!(r.cancelled);
+    assert_eq!(r.windows, 1);
+    let events = events.into_inner().unwrap();
+    assert!(events.iter().all(|p| p.job == "job-1"));
+    assert!(
+        events.iter().any(|p| p.total.is_some()),
+        "a bar with a total"
+    );
+    let first = fake.expected(from, "2026-01-30".parse().unwrap()).len() as u64;
+    assert_eq!(r.inserted, first);
+
+    // again, without a start date: it continues and finishes
+    let r = d
+        .iconstruye_pull("job-2", None, Some("2026-03-31"), &|_| {})
+        .await
+        .unwrap();
+    assert!(!r.cancelled);
+    let all = fake.expected(from, "2026-03-31".parse().unwrap()).len() as u64;
+    let page = d
+        .list_invoices(&ListFilter::default(), 5000, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len() as u64, all);
+    let st = d.iconstruye_settings().await.unwrap();
+    assert_eq!(st.completado_hasta.as_deref(), Some("2026-03-31"));
 }

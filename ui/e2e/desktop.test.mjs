@@ -1,7 +1,7 @@
 // End to end: the real ICC Facturas binary in a virtual display, driven over WebDriver
 // (tauri-driver + WebKitWebDriver). First run → create admin → import an RCV file →
 // filter and search → detail → approve and reject → export and read it back → lock and
-// unlock. A screenshot of each screen goes to test-artifacts/e2e/.
+// unlock → iConstruye key and pull (against the fake server). A screenshot of each screen goes to test-artifacts/e2e/.
 //
 // Run by scripts/e2e (which builds the app and starts the display); needs ICC_E2E_APP.
 
@@ -14,12 +14,15 @@ import path from "node:path";
 import { Builder, By, until } from "selenium-webdriver";
 
 const APP = process.env.ICC_E2E_APP;
+const FAKE = process.env.ICC_E2E_FAKE_ICONSTRUYE;
+const FAKE_KEY = "e2e-clave-iconstruye-5b9d2f";
 const ARTIFACTS = process.env.ICC_E2E_ARTIFACTS ?? path.resolve("test-artifacts/e2e");
 const PASSWORD = "Faena-Hormigon-Moldaje-2026";
 const TIMEOUT = 20_000;
 
 let driver;
 let tauriDriver;
+let fake;
 let work;
 let shot = 0;
 
@@ -103,8 +106,22 @@ before(async () => {
   assert.ok(APP && fs.existsSync(APP), "ICC_E2E_APP must point at the built app");
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   work = fs.mkdtempSync(path.join(os.tmpdir(), "icc-e2e-"));
+  // the fake iConstruye (a real HTTP server on 127.0.0.1), for the pull at the end
+  assert.ok(FAKE && fs.existsSync(FAKE), "ICC_E2E_FAKE_ICONSTRUYE must point at icc-iconstruye-fake");
+  const since = new Date(Date.now() - 25 * 86_400_000).toISOString().slice(0, 10);
+  fake = spawn(FAKE, ["--port", "0", "--seed", "5", "--invoices", "60", "--desde", since, "--dias", "20",
+    "--malformed-every", "20", "--key", FAKE_KEY], { stdio: ["ignore", "pipe", "inherit"] });
+  const fakeUrl = await new Promise((resolve, reject) => {
+    fake.stdout.on("data", (b) => {
+      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(b.toString());
+      if (m) resolve(m[1]);
+    });
+    fake.on("exit", (c) => reject(new Error(`icc-iconstruye-fake exited with ${c}`)));
+  });
   const env = {
     ...process.env,
+    ICC_ICONSTRUYE_URL: fakeUrl,
+    ICC_ICONSTRUYE_INTERVALO_MS: "0",
     ICC_DATA_DIR: path.join(work, "data"),
     XDG_DATA_HOME: path.join(work, "xdg-data"),
     XDG_CONFIG_HOME: path.join(work, "xdg-config"),
@@ -122,6 +139,7 @@ before(async () => {
 after(async () => {
   if (driver) await driver.quit().catch(() => {});
   if (tauriDriver) tauriDriver.kill();
+  if (fake) fake.kill();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
@@ -293,4 +311,25 @@ test("the whole invoice workflow in the real window", async () => {
   await waitText("#backup-msg", /creado y verificado/);
   await driver.wait(async () => (await driver.findElements(By.css("#backups-table tr"))).length >= 2, TIMEOUT);
   await screenshot("diagnostico");
+
+  // iConstruye: the key is pasted once, stored in the OS keyring and never shown again
+  await type("#cred-iconstruye-facturas", FAKE_KEY);
+  await click("#cred-save-iconstruye-facturas");
+  await waitText("#iconstruye-msg", /Clave guardada en el llavero/);
+  await waitText("#cred-state-iconstruye-facturas", /✔ guardada/);
+  assert.equal(await (await $("#cred-iconstruye-facturas")).getAttribute("value"), "");
+  const page = await driver.getPageSource();
+  assert.ok(!page.includes(FAKE_KEY), "the key is not on screen");
+  await screenshot("configuracion-iconstruye");
+  // then the pull, with a progress bar, and its summary with the refused rows
+  await click("#nav-importar");
+  await waitText("#pull-last", /Aún no se ha descargado/);
+  await click("#pull-go");
+  const summary = await waitText("#pull-summary", /\d+ nuevos/);
+  assert.match(summary, /60 nuevos, 0 actualizados, 0 sin cambios, 3 rechazados/);
+  assert.equal((await driver.findElements(By.css("#pull-errors tbody tr"))).length, 3);
+  await waitText("#pull-last", /Última descarga completa hasta el/);
+  await screenshot("iconstruye");
+  await click("#nav-facturas");
+  await driver.wait(async () => (await rows()).length > 3, TIMEOUT, "pulled invoices listed");
 });

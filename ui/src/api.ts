@@ -25,10 +25,13 @@ import type { UiError } from "./bindings/UiError";
 import type { SupplierRow } from "./bindings/SupplierRow";
 import type { User } from "./bindings/User";
 import type { Assignment } from "./bindings/Assignment";
+import type { CredentialStatus } from "./bindings/CredentialStatus";
+import type { IconstruyeSettings } from "./bindings/IconstruyeSettings";
+import type { PullReport } from "./bindings/PullReport";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
-export type { Attachment, BackupInfo, SupplierRow };
+export type { Attachment, BackupInfo, SupplierRow, CredentialStatus, IconstruyeSettings, PullReport };
 
 export type { Page };
 
@@ -88,6 +91,13 @@ export const api = {
   addAttachment: (reference: string, path: string) => call<Attachment[]>("add_attachment", { reference, path }),
   openAttachment: (id: number) => call<void>("open_attachment", { id }),
   suppliers: () => call<SupplierRow[]>("suppliers"),
+  credentials: () => call<CredentialStatus[]>("credentials"),
+  setCredential: (name: string, secret: string) => call<void>("set_credential", { name, secret }),
+  deleteCredential: (name: string) => call<boolean>("delete_credential", { name }),
+  iconstruyeSettings: () => call<IconstruyeSettings>("iconstruye_settings"),
+  setIconstruyeUrl: (url: string) => call<void>("set_iconstruye_url", { url }),
+  iconstruyePull: (job: string, desde: string | null, hasta: string | null) =>
+    call<PullReport>("iconstruye_pull", { job, desde, hasta }),
 };
 
 /** Progress of long jobs (import, export). */

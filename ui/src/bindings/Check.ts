@@ -5,7 +5,8 @@
  */
 export type Check = { 
 /**
- * Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`).
+ * Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`, `keyring`,
+ * `iconstruye`).
  */
 id: string, 
 /**

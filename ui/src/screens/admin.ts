@@ -4,6 +4,7 @@ import { api, type SessionInfo, type Status } from "../api";
 import { clear, errorText, h, say } from "../dom";
 import { modal } from "./modal";
 import { fecha, fechaHora, rut, thousands } from "../format";
+import { iconstruyeSettingsBox } from "./iconstruye";
 
 /** A form's submit handler: runs `action`, then says `done` and reloads, or shows the error. */
 function submitter(msg: HTMLElement, done: string, reload: () => Promise<void>, action: () => Promise<void>) {
@@ -241,6 +242,7 @@ export function diagnosticsScreen(status: Status, session: SessionInfo): HTMLEle
     h("h2", {}, "Verificaciones"),
     list,
     backupsBox(),
+    session.permissions.includes("import") ? iconstruyeSettingsBox() : "",
   );
 }
 

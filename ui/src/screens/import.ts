@@ -4,6 +4,7 @@
 import { api, chooseFiles, type ImportReport } from "../api";
 import { clear, errorText, h, onDrop, say } from "../dom";
 import { clp, fecha, thousands } from "../format";
+import { iconstruyePullBox } from "./iconstruye";
 import { jobView } from "./jobs";
 
 // The fields a generic sheet can fill, with the names accountants use.
@@ -222,6 +223,7 @@ export function importScreen(): HTMLElement {
     msg,
     mappingBox,
     result,
+    iconstruyePullBox(),
   );
   onDrop(root, add);
   return root;
