@@ -7,46 +7,17 @@ use serde::Serialize;
 
 use crate::error::{AppError, Result};
 
-/// Minimum password length.
-pub const MIN_PASSWORD_LEN: usize = 12;
-/// Minimum zxcvbn score (0–4).
-pub const MIN_PASSWORD_SCORE: u8 = 3;
 /// Failed logins allowed before the back-off starts.
 pub const FREE_ATTEMPTS: i64 = 3;
 /// Longest lock-out.
 pub const MAX_LOCK_SECONDS: i64 = 15 * 60;
 
-/// Checks the password policy: at least 12 characters and a zxcvbn score of 3 or more, not
-/// containing the user name.
+/// Checks the password policy ([`icc_core::password::check_password_policy`]).
 ///
 /// # Errors
 /// [`AppError::WeakPassword`] with the reason in Spanish.
 pub fn check_password_policy(username: &str, password: &str) -> Result<()> {
-    let len = password.chars().count();
-    if len < MIN_PASSWORD_LEN {
-        return Err(AppError::WeakPassword(format!(
-            "tiene {len} caracteres y se exigen al menos {MIN_PASSWORD_LEN}; use una frase de varias palabras"
-        )));
-    }
-    if password.trim() != password {
-        return Err(AppError::WeakPassword(
-            "no puede empezar ni terminar con espacios".into(),
-        ));
-    }
-    if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
-        return Err(AppError::WeakPassword(
-            "no puede contener el nombre de usuario".into(),
-        ));
-    }
-    let entropy = zxcvbn::zxcvbn(password, &[username, "icc", "constructora", "facturas"]);
-    let score = u8::from(entropy.score());
-    if score < MIN_PASSWORD_SCORE {
-        return Err(AppError::WeakPassword(format!(
-            "es demasiado fácil de adivinar (fortaleza {score} de 4, se exige {MIN_PASSWORD_SCORE}); evite palabras comunes, \
-             secuencias y fechas, y combine varias palabras poco relacionadas"
-        )));
-    }
-    Ok(())
+    icc_core::password::check_password_policy(username, password).map_err(AppError::WeakPassword)
 }
 
 /// Hashes with argon2id (default parameters: 19 MiB, 2 passes) and a random salt.

@@ -20,9 +20,11 @@ mod deadline;
 mod dte;
 mod error;
 mod invoice;
+pub mod password;
 mod role;
 mod rut;
 mod status;
+pub mod sync;
 mod validation;
 
 pub use clp::{Clp, group_thousands};
