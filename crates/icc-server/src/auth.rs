@@ -1,0 +1,540 @@
+//! Accounts and tokens: argon2id passwords, HS256 access tokens of at most 15 minutes,
+//! rotating refresh tokens stored hashed (reusing a rotated one revokes its whole family),
+//! logout, and login rate limits per IP and per account kept in PostgreSQL so every
+//! instance shares them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use icc_core::Role;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// Failed logins allowed per key (IP or account) in one window.
+pub const MAX_FAILURES: i32 = 10;
+/// Length of the failure window.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Hashes a password with argon2id and a random salt.
+///
+/// # Errors
+/// Only if the OS random generator fails.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| format!("no se pudo calcular el hash de la contraseña: {e}"))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// A hash to verify against when the user does not exist, so timing does not tell.
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| hash_password("contraseña de relleno para medir igual").unwrap_or_default())
+}
+
+/// What an access token says.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// User name.
+    pub sub: String,
+    /// Role code.
+    pub role: String,
+    /// Obras (site managers).
+    pub obras: Vec<String>,
+    /// Refresh-token family: logout revokes the access tokens of the family too.
+    pub fam: uuid::Uuid,
+    /// Issued at (unix seconds).
+    pub iat: i64,
+    /// Expires (unix seconds).
+    pub exp: i64,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(secret: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length; this cannot fail
+    <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!())
+}
+
+/// Signs claims as a compact HS256 JWT.
+pub fn sign(claims: &Claims, secret: &[u8]) -> String {
+    let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let signing_input = format!("{header}.{payload}");
+    let mut m = mac(secret);
+    m.update(signing_input.as_bytes());
+    let sig = B64.encode(m.finalize().into_bytes());
+    format!("{signing_input}.{sig}")
+}
+
+/// Checks a token's signature (constant time), algorithm and expiry.
+///
+/// # Errors
+/// A Spanish reason: malformed, tampered, expired.
+pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, &'static str> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("el token no tiene la forma esperada");
+    };
+    let header: serde_json::Value = B64
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("el token no tiene la forma esperada")?;
+    if header["alg"] != "HS256" {
+        return Err("el token usa un algoritmo no aceptado");
+    }
+    let sig = B64
+        .decode(s)
+        .map_err(|_| "la firma del token no es válida")?;
+    let mut m = mac(secret);
+    m.update(format!("{h}.{p}").as_bytes());
+    m.verify_slice(&sig)
+        .map_err(|_| "la firma del token no es válida")?;
+    let claims: Claims = B64
+        .decode(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("el contenido del token no es válido")?;
+    if claims.exp <= now {
+        return Err("el token venció; renuévelo");
+    }
+    Ok(claims)
+}
+
+/// A signed-in user, from a valid access token of a live family and an enabled account.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    /// User name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Obras (site managers).
+    pub obras: Vec<String>,
+}
+
+impl Authed {
+    /// The obras this user is limited to; `None` means all.
+    pub fn scope(&self) -> Option<&[String]> {
+        (self.role == Role::AdminObra).then_some(self.obras.as_slice())
+    }
+
+    /// Whether the user may see and change an entity of `obra`.
+    pub fn sees(&self, obra: Option<&str>) -> bool {
+        match self.scope() {
+            None => true,
+            Some(s) => obra.is_some_and(|o| s.iter().any(|x| x.eq_ignore_ascii_case(o))),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Authed, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "falta el token de acceso (Authorization: Bearer …); inicie sesión",
+                )
+            })?;
+        let claims = verify(
+            token.trim(),
+            st.cfg.signing_secret.expose().as_bytes(),
+            chrono::Utc::now().timestamp(),
+        )
+        .map_err(ApiError::unauthorized)?;
+        let row: Option<(bool, bool)> = sqlx::query_as(
+            "SELECT u.disabled, EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = $2 AND t.revoked_at IS NOT NULL) \
+             FROM users u WHERE lower(u.username) = lower($1)",
+        )
+        .bind(&claims.sub)
+        .bind(claims.fam)
+        .fetch_optional(&st.pool)
+        .await?;
+        match row {
+            Some((false, false)) => {}
+            Some((true, _)) => return Err(ApiError::unauthorized("la cuenta está deshabilitada")),
+            Some((_, true)) => {
+                return Err(ApiError::unauthorized(
+                    "la sesión fue cerrada; inicie sesión de nuevo",
+                ));
+            }
+            None => return Err(ApiError::unauthorized("la cuenta no existe")),
+        }
+        let role: Role = claims
+            .role
+            .parse()
+            .map_err(|_| ApiError::unauthorized("el token trae un rol desconocido"))?;
+        Ok(Authed {
+            username: claims.sub,
+            role,
+            obras: claims.obras,
+        })
+    }
+}
+
+/// `POST /api/v1/auth/login` body.
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Tokens and who they are for.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// Access token (Bearer), short-lived.
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Refresh token: exchange it at `/auth/refresh` for a new pair; usable once.
+    pub refresh_token: String,
+    /// The account.
+    pub user: Profile,
+}
+
+/// An account as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    /// User name.
+    pub username: String,
+    /// Role code.
+    pub role: String,
+    /// Obras.
+    pub obras: Vec<String>,
+}
+
+/// `POST /api/v1/auth/refresh` and `/logout` body.
+#[derive(Debug, Deserialize)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+fn client_ip(headers: &HeaderMap, peer: SocketAddr, behind_proxy: bool) -> IpAddr {
+    if behind_proxy
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
+}
+
+/// Seconds until `key` may try again, if it is over the limit.
+async fn limited(pool: &PgPool, key: &str) -> Result<Option<u64>, sqlx::Error> {
+    let row: Option<(i32, f64)> = sqlx::query_as(
+        "SELECT failures, EXTRACT(EPOCH FROM (window_start + make_interval(secs => $2) - now()))::float8 \
+         FROM login_failures WHERE key = $1",
+    )
+    .bind(key)
+    .bind(FAILURE_WINDOW.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some((n, left)) if n >= MAX_FAILURES && left > 0.0 => Some(left.ceil() as u64),
+        _ => None,
+    })
+}
+
+async fn record_failure(pool: &PgPool, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO login_failures (key, window_start, failures) VALUES ($1, now(), 1) \
+         ON CONFLICT (key) DO UPDATE SET \
+           failures = CASE WHEN login_failures.window_start + make_interval(secs => $2) < now() THEN 1 ELSE login_failures.failures + 1 END, \
+           window_start = CASE WHEN login_failures.window_start + make_interval(secs => $2) < now() THEN now() ELSE login_failures.window_start END",
+    )
+    .bind(key)
+    .bind(FAILURE_WINDOW.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn hash_token(t: &str) -> Vec<u8> {
+    Sha256::digest(t.as_bytes()).to_vec()
+}
+
+fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    B64.encode(bytes)
+}
+
+async fn issue(
+    st: &AppState,
+    user_id: i64,
+    profile: Profile,
+    family: uuid::Uuid,
+) -> ApiResult<TokenResponse> {
+    let refresh = new_refresh_token();
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family, user_id, token_hash, expires_at) \
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(family)
+    .bind(user_id)
+    .bind(hash_token(&refresh))
+    .bind(st.cfg.refresh_ttl.as_secs_f64())
+    .execute(&st.pool)
+    .await?;
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: profile.username.clone(),
+        role: profile.role.clone(),
+        obras: profile.obras.clone(),
+        fam: family,
+        iat: now,
+        exp: now + st.cfg.access_ttl.as_secs() as i64,
+    };
+    Ok(TokenResponse {
+        access_token: sign(&claims, st.cfg.signing_secret.expose().as_bytes()),
+        expires_in: st.cfg.access_ttl.as_secs(),
+        refresh_token: refresh,
+        user: profile,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    password_hash: String,
+    role: String,
+    obras: Vec<String>,
+    disabled: bool,
+}
+
+impl UserRow {
+    fn profile(&self) -> Profile {
+        Profile {
+            username: self.username.clone(),
+            role: self.role.clone(),
+            obras: self.obras.clone(),
+        }
+    }
+}
+
+/// `POST /api/v1/auth/login`.
+///
+/// # Errors
+/// 429 over the limit (per IP or account), 401 for a wrong name or password (without saying
+/// which) or a disabled account.
+pub async fn login(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let ip_key = format!("ip:{}", client_ip(&headers, peer, st.cfg.behind_proxy));
+    let user_key = format!("user:{}", req.username.trim().to_lowercase());
+    for key in [&ip_key, &user_key] {
+        if let Some(wait) = limited(&st.pool, key).await? {
+            st.metrics.inc("icc_login_rate_limited_total");
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("demasiados intentos fallidos; espere {wait} s antes de volver a intentar"),
+            );
+            e.retry_after = Some(wait);
+            return Err(e);
+        }
+    }
+    let user: Option<UserRow> = sqlx::query_as(
+        "SELECT id, username, password_hash, role, obras, disabled FROM users WHERE lower(username) = lower($1)",
+    )
+    .bind(req.username.trim())
+    .fetch_optional(&st.pool)
+    .await?;
+    let password = req.password;
+    let hash = user
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(user) = user.filter(|_| ok) else {
+        record_failure(&st.pool, &ip_key).await?;
+        record_failure(&st.pool, &user_key).await?;
+        st.metrics.inc("icc_login_failures_total");
+        tracing::warn!(user = %req.username.trim(), "login refused");
+        return Err(ApiError::unauthorized("usuario o contraseña incorrectos"));
+    };
+    if user.disabled {
+        return Err(ApiError::unauthorized(format!(
+            "la cuenta «{}» está deshabilitada; pida a un administrador que la habilite",
+            user.username
+        )));
+    }
+    sqlx::query("DELETE FROM login_failures WHERE key = $1")
+        .bind(&user_key)
+        .execute(&st.pool)
+        .await?;
+    tracing::info!(user = %user.username, "login");
+    Ok(Json(
+        issue(&st, user.id, user.profile(), uuid::Uuid::new_v4()).await?,
+    ))
+}
+
+/// `POST /api/v1/auth/refresh`: the token is used up and the next one of its family issued.
+/// A token used before means it was copied: the family is revoked.
+///
+/// # Errors
+/// 401 for an unknown, expired, revoked or reused token, or a disabled account.
+pub async fn refresh(
+    State(st): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let mut tx = st.pool.begin().await?;
+    let row: Option<(uuid::Uuid, uuid::Uuid, i64, bool, bool, bool)> = sqlx::query_as(
+        "SELECT id, family, user_id, used_at IS NOT NULL, revoked_at IS NOT NULL, expires_at < now() \
+         FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(hash_token(req.refresh_token.trim()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((id, family, user_id, used, revoked, expired)) = row else {
+        return Err(ApiError::unauthorized(
+            "el token de renovación no es válido; inicie sesión",
+        ));
+    };
+    if used || revoked {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE family = $1",
+        )
+        .bind(family)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if used && !revoked {
+            tracing::warn!(%family, "a rotated refresh token was reused; family revoked");
+        }
+        return Err(ApiError::unauthorized(
+            "el token de renovación ya se usó o fue revocado; por seguridad se cerró esa sesión: inicie sesión de nuevo",
+        ));
+    }
+    if expired {
+        return Err(ApiError::unauthorized(
+            "la sesión venció; inicie sesión de nuevo",
+        ));
+    }
+    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let user: UserRow = sqlx::query_as(
+        "SELECT id, username, password_hash, role, obras, disabled FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if user.disabled {
+        return Err(ApiError::unauthorized("la cuenta está deshabilitada"));
+    }
+    Ok(Json(issue(&st, user.id, user.profile(), family).await?))
+}
+
+/// `POST /api/v1/auth/logout`: revokes the token's family (its access tokens stop working
+/// at once).
+///
+/// # Errors
+/// Database errors only; an unknown token is fine (already logged out).
+pub async fn logout(
+    State(st): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> ApiResult<StatusCode> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) \
+         WHERE family = (SELECT family FROM refresh_tokens WHERE token_hash = $1)",
+    )
+    .bind(hash_token(req.refresh_token.trim()))
+    .execute(&st.pool)
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/me`.
+pub async fn me(user: Authed) -> Json<Profile> {
+    Json(Profile {
+        username: user.username,
+        role: user.role.as_str().to_owned(),
+        obras: user.obras,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            sub: "ana".into(),
+            role: "admin".into(),
+            obras: vec![],
+            fam: uuid::Uuid::nil(),
+            iat: 0,
+            exp,
+        }
+    }
+
+    #[test]
+    fn tokens_verify_and_refuse_tampering_and_expiry() {
+        let k = b"0123456789abcdef0123456789abcdef-key";
+        let t = sign(&claims(100), k);
+        assert_eq!(verify(&t, k, 50).unwrap(), claims(100));
+        assert!(verify(&t, k, 100).unwrap_err().contains("venció"));
+        assert!(
+            verify(&t, b"another key of the same length!!!!!!", 50)
+                .unwrap_err()
+                .contains("firma")
+        );
+        // change the payload, keep the signature
+        let parts: Vec<&str> = t.split('.').collect();
+        let forged = B64.encode(
+            serde_json::to_vec(&Claims {
+                role: "admin".into(),
+                sub: "root".into(),
+                ..claims(100)
+            })
+            .unwrap(),
+        );
+        assert!(verify(&format!("{}.{forged}.{}", parts[0], parts[2]), k, 50).is_err());
+        // alg none
+        let none = B64.encode(br#"{"alg":"none"}"#);
+        assert!(verify(&format!("{none}.{}.", parts[1]), k, 50).is_err());
+        assert!(verify("a.b", k, 50).is_err());
+    }
+}

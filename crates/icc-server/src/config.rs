@@ -1,0 +1,261 @@
+//! Configuration from the environment. Every secret may come as `NAME` or as `NAME_FILE` (a
+//! path, for Docker and systemd secrets); there is no default for any secret, and a weak
+//! signing secret stops the server before it listens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default address: loopback only.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
+/// Shortest signing secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A configuration problem, in Spanish, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuración: {0}")]
+pub struct ConfigError(pub String);
+
+/// A secret string that never prints.
+#[derive(Clone)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> SecretString {
+        SecretString(s.into())
+    }
+
+    /// The secret itself, to use, never to print.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+/// Everything the server needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// PostgreSQL URL (may carry a password).
+    pub database_url: SecretString,
+    /// HMAC key that signs access tokens.
+    pub signing_secret: SecretString,
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// TLS certificate and key (PEM), for native HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// A reverse proxy terminates TLS in front (plain HTTP allowed off loopback; client
+    /// addresses come from `X-Forwarded-For`).
+    pub behind_proxy: bool,
+    /// Access token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_ttl: Duration,
+}
+
+/// Reads `NAME`, or the file named by `NAME_FILE` (trailing newline removed). Both set is an
+/// error: which one wins would be a guess.
+///
+/// # Errors
+/// Both set, or the file unreadable.
+pub fn env_or_file(
+    name: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let direct = get(name).filter(|v| !v.is_empty());
+    let file_var = format!("{name}_FILE");
+    let file = get(&file_var).filter(|v| !v.is_empty());
+    match (direct, file) {
+        (Some(_), Some(_)) => Err(ConfigError(format!(
+            "{name} y {file_var} están definidas a la vez; deje solo una"
+        ))),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|s| Some(s.trim_end_matches(['\n', '\r']).to_owned()))
+            .map_err(|e| ConfigError(format!("{file_var}: no se pudo leer {path}: {e}"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Whether a signing secret is strong enough: long, varied, not a placeholder.
+///
+/// # Errors
+/// Why it is not.
+pub fn check_secret(secret: &str) -> Result<(), ConfigError> {
+    let lower = secret.to_lowercase();
+    let placeholders = [
+        "changeme", "secret", "password", "example", "default", "contrase",
+    ];
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError(format!(
+            "ICC_SERVER_SECRET tiene {} bytes y se exigen al menos {MIN_SECRET_BYTES}; genere uno con `openssl rand -base64 48`",
+            secret.len()
+        )));
+    }
+    let distinct: std::collections::HashSet<char> = secret.chars().collect();
+    if distinct.len() < 12 || placeholders.iter().any(|p| lower.contains(p)) {
+        return Err(ConfigError(
+            "ICC_SERVER_SECRET parece un valor de ejemplo o repetitivo; genere uno aleatorio con `openssl rand -base64 48`".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn flag(v: Option<String>) -> bool {
+    matches!(
+        v.as_deref().map(str::to_lowercase).as_deref(),
+        Some("1" | "true" | "yes" | "si" | "sí")
+    )
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// A missing or weak secret, a bad address, plain HTTP off loopback without a proxy.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (tests pass a map).
+    ///
+    /// # Errors
+    /// As [`Config::from_env`].
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let database_url = env_or_file("DATABASE_URL", get)?.ok_or_else(|| {
+            ConfigError(
+                "falta DATABASE_URL (o DATABASE_URL_FILE), por ejemplo postgres://icc@db/icc"
+                    .into(),
+            )
+        })?;
+        let secret = env_or_file("ICC_SERVER_SECRET", get)?.ok_or_else(|| {
+            ConfigError(
+                "falta ICC_SERVER_SECRET (o ICC_SERVER_SECRET_FILE): la clave que firma los tokens; no hay valor por defecto"
+                    .into(),
+            )
+        })?;
+        check_secret(&secret)?;
+        let bind_raw = get("ICC_BIND").unwrap_or_else(|| DEFAULT_BIND.into());
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
+            ConfigError(format!(
+                "ICC_BIND «{bind_raw}» no es una dirección válida; use IP:PUERTO, por ejemplo {DEFAULT_BIND}"
+            ))
+        })?;
+        let tls = match (get("ICC_TLS_CERT"), get("ICC_TLS_KEY")) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError(
+                    "ICC_TLS_CERT e ICC_TLS_KEY van juntas: indique ambas o ninguna".into(),
+                ));
+            }
+        };
+        let behind_proxy = flag(get("ICC_BEHIND_PROXY"));
+        if tls.is_none() && !behind_proxy && !bind.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "ICC_BIND {bind} no es local y no hay TLS: indique ICC_TLS_CERT e ICC_TLS_KEY, o ICC_BEHIND_PROXY=1 si un proxy inverso termina HTTPS"
+            )));
+        }
+        Ok(Config {
+            database_url: SecretString::new(database_url),
+            signing_secret: SecretString::new(secret),
+            bind,
+            tls,
+            behind_proxy,
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const GOOD: &str = "q8Zr2vN5xT0pL7wK3mB9cY4hJ6fD1sG0aE";
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(&|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn no_secret_no_start() {
+        let e = cfg(&[("DATABASE_URL", "postgres://x/y")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ICC_SERVER_SECRET") && e.contains("no hay valor por defecto"),
+            "{e}"
+        );
+        for weak in [
+            "short",
+            "changeme-changeme-changeme-changeme",
+            &"a".repeat(64),
+        ] {
+            let e = cfg(&[
+                ("DATABASE_URL", "postgres://x/y"),
+                ("ICC_SERVER_SECRET", weak),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("ICC_SERVER_SECRET"), "{e}");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_or_behind_a_proxy() {
+        let base = [
+            ("DATABASE_URL", "postgres://x/y"),
+            ("ICC_SERVER_SECRET", GOOD),
+        ];
+        let c = cfg(&base).unwrap();
+        assert_eq!(c.bind.to_string(), DEFAULT_BIND);
+        assert!(format!("{c:?}").contains("***") && !format!("{c:?}").contains(GOOD));
+        let mut open = base.to_vec();
+        open.push(("ICC_BIND", "0.0.0.0:8787"));
+        assert!(
+            cfg(&open)
+                .unwrap_err()
+                .to_string()
+                .contains("ICC_BEHIND_PROXY")
+        );
+        open.push(("ICC_BEHIND_PROXY", "1"));
+        assert!(cfg(&open).unwrap().behind_proxy);
+        let mut half = base.to_vec();
+        half.push(("ICC_TLS_CERT", "/x.pem"));
+        assert!(cfg(&half).unwrap_err().to_string().contains("ICC_TLS_KEY"));
+    }
+
+    #[test]
+    fn secrets_come_from_files_too() {
+        let dir = std::env::temp_dir().join(format!("icc-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("secret");
+        std::fs::write(&f, format!("{GOOD}\n")).unwrap();
+        let path = f.display().to_string();
+        let c = cfg(&[
+            ("DATABASE_URL", "postgres://x/y"),
+            ("ICC_SERVER_SECRET_FILE", &path),
+        ])
+        .unwrap();
+        assert_eq!(c.signing_secret.expose(), GOOD);
+        let e = cfg(&[
+            ("DATABASE_URL", "postgres://x/y"),
+            ("ICC_SERVER_SECRET", GOOD),
+            ("ICC_SERVER_SECRET_FILE", &path),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("a la vez"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,214 @@
+//! `icc-server migrate | serve | user add|list|disable|passwd`. Configuration comes from the
+//! environment (see `config`); secrets may come from `*_FILE` paths.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use icc_server::{AppState, Config};
+
+/// Servidor central de ICC Facturas
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Aplica las migraciones pendientes de PostgreSQL
+    Migrate,
+    /// Atiende solicitudes (aplica antes las migraciones pendientes)
+    Serve,
+    /// Cuentas de usuario
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Crea una cuenta
+    Add {
+        /// Nombre de usuario
+        name: String,
+        /// Rol: admin, gerente, contabilidad, admin_obra
+        #[arg(long)]
+        role: String,
+        /// Obras (para admin_obra), separadas por comas
+        #[arg(long, value_delimiter = ',')]
+        obras: Vec<String>,
+        /// Lee la contraseña de la entrada estándar
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lista las cuentas
+    List {
+        /// Salida JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deshabilita una cuenta y cierra sus sesiones
+    Disable {
+        /// Nombre de usuario
+        name: String,
+    },
+    /// Cambia la contraseña (de la entrada estándar) y cierra las sesiones
+    Passwd {
+        /// Nombre de usuario
+        name: String,
+        /// Lee la contraseña de la entrada estándar
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn read_password(flag: bool) -> Result<String, String> {
+    if !flag {
+        return Err(
+            "indique --password-stdin: la contraseña nunca va en la línea de comandos".into(),
+        );
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("no se pudo leer la entrada estándar: {e}"))?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_owned();
+    if pw.is_empty() {
+        return Err("la entrada estándar está vacía; envíe la contraseña por stdin".into());
+    }
+    Ok(pw)
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_env_filter(filter)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let cfg = Config::from_env().map_err(|e| e.to_string())?;
+    let pool = icc_server::connect(&cfg).await?;
+    match cli.command {
+        Cmd::Migrate => {
+            icc_server::migrate(&pool).await?;
+            println!("Migraciones al día.");
+        }
+        Cmd::Serve => {
+            init_logs();
+            icc_server::migrate(&pool).await?;
+            let st = AppState {
+                pool,
+                cfg: Arc::new(cfg.clone()),
+                metrics: Arc::default(),
+            };
+            let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    h.graceful_shutdown(Some(std::time::Duration::from_secs(20)));
+                }
+            });
+            tracing::info!(bind = %cfg.bind, tls = cfg.tls.is_some(), "icc-server listening");
+            let served = match &cfg.tls {
+                Some((cert, key)) => {
+                    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "ICC_TLS_CERT/ICC_TLS_KEY: no se pudo cargar el certificado: {e}"
+                            )
+                        })?;
+                    axum_server::bind_rustls(cfg.bind, tls)
+                        .handle(handle)
+                        .serve(app)
+                        .await
+                }
+                None => axum_server::bind(cfg.bind).handle(handle).serve(app).await,
+            };
+            served.map_err(|e| format!("no se pudo atender en {}: {e}", cfg.bind))?;
+        }
+        Cmd::User { command } => {
+            icc_server::migrate(&pool).await?;
+            match command {
+                UserCmd::Add {
+                    name,
+                    role,
+                    obras,
+                    password_stdin,
+                } => {
+                    let role: icc_core::Role = role
+                        .parse()
+                        .map_err(|e: icc_core::CoreError| e.to_string())?;
+                    let pw = read_password(password_stdin)?;
+                    icc_server::users::add(&pool, &name, role, &obras, &pw).await?;
+                    println!("Usuario «{}» creado ({}).", name.trim(), role.label());
+                }
+                UserCmd::List { json } => {
+                    let list = icc_server::users::list(&pool).await?;
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?
+                        );
+                    } else {
+                        for u in list {
+                            println!(
+                                "{:<24} {:<14} {:<12} {}",
+                                u.username,
+                                u.role,
+                                if u.disabled {
+                                    "deshabilitado"
+                                } else {
+                                    "activo"
+                                },
+                                u.obras.join(",")
+                            );
+                        }
+                    }
+                }
+                UserCmd::Disable { name } => {
+                    icc_server::users::disable(&pool, &name).await?;
+                    println!(
+                        "Usuario «{}» deshabilitado; sus sesiones quedaron cerradas.",
+                        name.trim()
+                    );
+                }
+                UserCmd::Passwd {
+                    name,
+                    password_stdin,
+                } => {
+                    let pw = read_password(password_stdin)?;
+                    icc_server::users::passwd(&pool, &name, &pw).await?;
+                    println!(
+                        "Contraseña de «{}» cambiada; sus sesiones quedaron cerradas.",
+                        name.trim()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Prometheus metrics in text format: request counts and latencies per route and status,
+//! sync operations, logins, and the database pool.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Latency buckets, in seconds.
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// The server's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<String, u64>>,
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Metrics {
+    /// Adds `n` to a counter.
+    pub fn add(&self, name: &str, n: u64) {
+        *lock(&self.counters).entry(name.to_owned()).or_default() += n;
+    }
+
+    /// Adds one to a counter.
+    pub fn inc(&self, name: &str) {
+        self.add(name, 1);
+    }
+
+    /// Records one request.
+    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        *lock(&self.requests)
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        let mut l = lock(&self.latency);
+        let h = l.entry(route.to_owned()).or_default();
+        let s = took.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += s;
+    }
+
+    /// The text exposition, with the pool's `size` and `idle` connections.
+    pub fn render(&self, pool_size: u32, pool_idle: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# TYPE icc_http_requests_total counter");
+        for ((m, r, s), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "icc_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "# TYPE icc_http_request_duration_seconds histogram");
+        for (r, h) in lock(&self.latency).iter() {
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "icc_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "icc_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "icc_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "icc_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                h.count
+            );
+        }
+        for (name, n) in lock(&self.counters).iter() {
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {n}");
+        }
+        let _ = writeln!(out, "# TYPE icc_db_pool_connections gauge");
+        let _ = writeln!(out, "icc_db_pool_connections{{state=\"open\"}} {pool_size}");
+        let _ = writeln!(out, "icc_db_pool_connections{{state=\"idle\"}} {pool_idle}");
+        out
+    }
+}

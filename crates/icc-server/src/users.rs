@@ -1,0 +1,128 @@
+//! Accounts, managed by IT from the command line (`icc-server user ...`); there is no open
+//! registration and no default account.
+
+use icc_core::Role;
+use sqlx::PgPool;
+
+/// An account as listed.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct UserInfo {
+    /// Name.
+    pub username: String,
+    /// Role code.
+    pub role: String,
+    /// Obras.
+    pub obras: Vec<String>,
+    /// Disabled.
+    pub disabled: bool,
+}
+
+fn obras_for(role: Role, obras: &[String]) -> Result<Vec<String>, String> {
+    let obras: Vec<String> = obras
+        .iter()
+        .map(|o| o.trim().to_uppercase())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if role == Role::AdminObra && obras.is_empty() {
+        return Err("un administrador de obra necesita al menos una obra: --obras A,B".into());
+    }
+    Ok(obras)
+}
+
+/// Creates an account.
+///
+/// # Errors
+/// A weak password, a site manager without obras, a name in use.
+pub async fn add(
+    pool: &PgPool,
+    name: &str,
+    role: Role,
+    obras: &[String],
+    password: &str,
+) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 {
+        return Err("el nombre de usuario debe tener entre 1 y 64 caracteres".into());
+    }
+    icc_core::password::check_password_policy(name, password)
+        .map_err(|e| format!("contraseña rechazada: {e}"))?;
+    let obras = obras_for(role, obras)?;
+    let hash = crate::auth::hash_password(password)?;
+    sqlx::query("INSERT INTO users (username, password_hash, role, obras) VALUES ($1, $2, $3, $4)")
+        .bind(name)
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(&obras)
+        .execute(pool)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                format!("el usuario «{name}» ya existe")
+            }
+            other => format!("no se pudo crear el usuario: {other}"),
+        })?;
+    Ok(())
+}
+
+/// Every account.
+///
+/// # Errors
+/// Database errors.
+pub async fn list(pool: &PgPool) -> Result<Vec<UserInfo>, String> {
+    sqlx::query_as("SELECT username, role, obras, disabled FROM users ORDER BY lower(username)")
+        .fetch_all(pool)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Disables an account and revokes its sessions.
+///
+/// # Errors
+/// Unknown account.
+pub async fn disable(pool: &PgPool, name: &str) -> Result<(), String> {
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET disabled = TRUE, updated_at = now() WHERE lower(username) = lower($1) RETURNING id",
+    )
+    .bind(name.trim())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    let id = id.ok_or_else(|| format!("el usuario «{}» no existe", name.trim()))?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE user_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
+/// Sets a new password and revokes the account's sessions.
+///
+/// # Errors
+/// Unknown account, weak password.
+pub async fn passwd(pool: &PgPool, name: &str, password: &str) -> Result<(), String> {
+    icc_core::password::check_password_policy(name.trim(), password)
+        .map_err(|e| format!("contraseña rechazada: {e}"))?;
+    let hash = crate::auth::hash_password(password)?;
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE lower(username) = lower($1) RETURNING id",
+    )
+    .bind(name.trim())
+    .bind(hash)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    let id = id.ok_or_else(|| format!("el usuario «{}» no existe", name.trim()))?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE user_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,787 @@
+//! The real server on the real PostgreSQL (a fresh database per test), over real HTTP on
+//! 127.0.0.1. `ICC_TEST_DATABASE_URL` names the PostgreSQL to use (scripts/test sets it);
+//! the default is the development machines' `postgres://postgres@127.0.0.1:5432/postgres`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use icc_core::Role;
+use icc_core::sync::{Hlc, Op, PullResponse, PushRequest, PushResponse};
+use icc_server::{AppState, Config};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const SECRET: &str = "t3st-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb";
+const PW: &str = "Moldaje-Andamio-Losa-2026";
+
+fn base_url() -> String {
+    std::env::var("ICC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+struct TestServer {
+    url: String,
+    pool: PgPool,
+    db: String,
+    task: tokio::task::JoinHandle<()>,
+    http: reqwest::Client,
+}
+
+fn db_url(name: &str) -> String {
+    let base = base_url();
+    let (head, _) = base.rsplit_once('/').unwrap();
+    format!("{head}/{name}")
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let admin = PgPool::connect(&base_url())
+            .await
+            .expect("PostgreSQL reachable (ICC_TEST_DATABASE_URL)");
+        let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let url = db_url(&db);
+        let cfg = Config::from_lookup(&|k| match k {
+            "DATABASE_URL" => Some(url.clone()),
+            "ICC_SERVER_SECRET" => Some(SECRET.into()),
+            _ => None,
+        })
+        .unwrap();
+        let pool = icc_server::connect(&cfg).await.unwrap();
+        icc_server::migrate(&pool).await.unwrap();
+        icc_server::users::add(&pool, "admin", Role::Admin, &[], PW)
+            .await
+            .unwrap();
+        icc_server::users::add(&pool, "jefe", Role::AdminObra, &["OB-1".into()], PW)
+            .await
+            .unwrap();
+        let st = AppState {
+            pool: pool.clone(),
+            cfg: Arc::new(cfg),
+            metrics: Arc::default(),
+        };
+        let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestServer {
+            url: format!("http://{addr}"),
+            pool,
+            db,
+            task,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        self.pool.close().await;
+        let admin = PgPool::connect(&base_url()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.db
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("icc-protocol", "1")
+            .json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("icc-protocol", "1");
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn login(&self, user: &str) -> (String, String) {
+        let (s, v, _) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": user, "password": PW}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        (
+            v["access_token"].as_str().unwrap().into(),
+            v["refresh_token"].as_str().unwrap().into(),
+        )
+    }
+
+    async fn push(&self, token: &str, device: &str, ops: Vec<Op>) -> (u16, Value) {
+        let req = PushRequest {
+            device_id: device.into(),
+            sent_at_ms: chrono::Utc::now().timestamp_millis(),
+            ops,
+        };
+        let (s, v, _) = self
+            .post(
+                "/api/v1/sync/push",
+                Some(token),
+                serde_json::to_value(req).unwrap(),
+            )
+            .await;
+        (s, v)
+    }
+
+    async fn pull_all(&self, token: &str) -> PullResponse {
+        let mut cursor = 0;
+        let mut all: Option<PullResponse> = None;
+        loop {
+            let (s, v) = self
+                .get(
+                    &format!("/api/v1/sync/pull?cursor={cursor}&limit=2"),
+                    Some(token),
+                )
+                .await;
+            assert_eq!(s, 200, "{v}");
+            let page: PullResponse = serde_json::from_value(v).unwrap();
+            cursor = page.next_cursor;
+            let more = page.more;
+            match &mut all {
+                None => all = Some(page),
+                Some(a) => {
+                    a.ops.extend(page.ops);
+                    a.conflicts.extend(page.conflicts);
+                    a.next_cursor = page.next_cursor;
+                }
+            }
+            if !more {
+                return all.unwrap();
+            }
+        }
+    }
+}
+
+fn hlc(ms: i64, device: &str) -> Hlc {
+    Hlc {
+        wall_ms: ms,
+        counter: 0,
+        device: device.into(),
+    }
+}
+
+fn op(entity_id: &str, field: &str, value: Value, h: Hlc, base: Option<Hlc>, obra: &str) -> Op {
+    Op {
+        op_id: uuid::Uuid::new_v4(),
+        entity: "invoice".into(),
+        entity_id: entity_id.into(),
+        field: field.into(),
+        value,
+        hlc: h,
+        base_hlc: base,
+        obra: Some(obra.into()),
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    let srv = TestServer::start().await;
+    let (access, refresh) = srv.login("admin").await;
+    let (s, me) = srv.get("/api/v1/me", Some(&access)).await;
+    assert_eq!((s, me["role"].as_str()), (200, Some("admin")));
+
+    let (s, v, _) = srv
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (access2, refresh2) = (
+        v["access_token"].as_str().unwrap().to_owned(),
+        v["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    assert_ne!(refresh2, refresh);
+    assert_eq!(srv.get("/api/v1/me", Some(&access2)).await.0, 200);
+
+    // the old refresh token again: stolen, so the whole family goes
+    let (s, v, _) = srv
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert_eq!(s, 401);
+    assert!(v["message"].as_str().unwrap().contains("ya se usó"), "{v}");
+    assert_eq!(
+        srv.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh2})
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        srv.get("/api/v1/me", Some(&access2)).await.0,
+        401,
+        "the family's access tokens die too"
+    );
+
+    // logout revokes
+    let (access3, refresh3) = srv.login("admin").await;
+    assert_eq!(
+        srv.post(
+            "/api/v1/auth/logout",
+            None,
+            json!({"refresh_token": refresh3})
+        )
+        .await
+        .0,
+        204
+    );
+    let (s, v) = srv.get("/api/v1/me", Some(&access3)).await;
+    assert_eq!(s, 401);
+    assert!(v["message"].as_str().unwrap().contains("cerrada"), "{v}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn tampered_expired_and_missing_tokens_are_refused() {
+    let srv = TestServer::start().await;
+    let (access, _) = srv.login("jefe").await;
+    // change the role in the payload, keep the signature
+    let parts: Vec<&str> = access.split('.').collect();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    claims["role"] = json!("admin");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(claims.to_string()),
+        parts[2]
+    );
+    let (s, v) = srv.get("/api/v1/me", Some(&forged)).await;
+    assert_eq!(s, 401, "{v}");
+    // a correctly signed but expired token
+    let mut c: icc_server::auth::Claims =
+        serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    c.exp = chrono::Utc::now().timestamp() - 1;
+    let expired = icc_server::auth::sign(&c, SECRET.as_bytes());
+    let (s, v) = srv.get("/api/v1/me", Some(&expired)).await;
+    assert_eq!(s, 401);
+    assert!(v["message"].as_str().unwrap().contains("venció"), "{v}");
+    // signed with another key
+    let other = icc_server::auth::sign(&c, b"another-key-entirely-0123456789abcdef");
+    assert_eq!(srv.get("/api/v1/me", Some(&other)).await.0, 401);
+    assert_eq!(srv.get("/api/v1/me", None).await.0, 401);
+    assert!(
+        c.exp - c.iat <= 15 * 60,
+        "access tokens live at most 15 minutes"
+    );
+    // a disabled account's token stops working
+    icc_server::users::disable(&srv.pool, "jefe").await.unwrap();
+    assert_eq!(srv.get("/api/v1/me", Some(&access)).await.0, 401);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn brute_force_logins_get_429_with_retry_after() {
+    let srv = TestServer::start().await;
+    let mut last = 0;
+    let mut retry_after = None;
+    for _ in 0..12 {
+        let (s, _, h) = srv
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": "admin", "password": "no-es-la-clave-123"}),
+            )
+            .await;
+        last = s;
+        if s == 429 {
+            retry_after = h
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            break;
+        }
+        assert_eq!(s, 401);
+    }
+    assert_eq!(last, 429);
+    assert!(retry_after.is_some_and(|s| s > 0 && s <= 900));
+    // even the right password waits now
+    let (s, v, _) = srv
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "admin", "password": PW}),
+        )
+        .await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["code"], "rate_limited");
+    // the same IP trying other accounts is limited too
+    let (s, _, _) = srv
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "jefe", "password": PW}),
+        )
+        .await;
+    assert_eq!(s, 429, "per IP");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_site_manager_pushes_and_pulls_only_their_obras() {
+    let srv = TestServer::start().await;
+    let (admin, _) = srv.login("admin").await;
+    let (jefe, _) = srv.login("jefe").await;
+    let t = now();
+    let (s, v) = srv
+        .push(
+            &admin,
+            "pc1",
+            vec![
+                op(
+                    "inv-a",
+                    "glosa",
+                    json!("cemento"),
+                    hlc(t, "pc1"),
+                    None,
+                    "OB-1",
+                ),
+                op(
+                    "inv-b",
+                    "glosa",
+                    json!("fierro"),
+                    hlc(t + 1, "pc1"),
+                    None,
+                    "OB-2",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let mine = srv.pull_all(&jefe).await;
+    assert_eq!(
+        mine.ops
+            .iter()
+            .map(|o| o.op.entity_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["inv-a"]
+    );
+    assert_eq!(srv.pull_all(&admin).await.ops.len(), 2);
+
+    // another obra's invoice, a new one in another obra, or moving one out: refused whole
+    for bad in [
+        vec![
+            op(
+                "inv-a",
+                "glosa",
+                json!("x"),
+                hlc(t + 5, "pc2"),
+                None,
+                "OB-1",
+            ),
+            op(
+                "inv-b",
+                "glosa",
+                json!("robado"),
+                hlc(t + 6, "pc2"),
+                None,
+                "OB-2",
+            ),
+        ],
+        vec![op(
+            "inv-c",
+            "glosa",
+            json!("nuevo"),
+            hlc(t + 7, "pc2"),
+            None,
+            "OB-2",
+        )],
+        vec![op(
+            "inv-a",
+            "obra",
+            json!("OB-2"),
+            hlc(t + 8, "pc2"),
+            None,
+            "OB-1",
+        )],
+    ] {
+        let (s, v) = srv.push(&jefe, "pc2", bad).await;
+        assert_eq!(s, 403, "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("no se guardó ningún cambio"),
+            "{v}"
+        );
+    }
+    let all = srv.pull_all(&admin).await;
+    assert_eq!(all.ops.len(), 2, "nothing of a refused batch was stored");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_edits_merge_per_field_and_keep_the_loser() {
+    let srv = TestServer::start().await;
+    let (admin, _) = srv.login("admin").await;
+    let t = now();
+    let base = hlc(t, "pc1");
+    let first = op(
+        "inv-1",
+        "glosa",
+        json!("original"),
+        base.clone(),
+        None,
+        "OB-1",
+    );
+    let (s, v) = srv
+        .push(
+            &admin,
+            "pc1",
+            vec![
+                first.clone(),
+                op(
+                    "inv-1",
+                    "cuenta",
+                    json!("5101"),
+                    hlc(t + 1, "pc1"),
+                    None,
+                    "OB-1",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // a retry of the same batch is harmless
+    let (_, v) = srv.push(&admin, "pc1", vec![first.clone()]).await;
+    let r: PushResponse = serde_json::from_value(v).unwrap();
+    assert_eq!((r.accepted, r.duplicates), (0, 1));
+
+    // two laptops, both having seen `base`: pc2 edits glosa later than pc3; pc3 also edits
+    // another field
+    let (s, v) = srv
+        .push(
+            &admin,
+            "pc3",
+            vec![
+                op(
+                    "inv-1",
+                    "glosa",
+                    json!("de pc3"),
+                    hlc(t + 10, "pc3"),
+                    Some(base.clone()),
+                    "OB-1",
+                ),
+                op(
+                    "inv-1",
+                    "centro_costo",
+                    json!("CC-9"),
+                    hlc(t + 11, "pc3"),
+                    None,
+                    "OB-1",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = srv
+        .push(
+            &admin,
+            "pc2",
+            vec![op(
+                "inv-1",
+                "glosa",
+                json!("de pc2"),
+                hlc(t + 20, "pc2"),
+                Some(base.clone()),
+                "OB-1",
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["conflicts"], 1);
+
+    let p = srv.pull_all(&admin).await;
+    assert_eq!(p.conflicts.len(), 1);
+    let c = &p.conflicts[0];
+    assert_eq!(
+        (c.winner_value.clone(), c.loser_value.clone()),
+        (json!("de pc2"), json!("de pc3"))
+    );
+    let glosa: Value = sqlx::query_scalar(
+        "SELECT value FROM fields WHERE entity_id = 'inv-1' AND field = 'glosa'",
+    )
+    .fetch_one(&srv.pool)
+    .await
+    .unwrap();
+    assert_eq!(glosa, json!("de pc2"));
+    let cc: Value = sqlx::query_scalar(
+        "SELECT value FROM fields WHERE entity_id = 'inv-1' AND field = 'centro_costo'",
+    )
+    .fetch_one(&srv.pool)
+    .await
+    .unwrap();
+    assert_eq!(cc, json!("CC-9"), "a different field survives");
+
+    // an older edit arriving late loses, and is kept as a conflict too
+    let (_, v) = srv
+        .push(
+            &admin,
+            "pc4",
+            vec![op(
+                "inv-1",
+                "glosa",
+                json!("tardío"),
+                hlc(t + 5, "pc4"),
+                Some(base),
+                "OB-1",
+            )],
+        )
+        .await;
+    assert_eq!(v["conflicts"], 1);
+    let p2 = srv.pull_all(&admin).await;
+    assert_eq!(p2.conflicts.len(), 2);
+    assert!(
+        p2.conflicts
+            .iter()
+            .any(|c| c.loser_value == json!("tardío") && c.winner_value == json!("de pc2"))
+    );
+
+    // resolving is pulled like any change
+    let cursor = p2.next_cursor;
+    let (s, _, _) = srv
+        .post(
+            &format!("/api/v1/conflicts/{}/resolve", c.id),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (_, v) = srv
+        .get(&format!("/api/v1/sync/pull?cursor={cursor}"), Some(&admin))
+        .await;
+    let after: PullResponse = serde_json::from_value(v).unwrap();
+    assert_eq!(after.conflicts.len(), 1);
+    assert_eq!(after.conflicts[0].resolved_by.as_deref(), Some("admin"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn old_clients_and_skewed_clocks_get_clear_answers() {
+    let srv = TestServer::start().await;
+    let (admin, _) = srv.login("admin").await;
+    let resp = srv
+        .http
+        .get(format!("{}/api/v1/sync/pull", srv.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 426);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["code"], "client_outdated");
+    assert!(v["message"].as_str().unwrap().contains("actualícela"));
+    let req = PushRequest {
+        device_id: "pc1".into(),
+        sent_at_ms: now() - 3_600_000,
+        ops: vec![],
+    };
+    let (s, v, _) = srv
+        .post(
+            "/api/v1/sync/push",
+            Some(&admin),
+            serde_json::to_value(req).unwrap(),
+        )
+        .await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("clock_skew")));
+    assert!(v["message"].as_str().unwrap().contains("60 minutos"), "{v}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn health_ready_metrics_and_the_api_document() {
+    let srv = TestServer::start().await;
+    assert_eq!(srv.get("/health", None).await.0, 200);
+    let (s, v) = srv.get("/ready", None).await;
+    assert_eq!((s, v["migrations"].as_bool()), (200, Some(true)));
+    srv.login("admin").await;
+    let (s, v) = srv.get("/metrics", None).await;
+    assert_eq!(s, 200);
+    let text = v.as_str().unwrap();
+    assert!(
+        text.contains(
+            "icc_http_requests_total{method=\"POST\",route=\"/api/v1/auth/login\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("icc_db_pool_connections"));
+    let (s, doc) = srv.get("/api/v1/openapi.json", None).await;
+    assert_eq!(s, 200);
+    assert!(doc["paths"]["/sync/push"]["post"].is_object());
+    let (s, page) = srv.get("/api/v1/docs", None).await;
+    assert_eq!(s, 200);
+    assert!(
+        page.as_str().unwrap().contains("openapi.json")
+            && !page.as_str().unwrap().contains("https://"),
+        "no CDN"
+    );
+    // every response carries a request id
+    let resp = srv
+        .http
+        .get(format!("{}/health", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("x-request-id").is_some());
+    srv.stop().await;
+}
+
+#[test]
+fn the_binary_refuses_to_start_without_a_strong_secret_and_manages_users() {
+    let bin = env!("CARGO_BIN_EXE_icc-server");
+    let run = |envs: &[(&str, &str)], args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut c = std::process::Command::new(bin)
+            .args(args)
+            .env_clear()
+            .envs(envs.iter().copied())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
+    rt.block_on(async {
+        let admin = PgPool::connect(&base_url()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    });
+    let url = db_url(&db);
+    let out = run(&[("DATABASE_URL", &url)], &["serve"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("falta ICC_SERVER_SECRET"), "{err}");
+    let out = run(
+        &[("DATABASE_URL", &url), ("ICC_SERVER_SECRET", "changeme")],
+        &["serve"],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ICC_SERVER_SECRET"));
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("ICC_SERVER_SECRET", SECRET),
+    ];
+    let out = run(
+        &env,
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "contabilidad",
+            "--password-stdin",
+        ],
+        "corta\n",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("contraseña rechazada"));
+    let out = run(
+        &env,
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "contabilidad",
+            "--password-stdin",
+        ],
+        &format!("{PW}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &env,
+        &[
+            "user",
+            "add",
+            "obra",
+            "--role",
+            "admin_obra",
+            "--password-stdin",
+        ],
+        &format!("{PW}\n"),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--obras"));
+    let out = run(&env, &["user", "list", "--json"], "");
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["username"], "ana");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("argon2"),
+        "no hashes printed"
+    );
+    let out = run(&env, &["user", "disable", "ana"], "");
+    assert!(out.status.success());
+    rt.block_on(async {
+        let admin = PgPool::connect(&base_url()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+    });
+}
