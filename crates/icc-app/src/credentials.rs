@@ -92,9 +92,44 @@ impl App {
         Ok(format!("{KEYRING_SERVICE}:{id}"))
     }
 
-    async fn entry(&self, name: &'static str) -> Result<keyring::Entry> {
+    async fn entry(&self, name: &str) -> Result<keyring::Entry> {
         let service = self.keyring_service().await?;
         keyring::Entry::new(&service, name).map_err(|e| keyring_error(&e))
+    }
+
+    /// Stores an internal secret (a token the app itself obtained) in the keyring.
+    pub(crate) async fn store_secret(&self, name: &str, value: &str) -> Result<()> {
+        let entry = self.entry(name).await?;
+        let value = value.to_owned();
+        tokio::task::spawn_blocking(move || entry.set_password(&value))
+            .await
+            .map_err(|e| AppError::Keyring(format!("el llavero no respondió: {e}")))?
+            .map_err(|e| keyring_error(&e))
+    }
+
+    /// Reads an internal secret.
+    pub(crate) async fn secret(&self, name: &str) -> Result<Option<String>> {
+        let entry = self.entry(name).await?;
+        let got = tokio::task::spawn_blocking(move || entry.get_password())
+            .await
+            .map_err(|e| AppError::Keyring(format!("el llavero no respondió: {e}")))?;
+        match got {
+            Ok(v) => Ok(Some(v)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keyring_error(&e)),
+        }
+    }
+
+    /// Deletes an internal secret (absent is fine).
+    pub(crate) async fn forget_secret(&self, name: &str) -> Result<()> {
+        let entry = self.entry(name).await?;
+        let gone = tokio::task::spawn_blocking(move || entry.delete_credential())
+            .await
+            .map_err(|e| AppError::Keyring(format!("el llavero no respondió: {e}")))?;
+        match gone {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keyring_error(&e)),
+        }
     }
 
     /// Stores a secret under `name` in the OS keyring. From the desktop (and the CLI with
@@ -160,15 +195,7 @@ impl App {
 
     /// A stored secret, for the clients in this crate only.
     pub(crate) async fn credential(&self, name: &'static str) -> Result<Option<String>> {
-        let entry = self.entry(spec(name)?.name).await?;
-        let got = tokio::task::spawn_blocking(move || entry.get_password())
-            .await
-            .map_err(|e| AppError::Keyring(format!("el llavero no respondió: {e}")))?;
-        match got {
-            Ok(v) => Ok(Some(v)),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(keyring_error(&e)),
-        }
+        self.secret(spec(name)?.name).await
     }
 
     /// Which credentials are stored (never their values).

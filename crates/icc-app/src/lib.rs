@@ -29,6 +29,7 @@ mod invoices;
 pub mod logging;
 mod seed;
 mod settings;
+mod sync;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,7 @@ pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path, m
 pub use filter::ListFilter;
 pub use icc_io::export::{ExportFormat, ReportKind};
 pub use icc_io::{Field, Format, MappingSpec, RowIssue};
+pub use icc_store::LocalConflict;
 pub use icc_store::{
     AssignmentChange, Attachment, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, SupplierRow,
     User,
@@ -62,6 +64,7 @@ pub use import::{
 pub use invoices::InvoiceView;
 pub use seed::SeedReport;
 pub use settings::LOCK_MINUTES_RANGE;
+pub use sync::{Keep, LinkReport, SyncReport, SyncStatus};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "icc.db";

@@ -195,6 +195,9 @@ async fn authorize(tx: &mut Transaction<'_, Postgres>, user: &Authed, op: &Op) -
     if op.field == "obra" {
         allowed &= user.sees(op.value.as_str());
     }
+    if op.field == DOC_FIELD {
+        allowed &= user.sees(op.value.get("obra").and_then(|v| v.as_str()));
+    }
     if allowed {
         Ok(())
     } else {
@@ -208,6 +211,37 @@ async fn authorize(tx: &mut Transaction<'_, Postgres>, user: &Authed, op: &Op) -
     }
 }
 
+/// The field of creation ops: the value is the whole document.
+pub const DOC_FIELD: &str = "_doc";
+
+/// A creation: the newest (by HLC) document wins; it never contests field edits and makes
+/// no conflict. The entity's obra follows the document unless an edit of `obra` exists.
+async fn merge_doc(tx: &mut Transaction<'_, Postgres>, op: &Op, seq: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO entity_docs (entity, entity_id, value, hlc, op_seq) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (entity, entity_id) DO UPDATE SET value = EXCLUDED.value, hlc = EXCLUDED.hlc, op_seq = EXCLUDED.op_seq \
+         WHERE entity_docs.hlc < EXCLUDED.hlc",
+    )
+    .bind(&op.entity)
+    .bind(&op.entity_id)
+    .bind(&op.value)
+    .bind(op.hlc.to_string())
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO entity_obras (entity, entity_id, obra) \
+         SELECT $1, $2, COALESCE((SELECT f.value #>> '{}' FROM fields f WHERE f.entity = $1 AND f.entity_id = $2 AND f.field = 'obra'), \
+                                 (SELECT d.value ->> 'obra' FROM entity_docs d WHERE d.entity = $1 AND d.entity_id = $2)) \
+         ON CONFLICT (entity, entity_id) DO UPDATE SET obra = EXCLUDED.obra",
+    )
+    .bind(&op.entity)
+    .bind(&op.entity_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Applies an op per field (last writer by HLC wins) and records a conflict when the author
 /// had not seen the current value and the values differ. Returns whether a conflict was
 /// recorded.
@@ -217,6 +251,10 @@ async fn merge(
     seq: i64,
     user: &str,
 ) -> sqlx::Result<bool> {
+    if op.field == DOC_FIELD {
+        merge_doc(tx, op, seq).await?;
+        return Ok(false);
+    }
     let cur: Option<(serde_json::Value, String, String)> = sqlx::query_as(
         "SELECT f.value, f.hlc, o.user_name FROM fields f JOIN ops o ON o.seq = f.op_seq \
          WHERE f.entity = $1 AND f.entity_id = $2 AND f.field = $3 FOR UPDATE OF f",

@@ -220,12 +220,12 @@ struct DetailColumns {
 }
 
 #[derive(sqlx::FromRow)]
-struct ReferenceRow {
-    tipo: String,
-    folio: String,
-    fecha: Option<String>,
-    codigo: Option<i64>,
-    razon: Option<String>,
+pub(crate) struct ReferenceRow {
+    pub(crate) tipo: String,
+    pub(crate) folio: String,
+    pub(crate) fecha: Option<String>,
+    pub(crate) codigo: Option<i64>,
+    pub(crate) razon: Option<String>,
 }
 
 /// One audit-log row.

@@ -19,6 +19,7 @@ mod error;
 mod export;
 mod invoices;
 mod obras;
+pub mod sync;
 mod users;
 mod write;
 
@@ -36,6 +37,7 @@ pub use export::{
 };
 pub use invoices::{AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page};
 pub use obras::Obra;
+pub use sync::{Applied, LocalConflict, OutboxOp};
 pub use users::{NewUser, User};
 pub use write::{AssignmentChange, ImportBatch, InsertReport, WriteTx};
 

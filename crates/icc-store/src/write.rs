@@ -142,13 +142,13 @@ struct Assignment {
     glosa: Option<String>,
 }
 
-struct AuditRow {
-    entity: &'static str,
-    entity_id: String,
+pub(crate) struct AuditRow {
+    pub(crate) entity: &'static str,
+    pub(crate) entity_id: String,
     action: &'static str,
-    field: Option<&'static str>,
+    pub(crate) field: Option<&'static str>,
     old: Option<String>,
-    new: Option<String>,
+    pub(crate) new: Option<String>,
 }
 
 /// An open write transaction on behalf of one user. Dropping it without
@@ -163,6 +163,8 @@ pub struct WriteTx {
     /// Secondary indexes of `invoices` dropped for a bulk load, as their `CREATE INDEX`
     /// statements read from `sqlite_master`; recreated before commit.
     deferred_indexes: Vec<String>,
+    /// Sync bookkeeping (outbox ops made at commit).
+    pub(crate) sync: crate::sync::TxSync,
 }
 
 /// Page cache for bulk writes (KiB, negative as SQLite wants). A large transaction that
@@ -181,6 +183,7 @@ impl WriteTx {
             audit: Vec::new(),
             bulk_cache: false,
             deferred_indexes: Vec::new(),
+            sync: crate::sync::TxSync::default(),
         }
     }
 
@@ -234,6 +237,16 @@ impl WriteTx {
         &self.now
     }
 
+    /// The audit action of a field change: `sync` when applying the server's changes.
+    fn change_action(&self) -> &'static str {
+        if self.sync.remote { "sync" } else { "update" }
+    }
+
+    /// The audit rows queued and not yet written.
+    pub(crate) fn audit_rows(&self) -> impl Iterator<Item = &AuditRow> {
+        self.audit.iter()
+    }
+
     /// Queues an audit-log row; it is written at commit, in this transaction.
     pub fn audit(
         &mut self,
@@ -280,6 +293,7 @@ impl WriteTx {
     /// # Errors
     /// On database errors; then nothing of the transaction is kept.
     pub async fn commit(mut self) -> Result<()> {
+        self.write_outbox().await?;
         self.flush_audit().await?;
         for sql in std::mem::take(&mut self.deferred_indexes) {
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -440,6 +454,7 @@ impl WriteTx {
                 .collect();
             report.duplicates += chunk.len() - fresh.len();
             self.insert_children(&fresh).await?;
+            self.queue_docs(&fresh).await?;
             report.inserted.extend(fresh.iter().map(|i| i.id()));
             if self.audit.len() >= AUDIT_BATCH {
                 self.flush_audit().await?;
@@ -576,10 +591,11 @@ impl WriteTx {
                 .bind(&ids)
                 .execute(&mut *self.tx)
                 .await?;
+            let action = self.change_action();
             self.audit(
                 "invoice",
                 ids.clone(),
-                "update",
+                action,
                 Some("obra"),
                 obra,
                 new.clone(),
@@ -614,10 +630,11 @@ impl WriteTx {
                     .bind(&ids)
                     .execute(&mut *self.tx)
                     .await?;
+                let action = self.change_action();
                 self.audit(
                     "invoice",
                     ids.clone(),
-                    "update",
+                    action,
                     Some(field),
                     old,
                     new.clone(),

@@ -1,0 +1,324 @@
+//! Linking this database to the central server and syncing with it (docs/sync.md).
+//!
+//! `login_server` signs in to the server, keeps the refresh token in the OS keyring (never
+//! in SQLite or a file) and links the database: from then on every change writes its
+//! operations to the outbox in the same transaction, and the invoices already here are
+//! queued to go out. `sync` pushes the outbox in batches (a batch is deleted only once the
+//! server stored it; a retry is harmless, ops are idempotent) and pulls what others did,
+//! applying each page and moving the cursor in one transaction.
+
+use icc_core::sync::{MAX_PUSH_OPS, PushRequest};
+use icc_store::LocalConflict;
+use icc_sync::{SyncClient, SyncError};
+use serde::Serialize;
+
+use crate::App;
+use crate::auth::Session;
+use crate::error::{AppError, Result};
+
+/// Settings key of the server address.
+const SERVER_SETTING: &str = "sync.server";
+/// Settings key of the server account.
+const SERVER_USER_SETTING: &str = "sync.server_user";
+/// Settings key of the last successful sync (UTC).
+const LAST_SYNC_SETTING: &str = "sync.last";
+/// Keyring entry of the refresh token.
+pub(crate) const REFRESH_TOKEN_ENTRY: &str = "servidor-sincronizacion";
+/// Pull page size.
+const PULL_PAGE: i64 = 2_000;
+
+impl From<SyncError> for AppError {
+    fn from(e: SyncError) -> AppError {
+        match e {
+            SyncError::Unauthorized(_) => AppError::Credentials(format!(
+                "{e}; vuelva a vincular este equipo con `icc login --server URL --server-user NOMBRE`"
+            )),
+            SyncError::Forbidden(m) => AppError::Forbidden(m),
+            SyncError::BadUrl(_) => AppError::Invalid(e.to_string()),
+            other => AppError::Remote(other.to_string()),
+        }
+    }
+}
+
+/// The result of `login_server`.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct LinkReport {
+    /// Server address.
+    pub server: String,
+    /// Server account.
+    pub server_user: String,
+    /// Its role.
+    pub role: String,
+    /// Its obras.
+    pub obras: Vec<String>,
+    /// Invoices queued to be sent.
+    pub queued: u64,
+}
+
+/// The result of a sync (CLI `--json` contract: pushed, pulled, conflicts).
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SyncReport {
+    /// Ops the server stored (or already had).
+    pub pushed: u64,
+    /// Ops pulled from the server.
+    pub pulled: u64,
+    /// Of those, the ones that changed something here.
+    pub applied: u64,
+    /// Open conflicts after the sync.
+    pub conflicts: u64,
+    /// Ops still waiting to be sent (0 after a good sync).
+    pub pending: u64,
+}
+
+/// The sync status line.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SyncStatus {
+    /// Server address, when linked.
+    pub server: Option<String>,
+    /// Server account.
+    pub server_user: Option<String>,
+    /// Last successful sync (UTC).
+    pub last_sync: Option<String>,
+    /// Ops waiting to be sent.
+    pub pending: u64,
+    /// Open conflicts.
+    pub conflicts: u64,
+}
+
+/// Which value a resolution keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The value that lost (usually this device's).
+    Mine,
+    /// The value that won.
+    Theirs,
+}
+
+impl App {
+    async fn server_client(&self) -> Result<SyncClient> {
+        let url = self.store.setting(SERVER_SETTING).await?.ok_or_else(|| {
+            AppError::Invalid(
+                "este equipo no está vinculado a un servidor; use `icc login --server URL --server-user NOMBRE`".into(),
+            )
+        })?;
+        Ok(SyncClient::new(&url)?)
+    }
+
+    /// Signs in to the server as `server_user` and links this database to it.
+    ///
+    /// # Errors
+    /// A bad address, wrong credentials (401), too many attempts (429), the server
+    /// unreachable, the keyring unusable.
+    pub async fn login_server(
+        &self,
+        s: &Session,
+        url: &str,
+        server_user: &str,
+        password: &str,
+    ) -> Result<LinkReport> {
+        let client = SyncClient::new(url)?;
+        let tokens = client.login(server_user.trim(), password).await?;
+        self.store_secret(REFRESH_TOKEN_ENTRY, &tokens.refresh_token)
+            .await?;
+        let device = match self.store.setting(icc_store::sync::DEVICE_SETTING).await? {
+            Some(d) => d,
+            None => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_setting(SERVER_SETTING, client.url().trim_end_matches('/'))
+            .await?;
+        tx.set_setting(SERVER_USER_SETTING, &tokens.user.username)
+            .await?;
+        let queued = tx.link_device(&device).await?;
+        tx.audit(
+            "sync",
+            device.clone(),
+            "login",
+            Some("servidor"),
+            None,
+            Some(client.url().to_owned()),
+        );
+        tx.commit().await?;
+        tracing::info!(server = %client.url(), user = %tokens.user.username, queued, "linked to the sync server");
+        Ok(LinkReport {
+            server: client.url().trim_end_matches('/').to_owned(),
+            server_user: tokens.user.username,
+            role: tokens.user.role,
+            obras: tokens.user.obras,
+            queued,
+        })
+    }
+
+    /// A fresh access token (the refresh token rotates and the new one replaces it in the
+    /// keyring at once).
+    async fn access_token(&self, client: &SyncClient) -> Result<String> {
+        let refresh = self.secret(REFRESH_TOKEN_ENTRY).await?.ok_or_else(|| {
+            AppError::Credentials(
+                "no hay sesión con el servidor en este equipo; use `icc login --server URL --server-user NOMBRE`".into(),
+            )
+        })?;
+        let tokens = client.refresh(&refresh).await?;
+        self.store_secret(REFRESH_TOKEN_ENTRY, &tokens.refresh_token)
+            .await?;
+        Ok(tokens.access_token)
+    }
+
+    /// Pushes the outbox and pulls what others did.
+    ///
+    /// # Errors
+    /// Not linked, the session refused, the server unreachable (nothing is lost: the outbox
+    /// keeps what was not sent, the cursor what was not applied).
+    pub async fn sync(&self, s: &Session) -> Result<SyncReport> {
+        let client = self.server_client().await?;
+        let access = self.access_token(&client).await?;
+        let device = self
+            .store
+            .setting(icc_store::sync::DEVICE_SETTING)
+            .await?
+            .ok_or_else(|| {
+                AppError::Invalid("este equipo no está vinculado a un servidor".into())
+            })?;
+        let mut report = SyncReport::default();
+        loop {
+            let batch = self.store.outbox(MAX_PUSH_OPS as i64).await?;
+            let Some(last) = batch.last().map(|o| o.seq) else {
+                break;
+            };
+            let req = PushRequest {
+                device_id: device.clone(),
+                sent_at_ms: chrono::Utc::now().timestamp_millis(),
+                ops: batch.into_iter().map(|o| o.op).collect(),
+            };
+            let r = client.push(&access, &req).await?;
+            let mut tx = self.store.write(&s.username).await?;
+            tx.outbox_sent(last).await?;
+            tx.commit().await?;
+            report.pushed += r.accepted + r.duplicates;
+        }
+        loop {
+            let cursor: i64 = self
+                .store
+                .setting(icc_store::sync::CURSOR_SETTING)
+                .await?
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let page = client.pull(&access, cursor, PULL_PAGE).await?;
+            let mut tx = self.store.write(&s.username).await?;
+            let applied = tx
+                .apply_remote(&page.ops, &page.conflicts, page.next_cursor)
+                .await?;
+            tx.commit().await?;
+            report.pulled += page.ops.len() as u64;
+            report.applied += applied.applied;
+            if !page.more {
+                break;
+            }
+        }
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_setting(LAST_SYNC_SETTING, &icc_store::now_utc())
+            .await?;
+        tx.commit().await?;
+        report.conflicts = self
+            .conflicts(s)
+            .await?
+            .iter()
+            .filter(|c| c.resolved_by.is_none())
+            .count() as u64;
+        report.pending = self.store.outbox_len().await?.unsigned_abs();
+        tracing::info!(
+            pushed = report.pushed,
+            pulled = report.pulled,
+            conflicts = report.conflicts,
+            "sync"
+        );
+        Ok(report)
+    }
+
+    /// The sync status line.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn sync_status(&self, s: &Session) -> Result<SyncStatus> {
+        Ok(SyncStatus {
+            server: self.store.setting(SERVER_SETTING).await?,
+            server_user: self.store.setting(SERVER_USER_SETTING).await?,
+            last_sync: self.store.setting(LAST_SYNC_SETTING).await?,
+            pending: self.store.outbox_len().await?.unsigned_abs(),
+            conflicts: self
+                .conflicts(s)
+                .await?
+                .iter()
+                .filter(|c| c.resolved_by.is_none())
+                .count() as u64,
+        })
+    }
+
+    /// The conflicts this user may see (their obras), open first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn conflicts(&self, s: &Session) -> Result<Vec<LocalConflict>> {
+        Ok(self
+            .store
+            .conflicts(true)
+            .await?
+            .into_iter()
+            .filter(|c| s.sees_obra(c.obra.as_deref()))
+            .collect())
+    }
+
+    /// Resolves a conflict: `Theirs` accepts the winner; `Mine` writes the losing value
+    /// again as a new edit (which then wins everywhere). Either way the resolution is sent
+    /// to the server and reaches every device.
+    ///
+    /// # Errors
+    /// Unknown conflict, forbidden obra, the server unreachable.
+    pub async fn resolve_conflict(&self, s: &Session, id: i64, keep: Keep) -> Result<()> {
+        let c = self
+            .conflicts(s)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| AppError::NotFound {
+                what: "conflicto",
+                key: id.to_string(),
+            })?;
+        let mut tx = self.store.write(&s.username).await?;
+        if keep == Keep::Mine {
+            let value: serde_json::Value =
+                serde_json::from_str(&c.loser_value).unwrap_or(serde_json::Value::Null);
+            let inv: icc_core::InvoiceId = c.entity_id.parse()?;
+            tx.set_synced_field(inv, &c.field, &value).await?;
+        }
+        tx.resolve_conflict(id, &s.username).await?;
+        tx.commit().await?;
+        let client = self.server_client().await?;
+        let access = self.access_token(&client).await?;
+        client.resolve(&access, id).await?;
+        self.sync(s).await?;
+        Ok(())
+    }
+
+    /// Ends the session with the server (revoked there, removed from the keyring). The
+    /// outbox keeps recording changes; the next `login_server` sends them.
+    ///
+    /// # Errors
+    /// The keyring unusable. A server that cannot be reached does not stop the logout.
+    pub async fn logout_server(&self, s: &Session) -> Result<()> {
+        if let (Ok(client), Some(refresh)) = (
+            self.server_client().await,
+            self.secret(REFRESH_TOKEN_ENTRY).await?,
+        ) && let Err(e) = client.logout(&refresh).await
+        {
+            tracing::warn!("logout: the server could not be told: {e}");
+        }
+        self.forget_secret(REFRESH_TOKEN_ENTRY).await?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.audit("sync", "servidor", "logout", None, None, None);
+        tx.commit().await?;
+        Ok(())
+    }
+}

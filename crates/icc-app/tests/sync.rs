@@ -1,0 +1,552 @@
+//! Offline-first sync between laptops (separate data folders) through a real icc-server on a
+//! fresh PostgreSQL database, over HTTP on 127.0.0.1; refresh tokens in the real keyring
+//! (run inside `scripts/with-keyring`, as `scripts/test` does).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use icc_app::{App, AssignmentChange, Keep, Session};
+use icc_core::{InvoiceStatus, Role};
+use sqlx::PgPool;
+
+const PW: &str = "caballo correcto batería grapa";
+const SERVER_PW: &str = "Moldaje-Andamio-Losa-2026";
+const SECRET: &str = "t3st-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb";
+
+fn base_url() -> String {
+    std::env::var("ICC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+struct Server {
+    url: String,
+    db: String,
+    pool: PgPool,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let admin = PgPool::connect(&base_url())
+            .await
+            .expect("PostgreSQL reachable");
+        let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let (head, _) = base_url()
+            .rsplit_once('/')
+            .map(|(h, t)| (h.to_owned(), t.to_owned()))
+            .unwrap();
+        let url = format!("{head}/{db}");
+        let cfg = icc_server::Config::from_lookup(&|k| match k {
+            "DATABASE_URL" => Some(url.clone()),
+            "ICC_SERVER_SECRET" => Some(SECRET.into()),
+            _ => None,
+        })
+        .unwrap();
+        let pool = icc_server::connect(&cfg).await.unwrap();
+        icc_server::migrate(&pool).await.unwrap();
+        icc_server::users::add(&pool, "contadora", Role::Contabilidad, &[], SERVER_PW)
+            .await
+            .unwrap();
+        icc_server::users::add(&pool, "gerente", Role::Gerente, &[], SERVER_PW)
+            .await
+            .unwrap();
+        icc_server::users::add(&pool, "jefe1", Role::AdminObra, &["OB-1".into()], SERVER_PW)
+            .await
+            .unwrap();
+        let st = icc_server::AppState {
+            pool: pool.clone(),
+            cfg: Arc::new(cfg),
+            metrics: Arc::default(),
+        };
+        let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Server {
+            url: format!("http://{addr}"),
+            db,
+            pool,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        self.pool.close().await;
+        let admin = PgPool::connect(&base_url()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.db
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+    }
+}
+
+struct Laptop {
+    _dir: tempfile::TempDir,
+    app: App,
+    s: Session,
+}
+
+async fn laptop(server: &Server, server_user: &str) -> Laptop {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path()).await.unwrap();
+    let s = app.init("admin", PW).await.unwrap();
+    app.login_server(&s, &server.url, server_user, SERVER_PW)
+        .await
+        .unwrap();
+    Laptop { _dir: dir, app, s }
+}
+
+const RCV: &str = "Nro;Tipo Doc;Tipo Compra;RUT Proveedor;Razon Social;Folio;Fecha Docto;Fecha Recepcion;Fecha Acuse;Monto Exento;Monto Neto;Monto IVA Recuperable;Monto Iva No Recuperable;Codigo IVA No Rec.;Monto Total;Monto Neto Activo Fijo;IVA Activo Fijo;IVA uso Comun;Impto. Sin Derecho a Credito;IVA No Retenido;Tabacos Puros;Tabacos Cigarrillos;Tabacos Elaborados;NCE o NDE sobre Fact. de Compra;Codigo Otro Impuesto;Valor Otro Impuesto;Tasa Otro Impuesto\r\n\
+1;33;Del Giro;76555835-2;Hormigones Andinos SpA;5001;03/03/2026;04/03/2026 10:15:00;;0;1000000;190000;0;;1190000;0;0;0;0;0;0;0;0;0;;;\r\n\
+2;33;Del Giro;76555835-2;Hormigones Andinos SpA;5002;05/03/2026;06/03/2026 11:00:00;;0;2000000;380000;0;;2380000;0;0;0;0;0;0;0;0;0;;;\r\n";
+
+async fn import_rcv(l: &Laptop) {
+    let f = l._dir.path().join("rcv.csv");
+    std::fs::write(&f, RCV).unwrap();
+    let r = l
+        .app
+        .import_files(&l.s, &[f], &Default::default(), &mut |_| true)
+        .await
+        .unwrap();
+    assert_eq!(r.total.counts.rejected, 0, "{:?}", r.total.errors);
+}
+
+async fn field(l: &Laptop, key: &str, f: &str) -> Option<String> {
+    let v = l.app.show_invoice(&l.s, key).await.unwrap();
+    match f {
+        "glosa" => v.detail.glosa,
+        "cuenta" => v.detail.cuenta,
+        "centro_costo" => v.detail.centro_costo,
+        "estado" => Some(v.detail.row.estado),
+        "obra" => v.detail.row.obra,
+        _ => unreachable!(),
+    }
+}
+
+async fn set(l: &Laptop, key: &str, change: AssignmentChange) {
+    l.app.set_invoice_fields(&l.s, key, change).await.unwrap();
+}
+
+const A: &str = "76555835-2:33:5001";
+const B: &str = "76555835-2:33:5002";
+
+#[tokio::test]
+async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_converge() {
+    let srv = Server::start().await;
+    let l1 = laptop(&srv, "contadora").await;
+    let l2 = laptop(&srv, "gerente").await;
+    // the same file imported on both laptops, offline: one invoice each, same ids
+    import_rcv(&l1).await;
+    import_rcv(&l2).await;
+    l1.app.sync(&l1.s).await.unwrap();
+    let r = l2.app.sync(&l2.s).await.unwrap();
+    assert!(r.pushed >= 2 && r.pulled >= 2, "{r:?}");
+    l1.app.sync(&l1.s).await.unwrap();
+    let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entity_docs")
+        .fetch_one(&srv.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        docs, 2,
+        "the same invoice imported on two laptops is one invoice"
+    );
+
+    // offline: l1 edits glosa, l2 edits cuenta of the same invoice
+    set(
+        &l1,
+        A,
+        AssignmentChange {
+            glosa: Some(Some("hormigón piso 3".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    set(
+        &l2,
+        A,
+        AssignmentChange {
+            cuenta: Some(Some("5101".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    // and both edit centro_costo of B; l2 does it later
+    set(
+        &l1,
+        B,
+        AssignmentChange {
+            centro_costo: Some(Some("CC-L1".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    set(
+        &l2,
+        B,
+        AssignmentChange {
+            centro_costo: Some(Some("CC-L2".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    for _ in 0..2 {
+        l1.app.sync(&l1.s).await.unwrap();
+        l2.app.sync(&l2.s).await.unwrap();
+    }
+    for l in [&l1, &l2] {
+        assert_eq!(
+            field(l, A, "glosa").await.as_deref(),
+            Some("hormigón piso 3")
+        );
+        assert_eq!(field(l, A, "cuenta").await.as_deref(), Some("5101"));
+        assert_eq!(
+            field(l, B, "centro_costo").await.as_deref(),
+            Some("CC-L2"),
+            "one winner everywhere"
+        );
+        let c = l.app.conflicts(&l.s).await.unwrap();
+        assert_eq!(
+            c.len(),
+            1,
+            "the loser is kept as a conflict on every device"
+        );
+        assert_eq!(c[0].loser_value, "\"CC-L1\"");
+        assert_eq!(l.app.sync_status(&l.s).await.unwrap().pending, 0);
+    }
+
+    // l1 keeps its value: it wins everywhere, and the conflict is closed everywhere
+    let id = l1.app.conflicts(&l1.s).await.unwrap()[0].id;
+    l1.app
+        .resolve_conflict(&l1.s, id, Keep::Mine)
+        .await
+        .unwrap();
+    l2.app.sync(&l2.s).await.unwrap();
+    for l in [&l1, &l2] {
+        assert_eq!(field(l, B, "centro_costo").await.as_deref(), Some("CC-L1"));
+        assert!(
+            l.app
+                .conflicts(&l.s)
+                .await
+                .unwrap()
+                .iter()
+                .all(|c| c.resolved_by.is_some())
+        );
+    }
+
+    // status changes travel too, and the history says who did what
+    l2.app
+        .set_invoice_status(&l2.s, A, InvoiceStatus::Aprobada, None)
+        .await
+        .unwrap();
+    l2.app.sync(&l2.s).await.unwrap();
+    l1.app.sync(&l1.s).await.unwrap();
+    assert_eq!(field(&l1, A, "estado").await.as_deref(), Some("aprobada"));
+    let h = l1.app.invoice_history(&l1.s, A).await.unwrap();
+    assert!(
+        h.iter()
+            .any(|e| e.action == "sync" && e.field.as_deref() == Some("estado"))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
+    let srv = Server::start().await;
+    let office = laptop(&srv, "contadora").await;
+    import_rcv(&office).await;
+    office
+        .app
+        .add_obra(&office.s, "OB-1", "Edificio Uno")
+        .await
+        .unwrap();
+    office
+        .app
+        .add_obra(&office.s, "OB-2", "Edificio Dos")
+        .await
+        .unwrap();
+    set(
+        &office,
+        A,
+        AssignmentChange {
+            obra: Some(Some("OB-1".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    set(
+        &office,
+        B,
+        AssignmentChange {
+            obra: Some(Some("OB-2".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    office.app.sync(&office.s).await.unwrap();
+
+    let site = laptop(&srv, "jefe1").await;
+    site.app.sync(&site.s).await.unwrap();
+    let all = site
+        .app
+        .list_invoices(&site.s, Default::default(), 100, None)
+        .await
+        .unwrap();
+    let keys: Vec<String> = all
+        .items
+        .iter()
+        .map(|r| format!("{}:{}:{}", r.rut_emisor, r.tipo_dte, r.folio))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![A.to_owned()],
+        "only the OB-1 invoice reaches the OB-1 laptop"
+    );
+
+    // an edit of the OB-1 invoice goes through; the server refuses what is not theirs
+    set(
+        &site,
+        A,
+        AssignmentChange {
+            glosa: Some(Some("revisado en obra".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    site.app.sync(&site.s).await.unwrap();
+    office.app.sync(&office.s).await.unwrap();
+    assert_eq!(
+        field(&office, A, "glosa").await.as_deref(),
+        Some("revisado en obra")
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_server_password_or_a_revoked_session_say_what_to_do() {
+    let srv = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path()).await.unwrap();
+    let s = app.init("admin", PW).await.unwrap();
+    let e = app
+        .login_server(&s, &srv.url, "contadora", "otra-cosa-distinta")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "credentials", "{e}");
+    let e = app.sync(&s).await.unwrap_err();
+    assert!(e.to_string().contains("icc login"), "{e}");
+    app.login_server(&s, &srv.url, "contadora", SERVER_PW)
+        .await
+        .unwrap();
+    app.sync(&s).await.unwrap();
+    icc_server::users::disable(&srv.pool, "contadora")
+        .await
+        .unwrap();
+    let e = app.sync(&s).await.unwrap_err();
+    assert_eq!(e.code(), "credentials", "{e}");
+    app.logout_server(&s).await.unwrap();
+    srv.stop().await;
+}
+
+/// A tiny deterministic generator, so a failure can be replayed from its seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+async fn snapshot(
+    l: &Laptop,
+) -> Vec<(
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+)> {
+    let p = l
+        .app
+        .list_invoices(&l.s, Default::default(), 1000, None)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for r in p.items {
+        let key = format!("{}:{}:{}", r.rut_emisor, r.tipo_dte, r.folio);
+        let v = l.app.show_invoice(&l.s, &key).await.unwrap();
+        out.push((
+            key,
+            v.detail.glosa,
+            v.detail.cuenta,
+            v.detail.centro_costo,
+            v.detail.row.obra,
+            v.detail.row.estado,
+        ));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn three_laptops_and_a_thousand_random_operations_each_converge() {
+    let seed: u64 = std::env::var("ICC_SYNC_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x05EE_D1CC);
+    let srv = Server::start().await;
+    let mut laptops = Vec::new();
+    for _ in 0..3 {
+        laptops.push(laptop(&srv, "contadora").await);
+    }
+    // everyone starts from the same two invoices, imported separately, and two obras
+    for l in &laptops {
+        import_rcv(l).await;
+        for (c, n) in [("OB-1", "Uno"), ("OB-2", "Dos")] {
+            l.app.add_obra(&l.s, c, n).await.unwrap();
+        }
+    }
+    let mut rng = Rng(seed | 1);
+    let mut made = 0u64;
+    for _ in 0..3600 {
+        let l = &laptops[rng.below(3) as usize];
+        let key = if rng.below(2) == 0 { A } else { B };
+        match rng.below(10) {
+            0 => {
+                // a sync at a random moment
+                l.app.sync(&l.s).await.unwrap();
+                continue;
+            }
+            1..=3 => {
+                set(
+                    l,
+                    key,
+                    AssignmentChange {
+                        glosa: Some(Some(format!("g{}", rng.below(1000)))),
+                        ..Default::default()
+                    },
+                )
+                .await
+            }
+            4..=5 => {
+                set(
+                    l,
+                    key,
+                    AssignmentChange {
+                        cuenta: Some(Some(format!("c{}", rng.below(50)))),
+                        ..Default::default()
+                    },
+                )
+                .await
+            }
+            6..=7 => {
+                set(
+                    l,
+                    key,
+                    AssignmentChange {
+                        centro_costo: Some(Some(format!("cc{}", rng.below(20)))),
+                        ..Default::default()
+                    },
+                )
+                .await
+            }
+            _ => {
+                let obra = if rng.below(2) == 0 { "OB-1" } else { "OB-2" };
+                set(
+                    l,
+                    key,
+                    AssignmentChange {
+                        obra: Some(Some(obra.into())),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            }
+        }
+        made += 1;
+    }
+    assert!(made >= 3000, "at least 1000 operations per laptop on average: {made}");
+    // everyone syncs until nothing moves: two rounds deliver everything
+    for _ in 0..2 {
+        for l in &laptops {
+            l.app.sync(&l.s).await.unwrap();
+        }
+    }
+    let first = snapshot(&laptops[0]).await;
+    for l in &laptops[1..] {
+        assert_eq!(snapshot(l).await, first, "seed {seed:#x}: laptops disagree");
+        assert_eq!(l.app.sync_status(&l.s).await.unwrap().pending, 0);
+    }
+    // the server's winning values are what every laptop shows
+    for (key, glosa, cuenta, cc, obra, _) in &first {
+        let id = key
+            .parse::<icc_core::NaturalKey>()
+            .unwrap()
+            .id()
+            .to_string();
+        let server: Vec<(String, serde_json::Value)> =
+            sqlx::query_as("SELECT field, value FROM fields WHERE entity_id = $1")
+                .bind(&id)
+                .fetch_all(&srv.pool)
+                .await
+                .unwrap();
+        let get = |f: &str| {
+            server
+                .iter()
+                .find(|(n, _)| n == f)
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        };
+        assert_eq!(
+            (
+                &get("glosa"),
+                &get("cuenta"),
+                &get("centro_costo"),
+                &get("obra")
+            ),
+            (glosa, cuenta, cc, obra)
+        );
+    }
+    // no operation lost: every edit made (some made no change and wrote nothing) reached
+    // the server once
+    let server_edits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops WHERE field <> '_doc'")
+        .fetch_one(&srv.pool)
+        .await
+        .unwrap();
+    let local_edits: i64 = {
+        let mut n = 0;
+        for l in &laptops {
+            let h_a = l.app.invoice_history(&l.s, A).await.unwrap();
+            let h_b = l.app.invoice_history(&l.s, B).await.unwrap();
+            n += h_a
+                .iter()
+                .chain(h_b.iter())
+                .filter(|e| e.action == "update" && e.user_name == "admin")
+                .count() as i64;
+        }
+        n
+    };
+    assert_eq!(
+        server_edits, local_edits,
+        "every local edit is on the server exactly once"
+    );
+    srv.stop().await;
+}
