@@ -111,6 +111,25 @@ pub enum Command {
         #[command(subcommand)]
         command: CredentialsCommand,
     },
+    /// Vincula este equipo al servidor central e inicia sesión (contraseña del servidor en
+    /// ICC_SERVER_PASSWORD o por la entrada estándar)
+    Login {
+        /// Dirección del servidor, por ejemplo https://icc.constructora.cl
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// Cuenta en el servidor
+        #[arg(long, value_name = "NOMBRE")]
+        server_user: String,
+    },
+    /// Envía los cambios de este equipo y recibe los de los demás
+    Sync,
+    /// Conflictos de sincronización: listar y resolver
+    Conflicts {
+        #[command(subcommand)]
+        command: ConflictsCommand,
+    },
+    /// Cierra la sesión con el servidor (los cambios siguen guardándose para la próxima vez)
+    Logout,
     /// Usuarios y roles
     Users {
         #[command(subcommand)]
@@ -243,6 +262,20 @@ pub enum IconstruyeCommand {
         /// Último día (por defecto, hoy)
         #[arg(long, value_name = "FECHA")]
         hasta: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictsCommand {
+    /// Lista los conflictos (abiertos primero)
+    List,
+    /// Resuelve un conflicto quedándose con un valor
+    Resolve {
+        /// Número del conflicto
+        id: i64,
+        /// mine (el valor de este equipo, el que perdió) o theirs (el que ganó)
+        #[arg(long, value_name = "mine|theirs")]
+        keep: String,
     },
 }
 

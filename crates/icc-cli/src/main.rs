@@ -21,8 +21,8 @@ use icc_app::{
 use icc_core::{InvoiceStatus, Role};
 
 use args::{
-    BackupCommand, Cli, Command, CredentialsCommand, DevCommand, FilterArgs, IconstruyeCommand,
-    InvoicesCommand, ObrasCommand, UsersCommand,
+    BackupCommand, Cli, Command, ConflictsCommand, CredentialsCommand, DevCommand, FilterArgs,
+    IconstruyeCommand, InvoicesCommand, ObrasCommand, UsersCommand,
 };
 
 /// A failure with its exit code.
@@ -303,6 +303,72 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                     ),
                 });
             }
+        }
+        Command::Login {
+            server,
+            server_user,
+        } => {
+            let s = login(app, cli, stdin).await?;
+            let password = match std::env::var("ICC_SERVER_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => stdin.password("contraseña del servidor")?,
+            };
+            let r = app.login_server(&s, server, server_user, &password).await?;
+            output::done(
+                json,
+                &r,
+                &format!(
+                    "Equipo vinculado a {} como «{}» ({}); {} factura(s) quedan por enviar: ejecute `icc sync`.",
+                    r.server, r.server_user, r.role, r.queued
+                ),
+            );
+        }
+        Command::Sync => {
+            let s = login(app, cli, stdin).await?;
+            let r = app.sync(&s).await?;
+            output::done(
+                json,
+                &r,
+                &format!(
+                    "Sincronizado: {} cambio(s) enviados, {} recibidos ({} aplicados), {} conflicto(s) abiertos, {} pendientes.",
+                    r.pushed, r.pulled, r.applied, r.conflicts, r.pending
+                ),
+            );
+        }
+        Command::Conflicts { command } => {
+            let s = login(app, cli, stdin).await?;
+            match command {
+                ConflictsCommand::List => {
+                    let list = app.conflicts(&s).await?;
+                    output::conflicts(json, &list);
+                }
+                ConflictsCommand::Resolve { id, keep } => {
+                    let keep = match keep.to_lowercase().as_str() {
+                        "mine" | "mio" | "mío" => icc_app::Keep::Mine,
+                        "theirs" | "suyo" => icc_app::Keep::Theirs,
+                        other => {
+                            return Err(Failure::usage(format!(
+                                "--keep: el valor «{other}» no es válido: use mine (el de este equipo) o theirs (el que ganó)"
+                            )));
+                        }
+                    };
+                    app.resolve_conflict(&s, *id, keep).await?;
+                    output::done(
+                        json,
+                        &serde_json::json!({"ok": true, "id": id}),
+                        &format!("Conflicto {id} resuelto."),
+                    );
+                }
+            }
+        }
+        Command::Logout => {
+            let s = login(app, cli, stdin).await?;
+            app.logout_server(&s).await?;
+            output::done(
+                json,
+                &serde_json::json!({"ok": true}),
+                "Sesión con el servidor cerrada; los cambios se siguen guardando y se enviarán al volver a vincular.",
+            );
         }
         Command::Credentials { command } => match command {
             CredentialsCommand::Set { name } => {

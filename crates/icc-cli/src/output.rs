@@ -415,3 +415,33 @@ pub fn pull(json: bool, r: &icc_app::PullReport) {
         println!("  estado no aplicado: {e}");
     }
 }
+
+pub fn conflicts(json: bool, list: &[icc_app::LocalConflict]) {
+    if json {
+        return print_json(&list);
+    }
+    if list.is_empty() {
+        println!("No hay conflictos.");
+        return;
+    }
+    for c in list {
+        println!(
+            "{:>6}  {:<10} {} {}: ganó {}, perdió {} (de {}){}",
+            c.id,
+            if c.resolved_by.is_some() {
+                "resuelto"
+            } else {
+                "abierto"
+            },
+            c.entity_id,
+            c.field,
+            c.winner_value,
+            c.loser_value,
+            c.loser_user,
+            c.resolved_by
+                .as_deref()
+                .map(|u| format!(", resuelto por {u}"))
+                .unwrap_or_default()
+        );
+    }
+}

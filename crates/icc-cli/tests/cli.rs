@@ -1016,3 +1016,181 @@ async fn iconstruye_pull_and_credentials_follow_the_contract() {
     drop(fake);
     result.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sync_conflicts_and_logout_follow_the_contract() {
+    use std::sync::Arc;
+    const SPW: &str = "Moldaje-Andamio-Losa-2026";
+    let base = std::env::var("ICC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    let cfg = icc_server::Config::from_lookup(&|k| match k {
+        "DATABASE_URL" => Some(url.clone()),
+        "ICC_SERVER_SECRET" => Some("cli-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb".into()),
+        _ => None,
+    })
+    .unwrap();
+    let pool = icc_server::connect(&cfg).await.unwrap();
+    icc_server::migrate(&pool).await.unwrap();
+    icc_server::users::add(&pool, "contadora", icc_core::Role::Contabilidad, &[], SPW)
+        .await
+        .unwrap();
+    let st = icc_server::AppState {
+        pool: pool.clone(),
+        cfg: Arc::new(cfg),
+        metrics: Arc::default(),
+    };
+    let app = icc_server::router(st).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+
+    let result = tokio::task::spawn_blocking(move || {
+        let env = [("ICC_SERVER_PASSWORD", SPW)];
+        let a = seeded();
+        let b = tempfile::tempdir().unwrap();
+        init(b.path());
+        for d in [a.path(), b.path()] {
+            let out = icc_env(
+                d,
+                &[
+                    "--user",
+                    "admin",
+                    "login",
+                    "--server",
+                    &server,
+                    "--server-user",
+                    "contadora",
+                    "--json",
+                ],
+                None,
+                &env,
+            );
+            let v = ok_json(out);
+            assert_eq!(v["server_user"], "contadora");
+        }
+        let r = ok_json(icc_env(
+            a.path(),
+            &["--user", "admin", "sync", "--json"],
+            None,
+            &[],
+        ));
+        for k in ["pushed", "pulled", "conflicts"] {
+            assert!(r.get(k).is_some(), "missing {k}: {r}");
+        }
+        assert!(r["pushed"].as_u64().unwrap() >= 2000, "{r}");
+        let r = ok_json(icc_env(
+            b.path(),
+            &["--user", "admin", "sync", "--json"],
+            None,
+            &[],
+        ));
+        assert!(r["pulled"].as_u64().unwrap() >= 2000, "{r}");
+        let list = ok_json(icc_env(
+            b.path(),
+            &[
+                "--user", "admin", "invoices", "list", "--json", "--limit", "1",
+            ],
+            None,
+            &[],
+        ));
+        let key = format!(
+            "{}:{}:{}",
+            list["items"][0]["rut_emisor"].as_str().unwrap(),
+            list["items"][0]["tipo_dte"],
+            list["items"][0]["folio"]
+        );
+        // the same field edited on both, offline: a conflict on both after syncing
+        for (d, g) in [(a.path(), "glosa A"), (b.path(), "glosa B")] {
+            let out = icc_env(
+                d,
+                &["--user", "admin", "invoices", "set", &key, "--glosa", g],
+                None,
+                &[],
+            );
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        for d in [a.path(), b.path(), a.path()] {
+            ok_json(icc_env(
+                d,
+                &["--user", "admin", "sync", "--json"],
+                None,
+                &[],
+            ));
+        }
+        let ca = ok_json(icc_env(
+            a.path(),
+            &["--user", "admin", "conflicts", "list", "--json"],
+            None,
+            &[],
+        ));
+        let cb = ok_json(icc_env(
+            b.path(),
+            &["--user", "admin", "conflicts", "list", "--json"],
+            None,
+            &[],
+        ));
+        assert_eq!(ca.as_array().unwrap().len(), 1, "{ca}");
+        assert_eq!(ca[0]["id"], cb[0]["id"]);
+        assert_eq!(ca[0]["winner_value"], "\"glosa B\"");
+        let id = ca[0]["id"].to_string();
+        let out = icc_env(
+            a.path(),
+            &[
+                "--user",
+                "admin",
+                "conflicts",
+                "resolve",
+                &id,
+                "--keep",
+                "ambos",
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2));
+        let out = icc_env(
+            a.path(),
+            &[
+                "--user",
+                "admin",
+                "conflicts",
+                "resolve",
+                &id,
+                "--keep",
+                "theirs",
+            ],
+            None,
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let ok = ok_json(icc_env(
+            a.path(),
+            &["--user", "admin", "logout", "--json"],
+            None,
+            &[],
+        ));
+        assert_eq!(ok["ok"], true);
+        let out = icc_env(a.path(), &["--user", "admin", "sync"], None, &[]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("icc login"), "{}", stderr(&out));
+    })
+    .await;
+    task.abort();
+    pool.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    result.unwrap();
+}
