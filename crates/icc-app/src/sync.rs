@@ -26,6 +26,8 @@ const LAST_SYNC_SETTING: &str = "sync.last";
 pub(crate) const REFRESH_TOKEN_ENTRY: &str = "servidor-sincronizacion";
 /// Pull page size.
 const PULL_PAGE: i64 = 2_000;
+/// Ops per push (the server takes up to 5,000; smaller batches lose less to a cut).
+const PUSH_BATCH: i64 = 1_000;
 
 impl From<SyncError> for AppError {
     fn from(e: SyncError) -> AppError {
@@ -183,7 +185,10 @@ impl App {
             })?;
         let mut report = SyncReport::default();
         loop {
-            let batch = self.store.outbox(MAX_PUSH_OPS as i64).await?;
+            let batch = self
+                .store
+                .outbox(PUSH_BATCH.min(MAX_PUSH_OPS as i64))
+                .await?;
             let Some(last) = batch.last().map(|o| o.seq) else {
                 break;
             };

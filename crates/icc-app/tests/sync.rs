@@ -484,7 +484,10 @@ async fn three_laptops_and_a_thousand_random_operations_each_converge() {
         }
         made += 1;
     }
-    assert!(made >= 3000, "at least 1000 operations per laptop on average: {made}");
+    assert!(
+        made >= 3000,
+        "at least 1000 operations per laptop on average: {made}"
+    );
     // everyone syncs until nothing moves: two rounds deliver everything
     for _ in 0..2 {
         for l in &laptops {
@@ -548,5 +551,292 @@ async fn three_laptops_and_a_thousand_random_operations_each_converge() {
         server_edits, local_edits,
         "every local edit is on the server exactly once"
     );
+    srv.stop().await;
+}
+
+/// A TCP proxy in front of the server that can lose the answer of the next request whose
+/// first line contains `cut` (the server did the work; the client never hears of it).
+struct Proxy {
+    url: String,
+    cut: Arc<std::sync::Mutex<Option<&'static str>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Proxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let cut: Arc<std::sync::Mutex<Option<&'static str>>> = Arc::default();
+        let c = cut.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let up = upstream.clone();
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&up).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        // one request (the client sends it whole before reading)
+                        let n = match client.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let head = String::from_utf8_lossy(&buf[..n.min(200)]).into_owned();
+                        let lose = {
+                            let mut g = c.lock().unwrap();
+                            match *g {
+                                Some(p) if head.lines().next().unwrap_or("").contains(p) => {
+                                    *g = None;
+                                    true
+                                }
+                                _ => false,
+                            }
+                        };
+                        if server.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        // a large body may need more reads
+                        if let Some(len) = head.lines().find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        }) {
+                            let header_end = buf[..n]
+                                .windows(4)
+                                .position(|w| w == b"\r\n\r\n")
+                                .map_or(n, |p| p + 4);
+                            let mut have = n - header_end;
+                            while have < len {
+                                let m = match client.read(&mut buf).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(m) => m,
+                                };
+                                have += m;
+                                if server.write_all(&buf[..m]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        if lose {
+                            // let the server finish the work, then hang up on the client
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                            return;
+                        }
+                        let m = match server.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(m) => m,
+                        };
+                        if client.write_all(&buf[..m]).await.is_err() {
+                            return;
+                        }
+                        // the rest of the answer, if any
+                        loop {
+                            match tokio::time::timeout(
+                                std::time::Duration::from_millis(50),
+                                server.read(&mut buf),
+                            )
+                            .await
+                            {
+                                Ok(Ok(0)) | Ok(Err(_)) => return,
+                                Ok(Ok(m)) => {
+                                    if client.write_all(&buf[..m]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Proxy { url, cut, task }
+    }
+
+    fn lose_next(&self, what: &'static str) {
+        *self.cut.lock().unwrap() = Some(what);
+    }
+}
+
+#[tokio::test]
+async fn lost_answers_to_a_push_or_a_pull_lose_nothing_and_duplicate_nothing() {
+    let srv = Server::start().await;
+    let proxy = Proxy::start(&srv.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path()).await.unwrap();
+    let s = app.init("admin", PW).await.unwrap();
+    app.login_server(&s, &proxy.url, "contadora", SERVER_PW)
+        .await
+        .unwrap();
+    let l1 = Laptop { _dir: dir, app, s };
+    import_rcv(&l1).await;
+    set(
+        &l1,
+        A,
+        AssignmentChange {
+            glosa: Some(Some("antes del corte".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    // the server stores the push, the answer never arrives
+    proxy.lose_next("/api/v1/sync/push");
+    let e = l1.app.sync(&l1.s).await.unwrap_err();
+    assert_eq!(e.code(), "remote", "{e}");
+    assert!(e.to_string().contains("se enviarán"), "{e}");
+    assert!(
+        l1.app.sync_status(&l1.s).await.unwrap().pending > 0,
+        "the batch is still queued"
+    );
+    let r = l1.app.sync(&l1.s).await.unwrap();
+    assert_eq!(r.pending, 0);
+    let ops: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops")
+        .fetch_one(&srv.pool)
+        .await
+        .unwrap();
+    assert_eq!(ops, 3, "two documents and one edit, each once");
+
+    // another laptop loses the answer of its first pull: nothing applied, nothing skipped
+    let l2 = laptop(&srv, "gerente").await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path()).await.unwrap();
+    let s = app.init("admin", PW).await.unwrap();
+    app.login_server(&s, &proxy.url, "gerente", SERVER_PW)
+        .await
+        .unwrap();
+    proxy.lose_next("/api/v1/sync/pull");
+    assert!(app.sync(&s).await.is_err());
+    assert_eq!(
+        app.list_invoices(&s, Default::default(), 10, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        0
+    );
+    app.sync(&s).await.unwrap();
+    let l3 = Laptop { _dir: dir, app, s };
+    l2.app.sync(&l2.s).await.unwrap();
+    for l in [&l2, &l3] {
+        assert_eq!(snapshot(l).await, snapshot(&l1).await);
+    }
+    proxy.task.abort();
+    srv.stop().await;
+}
+
+/// A server on its own runtime and thread, so it can die like a process: dropping the
+/// runtime drops every connection and every open transaction (PostgreSQL rolls them back).
+struct ThreadServer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn server_thread(db_url: String, addr: SocketAddr) -> ThreadServer {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let cfg = icc_server::Config::from_lookup(&|k| match k {
+                "DATABASE_URL" => Some(db_url.clone()),
+                "ICC_SERVER_SECRET" => Some(SECRET.into()),
+                _ => None,
+            })
+            .unwrap();
+            let pool = icc_server::connect(&cfg).await.unwrap();
+            let st = icc_server::AppState {
+                pool,
+                cfg: Arc::new(cfg),
+                metrics: Arc::default(),
+            };
+            let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            tokio::spawn(async move {
+                axum::serve(listener, app).await.ok();
+            });
+        });
+        ready_tx.send(()).unwrap();
+        rx.recv().ok();
+        rt.shutdown_background();
+    });
+    ready_rx.recv().unwrap();
+    ThreadServer { stop: tx, thread }
+}
+
+impl ThreadServer {
+    fn kill(self) {
+        self.stop.send(()).ok();
+        self.thread.join().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_and_restarted_mid_push_loses_nothing() {
+    let srv = Server::start().await;
+    // the test server only created the database; the one that dies runs on its own thread
+    srv.task.abort();
+    let addr: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let db_url = format!("{}/{}", base_url().rsplit_once('/').unwrap().0, srv.db);
+    let dying = server_thread(db_url.clone(), addr);
+    let url = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path()).await.unwrap();
+    let s = app.init("admin", PW).await.unwrap();
+    app.login_server(&s, &url, "contadora", SERVER_PW)
+        .await
+        .unwrap();
+    // several push batches, so the kill falls between or inside them
+    let seeded = app.seed(4_000, 5, &mut |_, _| true).await.unwrap();
+    let sync = {
+        let (app, s) = (app.clone(), s.clone());
+        tokio::spawn(async move { app.sync(&s).await })
+    };
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops")
+            .fetch_one(&srv.pool)
+            .await
+            .unwrap();
+        if n > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::task::spawn_blocking(move || dying.kill())
+        .await
+        .unwrap();
+    let first = sync.await.unwrap();
+    assert!(first.is_err(), "the sync saw the server die");
+    assert!(app.sync_status(&s).await.unwrap().pending > 0);
+    // restarted on the same address
+    let again = server_thread(db_url, addr);
+    let r = app.sync(&s).await.unwrap();
+    assert_eq!(r.pending, 0);
+    let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops WHERE field = '_doc'")
+        .fetch_one(&srv.pool)
+        .await
+        .unwrap();
+    let distinct: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entity_docs")
+        .fetch_one(&srv.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (docs, distinct),
+        (seeded.inserted as i64, seeded.inserted as i64),
+        "every invoice exactly once"
+    );
+    tokio::task::spawn_blocking(move || again.kill())
+        .await
+        .unwrap();
     srv.stop().await;
 }

@@ -1194,3 +1194,186 @@ async fn login_sync_conflicts_and_logout_follow_the_contract() {
     .unwrap();
     result.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
+    use std::sync::Arc;
+    const SPW: &str = "Moldaje-Andamio-Losa-2026";
+    let base = std::env::var("ICC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    let cfg = icc_server::Config::from_lookup(&|k| match k {
+        "DATABASE_URL" => Some(url.clone()),
+        "ICC_SERVER_SECRET" => Some("cli-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb".into()),
+        _ => None,
+    })
+    .unwrap();
+    let pool = icc_server::connect(&cfg).await.unwrap();
+    icc_server::migrate(&pool).await.unwrap();
+    icc_server::users::add(&pool, "contadora", icc_core::Role::Contabilidad, &[], SPW)
+        .await
+        .unwrap();
+    let st = icc_server::AppState {
+        pool: pool.clone(),
+        cfg: Arc::new(cfg),
+        metrics: Arc::default(),
+    };
+    let app = icc_server::router(st).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let a = tempfile::tempdir().unwrap();
+    init(a.path());
+    let env = [("ICC_SERVER_PASSWORD", SPW)];
+    ok_json(icc_env(
+        a.path(),
+        &[
+            "--user",
+            "admin",
+            "login",
+            "--server",
+            &server,
+            "--server-user",
+            "contadora",
+            "--json",
+        ],
+        None,
+        &env,
+    ));
+    let out = icc(
+        a.path(),
+        &["dev", "seed", "--invoices", "6000", "--seed", "9"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // kill -9 once the server has started receiving
+    let mut child = Command::new(env!("CARGO_BIN_EXE_icc"))
+        .arg("--data-dir")
+        .arg(a.path())
+        .args(["--user", "admin", "sync"])
+        .env("ICC_PASSWORD", PW)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if n > 0 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        partial < 6000,
+        "killed in the middle ({partial} of 6000 sent)"
+    );
+
+    let a_path = a.path().to_owned();
+    let server2 = server.clone();
+    let (r, list_b) = tokio::task::spawn_blocking(move || {
+        let out = icc_env(&a_path, &["doctor", "--json"], None, &[]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let integrity = doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "integrity")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            integrity["ok"], true,
+            "the laptop's database is sound after kill -9"
+        );
+        let r = ok_json(icc_env(
+            &a_path,
+            &["--user", "admin", "sync", "--json"],
+            None,
+            &[],
+        ));
+        let b = tempfile::tempdir().unwrap();
+        init(b.path());
+        ok_json(icc_env(
+            b.path(),
+            &[
+                "--user",
+                "admin",
+                "login",
+                "--server",
+                &server2,
+                "--server-user",
+                "contadora",
+                "--json",
+            ],
+            None,
+            &[("ICC_SERVER_PASSWORD", SPW)],
+        ));
+        ok_json(icc_env(
+            b.path(),
+            &["--user", "admin", "sync", "--json"],
+            None,
+            &[],
+        ));
+        let mut n = 0u64;
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut args = vec![
+                "--user", "admin", "invoices", "list", "--json", "--limit", "1000",
+            ];
+            let c;
+            if let Some(cur) = &cursor {
+                c = cur.clone();
+                args.extend(["--cursor", c.as_str()]);
+            }
+            let p = ok_json(icc_env(b.path(), &args, None, &[]));
+            n += p["items"].as_array().unwrap().len() as u64;
+            match p["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        (r, n)
+    })
+    .await
+    .unwrap();
+    assert_eq!(r["pending"], 0);
+    let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops WHERE field = '_doc'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let distinct: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entity_docs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (docs, distinct),
+        (6000, 6000),
+        "every invoice once, none lost"
+    );
+    assert_eq!(list_b, 6000, "the other laptop has them all");
+    task.abort();
+    pool.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
