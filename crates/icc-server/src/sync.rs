@@ -133,7 +133,13 @@ pub async fn push(
         server_ms: now,
         ..PushResponse::default()
     };
-    for op in &req.ops {
+    // creations first, set-based (they never contest edits, so order between the two
+    // kinds does not change the result); then edits one by one, in order
+    let (docs, edits): (Vec<&Op>, Vec<&Op>) = req.ops.iter().partition(|o| o.field == DOC_FIELD);
+    let (accepted, duplicates) = push_docs(&mut tx, &user, &req.device_id, &docs).await?;
+    out.accepted += accepted;
+    out.duplicates += duplicates;
+    for op in edits {
         authorize(&mut tx, &user, op).await?;
         let seq: Option<i64> = sqlx::query_scalar(
             "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) \
@@ -167,6 +173,91 @@ pub async fn push(
     Ok(Json(out))
 }
 
+/// Stores creation ops in three statements whatever their number: the ops (deduplicated on
+/// `op_id`), the newest document per entity, and the entities' obras.
+async fn push_docs(
+    tx: &mut Transaction<'_, Postgres>,
+    user: &Authed,
+    device: &str,
+    docs: &[&Op],
+) -> ApiResult<(u64, u64)> {
+    if docs.is_empty() {
+        return Ok((0, 0));
+    }
+    if user.scope().is_some() {
+        let ids: Vec<String> = docs.iter().map(|o| o.entity_id.clone()).collect();
+        let known: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT entity, entity_id, obra FROM entity_obras WHERE entity_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        for op in docs {
+            let current = known
+                .iter()
+                .find(|(e, i, _)| *e == op.entity && *i == op.entity_id)
+                .map(|(_, _, o)| o.clone());
+            let doc_obra = op.value.get("obra").and_then(|v| v.as_str());
+            let ok =
+                user.sees(doc_obra) && current.as_ref().is_none_or(|o| user.sees(o.as_deref()));
+            if !ok {
+                return Err(ApiError::forbidden(format!(
+                    "«{}» no puede crear {} {} de la obra {}: no es una de sus obras; no se guardó ningún cambio del envío",
+                    user.username,
+                    op.entity,
+                    op.entity_id,
+                    doc_obra.unwrap_or("sin asignar")
+                )));
+            }
+        }
+    }
+    let inserted: Vec<(i64, uuid::Uuid)> = sqlx::query_as(
+        "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) \
+         SELECT op_id, entity, entity_id, $9, value, hlc, NULL, obra, $7, $8 \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[]) \
+              AS t(op_id, entity, entity_id, value, hlc, obra) \
+         ON CONFLICT (op_id) DO NOTHING RETURNING seq, op_id",
+    )
+    .bind(docs.iter().map(|o| o.op_id).collect::<Vec<_>>())
+    .bind(docs.iter().map(|o| o.entity.clone()).collect::<Vec<_>>())
+    .bind(docs.iter().map(|o| o.entity_id.clone()).collect::<Vec<_>>())
+    .bind(docs.iter().map(|o| o.value.clone()).collect::<Vec<_>>())
+    .bind(docs.iter().map(|o| o.hlc.to_string()).collect::<Vec<_>>())
+    .bind(docs.iter().map(|o| o.obra.clone()).collect::<Vec<_>>())
+    .bind(device)
+    .bind(&user.username)
+    .bind(DOC_FIELD)
+    .fetch_all(&mut **tx)
+    .await?;
+    let accepted = inserted.len() as u64;
+    if accepted > 0 {
+        let seqs: Vec<i64> = inserted.iter().map(|(s, _)| *s).collect();
+        sqlx::query(
+            "INSERT INTO entity_docs (entity, entity_id, value, hlc, op_seq) \
+             SELECT DISTINCT ON (entity, entity_id) entity, entity_id, value, hlc, seq FROM ops \
+             WHERE seq = ANY($1) ORDER BY entity, entity_id, hlc DESC \
+             ON CONFLICT (entity, entity_id) DO UPDATE SET value = EXCLUDED.value, hlc = EXCLUDED.hlc, op_seq = EXCLUDED.op_seq \
+             WHERE entity_docs.hlc < EXCLUDED.hlc",
+        )
+        .bind(&seqs)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO entity_obras (entity, entity_id, obra) \
+             SELECT d.entity, d.entity_id, COALESCE( \
+                 (SELECT f.value #>> '{}' FROM fields f WHERE f.entity = d.entity AND f.entity_id = d.entity_id AND f.field = 'obra'), \
+                 d.value ->> 'obra') \
+             FROM entity_docs d JOIN (SELECT DISTINCT entity, entity_id FROM ops WHERE seq = ANY($1)) o \
+               ON o.entity = d.entity AND o.entity_id = d.entity_id \
+             ON CONFLICT (entity, entity_id) DO UPDATE SET obra = EXCLUDED.obra",
+        )
+        .bind(&seqs)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok((accepted, docs.len() as u64 - accepted))
+}
+
 /// The obra an entity belongs to now (server's view), if it is known.
 async fn current_obra(
     tx: &mut Transaction<'_, Postgres>,
@@ -195,9 +286,7 @@ async fn authorize(tx: &mut Transaction<'_, Postgres>, user: &Authed, op: &Op) -
     if op.field == "obra" {
         allowed &= user.sees(op.value.as_str());
     }
-    if op.field == DOC_FIELD {
-        allowed &= user.sees(op.value.get("obra").and_then(|v| v.as_str()));
-    }
+
     if allowed {
         Ok(())
     } else {
@@ -214,34 +303,6 @@ async fn authorize(tx: &mut Transaction<'_, Postgres>, user: &Authed, op: &Op) -
 /// The field of creation ops: the value is the whole document.
 pub const DOC_FIELD: &str = "_doc";
 
-/// A creation: the newest (by HLC) document wins; it never contests field edits and makes
-/// no conflict. The entity's obra follows the document unless an edit of `obra` exists.
-async fn merge_doc(tx: &mut Transaction<'_, Postgres>, op: &Op, seq: i64) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO entity_docs (entity, entity_id, value, hlc, op_seq) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (entity, entity_id) DO UPDATE SET value = EXCLUDED.value, hlc = EXCLUDED.hlc, op_seq = EXCLUDED.op_seq \
-         WHERE entity_docs.hlc < EXCLUDED.hlc",
-    )
-    .bind(&op.entity)
-    .bind(&op.entity_id)
-    .bind(&op.value)
-    .bind(op.hlc.to_string())
-    .bind(seq)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO entity_obras (entity, entity_id, obra) \
-         SELECT $1, $2, COALESCE((SELECT f.value #>> '{}' FROM fields f WHERE f.entity = $1 AND f.entity_id = $2 AND f.field = 'obra'), \
-                                 (SELECT d.value ->> 'obra' FROM entity_docs d WHERE d.entity = $1 AND d.entity_id = $2)) \
-         ON CONFLICT (entity, entity_id) DO UPDATE SET obra = EXCLUDED.obra",
-    )
-    .bind(&op.entity)
-    .bind(&op.entity_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Applies an op per field (last writer by HLC wins) and records a conflict when the author
 /// had not seen the current value and the values differ. Returns whether a conflict was
 /// recorded.
@@ -251,10 +312,6 @@ async fn merge(
     seq: i64,
     user: &str,
 ) -> sqlx::Result<bool> {
-    if op.field == DOC_FIELD {
-        merge_doc(tx, op, seq).await?;
-        return Ok(false);
-    }
     let cur: Option<(serde_json::Value, String, String)> = sqlx::query_as(
         "SELECT f.value, f.hlc, o.user_name FROM fields f JOIN ops o ON o.seq = f.op_seq \
          WHERE f.entity = $1 AND f.entity_id = $2 AND f.field = $3 FOR UPDATE OF f",
