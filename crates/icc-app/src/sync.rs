@@ -210,7 +210,7 @@ impl App {
                 .await?
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(0);
-            let page = client.pull(&access, cursor, PULL_PAGE).await?;
+            let page = client.pull(&access, &device, cursor, PULL_PAGE).await?;
             let mut tx = self.store.write(&s.username).await?;
             let applied = tx
                 .apply_remote(&page.ops, &page.conflicts, page.next_cursor)

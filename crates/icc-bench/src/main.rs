@@ -8,6 +8,9 @@
 //! `icc-bench import --icc PATH [--rows N]` imports a generated sheet with the real binary,
 //! against raw calamine and csv reads and pandas.
 //!
+//! `icc-bench sync [--invoices N] [--clients C] [--secs S]` measures the first sync of N
+//! invoices against a PostgreSQL COPY, one-change syncs, and C concurrent clients.
+//!
 //! `icc-bench export --icc PATH [--rows N]` exports a seeded database's `facturas` report,
 //! against plain rust_xlsxwriter and Python XlsxWriter writing the same cells.
 
@@ -22,6 +25,7 @@ use icc_store::{Cursor, InvoiceFilter, Store};
 mod export_bench;
 mod import_bench;
 mod report;
+mod sync_bench;
 
 const PAGE: u32 = 50;
 const PAGES_PER_RUN: usize = 20;
@@ -63,6 +67,25 @@ fn main() -> Result<()> {
         "export" => {
             let (rows, icc, out) = rows_icc_out(&args)?;
             rt.block_on(export_bench::run(rows, &icc, out.as_deref()))
+        }
+        "sync" => {
+            let num = |name: &str, default: u64| -> Result<u64> {
+                Ok(arg(&args, name)
+                    .map(|v| v.parse())
+                    .transpose()?
+                    .unwrap_or(default))
+            };
+            let (n, clients, secs) = (
+                num("--invoices", 100_000)?,
+                num("--clients", 50)?,
+                num("--secs", 60)?,
+            );
+            let text = rt.block_on(sync_bench::run(n, clients as usize, secs))?;
+            println!("{text}");
+            match arg(&args, "--out") {
+                Some(out) => report::write_section(std::path::Path::new(&out), "sync", &text),
+                None => Ok(()),
+            }
         }
         // a section measured elsewhere (the desktop benchmark, in the webview)
         "section" => {

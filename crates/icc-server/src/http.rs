@@ -140,7 +140,8 @@ pub fn openapi_document() -> serde_json::Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["device_id", "sent_at_ms", "ops"], "properties": {"device_id": {"type": "string"}, "sent_at_ms": {"type": "integer"}, "ops": {"type": "array", "maxItems": icc_core::sync::MAX_PUSH_OPS, "items": {"$ref": "#/components/schemas/Op"}}}}}}},
                 "responses": {"200": {"description": "accepted, duplicates, conflicts, server_ms"}, "400": {"description": "Reloj desfasado o cambios mal formados"}, "403": {"description": "Obra no permitida"}, "426": {"description": "Versión de protocolo distinta"}}}},
             "/sync/pull": {"get": {"summary": "Cambios y conflictos después del cursor", "security": bearer, "parameters": [proto,
-                {"name": "cursor", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": sync::MAX_PULL}}],
+                {"name": "cursor", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": sync::MAX_PULL}},
+                {"name": "device", "in": "query", "schema": {"type": "string"}, "description": "el dispositivo que pide: sus propios cambios no se le devuelven"}],
                 "responses": {"200": {"description": "ops, conflicts, next_cursor, more, server_ms"}, "426": {"description": "Versión de protocolo distinta"}}}},
             "/conflicts/{id}/resolve": {"post": {"summary": "Marca un conflicto como resuelto", "security": bearer, "parameters": [proto, {"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
                 "responses": {"204": {"description": "Resuelto"}, "404": {"description": "No existe o no es visible"}}}}

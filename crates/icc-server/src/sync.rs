@@ -391,6 +391,9 @@ pub struct PullQuery {
     pub cursor: i64,
     /// Page size (default 1000, at most 5000).
     pub limit: Option<i64>,
+    /// The pulling device: its own ops are already applied there and are not sent back
+    /// (the cursor still moves past them).
+    pub device: Option<String>,
 }
 
 type OpRow = (
@@ -455,12 +458,14 @@ pub async fn pull(
         "SELECT o.seq, o.op_id, o.entity, o.entity_id, o.field, o.value, o.hlc, o.base_hlc, o.obra, o.device_id, o.user_name \
          FROM ops o LEFT JOIN entity_obras e ON e.entity = o.entity AND e.entity_id = o.entity_id \
          WHERE o.seq > $1 AND o.seq <= $2 AND ($3::text[] IS NULL OR upper(e.obra) = ANY($3)) \
+           AND ($5::text IS NULL OR o.device_id <> $5) \
          ORDER BY o.seq LIMIT $4",
     )
     .bind(q.cursor)
     .bind(horizon)
     .bind(scope.clone())
     .bind(limit)
+    .bind(q.device.as_deref())
     .fetch_all(&mut *tx)
     .await?;
     let more = rows.len() as i64 == limit;

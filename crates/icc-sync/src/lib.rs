@@ -237,20 +237,22 @@ impl SyncClient {
         self.send(req).await?.ok_or_else(|| empty(self))
     }
 
-    /// Ops and conflicts after `cursor`.
+    /// Ops and conflicts after `cursor`, except the ops `device` made itself (it has them).
     ///
     /// # Errors
     /// [`SyncError`].
     pub async fn pull(
         &self,
         access: &str,
+        device: &str,
         cursor: i64,
         limit: i64,
     ) -> Result<PullResponse, SyncError> {
         let mut url = self.endpoint("api/v1/sync/pull")?;
         url.query_pairs_mut()
             .append_pair("cursor", &cursor.to_string())
-            .append_pair("limit", &limit.to_string());
+            .append_pair("limit", &limit.to_string())
+            .append_pair("device", device);
         let req = self.http.get(url).bearer_auth(access);
         self.send(req).await?.ok_or_else(|| empty(self))
     }

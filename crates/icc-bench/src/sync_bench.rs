@@ -1,0 +1,269 @@
+//! `icc-bench sync`: the sync server and clients on loopback against the real PostgreSQL.
+//!
+//! * the first sync of N invoices (push, and the pull of the same ops back) against a
+//!   PostgreSQL `COPY` of the same documents into a table, in the same run;
+//! * an incremental sync of one change on that database against the same on a database of
+//!   one invoice;
+//! * C clients editing and syncing concurrently for S seconds: syncs, errors, p50/p99.
+//!
+//! Needs the OS keyring (run inside `scripts/with-keyring`) and `ICC_TEST_DATABASE_URL` or a
+//! PostgreSQL on 127.0.0.1:5432.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use icc_app::{App, AssignmentChange, Session};
+use icc_core::Role;
+use sqlx::PgPool;
+
+const PW: &str = "caballo correcto batería grapa";
+const SERVER_PW: &str = "Moldaje-Andamio-Losa-2026";
+
+fn base_url() -> String {
+    std::env::var("ICC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+struct Server {
+    url: String,
+    pool: PgPool,
+    db: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn server(clients: usize) -> Result<Server> {
+    let admin = PgPool::connect(&base_url()).await.context("PostgreSQL")?;
+    let db = format!("icc_bench_{}", uuid_like());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await?;
+    let url = format!("{}/{db}", base_url().rsplit_once('/').context("url")?.0);
+    let secret: String = uuid_like() + &uuid_like();
+    let cfg = icc_server::Config::from_lookup(&|k| match k {
+        "DATABASE_URL" => Some(url.clone()),
+        "ICC_SERVER_SECRET" => Some(secret.clone()),
+        _ => None,
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pool = icc_server::connect(&cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    icc_server::migrate(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    for i in 0..clients.max(1) {
+        icc_server::users::add(
+            &pool,
+            &format!("bench{i}"),
+            Role::Contabilidad,
+            &[],
+            SERVER_PW,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let st = icc_server::AppState {
+        pool: pool.clone(),
+        cfg: Arc::new(cfg),
+        metrics: Arc::default(),
+    };
+    let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Server {
+        url: format!("http://{addr}"),
+        pool,
+        db,
+        task,
+    })
+}
+
+impl Server {
+    async fn stop(self) -> Result<()> {
+        self.task.abort();
+        self.pool.close().await;
+        let admin = PgPool::connect(&base_url()).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.db
+        )))
+        .execute(&admin)
+        .await?;
+        Ok(())
+    }
+}
+
+fn uuid_like() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{n:x}{:x}", std::process::id())
+}
+
+async fn laptop(
+    srv: &Server,
+    user: &str,
+    invoices: u64,
+) -> Result<(tempfile::TempDir, App, Session)> {
+    let dir = tempfile::tempdir()?;
+    let app = App::open(dir.path()).await?;
+    let s = app.init("admin", PW).await?;
+    app.seed(invoices, 7, &mut |_, _| true).await?;
+    app.login_server(&s, &srv.url, user, SERVER_PW).await?;
+    Ok((dir, app, s))
+}
+
+async fn first_key(app: &App, s: &Session) -> Result<String> {
+    let p = app.list_invoices(s, Default::default(), 1, None).await?;
+    let r = p.items.first().context("no invoice")?;
+    Ok(format!("{}:{}:{}", r.rut_emisor, r.tipo_dte, r.folio))
+}
+
+async fn one_change_sync(app: &App, s: &Session, key: &str, i: usize) -> Result<f64> {
+    app.set_invoice_fields(
+        s,
+        key,
+        AssignmentChange {
+            glosa: Some(Some(format!("cambio {i}"))),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let t = Instant::now();
+    app.sync(s).await?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// Runs the benchmark and returns its Markdown section.
+pub async fn run(n: u64, clients: usize, secs: u64) -> Result<String> {
+    // 1. first sync of n invoices vs COPY of the same documents
+    let srv = server(clients).await?;
+    let (_d1, big, s1) = laptop(&srv, "bench0", n).await?;
+    let docs: Vec<(String, String)> = {
+        let ops = big.store().outbox(i64::MAX).await?;
+        ops.into_iter()
+            .map(|o| (o.op.entity_id, o.op.value.to_string()))
+            .collect()
+    };
+    let t = Instant::now();
+    let r = big.sync(&s1).await?;
+    let first_sync = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        r.pending == 0 && r.pushed >= n,
+        "first sync incomplete: {r:?}"
+    );
+
+    let mut conn = srv.pool.acquire().await?;
+    sqlx::query("CREATE TABLE copy_docs (entity_id text, value jsonb)")
+        .execute(&mut *conn)
+        .await?;
+    let mut text = String::with_capacity(docs.len() * 600);
+    for (id, v) in &docs {
+        text.push_str(id);
+        text.push('\t');
+        // COPY text format: escape backslashes (JSON has no tabs or newlines here)
+        text.push_str(&v.replace('\\', "\\\\"));
+        text.push('\n');
+    }
+    let t = Instant::now();
+    let mut copy = conn.copy_in_raw("COPY copy_docs FROM STDIN").await?;
+    copy.send(text.as_bytes()).await?;
+    copy.finish().await?;
+    let copy_secs = t.elapsed().as_secs_f64();
+    drop(conn);
+
+    // 2. one change on the big database vs on a database of one invoice
+    let key = first_key(&big, &s1).await?;
+    let mut big_times = Vec::new();
+    for i in 0..7 {
+        big_times.push(one_change_sync(&big, &s1, &key, i).await?);
+    }
+    srv.stop().await?;
+    let srv = server(1).await?;
+    let (_d2, small, s2) = laptop(&srv, "bench0", 1).await?;
+    small.sync(&s2).await?;
+    let skey = first_key(&small, &s2).await?;
+    let mut small_times = Vec::new();
+    for i in 0..7 {
+        small_times.push(one_change_sync(&small, &s2, &skey, i).await?);
+    }
+    srv.stop().await?;
+
+    // 3. concurrent clients
+    let srv = server(clients).await?;
+    let mut handles = Vec::new();
+    let started = Instant::now() + Duration::from_secs(1);
+    let mut laptops = Vec::new();
+    for i in 0..clients {
+        laptops.push(laptop(&srv, &format!("bench{i}"), 1).await?);
+    }
+    for (i, (dir, app, s)) in laptops.into_iter().enumerate() {
+        let key = first_key(&app, &s).await?;
+        handles.push(tokio::spawn(async move {
+            let _keep = dir;
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            tokio::time::sleep_until(started.into()).await;
+            let end = Instant::now() + Duration::from_secs(secs);
+            let mut k = 0;
+            while Instant::now() < end {
+                match one_change_sync(&app, &s, &key, i * 100_000 + k).await {
+                    Ok(t) => lat.push(t),
+                    Err(e) => {
+                        errors += 1;
+                        eprintln!("client {i}: {e}");
+                    }
+                }
+                k += 1;
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        let (lat, e) = h.await?;
+        all.extend(lat);
+        errors += e;
+    }
+    let syncs = all.len();
+    let (p50, p99) = (pct(&mut all, 0.5), pct(&mut all, 0.99));
+    srv.stop().await?;
+
+    let ratio = first_sync / copy_secs;
+    let (bm, sm) = (median(&mut big_times), median(&mut small_times));
+    Ok(format!(
+        "## Sync\n\n\
+         Measured {date} on {machine}: `icc-server` and the clients in one process on loopback, \
+         PostgreSQL 15 on 127.0.0.1, release build, refresh tokens through GNOME Keyring.\n\n\
+         | measure | figure | baseline in the same run | ratio | goal |\n|---|---|---|---|---|\n\
+         | first sync of {n} invoices (push, and the same ops pulled back) | {first_sync:.2} s | PostgreSQL `COPY` of the same {docs} documents: {copy_secs:.2} s | {ratio:.1}× | ≤ 3× |\n\
+         | sync of 1 change, {n}-invoice database (median of 7) | {bm_ms:.0} ms | same on a 1-invoice database: {sm_ms:.0} ms | {inc:.2}× | ≈ 1× |\n\
+         | {clients} clients editing and syncing for {secs} s | {syncs} syncs, {errors} errors | — | p50 {p50_ms:.0} ms, p99 {p99_ms:.0} ms | 0 errors |\n",
+        date = chrono::Local::now().format("%Y-%m-%d"),
+        machine = crate::report::machine(),
+        docs = docs.len(),
+        bm_ms = bm * 1000.0,
+        sm_ms = sm * 1000.0,
+        inc = bm / sm,
+        p50_ms = p50 * 1000.0,
+        p99_ms = p99 * 1000.0,
+    ))
+}
