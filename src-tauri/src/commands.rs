@@ -2,8 +2,8 @@
 
 use icc_app::{
     Attachment, AuditEntry, BackupInfo, CredentialStatus, Dashboard, DoctorReport, ExportReport,
-    IconstruyeSettings, ImportReport, InvoiceView, ListFilter, Obra, Page, PullReport, SupplierRow,
-    User,
+    IconstruyeSettings, ImportReport, InvoiceView, LinkReport, ListFilter, LocalConflict, Obra,
+    Page, PullReport, SupplierRow, SyncReport, SyncStatus, User,
 };
 use tauri::{AppHandle, Emitter, State};
 
@@ -296,4 +296,45 @@ pub async fn iconstruye_pull(
 ) -> R<PullReport> {
     d.iconstruye_pull(&job, desde.as_deref(), hasta.as_deref(), &emitter(app))
         .await
+}
+
+/// The sync status line.
+#[tauri::command]
+pub async fn sync_status(d: State<'_, Desktop>) -> R<SyncStatus> {
+    d.sync_status().await
+}
+
+/// Links this computer to the central server.
+#[tauri::command]
+pub async fn login_server(
+    d: State<'_, Desktop>,
+    url: String,
+    server_user: String,
+    password: String,
+) -> R<LinkReport> {
+    d.login_server(&url, &server_user, &password).await
+}
+
+/// Syncs now.
+#[tauri::command]
+pub async fn sync_now(d: State<'_, Desktop>) -> R<SyncReport> {
+    d.sync_now().await
+}
+
+/// The conflicts this user may see.
+#[tauri::command]
+pub async fn conflicts(d: State<'_, Desktop>) -> R<Vec<LocalConflict>> {
+    d.conflicts().await
+}
+
+/// Resolves a conflict.
+#[tauri::command]
+pub async fn resolve_conflict(d: State<'_, Desktop>, id: i64, keep: String) -> R<()> {
+    d.resolve_conflict(id, &keep).await
+}
+
+/// Ends the session with the server.
+#[tauri::command]
+pub async fn logout_server(d: State<'_, Desktop>) -> R<()> {
+    d.logout_server().await
 }

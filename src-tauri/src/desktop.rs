@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use icc_app::{
     App, AppError, Attachment, AuditEntry, BackupInfo, CredentialStatus, Dashboard, DoctorReport,
     ExportOptions, ExportProgress, ExportReport, IconstruyeSettings, ImportOptions, ImportProgress,
-    ImportReport, InvoiceView, ListFilter, MappingSpec, Obra, OnDuplicate, Page, Permission,
-    PullProgress, PullReport, Session, SupplierRow, User,
+    ImportReport, InvoiceView, Keep, LinkReport, ListFilter, LocalConflict, MappingSpec, Obra,
+    OnDuplicate, Page, Permission, PullProgress, PullReport, Session, SupplierRow, SyncReport,
+    SyncStatus, User,
 };
 use icc_core::{InvoiceStatus, Role};
 use serde::{Deserialize, Serialize};
@@ -777,6 +778,78 @@ impl Desktop {
             .await;
         self.end_job(job);
         Ok(r?)
+    }
+
+    /// The sync status line: server, last sync, pending ops, open conflicts.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn sync_status(&self) -> Result<SyncStatus, UiError> {
+        let s = self.session()?;
+        Ok(self.app.sync_status(&s).await?)
+    }
+
+    /// Links this computer to the central server.
+    ///
+    /// # Errors
+    /// No session, a bad address, wrong credentials, the server unreachable.
+    pub async fn login_server(
+        &self,
+        url: &str,
+        server_user: &str,
+        password: &str,
+    ) -> Result<LinkReport, UiError> {
+        let s = self.session()?;
+        Ok(self
+            .app
+            .login_server(&s, url, server_user, password)
+            .await?)
+    }
+
+    /// Syncs now.
+    ///
+    /// # Errors
+    /// No session, not linked, the session refused, the server unreachable.
+    pub async fn sync_now(&self) -> Result<SyncReport, UiError> {
+        let s = self.session()?;
+        Ok(self.app.sync(&s).await?)
+    }
+
+    /// The conflicts this user may see.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn conflicts(&self) -> Result<Vec<LocalConflict>, UiError> {
+        let s = self.session()?;
+        Ok(self.app.conflicts(&s).await?)
+    }
+
+    /// Resolves a conflict keeping `mine` (the losing value) or `theirs` (the winner).
+    ///
+    /// # Errors
+    /// No session, unknown conflict, a bad choice, the server unreachable.
+    pub async fn resolve_conflict(&self, id: i64, keep: &str) -> Result<(), UiError> {
+        let s = self.session()?;
+        let keep = match keep {
+            "mine" => Keep::Mine,
+            "theirs" => Keep::Theirs,
+            other => {
+                return Err(AppError::Invalid(format!(
+                    "«{other}» no es una opción: mine o theirs"
+                ))
+                .into());
+            }
+        };
+        Ok(self.app.resolve_conflict(&s, id, keep).await?)
+    }
+
+    /// Ends the session with the server.
+    ///
+    /// # Errors
+    /// No session, the keyring unusable.
+    pub async fn logout_server(&self) -> Result<(), UiError> {
+        let s = self.session()?;
+        Ok(self.app.logout_server(&s).await?)
     }
 
     /// The `doctor` checks.

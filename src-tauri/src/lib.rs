@@ -96,6 +96,12 @@ pub fn run() {
             commands::iconstruye_settings,
             commands::set_iconstruye_url,
             commands::iconstruye_pull,
+            commands::sync_status,
+            commands::login_server,
+            commands::sync_now,
+            commands::conflicts,
+            commands::resolve_conflict,
+            commands::logout_server,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use icc_app::{
     Attachment, AuditEntry, BackupInfo, CredentialStatus, Dashboard, DoctorReport, ExportReport,
-    IconstruyeSettings, ImportReport, InvoiceView, ListFilter, Obra, Page, PullReport, SupplierRow,
-    User,
+    IconstruyeSettings, ImportReport, InvoiceView, LinkReport, ListFilter, LocalConflict, Obra,
+    Page, PullReport, SupplierRow, SyncReport, SyncStatus, User,
 };
 use icc_desktop::UiError;
 use icc_desktop::desktop::{
@@ -44,6 +44,10 @@ fn generate(dir: &Path) {
     CredentialStatus::export_all(&cfg).unwrap();
     IconstruyeSettings::export_all(&cfg).unwrap();
     PullReport::export_all(&cfg).unwrap();
+    SyncStatus::export_all(&cfg).unwrap();
+    SyncReport::export_all(&cfg).unwrap();
+    LinkReport::export_all(&cfg).unwrap();
+    LocalConflict::export_all(&cfg).unwrap();
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -363,3 +363,85 @@ async fn an_iconstruye_pull_reports_progress_and_can_be_cancelled() {
     let st = d.iconstruye_settings().await.unwrap();
     assert_eq!(st.completado_hasta.as_deref(), Some("2026-03-31"));
 }
+
+#[tokio::test]
+async fn the_desktop_links_to_the_server_syncs_and_lists_conflicts() {
+    use std::sync::Arc;
+    const SPW: &str = "Moldaje-Andamio-Losa-2026";
+    let base = std::env::var("ICC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    let cfg = icc_server::Config::from_lookup(&|k| match k {
+        "DATABASE_URL" => Some(url.clone()),
+        "ICC_SERVER_SECRET" => Some("desk-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb".into()),
+        _ => None,
+    })
+    .unwrap();
+    let pool = icc_server::connect(&cfg).await.unwrap();
+    icc_server::migrate(&pool).await.unwrap();
+    icc_server::users::add(&pool, "contadora", icc_core::Role::Contabilidad, &[], SPW)
+        .await
+        .unwrap();
+    let st = icc_server::AppState {
+        pool: pool.clone(),
+        cfg: Arc::new(cfg),
+        metrics: Arc::default(),
+    };
+    let app = icc_server::router(st).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+
+    let (_dir, d) = desktop(Duration::from_secs(600)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    let st = d.sync_status().await.unwrap();
+    assert!(st.server.is_none());
+    assert_eq!(
+        d.sync_now().await.unwrap_err().code,
+        "invalid",
+        "not linked yet"
+    );
+    let e = d
+        .login_server(&server, "contadora", "no-es-esta-1234")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "credentials");
+    let r = d.login_server(&server, "contadora", SPW).await.unwrap();
+    assert_eq!(r.server_user, "contadora");
+    let s = d.session().unwrap();
+    d.app().seed(50, 3, &mut |_, _| true).await.unwrap();
+    let st = d.sync_status().await.unwrap();
+    assert_eq!(st.pending, 50);
+    let r = d.sync_now().await.unwrap();
+    assert_eq!((r.pushed, r.pending), (50, 0));
+    let st = d.sync_status().await.unwrap();
+    assert!(st.last_sync.is_some() && st.conflicts == 0);
+    assert!(d.conflicts().await.unwrap().is_empty());
+    assert_eq!(
+        d.resolve_conflict(99, "mine").await.unwrap_err().code,
+        "not_found"
+    );
+    assert_eq!(
+        d.resolve_conflict(99, "ambos").await.unwrap_err().code,
+        "invalid"
+    );
+    d.logout_server().await.unwrap();
+    assert_eq!(d.sync_now().await.unwrap_err().code, "credentials");
+    drop(s);
+    task.abort();
+    pool.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}

@@ -28,10 +28,15 @@ import type { Assignment } from "./bindings/Assignment";
 import type { CredentialStatus } from "./bindings/CredentialStatus";
 import type { IconstruyeSettings } from "./bindings/IconstruyeSettings";
 import type { PullReport } from "./bindings/PullReport";
+import type { LinkReport } from "./bindings/LinkReport";
+import type { LocalConflict } from "./bindings/LocalConflict";
+import type { SyncReport } from "./bindings/SyncReport";
+import type { SyncStatus } from "./bindings/SyncStatus";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
 export type { Attachment, BackupInfo, SupplierRow, CredentialStatus, IconstruyeSettings, PullReport };
+export type { LinkReport, LocalConflict, SyncReport, SyncStatus };
 
 export type { Page };
 
@@ -98,6 +103,13 @@ export const api = {
   setIconstruyeUrl: (url: string) => call<void>("set_iconstruye_url", { url }),
   iconstruyePull: (job: string, desde: string | null, hasta: string | null) =>
     call<PullReport>("iconstruye_pull", { job, desde, hasta }),
+  syncStatus: () => call<SyncStatus>("sync_status"),
+  loginServer: (url: string, serverUser: string, password: string) =>
+    call<LinkReport>("login_server", { url, serverUser, password }),
+  syncNow: () => call<SyncReport>("sync_now"),
+  conflicts: () => call<LocalConflict[]>("conflicts"),
+  resolveConflict: (id: number, keep: "mine" | "theirs") => call<void>("resolve_conflict", { id, keep }),
+  logoutServer: () => call<void>("logout_server"),
 };
 
 /** Progress of long jobs (import, export). */

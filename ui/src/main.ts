@@ -11,6 +11,7 @@ import { exportScreen } from "./screens/export";
 import { importScreen } from "./screens/import";
 import { invoicesScreen, type InvoicesScreen } from "./screens/invoices";
 import { panelScreen } from "./screens/panel";
+import { conflictsScreen, syncStatusLine } from "./screens/sync";
 
 const app = document.getElementById("app") as HTMLElement;
 
@@ -26,7 +27,7 @@ const EMPTY_FILTER: ListFilter = {
   ids: null,
 };
 
-type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "proveedores" | "usuarios" | "diagnostico";
+type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "proveedores" | "usuarios" | "diagnostico" | "sincronizacion";
 
 let status: Status | null = null;
 let session: SessionInfo | null = null;
@@ -112,6 +113,7 @@ function main(): void {
     { class: "top" },
     h("strong", { class: "brand" }, "ICC Facturas"),
     nav,
+    syncStatusLine(() => go("sincronizacion")),
     h("span", { class: "who", id: "who" }, `${s.username} · ${s.role_label}`),
     h("button", { type: "button", id: "lock-now", title: "Bloquear (Ctrl+L)", onclick: lockNow }, "Bloquear"),
     h(
@@ -192,6 +194,9 @@ function render(content: HTMLElement): void {
       break;
     case "diagnostico":
       content.append(diagnosticsScreen(status, session));
+      break;
+    case "sincronizacion":
+      content.append(conflictsScreen());
       break;
   }
 }

@@ -5,6 +5,7 @@ import { clear, errorText, h, say } from "../dom";
 import { modal } from "./modal";
 import { fecha, fechaHora, rut, thousands } from "../format";
 import { iconstruyeSettingsBox } from "./iconstruye";
+import { serverBox } from "./sync";
 
 /** A form's submit handler: runs `action`, then says `done` and reloads, or shows the error. */
 function submitter(msg: HTMLElement, done: string, reload: () => Promise<void>, action: () => Promise<void>) {
@@ -242,6 +243,7 @@ export function diagnosticsScreen(status: Status, session: SessionInfo): HTMLEle
     h("h2", {}, "Verificaciones"),
     list,
     backupsBox(),
+    serverBox(),
     session.permissions.includes("import") ? iconstruyeSettingsBox() : "",
   );
 }
