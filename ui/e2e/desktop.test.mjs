@@ -140,7 +140,8 @@ after(async () => {
   if (driver) await driver.quit().catch(() => {});
   if (tauriDriver) tauriDriver.kill();
   if (fake) fake.kill();
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  // the app may still be writing its caches while it exits: retry
+  if (work) fs.rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 test("the whole invoice workflow in the real window", async () => {

@@ -785,3 +785,140 @@ fn the_binary_refuses_to_start_without_a_strong_secret_and_manages_users() {
         .unwrap();
     });
 }
+
+#[tokio::test]
+async fn native_tls_serves_https_with_the_given_certificate() {
+    let dir = std::env::temp_dir().join(format!("icc-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    // a throwaway CA and a server certificate for 127.0.0.1 signed by it
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=icc-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = PgPool::connect(&base_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_icc-server"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", db_url(&db))
+        .env("ICC_SERVER_SECRET", SECRET)
+        .env("ICC_BIND", format!("127.0.0.1:{port}"))
+        .env("ICC_TLS_CERT", &cert)
+        .env("ICC_TLS_KEY", &key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    let mut status = None;
+    let mut last_err = String::new();
+    for _ in 0..100 {
+        match https
+            .get(format!("https://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            Ok(r) => {
+                status = Some(r.status().as_u16());
+                break;
+            }
+            Err(e) => last_err = format!("{e:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/health")).await;
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        status,
+        Some(200),
+        "https: {last_err}; server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        plain.is_err() || !plain.unwrap().status().is_success(),
+        "no plain HTTP on the TLS port"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
