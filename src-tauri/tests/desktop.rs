@@ -366,39 +366,13 @@ async fn an_iconstruye_pull_reports_progress_and_can_be_cancelled() {
 
 #[tokio::test]
 async fn the_desktop_links_to_the_server_syncs_and_lists_conflicts() {
-    use std::sync::Arc;
     const SPW: &str = "Moldaje-Andamio-Losa-2026";
-    let base = std::env::var("ICC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
-    let cfg = icc_server::Config::from_lookup(&|k| match k {
-        "DATABASE_URL" => Some(url.clone()),
-        "ICC_SERVER_SECRET" => Some("desk-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb".into()),
-        _ => None,
-    })
-    .unwrap();
-    let pool = icc_server::connect(&cfg).await.unwrap();
-    icc_server::migrate(&pool).await.unwrap();
-    icc_server::users::add(&pool, "contadora", icc_core::Role::Contabilidad, &[], SPW)
-        .await
-        .unwrap();
-    let st = icc_server::AppState {
-        pool: pool.clone(),
-        cfg: Arc::new(cfg),
-        metrics: Arc::default(),
-    };
-    let app = icc_server::router(st).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let srv = icc_server::testing::TestServer::start(
+        &[("contadora", icc_core::Role::Contabilidad, &[])],
+        SPW,
+    )
+    .await;
+    let server = srv.url.clone();
 
     let (_dir, d) = desktop(Duration::from_secs(600)).await;
     d.init_admin("admin", ADMIN_PW).await.unwrap();
@@ -436,12 +410,5 @@ async fn the_desktop_links_to_the_server_syncs_and_lists_conflicts() {
     d.logout_server().await.unwrap();
     assert_eq!(d.sync_now().await.unwrap_err().code, "credentials");
     drop(s);
-    task.abort();
-    pool.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    srv.stop().await;
 }

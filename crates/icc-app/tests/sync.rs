@@ -9,88 +9,21 @@ use std::sync::Arc;
 
 use icc_app::{App, AssignmentChange, Keep, Session};
 use icc_core::{InvoiceStatus, Role};
-use sqlx::PgPool;
 
 const PW: &str = "caballo correcto batería grapa";
 const SERVER_PW: &str = "Moldaje-Andamio-Losa-2026";
-const SECRET: &str = "t3st-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb";
+use icc_server::testing::TestServer as Server;
 
-fn base_url() -> String {
-    std::env::var("ICC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-struct Server {
-    url: String,
-    db: String,
-    pool: PgPool,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let admin = PgPool::connect(&base_url())
-            .await
-            .expect("PostgreSQL reachable");
-        let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let (head, _) = base_url()
-            .rsplit_once('/')
-            .map(|(h, t)| (h.to_owned(), t.to_owned()))
-            .unwrap();
-        let url = format!("{head}/{db}");
-        let cfg = icc_server::Config::from_lookup(&|k| match k {
-            "DATABASE_URL" => Some(url.clone()),
-            "ICC_SERVER_SECRET" => Some(SECRET.into()),
-            _ => None,
-        })
-        .unwrap();
-        let pool = icc_server::connect(&cfg).await.unwrap();
-        icc_server::migrate(&pool).await.unwrap();
-        icc_server::users::add(&pool, "contadora", Role::Contabilidad, &[], SERVER_PW)
-            .await
-            .unwrap();
-        icc_server::users::add(&pool, "gerente", Role::Gerente, &[], SERVER_PW)
-            .await
-            .unwrap();
-        icc_server::users::add(&pool, "jefe1", Role::AdminObra, &["OB-1".into()], SERVER_PW)
-            .await
-            .unwrap();
-        let st = icc_server::AppState {
-            pool: pool.clone(),
-            cfg: Arc::new(cfg),
-            metrics: Arc::default(),
-        };
-        let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Server {
-            url: format!("http://{addr}"),
-            db,
-            pool,
-            task,
-        }
-    }
-
-    async fn stop(self) {
-        self.task.abort();
-        self.pool.close().await;
-        let admin = PgPool::connect(&base_url()).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.db
-        )))
-        .execute(&admin)
-        .await
-        .unwrap();
-    }
+async fn start_server() -> Server {
+    Server::start(
+        &[
+            ("contadora", Role::Contabilidad, &[]),
+            ("gerente", Role::Gerente, &[]),
+            ("jefe1", Role::AdminObra, &["OB-1"]),
+        ],
+        SERVER_PW,
+    )
+    .await
 }
 
 struct Laptop {
@@ -145,7 +78,7 @@ const B: &str = "76555835-2:33:5002";
 
 #[tokio::test]
 async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_converge() {
-    let srv = Server::start().await;
+    let srv = start_server().await;
     let l1 = laptop(&srv, "contadora").await;
     let l2 = laptop(&srv, "gerente").await;
     // the same file imported on both laptops, offline: one invoice each, same ids
@@ -265,7 +198,7 @@ async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_con
 
 #[tokio::test]
 async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
-    let srv = Server::start().await;
+    let srv = start_server().await;
     let office = laptop(&srv, "contadora").await;
     import_rcv(&office).await;
     office
@@ -337,7 +270,7 @@ async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
 
 #[tokio::test]
 async fn a_wrong_server_password_or_a_revoked_session_say_what_to_do() {
-    let srv = Server::start().await;
+    let srv = start_server().await;
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path()).await.unwrap();
     let s = app.init("admin", PW).await.unwrap();
@@ -413,7 +346,7 @@ async fn three_laptops_and_a_thousand_random_operations_each_converge() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x05EE_D1CC);
-    let srv = Server::start().await;
+    let srv = start_server().await;
     let mut laptops = Vec::new();
     for _ in 0..3 {
         laptops.push(laptop(&srv, "contadora").await);
@@ -666,7 +599,7 @@ impl Proxy {
 
 #[tokio::test]
 async fn lost_answers_to_a_push_or_a_pull_lose_nothing_and_duplicate_nothing() {
-    let srv = Server::start().await;
+    let srv = start_server().await;
     let proxy = Proxy::start(&srv.url).await;
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path()).await.unwrap();
@@ -738,29 +671,16 @@ struct ThreadServer {
     thread: std::thread::JoinHandle<()>,
 }
 
-fn server_thread(db_url: String, addr: SocketAddr) -> ThreadServer {
+fn server_thread(db: String, addr: SocketAddr) -> ThreadServer {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let cfg = icc_server::Config::from_lookup(&|k| match k {
-                "DATABASE_URL" => Some(db_url.clone()),
-                "ICC_SERVER_SECRET" => Some(SECRET.into()),
-                _ => None,
-            })
-            .unwrap();
+            let cfg = icc_server::testing::config(&db);
             let pool = icc_server::connect(&cfg).await.unwrap();
-            let st = icc_server::AppState {
-                pool,
-                cfg: Arc::new(cfg),
-                metrics: Arc::default(),
-            };
-            let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
             let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-            tokio::spawn(async move {
-                axum::serve(listener, app).await.ok();
-            });
+            icc_server::testing::serve(cfg, pool, listener);
         });
         ready_tx.send(()).unwrap();
         rx.recv().ok();
@@ -779,15 +699,14 @@ impl ThreadServer {
 
 #[tokio::test]
 async fn a_server_killed_and_restarted_mid_push_loses_nothing() {
-    let srv = Server::start().await;
+    let srv = start_server().await;
     // the test server only created the database; the one that dies runs on its own thread
     srv.task.abort();
     let addr: SocketAddr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let db_url = format!("{}/{}", base_url().rsplit_once('/').unwrap().0, srv.db);
-    let dying = server_thread(db_url.clone(), addr);
+    let dying = server_thread(srv.db.clone(), addr);
     let url = format!("http://{addr}");
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path()).await.unwrap();
@@ -818,7 +737,7 @@ async fn a_server_killed_and_restarted_mid_push_loses_nothing() {
     assert!(first.is_err(), "the sync saw the server die");
     assert!(app.sync_status(&s).await.unwrap().pending > 0);
     // restarted on the same address
-    let again = server_thread(db_url, addr);
+    let again = server_thread(srv.db.clone(), addr);
     let r = app.sync(&s).await.unwrap();
     assert_eq!(r.pending, 0);
     let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops WHERE field = '_doc'")

@@ -9,101 +9,24 @@
 //! Needs the OS keyring (run inside `scripts/with-keyring`) and `ICC_TEST_DATABASE_URL` or a
 //! PostgreSQL on 127.0.0.1:5432.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use icc_app::{App, AssignmentChange, Session};
 use icc_core::Role;
-use sqlx::PgPool;
 
 const PW: &str = "caballo correcto batería grapa";
 const SERVER_PW: &str = "Moldaje-Andamio-Losa-2026";
 
-fn base_url() -> String {
-    std::env::var("ICC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+use icc_server::testing::TestServer as Server;
 
-struct Server {
-    url: String,
-    pool: PgPool,
-    db: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn server(clients: usize) -> Result<Server> {
-    let admin = PgPool::connect(&base_url()).await.context("PostgreSQL")?;
-    let db = format!("icc_bench_{}", uuid_like());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await?;
-    let url = format!("{}/{db}", base_url().rsplit_once('/').context("url")?.0);
-    let secret: String = uuid_like() + &uuid_like();
-    let cfg = icc_server::Config::from_lookup(&|k| match k {
-        "DATABASE_URL" => Some(url.clone()),
-        "ICC_SERVER_SECRET" => Some(secret.clone()),
-        _ => None,
-    })
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let pool = icc_server::connect(&cfg)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    icc_server::migrate(&pool)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    for i in 0..clients.max(1) {
-        icc_server::users::add(
-            &pool,
-            &format!("bench{i}"),
-            Role::Contabilidad,
-            &[],
-            SERVER_PW,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    }
-    let st = icc_server::AppState {
-        pool: pool.clone(),
-        cfg: Arc::new(cfg),
-        metrics: Arc::default(),
-    };
-    let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(Server {
-        url: format!("http://{addr}"),
-        pool,
-        db,
-        task,
-    })
-}
-
-impl Server {
-    async fn stop(self) -> Result<()> {
-        self.task.abort();
-        self.pool.close().await;
-        let admin = PgPool::connect(&base_url()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.db
-        )))
-        .execute(&admin)
-        .await?;
-        Ok(())
-    }
-}
-
-fn uuid_like() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{n:x}{:x}", std::process::id())
+async fn server(clients: usize) -> Server {
+    let names: Vec<String> = (0..clients.max(1)).map(|i| format!("bench{i}")).collect();
+    let users: Vec<(&str, Role, &[&str])> = names
+        .iter()
+        .map(|n| (n.as_str(), Role::Contabilidad, &[][..]))
+        .collect();
+    Server::start(&users, SERVER_PW).await
 }
 
 async fn laptop(
@@ -154,7 +77,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 /// Runs the benchmark and returns its Markdown section.
 pub async fn run(n: u64, clients: usize, secs: u64) -> Result<String> {
     // 1. first sync of n invoices vs COPY of the same documents
-    let srv = server(clients).await?;
+    let srv = server(clients).await;
     let (_d1, big, s1) = laptop(&srv, "bench0", n).await?;
     let docs: Vec<(String, String)> = {
         let ops = big.store().outbox(i64::MAX).await?;
@@ -195,8 +118,8 @@ pub async fn run(n: u64, clients: usize, secs: u64) -> Result<String> {
     for i in 0..7 {
         big_times.push(one_change_sync(&big, &s1, &key, i).await?);
     }
-    srv.stop().await?;
-    let srv = server(1).await?;
+    srv.stop().await;
+    let srv = server(1).await;
     let (_d2, small, s2) = laptop(&srv, "bench0", 1).await?;
     small.sync(&s2).await?;
     let skey = first_key(&small, &s2).await?;
@@ -204,10 +127,10 @@ pub async fn run(n: u64, clients: usize, secs: u64) -> Result<String> {
     for i in 0..7 {
         small_times.push(one_change_sync(&small, &s2, &skey, i).await?);
     }
-    srv.stop().await?;
+    srv.stop().await;
 
     // 3. concurrent clients
-    let srv = server(clients).await?;
+    let srv = server(clients).await;
     let mut handles = Vec::new();
     let started = Instant::now() + Duration::from_secs(1);
     let mut laptops = Vec::new();
@@ -245,7 +168,7 @@ pub async fn run(n: u64, clients: usize, secs: u64) -> Result<String> {
     }
     let syncs = all.len();
     let (p50, p99) = (pct(&mut all, 0.5), pct(&mut all, 0.99));
-    srv.stop().await?;
+    srv.stop().await;
 
     let ratio = first_sync / copy_secs;
     let (bm, sm) = (median(&mut big_times), median(&mut small_times));

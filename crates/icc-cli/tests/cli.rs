@@ -1019,39 +1019,13 @@ async fn iconstruye_pull_and_credentials_follow_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_sync_conflicts_and_logout_follow_the_contract() {
-    use std::sync::Arc;
     const SPW: &str = "Moldaje-Andamio-Losa-2026";
-    let base = std::env::var("ICC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
-    let cfg = icc_server::Config::from_lookup(&|k| match k {
-        "DATABASE_URL" => Some(url.clone()),
-        "ICC_SERVER_SECRET" => Some("cli-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb".into()),
-        _ => None,
-    })
-    .unwrap();
-    let pool = icc_server::connect(&cfg).await.unwrap();
-    icc_server::migrate(&pool).await.unwrap();
-    icc_server::users::add(&pool, "contadora", icc_core::Role::Contabilidad, &[], SPW)
-        .await
-        .unwrap();
-    let st = icc_server::AppState {
-        pool: pool.clone(),
-        cfg: Arc::new(cfg),
-        metrics: Arc::default(),
-    };
-    let app = icc_server::router(st).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let srv = icc_server::testing::TestServer::start(
+        &[("contadora", icc_core::Role::Contabilidad, &[])],
+        SPW,
+    )
+    .await;
+    let (server, pool) = (srv.url.clone(), srv.pool.clone());
 
     let result = tokio::task::spawn_blocking(move || {
         let env = [("ICC_SERVER_PASSWORD", SPW)];
@@ -1184,52 +1158,20 @@ async fn login_sync_conflicts_and_logout_follow_the_contract() {
         assert!(stderr(&out).contains("icc login"), "{}", stderr(&out));
     })
     .await;
-    task.abort();
-    pool.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    drop(pool);
+    srv.stop().await;
     result.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
-    use std::sync::Arc;
     const SPW: &str = "Moldaje-Andamio-Losa-2026";
-    let base = std::env::var("ICC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
-    let cfg = icc_server::Config::from_lookup(&|k| match k {
-        "DATABASE_URL" => Some(url.clone()),
-        "ICC_SERVER_SECRET" => Some("cli-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb".into()),
-        _ => None,
-    })
-    .unwrap();
-    let pool = icc_server::connect(&cfg).await.unwrap();
-    icc_server::migrate(&pool).await.unwrap();
-    icc_server::users::add(&pool, "contadora", icc_core::Role::Contabilidad, &[], SPW)
-        .await
-        .unwrap();
-    let st = icc_server::AppState {
-        pool: pool.clone(),
-        cfg: Arc::new(cfg),
-        metrics: Arc::default(),
-    };
-    let app = icc_server::router(st).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let srv = icc_server::testing::TestServer::start(
+        &[("contadora", icc_core::Role::Contabilidad, &[])],
+        SPW,
+    )
+    .await;
+    let (server, pool) = (srv.url.clone(), srv.pool.clone());
     let a = tempfile::tempdir().unwrap();
     init(a.path());
     let env = [("ICC_SERVER_PASSWORD", SPW)];
@@ -1368,12 +1310,6 @@ async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
         "every invoice once, none lost"
     );
     assert_eq!(list_b, 6000, "the other laptop has them all");
-    task.abort();
-    pool.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    drop(pool);
+    srv.stop().await;
 }

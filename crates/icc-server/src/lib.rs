@@ -12,6 +12,8 @@ pub mod error;
 mod http;
 pub mod metrics;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod users;
 
 use std::sync::Arc;

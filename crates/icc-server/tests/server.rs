@@ -4,94 +4,43 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use icc_core::Role;
 use icc_core::sync::{Hlc, Op, PullResponse, PushRequest, PushResponse};
-use icc_server::{AppState, Config};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-const SECRET: &str = "t3st-Sign1ng-K3y-9fQ2xLm7Rv4Zp8Wc6Yb";
+const SECRET: &str = icc_server::testing::TEST_SECRET;
 const PW: &str = "Moldaje-Andamio-Losa-2026";
 
-fn base_url() -> String {
-    std::env::var("ICC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+use icc_server::testing::{admin_url as base_url, database_url as db_url};
 
 struct TestServer {
     url: String,
     pool: PgPool,
-    db: String,
-    task: tokio::task::JoinHandle<()>,
+    t: icc_server::testing::TestServer,
     http: reqwest::Client,
-}
-
-fn db_url(name: &str) -> String {
-    let base = base_url();
-    let (head, _) = base.rsplit_once('/').unwrap();
-    format!("{head}/{name}")
 }
 
 impl TestServer {
     async fn start() -> TestServer {
-        let admin = PgPool::connect(&base_url())
-            .await
-            .expect("PostgreSQL reachable (ICC_TEST_DATABASE_URL)");
-        let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let url = db_url(&db);
-        let cfg = Config::from_lookup(&|k| match k {
-            "DATABASE_URL" => Some(url.clone()),
-            "ICC_SERVER_SECRET" => Some(SECRET.into()),
-            _ => None,
-        })
-        .unwrap();
-        let pool = icc_server::connect(&cfg).await.unwrap();
-        icc_server::migrate(&pool).await.unwrap();
-        icc_server::users::add(&pool, "admin", Role::Admin, &[], PW)
-            .await
-            .unwrap();
-        icc_server::users::add(&pool, "jefe", Role::AdminObra, &["OB-1".into()], PW)
-            .await
-            .unwrap();
-        let st = AppState {
-            pool: pool.clone(),
-            cfg: Arc::new(cfg),
-            metrics: Arc::default(),
-        };
-        let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let t = icc_server::testing::TestServer::start(
+            &[
+                ("admin", Role::Admin, &[]),
+                ("jefe", Role::AdminObra, &["OB-1"]),
+            ],
+            PW,
+        )
+        .await;
         TestServer {
-            url: format!("http://{addr}"),
-            pool,
-            db,
-            task,
+            url: t.url.clone(),
+            pool: t.pool.clone(),
+            t,
             http: reqwest::Client::new(),
         }
     }
 
     async fn stop(self) {
-        self.task.abort();
-        self.pool.close().await;
-        let admin = PgPool::connect(&base_url()).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.db
-        )))
-        .execute(&admin)
-        .await
-        .unwrap();
+        self.t.stop().await;
     }
 
     async fn post(
