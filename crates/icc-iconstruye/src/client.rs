@@ -185,8 +185,20 @@ impl Client {
     /// # Errors
     /// See [`IconstruyeError`]; a window too long is a programming error reported as `Http`.
     pub async fn buscar_facturas(&self, desde: NaiveDate, hasta: NaiveDate) -> Result<Vec<Value>> {
+        self.buscar_recibidos("cvbf/api/Factura/Buscar", desde, hasta)
+            .await
+    }
+
+    /// A `cvbf` search by reception dates (`Factura` and `NotasCorreccion` take the same
+    /// query).
+    async fn buscar_recibidos(
+        &self,
+        endpoint: &str,
+        desde: NaiveDate,
+        hasta: NaiveDate,
+    ) -> Result<Vec<Value>> {
         self.search(
-            "cvbf/api/Factura/Buscar",
+            endpoint,
             &[
                 ("IdOrgc", "-1".into()),
                 ("FechaRecepDesde", desde.to_string()),
@@ -216,17 +228,8 @@ impl Client {
     /// # Errors
     /// See [`IconstruyeError`].
     pub async fn buscar_notas(&self, desde: NaiveDate, hasta: NaiveDate) -> Result<Vec<Value>> {
-        self.search(
-            "cvbf/api/NotasCorreccion/Buscar",
-            &[
-                ("IdOrgc", "-1".into()),
-                ("FechaRecepDesde", desde.to_string()),
-                ("FechaRecepHasta", hasta.to_string()),
-            ],
-            desde,
-            hasta,
-        )
-        .await
+        self.buscar_recibidos("cvbf/api/NotasCorreccion/Buscar", desde, hasta)
+            .await
     }
 
     /// `NotasCorreccion/PorId`.

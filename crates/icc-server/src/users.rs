@@ -75,6 +75,23 @@ pub async fn list(pool: &PgPool) -> Result<Vec<UserInfo>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Revokes every session of the account `id` (from an UPDATE ... RETURNING id) and commits.
+async fn revoke_sessions(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Option<i64>,
+    name: &str,
+) -> Result<(), String> {
+    let id = id.ok_or_else(|| format!("el usuario «{}» no existe", name.trim()))?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE user_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
 /// Disables an account and revokes its sessions.
 ///
 /// # Errors
@@ -88,15 +105,7 @@ pub async fn disable(pool: &PgPool, name: &str) -> Result<(), String> {
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| e.to_string())?;
-    let id = id.ok_or_else(|| format!("el usuario «{}» no existe", name.trim()))?;
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE user_id = $1",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())
+    revoke_sessions(tx, id, name).await
 }
 
 /// Sets a new password and revokes the account's sessions.
@@ -116,13 +125,5 @@ pub async fn passwd(pool: &PgPool, name: &str, password: &str) -> Result<(), Str
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| e.to_string())?;
-    let id = id.ok_or_else(|| format!("el usuario «{}» no existe", name.trim()))?;
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE user_id = $1",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())
+    revoke_sessions(tx, id, name).await
 }
