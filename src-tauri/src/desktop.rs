@@ -231,6 +231,17 @@ impl Desktop {
     /// The active session, refreshing its activity time; refuses when nobody is signed in,
     /// the session is locked, or it has been idle too long (which locks it).
     pub fn session(&self) -> Result<Session, UiError> {
+        self.session_touching(true)
+    }
+
+    /// Like [`Desktop::session`] without counting as activity: for work the window does by
+    /// itself (background sync, the status line), which must not keep an idle session
+    /// from locking.
+    fn passive_session(&self) -> Result<Session, UiError> {
+        self.session_touching(false)
+    }
+
+    fn session_touching(&self, touch: bool) -> Result<Session, UiError> {
         let lock_after = self.lock_after();
         let mut g = self.signed();
         let Some(s) = g.as_mut() else {
@@ -249,7 +260,9 @@ impl Desktop {
                 "la sesión está bloqueada: escriba su contraseña para continuar",
             ));
         }
-        s.last_activity = Instant::now();
+        if touch {
+            s.last_activity = Instant::now();
+        }
         Ok(s.session.clone())
     }
 
@@ -785,7 +798,7 @@ impl Desktop {
     /// # Errors
     /// No session.
     pub async fn sync_status(&self) -> Result<SyncStatus, UiError> {
-        let s = self.session()?;
+        let s = self.passive_session()?;
         Ok(self.app.sync_status(&s).await?)
     }
 
@@ -806,12 +819,12 @@ impl Desktop {
             .await?)
     }
 
-    /// Syncs now.
+    /// Syncs now (the background sync calls it too, so it does not count as activity).
     ///
     /// # Errors
     /// No session, not linked, the session refused, the server unreachable.
     pub async fn sync_now(&self) -> Result<SyncReport, UiError> {
-        let s = self.session()?;
+        let s = self.passive_session()?;
         Ok(self.app.sync(&s).await?)
     }
 

@@ -168,6 +168,22 @@ async fn an_idle_session_locks_by_itself() {
     assert_eq!(d.list_obras().await.unwrap_err().code, "locked");
     d.unlock(ADMIN_PW).await.unwrap();
     d.list_obras().await.unwrap();
+    // what the window does by itself (the sync status line, background sync) is not
+    // activity: it must not keep an idle session open
+    let mut calls = 0;
+    let locked = loop {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        match d.sync_status().await {
+            Ok(_) => calls += 1,
+            Err(e) => break e.code,
+        }
+        assert!(calls < 20, "polling the status kept the session open");
+    };
+    assert_eq!(locked, "locked");
+    assert!(
+        calls >= 2,
+        "the status line works while the session is open"
+    );
 }
 
 #[tokio::test]
