@@ -114,7 +114,7 @@ pub enum Command {
     /// Vincula este equipo al servidor central e inicia sesión (contraseña del servidor en
     /// ICC_SERVER_PASSWORD o por la entrada estándar)
     Login {
-        /// Dirección del servidor, por ejemplo https://icc.constructora.cl
+        /// Dirección del servidor, por ejemplo `https://icc.constructora.cl`
         #[arg(long, value_name = "URL")]
         server: String,
         /// Cuenta en el servidor
