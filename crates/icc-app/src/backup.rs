@@ -160,17 +160,23 @@ impl App {
     /// # Errors
     /// As [`App::create_backup`].
     pub async fn backup_if_due(&self) -> Result<Option<BackupInfo>> {
-        let newest = self.backups().await?.into_iter().next();
-        let due = newest.is_none_or(|b| {
-            NaiveDateTime::parse_from_str(&b.id, ID_FORMAT).map_or(true, |t| {
-                Utc::now().naive_utc() - t > chrono::Duration::hours(24)
-            })
-        });
+        let due = self
+            .newest_backup_at()
+            .await
+            .is_none_or(|t| Utc::now() - t > chrono::Duration::hours(24));
         if due {
             Ok(Some(self.take_backup().await?))
         } else {
             Ok(None)
         }
+    }
+
+    /// When the newest backup was taken (UTC), if there is one.
+    pub(crate) async fn newest_backup_at(&self) -> Option<chrono::DateTime<Utc>> {
+        let newest = self.backups().await.ok()?.into_iter().next()?;
+        NaiveDateTime::parse_from_str(&newest.id, ID_FORMAT)
+            .ok()
+            .map(|t| t.and_utc())
     }
 
     async fn take_backup(&self) -> Result<BackupInfo> {

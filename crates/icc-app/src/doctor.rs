@@ -14,7 +14,7 @@ pub const MIN_FREE_BYTES: u64 = 500 * 1024 * 1024;
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Check {
     /// Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`, `keyring`,
-    /// `iconstruye`).
+    /// `iconstruye`, `sync`, `backup`).
     pub id: &'static str,
     /// Spanish name.
     pub name: &'static str,
@@ -182,6 +182,39 @@ impl App {
                 },
             });
         }
+
+        checks.push(match self.sync_check().await {
+            None => Check {
+                id: "sync",
+                name: "Servidor de sincronización",
+                ok: true,
+                detail: "no vinculado (este equipo trabaja solo)".into(),
+                hint: None,
+            },
+            Some((ok, detail, hint)) => Check {
+                id: "sync",
+                name: "Servidor de sincronización",
+                ok,
+                detail,
+                hint,
+            },
+        });
+
+        let newest = self.newest_backup_at().await;
+        let age_h = newest.map(|t| (chrono::Utc::now() - t).num_hours());
+        let recent = age_h.is_some_and(|h| h <= 48);
+        checks.push(Check {
+            id: "backup",
+            name: "Último respaldo",
+            ok: recent,
+            detail: match (newest, age_h) {
+                (Some(t), Some(h)) => format!("{} (hace {h} h)", t.format("%d-%m-%Y %H:%M UTC")),
+                _ => "no hay respaldos".into(),
+            },
+            hint: (!recent).then(|| {
+                "tome uno con `icc backup create` (la aplicación de escritorio lo hace al abrir si el último tiene más de un día)".into()
+            }),
+        });
 
         DoctorReport {
             ok: checks.iter().all(|c| c.ok),

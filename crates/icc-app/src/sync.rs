@@ -242,6 +242,64 @@ impl App {
         Ok(report)
     }
 
+    /// The sync checks of `doctor`: whether the server answers, speaks this protocol and
+    /// agrees on the time. `None` when this computer is not linked.
+    pub(crate) async fn sync_check(&self) -> Option<(bool, String, Option<String>)> {
+        let url = self.store.setting(SERVER_SETTING).await.ok().flatten()?;
+        let client = match SyncClient::new(&url) {
+            Ok(c) => c,
+            Err(e) => {
+                return Some((
+                    false,
+                    e.to_string(),
+                    Some("vuelva a vincular el equipo con una dirección válida".into()),
+                ));
+            }
+        };
+        Some(match client.health().await {
+            Err(e) => (
+                false,
+                e.to_string(),
+                Some(format!(
+                    "revise la conexión y que el servidor {url} esté en marcha"
+                )),
+            ),
+            Ok(h) if h.protocol != icc_core::sync::PROTOCOL_VERSION => (
+                false,
+                format!(
+                    "{url} usa el protocolo {} y esta aplicación el {}",
+                    h.protocol,
+                    icc_core::sync::PROTOCOL_VERSION
+                ),
+                Some("actualice la aplicación o el servidor para que coincidan".into()),
+            ),
+            Ok(h) => {
+                let skew = (h.server_ms - chrono::Utc::now().timestamp_millis()).abs();
+                if skew > icc_core::sync::MAX_CLOCK_SKEW_MS {
+                    (
+                        false,
+                        format!(
+                            "{url} responde, pero el reloj de este equipo difiere {} minutos",
+                            skew / 60_000
+                        ),
+                        Some("corrija la fecha y hora del sistema".into()),
+                    )
+                } else {
+                    (
+                        true,
+                        format!(
+                            "{url} responde (versión {}, protocolo {}; relojes a {} s)",
+                            h.version,
+                            h.protocol,
+                            skew / 1000
+                        ),
+                        None,
+                    )
+                }
+            }
+        })
+    }
+
     /// The sync status line.
     ///
     /// # Errors

@@ -758,3 +758,33 @@ async fn a_server_killed_and_restarted_mid_push_loses_nothing() {
         .unwrap();
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn doctor_checks_the_server_its_protocol_and_the_clock() {
+    let srv = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path()).await.unwrap();
+    let s = app.init("admin", PW).await.unwrap();
+    let check =
+        |r: &icc_app::DoctorReport| r.checks.iter().find(|c| c.id == "sync").unwrap().clone();
+    let alone = check(&app.doctor().await);
+    assert!(
+        alone.ok && alone.detail.contains("no vinculado"),
+        "{alone:?}"
+    );
+    app.login_server(&s, &srv.url, "contadora", SERVER_PW)
+        .await
+        .unwrap();
+    let linked = check(&app.doctor().await);
+    assert!(linked.ok, "{linked:?}");
+    assert!(
+        linked.detail.contains("protocolo 1") && linked.detail.contains("relojes"),
+        "{linked:?}"
+    );
+    srv.task.abort();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let down = check(&app.doctor().await);
+    assert!(!down.ok, "{down:?}");
+    assert!(down.hint.unwrap().contains("servidor"));
+    srv.stop().await;
+}

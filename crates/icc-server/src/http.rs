@@ -77,7 +77,12 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
 
 /// `/health`: the process answers.
 async fn health() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+    axum::Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": icc_core::sync::PROTOCOL_VERSION,
+        "server_ms": chrono::Utc::now().timestamp_millis(),
+    }))
 }
 
 /// `/ready`: the database answers and every migration is applied.

@@ -81,6 +81,17 @@ pub struct Profile {
     pub obras: Vec<String>,
 }
 
+/// What `/health` says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// Server version.
+    pub version: String,
+    /// Protocol it speaks.
+    pub protocol: u32,
+    /// Its clock (Unix ms).
+    pub server_ms: i64,
+}
+
 /// A client for one server.
 #[derive(Debug, Clone)]
 pub struct SyncClient {
@@ -186,6 +197,18 @@ impl SyncClient {
             (_, "clock_skew") => SyncError::ClockSkew(message),
             (s, _) => SyncError::Server { status: s, message },
         })
+    }
+
+    /// The server's `/health`: version, protocol and clock (no account needed).
+    ///
+    /// # Errors
+    /// [`SyncError`].
+    pub async fn health(&self) -> Result<Health, SyncError> {
+        let req = self
+            .http
+            .get(self.endpoint("health")?)
+            .timeout(Duration::from_secs(10));
+        self.send(req).await?.ok_or_else(|| empty(self))
     }
 
     /// Signs in.
