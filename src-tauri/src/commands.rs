@@ -338,3 +338,15 @@ pub async fn resolve_conflict(d: State<'_, Desktop>, id: i64, keep: String) -> R
 pub async fn logout_server(d: State<'_, Desktop>) -> R<()> {
     d.logout_server().await
 }
+
+/// The folder backups go to.
+#[tauri::command]
+pub async fn backup_dir(d: State<'_, Desktop>) -> R<String> {
+    d.backup_dir().await
+}
+
+/// Moves the next backups to another folder.
+#[tauri::command]
+pub async fn set_backup_dir(d: State<'_, Desktop>, path: String) -> R<String> {
+    d.set_backup_dir(&path).await
+}

@@ -693,6 +693,30 @@ impl Desktop {
         Ok(self.app.create_backup(&s).await?)
     }
 
+    /// The folder backups go to.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn backup_dir(&self) -> Result<String, UiError> {
+        self.session()?;
+        Ok(self.app.backup_dir().await?.display().to_string())
+    }
+
+    /// Moves the next backups to another folder (administrators); returns it.
+    ///
+    /// # Errors
+    /// No session, forbidden, a folder that cannot be created or written.
+    pub async fn set_backup_dir(&self, path: &str) -> Result<String, UiError> {
+        let s = self.session()?;
+        if path.trim().is_empty() {
+            return Err(AppError::Invalid("indique la carpeta de respaldos".into()).into());
+        }
+        self.app
+            .set_backup_dir(&s, std::path::Path::new(path.trim()))
+            .await?;
+        self.backup_dir().await
+    }
+
     /// The panel's figures.
     ///
     /// # Errors

@@ -102,6 +102,8 @@ pub fn run() {
             commands::conflicts,
             commands::resolve_conflict,
             commands::logout_server,
+            commands::backup_dir,
+            commands::set_backup_dir,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

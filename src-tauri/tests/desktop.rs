@@ -136,6 +136,22 @@ async fn commands_refuse_what_the_role_may_not_do() {
             .code,
         "forbidden"
     );
+    let elsewhere = dir.path().join("otro-disco");
+    assert_eq!(
+        d.set_backup_dir(elsewhere.to_str().unwrap())
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    assert!(!elsewhere.exists());
+    d.logout();
+    d.login("admin", ADMIN_PW).await.unwrap();
+    let moved = d.set_backup_dir(elsewhere.to_str().unwrap()).await.unwrap();
+    assert_eq!(moved, elsewhere.display().to_string());
+    assert_eq!(d.backup_dir().await.unwrap(), moved);
+    let b = d.create_backup().await.unwrap();
+    assert!(std::path::Path::new(&b.path).starts_with(&elsewhere));
 }
 
 #[tokio::test]

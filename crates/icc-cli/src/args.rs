@@ -234,6 +234,12 @@ pub enum InvoicesCommand {
 pub enum BackupCommand {
     /// Toma un respaldo ahora (base de datos y adjuntos), lo verifica y rota los antiguos
     Create,
+    /// Muestra la carpeta de respaldos, o la cambia (por ejemplo a otro disco)
+    Dir {
+        /// Carpeta nueva (se crea si no existe)
+        #[arg(value_name = "CARPETA")]
+        path: Option<PathBuf>,
+    },
     /// Lista los respaldos, del más reciente al más antiguo
     List,
     /// Verifica un respaldo (el más reciente si no se indica)

@@ -533,6 +533,17 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                         "Respaldo creado y verificado:",
                     );
                 }
+                BackupCommand::Dir { path } => {
+                    if let Some(p) = path {
+                        app.set_backup_dir(&s, p).await?;
+                    }
+                    let dir = app.backup_dir().await?;
+                    output::done(
+                        json,
+                        &serde_json::json!({"dir": dir}),
+                        &format!("Carpeta de respaldos: {}", dir.display()),
+                    );
+                }
                 BackupCommand::List => {
                     let all = app.list_backups(&s).await?;
                     output::backups(json, &all, "Respaldos:");

@@ -424,9 +424,40 @@ fn exit_codes_follow_the_contract() {
         "weak password is rejected input"
     );
     assert!(stderr(&out).contains("12"), "{}", stderr(&out));
+    // no backup yet: doctor says so, with what to do, and exits 1
+    let out = icc(d.path(), &["doctor", "--json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let backup = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "backup")
+        .unwrap()
+        .clone();
+    assert_eq!(backup["ok"], false);
+    assert!(
+        backup["hint"]
+            .as_str()
+            .unwrap()
+            .contains("icc backup create"),
+        "{backup}"
+    );
+    let out = icc(d.path(), &["--user", "admin", "backup", "create"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = icc(d.path(), &["doctor", "--json"], None);
     let report = ok_json(out);
     assert_eq!(report["ok"], true);
+    for id in ["backup", "sync", "keyring"] {
+        assert!(
+            report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["id"] == id && c["ok"] == true),
+            "{id}: {report}"
+        );
+    }
     assert!(
         report["checks"]
             .as_array()
@@ -555,7 +586,7 @@ fn a_writer_killed_mid_transaction_leaves_a_sound_database_and_no_partial_write(
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
     let out = icc(d.path(), &["doctor", "--json"], None);
-    let report = ok_json(out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let integrity = report["checks"]
         .as_array()
         .unwrap()
@@ -730,6 +761,31 @@ fn export_writes_every_report_and_reports_in_json() {
 fn backups_are_created_listed_verified_and_restored_from_the_command_line() {
     let d = seeded();
     let dir = d.path();
+    // the folder can move to another disk; the next backups go there
+    let shown = ok_json(icc(
+        dir,
+        &["--user", "admin", "backup", "dir", "--json"],
+        None,
+    ));
+    assert!(
+        shown["dir"].as_str().unwrap().ends_with("respaldos"),
+        "{shown}"
+    );
+    let other = tempfile::tempdir().unwrap();
+    let target = other.path().join("icc-respaldos");
+    let moved = ok_json(icc(
+        dir,
+        &[
+            "--user",
+            "admin",
+            "backup",
+            "dir",
+            target.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(moved["dir"], target.to_str().unwrap());
     let made = ok_json(icc(
         dir,
         &["--user", "admin", "backup", "create", "--json"],
@@ -737,6 +793,10 @@ fn backups_are_created_listed_verified_and_restored_from_the_command_line() {
     ));
     let id = made[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(made[0]["facts"]["invoices"], 2000);
+    assert!(
+        target.join(&id).join("icc.db").exists(),
+        "the backup is in the new folder"
+    );
     let list = ok_json(icc(
         dir,
         &["--user", "admin", "backup", "list", "--json"],

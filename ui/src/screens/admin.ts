@@ -242,7 +242,7 @@ export function diagnosticsScreen(status: Status, session: SessionInfo): HTMLEle
     ),
     h("h2", {}, "Verificaciones"),
     list,
-    backupsBox(),
+    backupsBox(session.permissions.includes("manage_users")),
     serverBox(),
     session.permissions.includes("import") ? iconstruyeSettingsBox() : "",
   );
@@ -282,7 +282,7 @@ export function suppliersScreen(open: (rut: string) => void): HTMLElement {
 }
 
 /** Local backups: the list and "create one now" (restoring is for `icc backup restore`). */
-function backupsBox(): HTMLElement {
+function backupsBox(admin: boolean): HTMLElement {
   const table = h("table", { id: "backups-table" });
   const msg = h("p", { class: "msg", hidden: true, role: "alert", id: "backup-msg" });
   const load = async () => {
@@ -325,12 +325,37 @@ function backupsBox(): HTMLElement {
     },
     "Crear respaldo ahora",
   );
+  const folder = h("input", { id: "backup-dir", size: 50 });
+  api
+    .backupDir()
+    .then((d) => (folder.value = d))
+    .catch((e) => say(msg, errorText(e)));
+  const folderForm = admin
+    ? h(
+        "form",
+        {
+          class: "toolbar",
+          onsubmit: async (e: Event) => {
+            e.preventDefault();
+            try {
+              folder.value = await api.setBackupDir(folder.value.trim());
+              say(msg, `Los próximos respaldos irán a ${folder.value}.`, "ok");
+            } catch (err) {
+              say(msg, errorText(err));
+            }
+          },
+        },
+        h("label", { class: "field" }, h("span", {}, "Carpeta de respaldos (puede ser otro disco)"), folder),
+        h("button", { type: "submit", id: "backup-dir-save" }, "Cambiar carpeta"),
+      )
+    : h("p", { class: "muted" }, "Carpeta de respaldos: ", folder);
   load();
   return h(
     "div",
     {},
     h("h2", {}, "Respaldos"),
     h("p", { class: "muted" }, "Se toma uno al abrir la aplicación si el último tiene más de 24 horas; se guardan 7 diarios, 4 semanales y 12 mensuales."),
+    folderForm,
     create,
     msg,
     table,
