@@ -6,7 +6,7 @@
 export type Check = { 
 /**
  * Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`, `keyring`,
- * `iconstruye`).
+ * `iconstruye`, `sync`, `backup`).
  */
 id: string, 
 /**
