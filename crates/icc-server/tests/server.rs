@@ -871,3 +871,176 @@ async fn native_tls_serves_https_with_the_given_certificate() {
     .unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
+
+fn script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/backup")
+        .join(name)
+}
+
+#[tokio::test]
+async fn the_backup_and_restore_scripts_round_trip_the_database() {
+    let srv = TestServer::start().await;
+    let (admin, _) = srv.login("admin").await;
+    let t = now();
+    let (s, _) = srv
+        .push(
+            &admin,
+            "pc1",
+            vec![
+                op(
+                    "inv-a",
+                    "glosa",
+                    json!("cemento"),
+                    hlc(t, "pc1"),
+                    None,
+                    "OB-1",
+                ),
+                op(
+                    "inv-b",
+                    "glosa",
+                    json!("fierro"),
+                    hlc(t + 1, "pc1"),
+                    None,
+                    "OB-2",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let dir = std::env::temp_dir().join(format!("icc-pgdump-{}", uuid::Uuid::new_v4().simple()));
+    let out = std::process::Command::new("bash")
+        .arg(script("backup.sh"))
+        .env("DATABASE_URL", db_url(&srv.t.db))
+        .env("BACKUP_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dumps: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    assert!(dumps[0].starts_with("icc-") && dumps[0].ends_with(".dump"));
+
+    // restore into an empty database and compare the content
+    let copy = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
+    let root = PgPool::connect(&base_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {copy}")))
+        .execute(&root)
+        .await
+        .unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(script("restore.sh"))
+        .arg(dir.join(&dumps[0]))
+        .env("DATABASE_URL", db_url(&copy))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = PgPool::connect(&db_url(&copy)).await.unwrap();
+    for q in [
+        "SELECT string_agg(username || role || disabled::text, ',' ORDER BY username) FROM users",
+        "SELECT string_agg(op_id::text || field || value::text || hlc, ',' ORDER BY seq) FROM ops",
+        "SELECT string_agg(entity_id || field || value::text, ',' ORDER BY entity_id, field) FROM fields",
+        "SELECT string_agg(version::text, ',' ORDER BY version) FROM _sqlx_migrations",
+    ] {
+        let a: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+            .fetch_one(&srv.pool)
+            .await
+            .unwrap();
+        let b: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+            .fetch_one(&restored)
+            .await
+            .unwrap();
+        assert!(a.is_some());
+        assert_eq!(a, b, "{q}");
+    }
+    restored.close().await;
+    // a damaged file is refused and changes nothing
+    let bad = dir.join("roto.dump");
+    std::fs::write(&bad, b"esto no es un respaldo").unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(script("restore.sh"))
+        .arg(&bad)
+        .env("DATABASE_URL", db_url(&copy))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no se cambió nada"));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {copy} WITH (FORCE)"
+    )))
+    .execute(&root)
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    srv.stop().await;
+}
+
+#[test]
+fn the_backup_script_rotates_like_the_laptops() {
+    let dir = std::env::temp_dir().join(format!("icc-rot-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 400 days of nightly dumps, two on the newest day
+    let newest = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+    for back in 0..400u64 {
+        let d = newest - chrono::Days::new(back);
+        std::fs::write(
+            dir.join(format!("icc-{}-030000.dump", d.format("%Y%m%d"))),
+            b"x",
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("icc-20261128-150000.dump"), b"x").unwrap();
+    std::fs::write(dir.join("notas.txt"), b"no es un respaldo").unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(script("backup.sh"))
+        .arg("--rotate-only")
+        .env("BACKUP_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut kept: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".dump"))
+        .collect();
+    kept.sort();
+    // the newest of each of 7 days, 4 ISO weeks and 12 months (overlapping)
+    let mut want = std::collections::BTreeSet::new();
+    want.insert("icc-20261128-150000.dump".to_owned());
+    for back in 1..7u64 {
+        want.insert(format!(
+            "icc-{}-030000.dump",
+            (newest - chrono::Days::new(back)).format("%Y%m%d")
+        ));
+    }
+    // weeks: the newest day of each of the last 4 ISO weeks (Sundays before the current week)
+    for sunday in ["20261122", "20261115", "20261108"] {
+        want.insert(format!("icc-{sunday}-030000.dump"));
+    }
+    // months: the last day of each earlier month, back to December 2025
+    for m in [
+        "20261031", "20260930", "20260831", "20260731", "20260630", "20260531", "20260430",
+        "20260331", "20260228", "20260131", "20251231",
+    ] {
+        want.insert(format!("icc-{m}-030000.dump"));
+    }
+    assert_eq!(kept, want.into_iter().collect::<Vec<_>>());
+    assert!(dir.join("notas.txt").exists(), "other files are left alone");
+    std::fs::remove_dir_all(&dir).ok();
+}
