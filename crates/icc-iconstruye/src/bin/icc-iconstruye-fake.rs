@@ -27,8 +27,9 @@ struct Args {
     /// Días sobre los que se reparten las recepciones
     #[arg(long, default_value_t = 90)]
     dias: u32,
-    /// Clave de suscripción aceptada (repetible; la segunda sirve de secundaria)
-    #[arg(long = "key", env = "ICC_FAKE_KEY", required = true)]
+    /// Clave de suscripción aceptada (repetible; la segunda sirve de secundaria). Sin ella se
+    /// genera una al azar y se muestra al iniciar: no hay clave por defecto
+    #[arg(long = "key", env = "ICC_FAKE_KEY")]
     keys: Vec<String>,
     /// Ráfagas de 429: CADA:LARGO (por ejemplo 50:3)
     #[arg(long, value_name = "CADA:LARGO")]
@@ -56,6 +57,25 @@ struct Args {
     empty_days: Option<String>,
 }
 
+/// A key for one run of the fake, from the OS's hash seed, the clock and the process id.
+fn random_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::from("fake-");
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
 fn pair(s: &str, what: &str) -> Result<(u64, u64), String> {
     let (a, b) = s
         .split_once(':')
@@ -76,10 +96,15 @@ async fn main() -> std::process::ExitCode {
     let from = a.desde.unwrap_or_else(|| {
         chrono::Local::now().date_naive() - chrono::Days::new(u64::from(a.dias))
     });
+    let mut keys = a.keys.clone();
+    let generated = keys.is_empty();
+    if generated {
+        keys.push(random_key());
+    }
     let mut cfg = FakeConfig::new(a.seed, a.invoices, from, "");
     cfg.days = a.dias;
-    cfg.facturas_keys = a.keys.clone();
-    cfg.ordenes_keys = a.keys;
+    cfg.facturas_keys = keys.clone();
+    cfg.ordenes_keys = keys.clone();
     cfg.retry_after_secs = a.retry_after;
     cfg.error_500_every = a.error_500_every;
     cfg.slow_every = a.slow_every;
@@ -113,6 +138,10 @@ async fn main() -> std::process::ExitCode {
         "iConstruye falso en {} ({docs} facturas recibidas desde {from}); Ctrl+C para terminar",
         server.url()
     );
+    if generated {
+        // a fake's key, made for this run: show it so a test can use it
+        println!("clave de suscripción de esta ejecución: {}", keys[0]);
+    }
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("error: {e}");
     }
