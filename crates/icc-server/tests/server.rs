@@ -166,6 +166,37 @@ fn op(entity_id: &str, field: &str, value: Value, h: Hlc, base: Option<Hlc>, obr
     }
 }
 
+/// `inv-a` in OB-1 and `inv-b` in OB-2, pushed by `pc1`; returns the clock used.
+async fn two_invoices(srv: &TestServer, token: &str) -> i64 {
+    let t = now();
+    let (s, v) = srv
+        .push(
+            token,
+            "pc1",
+            vec![
+                op(
+                    "inv-a",
+                    "glosa",
+                    json!("cemento"),
+                    hlc(t, "pc1"),
+                    None,
+                    "OB-1",
+                ),
+                op(
+                    "inv-b",
+                    "glosa",
+                    json!("fierro"),
+                    hlc(t + 1, "pc1"),
+                    None,
+                    "OB-2",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    t
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -327,32 +358,7 @@ async fn a_site_manager_pushes_and_pulls_only_their_obras() {
     let srv = TestServer::start().await;
     let (admin, _) = srv.login("admin").await;
     let (jefe, _) = srv.login("jefe").await;
-    let t = now();
-    let (s, v) = srv
-        .push(
-            &admin,
-            "pc1",
-            vec![
-                op(
-                    "inv-a",
-                    "glosa",
-                    json!("cemento"),
-                    hlc(t, "pc1"),
-                    None,
-                    "OB-1",
-                ),
-                op(
-                    "inv-b",
-                    "glosa",
-                    json!("fierro"),
-                    hlc(t + 1, "pc1"),
-                    None,
-                    "OB-2",
-                ),
-            ],
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let t = two_invoices(&srv, &admin).await;
     let mine = srv.pull_all(&jefe).await;
     assert_eq!(
         mine.ops
@@ -882,32 +888,7 @@ fn script(name: &str) -> std::path::PathBuf {
 async fn the_backup_and_restore_scripts_round_trip_the_database() {
     let srv = TestServer::start().await;
     let (admin, _) = srv.login("admin").await;
-    let t = now();
-    let (s, _) = srv
-        .push(
-            &admin,
-            "pc1",
-            vec![
-                op(
-                    "inv-a",
-                    "glosa",
-                    json!("cemento"),
-                    hlc(t, "pc1"),
-                    None,
-                    "OB-1",
-                ),
-                op(
-                    "inv-b",
-                    "glosa",
-                    json!("fierro"),
-                    hlc(t + 1, "pc1"),
-                    None,
-                    "OB-2",
-                ),
-            ],
-        )
-        .await;
-    assert_eq!(s, 200);
+    two_invoices(&srv, &admin).await;
     let dir = std::env::temp_dir().join(format!("icc-pgdump-{}", uuid::Uuid::new_v4().simple()));
     let out = std::process::Command::new("bash")
         .arg(script("backup.sh"))
