@@ -5,6 +5,7 @@ use icc_app::{
     IconstruyeSettings, ImportReport, InvoiceView, LinkReport, ListFilter, LocalConflict, Obra,
     Page, PullReport, SupplierRow, SyncReport, SyncStatus, User,
 };
+use icc_core::Secret;
 use tauri::{AppHandle, Emitter, State};
 
 use crate::desktop::{
@@ -33,14 +34,14 @@ pub async fn status(d: State<'_, Desktop>) -> R<Status> {
 pub async fn init_admin(
     d: State<'_, Desktop>,
     username: String,
-    password: String,
+    password: Secret,
 ) -> R<SessionInfo> {
     d.init_admin(&username, &password).await
 }
 
 /// Signs in.
 #[tauri::command]
-pub async fn login(d: State<'_, Desktop>, username: String, password: String) -> R<SessionInfo> {
+pub async fn login(d: State<'_, Desktop>, username: String, password: Secret) -> R<SessionInfo> {
     d.login(&username, &password).await
 }
 
@@ -52,7 +53,7 @@ pub fn lock(d: State<'_, Desktop>) {
 
 /// Unlocks with the signed-in user's password.
 #[tauri::command]
-pub async fn unlock(d: State<'_, Desktop>, password: String) -> R<SessionInfo> {
+pub async fn unlock(d: State<'_, Desktop>, password: Secret) -> R<SessionInfo> {
     d.unlock(&password).await
 }
 
@@ -165,7 +166,7 @@ pub async fn add_user(
     username: String,
     role: String,
     obras: Vec<String>,
-    password: String,
+    password: Secret,
 ) -> R<()> {
     d.add_user(&username, &role, &obras, &password).await
 }
@@ -263,7 +264,7 @@ pub async fn credentials(d: State<'_, Desktop>) -> R<Vec<CredentialStatus>> {
 
 /// Stores a credential in the OS keyring.
 #[tauri::command]
-pub async fn set_credential(d: State<'_, Desktop>, name: String, secret: String) -> R<()> {
+pub async fn set_credential(d: State<'_, Desktop>, name: String, secret: Secret) -> R<()> {
     d.set_credential(&name, &secret).await
 }
 
@@ -310,7 +311,7 @@ pub async fn login_server(
     d: State<'_, Desktop>,
     url: String,
     server_user: String,
-    password: String,
+    password: Secret,
 ) -> R<LinkReport> {
     d.login_server(&url, &server_user, &password).await
 }

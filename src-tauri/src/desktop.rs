@@ -18,7 +18,7 @@ use icc_app::{
     OnDuplicate, Page, Permission, PullProgress, PullReport, Session, SupplierRow, SyncReport,
     SyncStatus, User,
 };
-use icc_core::{InvoiceStatus, Role};
+use icc_core::{InvoiceStatus, Role, Secret};
 use serde::{Deserialize, Serialize};
 
 use crate::error::UiError;
@@ -309,7 +309,11 @@ impl Desktop {
     ///
     /// # Errors
     /// Already initialised, weak password.
-    pub async fn init_admin(&self, username: &str, password: &str) -> Result<SessionInfo, UiError> {
+    pub async fn init_admin(
+        &self,
+        username: &str,
+        password: impl Into<Secret>,
+    ) -> Result<SessionInfo, UiError> {
         let s = self.app.init(username, password).await?;
         Ok(self.sign_in(s))
     }
@@ -318,7 +322,11 @@ impl Desktop {
     ///
     /// # Errors
     /// Wrong credentials, locked or disabled account.
-    pub async fn login(&self, username: &str, password: &str) -> Result<SessionInfo, UiError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: impl Into<Secret>,
+    ) -> Result<SessionInfo, UiError> {
         let s = self.app.login(username, password).await?;
         Ok(self.sign_in(s))
     }
@@ -334,7 +342,7 @@ impl Desktop {
     ///
     /// # Errors
     /// Nobody signed in, wrong password (with the login back-off).
-    pub async fn unlock(&self, password: &str) -> Result<SessionInfo, UiError> {
+    pub async fn unlock(&self, password: impl Into<Secret>) -> Result<SessionInfo, UiError> {
         let username = self
             .signed()
             .as_ref()
@@ -622,7 +630,7 @@ impl Desktop {
         username: &str,
         role: &str,
         obras: &[String],
-        password: &str,
+        password: impl Into<Secret>,
     ) -> Result<(), UiError> {
         let s = self.session()?;
         let role: Role = role.parse()?;
@@ -739,7 +747,11 @@ impl Desktop {
     ///
     /// # Errors
     /// No session, forbidden, unknown name, the keyring unusable.
-    pub async fn set_credential(&self, name: &str, secret: &str) -> Result<(), UiError> {
+    pub async fn set_credential(
+        &self,
+        name: &str,
+        secret: impl Into<Secret>,
+    ) -> Result<(), UiError> {
         let s = self.session()?;
         Ok(self.app.set_credential(Some(&s), name, secret).await?)
     }
@@ -834,7 +846,7 @@ impl Desktop {
         &self,
         url: &str,
         server_user: &str,
-        password: &str,
+        password: impl Into<Secret>,
     ) -> Result<LinkReport, UiError> {
         let s = self.session()?;
         Ok(self

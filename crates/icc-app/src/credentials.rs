@@ -3,6 +3,7 @@
 //! entry. The set of names is closed; each database has its own entries (the service name
 //! carries the installation id), so two data folders never share or overwrite keys.
 
+use icc_core::Secret;
 use serde::Serialize;
 
 use crate::App;
@@ -98,23 +99,23 @@ impl App {
     }
 
     /// Stores an internal secret (a token the app itself obtained) in the keyring.
-    pub(crate) async fn store_secret(&self, name: &str, value: &str) -> Result<()> {
+    pub(crate) async fn store_secret(&self, name: &str, value: &Secret) -> Result<()> {
         let entry = self.entry(name).await?;
-        let value = value.to_owned();
-        tokio::task::spawn_blocking(move || entry.set_password(&value))
+        let value = value.clone();
+        tokio::task::spawn_blocking(move || entry.set_password(value.expose()))
             .await
             .map_err(|e| AppError::Keyring(format!("el llavero no respondió: {e}")))?
             .map_err(|e| keyring_error(&e))
     }
 
     /// Reads an internal secret.
-    pub(crate) async fn secret(&self, name: &str) -> Result<Option<String>> {
+    pub(crate) async fn secret(&self, name: &str) -> Result<Option<Secret>> {
         let entry = self.entry(name).await?;
         let got = tokio::task::spawn_blocking(move || entry.get_password())
             .await
             .map_err(|e| AppError::Keyring(format!("el llavero no respondió: {e}")))?;
         match got {
-            Ok(v) => Ok(Some(v)),
+            Ok(v) => Ok(Some(Secret::new(v))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(keyring_error(&e)),
         }
@@ -142,25 +143,21 @@ impl App {
         &self,
         s: Option<&Session>,
         name: &str,
-        secret: &str,
+        secret: impl Into<Secret>,
     ) -> Result<()> {
         if let Some(s) = s {
             s.require(Permission::Import)?;
         }
         let spec = spec(name)?;
-        let secret = secret.trim();
+        let secret: Secret = secret.into();
+        let secret = Secret::new(secret.expose().trim());
         if secret.is_empty() {
             return Err(AppError::Invalid(format!(
                 "la credencial «{}» llegó vacía; envíela por la entrada estándar",
                 spec.name
             )));
         }
-        let entry = self.entry(spec.name).await?;
-        let value = secret.to_owned();
-        tokio::task::spawn_blocking(move || entry.set_password(&value))
-            .await
-            .map_err(|e| AppError::Keyring(format!("el llavero no respondió: {e}")))?
-            .map_err(|e| keyring_error(&e))?;
+        self.store_secret(spec.name, &secret).await?;
         self.audit_credential(s, spec.name, "guardada").await?;
         tracing::info!(
             credential = spec.name,
@@ -194,7 +191,7 @@ impl App {
     }
 
     /// A stored secret, for the clients in this crate only.
-    pub(crate) async fn credential(&self, name: &'static str) -> Result<Option<String>> {
+    pub(crate) async fn credential(&self, name: &'static str) -> Result<Option<Secret>> {
         self.secret(spec(name)?.name).await
     }
 

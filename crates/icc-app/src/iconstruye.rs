@@ -220,11 +220,14 @@ impl App {
     }
 
     async fn key_pair(&self, p: Product) -> Result<Option<KeyPair>> {
-        let primary = self.credential(p.credential()).await?.and_then(ApiKey::new);
+        let primary = self
+            .credential(p.credential())
+            .await?
+            .and_then(|s| ApiKey::new(s.expose()));
         let secondary = self
             .credential(p.secondary_credential())
             .await?
-            .and_then(ApiKey::new);
+            .and_then(|s| ApiKey::new(s.expose()));
         Ok(match (primary, secondary) {
             (Some(primary), secondary) => Some(KeyPair { primary, secondary }),
             // only a secondary stored: use it as the one key

@@ -7,6 +7,7 @@
 //! server stored it; a retry is harmless, ops are idempotent) and pulls what others did,
 //! applying each page and moving the cursor in one transaction.
 
+use icc_core::Secret;
 use icc_core::sync::{MAX_PUSH_OPS, PushRequest};
 use icc_store::LocalConflict;
 use icc_sync::{SyncClient, SyncError};
@@ -119,10 +120,10 @@ impl App {
         s: &Session,
         url: &str,
         server_user: &str,
-        password: &str,
+        password: impl Into<Secret>,
     ) -> Result<LinkReport> {
         let client = SyncClient::new(url)?;
-        let tokens = client.login(server_user.trim(), password).await?;
+        let tokens = client.login(server_user.trim(), &password.into()).await?;
         self.store_secret(REFRESH_TOKEN_ENTRY, &tokens.refresh_token)
             .await?;
         let device = match self.store.setting(icc_store::sync::DEVICE_SETTING).await? {
@@ -156,7 +157,7 @@ impl App {
 
     /// A fresh access token (the refresh token rotates and the new one replaces it in the
     /// keyring at once).
-    async fn access_token(&self, client: &SyncClient) -> Result<String> {
+    async fn access_token(&self, client: &SyncClient) -> Result<Secret> {
         let refresh = self.secret(REFRESH_TOKEN_ENTRY).await?.ok_or_else(|| {
             AppError::Credentials(
                 "no hay sesión con el servidor en este equipo; use `icc login --server URL --server-user NOMBRE`".into(),

@@ -1,6 +1,6 @@
 //! First administrator, logins with back-off, users and obras.
 
-use icc_core::Role;
+use icc_core::{Role, Secret};
 use icc_store::{NewUser, Obra, User};
 
 use crate::App;
@@ -32,14 +32,14 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-async fn hash_blocking(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
+async fn hash_blocking(password: Secret) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(password.expose()))
         .await
         .map_err(|e| AppError::Io(format!("error interno al calcular el hash: {e}")))?
 }
 
-async fn verify_blocking(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+async fn verify_blocking(password: Secret, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
         .await
         .unwrap_or(false)
 }
@@ -58,10 +58,11 @@ impl App {
     ///
     /// # Errors
     /// [`AppError::AlreadyInitialized`] when users exist, a weak password, a bad name.
-    pub async fn init(&self, admin: &str, password: &str) -> Result<Session> {
+    pub async fn init(&self, admin: &str, password: impl Into<Secret>) -> Result<Session> {
+        let password: Secret = password.into();
         let username = valid_username(admin)?;
-        check_password_policy(&username, password)?;
-        let hash = hash_blocking(password.to_owned()).await?;
+        check_password_policy(&username, password.expose())?;
+        let hash = hash_blocking(password).await?;
         let mut tx = self.store.write(&username).await?;
         // checked inside the write transaction (BEGIN IMMEDIATE): two concurrent inits
         // cannot both create an administrator
@@ -93,14 +94,15 @@ impl App {
     /// # Errors
     /// [`AppError::NotInitialized`], [`AppError::BadCredentials`], [`AppError::Locked`],
     /// [`AppError::Disabled`].
-    pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
+    pub async fn login(&self, username: &str, password: impl Into<Secret>) -> Result<Session> {
+        let password: Secret = password.into();
         if !self.is_initialized().await? {
             return Err(AppError::NotInitialized(
                 self.data_dir.display().to_string(),
             ));
         }
         let Some(user) = self.store.user(username.trim()).await? else {
-            let _ = verify_blocking(password.to_owned(), DUMMY_HASH.to_owned()).await;
+            let _ = verify_blocking(password.clone(), DUMMY_HASH.to_owned()).await;
             tracing::warn!(user = %username.trim(), "login refused: unknown user");
             return Err(AppError::BadCredentials);
         };
@@ -116,7 +118,7 @@ impl App {
         let ok = if user.password_legacy {
             false // predecessor hashes are verified by the migration capability
         } else {
-            verify_blocking(password.to_owned(), user.password_hash.clone()).await
+            verify_blocking(password.clone(), user.password_hash.clone()).await
         };
         if !ok {
             let failed = user.failed_logins + 1;
@@ -154,13 +156,14 @@ impl App {
         name: &str,
         role: Role,
         obras: &[String],
-        password: &str,
+        password: impl Into<Secret>,
     ) -> Result<User> {
+        let password: Secret = password.into();
         s.require(Permission::ManageUsers)?;
         let username = valid_username(name)?;
         needs_obras(role, obras)?;
-        check_password_policy(&username, password)?;
-        let hash = hash_blocking(password.to_owned()).await?;
+        check_password_policy(&username, password.expose())?;
+        let hash = hash_blocking(password).await?;
         let mut tx = self.store.write(&s.username).await?;
         tx.create_user(&NewUser {
             username: username.clone(),
@@ -205,13 +208,19 @@ impl App {
     ///
     /// # Errors
     /// Forbidden, weak password, unknown user.
-    pub async fn change_password(&self, s: &Session, target: &str, password: &str) -> Result<()> {
+    pub async fn change_password(
+        &self,
+        s: &Session,
+        target: &str,
+        password: impl Into<Secret>,
+    ) -> Result<()> {
+        let password: Secret = password.into();
         let user = self.user_named(target).await?;
         if !user.username.eq_ignore_ascii_case(&s.username) {
             s.require(Permission::ManageUsers)?;
         }
-        check_password_policy(&user.username, password)?;
-        let hash = hash_blocking(password.to_owned()).await?;
+        check_password_policy(&user.username, password.expose())?;
+        let hash = hash_blocking(password).await?;
         let mut tx = self.store.write(&s.username).await?;
         tx.set_password(&user.username, &hash).await?;
         tx.commit().await?;

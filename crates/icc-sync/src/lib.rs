@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use icc_core::Secret;
 use icc_core::sync::{PROTOCOL_HEADER, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
@@ -58,14 +59,14 @@ pub enum SyncError {
 }
 
 /// Tokens from a login or a refresh.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Tokens {
     /// Access token (Bearer).
-    pub access_token: String,
+    pub access_token: Secret,
     /// Seconds it lives.
     pub expires_in: u64,
     /// Refresh token (usable once).
-    pub refresh_token: String,
+    pub refresh_token: Secret,
     /// The account.
     pub user: Profile,
 }
@@ -215,11 +216,11 @@ impl SyncClient {
     ///
     /// # Errors
     /// [`SyncError`].
-    pub async fn login(&self, username: &str, password: &str) -> Result<Tokens, SyncError> {
+    pub async fn login(&self, username: &str, password: &Secret) -> Result<Tokens, SyncError> {
         let req = self
             .http
             .post(self.endpoint("api/v1/auth/login")?)
-            .json(&serde_json::json!({"username": username, "password": password}));
+            .json(&serde_json::json!({"username": username, "password": password.expose()}));
         self.send(req).await?.ok_or_else(|| empty(self))
     }
 
@@ -227,11 +228,11 @@ impl SyncClient {
     ///
     /// # Errors
     /// [`SyncError`].
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, SyncError> {
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<Tokens, SyncError> {
         let req = self
             .http
             .post(self.endpoint("api/v1/auth/refresh")?)
-            .json(&serde_json::json!({"refresh_token": refresh_token}));
+            .json(&serde_json::json!({"refresh_token": refresh_token.expose()}));
         self.send(req).await?.ok_or_else(|| empty(self))
     }
 
@@ -239,11 +240,11 @@ impl SyncClient {
     ///
     /// # Errors
     /// [`SyncError`].
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), SyncError> {
+    pub async fn logout(&self, refresh_token: &Secret) -> Result<(), SyncError> {
         let req = self
             .http
             .post(self.endpoint("api/v1/auth/logout")?)
-            .json(&serde_json::json!({"refresh_token": refresh_token}));
+            .json(&serde_json::json!({"refresh_token": refresh_token.expose()}));
         self.send::<serde_json::Value>(req).await.map(|_| ())
     }
 
@@ -251,11 +252,15 @@ impl SyncClient {
     ///
     /// # Errors
     /// [`SyncError`].
-    pub async fn push(&self, access: &str, body: &PushRequest) -> Result<PushResponse, SyncError> {
+    pub async fn push(
+        &self,
+        access: &Secret,
+        body: &PushRequest,
+    ) -> Result<PushResponse, SyncError> {
         let req = self
             .http
             .post(self.endpoint("api/v1/sync/push")?)
-            .bearer_auth(access)
+            .bearer_auth(access.expose())
             .json(body);
         self.send(req).await?.ok_or_else(|| empty(self))
     }
@@ -266,7 +271,7 @@ impl SyncClient {
     /// [`SyncError`].
     pub async fn pull(
         &self,
-        access: &str,
+        access: &Secret,
         device: &str,
         cursor: i64,
         limit: i64,
@@ -276,7 +281,7 @@ impl SyncClient {
             .append_pair("cursor", &cursor.to_string())
             .append_pair("limit", &limit.to_string())
             .append_pair("device", device);
-        let req = self.http.get(url).bearer_auth(access);
+        let req = self.http.get(url).bearer_auth(access.expose());
         self.send(req).await?.ok_or_else(|| empty(self))
     }
 
@@ -284,11 +289,11 @@ impl SyncClient {
     ///
     /// # Errors
     /// [`SyncError`].
-    pub async fn resolve(&self, access: &str, id: i64) -> Result<(), SyncError> {
+    pub async fn resolve(&self, access: &Secret, id: i64) -> Result<(), SyncError> {
         let req = self
             .http
             .post(self.endpoint(&format!("api/v1/conflicts/{id}/resolve"))?)
-            .bearer_auth(access)
+            .bearer_auth(access.expose())
             .json(&serde_json::json!({}));
         self.send::<serde_json::Value>(req).await.map(|_| ())
     }
