@@ -39,7 +39,11 @@ pub fn run() {
         eprintln!("error: no se encontró la carpeta de datos del usuario; defina ICC_DATA_DIR");
         std::process::exit(1);
     };
-    let _log = icc_app::logging::init(Some(&dir), "icc_desktop=info,icc_app=info,warn");
+    let explicit = std::env::var_os("ICC_DATA_DIR").map(std::path::PathBuf::from);
+    let _log = icc_app::logging::init(
+        icc_app::logging::log_dir(explicit.as_deref()).as_deref(),
+        icc_app::logging::Program::Desktop,
+    );
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())

@@ -128,7 +128,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             ));
         }
     };
-    let _log_guard = icc_app::logging::init(Some(&data_dir), "warn,sqlx=error");
+    let _log_guard = icc_app::logging::init(
+        icc_app::logging::log_dir(cli.global.data_dir.as_deref()).as_deref(),
+        icc_app::logging::Program::Cli,
+    );
     let app = App::open(&data_dir).await?;
     let json = cli.global.json;
     let mut stdin = Stdin::new();

@@ -1373,3 +1373,220 @@ async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
     drop(pool);
     srv.stop().await;
 }
+
+/// Every file under `dir` and every console output, as one haystack per source.
+fn log_haystacks(dir: &Path, consoles: &[Output]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        out.push((
+            e.path().display().to_string(),
+            std::fs::read(e.path()).unwrap(),
+        ));
+    }
+    for (i, o) in consoles.iter().enumerate() {
+        out.push((format!("stderr of step {i}"), o.stderr.clone()));
+        out.push((format!("stdout of step {i}"), o.stdout.clone()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_session_at_trace_level_logs_no_secret() {
+    use icc_iconstruye::fake::{FakeConfig, FakeServer};
+    const KEY: &str = "traza-clave-iconstruye-5f4e3d2c1b";
+    const SPW: &str = "Hormigon-Fraguado-Lento-2026";
+    const JEFE_PW: &str = "Cubicacion-Moldaje-Tres-77!";
+    const WRONG: &str = "Clave-Equivocada-Zeta-31";
+    let from: chrono::NaiveDate = "2026-02-01".parse().unwrap();
+    let mut cfg = FakeConfig::new(7, 30, from, KEY);
+    cfg.retry_after_secs = 0;
+    let fake = FakeServer::start(cfg, 0).await.unwrap();
+    let iconstruye = fake.url();
+    let srv = icc_server::testing::TestServer::start(
+        &[("contadora", icc_core::Role::Contabilidad, &[])],
+        SPW,
+    )
+    .await;
+    let server = srv.url.clone();
+
+    let result = tokio::task::spawn_blocking(move || {
+        let d = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let logs_dir = logs.path().display().to_string();
+        let env = [
+            ("ICC_ENV", "dev"),
+            ("RUST_LOG", "trace"),
+            ("ICC_LOG_DIR", logs_dir.as_str()),
+            ("ICC_ICONSTRUYE_URL", iconstruye.as_str()),
+            ("ICC_ICONSTRUYE_INTERVALO_MS", "0"),
+            ("ICC_SERVER_PASSWORD", SPW),
+        ];
+        let mut steps = Vec::new();
+        let mut step = |args: &[&str], stdin: Option<&str>, extra: &[(&str, &str)]| {
+            let mut all: Vec<(&str, &str)> = env.to_vec();
+            all.extend_from_slice(extra);
+            let out = icc_env(d.path(), args, stdin, &all);
+            let code = out.status.code();
+            if code != Some(0) {
+                eprintln!("{args:?} → {code:?}: {}", stderr(&out));
+            }
+            steps.push(out);
+            code
+        };
+        let admin_pw = format!("{PW}\n");
+        assert_eq!(
+            step(
+                &["init", "--admin-user", "admin", "--password-stdin"],
+                Some(&admin_pw),
+                &[]
+            ),
+            Some(0)
+        );
+        let jefe_pw = format!("{JEFE_PW}\n");
+        assert_eq!(
+            step(
+                &[
+                    "--user",
+                    "admin",
+                    "users",
+                    "add",
+                    "jefe",
+                    "--role",
+                    "contabilidad",
+                    "--password-stdin"
+                ],
+                Some(&jefe_pw),
+                &[]
+            ),
+            Some(0)
+        );
+        // a failed login, then a good one
+        assert_ne!(
+            step(
+                &["--user", "jefe", "invoices", "list"],
+                None,
+                &[("ICC_PASSWORD", WRONG)]
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            step(
+                &["--user", "jefe", "invoices", "list", "--json"],
+                None,
+                &[("ICC_PASSWORD", JEFE_PW)]
+            ),
+            Some(0)
+        );
+        let key = format!("{KEY}\n");
+        assert_eq!(
+            step(
+                &["credentials", "set", "iconstruye-facturas"],
+                Some(&key),
+                &[]
+            ),
+            Some(0)
+        );
+        assert!(matches!(
+            step(
+                &[
+                    "--user",
+                    "admin",
+                    "iconstruye",
+                    "pull",
+                    "--desde",
+                    "2026-02-01",
+                    "--hasta",
+                    "2026-02-28",
+                    "--json"
+                ],
+                None,
+                &[]
+            ),
+            Some(0) | Some(3) // 3: the fake's rejected rows
+        ));
+        assert_eq!(
+            step(
+                &[
+                    "--user",
+                    "admin",
+                    "login",
+                    "--server",
+                    &server,
+                    "--server-user",
+                    "contadora"
+                ],
+                None,
+                &[]
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            step(&["--user", "admin", "sync", "--json"], None, &[]),
+            Some(0)
+        );
+        // the refresh token as the keyring holds it now (it rotated at the sync)
+        let install_id = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            use sqlx::Connection;
+            let url = format!("sqlite://{}", d.path().join("icc.db").display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let id: String =
+                sqlx::query_scalar("SELECT value FROM settings WHERE key = 'install_id'")
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+            id
+        });
+        let refresh = Command::new("secret-tool")
+            .args([
+                "lookup",
+                "service",
+                &format!("icc-facturas:{install_id}"),
+                "username",
+                "servidor-sincronizacion",
+            ])
+            .output()
+            .unwrap();
+        let refresh = String::from_utf8(refresh.stdout).unwrap().trim().to_owned();
+        assert!(refresh.len() >= 20, "the refresh token is in the keyring");
+        assert_eq!(
+            step(&["--user", "admin", "sync", "--json"], None, &[]),
+            Some(0)
+        );
+        assert_eq!(step(&["--user", "admin", "logout"], None, &[]), Some(0));
+
+        let hay = log_haystacks(logs.path(), &steps);
+        let bytes: usize = hay.iter().map(|(_, h)| h.len()).sum();
+        assert!(
+            std::fs::read_dir(logs.path()).unwrap().count() >= 1,
+            "the session wrote its log file"
+        );
+        assert!(bytes > 100_000, "trace level logs plenty ({bytes} bytes)");
+        // the log covers what was done with the secrets, so the search below means something
+        let files: Vec<u8> = hay
+            .iter()
+            .filter(|(n, _)| !n.starts_with("std"))
+            .flat_map(|(_, h)| h.clone())
+            .collect();
+        let text = String::from_utf8_lossy(&files);
+        for event in [
+            "login refused: wrong password",
+            "credential stored in the OS keyring",
+            "linked to the sync server",
+            "cvbf/api/Factura/Buscar",
+        ] {
+            assert!(text.contains(event), "the log mentions {event:?}");
+        }
+        for secret in [PW, JEFE_PW, WRONG, KEY, SPW, refresh.as_str(), "eyJhbGci"] {
+            for (name, h) in &hay {
+                assert!(
+                    !h.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "a secret ({}…) is in {name}",
+                    &secret[..4]
+                );
+            }
+        }
+    })
+    .await;
+    srv.stop().await;
+    result.unwrap();
+}
