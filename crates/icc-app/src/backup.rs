@@ -17,6 +17,7 @@ use crate::attachments::ATTACHMENTS_DIR;
 use crate::auth::{Permission, Session};
 use crate::error::{AppError, Result};
 use crate::{App, DB_FILE};
+use icc_core::Secret;
 
 /// Default backup folder inside the data directory.
 pub const BACKUPS_DIR: &str = "respaldos";
@@ -189,6 +190,7 @@ impl App {
             n += 1;
             id = format!("{}-{n}", now.format(ID_FORMAT));
         }
+        remove_stale_partials(&dir);
         let partial = dir.join(format!(".{id}.partial"));
         let _ = std::fs::remove_dir_all(&partial);
         std::fs::create_dir_all(&partial).map_err(|e| io("no se pudo crear", &partial, e))?;
@@ -255,17 +257,7 @@ impl App {
     }
 
     async fn backups(&self) -> Result<Vec<BackupInfo>> {
-        let dir = self.backup_dir().await?;
-        let mut out: Vec<BackupInfo> = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .filter_map(|e| read_info(&e.path()))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        out.sort_by(|a, b| b.id.cmp(&a.id));
-        Ok(out)
+        Ok(backups_in(&self.backup_dir().await?))
     }
 
     /// The backups, newest first.
@@ -277,22 +269,7 @@ impl App {
     }
 
     async fn find_backup(&self, id: Option<&str>) -> Result<BackupInfo> {
-        let all = self.backups().await?;
-        match id {
-            None => all.into_iter().next().ok_or_else(|| {
-                AppError::Invalid(
-                    "no hay respaldos todavía; cree uno con `icc backup create`".into(),
-                )
-            }),
-            Some(id) => {
-                all.into_iter()
-                    .find(|b| b.id == id.trim())
-                    .ok_or_else(|| AppError::NotFound {
-                        what: "respaldo",
-                        key: id.trim().into(),
-                    })
-            }
-        }
+        find(self.backups().await?, id)
     }
 
     /// Checks a backup (the newest when `id` is `None`): `integrity_check` and the counts of
@@ -302,66 +279,185 @@ impl App {
     /// Unknown backup, or one that is damaged (the message says what failed).
     pub async fn verify_backup(&self, _s: &Session, id: Option<&str>) -> Result<BackupInfo> {
         let b = self.find_backup(id).await?;
-        self.verified(&b).await?;
+        verified(&b).await?;
         Ok(b)
     }
 
-    async fn verified(&self, b: &BackupInfo) -> Result<()> {
-        let db = Path::new(&b.path).join(DB_FILE);
-        let found = inspect(&db).await?;
-        if found != b.facts {
-            return Err(AppError::Invalid(format!(
-                "el respaldo {} no coincide con su manifiesto (esperado {:?}, encontrado {:?}); use otro respaldo",
-                b.id, b.facts, found
-            )));
-        }
-        if found.schema_version > supported_schema() {
-            return Err(AppError::Invalid(format!(
-                "el respaldo {} es de una versión más nueva de ICC Facturas (esquema {}, esta versión conoce hasta {}); actualice la aplicación antes de restaurarlo",
-                b.id,
-                found.schema_version,
-                supported_schema()
-            )));
-        }
-        Ok(())
-    }
-
     /// Replaces the database and attachments with a backup (the newest when `id` is `None`)
-    /// after keeping a safety copy of the current ones. Administrators only. The store is
-    /// closed: the caller must open the data folder again.
+    /// after keeping a copy of the current files, as they are, even damaged. Administrators
+    /// only. The store is closed: the caller must open the data folder again.
     ///
     /// # Errors
     /// Forbidden, unknown, damaged or newer backup (nothing is changed then), file errors.
     pub async fn restore_backup(&self, s: &Session, id: Option<&str>) -> Result<BackupInfo> {
         s.require(Permission::ManageUsers)?;
         let b = self.find_backup(id).await?;
-        self.verified(&b).await?;
+        verified(&b).await?;
         let dir = self.backup_dir().await?;
-        let safety = dir.join(format!(
-            ".antes-de-restaurar-{}",
-            Utc::now().format(ID_FORMAT)
-        ));
-        std::fs::create_dir_all(&safety).map_err(|e| io("no se pudo crear", &safety, e))?;
-        self.store.snapshot_to(&safety.join(DB_FILE)).await?;
         self.store.close().await;
-        let live = self.data_dir.join(DB_FILE);
-        for ext in ["-wal", "-shm"] {
-            let side = PathBuf::from(format!("{}{ext}", live.display()));
-            if side.exists() {
-                std::fs::remove_file(&side).map_err(|e| io("no se pudo quitar", &side, e))?;
-            }
-        }
-        let incoming = self.data_dir.join(format!(".{DB_FILE}.restaurando"));
-        std::fs::copy(Path::new(&b.path).join(DB_FILE), &incoming)
-            .map_err(|e| io("no se pudo copiar", &incoming, e))?;
-        std::fs::rename(&incoming, &live).map_err(|e| io("no se pudo reemplazar", &live, e))?;
-        copy_missing(
-            &Path::new(&b.path).join(ATTACHMENTS_DIR),
-            &self.data_dir.join(ATTACHMENTS_DIR),
-        )?;
+        let safety = swap_in(&self.data_dir, &dir, &b)?;
         tracing::warn!(backup = %b.id, safety = %safety.display(), user = %s.username, "database restored from backup");
         Ok(b)
     }
+}
+
+/// Removes what backups killed mid-way left (`.…partial` older than an hour: a younger one
+/// may belong to a backup running in another process).
+fn remove_stale_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if name.starts_with('.') && name.ends_with(".partial") && old {
+            match std::fs::remove_dir_all(e.path()) {
+                Ok(()) => tracing::info!(partial = %name, "removed an interrupted backup"),
+                Err(err) => {
+                    tracing::warn!(partial = %name, "could not remove an interrupted backup: {err}")
+                }
+            }
+        }
+    }
+}
+
+/// The backups in `dir`, newest first.
+fn backups_in(dir: &Path) -> Vec<BackupInfo> {
+    let mut out: Vec<BackupInfo> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter_map(|e| read_info(&e.path()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort_by(|a, b| b.id.cmp(&a.id));
+    out
+}
+
+fn find(all: Vec<BackupInfo>, id: Option<&str>) -> Result<BackupInfo> {
+    match id {
+        None => all.into_iter().next().ok_or_else(|| {
+            AppError::Invalid("no hay respaldos todavía; cree uno con `icc backup create`".into())
+        }),
+        Some(id) => all
+            .into_iter()
+            .find(|b| b.id == id.trim())
+            .ok_or_else(|| AppError::NotFound {
+                what: "respaldo",
+                key: id.trim().into(),
+            }),
+    }
+}
+
+/// `integrity_check`, the manifest's counts and a schema this build knows.
+async fn verified(b: &BackupInfo) -> Result<()> {
+    let db = Path::new(&b.path).join(DB_FILE);
+    let found = inspect(&db).await?;
+    if found != b.facts {
+        return Err(AppError::Invalid(format!(
+            "el respaldo {} no coincide con su manifiesto (esperado {:?}, encontrado {:?}); use otro respaldo",
+            b.id, b.facts, found
+        )));
+    }
+    if found.schema_version > supported_schema() {
+        return Err(AppError::Invalid(format!(
+            "el respaldo {} es de una versión más nueva de ICC Facturas (esquema {}, esta versión conoce hasta {}); actualice la aplicación antes de restaurarlo",
+            b.id,
+            found.schema_version,
+            supported_schema()
+        )));
+    }
+    Ok(())
+}
+
+/// Puts a verified backup in place of the live database (closed): the live files (database,
+/// WAL, shared memory) are first copied byte for byte to `.antes-de-restaurar-…` in the
+/// backup folder, so even a damaged database is kept for inspection; the backup's copy
+/// replaces the database by a rename; attachments it has and the folder lacks are copied.
+/// Returns the safety folder.
+fn swap_in(data_dir: &Path, backup_dir: &Path, b: &BackupInfo) -> Result<PathBuf> {
+    let safety = backup_dir.join(format!(
+        ".antes-de-restaurar-{}",
+        Utc::now().format(ID_FORMAT)
+    ));
+    std::fs::create_dir_all(&safety).map_err(|e| io("no se pudo crear", &safety, e))?;
+    let live = data_dir.join(DB_FILE);
+    let side = |ext: &str| PathBuf::from(format!("{}{ext}", live.display()));
+    for ext in ["", "-wal", "-shm"] {
+        let from = side(ext);
+        if from.exists() {
+            let to = safety.join(format!("{DB_FILE}{ext}"));
+            std::fs::copy(&from, &to).map_err(|e| io("no se pudo copiar", &to, e))?;
+        }
+    }
+    let incoming = data_dir.join(format!(".{DB_FILE}.restaurando"));
+    std::fs::copy(Path::new(&b.path).join(DB_FILE), &incoming)
+        .map_err(|e| io("no se pudo copiar", &incoming, e))?;
+    for ext in ["-wal", "-shm"] {
+        let f = side(ext);
+        if f.exists() {
+            std::fs::remove_file(&f).map_err(|e| io("no se pudo quitar", &f, e))?;
+        }
+    }
+    std::fs::rename(&incoming, &live).map_err(|e| io("no se pudo reemplazar", &live, e))?;
+    copy_missing(
+        &Path::new(&b.path).join(ATTACHMENTS_DIR),
+        &data_dir.join(ATTACHMENTS_DIR),
+    )?;
+    Ok(safety)
+}
+
+/// Restores a backup when the live database cannot be opened or trusted (damaged by a
+/// failing disk, say). The password is checked against the backup being restored: the
+/// account must be an active administrator there. The backup folder is the one the live
+/// database names, when it can still be read, else `DATA_DIR/respaldos`.
+///
+/// # Errors
+/// Unknown, damaged or newer backup; bad credentials or not an administrator in the backup;
+/// file errors. Nothing is changed on error.
+pub async fn restore_without_live_db(
+    data_dir: &Path,
+    id: Option<&str>,
+    username: &str,
+    password: impl Into<Secret>,
+) -> Result<BackupInfo> {
+    let password: Secret = password.into();
+    let live = data_dir.join(DB_FILE);
+    let dir = match icc_store::backup::setting_in(&live, BACKUP_DIR_SETTING).await {
+        Some(d) if !d.trim().is_empty() => PathBuf::from(d),
+        _ => data_dir.join(BACKUPS_DIR),
+    };
+    let b = find(backups_in(&dir), id)?;
+    verified(&b).await?;
+    let db = Path::new(&b.path).join(DB_FILE);
+    let account = icc_store::backup::account_in(&db, username).await?;
+    let ok = match account {
+        Some(a) if !a.legacy => {
+            let hash = a.password_hash.clone();
+            let good = tokio::task::spawn_blocking(move || {
+                crate::auth::verify_password(password.expose(), &hash)
+            })
+            .await
+            .unwrap_or(false);
+            good && !a.disabled && a.role == "admin"
+        }
+        _ => false,
+    };
+    if !ok {
+        return Err(AppError::Invalid(format!(
+            "para restaurar sin la base actual, use un administrador activo del respaldo {} con su contraseña de entonces",
+            b.id
+        )));
+    }
+    let safety = swap_in(data_dir, &dir, &b)?;
+    tracing::warn!(backup = %b.id, safety = %safety.display(), user = %username, "database restored from backup without the live database");
+    Ok(b)
 }
 
 #[cfg(test)]
@@ -388,16 +484,57 @@ mod tests {
             assert!(keep.contains(&t.format(ID_FORMAT).to_string()), "day {d}");
         }
         assert!(!keep.contains("extra"));
-        // 7 days + up to 4 weeks + 12 months, overlapping: never more than 23
-        assert!(keep.len() <= 23 && keep.len() >= 12 + 4, "{}", keep.len());
-        // the oldest kept is about a year old, nothing older survives
-        let oldest = all
-            .iter()
-            .filter(|(id, _)| keep.contains(id))
-            .map(|(_, t)| *t)
-            .min()
-            .unwrap();
-        assert!(start - oldest < chrono::Duration::days(366));
-        assert!(start - oldest > chrono::Duration::days(300));
+    }
+
+    /// 400 simulated days of one backup a day (at a time of day that drifts), rotated after
+    /// each as the app does: what survives is exactly the promised set, computed here from
+    /// the calendar without `keep_set`.
+    #[test]
+    fn rotation_over_400_days_keeps_exactly_the_promised_set() {
+        let first = at("2025-10-25 09:00");
+        let mut kept: Vec<(String, NaiveDateTime)> = Vec::new();
+        let mut all_taken = Vec::new();
+        for day in 0..400i64 {
+            let t = first + chrono::Duration::days(day) + chrono::Duration::minutes(day % 300);
+            let id = t.format(ID_FORMAT).to_string();
+            kept.push((id.clone(), t));
+            all_taken.push(t);
+            let keep = keep_set(&kept);
+            kept.retain(|(id, _)| keep.contains(id));
+            // never more than 7 + 4 + 12
+            assert!(kept.len() <= 23, "day {day}: {}", kept.len());
+        }
+        let last = *all_taken.last().unwrap();
+        let newest_in = |pred: &dyn Fn(&NaiveDateTime) -> bool| {
+            all_taken.iter().filter(|t| pred(t)).max().copied()
+        };
+        let mut expected = std::collections::BTreeSet::new();
+        // the last 7 calendar days (one backup each)
+        for d in 0..7 {
+            let day = (last - chrono::Duration::days(d)).date();
+            expected.insert(newest_in(&|t| t.date() == day).unwrap());
+        }
+        // the last 4 ISO weeks that have a backup
+        for w in 0..4 {
+            let week = (last - chrono::Duration::weeks(w)).iso_week();
+            expected.insert(newest_in(&|t| t.iso_week() == week).unwrap());
+        }
+        // the last 12 months
+        let (mut y, mut m) = (last.year(), last.month());
+        for _ in 0..12 {
+            expected.insert(newest_in(&|t| t.year() == y && t.month() == m).unwrap());
+            if m == 1 {
+                y -= 1;
+                m = 12;
+            } else {
+                m -= 1;
+            }
+        }
+        let got: std::collections::BTreeSet<NaiveDateTime> = kept.iter().map(|(_, t)| *t).collect();
+        assert_eq!(got, expected);
+        assert!(got.len() >= 12 + 4 && got.len() <= 23, "{}", got.len());
+        let oldest = got.iter().min().unwrap();
+        assert!(last - *oldest > chrono::Duration::days(300));
+        assert!(last - *oldest < chrono::Duration::days(366));
     }
 }

@@ -40,7 +40,7 @@ pub use attachments::{ATTACHMENTS_DIR, MAX_ATTACHMENT_BYTES};
 pub use auth::{
     Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
 };
-pub use backup::{BACKUPS_DIR, BackupInfo, keep_set};
+pub use backup::{BACKUPS_DIR, BackupInfo, keep_set, restore_without_live_db};
 pub use credentials::{CREDENTIALS, CredentialSpec, CredentialStatus, KEYRING_SERVICE};
 pub use dashboard::{AgingSlice, ClaimSlice, Dashboard, ObraSpend};
 pub use doctor::{Check, DoctorReport};

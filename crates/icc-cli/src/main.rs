@@ -132,15 +132,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         icc_app::logging::log_dir(cli.global.data_dir.as_deref()).as_deref(),
         icc_app::logging::Program::Cli,
     );
-    let app = App::open(&data_dir).await?;
     let json = cli.global.json;
     let mut stdin = Stdin::new();
+    if let Command::Backup {
+        command: BackupCommand::Restore { id, latest },
+    } = &cli.command
+    {
+        let id = if *latest { None } else { id.as_deref() };
+        return restore(&cli, &data_dir, id, json, &mut stdin).await;
+    }
+    let app = App::open(&data_dir).await?;
     let result = dispatch(&app, &cli, json, &mut stdin).await;
     app.close().await;
     result
 }
 
-async fn login(app: &App, cli: &Cli, stdin: &mut Stdin) -> Result<Session, Failure> {
+/// The `--user` and its password (from `ICC_PASSWORD` or stdin).
+fn user_and_password<'a>(
+    cli: &'a Cli,
+    stdin: &mut Stdin,
+) -> Result<(&'a str, icc_core::Secret), Failure> {
     let Some(user) = cli.global.user.as_deref() else {
         return Err(Failure::usage(
             "este comando actúa como un usuario: indíquelo con --user NOMBRE (o ICC_USER) y la contraseña en ICC_PASSWORD o por stdin",
@@ -150,7 +161,50 @@ async fn login(app: &App, cli: &Cli, stdin: &mut Stdin) -> Result<Session, Failu
         Ok(p) if !p.is_empty() => p,
         _ => stdin.password("contraseña de --user")?,
     };
-    Ok(app.login(user, &password).await?)
+    Ok((user, password.into()))
+}
+
+async fn login(app: &App, cli: &Cli, stdin: &mut Stdin) -> Result<Session, Failure> {
+    let (user, password) = user_and_password(cli, stdin)?;
+    Ok(app.login(user, password).await?)
+}
+
+/// `backup restore`: through the live database when it opens and the user signs in; when
+/// the database itself fails (damaged), against the backup's own administrators.
+async fn restore(
+    cli: &Cli,
+    data_dir: &std::path::Path,
+    id: Option<&str>,
+    json: bool,
+    stdin: &mut Stdin,
+) -> Result<(), Failure> {
+    let (user, password) = user_and_password(cli, stdin)?;
+    let live = async {
+        let app = App::open(data_dir).await?;
+        let s = app.login(user, &password).await?;
+        app.restore_backup(&s, id).await
+    }
+    .await;
+    let b = match live {
+        Ok(b) => b,
+        Err(e @ (AppError::Store(_) | AppError::NotInitialized(_))) => {
+            eprintln!(
+                "aviso: la base de datos actual no se pudo usar ({e}); se restaura comprobando la contraseña en el respaldo"
+            );
+            icc_app::restore_without_live_db(data_dir, id, user, password).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    restored(json, &b);
+    Ok(())
+}
+
+fn restored(json: bool, b: &icc_app::BackupInfo) {
+    output::backups(
+        json,
+        std::slice::from_ref(b),
+        "Restaurado; la base anterior quedó como copia de seguridad en la carpeta de respaldos:",
+    );
 }
 
 fn opt_field(v: &Option<String>) -> Option<Option<String>> {
@@ -559,14 +613,11 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                         "Respaldo verificado (integridad y conteos):",
                     );
                 }
+                // run() sends restores to restore() before the database opens; this arm
+                // serves callers of dispatch() that already hold an open App
                 BackupCommand::Restore { id, latest } => {
                     let id = if *latest { None } else { id.as_deref() };
-                    let b = app.restore_backup(&s, id).await?;
-                    output::backups(
-                        json,
-                        std::slice::from_ref(&b),
-                        "Restaurado; la base anterior quedó como copia de seguridad en la carpeta de respaldos:",
-                    );
+                    restored(json, &app.restore_backup(&s, id).await?);
                 }
             }
         }

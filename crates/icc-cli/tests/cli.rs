@@ -1590,3 +1590,219 @@ async fn a_full_session_at_trace_level_logs_no_secret() {
     srv.stop().await;
     result.unwrap();
 }
+
+/// Every row of every table of a database file, as text, table by table.
+async fn db_content(path: &Path) -> Vec<(String, Vec<String>)> {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    for t in tables {
+        let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+            .bind(&t)
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        let expr = cols
+            .iter()
+            .map(|c| format!("quote(\"{c}\")"))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {expr} FROM \"{t}\" ORDER BY 1"
+        )))
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        out.push((t, rows));
+    }
+    c.close().await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_drill_a_damaged_live_database_comes_back_identical() {
+    let d = seeded();
+    let b = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "backup", "create", "--json"],
+        None,
+    ));
+    let id = b[0]["id"].as_str().unwrap().to_owned();
+    let db = d.path().join("icc.db");
+    let before = db_content(&db).await;
+    assert!(
+        before
+            .iter()
+            .any(|(t, r)| t == "invoices" && r.len() == 2000)
+    );
+
+    // the disk fails: pages in the middle of the live file are overwritten
+    let mut bytes = std::fs::read(&db).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 64 * 1024].fill(0x5A);
+    bytes[4096..8192].fill(0xC3);
+    std::fs::write(&db, &bytes).unwrap();
+    let damaged = bytes;
+    let doctor = icc(d.path(), &["doctor", "--json"], None);
+    assert!(!doctor.status.success(), "doctor notices the damage");
+
+    let out = icc(
+        d.path(),
+        &["--user", "admin", "backup", "restore", "--latest", "--json"],
+        None,
+    );
+    let v = ok_json(out);
+    assert_eq!(v[0]["id"], id.as_str());
+    assert_eq!(
+        db_content(&db).await,
+        before,
+        "identical content after the restore"
+    );
+    let doctor = ok_json(icc(d.path(), &["doctor", "--json"], None));
+    let integrity = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "integrity")
+        .unwrap()
+        .clone();
+    assert_eq!(integrity["ok"], true, "{integrity}");
+    // the damaged file was kept, byte for byte, in the safety copy
+    let safety = std::fs::read_dir(d.path().join("respaldos"))
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".antes-de-restaurar-")
+        })
+        .unwrap();
+    assert_eq!(
+        std::fs::read(safety.path().join("icc.db")).unwrap(),
+        damaged
+    );
+
+    // with the live database gone bad, a wrong password still restores nothing
+    std::fs::write(&db, b"not a database at all").unwrap();
+    let out = icc_env(
+        d.path(),
+        &["--user", "admin", "backup", "restore", "--latest"],
+        None,
+        &[("ICC_PASSWORD", "Otra-Clave-Cualquiera-99")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("administrador activo del respaldo"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), b"not a database at all");
+    ok_json(icc(
+        d.path(),
+        &["--user", "admin", "backup", "restore", &id, "--json"],
+        None,
+    ));
+    assert_eq!(db_content(&db).await, before);
+}
+
+#[test]
+fn a_backup_killed_mid_way_leaves_earlier_backups_and_the_database_sound() {
+    let d = tempfile::tempdir().unwrap();
+    init(d.path());
+    let out = icc(
+        d.path(),
+        &["dev", "seed", "--invoices", "100000", "--seed", "5"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "backup", "create", "--json"],
+        None,
+    ));
+    let first_id = first[0]["id"].as_str().unwrap().to_owned();
+    // the next backup gets a later name
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+
+    let backups = d.path().join("respaldos");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_icc"))
+        .arg("--data-dir")
+        .arg(d.path())
+        .args(["--user", "admin", "backup", "create"])
+        .env("ICC_PASSWORD", PW)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let partial = loop {
+        let p = std::fs::read_dir(&backups)
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(".partial"));
+        if let Some(p) = p {
+            break p.path();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the backup never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(partial.exists(), "killed while still partial");
+
+    // the earlier backup is intact and the only one listed
+    let list = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "backup", "list", "--json"],
+        None,
+    ));
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [first_id.as_str()]);
+    ok_json(icc(
+        d.path(),
+        &["--user", "admin", "backup", "verify", &first_id, "--json"],
+        None,
+    ));
+    // the live database is healthy and whole
+    let doctor = ok_json(icc(d.path(), &["doctor", "--json"], None));
+    let integrity = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "integrity")
+        .unwrap()
+        .clone();
+    assert_eq!(integrity["ok"], true, "{integrity}");
+    let page = ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "invoices", "list", "--limit", "1", "--json",
+        ],
+        None,
+    ));
+    assert!(page["items"].as_array().unwrap().len() == 1, "{page}");
+    // and the next backup works
+    let again = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "backup", "create", "--json"],
+        None,
+    ));
+    assert_ne!(again[0]["id"], first_id.as_str());
+}

@@ -109,3 +109,66 @@ pub async fn inspect(path: &Path) -> Result<Facts> {
     conn.close().await.ok();
     Ok(facts)
 }
+
+/// An account as a database file (a backup) holds it, for a restore that cannot trust the
+/// live database.
+#[derive(Debug, Clone)]
+pub struct StoredAccount {
+    /// Argon2id PHC string (or a legacy hash, see `legacy`).
+    pub password_hash: String,
+    /// `admin`, `gerente`, `contabilidad` or `admin_obra`.
+    pub role: String,
+    /// Disabled accounts cannot act.
+    pub disabled: bool,
+    /// The predecessor's hash, not usable here.
+    pub legacy: bool,
+}
+
+fn read_only(path: &Path) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str("sqlite://")
+        .map_err(|e| StoreError::BadBackup {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?
+        .filename(path)
+        .read_only(true)
+        .immutable(true))
+}
+
+/// Reads one account from a database file without changing it.
+///
+/// # Errors
+/// The file cannot be read.
+pub async fn account_in(path: &Path, username: &str) -> Result<Option<StoredAccount>> {
+    let mut conn = SqliteConnection::connect_with(&read_only(path)?).await?;
+    let row: Option<(String, String, bool, bool)> = sqlx::query_as(
+        "SELECT password_hash, role, disabled, password_legacy FROM users WHERE username = ?",
+    )
+    .bind(username.trim())
+    .fetch_optional(&mut conn)
+    .await?;
+    conn.close().await.ok();
+    Ok(
+        row.map(|(password_hash, role, disabled, legacy)| StoredAccount {
+            password_hash,
+            role,
+            disabled,
+            legacy,
+        }),
+    )
+}
+
+/// Reads one setting from a database file that may be damaged: any failure is `None`.
+pub async fn setting_in(path: &Path, key: &str) -> Option<String> {
+    let mut conn = SqliteConnection::connect_with(&read_only(path).ok()?)
+        .await
+        .ok()?;
+    let v = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+        .bind(key)
+        .fetch_optional(&mut conn)
+        .await
+        .ok()
+        .flatten();
+    conn.close().await.ok();
+    v
+}
