@@ -26,6 +26,8 @@ mod filter;
 mod iconstruye;
 mod import;
 mod invoices;
+pub mod legacy;
+pub mod legacy_fixture;
 pub mod logging;
 mod seed;
 mod settings;

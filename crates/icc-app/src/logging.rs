@@ -106,7 +106,7 @@ impl Program {
 
 /// The folder for log files: `ICC_LOG_DIR` when set; `DATA_DIR/logs` when the data folder
 /// was chosen explicitly (`--data-dir` / `ICC_DATA_DIR`: tests and portable installs keep
-/// everything together); else the OS log folder (`~/.local/state/icc-facturas/logs` on Linux,
+/// everything together); else the OS log folder (`~/.local/state/iccfacturas/logs` on Linux,
 /// `~/Library/Logs/ICC Facturas` on macOS, `%LOCALAPPDATA%\ICC\ICC Facturas\data\logs` on
 /// Windows).
 pub fn log_dir(explicit_data_dir: Option<&Path>) -> Option<PathBuf> {

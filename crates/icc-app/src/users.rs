@@ -116,7 +116,7 @@ impl App {
             });
         }
         let ok = if user.password_legacy {
-            false // predecessor hashes are verified by the migration capability
+            crate::legacy::verify_legacy_hash(password.expose(), &user.password_hash)
         } else {
             verify_blocking(password.clone(), user.password_hash.clone()).await
         };
@@ -134,7 +134,14 @@ impl App {
         if user.disabled {
             return Err(AppError::Disabled(user.username));
         }
-        if user.failed_logins > 0 {
+        if user.password_legacy {
+            // the predecessor's unsalted SHA-256 is replaced at the first good login
+            let hash = hash_blocking(password).await?;
+            let mut tx = self.store.write(&user.username).await?;
+            tx.set_password(&user.username, &hash).await?;
+            tx.commit().await?;
+            tracing::info!(user = %user.username, "legacy password re-hashed with argon2id");
+        } else if user.failed_logins > 0 {
             let mut tx = self.store.write(&user.username).await?;
             tx.reset_failed_logins(&user.username).await?;
             tx.commit().await?;

@@ -889,3 +889,193 @@ async fn a_backup_from_a_newer_version_is_refused_with_a_clear_message() {
     assert!(d.path().join("icc.db").exists());
     all(&app, &admin, InvoiceFilter::default()).await;
 }
+
+async fn legacy_fixture(
+    opts: icc_app::legacy_fixture::FixtureOptions,
+) -> (tempfile::TempDir, icc_app::legacy_fixture::FixtureFacts) {
+    let d = tempfile::tempdir().unwrap();
+    let facts = icc_app::legacy_fixture::write_fixture(d.path(), opts)
+        .await
+        .unwrap();
+    (d, facts)
+}
+
+#[tokio::test]
+async fn the_predecessor_migrates_with_its_quirks_and_a_second_run_changes_nothing() {
+    let (_l, f) = legacy_fixture(Default::default()).await;
+    let (_d, app) = app().await;
+    let r = app.migrate_legacy(None, &f.db, &f.files).await.unwrap();
+    assert_eq!(
+        r.users,
+        f.user_rows - 1,
+        "the repeated email is one account"
+    );
+    assert_eq!(r.users_disabled, f.disabled_accounts.len());
+    assert_eq!(r.obras, f.obras);
+    assert_eq!(r.invoices, f.distinct_invoices);
+    assert_eq!(
+        r.invoices_read,
+        f.distinct_invoices + f.repeated_invoice_rows
+    );
+    assert_eq!(
+        r.merged,
+        f.repeated_invoice_rows + 1,
+        "two invoice rows and one email"
+    );
+    assert_eq!(r.rejected, f.bad_invoice_rows);
+    assert_eq!(r.archived, f.archivable);
+    assert_eq!(r.skipped, f.skippable);
+    for account in &f.disabled_accounts {
+        assert!(
+            r.entries
+                .iter()
+                .any(|e| &e.item == account && e.action == "deshabilitado"),
+            "{account} is reported disabled"
+        );
+        // the published password no longer opens anything
+        for pw in ["password123", "manager123", "obra123"] {
+            assert!(app.login(account, pw).await.is_err());
+        }
+    }
+    let rejected: Vec<_> = r
+        .entries
+        .iter()
+        .filter(|e| e.action == "rechazado")
+        .collect();
+    assert!(
+        rejected
+            .iter()
+            .any(|e| e.reason.contains("Boleta Honorarios"))
+    );
+    assert!(rejected.iter().any(|e| e.reason.contains("montoNeto")));
+
+    // an administrator signs in with the old password, which is re-hashed at once
+    let (admin_name, admin_pw) = &f.admin;
+    let stored = app.store().user(admin_name).await.unwrap().unwrap();
+    assert!(stored.password_legacy);
+    let admin = app.login(admin_name, admin_pw.as_str()).await.unwrap();
+    assert_eq!(admin.role, Role::Admin);
+    let stored = app.store().user(admin_name).await.unwrap().unwrap();
+    assert!(!stored.password_legacy);
+    assert!(stored.password_hash.starts_with("$argon2id$"));
+    assert!(
+        app.login(admin_name, admin_pw.as_str()).await.is_ok(),
+        "and works again"
+    );
+    assert!(app.login(admin_name, "Contab-Sur-2023").await.is_err());
+
+    // the site manager keeps their obras (the float-looking centro 1418.0 is obra 1418)
+    let (jp, jp_pw, jp_obras) = &f.site_manager;
+    let jp = app.login(jp, jp_pw.as_str()).await.unwrap();
+    let mut got = jp.obras.clone();
+    got.sort();
+    let mut want = jp_obras.clone();
+    want.sort();
+    assert_eq!(got, want);
+
+    // invoices: one per natural key, folio read as text, obra from the centro de gestión
+    let rows = all(&app, &admin, InvoiceFilter::default()).await;
+    assert_eq!(rows.len(), f.distinct_invoices);
+    assert!(rows.iter().any(|i| i.folio == 1003), "1003.0 is folio 1003");
+    assert_eq!(rows.iter().filter(|i| i.folio == 1000).count(), 1);
+    assert!(
+        rows.iter().any(|i| i.folio == 90001),
+        "kept only in facturas_subidas_datos"
+    );
+    assert!(rows.iter().any(|i| i.obra.as_deref() == Some("1420")));
+    assert!(rows.iter().any(|i| i.obra.as_deref() == Some("1418")));
+    assert!(
+        rows.iter().any(|i| i.obra.is_none()),
+        "centro 9999 has no obra"
+    );
+    let one = rows.iter().find(|i| i.folio == 1001).unwrap();
+    let detail = app.show_invoice(&admin, &one.id).await.unwrap().detail;
+    assert_eq!(detail.cuenta.as_deref(), Some("4.01.02.01"));
+    assert_eq!(one.monto_neto + one.monto_iva, one.monto_total);
+
+    // a second run: nothing new, everything recognised
+    let again = app
+        .migrate_legacy(Some(&admin), &f.db, &f.files)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.users, again.obras, again.invoices, again.archived),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(again.existing, f.distinct_invoices);
+    assert_eq!(
+        all(&app, &admin, InvoiceFilter::default()).await.len(),
+        f.distinct_invoices
+    );
+}
+
+#[tokio::test]
+async fn an_empty_predecessor_csv_is_reported_and_not_an_error() {
+    let (_l, f) = legacy_fixture(icc_app::legacy_fixture::FixtureOptions {
+        invoices: 12,
+        empty_subidas_datos: true,
+    })
+    .await;
+    let (_d, app) = app().await;
+    let r = app.migrate_legacy(None, &f.db, &f.files).await.unwrap();
+    assert_eq!(r.invoices, f.distinct_invoices);
+    assert_eq!(r.invoices, 12);
+    assert!(
+        r.entries
+            .iter()
+            .any(|e| e.source == "facturas_subidas_datos.csv"
+                && e.action == "omitido"
+                && e.reason.contains("vacío"))
+    );
+}
+
+#[tokio::test]
+async fn migration_refuses_non_admins_and_bad_input_without_writing() {
+    let (_l, f) = legacy_fixture(Default::default()).await;
+    let (_d, app, admin) = seeded().await;
+    let before = all(&app, &admin, InvoiceFilter::default()).await.len();
+    // an initialized database needs an administrator
+    assert!(matches!(
+        app.migrate_legacy(None, &f.db, &f.files).await,
+        Err(AppError::Forbidden(_))
+    ));
+    let jp = site_manager(&app, &admin).await;
+    assert!(matches!(
+        app.migrate_legacy(Some(&jp), &f.db, &f.files).await,
+        Err(AppError::Forbidden(_))
+    ));
+    // not a database
+    let text = f.files.join("facturas.csv");
+    let e = app
+        .migrate_legacy(Some(&admin), &text, &f.files)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("facturas.csv") && e.contains("--db"), "{e}");
+    // no such folder
+    let e = app
+        .migrate_legacy(Some(&admin), &f.db, &f.files.join("no-existe"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--files"), "{e}");
+    // a damaged invoice file: the message names it and nothing at all is written
+    std::fs::write(&text, [0u8, 159, 146, 150, 0, 0, 1, 2]).unwrap();
+    let e = app
+        .migrate_legacy(Some(&admin), &f.db, &f.files)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("facturas.csv"), "{e}");
+    assert_eq!(
+        all(&app, &admin, InvoiceFilter::default()).await.len(),
+        before
+    );
+    assert!(
+        app.store()
+            .user("mlopez@constructoraicc.cl")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

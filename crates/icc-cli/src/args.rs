@@ -142,6 +142,16 @@ pub enum Command {
     },
     /// Verifica la instalación: carpeta, esquema, integridad, disco
     Doctor,
+    /// Migra los datos de la aplicación anterior (constructora_icc.db y su carpeta de archivos)
+    #[command(name = "migrate-legacy")]
+    MigrateLegacy {
+        /// La base SQLite de la aplicación anterior (constructora_icc.db)
+        #[arg(long, value_name = "ARCHIVO")]
+        db: PathBuf,
+        /// La carpeta con facturas.csv, subidas.csv, cuentas.xlsx, UN.xlsx, Santander.xlsx
+        #[arg(long, value_name = "CARPETA")]
+        files: PathBuf,
+    },
     /// Herramientas de desarrollo
     Dev {
         #[command(subcommand)]
@@ -365,6 +375,19 @@ pub enum DevCommand {
         /// Semilla para repetir los mismos datos
         #[arg(long)]
         seed: Option<u64>,
+    },
+    /// Genera una base y archivos con la forma de la aplicación anterior (para ensayar la migración)
+    #[command(name = "legacy-fixture")]
+    LegacyFixture {
+        /// Carpeta donde escribirlos (constructora_icc.db y datos/)
+        #[arg(long, value_name = "CARPETA")]
+        out: PathBuf,
+        /// Facturas comunes en facturas.csv
+        #[arg(long, default_value_t = 60)]
+        invoices: usize,
+        /// Deja facturas_subidas_datos.csv vacío
+        #[arg(long)]
+        empty_subidas_datos: bool,
     },
 }
 

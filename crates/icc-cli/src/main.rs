@@ -250,6 +250,49 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 });
             }
         }
+        Command::MigrateLegacy { db, files } => {
+            let s = match &cli.global.user {
+                Some(_) => Some(login(app, cli, stdin).await?),
+                None => None,
+            };
+            let report = app.migrate_legacy(s.as_ref(), db, files).await?;
+            output::migration(json, &report);
+            if report.rejected > 0 {
+                return Err(Failure {
+                    code: 3,
+                    message: format!(
+                        "{} filas de facturas no se migraron (vea arriba por qué); corrija los archivos y repita: lo ya migrado no se duplica",
+                        report.rejected
+                    ),
+                });
+            }
+        }
+        Command::Dev {
+            command:
+                DevCommand::LegacyFixture {
+                    out,
+                    invoices,
+                    empty_subidas_datos,
+                },
+        } => {
+            let facts = icc_app::legacy_fixture::write_fixture(
+                out,
+                icc_app::legacy_fixture::FixtureOptions {
+                    invoices: *invoices,
+                    empty_subidas_datos: *empty_subidas_datos,
+                },
+            )
+            .await?;
+            output::done(
+                json,
+                &facts,
+                &format!(
+                    "Datos de la aplicación anterior generados: {} y {}",
+                    facts.db.display(),
+                    facts.files.display()
+                ),
+            );
+        }
         Command::Dev {
             command: DevCommand::Seed { invoices, seed },
         } => {

@@ -445,3 +445,33 @@ pub fn conflicts(json: bool, list: &[icc_app::LocalConflict]) {
         );
     }
 }
+
+pub fn migration(json: bool, r: &icc_app::legacy::MigrationReport) {
+    if json {
+        return print_json(r);
+    }
+    let n = |v: usize| icc_core::Clp::new(i64::try_from(v).unwrap_or(i64::MAX)).format_number();
+    println!("Migración desde la aplicación anterior:");
+    println!(
+        "  usuarios: {} (deshabilitados: {})   obras: {}",
+        n(r.users),
+        n(r.users_disabled),
+        n(r.obras)
+    );
+    println!(
+        "  facturas: {} leídas, {} guardadas, {} fusionadas, {} ya estaban, {} rechazadas",
+        n(r.invoices_read),
+        n(r.invoices),
+        n(r.merged),
+        n(r.existing),
+        n(r.rejected)
+    );
+    println!(
+        "  archivados: {}   omitidos: {}",
+        n(r.archived),
+        n(r.skipped)
+    );
+    for e in &r.entries {
+        println!("  [{}] {} {}: {}", e.action, e.source, e.item, e.reason);
+    }
+}

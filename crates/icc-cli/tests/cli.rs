@@ -1806,3 +1806,100 @@ fn a_backup_killed_mid_way_leaves_earlier_backups_and_the_database_sound() {
     ));
     assert_ne!(again[0]["id"], first_id.as_str());
 }
+
+#[test]
+fn migrate_legacy_follows_the_contract() {
+    let d = tempfile::tempdir().unwrap();
+    let legacy = tempfile::tempdir().unwrap();
+    let out = legacy.path().display().to_string();
+    let facts = ok_json(icc(
+        d.path(),
+        &[
+            "dev",
+            "legacy-fixture",
+            "--out",
+            &out,
+            "--invoices",
+            "20",
+            "--json",
+        ],
+        None,
+    ));
+    let db = facts["db"].as_str().unwrap();
+    let files = facts["files"].as_str().unwrap();
+    let run = icc(
+        d.path(),
+        &["migrate-legacy", "--db", db, "--files", files, "--json"],
+        None,
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(3),
+        "rejected rows: {}",
+        stderr(&run)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    for k in [
+        "users",
+        "users_disabled",
+        "obras",
+        "invoices_read",
+        "invoices",
+        "merged",
+        "existing",
+        "rejected",
+        "archived",
+        "skipped",
+        "entries",
+    ] {
+        assert!(r.get(k).is_some(), "missing {k}: {r}");
+    }
+    assert_eq!(r["invoices"], facts["distinct_invoices"]);
+    assert_eq!(r["rejected"], 2);
+    assert!(stderr(&run).contains("no se migraron"));
+    // a migrated administrator works from the command line with the old password
+    let out = icc_env(
+        d.path(),
+        &[
+            "--user",
+            "mlopez@constructoraicc.cl",
+            "invoices",
+            "list",
+            "--json",
+        ],
+        None,
+        &[("ICC_PASSWORD", "Contab-Sur-2024")],
+    );
+    let page = ok_json(out);
+    assert!(!page["items"].as_array().unwrap().is_empty());
+    // a second run needs that administrator, and adds nothing
+    let again = icc_env(
+        d.path(),
+        &[
+            "--user",
+            "mlopez@constructoraicc.cl",
+            "migrate-legacy",
+            "--db",
+            db,
+            "--files",
+            files,
+            "--json",
+        ],
+        None,
+        &[("ICC_PASSWORD", "Contab-Sur-2024")],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(r["invoices"], 0);
+    assert_eq!(r["existing"], facts["distinct_invoices"]);
+    let denied = icc(
+        d.path(),
+        &["migrate-legacy", "--db", db, "--files", files],
+        None,
+    );
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(
+        stderr(&denied).contains("administrador"),
+        "{}",
+        stderr(&denied)
+    );
+}

@@ -15,7 +15,9 @@ use icc_core::{
     Clp, DteType, Invoice, InvoiceStatus, NaturalKey, Referencia, Rut, Source, parse_date,
     parse_datetime,
 };
-use serde_json::json;
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
 
 use crate::wire::{Detalle, Resumen, pesos};
 
@@ -225,10 +227,132 @@ pub fn map_document(kind: DocKind, r: &Resumen, d: &Detalle) -> Result<Mapped, S
     })
 }
 
+/// A folio as the predecessor's pandas may have written it: `"123.0"` is `"123"` (a numeric
+/// column with a blank read as float). Anything else is returned trimmed, unchanged.
+pub fn folio_text(raw: &str) -> String {
+    let t = raw.trim();
+    if let Some((int, frac)) = t.split_once('.')
+        && !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && !frac.is_empty()
+        && frac.bytes().all(|b| b == b'0')
+    {
+        return int.to_owned();
+    }
+    t.to_owned()
+}
+
+/// Maps a flat record holding `Factura/Buscar` fields plus the detail's `montoNeto` and
+/// `montoNoAfectoOExento` (and `fechaEstimadaPago` as the due date): the rows the predecessor
+/// app saved in `facturas.csv`. The folio is read as text (`123.0` is `123`); `numDoc` (the
+/// centre's own sequence) never stands in for a missing `folioUnico`.
+///
+/// # Errors
+/// As [`map_document`], plus a missing `folioUnico`.
+pub fn map_flat(fields: &BTreeMap<String, String>) -> Result<Mapped, String> {
+    let get = |k: &str| fields.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let folio = get("folioUnico").ok_or_else(|| "falta folioUnico".to_owned())?;
+    let mut obj = serde_json::Map::new();
+    for (k, v) in fields {
+        if k != "numDoc" {
+            obj.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    obj.insert("folioUnico".into(), Value::String(folio_text(folio)));
+    let r = Resumen::from_value(Value::Object(obj))?;
+    let mut neto = serde_json::Map::new();
+    if let Some(v) = get("montoNeto") {
+        neto.insert("montoNeto".into(), json!(v));
+    }
+    if let Some(v) = get("montoNoAfectoOExento") {
+        neto.insert("montoNoAfectoOExento".into(), json!(v));
+    }
+    let mut cabecera = json!({"totales": {"neto": neto}});
+    if let Some(v) = get("montoTotal") {
+        cabecera["totales"]["total"] = json!({"montoTotal": v});
+    }
+    if let Some(v) = get("fechaEstimadaPago") {
+        cabecera["fecha"] = json!({"fechaPago": v});
+    }
+    let d = Detalle::from_answer(json!({"cabecera": cabecera}))?;
+    map_document(DocKind::Factura, &r, &d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    fn flat(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn legacy_row() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("idDocumento", "31002659"),
+            ("numDoc", "1420-49"),
+            ("folioUnico", "3482819.0"),
+            ("tipoFactura", "Factura Electrónica "),
+            ("nomProveedor", "FERRETERIA   T?CNICA SPA"),
+            ("rutProveedor", "81293200-4"),
+            ("centroGestion", "1420-Edificio Norte"),
+            ("fechaEmision", "2025-07-10T00:00:00"),
+            ("fechaEstimadaPago", "2025-08-09T00:00:00"),
+            ("fechaRecepcion", "2025-07-11T00:00:00"),
+            ("fechaRecepSII", "No disponible"),
+            ("montoTotal", "245048.0"),
+            ("montoNeto", "205923.0"),
+            ("montoNoAfectoOExento", "0.0"),
+            ("estadoDoc", "Aprobada"),
+            ("estadoPago", "Sin Pagos"),
+        ]
+    }
+
+    #[test]
+    fn a_predecessor_row_maps_with_text_folio_and_real_amounts() {
+        let m = map_flat(&flat(&legacy_row())).unwrap();
+        let i = &m.invoice;
+        assert_eq!(i.key.folio.to_string(), "3482819");
+        assert_eq!(i.key.tipo_dte, DteType::FACTURA);
+        assert_eq!(i.monto_total.pesos(), 245_048);
+        assert_eq!(i.monto_neto.pesos(), 205_923);
+        assert_eq!(i.monto_iva.pesos(), 245_048 - 205_923);
+        assert_eq!(i.fecha_vencimiento.unwrap().to_string(), "2025-08-09");
+        assert_eq!(i.estado, InvoiceStatus::Aprobada);
+        assert_eq!(i.external_id.as_deref(), Some("31002659"));
+        assert_eq!(folio_text(" 123.00 "), "123");
+        assert_eq!(folio_text("BH 14"), "BH 14");
+        assert_eq!(folio_text("1.5"), "1.5");
+    }
+
+    #[test]
+    fn predecessor_rows_with_problems_say_what_is_wrong() {
+        let without = |k: &str| {
+            let mut r = legacy_row();
+            r.retain(|(f, _)| *f != k);
+            map_flat(&flat(&r)).unwrap_err()
+        };
+        assert!(without("folioUnico").contains("folioUnico"));
+        assert!(without("montoNeto").contains("montoNeto"));
+        let with = |k: &'static str, v: &'static str| {
+            let mut r = legacy_row();
+            r.retain(|(f, _)| *f != k);
+            r.push((k, v));
+            map_flat(&flat(&r))
+        };
+        assert!(with("tipoFactura", "Boleta Honorarios").is_err());
+        assert!(
+            with("folioUnico", "BH 14")
+                .unwrap_err()
+                .contains("folioUnico")
+        );
+        assert!(with("montoTotal", "245048.5").is_err());
+        assert!(with("rutProveedor", "81293200-5").is_err());
+        assert!(with("fechaEmision", "mañana").is_err());
+    }
 
     fn resumen(v: Value) -> Resumen {
         Resumen::from_value(v).unwrap()

@@ -15,6 +15,7 @@ pub mod cell;
 mod error;
 pub mod export;
 pub mod header;
+pub mod legacy;
 mod parse;
 pub mod source;
 

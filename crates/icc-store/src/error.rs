@@ -70,6 +70,14 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// The predecessor's database cannot be read.
+    #[error("la base de datos de la aplicación anterior {} no se pudo leer: {reason}; indique el archivo constructora_icc.db con --db", path.display())]
+    Legacy {
+        /// The file given.
+        path: std::path::PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// The caller cancelled a long write; nothing was written.
     #[error("operación cancelada; no se guardó ningún cambio")]
     Cancelled,

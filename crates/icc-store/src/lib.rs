@@ -18,6 +18,7 @@ pub mod backup;
 mod error;
 mod export;
 mod invoices;
+pub mod legacy;
 mod obras;
 pub mod sync;
 mod users;
