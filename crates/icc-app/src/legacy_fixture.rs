@@ -142,8 +142,16 @@ fn factura_row(i: usize, id: usize, folio: &str) -> Vec<String> {
         "Factura Electrónica "
     };
     let estado_doc = ["Aprobada", "Ingresada", "Rechazada", "Espera Aprobacion"][i % 4];
-    let estado_pago = if i.is_multiple_of(5) { "Pagada" } else { "Sin Pagos" };
-    let cuenta = if i.is_multiple_of(6) { "" } else { "4.01.02.01" };
+    let estado_pago = if i.is_multiple_of(5) {
+        "Pagada"
+    } else {
+        "Sin Pagos"
+    };
+    let cuenta = if i.is_multiple_of(6) {
+        ""
+    } else {
+        "4.01.02.01"
+    };
     vec![
         id.to_string(),
         format!("{}-{}", &centro[..4], i + 1),
