@@ -43,6 +43,9 @@ impl std::fmt::Debug for SecretString {
 pub struct Config {
     /// PostgreSQL URL (may carry a password).
     pub database_url: SecretString,
+    /// The database password, when it comes apart from the URL (`DATABASE_PASSWORD` /
+    /// `DATABASE_PASSWORD_FILE`, the Docker secret PostgreSQL's image reads too).
+    pub database_password: Option<SecretString>,
     /// HMAC key that signs access tokens.
     pub signing_secret: SecretString,
     /// Listen address.
@@ -133,6 +136,7 @@ impl Config {
                     .into(),
             )
         })?;
+        let database_password = env_or_file("DATABASE_PASSWORD", get)?.map(SecretString::new);
         let secret = env_or_file("ICC_SERVER_SECRET", get)?.ok_or_else(|| {
             ConfigError(
                 "falta ICC_SERVER_SECRET (o ICC_SERVER_SECRET_FILE): la clave que firma los tokens; no hay valor por defecto"
@@ -163,6 +167,7 @@ impl Config {
         }
         Ok(Config {
             database_url: SecretString::new(database_url),
+            database_password,
             signing_secret: SecretString::new(secret),
             bind,
             tls,

@@ -55,7 +55,9 @@ pub fn router(st: AppState) -> Router {
                 .unwrap_or("-")
                 .to_owned();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        })
+        // one line per answer (status, latency) at info, inside the request's span
+        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(st)
 }

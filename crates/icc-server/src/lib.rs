@@ -16,6 +16,7 @@ pub mod sync;
 pub mod testing;
 pub mod users;
 
+use std::str::FromStr;
 use std::sync::Arc;
 
 use sqlx::PgPool;
@@ -43,10 +44,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/
 /// # Errors
 /// When the database cannot be reached; the message never contains the URL's password.
 pub async fn connect(cfg: &Config) -> Result<PgPool, String> {
+    let mut opts = sqlx::postgres::PgConnectOptions::from_str(cfg.database_url.expose())
+        .map_err(|_| {
+            "DATABASE_URL no es una dirección de PostgreSQL válida; use postgres://USUARIO@SERVIDOR:5432/BASE".to_owned()
+        })?;
+    if let Some(pw) = &cfg.database_password {
+        opts = opts.password(pw.expose());
+    }
     PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect(cfg.database_url.expose())
+        .connect_with(opts)
         .await
         .map_err(|e| {
             // sqlx errors can repeat the URL; keep only the kind of failure

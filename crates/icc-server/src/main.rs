@@ -23,6 +23,8 @@ enum Cmd {
     Migrate,
     /// Atiende solicitudes (aplica antes las migraciones pendientes)
     Serve,
+    /// Verifica que el servidor de este contenedor responde (HEALTHCHECK de la imagen)
+    Healthcheck,
     /// Cuentas de usuario
     User {
         #[command(subcommand)]
@@ -95,10 +97,78 @@ fn init_logs() {
         .init();
 }
 
+/// Asks the local server for `/health` (plain HTTP), or only connects when it serves TLS
+/// itself. Uses `ICC_BIND` alone, so it needs no secret.
+async fn healthcheck() -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bind = std::env::var("ICC_BIND").unwrap_or_else(|_| "127.0.0.1:8787".into());
+    let mut addr: SocketAddr = bind
+        .parse()
+        .map_err(|_| format!("ICC_BIND «{bind}» no es IP:PUERTO"))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let connect = tokio::net::TcpStream::connect(addr);
+    let mut stream = tokio::time::timeout(std::time::Duration::from_secs(3), connect)
+        .await
+        .map_err(|_| format!("{addr} no responde"))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+    if std::env::var_os("ICC_TLS_CERT").is_some() {
+        return Ok(()); // TLS is answered by the server itself; accepting is enough here
+    }
+    let exchange = async {
+        stream
+            .write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head)
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(3), exchange)
+        .await
+        .map_err(|_| format!("{addr}: /health no respondió a tiempo"))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+    if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{addr}: /health respondió {}",
+            String::from_utf8_lossy(&head)
+        ))
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
+    if matches!(cli.command, Cmd::Healthcheck) {
+        return healthcheck().await;
+    }
     let cfg = Config::from_env().map_err(|e| e.to_string())?;
     let pool = icc_server::connect(&cfg).await?;
     match cli.command {
+        Cmd::Healthcheck => {} // answered above, before any configuration is read
         Cmd::Migrate => {
             icc_server::migrate(&pool).await?;
             println!("Migraciones al día.");
@@ -115,9 +185,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             let handle = axum_server::Handle::new();
             let h = handle.clone();
             tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    h.graceful_shutdown(Some(std::time::Duration::from_secs(20)));
-                }
+                shutdown_signal().await;
+                tracing::info!("stopping: finishing requests in flight");
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(20)));
             });
             tracing::info!(bind = %cfg.bind, tls = cfg.tls.is_some(), "icc-server listening");
             let served = match &cfg.tls {
