@@ -1025,3 +1025,196 @@ fn the_backup_script_rotates_like_the_laptops() {
     assert!(dir.join("notas.txt").exists(), "other files are left alone");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The `server` service of deploy/docker-compose.yml: its command and environment.
+fn compose_server() -> (Vec<String>, Vec<(String, String)>) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/docker-compose.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
+    let server = &docs[0]["services"]["server"];
+    let command = server["command"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let env = server["environment"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                yaml_rust2::Yaml::String(s) => s.clone(),
+                yaml_rust2::Yaml::Integer(i) => i.to_string(),
+                other => panic!("unexpected value {other:?}"),
+            };
+            (k.as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    // every secret the service reads is declared
+    let secrets: Vec<&str> = server["secrets"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(secrets, ["db_password", "icc_server_secret"]);
+    (command, env)
+}
+
+/// The compose file's server environment, run here: the same variables and values, with
+/// the two things a container gives differently mapped to this machine (the `db` host is
+/// the local PostgreSQL, `/run/secrets/*` are files in a temporary folder, the port is a
+/// free one).
+#[tokio::test]
+async fn the_server_runs_with_exactly_the_compose_files_environment() {
+    let (command, env) = compose_server();
+    assert_eq!(command, ["serve"]);
+    let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    for k in [
+        "DATABASE_URL",
+        "DATABASE_PASSWORD_FILE",
+        "ICC_SERVER_SECRET_FILE",
+        "ICC_BIND",
+        "ICC_BEHIND_PROXY",
+    ] {
+        assert!(keys.contains(&k), "compose sets {k}");
+    }
+    assert!(
+        !keys
+            .iter()
+            .any(|k| *k == "ICC_SERVER_SECRET" || *k == "DATABASE_PASSWORD"),
+        "no secret inline"
+    );
+
+    // a role with a password and its own database, as the postgres image creates them
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (role, db) = (
+        format!("icc_compose_{}", &id[..12]),
+        format!("icc_compose_{}", &id[..12]),
+    );
+    let password = format!("pw-{id}");
+    let admin = PgPool::connect(&base_url()).await.unwrap();
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'"),
+        format!("CREATE DATABASE {db} OWNER {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    let secrets = tempfile_dir();
+    std::fs::write(secrets.join("db_password"), &password).unwrap();
+    std::fs::write(secrets.join("icc_server_secret"), SECRET).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = base_url()
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(h, _)| h.to_owned())
+        .unwrap();
+    let here: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace("@db:5432/icc", &format!("@{host}/{db}"))
+                .replace("postgres://icc@", &format!("postgres://{role}@"))
+                .replace("/run/secrets", &secrets.display().to_string())
+                .replace("0.0.0.0:8787", &format!("0.0.0.0:{port}"));
+            (k.clone(), v)
+        })
+        .collect();
+    let bin = env!("CARGO_BIN_EXE_icc-server");
+    let mut child = std::process::Command::new(bin)
+        .args(&command)
+        .env_clear()
+        .envs(here.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = None;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/ready")).await {
+            ready = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // the image's HEALTHCHECK, with the same environment
+    let health = std::process::Command::new(bin)
+        .arg("healthcheck")
+        .env_clear()
+        .envs(here.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    // SIGTERM, as docker stop sends: a clean exit
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut stopped = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            stopped = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if stopped.is_none() {
+        child.kill().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        ready,
+        Some(200),
+        "server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        health.status.success(),
+        "healthcheck: {}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "SIGTERM stops it cleanly"
+    );
+    // JSON logs with the request, and no secret in them
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with('{') && l.contains("/ready")),
+        "{logs}"
+    );
+    assert!(!logs.contains(&password) && !logs.contains(SECRET));
+    // the healthcheck fails when nothing listens
+    let down = std::process::Command::new(bin)
+        .arg("healthcheck")
+        .env_clear()
+        .env("ICC_BIND", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(!down.status.success());
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(secrets).ok();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("icc-secrets-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
