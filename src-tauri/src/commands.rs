@@ -12,6 +12,7 @@ use crate::desktop::{
     Assignment, BulkResult, Desktop, ExportRequest, ImportRequest, JobProgress, SessionInfo, Status,
 };
 use crate::error::UiError;
+use crate::updates::{self, UpdateOffer, UpdateSource};
 
 type R<T> = Result<T, UiError>;
 
@@ -350,4 +351,93 @@ pub async fn backup_dir(d: State<'_, Desktop>) -> R<String> {
 #[tauri::command]
 pub async fn set_backup_dir(d: State<'_, Desktop>, path: String) -> R<String> {
     d.set_backup_dir(&path).await
+}
+
+fn update_endpoints(app: &AppHandle) -> R<(Vec<tauri::Url>, UpdateSource)> {
+    let configured: Vec<tauri::Url> = app
+        .config()
+        .plugins
+        .0
+        .get("updater")
+        .and_then(|u| u.get("endpoints"))
+        .and_then(|e| e.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_str())
+                .filter_map(|s| tauri::Url::parse(s).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    updates::source(&configured)
+}
+
+/// Where this machine looks for updates (IT may set it per machine).
+#[tauri::command]
+pub fn update_source(app: AppHandle) -> R<UpdateSource> {
+    Ok(update_endpoints(&app)?.1)
+}
+
+/// Looks for a newer signed version; `null` when this one is current.
+#[tauri::command]
+pub async fn update_check(
+    app: AppHandle,
+    pending: State<'_, updates::Pending>,
+) -> R<Option<UpdateOffer>> {
+    let (endpoints, _) = update_endpoints(&app)?;
+    let found = updates::check(&app, endpoints, None).await?;
+    let mut slot = pending.0.lock().map_err(|_| {
+        UiError::new(
+            "update",
+            "actualización: estado interno inválido; reinicie la aplicación",
+        )
+    })?;
+    Ok(match found {
+        Some((update, offer)) => {
+            *slot = Some(update);
+            Some(offer)
+        }
+        None => {
+            *slot = None;
+            None
+        }
+    })
+}
+
+/// Downloads the update found by `update_check` (progress in `update-progress` events),
+/// verifies its signature, installs it and restarts. Needs a signed-in user.
+#[tauri::command]
+pub async fn update_install(
+    app: AppHandle,
+    d: State<'_, Desktop>,
+    pending: State<'_, updates::Pending>,
+) -> R<()> {
+    let s = d.session()?;
+    let update = pending
+        .0
+        .lock()
+        .map_err(|_| {
+            UiError::new(
+                "update",
+                "actualización: estado interno inválido; reinicie la aplicación",
+            )
+        })?
+        .clone()
+        .ok_or_else(|| {
+            UiError::new(
+                "invalid",
+                "no hay una actualización pendiente; búsquela primero",
+            )
+        })?;
+    tracing::info!(user = %s.username, version = %update.version, "installing update");
+    let progress_app = app.clone();
+    let bytes = updates::download(&update, move |done, total| {
+        let _ = progress_app.emit(
+            "update-progress",
+            serde_json::json!({"downloaded": done, "total": total}),
+        );
+    })
+    .await?;
+    updates::install(&update, &bytes)?;
+    tracing::info!(version = %update.version, "update installed; restarting");
+    app.restart()
 }

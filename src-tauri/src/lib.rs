@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod desktop;
 pub mod error;
+pub mod updates;
 
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub fn run() {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .manage(updates::Pending::default())
         .setup(move |app| {
             let (lock, fixed) = lock_after();
             let desktop = tauri::async_runtime::block_on(Desktop::open(&dir, lock, fixed))
@@ -108,6 +111,9 @@ pub fn run() {
             commands::logout_server,
             commands::backup_dir,
             commands::set_backup_dir,
+            commands::update_source,
+            commands::update_check,
+            commands::update_install,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

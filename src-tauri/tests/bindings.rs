@@ -15,6 +15,7 @@ use icc_desktop::UiError;
 use icc_desktop::desktop::{
     Assignment, BulkResult, ExportRequest, ImportRequest, JobProgress, SessionInfo, Status,
 };
+use icc_desktop::updates::{UpdateOffer, UpdateSource};
 use ts_rs::{Config, TS};
 
 fn generate(dir: &Path) {
@@ -48,6 +49,8 @@ fn generate(dir: &Path) {
     SyncReport::export_all(&cfg).unwrap();
     LinkReport::export_all(&cfg).unwrap();
     LocalConflict::export_all(&cfg).unwrap();
+    UpdateOffer::export_all(&cfg).unwrap();
+    UpdateSource::export_all(&cfg).unwrap();
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -444,3 +444,271 @@ async fn the_desktop_links_to_the_server_syncs_and_lists_conflicts() {
     drop(s);
     srv.stop().await;
 }
+
+/// A local update server: answers `…/latest.json` with the manifest and `/artifact` with
+/// the package, and remembers the paths asked for.
+struct UpdateServer {
+    url: String,
+    manifest: std::sync::Arc<std::sync::Mutex<String>>,
+    artifact: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    paths: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl UpdateServer {
+    fn start() -> UpdateServer {
+        use std::io::{Read, Write};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let manifest = Arc::new(Mutex::new(String::new()));
+        let artifact = Arc::new(Mutex::new(Vec::new()));
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let (m, a, p) = (manifest.clone(), artifact.clone(), paths.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                p.lock().unwrap().push(path.clone());
+                let (ctype, body) = if path.ends_with("/latest.json") {
+                    ("application/json", m.lock().unwrap().clone().into_bytes())
+                } else if path == "/artifact" {
+                    ("application/octet-stream", a.lock().unwrap().clone())
+                } else {
+                    ("text/plain", b"no".to_vec())
+                };
+                let status = if ctype == "text/plain" {
+                    "404 Not Found"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(&body);
+            }
+        });
+        UpdateServer {
+            url,
+            manifest,
+            artifact,
+            paths,
+        }
+    }
+}
+
+/// A minisign key pair as Tauri uses it: the public key and signatures base64 of their
+/// text form.
+struct SigningKey {
+    pk: minisign::PublicKey,
+    sk: minisign::SecretKey,
+}
+
+impl SigningKey {
+    fn new() -> SigningKey {
+        let kp = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        SigningKey {
+            pk: kp.pk,
+            sk: kp.sk,
+        }
+    }
+    fn public(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.pk.to_box().unwrap().to_string())
+    }
+    fn sign(&self, bytes: &[u8], version: &str) -> String {
+        use base64::Engine;
+        let sig = minisign::sign(
+            Some(&self.pk),
+            &self.sk,
+            std::io::Cursor::new(bytes),
+            Some(&format!(
+                "timestamp:1795000000\tfile:icc-facturas.deb\tversion:{version}"
+            )),
+            Some("signature from tauri secret key"),
+        )
+        .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(sig.to_string())
+    }
+}
+
+fn mock_app_with_updater() -> tauri::App<tauri::test::MockRuntime> {
+    let mut ctx = tauri::test::mock_context(tauri::test::noop_assets());
+    ctx.config_mut().plugins.0.insert(
+        "updater".into(),
+        serde_json::json!({"pubkey": "", "endpoints": []}),
+    );
+    tauri::test::mock_builder()
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .build(ctx)
+        .unwrap()
+}
+
+fn manifest(version: &str, url: &str, signature: &str) -> String {
+    let target = tauri_plugin_updater::target().unwrap();
+    let entry = serde_json::json!({"url": url, "signature": signature});
+    serde_json::json!({
+        "version": version,
+        "notes": "Corrige el cálculo de vencimientos.",
+        "pub_date": "2026-11-28T12:00:00Z",
+        "platforms": {
+            target.clone(): entry,
+            format!("{target}-deb"): entry,
+            format!("{target}-rpm"): entry,
+        }
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_updater_takes_only_a_newer_version_signed_with_our_key() {
+    use icc_desktop::updates;
+    let srv = UpdateServer::start();
+    let ours = SigningKey::new();
+    let other = SigningKey::new();
+    let app = mock_app_with_updater();
+    let handle = app.handle().clone();
+    let endpoint: tauri::Url = format!(
+        "{}/{{{{target}}}}/{{{{arch}}}}/{{{{current_version}}}}/latest.json",
+        srv.url
+    )
+    .parse()
+    .unwrap();
+    let artifact = b"paquete de ICC Facturas 99.1.0 (deb)".to_vec();
+    *srv.artifact.lock().unwrap() = artifact.clone();
+    let artifact_url = format!("{}/artifact", srv.url);
+
+    // a newer version, signed with our key: offered, downloaded and verified
+    *srv.manifest.lock().unwrap() =
+        manifest("99.1.0", &artifact_url, &ours.sign(&artifact, "99.1.0"));
+    let (update, offer) = updates::check(&handle, vec![endpoint.clone()], Some(&ours.public()))
+        .await
+        .unwrap()
+        .expect("a newer version is offered");
+    assert_eq!(offer.version, "99.1.0");
+    assert_eq!(
+        offer.notes.as_deref(),
+        Some("Corrige el cálculo de vencimientos.")
+    );
+    let asked = srv.paths.lock().unwrap().clone();
+    let expected = format!(
+        "/{}/{}/{}/latest.json",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        offer.current_version
+    );
+    assert!(
+        asked.contains(&expected),
+        "target, arch and current version are in the request: {asked:?}"
+    );
+    let mut seen = 0;
+    let bytes = updates::download(&update, |done, _| seen = done)
+        .await
+        .unwrap();
+    assert_eq!(bytes, artifact);
+    assert_eq!(
+        seen,
+        artifact.len() as u64,
+        "progress reaches the whole size"
+    );
+
+    // the same manifest, the artifact changed on the server: refused
+    let mut tampered = artifact.clone();
+    tampered[5] ^= 0x20;
+    *srv.artifact.lock().unwrap() = tampered;
+    let (update, _) = updates::check(&handle, vec![endpoint.clone()], Some(&ours.public()))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = updates::download(&update, |_, _| {}).await.unwrap_err();
+    assert!(e.message.contains("firma"), "{}", e.message);
+    *srv.artifact.lock().unwrap() = artifact.clone();
+
+    // signed with another key: refused
+    *srv.manifest.lock().unwrap() =
+        manifest("99.1.0", &artifact_url, &other.sign(&artifact, "99.1.0"));
+    let (update, _) = updates::check(&handle, vec![endpoint.clone()], Some(&ours.public()))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = updates::download(&update, |_, _| {}).await.unwrap_err();
+    assert!(e.message.contains("firma"), "{}", e.message);
+
+    // a lower version, even properly signed: not offered
+    *srv.manifest.lock().unwrap() =
+        manifest("0.0.1", &artifact_url, &ours.sign(&artifact, "0.0.1"));
+    assert!(
+        updates::check(&handle, vec![endpoint.clone()], Some(&ours.public()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // a manifest that is not JSON: a clear error, nothing offered
+    *srv.manifest.lock().unwrap() = "<html>mantención</html>".into();
+    let Err(e) = updates::check(&handle, vec![endpoint], Some(&ours.public())).await else {
+        panic!("a broken manifest is an error");
+    };
+    assert!(
+        e.message.starts_with("actualización: al buscar"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn update_endpoints_must_be_https_and_it_may_set_them_per_machine() {
+    use icc_desktop::updates;
+    let configured: Vec<tauri::Url> = vec![
+        "https://actualizaciones.constructoraicc.cl/icc-facturas/estable/{{target}}/{{arch}}/{{current_version}}/latest.json"
+            .parse()
+            .unwrap(),
+    ];
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    let (urls, shown) = updates::source_from(&configured, &env(&[])).unwrap();
+    assert_eq!(urls, configured);
+    assert_eq!(shown.channel, "estable");
+    assert!(!shown.set_by_it);
+    let (urls, shown) =
+        updates::source_from(&configured, &env(&[("ICC_UPDATE_CHANNEL", "piloto")])).unwrap();
+    assert!(urls[0].as_str().contains("/piloto/"), "{urls:?}");
+    assert!(shown.set_by_it);
+    let (urls, _) = updates::source_from(
+        &configured,
+        &env(&[(
+            "ICC_UPDATE_URL",
+            "https://ti.example.cl/icc/{{target}}/latest.json",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(urls[0].host_str(), Some("ti.example.cl"));
+    let e = updates::source_from(
+        &configured,
+        &env(&[(
+            "ICC_UPDATE_URL",
+            "http://actualizaciones.example.cl/latest.json",
+        )]),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("HTTPS"), "{}", e.message);
+    assert!(updates::source_from(&configured, &env(&[("ICC_UPDATE_CHANNEL", "../otro")])).is_err());
+    assert!(
+        updates::source_from(&configured, &env(&[("ICC_UPDATE_URL", "no es una url")])).is_err()
+    );
+}

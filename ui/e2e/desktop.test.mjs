@@ -9,6 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { Builder, By, until } from "selenium-webdriver";
@@ -23,6 +24,7 @@ const TIMEOUT = 20_000;
 let driver;
 let tauriDriver;
 let fake;
+let updates;
 let work;
 let shot = 0;
 
@@ -118,8 +120,26 @@ before(async () => {
     });
     fake.on("exit", (c) => reject(new Error(`icc-iconstruye-fake exited with ${c}`)));
   });
+  // a local update server offering a newer version (the offer must show; nothing installs)
+  updates = http.createServer((req, res) => {
+    if (req.url.endsWith("/latest.json")) {
+      const entry = { url: `http://127.0.0.1:${updates.address().port}/icc-facturas_99.0.0_amd64.deb`, signature: "c2lu" };
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({
+        version: "99.0.0",
+        notes: "Versión de prueba del servidor local.",
+        pub_date: "2026-11-28T12:00:00Z",
+        platforms: { "linux-x86_64": entry, "linux-x86_64-deb": entry },
+      }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => updates.listen(0, "127.0.0.1", r));
+  const updateUrl = `http://127.0.0.1:${updates.address().port}/{{target}}/{{arch}}/{{current_version}}/latest.json`;
   const env = {
     ...process.env,
+    ICC_UPDATE_URL: updateUrl,
     ICC_ICONSTRUYE_URL: fakeUrl,
     ICC_ICONSTRUYE_INTERVALO_MS: "0",
     ICC_DATA_DIR: path.join(work, "data"),
@@ -140,6 +160,7 @@ after(async () => {
   if (driver) await driver.quit().catch(() => {});
   if (tauriDriver) tauriDriver.kill();
   if (fake) fake.kill();
+  if (updates) updates.close();
   // the app may still be writing its caches while it exits: retry
   if (work) fs.rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
@@ -157,6 +178,11 @@ test("the whole invoice workflow in the real window", async () => {
   await type("#setup-password2", PASSWORD);
   await click("#setup-submit");
   await waitText("#list-count", /0 factura/);
+  // the update server offers 99.0.0: the banner shows it with its notes
+  await waitText("#update-offer", /99\.0\.0/);
+  assert.match(await textOf("#update-notes"), /servidor local/);
+  await screenshot("actualizacion-ofrecida");
+  await click("#update-later");
   await screenshot("facturas-vacia");
 
   // import the SII purchase register: preview, then import
@@ -308,6 +334,7 @@ test("the whole invoice workflow in the real window", async () => {
   await visible("#nav-facturas");
   await click("#nav-diagnostico");
   await waitText("#doctor-checks", /✔/);
+  await waitText("#update-source", /definido por TI/);
   await click("#backup-create");
   await waitText("#backup-msg", /creado y verificado/);
   await driver.wait(async () => (await driver.findElements(By.css("#backups-table tr"))).length >= 2, TIMEOUT);

@@ -32,6 +32,8 @@ import type { LinkReport } from "./bindings/LinkReport";
 import type { LocalConflict } from "./bindings/LocalConflict";
 import type { SyncReport } from "./bindings/SyncReport";
 import type { SyncStatus } from "./bindings/SyncStatus";
+import type { UpdateOffer } from "./bindings/UpdateOffer";
+import type { UpdateSource } from "./bindings/UpdateSource";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
@@ -112,7 +114,15 @@ export const api = {
   conflicts: () => call<LocalConflict[]>("conflicts"),
   resolveConflict: (id: number, keep: "mine" | "theirs") => call<void>("resolve_conflict", { id, keep }),
   logoutServer: () => call<void>("logout_server"),
+  updateSource: () => call<UpdateSource>("update_source"),
+  updateCheck: () => call<UpdateOffer | null>("update_check"),
+  updateInstall: () => call<void>("update_install"),
 };
+
+/** Download progress of an update. */
+export function onUpdateProgress(f: (p: { downloaded: number; total: number | null }) => void): Promise<UnlistenFn> {
+  return listen<{ downloaded: number; total: number | null }>("update-progress", (e) => f(e.payload));
+}
 
 /** Progress of long jobs (import, export). */
 export function onProgress(f: (p: JobProgress) => void): Promise<UnlistenFn> {

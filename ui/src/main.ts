@@ -12,6 +12,7 @@ import { importScreen } from "./screens/import";
 import { invoicesScreen, type InvoicesScreen } from "./screens/invoices";
 import { panelScreen } from "./screens/panel";
 import { conflictsScreen, syncStatusLine } from "./screens/sync";
+import { updateBanner } from "./screens/updates";
 
 const app = document.getElementById("app") as HTMLElement;
 
@@ -31,6 +32,8 @@ type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "proveed
 
 let status: Status | null = null;
 let session: SessionInfo | null = null;
+/** The update offer, checked once per run after the first sign-in. */
+let banner: HTMLElement | null = null;
 let filter: ListFilter = { ...EMPTY_FILTER };
 let route: Route = "facturas";
 /** The list on screen, whose filters the other sections (export) start from. */
@@ -130,7 +133,8 @@ function main(): void {
       "Salir",
     ),
   );
-  app.replaceChildren(top, content);
+  banner ??= updateBanner();
+  app.replaceChildren(top, banner, content);
   render(content);
 }
 

@@ -6,6 +6,7 @@ import { modal } from "./modal";
 import { fecha, fechaHora, rut, thousands } from "../format";
 import { iconstruyeSettingsBox } from "./iconstruye";
 import { serverBox } from "./sync";
+import { updatesBox } from "./updates";
 
 /** A form's submit handler: runs `action`, then says `done` and reloads, or shows the error. */
 function submitter(msg: HTMLElement, done: string, reload: () => Promise<void>, action: () => Promise<void>) {
@@ -244,6 +245,7 @@ export function diagnosticsScreen(status: Status, session: SessionInfo): HTMLEle
     list,
     backupsBox(session.permissions.includes("manage_users")),
     serverBox(),
+    updatesBox(),
     session.permissions.includes("import") ? iconstruyeSettingsBox() : "",
   );
 }
