@@ -123,7 +123,9 @@ fn failed(what: &str, e: &tauri_plugin_updater::Error) -> UiError {
     let detail = match e {
         tauri_plugin_updater::Error::Minisign(_)
         | tauri_plugin_updater::Error::Base64(_)
-        | tauri_plugin_updater::Error::SignatureUtf8(_) => {
+        | tauri_plugin_updater::Error::SignatureUtf8(_)
+        | tauri_plugin_updater::Error::SignedVersionMismatch { .. }
+        | tauri_plugin_updater::Error::MissingSignedVersion => {
             "la firma no corresponde a ICC Facturas: el archivo fue alterado o no viene de TI; no se instaló nada".to_owned()
         }
         tauri_plugin_updater::Error::Network(_) | tauri_plugin_updater::Error::Reqwest(_) => {

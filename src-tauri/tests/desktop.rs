@@ -546,7 +546,8 @@ fn mock_app_with_updater() -> tauri::App<tauri::test::MockRuntime> {
     let mut ctx = tauri::test::mock_context(tauri::test::noop_assets());
     ctx.config_mut().plugins.0.insert(
         "updater".into(),
-        serde_json::json!({"pubkey": "", "endpoints": []}),
+        // as tauri.conf.json has it: the signature must name the version it was made for
+        serde_json::json!({"pubkey": "", "endpoints": [], "requireSignedVersion": true}),
     );
     tauri::test::mock_builder()
         .plugin(tauri_plugin_updater::Builder::new().build())
@@ -568,6 +569,22 @@ fn manifest(version: &str, url: &str, signature: &str) -> String {
         }
     })
     .to_string()
+}
+
+/// The update is offered but its download fails the signature check.
+async fn assert_download_refused(
+    handle: &tauri::AppHandle<tauri::test::MockRuntime>,
+    endpoint: &tauri::Url,
+    key: &str,
+) {
+    let (update, _) = icc_desktop::updates::check(handle, vec![endpoint.clone()], Some(key))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = icc_desktop::updates::download(&update, |_, _| {})
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("firma"), "{}", e.message);
 }
 
 #[tokio::test]
@@ -626,23 +643,19 @@ async fn the_updater_takes_only_a_newer_version_signed_with_our_key() {
     let mut tampered = artifact.clone();
     tampered[5] ^= 0x20;
     *srv.artifact.lock().unwrap() = tampered;
-    let (update, _) = updates::check(&handle, vec![endpoint.clone()], Some(&ours.public()))
-        .await
-        .unwrap()
-        .unwrap();
-    let e = updates::download(&update, |_, _| {}).await.unwrap_err();
-    assert!(e.message.contains("firma"), "{}", e.message);
+    assert_download_refused(&handle, &endpoint, &ours.public()).await;
     *srv.artifact.lock().unwrap() = artifact.clone();
 
     // signed with another key: refused
     *srv.manifest.lock().unwrap() =
         manifest("99.1.0", &artifact_url, &other.sign(&artifact, "99.1.0"));
-    let (update, _) = updates::check(&handle, vec![endpoint.clone()], Some(&ours.public()))
-        .await
-        .unwrap()
-        .unwrap();
-    let e = updates::download(&update, |_, _| {}).await.unwrap_err();
-    assert!(e.message.contains("firma"), "{}", e.message);
+    assert_download_refused(&handle, &endpoint, &ours.public()).await;
+
+    // an old release's genuine package and signature announced as a new version: refused
+    // (the signature's trusted comment names the version it was made for)
+    *srv.manifest.lock().unwrap() =
+        manifest("99.1.0", &artifact_url, &ours.sign(&artifact, "0.0.9"));
+    assert_download_refused(&handle, &endpoint, &ours.public()).await;
 
     // a lower version, even properly signed: not offered
     *srv.manifest.lock().unwrap() =

@@ -585,16 +585,7 @@ fn a_writer_killed_mid_transaction_leaves_a_sound_database_and_no_partial_write(
     assert!(first.starts_with("generadas"), "{first}");
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-    let out = icc(d.path(), &["doctor", "--json"], None);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let integrity = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "integrity")
-        .unwrap()
-        .clone();
-    assert_eq!(integrity["ok"], true, "{integrity}");
+    assert_integrity_ok(d.path());
     let page = ok_json(icc(
         d.path(),
         &[
@@ -1591,6 +1582,21 @@ async fn a_full_session_at_trace_level_logs_no_secret() {
     result.unwrap();
 }
 
+/// `icc doctor` says the database passes `integrity_check` (other checks may fail here:
+/// no backup yet, no keyring).
+fn assert_integrity_ok(dir: &Path) {
+    let out = icc(dir, &["doctor", "--json"], None);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let integrity = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "integrity")
+        .unwrap()
+        .clone();
+    assert_eq!(integrity["ok"], true, "{integrity}");
+}
+
 /// Every row of every table of a database file, as text, table by table.
 async fn db_content(path: &Path) -> Vec<(String, Vec<String>)> {
     use sqlx::Connection;
@@ -1666,15 +1672,7 @@ async fn restore_drill_a_damaged_live_database_comes_back_identical() {
         before,
         "identical content after the restore"
     );
-    let doctor = ok_json(icc(d.path(), &["doctor", "--json"], None));
-    let integrity = doctor["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "integrity")
-        .unwrap()
-        .clone();
-    assert_eq!(integrity["ok"], true, "{integrity}");
+    assert_integrity_ok(d.path());
     // the damaged file was kept, byte for byte, in the safety copy
     let safety = std::fs::read_dir(d.path().join("respaldos"))
         .unwrap()
@@ -1781,15 +1779,7 @@ fn a_backup_killed_mid_way_leaves_earlier_backups_and_the_database_sound() {
         None,
     ));
     // the live database is healthy and whole
-    let doctor = ok_json(icc(d.path(), &["doctor", "--json"], None));
-    let integrity = doctor["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "integrity")
-        .unwrap()
-        .clone();
-    assert_eq!(integrity["ok"], true, "{integrity}");
+    assert_integrity_ok(d.path());
     let page = ok_json(icc(
         d.path(),
         &[

@@ -88,12 +88,7 @@ pub async fn inspect(path: &Path) -> Result<Facts> {
         path: path.to_path_buf(),
         reason,
     };
-    let opts = SqliteConnectOptions::from_str("sqlite://")
-        .map_err(|e| broken(e.to_string()))?
-        .filename(path)
-        .read_only(true)
-        .immutable(true);
-    let mut conn = SqliteConnection::connect_with(&opts)
+    let mut conn = SqliteConnection::connect_with(&read_only(path)?)
         .await
         .map_err(|e| broken(e.to_string()))?;
     let check: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
@@ -124,7 +119,8 @@ pub struct StoredAccount {
     pub legacy: bool,
 }
 
-fn read_only(path: &Path) -> Result<SqliteConnectOptions> {
+/// Options that open a database file without changing it (read-only, immutable).
+pub(crate) fn read_only(path: &Path) -> Result<SqliteConnectOptions> {
     Ok(SqliteConnectOptions::from_str("sqlite://")
         .map_err(|e| StoreError::BadBackup {
             path: path.to_path_buf(),
