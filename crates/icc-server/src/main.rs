@@ -165,6 +165,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     if matches!(cli.command, Cmd::Healthcheck) {
         return healthcheck().await;
     }
+    // One TLS crypto provider, chosen here: when a build enables several (a workspace build
+    // unifies features with other crates), rustls cannot pick one by itself.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cfg = Config::from_env().map_err(|e| e.to_string())?;
     let pool = icc_server::connect(&cfg).await?;
     match cli.command {
