@@ -9,7 +9,8 @@ use icc_core::Secret;
 use tauri::{AppHandle, Emitter, State};
 
 use crate::desktop::{
-    Assignment, BulkResult, Desktop, ExportRequest, ImportRequest, JobProgress, SessionInfo, Status,
+    Assignment, AttachmentContent, BulkResult, Desktop, ExportRequest, ImportRequest, JobProgress,
+    SessionInfo, Status,
 };
 use crate::error::UiError;
 use crate::updates::{self, UpdateOffer, UpdateSource};
@@ -196,6 +197,12 @@ pub async fn open_attachment(app: AppHandle, d: State<'_, Desktop>, id: i64) -> 
     app.opener()
         .open_path(path.display().to_string(), None::<&str>)
         .map_err(|e| UiError::new("io", &format!("no se pudo abrir el adjunto: {e}")))
+}
+
+/// An attachment's bytes, shown inside the app.
+#[tauri::command]
+pub async fn read_attachment(d: State<'_, Desktop>, id: i64) -> R<AttachmentContent> {
+    d.read_attachment(id).await
 }
 
 /// Suppliers with documents the user may see.

@@ -26,6 +26,33 @@ use crate::error::UiError;
 /// Minutes of inactivity after which the session locks, unless configured.
 pub const DEFAULT_LOCK_MINUTES: u64 = 10;
 
+/// Largest attachment shown inside the app.
+pub const MAX_VIEW_BYTES: u64 = 40_000_000;
+
+/// An attachment to show: its kind and bytes.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct AttachmentContent {
+    /// `pdf`, `xml` or `otro`, from the file's first bytes (not its name).
+    pub kind: String,
+    /// The file, base64.
+    pub data_base64: String,
+}
+
+/// What a file is, from its first bytes.
+pub fn attachment_kind(bytes: &[u8]) -> &'static str {
+    let start = bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(bytes)
+        .trim_ascii_start();
+    if bytes.starts_with(b"%PDF-") {
+        "pdf"
+    } else if start.starts_with(b"<") {
+        "xml"
+    } else {
+        "otro"
+    }
+}
+
 /// Who is signed in, as the UI shows it. The permissions only decide which buttons are
 /// shown; every command checks again in icc-app.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
@@ -672,6 +699,38 @@ impl Desktop {
     pub async fn attachment_file(&self, id: i64) -> Result<PathBuf, UiError> {
         let s = self.session()?;
         Ok(self.app.attachment_file(&s, id).await?)
+    }
+
+    /// An attachment's bytes, to show it inside the app (PDF, XML), for users who may see
+    /// its invoice.
+    ///
+    /// # Errors
+    /// Unknown, not visible, missing or too large a file.
+    pub async fn read_attachment(&self, id: i64) -> Result<AttachmentContent, UiError> {
+        let path = self.attachment_file(id).await?;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size > MAX_VIEW_BYTES {
+            return Err(UiError::new(
+                "invalid",
+                &format!(
+                    "el adjunto pesa {} MB, más de lo que se muestra aquí ({} MB); use «Abrir fuera»",
+                    size / 1_000_000,
+                    MAX_VIEW_BYTES / 1_000_000
+                ),
+            ));
+        }
+        let bytes = tokio::fs::read(&path).await.map_err(|e| {
+            UiError::new(
+                "io",
+                &format!("no se pudo leer el adjunto {}: {e}", path.display()),
+            )
+        })?;
+        let kind = attachment_kind(&bytes);
+        use base64::Engine;
+        Ok(AttachmentContent {
+            kind: kind.into(),
+            data_base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
+        })
     }
 
     /// Suppliers with documents the user may see.

@@ -89,6 +89,7 @@ pub fn run() {
             commands::disable_user,
             commands::add_attachment,
             commands::open_attachment,
+            commands::read_attachment,
             commands::suppliers,
             commands::dashboard,
             commands::doctor,

@@ -13,7 +13,8 @@ use icc_app::{
 };
 use icc_desktop::UiError;
 use icc_desktop::desktop::{
-    Assignment, BulkResult, ExportRequest, ImportRequest, JobProgress, SessionInfo, Status,
+    Assignment, AttachmentContent, BulkResult, ExportRequest, ImportRequest, JobProgress,
+    SessionInfo, Status,
 };
 use icc_desktop::updates::{UpdateOffer, UpdateSource};
 use ts_rs::{Config, TS};
@@ -50,6 +51,7 @@ fn generate(dir: &Path) {
     LinkReport::export_all(&cfg).unwrap();
     LocalConflict::export_all(&cfg).unwrap();
     UpdateOffer::export_all(&cfg).unwrap();
+    AttachmentContent::export_all(&cfg).unwrap();
     UpdateSource::export_all(&cfg).unwrap();
 }
 

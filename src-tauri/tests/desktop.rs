@@ -725,3 +725,63 @@ fn update_endpoints_must_be_https_and_it_may_set_them_per_machine() {
         updates::source_from(&configured, &env(&[("ICC_UPDATE_URL", "no es una url")])).is_err()
     );
 }
+
+#[tokio::test]
+async fn attachments_are_read_for_the_in_app_viewer_only_by_who_may_see_them() {
+    use base64::Engine;
+    let (dir, d) = desktop(Duration::from_secs(600)).await;
+    d.init_admin("admin", ADMIN_PW).await.unwrap();
+    d.app().seed(20, 4, &mut |_, _| true).await.unwrap();
+    let page = d
+        .list_invoices(&ListFilter::default(), 5, None)
+        .await
+        .unwrap();
+    let id = page.items[0].id.clone();
+    let pdf = dir.path().join("factura.pdf");
+    let pdf_bytes = b"%PDF-1.4\n% ICC\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n".to_vec();
+    std::fs::write(&pdf, &pdf_bytes).unwrap();
+    let xml = dir.path().join("dte.xml");
+    let xml_bytes = "\u{feff}<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><DTE/>"
+        .as_bytes()
+        .to_vec();
+    std::fs::write(&xml, &xml_bytes).unwrap();
+    d.add_attachment(&id, &pdf.display().to_string())
+        .await
+        .unwrap();
+    let list = d
+        .add_attachment(&id, &xml.display().to_string())
+        .await
+        .unwrap();
+    let by_name = |n: &str| list.iter().find(|a| a.file_name == n).unwrap().id;
+    let decode = |b64: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    };
+
+    let c = d.read_attachment(by_name("factura.pdf")).await.unwrap();
+    assert_eq!(c.kind, "pdf");
+    assert_eq!(decode(&c.data_base64), pdf_bytes);
+    let c = d.read_attachment(by_name("dte.xml")).await.unwrap();
+    assert_eq!(c.kind, "xml");
+    assert_eq!(decode(&c.data_base64), xml_bytes);
+    assert!(d.read_attachment(999_999).await.is_err());
+    assert_eq!(icc_desktop::desktop::attachment_kind(b"PK\x03\x04"), "otro");
+
+    // a site manager of another obra cannot read it, whatever the UI shows
+    d.add_obra("OB-VACIA", "Sin facturas").await.unwrap();
+    d.add_user("jperez", "admin_obra", &["OB-VACIA".into()], SITE_PW)
+        .await
+        .unwrap();
+    d.logout();
+    d.login("jperez", SITE_PW).await.unwrap();
+    assert!(d.read_attachment(by_name("factura.pdf")).await.is_err());
+    d.logout();
+    assert_eq!(
+        d.read_attachment(by_name("factura.pdf"))
+            .await
+            .unwrap_err()
+            .code,
+        "not_signed_in"
+    );
+}

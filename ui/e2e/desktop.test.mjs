@@ -104,6 +104,29 @@ function rcvFile(dir) {
   return file;
 }
 
+/** A valid one-page PDF with a line of text (offsets computed: ASCII only). */
+function onePagePdf(text) {
+  const content = `BT /F1 24 Tf 72 760 Td (${text}) Tj ET`;
+  const objs = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+  ];
+  let out = "%PDF-1.4\n";
+  const offsets = [];
+  objs.forEach((o, i) => {
+    offsets.push(out.length);
+    out += `${i + 1} 0 obj\n${o}\nendobj\n`;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objs.length + 1}\n0000000000 65535 f \n`;
+  out += offsets.map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("");
+  out += `trailer\n<< /Size ${objs.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return out;
+}
+
 before(async () => {
   assert.ok(APP && fs.existsSync(APP), "ICC_E2E_APP must point at the built app");
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -250,10 +273,16 @@ test("the whole invoice workflow in the real window", async () => {
   await screenshot("detalle");
   // attach the invoice's PDF
   const pdf = path.join(work, "factura-5003.pdf");
-  fs.writeFileSync(pdf, "%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n");
+  fs.writeFileSync(pdf, onePagePdf("Factura 5003 - Hormigones Andinos"));
   await type("#attach-path", pdf);
   await click("#attach-add");
   await waitText("#detail-attachments", /factura-5003\.pdf/);
+  // shown inside the app, drawn by the bundled pdf.js
+  await click(".view-attachment");
+  await $("canvas.pdf-page");
+  await waitText("#viewer-status", /1 página/);
+  await screenshot("adjunto-en-la-app");
+  await click("#viewer-close");
   await click("#detail-approve");
   await type("#modal-comentario", "Recepción conforme en obra");
   await click("#modal-accept");

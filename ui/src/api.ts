@@ -4,6 +4,7 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Attachment } from "./bindings/Attachment";
+import type { AttachmentContent } from "./bindings/AttachmentContent";
 import type { BackupInfo } from "./bindings/BackupInfo";
 import type { AuditEntry } from "./bindings/AuditEntry";
 import type { BulkResult } from "./bindings/BulkResult";
@@ -99,6 +100,7 @@ export const api = {
   dashboard: () => call<Dashboard>("dashboard"),
   addAttachment: (reference: string, path: string) => call<Attachment[]>("add_attachment", { reference, path }),
   openAttachment: (id: number) => call<void>("open_attachment", { id }),
+  readAttachment: (id: number) => call<AttachmentContent>("read_attachment", { id }),
   suppliers: () => call<SupplierRow[]>("suppliers"),
   credentials: () => call<CredentialStatus[]>("credentials"),
   setCredential: (name: string, secret: string) => call<void>("set_credential", { name, secret }),

@@ -1,5 +1,6 @@
 // Detalle: every field, taxes and references, the history, approve or reject with a comment.
 
+import { showAttachment } from "./viewer";
 import { api, chooseAttachment, type InvoiceView, type SessionInfo } from "../api";
 import { errorText, h, onDrop, say } from "../dom";
 import { clp, estadoLabel, fecha, fechaHora, PLAZO_LABELS, rut } from "../format";
@@ -47,7 +48,9 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
                 "li",
                 {},
                 `${a.file_name} (${Math.max(1, Math.round(a.size / 1024))} KB, ${a.added_by}) `,
-                h("button", { type: "button", onclick: () => api.openAttachment(a.id).catch((e) => say(msg, errorText(e))) }, "Abrir"),
+                h("button", { type: "button", class: "view-attachment", onclick: () => showAttachment(a.id, a.file_name) }, "Ver"),
+                " ",
+                h("button", { type: "button", onclick: () => api.openAttachment(a.id).catch((e) => say(msg, errorText(e))) }, "Abrir fuera"),
               ),
             ),
           )
