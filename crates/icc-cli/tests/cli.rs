@@ -1282,19 +1282,8 @@ async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
     let a_path = a.path().to_owned();
     let server2 = server.clone();
     let (r, list_b) = tokio::task::spawn_blocking(move || {
-        let out = icc_env(&a_path, &["doctor", "--json"], None, &[]);
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let integrity = doc["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "integrity")
-            .unwrap()
-            .clone();
-        assert_eq!(
-            integrity["ok"], true,
-            "the laptop's database is sound after kill -9"
-        );
+        // the laptop's database is sound after kill -9
+        assert_integrity_ok(&a_path);
         let r = ok_json(icc_env(
             &a_path,
             &["--user", "admin", "sync", "--json"],
