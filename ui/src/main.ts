@@ -12,7 +12,7 @@ import { importScreen } from "./screens/import";
 import { invoicesScreen, type InvoicesScreen } from "./screens/invoices";
 import { panelScreen } from "./screens/panel";
 import { conflictsScreen, syncStatusLine } from "./screens/sync";
-import { updateBanner } from "./screens/updates";
+import { checkAtStart, updateBanner } from "./screens/updates";
 
 const app = document.getElementById("app") as HTMLElement;
 
@@ -40,6 +40,9 @@ let route: Route = "facturas";
 let currentList: InvoicesScreen | null = null;
 
 async function boot(): Promise<void> {
+  // look for updates as the app starts; the banner shows the offer, or the error, once
+  // someone is signed in
+  checkAtStart().catch(() => {});
   try {
     status = await api.status();
   } catch (e) {

@@ -59,11 +59,18 @@ function installFlow(box: HTMLElement, offer: UpdateOffer): void {
   );
 }
 
-/** The banner under the header: empty until a check finds something to say. */
+let startCheck: Promise<UpdateOffer | null> | null = null;
+
+/** The check made when the app starts (once per run; the banner shows its answer). */
+export function checkAtStart(): Promise<UpdateOffer | null> {
+  startCheck ??= api.updateCheck();
+  return startCheck;
+}
+
+/** The banner under the header: empty until the start check finds something to say. */
 export function updateBanner(): HTMLElement {
   const box = h("section", { class: "update-banner", id: "update-banner", hidden: true, "aria-live": "polite" });
-  api
-    .updateCheck()
+  checkAtStart()
     .then((offer) => {
       if (!offer) return;
       installFlow(box, offer);
