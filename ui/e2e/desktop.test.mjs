@@ -104,6 +104,25 @@ function rcvFile(dir) {
   return file;
 }
 
+/** Kills any process still running the app binary under test (Linux /proc). */
+function killLeftoverApps() {
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let cmd = "";
+    try {
+      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0];
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    if (cmd === APP) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // already exiting
+      }
+    }
+  }
+}
+
 /** A valid one-page PDF with a line of text (offsets computed: ASCII only). */
 function onePagePdf(text) {
   const content = `BT /F1 24 Tf 72 760 Td (${text}) Tj ET`;
@@ -147,7 +166,7 @@ before(async () => {
   updates = http.createServer((req, res) => {
     if (req.url.endsWith("/latest.json")) {
       const entry = { url: `http://127.0.0.1:${updates.address().port}/icc-facturas_99.0.0_amd64.deb`, signature: "c2lu" };
-      res.writeHead(200, { "content-type": "application/json" });
+      res.writeHead(200, { "content-type": "application/json", connection: "close" });
       res.end(JSON.stringify({
         version: "99.0.0",
         notes: "Versión de prueba del servidor local.",
@@ -183,7 +202,13 @@ after(async () => {
   if (driver) await driver.quit().catch(() => {});
   if (tauriDriver) tauriDriver.kill();
   if (fake) fake.kill();
-  if (updates) updates.close();
+  // the app normally exits with its WebDriver session; if it lingers, its open connection
+  // would keep the update server (and this test run) alive: end both
+  killLeftoverApps();
+  if (updates) {
+    updates.closeAllConnections();
+    updates.close();
+  }
   // the app may still be writing its caches while it exits: retry
   if (work) fs.rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
