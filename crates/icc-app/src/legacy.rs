@@ -112,7 +112,8 @@ pub struct MigrationReport {
     pub invoices_read: usize,
     /// Invoices stored.
     pub invoices: usize,
-    /// Rows folded into another with the same natural key.
+    /// Rows folded into another: invoices with the same natural key, accounts with the same
+    /// email in other casing.
     pub merged: usize,
     /// Invoices this database already had.
     pub existing: usize,
