@@ -332,9 +332,15 @@ fn plan_users(
         out.push(PlannedUser {
             user: NewUser {
                 username: email,
-                // an unusable value when the hash is not one we can check: never matches
-                password_hash: if legacy { hash } else { "!".into() },
-                password_legacy: legacy,
+                // An unusable value ("!" never verifies) when the hash cannot be checked, or
+                // when it is a published default password: re-enabling such an account
+                // must not bring the published password back; it needs a new one.
+                password_hash: if legacy && !disabled {
+                    hash
+                } else {
+                    "!".into()
+                },
+                password_legacy: legacy && !disabled,
                 must_change_password: disabled,
                 role,
                 obras: user_obras,

@@ -964,6 +964,42 @@ async fn the_predecessor_migrates_with_its_quirks_and_a_second_run_changes_nothi
     );
     assert!(app.login(admin_name, "Contab-Sur-2023").await.is_err());
 
+    // re-enabling a default account does not bring its published password back: it needs
+    // a new one from an administrator
+    {
+        let mut tx = app.store().write(admin_name).await.unwrap();
+        tx.set_disabled("ccarreno@constructoraicc.cl", false)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let stored = app
+        .store()
+        .user("ccarreno@constructoraicc.cl")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.password_hash, "!", "the published hash is not kept");
+    assert!(!stored.password_legacy);
+    // refused (wrong password, or locked by the attempts above): never signed in
+    assert!(
+        app.login("ccarreno@constructoraicc.cl", "password123")
+            .await
+            .is_err()
+    );
+    app.change_password(
+        &admin,
+        "ccarreno@constructoraicc.cl",
+        "Constanza-Nueva-Clave-2026",
+    )
+    .await
+    .unwrap();
+    assert!(
+        app.login("ccarreno@constructoraicc.cl", "Constanza-Nueva-Clave-2026")
+            .await
+            .is_ok()
+    );
+
     // the site manager keeps their obras (the float-looking centro 1418.0 is obra 1418)
     let (jp, jp_pw, jp_obras) = &f.site_manager;
     let jp = app.login(jp, jp_pw.as_str()).await.unwrap();
