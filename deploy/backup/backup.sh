@@ -44,18 +44,8 @@ if [ "${1:-}" = "--rotate-only" ]; then
     exit 0
 fi
 
-url="${DATABASE_URL:-}"
-if [ -z "$url" ] && [ -n "${DATABASE_URL_FILE:-}" ]; then
-    url=$(tr -d '\r\n' < "$DATABASE_URL_FILE") || die "no se pudo leer DATABASE_URL_FILE"
-fi
-[ -n "$url" ] || die "falta DATABASE_URL (o DATABASE_URL_FILE)"
-# the password may come apart, as the compose file's Docker secret
-if [ -n "${DATABASE_PASSWORD_FILE:-}" ]; then
-    PGPASSWORD=$(tr -d '\r\n' < "$DATABASE_PASSWORD_FILE") || die "no se pudo leer DATABASE_PASSWORD_FILE"
-    export PGPASSWORD
-elif [ -n "${DATABASE_PASSWORD:-}" ]; then
-    export PGPASSWORD="$DATABASE_PASSWORD"
-fi
+# shellcheck source=deploy/backup/db.sh
+source "$(dirname "$0")/db.sh"
 command -v pg_dump >/dev/null || die "falta pg_dump (paquete postgresql-client)"
 
 stamp=$(date -u +%Y%m%d-%H%M%S)
