@@ -34,6 +34,9 @@ fn lock_after() -> (Duration, bool) {
     (Duration::from_secs(minutes * 60), fixed.is_some())
 }
 
+/// How long after the start the daily backup (when due) begins.
+const START_BACKUP_DELAY: Duration = Duration::from_secs(45);
+
 /// Runs the app until its window closes.
 pub fn run() {
     let Some(dir) = data_dir() else {
@@ -54,9 +57,12 @@ pub fn run() {
             let (lock, fixed) = lock_after();
             let desktop = tauri::async_runtime::block_on(Desktop::open(&dir, lock, fixed))
                 .map_err(|e| e.message)?;
-            // the daily backup, in the background so the window opens at once
+            // The daily backup, in the background and a little after the start: copying the
+            // database competes for the disk and the CPU with opening the window, signing in
+            // and reading the first page.
             let app_for_backup = desktop.app().clone();
             tauri::async_runtime::spawn(async move {
+                tokio::time::sleep(START_BACKUP_DELAY).await;
                 match app_for_backup.backup_if_due().await {
                     Ok(Some(b)) => tracing::info!(backup = %b.id, "backup at start"),
                     Ok(None) => {}

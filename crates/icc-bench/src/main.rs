@@ -62,7 +62,7 @@ fn main() -> Result<()> {
         }
         "import" => {
             let (rows, icc, out) = rows_icc_out(&args)?;
-            import_bench::run(rows, &icc, out.as_deref())
+            rt.block_on(import_bench::run(rows, &icc, out.as_deref()))
         }
         "export" => {
             let (rows, icc, out) = rows_icc_out(&args)?;
