@@ -2,7 +2,7 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use icc_core::Role;
+use icc_core::{InvoiceStatus, Role};
 use serde::Serialize;
 
 use crate::error::{AppError, Result};
@@ -84,6 +84,16 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// What moving an invoice to `to` requires.
+    pub(crate) fn for_status(to: InvoiceStatus) -> Permission {
+        match to {
+            InvoiceStatus::Recibida | InvoiceStatus::EnRevision => Permission::Review,
+            InvoiceStatus::Aprobada | InvoiceStatus::Rechazada => Permission::Approve,
+            InvoiceStatus::Pagada | InvoiceStatus::ParcialmentePagada => Permission::Pay,
+            InvoiceStatus::Anulada => Permission::Void,
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Permission::ManageUsers => "administrar usuarios",

@@ -210,13 +210,7 @@ impl App {
         to: InvoiceStatus,
         motivo: Option<&str>,
     ) -> Result<InvoiceView> {
-        let needed = match to {
-            InvoiceStatus::Recibida | InvoiceStatus::EnRevision => Permission::Review,
-            InvoiceStatus::Aprobada | InvoiceStatus::Rechazada => Permission::Approve,
-            InvoiceStatus::Pagada | InvoiceStatus::ParcialmentePagada => Permission::Pay,
-            InvoiceStatus::Anulada => Permission::Void,
-        };
-        s.require(needed)?;
+        s.require(Permission::for_status(to))?;
         let detail = self.resolve_invoice(s, reference).await?;
         let id: InvoiceId = detail.row.id.parse()?;
         let mut tx = self.store.write(&s.username).await?;

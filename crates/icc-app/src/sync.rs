@@ -7,14 +7,14 @@
 //! server stored it; a retry is harmless, ops are idempotent) and pulls what others did,
 //! applying each page and moving the cursor in one transaction.
 
-use icc_core::Secret;
 use icc_core::sync::{MAX_PUSH_OPS, PushRequest};
+use icc_core::{InvoiceStatus, Secret};
 use icc_store::LocalConflict;
 use icc_sync::{SyncClient, SyncError};
 use serde::Serialize;
 
 use crate::App;
-use crate::auth::Session;
+use crate::auth::{Permission, Session};
 use crate::error::{AppError, Result};
 
 /// Settings key of the server address.
@@ -355,7 +355,41 @@ impl App {
             let value: serde_json::Value =
                 serde_json::from_str(&c.loser_value).unwrap_or(serde_json::Value::Null);
             let inv: icc_core::InvoiceId = c.entity_id.parse()?;
-            tx.set_synced_field(inv, &c.field, &value).await?;
+            // Keeping a value is an edit like any other: the same permission, the same
+            // obra scope and, for the status, the same state machine from where the
+            // invoice is now.
+            let detail = self.resolve_invoice(s, &c.entity_id).await?;
+            match c.field.as_str() {
+                "estado" => {
+                    let to: InvoiceStatus = value
+                        .as_str()
+                        .and_then(|t| t.parse().ok())
+                        .ok_or_else(|| {
+                            AppError::Invalid(format!(
+                                "conflicto {id}: el valor guardado {} no es un estado; elija «del servidor»",
+                                c.loser_value
+                            ))
+                        })?;
+                    s.require(Permission::for_status(to))?;
+                    tx.set_status(inv, to, detail.motivo_rechazo.as_deref())
+                        .await?;
+                }
+                field => {
+                    s.require(match field {
+                        "obra" | "centro_costo" | "cuenta" | "glosa" => Permission::Assign,
+                        "motivo_rechazo" => Permission::Approve,
+                        _ => Permission::Import,
+                    })?;
+                    if field == "obra" && !s.sees_obra(value.as_str()) {
+                        return Err(AppError::Forbidden(format!(
+                            "«{}» solo puede asignar facturas a sus obras ({})",
+                            s.username,
+                            s.obras.join(", ")
+                        )));
+                    }
+                    tx.set_synced_field(inv, field, &value).await?;
+                }
+            }
         }
         tx.resolve_conflict(id, &s.username).await?;
         tx.commit().await?;

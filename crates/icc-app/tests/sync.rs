@@ -197,6 +197,75 @@ async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_con
 }
 
 #[tokio::test]
+async fn keeping_my_status_must_be_a_legal_move_from_the_winning_one() {
+    let srv = start_server().await;
+    let l1 = laptop(&srv, "contadora").await;
+    let l2 = laptop(&srv, "gerente").await;
+    import_rcv(&l1).await;
+    import_rcv(&l2).await;
+    l1.app.sync(&l1.s).await.unwrap();
+    l2.app.sync(&l2.s).await.unwrap();
+    l1.app.sync(&l1.s).await.unwrap();
+    // offline: l1 rejects A; l2, later, approves and pays it
+    let status = |l: &Laptop, to: InvoiceStatus, motivo: Option<&'static str>| {
+        let (app, s) = (l.app.clone(), l.s.clone());
+        async move { app.set_invoice_status(&s, A, to, motivo).await.unwrap() }
+    };
+    status(&l1, InvoiceStatus::EnRevision, None).await;
+    status(&l1, InvoiceStatus::Rechazada, Some("precio no acordado")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    status(&l2, InvoiceStatus::EnRevision, None).await;
+    status(&l2, InvoiceStatus::Aprobada, None).await;
+    status(&l2, InvoiceStatus::Pagada, None).await;
+    for _ in 0..2 {
+        l1.app.sync(&l1.s).await.unwrap();
+        l2.app.sync(&l2.s).await.unwrap();
+    }
+    assert_eq!(field(&l1, A, "estado").await.as_deref(), Some("pagada"));
+    let open = |l: &Laptop| {
+        let (app, s) = (l.app.clone(), l.s.clone());
+        async move {
+            app.conflicts(&s)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|c| c.field == "estado" && c.resolved_by.is_none())
+                .collect::<Vec<_>>()
+        }
+    };
+    let c = open(&l1).await;
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].loser_value, "\"rechazada\"");
+
+    // a paid invoice cannot go back to rejected, not even by keeping an old value
+    let err = l1
+        .app
+        .resolve_conflict(&l1.s, c[0].id, Keep::Mine)
+        .await
+        .unwrap_err()
+        .to_string()
+        .to_lowercase();
+    assert!(
+        err.contains("pagada") && err.contains("rechazada"),
+        "the refusal names both states: {err}"
+    );
+    assert_eq!(field(&l1, A, "estado").await.as_deref(), Some("pagada"));
+    assert_eq!(open(&l1).await.len(), 1, "the conflict stays open");
+    assert_eq!(l1.app.sync_status(&l1.s).await.unwrap().pending, 0);
+
+    // accepting the server's value closes it everywhere
+    l1.app
+        .resolve_conflict(&l1.s, c[0].id, Keep::Theirs)
+        .await
+        .unwrap();
+    l2.app.sync(&l2.s).await.unwrap();
+    assert!(open(&l1).await.is_empty());
+    assert!(open(&l2).await.is_empty());
+    assert_eq!(field(&l2, A, "estado").await.as_deref(), Some("pagada"));
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
     let srv = start_server().await;
     let office = laptop(&srv, "contadora").await;
