@@ -2,7 +2,7 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use icc_core::{InvoiceStatus, Role};
+use icc_core::Role;
 use serde::Serialize;
 
 use crate::error::{AppError, Result};
@@ -60,65 +60,12 @@ pub struct Session {
     pub obras: Vec<String>,
 }
 
-/// Things a role may be allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// Create, disable, change users.
-    ManageUsers,
-    /// Create obras.
-    ManageObras,
-    /// Import invoices.
-    Import,
-    /// Export reports.
-    Export,
-    /// Assign obra, centro de costo, cuenta, glosa.
-    Assign,
-    /// Move to en revisión.
-    Review,
-    /// Approve or reject.
-    Approve,
-    /// Mark as paid or partly paid.
-    Pay,
-    /// Void.
-    Void,
-}
-
-impl Permission {
-    /// What moving an invoice to `to` requires.
-    pub(crate) fn for_status(to: InvoiceStatus) -> Permission {
-        match to {
-            InvoiceStatus::Recibida | InvoiceStatus::EnRevision => Permission::Review,
-            InvoiceStatus::Aprobada | InvoiceStatus::Rechazada => Permission::Approve,
-            InvoiceStatus::Pagada | InvoiceStatus::ParcialmentePagada => Permission::Pay,
-            InvoiceStatus::Anulada => Permission::Void,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Permission::ManageUsers => "administrar usuarios",
-            Permission::ManageObras => "administrar obras",
-            Permission::Import => "importar facturas",
-            Permission::Export => "exportar informes",
-            Permission::Assign => "asignar obra, centro de costo o cuenta",
-            Permission::Review => "poner facturas en revisión",
-            Permission::Approve => "aprobar o rechazar facturas",
-            Permission::Pay => "registrar pagos",
-            Permission::Void => "anular facturas",
-        }
-    }
-}
+pub use icc_core::Permission;
 
 impl Session {
     /// Whether the role grants `p` (obra scope is checked separately).
     pub fn may(&self, p: Permission) -> bool {
-        use Permission::*;
-        match self.role {
-            Role::Admin => true,
-            Role::Gerente => matches!(p, Export | Review | Approve | Pay),
-            Role::Contabilidad => matches!(p, Import | Export | Assign | Review | Pay | Void),
-            Role::AdminObra => matches!(p, Export | Assign | Review | Approve),
-        }
+        self.role.may(p)
     }
 
     /// Like [`Session::may`], as an error naming the role and the action.

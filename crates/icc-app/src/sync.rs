@@ -350,46 +350,51 @@ impl App {
                 what: "conflicto",
                 key: id.to_string(),
             })?;
-        let mut tx = self.store.write(&s.username).await?;
-        if keep == Keep::Mine {
-            let value: serde_json::Value =
-                serde_json::from_str(&c.loser_value).unwrap_or(serde_json::Value::Null);
-            let inv: icc_core::InvoiceId = c.entity_id.parse()?;
-            // Keeping a value is an edit like any other: the same permission, the same
-            // obra scope and, for the status, the same state machine from where the
-            // invoice is now.
-            let detail = self.resolve_invoice(s, &c.entity_id).await?;
-            match c.field.as_str() {
-                "estado" => {
-                    let to: InvoiceStatus = value
-                        .as_str()
-                        .and_then(|t| t.parse().ok())
-                        .ok_or_else(|| {
-                            AppError::Invalid(format!(
-                                "conflicto {id}: el valor guardado {} no es un estado; elija «del servidor»",
-                                c.loser_value
-                            ))
-                        })?;
-                    s.require(Permission::for_status(to))?;
-                    tx.set_status(inv, to, detail.motivo_rechazo.as_deref())
-                        .await?;
+        // Keeping a value is an edit like any other: the same permission, the same obra
+        // scope and, for the status, the same state machine from where the invoice is now.
+        let mine = match keep {
+            Keep::Theirs => None,
+            Keep::Mine => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&c.loser_value).unwrap_or(serde_json::Value::Null);
+                let detail = self.resolve_invoice(s, &c.entity_id).await?;
+                let not_a_status = || {
+                    AppError::Invalid(format!(
+                        "conflicto {id}: el valor guardado {} no es un estado; elija «del servidor»",
+                        c.loser_value
+                    ))
+                };
+                s.require(
+                    Permission::for_invoice_field(&c.field, &value).ok_or_else(not_a_status)?,
+                )?;
+                let status = if c.field == "estado" {
+                    Some(
+                        value
+                            .as_str()
+                            .and_then(|t| t.parse::<InvoiceStatus>().ok())
+                            .ok_or_else(not_a_status)?,
+                    )
+                } else {
+                    None
+                };
+                if c.field == "obra" && !s.sees_obra(value.as_str()) {
+                    return Err(AppError::Forbidden(format!(
+                        "«{}» solo puede asignar facturas a sus obras ({})",
+                        s.username,
+                        s.obras.join(", ")
+                    )));
                 }
-                field => {
-                    s.require(match field {
-                        "obra" | "centro_costo" | "cuenta" | "glosa" => Permission::Assign,
-                        "motivo_rechazo" => Permission::Approve,
-                        _ => Permission::Import,
-                    })?;
-                    if field == "obra" && !s.sees_obra(value.as_str()) {
-                        return Err(AppError::Forbidden(format!(
-                            "«{}» solo puede asignar facturas a sus obras ({})",
-                            s.username,
-                            s.obras.join(", ")
-                        )));
-                    }
-                    tx.set_synced_field(inv, field, &value).await?;
-                }
+                let inv: icc_core::InvoiceId = c.entity_id.parse()?;
+                Some((inv, value, status, detail.motivo_rechazo))
             }
+        };
+        let mut tx = self.store.write(&s.username).await?;
+        match mine {
+            None => {}
+            Some((inv, _, Some(to), motivo)) => {
+                tx.set_status(inv, to, motivo.as_deref()).await?;
+            }
+            Some((inv, value, None, _)) => tx.set_synced_field(inv, &c.field, &value).await?,
         }
         tx.resolve_conflict(id, &s.username).await?;
         tx.commit().await?;

@@ -20,6 +20,7 @@ async fn start_server() -> Server {
             ("contadora", Role::Contabilidad, &[]),
             ("gerente", Role::Gerente, &[]),
             ("jefe1", Role::AdminObra, &["OB-1"]),
+            ("administradora", Role::Admin, &[]),
         ],
         SERVER_PW,
     )
@@ -80,7 +81,8 @@ const B: &str = "76555835-2:33:5002";
 async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_converge() {
     let srv = start_server().await;
     let l1 = laptop(&srv, "contadora").await;
-    let l2 = laptop(&srv, "gerente").await;
+    // assigns and approves: only an administrator's role does both
+    let l2 = laptop(&srv, "administradora").await;
     // the same file imported on both laptops, offline: one invoice each, same ids
     import_rcv(&l1).await;
     import_rcv(&l2).await;
@@ -199,7 +201,7 @@ async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_con
 #[tokio::test]
 async fn keeping_my_status_must_be_a_legal_move_from_the_winning_one() {
     let srv = start_server().await;
-    let l1 = laptop(&srv, "contadora").await;
+    let l1 = laptop(&srv, "gerente").await;
     let l2 = laptop(&srv, "gerente").await;
     import_rcv(&l1).await;
     import_rcv(&l2).await;

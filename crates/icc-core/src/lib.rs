@@ -37,7 +37,7 @@ pub use deadline::{
 pub use dte::DteType;
 pub use error::{CoreError, Result};
 pub use invoice::{Folio, Invoice, InvoiceId, NaturalKey, OtroImpuesto, Referencia, Source};
-pub use role::Role;
+pub use role::{Permission, Role};
 pub use rut::Rut;
 pub use secret::Secret;
 pub use status::{InvoiceStatus, StatusChange};

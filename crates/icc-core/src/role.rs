@@ -1,4 +1,5 @@
-//! User roles (DOMAIN.md §1). What each may do is decided in icc-app.
+//! User roles (DOMAIN.md §1) and what each may do: one table, used by icc-app for every use
+//! case and by icc-server for every change a laptop sends.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
+use crate::status::InvoiceStatus;
 
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,6 +42,80 @@ impl Role {
             Role::Gerente => "Gerente",
             Role::Contabilidad => "Contabilidad",
             Role::AdminObra => "Administrador de obra",
+        }
+    }
+}
+
+impl Role {
+    /// Whether this role grants `p` (obra scope is checked separately).
+    pub fn may(self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Gerente => matches!(p, Export | Review | Approve | Pay),
+            Role::Contabilidad => matches!(p, Import | Export | Assign | Review | Pay | Void),
+            Role::AdminObra => matches!(p, Export | Assign | Review | Approve),
+        }
+    }
+}
+
+/// Things a role may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Create, disable, change users.
+    ManageUsers,
+    /// Create obras.
+    ManageObras,
+    /// Import invoices.
+    Import,
+    /// Export reports.
+    Export,
+    /// Assign obra, centro de costo, cuenta, glosa.
+    Assign,
+    /// Move to en revisión.
+    Review,
+    /// Approve or reject.
+    Approve,
+    /// Mark as paid or partly paid.
+    Pay,
+    /// Void.
+    Void,
+}
+
+impl Permission {
+    /// What moving an invoice to `to` requires.
+    pub fn for_status(to: InvoiceStatus) -> Permission {
+        match to {
+            InvoiceStatus::Recibida | InvoiceStatus::EnRevision => Permission::Review,
+            InvoiceStatus::Aprobada | InvoiceStatus::Rechazada => Permission::Approve,
+            InvoiceStatus::Pagada | InvoiceStatus::ParcialmentePagada => Permission::Pay,
+            InvoiceStatus::Anulada => Permission::Void,
+        }
+    }
+
+    /// What changing the synced invoice `field` to `value` requires (`_doc`, a whole new
+    /// document, is an import). `None` when `estado` is given something that is no status.
+    pub fn for_invoice_field(field: &str, value: &serde_json::Value) -> Option<Permission> {
+        Some(match field {
+            "estado" => Permission::for_status(value.as_str()?.parse().ok()?),
+            "obra" | "centro_costo" | "cuenta" | "glosa" => Permission::Assign,
+            "motivo_rechazo" => Permission::Approve,
+            _ => Permission::Import,
+        })
+    }
+
+    /// Spanish phrase for messages: «el rol X no puede …».
+    pub fn label(self) -> &'static str {
+        match self {
+            Permission::ManageUsers => "administrar usuarios",
+            Permission::ManageObras => "administrar obras",
+            Permission::Import => "importar facturas",
+            Permission::Export => "exportar informes",
+            Permission::Assign => "asignar obra, centro de costo o cuenta",
+            Permission::Review => "poner facturas en revisión",
+            Permission::Approve => "aprobar o rechazar facturas",
+            Permission::Pay => "registrar pagos",
+            Permission::Void => "anular facturas",
         }
     }
 }
