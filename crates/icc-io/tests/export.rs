@@ -414,6 +414,34 @@ fn an_unfinished_export_leaves_nothing_behind() {
 }
 
 #[test]
+fn what_a_killed_export_left_is_removed_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join(".icc-export-AbC123.partial");
+    let running = dir.path().join(".icc-export-XyZ789.partial");
+    let theirs = dir.path().join("old.partial");
+    for p in [&stale, &running, &theirs] {
+        std::fs::write(p, b"half a report").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for p in [&stale, &theirs] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    let out = dir.path().join("informe.xlsx");
+    let mut e = Exporter::create(meta(ReportKind::Facturas), ExportFormat::Xlsx, &out).unwrap();
+    e.push(&line(33, 1, "76555835-2", 1_000)).unwrap();
+    e.finish().unwrap();
+    assert!(!stale.exists(), "an hour-old partial of ours is removed");
+    assert!(running.exists(), "a recent one may be another export's");
+    assert!(theirs.exists(), "files not named by us are not touched");
+    assert!(out.exists());
+}
+
+#[test]
 fn an_unwritable_destination_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("no-existe").join("x.xlsx");

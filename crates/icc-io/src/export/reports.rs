@@ -220,6 +220,38 @@ pub struct Exporter {
     out: PathBuf,
 }
 
+/// Name of a report being written, beside its destination: `.icc-export-XXXXXX.partial`.
+const PARTIAL_PREFIX: &str = ".icc-export-";
+const PARTIAL_SUFFIX: &str = ".partial";
+/// A report still being written is younger than this (a million rows take about a minute).
+const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes what killed exports left in `dir` (a cancelled or failed export removes its own
+/// file; a killed process cannot). Only our own names, only older than an hour; what cannot
+/// be removed is left alone.
+fn remove_stale_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(PARTIAL_PREFIX) && name.ends_with(PARTIAL_SUFFIX)) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_PARTIAL);
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl Exporter {
     /// Starts a report that will be written to `out`.
     ///
@@ -230,8 +262,9 @@ impl Exporter {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        remove_stale_partials(&dir);
         let mut builder = tempfile::Builder::new();
-        builder.prefix(".icc-export-").suffix(".partial");
+        builder.prefix(PARTIAL_PREFIX).suffix(PARTIAL_SUFFIX);
         // a report is an ordinary document, readable like any other the user saves
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
