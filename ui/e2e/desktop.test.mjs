@@ -406,6 +406,10 @@ test("the whole invoice workflow in the real window", async () => {
   // then the pull, with a progress bar, and its summary with the refused rows
   await click("#nav-importar");
   await waitText("#pull-last", /Aún no se ha descargado/);
+  // dates in the Chilean order whatever the system's locale
+  for (const id of ["#pull-desde", "#pull-hasta"]) {
+    assert.match(await (await $(id)).getAttribute("value"), /^\d{2}-\d{2}-\d{4}$/);
+  }
   await click("#pull-go");
   const summary = await waitText("#pull-summary", /\d+ nuevos/);
   assert.match(summary, /60 nuevos, 0 actualizados, 0 sin cambios, 3 rechazados/);

@@ -4,7 +4,7 @@
 
 import { api, type PullReport } from "../api";
 import { clear, errorText, h, say } from "../dom";
-import { fecha, thousands } from "../format";
+import { fecha, isoFromChilean, thousands } from "../format";
 import { jobView } from "./jobs";
 
 function isoDaysAgo(days: number): string {
@@ -49,8 +49,13 @@ function summary(r: PullReport): HTMLElement {
 
 /** The pull, for the Importar screen. */
 export function iconstruyePullBox(): HTMLElement {
-  const desde = h("input", { type: "date", id: "pull-desde", value: isoDaysAgo(29) });
-  const hasta = h("input", { type: "date", id: "pull-hasta", value: isoDaysAgo(0) });
+  // dd-mm-aaaa text, as everywhere in the app: a date input shows the operating system's
+  // order (mm/dd/yyyy on an English system), which a Chilean reader takes the other way
+  const dateBox = (id: string, iso: string) =>
+    h("input", { id, size: 12, placeholder: "dd-mm-aaaa", value: fecha(iso) });
+  const desde = dateBox("pull-desde", isoDaysAgo(29));
+  const hasta = dateBox("pull-hasta", isoDaysAgo(0));
+  const isoOf = (el: HTMLInputElement) => (el.value.trim() ? isoFromChilean(el.value) : null);
   const msg = h("p", { class: "msg", hidden: true, role: "alert", id: "pull-msg" });
   const result = h("div", { id: "pull-result" });
   const last = h("p", { class: "muted", id: "pull-last" });
@@ -70,7 +75,7 @@ export function iconstruyePullBox(): HTMLElement {
     clear(result);
     go.disabled = true;
     try {
-      const r = await job.run((id) => api.iconstruyePull(id, desde.value || null, hasta.value || null));
+      const r = await job.run((id) => api.iconstruyePull(id, isoOf(desde), isoOf(hasta)));
       result.append(summary(r));
       say(msg, r.rejected ? "Descarga terminada con documentos rechazados (vea el detalle)." : "Descarga terminada.", r.rejected ? "info" : "ok");
     } catch (e) {
