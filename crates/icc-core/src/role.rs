@@ -44,9 +44,7 @@ impl Role {
             Role::AdminObra => "Administrador de obra",
         }
     }
-}
 
-impl Role {
     /// Whether this role grants `p` (obra scope is checked separately).
     pub fn may(self, p: Permission) -> bool {
         use Permission::*;
