@@ -120,8 +120,7 @@ try {
 
   // baseline in the same display: the smallest WebKitGTK window (GTK + one WebView), whose
   // libraries the app's process maps too
-  const minimal = execFileSync("/usr/bin/python3", [new URL("./minimal_webkit.py", import.meta.url).pathname])
-    .toString();
+  const minimal = execFileSync(process.env.ICC_BENCH_MINIMAL).toString();
   const minKb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(minimal)?.[1] ?? NaN);
   const minRss = minKb("VmRSS");
 
@@ -134,7 +133,7 @@ try {
     "",
     `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on {{machine}}.`,
     "",
-    `${N.toLocaleString("en")} seeded invoices; the release binary in Xvfb (software rendering) driven through tauri-driver and WebKitWebDriver (WebDriver adds its own overhead to the start figures). The app opens on the invoice list. IPC pages: \`list_invoices\` called from the page as the list does when it scrolls, ${samples.length} consecutive keyset pages of 100 rows (the list's page size). Scroll frames: the list scrolled a screen at a time, 100 times, each frame's handler timed. Idle RSS: 5 s after the first page showed, the app and its WebKit processes (PSS would split shared libraries; RSS counts them in every process). Baseline in the same display: the smallest WebKitGTK window (\`ui/bench/minimal_webkit.py\`: GTK and one WebView showing a line of HTML, no app), the floor of any Tauri app's process on Linux, where Tauri draws with WebKitGTK.`,
+    `${N.toLocaleString("en")} seeded invoices; the release binary in Xvfb (software rendering) driven through tauri-driver and WebKitWebDriver (WebDriver adds its own overhead to the start figures). The app opens on the invoice list. IPC pages: \`list_invoices\` called from the page as the list does when it scrolls, ${samples.length} consecutive keyset pages of 100 rows (the list's page size). Scroll frames: the list scrolled a screen at a time, 100 times, each frame's handler timed. Idle RSS: 5 s after the first page showed, the app and its WebKit processes (PSS would split shared libraries; RSS counts them in every process). Baseline in the same display: the smallest WebKitGTK window (\`ui/bench/minimal_webkit.c\`: GTK and one WebView showing a line of HTML, in C, no app), the floor of any Tauri app's process on Linux, where Tauri draws with WebKitGTK.`,
     "",
     "| measure | value | goal | met |",
     "|---|---:|---|:---:|",
@@ -144,7 +143,7 @@ try {
     `| IPC page of 100 rows, p50 / p95 | ${fmt(pct(samples, 0.5))} / ${fmt(pct(samples, 0.95))} ms | p95 < 16 ms | ${yes(pct(samples, 0.95) < 16)} |`,
     `| scroll frame (redraw of visible rows), p50 / p95 | ${fmt(pct(scroll, 0.5))} / ${fmt(pct(scroll, 0.95))} ms | | |`,
     `| idle RSS, app process / with WebKit processes | ${Math.round(own / 1024)} / ${Math.round(all / 1024)} MB | < 150 MB (app process) | ${yes(own < 150 * 1024)} |`,
-    `| idle RSS of the app process: anonymous / file-backed (libraries) | ${Math.round(split.anon / 1024)} / ${Math.round(split.file / 1024)} MB | | |`,
+    `| idle RSS of the app process: anonymous / file-backed (libraries and the binary) | ${Math.round(split.anon / 1024)} / ${Math.round(split.file / 1024)} MB | | |`,
     `| baseline: idle RSS of the smallest WebKitGTK window (GTK + one WebView, no app): total / anonymous / file-backed | ${Math.round(minRss / 1024)} / ${Math.round(minKb("RssAnon") / 1024)} / ${Math.round(minKb("RssFile") / 1024)} MB | | |`,
     `| app process RSS ÷ smallest WebKitGTK window | ${(own / minRss).toFixed(2)}× (+${Math.round((own - minRss) / 1024)} MB) | | |`,
     `| idle PSS, app with WebKit processes (shared pages split) | ${Math.round(pss / 1024)} MB | | |`,
