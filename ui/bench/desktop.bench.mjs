@@ -123,6 +123,12 @@ try {
   const minimal = execFileSync(process.env.ICC_BENCH_MINIMAL).toString();
   const minKb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(minimal)?.[1] ?? NaN);
   const minRss = minKb("VmRSS");
+  // and a Tauri app with nothing in it (ui/bench/hello-tauri), measured like the app
+  const hello = spawn(process.env.ICC_BENCH_HELLO, [], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 6000));
+  const helloRss = rssKb(hello.pid);
+  const helloSplit = rssSplitKb(hello.pid);
+  hello.kill();
 
   const fmt = (x) => x.toFixed(1);
   const yes = (ok) => (ok ? "yes" : "**no**");
@@ -133,7 +139,7 @@ try {
     "",
     `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on {{machine}}.`,
     "",
-    `${N.toLocaleString("en")} seeded invoices; the release binary in Xvfb (software rendering) driven through tauri-driver and WebKitWebDriver (WebDriver adds its own overhead to the start figures). The app opens on the invoice list. IPC pages: \`list_invoices\` called from the page as the list does when it scrolls, ${samples.length} consecutive keyset pages of 100 rows (the list's page size). Scroll frames: the list scrolled a screen at a time, 100 times, each frame's handler timed. Idle RSS: 5 s after the first page showed, the app and its WebKit processes (PSS would split shared libraries; RSS counts them in every process). Baseline in the same display: the smallest WebKitGTK window (\`ui/bench/minimal_webkit.c\`: GTK and one WebView showing a line of HTML, in C, no app), the floor of any Tauri app's process on Linux, where Tauri draws with WebKitGTK.`,
+    `${N.toLocaleString("en")} seeded invoices; the release binary in Xvfb (software rendering) driven through tauri-driver and WebKitWebDriver (WebDriver adds its own overhead to the start figures). The app opens on the invoice list. IPC pages: \`list_invoices\` called from the page as the list does when it scrolls, ${samples.length} consecutive keyset pages of 100 rows (the list's page size). Scroll frames: the list scrolled a screen at a time, 100 times, each frame's handler timed. Idle RSS: 5 s after the first page showed, the app and its WebKit processes (PSS would split shared libraries; RSS counts them in every process). Baseline in the same display: the smallest WebKitGTK window (\`ui/bench/minimal_webkit.c\`: GTK and one WebView showing a line of HTML, in C, no app), and a Tauri app with nothing in it (\`ui/bench/hello-tauri\`: the same Tauri version and release profile, one window showing a line of HTML), started directly and measured 6 s after launch.`,
     "",
     "| measure | value | goal | met |",
     "|---|---:|---|:---:|",
@@ -145,7 +151,8 @@ try {
     `| idle RSS, app process / with WebKit processes | ${Math.round(own / 1024)} / ${Math.round(all / 1024)} MB | < 150 MB (app process) | ${yes(own < 150 * 1024)} |`,
     `| idle RSS of the app process: anonymous / file-backed (libraries and the binary) | ${Math.round(split.anon / 1024)} / ${Math.round(split.file / 1024)} MB | | |`,
     `| baseline: idle RSS of the smallest WebKitGTK window (GTK + one WebView, no app): total / anonymous / file-backed | ${Math.round(minRss / 1024)} / ${Math.round(minKb("RssAnon") / 1024)} / ${Math.round(minKb("RssFile") / 1024)} MB | | |`,
-    `| app process RSS ÷ smallest WebKitGTK window | ${(own / minRss).toFixed(2)}× (+${Math.round((own - minRss) / 1024)} MB) | | |`,
+    `| baseline: idle RSS of a Tauri app with nothing in it (same Tauri, same profile): total / anonymous / file-backed | ${Math.round(helloRss / 1024)} / ${Math.round(helloSplit.anon / 1024)} / ${Math.round(helloSplit.file / 1024)} MB | | |`,
+    `| app process RSS ÷ smallest WebKitGTK window / ÷ empty Tauri app | ${(own / minRss).toFixed(2)}× (+${Math.round((own - minRss) / 1024)} MB) / ${(own / helloRss).toFixed(2)}× (+${Math.round((own - helloRss) / 1024)} MB) | | |`,
     `| idle PSS, app with WebKit processes (shared pages split) | ${Math.round(pss / 1024)} MB | | |`,
     `| .deb size | ${debSize === null ? "not built" : `${(debSize / 1024 / 1024).toFixed(1)} MB`} | | |`,
     "",
