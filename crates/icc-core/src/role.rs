@@ -1,5 +1,5 @@
-//! User roles (DOMAIN.md §1) and what each may do: one table, used by icc-app for every use
-//! case and by icc-server for every change a laptop sends.
+//! User roles (DOMAIN.md §1) and what each may do: the one table icc-app applies to every
+//! use case (and to a conflict's kept value, through `Permission::for_invoice_field`).
 
 use std::fmt;
 use std::str::FromStr;

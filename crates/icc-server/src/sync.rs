@@ -8,7 +8,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use icc_core::Permission;
 use icc_core::sync::{
     Conflict, Hlc, MAX_CLOCK_SKEW_MS, MAX_PUSH_OPS, Op, PROTOCOL_HEADER, PROTOCOL_VERSION,
     PullResponse, PushRequest, PushResponse, ServerOp,
@@ -114,36 +113,6 @@ pub async fn push(
             return Err(ApiError::bad_request(format!(
                 "cambio {}: su reloj es de otro dispositivo ({})",
                 op.op_id, op.hlc.device
-            )));
-        }
-        // The role decides here too: a laptop's own checks are not trusted. Creations are
-        // documents entering the system (from the SII, iConstruye, a spreadsheet), checked
-        // by obra like everything; what a role may decide is every later change.
-        let needed = if op.field == DOC_FIELD {
-            None
-        } else if op.entity == "invoice" {
-            Permission::for_invoice_field(&op.field, &op.value)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "cambio {}: el estado {} no existe",
-                        op.op_id, op.value
-                    ))
-                })
-                .map(Some)?
-        } else {
-            Some(Permission::Import)
-        };
-        if let Some(needed) = needed
-            && !user.role.may(needed)
-        {
-            return Err(ApiError::forbidden(format!(
-                "el rol {} de «{}» no puede {} ({} de {} {}); no se guardó ningún cambio del envío",
-                user.role.label(),
-                user.username,
-                needed.label(),
-                op.field,
-                op.entity,
-                op.entity_id
             )));
         }
         if op.hlc.wall_ms - now > MAX_CLOCK_SKEW_MS {
