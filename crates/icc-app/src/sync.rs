@@ -185,25 +185,33 @@ impl App {
                 AppError::Invalid("este equipo no está vinculado a un servidor".into())
             })?;
         let mut report = SyncReport::default();
-        loop {
-            let batch = self
-                .store
-                .outbox(PUSH_BATCH.min(MAX_PUSH_OPS as i64))
-                .await?;
-            let Some(last) = batch.last().map(|o| o.seq) else {
-                break;
-            };
+        // Three things overlap on each round: this batch travels to the server, the previous
+        // one (acknowledged) is marked sent, and the next one is read from the outbox. Only an
+        // acknowledged batch is ever marked; a failure leaves the rest in the outbox.
+        let limit = PUSH_BATCH.min(MAX_PUSH_OPS as i64);
+        let mut batch = self.store.outbox(limit).await?;
+        let mut acknowledged: Option<i64> = None;
+        while let Some(last) = batch.last().map(|o| o.seq) {
             let req = PushRequest {
                 device_id: device.clone(),
                 sent_at_ms: chrono::Utc::now().timestamp_millis(),
-                ops: batch.into_iter().map(|o| o.op).collect(),
+                ops: std::mem::take(&mut batch)
+                    .into_iter()
+                    .map(|o| o.op)
+                    .collect(),
             };
-            let r = client.push(&access, &req).await?;
-            let mut tx = self.store.write(&s.username).await?;
-            tx.outbox_sent(last).await?;
-            tx.commit().await?;
+            let (pushed, marked, next) = tokio::join!(
+                client.push(&access, &req),
+                self.mark_sent(s, acknowledged),
+                self.store.outbox_after(last, limit),
+            );
+            marked?;
+            let r = pushed?;
+            acknowledged = Some(last);
             report.pushed += r.accepted + r.duplicates;
+            batch = next?;
         }
+        self.mark_sent(s, acknowledged).await?;
         loop {
             let cursor: i64 = self
                 .store
@@ -241,6 +249,17 @@ impl App {
             "sync"
         );
         Ok(report)
+    }
+
+    /// Removes the outbox ops up to `last` (acknowledged by the server); nothing for `None`.
+    async fn mark_sent(&self, s: &Session, last: Option<i64>) -> Result<()> {
+        let Some(last) = last else {
+            return Ok(());
+        };
+        let mut tx = self.store.write(&s.username).await?;
+        tx.outbox_sent(last).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The sync checks of `doctor`: whether the server answers, speaks this protocol and

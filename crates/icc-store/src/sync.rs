@@ -739,6 +739,15 @@ impl Store {
     /// # Errors
     /// Database errors, a stored op that cannot be read.
     pub async fn outbox(&self, limit: i64) -> Result<Vec<OutboxOp>> {
+        self.outbox_after(0, limit).await
+    }
+
+    /// Outbox ops after the local sequence `after`, in order, at most `limit` (the next batch
+    /// while the previous one is still on its way).
+    ///
+    /// # Errors
+    /// Database errors, a stored op that cannot be read.
+    pub async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxOp>> {
         type Row = (
             i64,
             String,
@@ -751,8 +760,10 @@ impl Store {
             Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra FROM sync_outbox ORDER BY seq LIMIT ?",
+            "SELECT seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra FROM sync_outbox \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
         )
+        .bind(after)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
