@@ -191,6 +191,7 @@ impl App {
         let limit = PUSH_BATCH.min(MAX_PUSH_OPS as i64);
         let mut batch = self.store.outbox(limit).await?;
         let mut acknowledged: Option<i64> = None;
+        let mut refused: Option<String> = None;
         while let Some(last) = batch.last().map(|o| o.seq) {
             let req = PushRequest {
                 device_id: device.clone(),
@@ -206,7 +207,16 @@ impl App {
                 self.store.outbox_after(last, limit),
             );
             marked?;
-            let r = pushed?;
+            let r = match pushed {
+                Ok(r) => r,
+                // A refused batch (an obra this account may not touch) stays in the outbox
+                // and is not retried now; what others did still comes in below.
+                Err(SyncError::Forbidden(m)) => {
+                    refused = Some(m);
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
             acknowledged = Some(last);
             report.pushed += r.accepted + r.duplicates;
             batch = next?;
@@ -230,6 +240,18 @@ impl App {
             if !page.more {
                 break;
             }
+        }
+        if let Some(m) = refused {
+            tracing::warn!(
+                pulled = report.pulled,
+                "sync: the server refused a batch: {m}"
+            );
+            return Err(AppError::Forbidden(format!(
+                "{m}. Lo que hicieron los demás sí se recibió ({} cambios); lo rechazado sigue \
+                 pendiente en este equipo y se intentará en cada sincronización: pida a TI que \
+                 lo revise",
+                report.pulled
+            )));
         }
         let mut tx = self.store.write(&s.username).await?;
         tx.set_setting(LAST_SYNC_SETTING, &icc_store::now_utc())

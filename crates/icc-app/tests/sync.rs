@@ -334,6 +334,43 @@ async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
         field(&office, A, "glosa").await.as_deref(),
         Some("revisado en obra")
     );
+
+    // a change the server refuses (moving the invoice out of the site manager's obras)
+    // stays pending and is reported; what the office did still reaches the site
+    set(
+        &office,
+        A,
+        AssignmentChange {
+            cuenta: Some(Some("5101".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    office.app.sync(&office.s).await.unwrap();
+    site.app
+        .add_obra(&site.s, "OB-2", "Edificio Dos")
+        .await
+        .unwrap();
+    set(
+        &site,
+        A,
+        AssignmentChange {
+            obra: Some(Some("OB-2".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    for _ in 0..2 {
+        let err = site.app.sync(&site.s).await.unwrap_err().to_string();
+        assert!(
+            err.contains("no se guardó ningún cambio") && err.contains("sí se recibió"),
+            "{err}"
+        );
+    }
+    assert_eq!(field(&site, A, "cuenta").await.as_deref(), Some("5101"));
+    assert_eq!(site.app.sync_status(&site.s).await.unwrap().pending, 1);
+    office.app.sync(&office.s).await.unwrap();
+    assert_eq!(field(&office, A, "obra").await.as_deref(), Some("OB-1"));
     srv.stop().await;
 }
 
