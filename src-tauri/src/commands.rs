@@ -392,22 +392,9 @@ pub async fn update_check(
 ) -> R<Option<UpdateOffer>> {
     let (endpoints, _) = update_endpoints(&app)?;
     let found = updates::check(&app, endpoints, None).await?;
-    let mut slot = pending.0.lock().map_err(|_| {
-        UiError::new(
-            "update",
-            "actualización: estado interno inválido; reinicie la aplicación",
-        )
-    })?;
-    Ok(match found {
-        Some((update, offer)) => {
-            *slot = Some(update);
-            Some(offer)
-        }
-        None => {
-            *slot = None;
-            None
-        }
-    })
+    let (update, offer) = found.unzip();
+    *pending.slot()? = update;
+    Ok(offer)
 }
 
 /// Downloads the update found by `update_check` (progress in `update-progress` events),
@@ -419,22 +406,12 @@ pub async fn update_install(
     pending: State<'_, updates::Pending>,
 ) -> R<()> {
     let s = d.session()?;
-    let update = pending
-        .0
-        .lock()
-        .map_err(|_| {
-            UiError::new(
-                "update",
-                "actualización: estado interno inválido; reinicie la aplicación",
-            )
-        })?
-        .clone()
-        .ok_or_else(|| {
-            UiError::new(
-                "invalid",
-                "no hay una actualización pendiente; búsquela primero",
-            )
-        })?;
+    let update = pending.slot()?.clone().ok_or_else(|| {
+        UiError::new(
+            "invalid",
+            "no hay una actualización pendiente; búsquela primero",
+        )
+    })?;
     tracing::info!(user = %s.username, version = %update.version, "installing update");
     let progress_app = app.clone();
     let bytes = updates::download(&update, move |done, total| {

@@ -203,3 +203,18 @@ pub fn install(update: &Update, bytes: &[u8]) -> Result<(), UiError> {
 /// The update found by the last check, kept for the install.
 #[derive(Default)]
 pub struct Pending(pub Mutex<Option<Update>>);
+
+impl Pending {
+    /// The slot, or an error saying to restart when a panic left it poisoned.
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn slot(&self) -> Result<std::sync::MutexGuard<'_, Option<Update>>, UiError> {
+        self.0.lock().map_err(|_| {
+            UiError::new(
+                "update",
+                "actualización: estado interno inválido; reinicie la aplicación",
+            )
+        })
+    }
+}

@@ -213,6 +213,7 @@ impl App {
                 // and is not retried now; what others did still comes in below.
                 Err(SyncError::Forbidden(m)) => {
                     refused = Some(m);
+                    acknowledged = None; // marked just above
                     break;
                 }
                 Err(e) => return Err(e.into()),
