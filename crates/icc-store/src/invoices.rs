@@ -7,6 +7,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use crate::Store;
 use crate::error::{Result, StoreError};
+use crate::search::{SEQ_MASK, Search, push_search_key};
 
 /// Most rows a page may hold.
 pub const MAX_PAGE: u32 = 1000;
@@ -160,6 +161,25 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+impl Page {
+    /// A page from up to `limit + 1` rows read in list order: the extra row only says that
+    /// another page follows.
+    fn of(mut items: Vec<InvoiceRow>, limit: u32) -> Page {
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().and_then(|r| {
+                r.fecha_emision
+                    .parse()
+                    .ok()
+                    .map(|fecha| Cursor { fecha, seq: r.seq }.encode())
+            })
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
+}
+
 /// Everything stored about one invoice.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -246,48 +266,41 @@ pub struct AuditEntry {
     pub new_value: Option<String>,
 }
 
-/// Turns what a person typed into an FTS5 query: every word must match as a prefix.
-/// Quotes and operators are neutralised; dots in RUTs and amounts are dropped so
-/// `76.123.456` finds `76123456-0`.
-pub(crate) fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split_whitespace()
-        .map(|w| {
-            let w: String = if w
-                .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'k' | 'K'))
-            {
-                w.chars().filter(|c| *c != '.').collect()
-            } else {
-                w.to_owned()
-            };
-            w.chars()
-                .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-                .collect::<String>()
-        })
-        .filter(|w| !w.trim().is_empty())
-        .map(|w| {
-            format!(
-                "\"{}\"*",
-                w.split_whitespace().collect::<Vec<_>>().join(" ")
-            )
-        })
-        .collect();
-    if terms.is_empty() {
-        None
-    } else {
-        Some(terms.join(" "))
-    }
-}
-
 /// A filter with its obra codes looked up and its search text parsed.
 pub(crate) struct ResolvedFilter<'f> {
     filter: &'f InvoiceFilter,
     /// Allowed obra ids; `None` = every obra.
     pub(crate) obra_ids: Option<Vec<i64>>,
     proveedor: Option<Rut>,
+    /// The search as an FTS5 expression over `invoices_search` (text columns only).
     fts: Option<String>,
+    /// The emission days the overdue and claim filters can match.
+    days: DayBounds,
     pub(crate) today: NaiveDate,
+}
+
+/// Emission days (ISO text) outside which the vencidas and plazo filters cannot match, read
+/// from `list_days` (migration 0005). A list walk starts at `highest` instead of stepping
+/// over every newer document not due yet, and stops at `lowest` instead of reading every
+/// older one.
+#[derive(Debug, Default)]
+struct DayBounds {
+    highest: Option<String>,
+    lowest: Option<String>,
+}
+
+impl DayBounds {
+    fn at_most(&mut self, day: String) {
+        if self.highest.as_ref().is_none_or(|h| day < *h) {
+            self.highest = Some(day);
+        }
+    }
+
+    fn at_least(&mut self, day: String) {
+        if self.lowest.as_ref().is_none_or(|l| day > *l) {
+            self.lowest = Some(day);
+        }
+    }
 }
 
 impl ResolvedFilter<'_> {
@@ -305,6 +318,42 @@ impl ResolvedFilter<'_> {
 
     /// Appends ` AND ...` for every set filter but the obra, on `invoices` aliased `i`.
     pub(crate) fn push_conditions(&self, qb: &mut QueryBuilder<Sqlite>) {
+        self.push_field_conditions(qb);
+        self.push_day_bounds(qb, true);
+        if let Some(q) = &self.fts {
+            qb.push(format!(
+                " AND i.seq IN (SELECT rowid & {SEQ_MASK} FROM invoices_search WHERE invoices_search MATCH "
+            ))
+            .push_bind(q.clone())
+            .push(")");
+        }
+    }
+
+    /// ` AND ...` for the emission days that can match ([`DayBounds`]); the upper one only
+    /// when asked (a list walk merges it with its cursor instead, so that SQLite's range
+    /// scan starts at whichever is lower).
+    fn push_day_bounds(&self, qb: &mut QueryBuilder<Sqlite>, upper: bool) {
+        if let Some(lo) = &self.days.lowest {
+            qb.push(" AND i.fecha_emision >= ").push_bind(lo.clone());
+        }
+        if upper && let Some(hi) = &self.days.highest {
+            qb.push(" AND i.fecha_emision <= ").push_bind(hi.clone());
+        }
+    }
+
+    /// Where a list walk starts: before the cursor or after the last day that can match,
+    /// whichever comes first in list order.
+    fn walk_start(&self, cursor: Option<&Cursor>) -> Option<(String, i64)> {
+        let after_day = self.days.highest.clone().map(|d| (d, i64::MAX));
+        let after_cursor = cursor.map(|c| (c.fecha.to_string(), c.seq));
+        match (after_cursor, after_day) {
+            (Some(c), Some(d)) => Some(if d < c { d } else { c }),
+            (c, d) => c.or(d),
+        }
+    }
+
+    /// [`Self::push_conditions`] without the search and the day bounds.
+    fn push_field_conditions(&self, qb: &mut QueryBuilder<Sqlite>) {
         let filter = self.filter;
         let today = self.today;
         if let Some(estado) = filter.estado {
@@ -325,20 +374,14 @@ impl ResolvedFilter<'_> {
             qb.push(" AND i.estado IN (").push(PAYABLE_STATES).push(")");
         }
         if let Some(days) = filter.plazo_por_vencer {
-            let until = today
-                .checked_add_days(Days::new(u64::from(days)))
-                .unwrap_or(today);
+            let until = claim_window_end(today, days);
             qb.push(" AND i.plazo_reclamo >= ")
                 .push_bind(today.to_string());
             qb.push(" AND i.plazo_reclamo <= ")
                 .push_bind(until.to_string());
             // the same terms as the partial index invoices_by_plazo, so it applies
-            qb.push(" AND i.estado IN ('recibida', 'en_revision', 'rechazada')");
-        }
-        if let Some(q) = &self.fts {
-            qb.push(" AND i.seq IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ")
-                .push_bind(q.clone())
-                .push(")");
+            qb.push(" AND i.estado IN (").push(CLAIMABLE_STATES).push(")");
+
         }
         if let Some(ids) = &filter.ids {
             if ids.is_empty() {
@@ -360,14 +403,41 @@ impl ResolvedFilter<'_> {
 pub(crate) const PAYABLE_STATES: &str =
     "'recibida', 'en_revision', 'aprobada', 'parcialmente_pagada'";
 
+/// The last claim deadline the "plazo por vencer" filter of `days` days accepts.
+fn claim_window_end(today: NaiveDate, days: u32) -> NaiveDate {
+    today
+        .checked_add_days(Days::new(u64::from(days)))
+        .unwrap_or(today)
+}
+
+/// States in which a document can still be claimed, as SQL (the terms of the partial index
+/// `invoices_by_plazo`).
+pub(crate) const CLAIMABLE_STATES: &str = "'recibida', 'en_revision', 'rechazada'";
+
+/// Widens the `list_days` bounds (migration 0005, whose trigger holds the same upsert) with
+/// the invoices `seq BETWEEN ?1 AND ?2`.
+pub(crate) fn list_days_upsert() -> String {
+    format!(
+        "INSERT INTO list_days (fecha, min_vence, min_plazo, max_plazo) \
+         SELECT fecha_emision, MIN(CASE WHEN estado IN ({PAYABLE_STATES}) THEN vence END), \
+         MIN(CASE WHEN estado IN ({CLAIMABLE_STATES}) THEN plazo_reclamo END), \
+         MAX(CASE WHEN estado IN ({CLAIMABLE_STATES}) THEN plazo_reclamo END) \
+         FROM invoices WHERE seq BETWEEN ?1 AND ?2 GROUP BY fecha_emision \
+         ON CONFLICT (fecha) DO UPDATE SET \
+         min_vence = coalesce(min(min_vence, excluded.min_vence), min_vence, excluded.min_vence), \
+         min_plazo = coalesce(min(min_plazo, excluded.min_plazo), min_plazo, excluded.min_plazo), \
+         max_plazo = coalesce(max(max_plazo, excluded.max_plazo), max_plazo, excluded.max_plazo)"
+    )
+}
+
 impl Store {
     /// A page of invoices, `ORDER BY fecha_emision DESC, seq DESC`, after `cursor`.
     /// `limit` is clamped to `1..=1000`.
     ///
-    /// Most filters walk an index in list order and stop after one page. The plazo and
-    /// search filters first pick the page's `seq`s from their index, then read those rows.
-    /// Several visible obras (a site manager's) are one ordered, limited arm per obra,
-    /// merged: never a sort of every invoice they have.
+    /// Every form walks an index in list order and stops after one page: a search walks
+    /// the full-text index (its rowids are list positions), the other filters one of the
+    /// list indexes. Several visible obras (a site manager's) are one ordered, limited arm
+    /// per obra, merged: never a sort of every invoice they have.
     ///
     /// # Errors
     /// Database errors.
@@ -388,53 +458,55 @@ impl Store {
         let arm = |qb: &mut QueryBuilder<Sqlite>, select: &str, obra_id: Option<i64>| {
             qb.push(select);
             qb.push(" WHERE 1 = 1");
-            if let Some(id) = obra_id {
-                qb.push(" AND i.obra_id = ").push_bind(id);
+            match obra_id {
+                Some(id) => {
+                    qb.push(" AND i.obra_id = ").push_bind(id);
+                }
+                None => r.push_obra_scope(qb),
             }
-            r.push_conditions(qb);
-            if let Some(c) = cursor {
+            r.push_field_conditions(qb);
+            r.push_day_bounds(qb, false);
+            if let Some((fecha, seq)) = r.walk_start(cursor) {
                 qb.push(" AND (i.fecha_emision, i.seq) < (")
-                    .push_bind(c.fecha.to_string())
+                    .push_bind(fecha)
                     .push(", ")
-                    .push_bind(c.seq)
+                    .push_bind(seq)
                     .push(")");
             }
             qb.push(" ORDER BY i.fecha_emision DESC, i.seq DESC LIMIT ")
                 .push_bind(i64::from(limit) + 1);
         };
-        // A search that matches many documents is served by walking the list's own index and
-        // probing the match set; one that matches few, by sorting its matches. Counting stops
-        // at the threshold, so telling them apart is cheap. Sorting costs about 1 µs a match,
-        // walking about 50 µs divided by the match density: they cross near 6000 matches in 1M
-        // (measured on 1M invoices: a word in
-        // 126k documents took 284 ms a page by sorting, 32 ms by walking).
-        const BROAD_SEARCH: i64 = 6000;
-        let broad_search = match &r.fts {
-            Some(q) => {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ? LIMIT ?)",
-                )
-                .bind(q)
-                .bind(BROAD_SEARCH + 1)
-                .fetch_one(self.pool())
-                .await?;
-                n > BROAD_SEARCH
+        // A search walks the full-text index in list order (its rowids are list keys) and
+        // stops after one page; the obras, if restricted, are part of the match, and the
+        // other filters are checked on each matching row.
+        if let Some(fts) = &r.fts {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT {ROW_COLUMNS} FROM invoices_search CROSS JOIN invoices i \
+                 ON i.seq = (invoices_search.rowid & {SEQ_MASK}) \
+                 LEFT JOIN obras o ON o.id = i.obra_id WHERE invoices_search MATCH "
+            ));
+            qb.push_bind(Search::within_obras(fts, r.obra_ids.as_deref()));
+            r.push_field_conditions(&mut qb);
+            r.push_day_bounds(&mut qb, true);
+            if let Some(c) = cursor {
+                qb.push(" AND invoices_search.rowid < ");
+                push_search_key(&mut qb, c.fecha.to_string(), c.seq);
             }
-            None => false,
-        };
+            qb.push(" ORDER BY invoices_search.rowid DESC LIMIT ")
+                .push_bind(i64::from(limit) + 1);
+            let items: Vec<InvoiceRow> = qb.build_query_as().fetch_all(self.pool()).await?;
+            return Ok(Page::of(items, limit));
+        }
         // The index to walk in list order. SQLite's planner, left alone, picked the estado
         // index for vencidas (an IN over four states: 477 ms a page sorting 500k rows) and
         // sorted every plazo match (1-8 ms); these walks stop after one page.
+        // Vencidas and plazo walk their partial index whatever the obras: it holds the obra,
+        // so the scope is checked there without reading rows.
         let single_obra = matches!(r.obra_ids.as_deref(), Some([_]));
-        let walk_index = if r.fts.is_some() {
-            if single_obra {
-                "invoices_by_obra"
-            } else {
-                "invoices_by_fecha"
-            }
-        } else if filter.plazo_por_vencer.is_some() && !single_obra {
+        let partial_walk = filter.plazo_por_vencer.is_some() || filter.vencidas;
+        let walk_index = if filter.plazo_por_vencer.is_some() {
             "invoices_by_plazo"
-        } else if filter.vencidas && !single_obra {
+        } else if filter.vencidas {
             "invoices_by_payable"
         } else if single_obra && filter.estado.is_some() {
             "invoices_by_obra_estado"
@@ -454,14 +526,8 @@ impl Store {
         let one_obra = r.obra_ids.as_deref().and_then(|ids| ids.first().copied());
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("");
         match r.obra_ids.as_deref() {
-            // A narrow search: pick the page's keys among its few matches, then read 51 rows,
-            // instead of reading every match to sort it.
-            None | Some([_]) if r.fts.is_some() && !broad_search => {
-                qb.push(&full).push(" WHERE i.seq IN (SELECT seq FROM (");
-                arm(&mut qb, keys_only, one_obra);
-                qb.push(")) ORDER BY i.fecha_emision DESC, i.seq DESC");
-            }
-            // Everything else walks an index in list order and stops after one page.
+            _ if partial_walk => arm(&mut qb, &full_walk, None),
+            // One obra or all: walk an index in list order and stop after one page.
             None | Some([_]) => arm(&mut qb, &full_walk, one_obra),
             // Several obras: one ordered, limited arm per obra, merged.
             Some(many) => {
@@ -479,19 +545,8 @@ impl Store {
                 qb.push(") ORDER BY i.fecha_emision DESC, i.seq DESC");
             }
         }
-        let mut items: Vec<InvoiceRow> = qb.build_query_as().fetch_all(self.pool()).await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().and_then(|r| {
-                r.fecha_emision
-                    .parse()
-                    .ok()
-                    .map(|fecha| Cursor { fecha, seq: r.seq }.encode())
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let items: Vec<InvoiceRow> = qb.build_query_as().fetch_all(self.pool()).await?;
+        Ok(Page::of(items, limit))
     }
 
     /// Turns a filter into what the queries need: the obra ids it allows (`None` = every
@@ -544,11 +599,49 @@ impl Store {
             proveedor = Some(rut);
             q = None;
         }
+        let mut days = DayBounds::default();
+        if filter.vencidas {
+            let newest: Option<String> = sqlx::query_scalar(
+                "SELECT fecha FROM list_days WHERE min_vence < ? ORDER BY fecha DESC LIMIT 1",
+            )
+            .bind(today.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+            match newest {
+                Some(day) => days.at_most(day),
+                None => return Ok(None),
+            }
+        }
+        if let Some(n) = filter.plazo_por_vencer {
+            let until = claim_window_end(today, n);
+            let (newest, oldest): (Option<String>, Option<String>) = sqlx::query_as(
+                "SELECT MAX(fecha), MIN(fecha) FROM list_days INDEXED BY list_days_by_max_plazo \
+                 WHERE max_plazo >= ? AND min_plazo <= ?",
+            )
+            .bind(today.to_string())
+            .bind(until.to_string())
+            .fetch_one(self.pool())
+            .await?;
+            let (Some(newest), Some(oldest)) = (newest, oldest) else {
+                return Ok(None);
+            };
+            days.at_most(newest);
+            days.at_least(oldest);
+        }
+        let fts = match q {
+            None => None,
+            Some(text) => match self.search(text).await? {
+                None => None,
+                Some(Search::Match(expr)) => Some(expr),
+                Some(Search::Nothing) => return Ok(None),
+            },
+        };
         Ok(Some(ResolvedFilter {
             filter,
             obra_ids,
             proveedor,
-            fts: q.and_then(fts_query),
+            fts,
+            days,
             today,
         }))
     }
@@ -754,24 +847,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn search_text_becomes_a_safe_prefix_query() {
-        assert_eq!(
-            fts_query("ferreteria nunoa").as_deref(),
-            Some("\"ferreteria\"* \"nunoa\"*")
-        );
-        assert_eq!(fts_query("76.123.456").as_deref(), Some("\"76123456\"*"));
-        assert_eq!(
-            fts_query("76.123.456-0").as_deref(),
-            Some("\"76123456 0\"*")
-        );
-        assert_eq!(
-            fts_query("\" OR * NEAR(").as_deref(),
-            Some("\"OR\"* \"NEAR\"*")
-        );
-        assert_eq!(fts_query("  ** \"\" "), None);
-    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {

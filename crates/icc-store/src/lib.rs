@@ -20,6 +20,7 @@ mod export;
 mod invoices;
 pub mod legacy;
 mod obras;
+mod search;
 pub mod sync;
 mod users;
 mod write;

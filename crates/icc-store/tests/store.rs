@@ -210,14 +210,28 @@ async fn inserts_record_who_and_when_and_skip_duplicates() {
         "the natural key decides what is new"
     );
     assert_eq!(s.invoice_count().await.unwrap(), 1300);
-    let fts: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM invoices_fts WHERE invoices_fts MATCH 'andamios'")
-            .fetch_one(s.pool())
-            .await
-            .unwrap();
+    // each row once, under its list key (day number << 32 | seq)
+    let fts: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invoices_search JOIN invoices i \
+         ON invoices_search.rowid = ((CAST(julianday(i.fecha_emision) AS INTEGER) << 32) | i.seq) \
+         WHERE invoices_search MATCH 'andamios'",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
     assert_eq!(
         fts, 650,
         "every inserted row is in the full-text index exactly once"
+    );
+    let terms: Vec<String> =
+        sqlx::query_scalar("SELECT term FROM search_terms WHERE term LIKE 'a%' ORDER BY term")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        terms,
+        ["a", "andamios", "andes", "aridos", "arriendo"],
+        "the vocabulary holds the tokenizer's terms"
     );
 }
 
@@ -545,6 +559,252 @@ async fn search_finds_by_supplier_rut_folio_and_glosa_ignoring_accents() {
         0,
         "operators are neutralised, not errors"
     );
+}
+
+/// The ids `list_invoices` must return for a predicate, in list order (`invoice(i)` is
+/// inserted in `i` order, so `seq` follows `i`).
+fn expected_order(invoices: &[Invoice], keep: impl Fn(&Invoice) -> bool) -> Vec<String> {
+    let mut hits: Vec<(NaiveDate, usize, String)> = invoices
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| keep(i))
+        .map(|(n, i)| (i.fecha_emision, n, i.id().to_string()))
+        .collect();
+    hits.sort();
+    hits.into_iter().rev().map(|(_, _, id)| id).collect()
+}
+
+#[tokio::test]
+async fn search_pages_follow_the_list_order_and_follow_edits() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    // 40 words sharing the prefix «andamio» (more than a prefix is expanded to), and dates
+    // that repeat, so the list order needs both the date and the seq
+    let mut invoices: Vec<Invoice> = (0..400)
+        .map(|i| {
+            let mut inv = invoice(i);
+            inv.fecha_emision = d("2026-03-01")
+                .checked_add_days(Days::new((i * 7) % 90))
+                .unwrap();
+            inv.glosa = Some(format!(
+                "Arriendo andamio{} torre",
+                char::from(b'a' + (i % 26) as u8).to_string() + &(i % 40 / 26).to_string()
+            ));
+            inv
+        })
+        .collect();
+    insert(&s, invoices.clone()).await;
+    let base = InvoiceFilter {
+        today: Some(d("2026-06-15")),
+        ..Default::default()
+    };
+    let glosa = |i: &Invoice| i.glosa.clone().unwrap_or_default();
+    let check = |name: &'static str, filter: InvoiceFilter, want: Vec<String>| {
+        let s = s.clone();
+        async move {
+            for page in [1, 7, 50] {
+                assert_eq!(all_ids(&s, &filter, page).await, want, "{name}, pages of {page}");
+            }
+        }
+    };
+    let q = |text: &str| InvoiceFilter {
+        q: Some(text.into()),
+        ..base.clone()
+    };
+    check(
+        "a prefix of 40 terms",
+        q("andamio"),
+        expected_order(&invoices, |_| true),
+    )
+    .await;
+    check(
+        "a prefix of a few terms",
+        q("ANDAMIOB"),
+        expected_order(&invoices, |i| glosa(i).contains("andamiob")),
+    )
+    .await;
+    check(
+        "two words, one exact",
+        q("torre andamioc1"),
+        expected_order(&invoices, |i| glosa(i).contains("andamioc1")),
+    )
+    .await;
+    check(
+        "search within an obra",
+        InvoiceFilter {
+            obra: Some("OB-2".into()),
+            ..q("andamioa")
+        },
+        expected_order(&invoices, |i| {
+            glosa(i).contains("andamioa") && i.obra.as_deref() == Some("OB-2")
+        }),
+    )
+    .await;
+    check(
+        "a site manager's two obras, vencidas",
+        InvoiceFilter {
+            visible_obras: Some(vec!["OB-1".into(), "OB-3".into()]),
+            vencidas: true,
+            ..q("arriendo")
+        },
+        expected_order(&invoices, |i| {
+            matches!(i.obra.as_deref(), Some("OB-1" | "OB-3"))
+                && i.estado.is_payable()
+                && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
+                    < d("2026-06-15")
+        }),
+    )
+    .await;
+    // OB-3 is obra id 3, indexed as the term «3» in the obra column; no folio, RUT or
+    // check digit here starts with 3
+    check("the obra column is not searchable text", q("3"), vec![]).await;
+    check("a word no term starts with", q("zanja"), vec![]).await;
+
+    // edits move documents in the index: new words, another obra, another date
+    let mut tx = s.write("tester").await.unwrap();
+    let change = icc_store::AssignmentChange {
+        glosa: Some(Some("Grúa horquilla".into())),
+        obra: Some(Some("OB-3".into())),
+        ..Default::default()
+    };
+    assert_eq!(invoices[10].obra.as_deref(), Some("OB-2"));
+    tx.update_assignment(invoices[10].id(), &change).await.unwrap();
+    invoices[10].glosa = Some("Grúa horquilla".into());
+    invoices[10].obra = Some("OB-3".into());
+    invoices[20].fecha_emision = d("2026-09-30");
+    tx.update_document(&invoices[20]).await.unwrap();
+    tx.commit().await.unwrap();
+    check(
+        "a word that arrived with an edit",
+        q("horq"),
+        vec![invoices[10].id().to_string()],
+    )
+    .await;
+    check(
+        "the edited obra",
+        InvoiceFilter {
+            obra: Some("OB-3".into()),
+            ..q("grua horq")
+        },
+        vec![invoices[10].id().to_string()],
+    )
+    .await;
+    check(
+        "not in its old obra",
+        InvoiceFilter {
+            obra: Some("OB-2".into()),
+            ..q("grua horq")
+        },
+        vec![],
+    )
+    .await;
+    check(
+        "the old words are gone, the new date leads",
+        q("arriendo"),
+        expected_order(&invoices, |i| glosa(i).contains("Arriendo")),
+    )
+    .await;
+    assert_eq!(
+        all_ids(&s, &q("arriendo"), 1).await[0],
+        invoices[20].id().to_string()
+    );
+}
+
+#[tokio::test]
+async fn overdue_and_claim_filters_follow_edits_of_dates_and_states() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let today = d("2026-06-15");
+    // recent documents, none due yet, and older ones, some due
+    let mut invoices: Vec<Invoice> = (0..200)
+        .map(|i| {
+            let mut inv = invoice(i);
+            inv.fecha_emision = today.checked_sub_days(Days::new(i % 120)).unwrap();
+            inv.fecha_recepcion_sii = Some(inv.fecha_emision.and_hms_opt(9, 0, 0).unwrap());
+            inv.estado = InvoiceStatus::Recibida;
+            if i >= 120 {
+                // due the next day: on the same days as the first batch, but overdue sooner
+                inv.fecha_vencimiento = inv.fecha_emision.checked_add_days(Days::new(1));
+            }
+            inv
+        })
+        .collect();
+    insert(&s, invoices[..120].to_vec()).await;
+    insert(&s, invoices[120..].to_vec()).await;
+    let vencidas = InvoiceFilter {
+        today: Some(today),
+        vencidas: true,
+        ..Default::default()
+    };
+    let plazo = InvoiceFilter {
+        today: Some(today),
+        plazo_por_vencer: Some(3),
+        ..Default::default()
+    };
+    let due = |i: &Invoice| {
+        i.estado.is_payable()
+            && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
+                < today
+    };
+    let claimable = |i: &Invoice| {
+        matches!(
+            i.estado,
+            InvoiceStatus::Recibida | InvoiceStatus::EnRevision | InvoiceStatus::Rechazada
+        ) && icc_core::claim_deadline(i.key.tipo_dte, i.fecha_recepcion_sii).is_some_and(|last| {
+            last >= today && last <= today.checked_add_days(Days::new(3)).unwrap()
+        })
+    };
+    assert!(!expected_order(&invoices, due).is_empty());
+    assert!(!expected_order(&invoices, claimable).is_empty());
+    for page in [1, 9] {
+        assert_eq!(all_ids(&s, &vencidas, page).await, expected_order(&invoices, due));
+        assert_eq!(all_ids(&s, &plazo, page).await, expected_order(&invoices, claimable));
+    }
+    // today's document gets a due date in the past: it is overdue now, newest of all
+    let newest = invoices.iter().position(|i| i.fecha_emision == today).unwrap();
+    invoices[newest].fecha_vencimiento = Some(d("2026-06-01"));
+    // an old one, long past its claim deadline, is re-dated into the claim window
+    let old = invoices
+        .iter()
+        .position(|i| i.fecha_emision < d("2026-03-01"))
+        .unwrap();
+    invoices[old].fecha_emision = d("2026-06-09");
+    invoices[old].fecha_recepcion_sii = Some(d("2026-06-09").and_hms_opt(9, 0, 0).unwrap());
+    let mut tx = s.write("tester").await.unwrap();
+    tx.update_document(&invoices[newest]).await.unwrap();
+    tx.update_document(&invoices[old]).await.unwrap();
+    // and documents leave and re-enter the payable states
+    for n in [3, 4] {
+        for to in [InvoiceStatus::EnRevision, InvoiceStatus::Rechazada] {
+            tx.set_status(invoices[n].id(), to, Some("precio"))
+                .await
+                .unwrap();
+        }
+        invoices[n].estado = InvoiceStatus::Rechazada;
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(all_ids(&s, &vencidas, 1).await[0], invoices[newest].id().to_string());
+    for page in [1, 9] {
+        assert_eq!(all_ids(&s, &vencidas, page).await, expected_order(&invoices, due));
+        assert_eq!(all_ids(&s, &plazo, page).await, expected_order(&invoices, claimable));
+    }
+    assert!(expected_order(&invoices, claimable).contains(&invoices[old].id().to_string()));
+    // a site manager's obras are checked inside the walk
+    let mine = |i: &Invoice| matches!(i.obra.as_deref(), Some("OB-1" | "OB-3"));
+    for page in [1, 9] {
+        let scoped = |f: &InvoiceFilter| InvoiceFilter {
+            visible_obras: Some(vec!["OB-1".into(), "OB-3".into()]),
+            ..f.clone()
+        };
+        assert_eq!(
+            all_ids(&s, &scoped(&vencidas), page).await,
+            expected_order(&invoices, |i| due(i) && mine(i))
+        );
+        assert_eq!(
+            all_ids(&s, &scoped(&plazo), page).await,
+            expected_order(&invoices, |i| claimable(i) && mine(i))
+        );
+    }
 }
 
 #[tokio::test]
