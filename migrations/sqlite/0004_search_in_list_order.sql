@@ -4,11 +4,12 @@
 -- page of a broad search ("andamios": 126k of 1M invoices) had to read every match to find
 -- the newest 51: 13-23 ms a page. Here a document's FTS rowid is its place in the list,
 --
---     (day number of fecha_emision << 32) | seq
+--     -((day number of fecha_emision << 32) | seq)
 --
--- so `ORDER BY rowid DESC LIMIT 51` is the list's own order (fecha_emision DESC, seq DESC)
--- and FTS5 stops after one page. icc-store computes the same key (`SEARCH_KEY`); the two
--- must never differ.
+-- so `ORDER BY rowid LIMIT 51` is the list's own order (fecha_emision DESC, seq DESC) and
+-- FTS5 stops after one page (ascending, because FTS5 reads doclists backwards by first
+-- indexing each page). icc-store computes the same key (`search::search_key`); the two must
+-- never differ.
 --
 -- The obra is indexed too (its id, in the `obra` column), so "search within an obra" and a
 -- site manager's visible obras intersect two doclists instead of probing invoice rows.
@@ -53,21 +54,21 @@ CREATE TABLE search_pending (seq INTEGER PRIMARY KEY);
 
 CREATE TRIGGER invoices_search_delete AFTER DELETE ON invoices BEGIN
     DELETE FROM invoices_search
-    WHERE rowid = ((CAST(julianday(old.fecha_emision) AS INTEGER) << 32) | old.seq);
+    WHERE rowid = -((CAST(julianday(old.fecha_emision) AS INTEGER) << 32) | old.seq);
 END;
 
 CREATE TRIGGER invoices_search_update
 AFTER UPDATE OF razon_social, rut_emisor, folio, glosa, fecha_emision, obra_id ON invoices BEGIN
     DELETE FROM invoices_search
-    WHERE rowid = ((CAST(julianday(old.fecha_emision) AS INTEGER) << 32) | old.seq);
+    WHERE rowid = -((CAST(julianday(old.fecha_emision) AS INTEGER) << 32) | old.seq);
     INSERT INTO invoices_search (rowid, razon_social, rut_emisor, folio, glosa, obra)
-    VALUES ((CAST(julianday(new.fecha_emision) AS INTEGER) << 32) | new.seq,
+    VALUES (-((CAST(julianday(new.fecha_emision) AS INTEGER) << 32) | new.seq),
             new.razon_social, new.rut_emisor, new.folio, new.glosa, new.obra_id);
     INSERT OR IGNORE INTO search_pending (seq) VALUES (new.seq);
 END;
 
 INSERT INTO invoices_search (rowid, razon_social, rut_emisor, folio, glosa, obra)
-SELECT (CAST(julianday(fecha_emision) AS INTEGER) << 32) | seq,
+SELECT -((CAST(julianday(fecha_emision) AS INTEGER) << 32) | seq),
        razon_social, rut_emisor, folio, glosa, obra_id
 FROM invoices
 ORDER BY 1;

@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use crate::Store;
 use crate::error::{Result, StoreError};
-use crate::search::{SEQ_MASK, Search, push_search_key};
+use crate::search::{SEARCH_SEQ, Search, push_search_key};
 
 /// Most rows a page may hold.
 pub const MAX_PAGE: u32 = 1000;
@@ -373,7 +373,7 @@ impl ResolvedFilter<'_> {
         self.push_day_bounds(qb, true);
         if let Some(q) = &self.fts {
             qb.push(format!(
-                " AND i.seq IN (SELECT rowid & {SEQ_MASK} FROM invoices_search WHERE invoices_search MATCH "
+                " AND i.seq IN (SELECT {SEARCH_SEQ} FROM invoices_search WHERE invoices_search MATCH "
             ))
             .push_bind(q.clone())
             .push(")");
@@ -533,17 +533,17 @@ impl Store {
         if let Some(fts) = &r.fts {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
                 "{PAGE_JSON}SELECT {ROW_COLUMNS} FROM invoices_search CROSS JOIN invoices i \
-                 ON i.seq = (invoices_search.rowid & {SEQ_MASK}) \
+                 ON i.seq = {SEARCH_SEQ} \
                  LEFT JOIN obras o ON o.id = i.obra_id WHERE invoices_search MATCH "
             ));
             qb.push_bind(Search::within_obras(fts, r.obra_ids.as_deref()));
             r.push_field_conditions(&mut qb);
             r.push_day_bounds(&mut qb, true);
             if let Some(c) = cursor {
-                qb.push(" AND invoices_search.rowid < ");
+                qb.push(" AND invoices_search.rowid > ");
                 push_search_key(&mut qb, c.fecha.to_string(), c.seq);
             }
-            qb.push(" ORDER BY invoices_search.rowid DESC LIMIT ")
+            qb.push(" ORDER BY invoices_search.rowid LIMIT ")
                 .push_bind(i64::from(limit) + 1);
             return self.fetch_page(qb, limit).await;
         }

@@ -12,25 +12,28 @@ use sqlx::{QueryBuilder, Sqlite};
 use crate::Store;
 use crate::error::Result;
 
-/// The FTS rowid of an invoice, as SQL over its `fecha_emision` and `seq` expressions: the
-/// day number in the high bits, `seq` in the low 32, so rowid order is the list's order
-/// (`fecha_emision DESC, seq DESC` read backwards). Migration 0004 writes the same formula
-/// in its triggers.
+/// The FTS rowid of an invoice, as SQL over its `fecha_emision` and `seq` expressions:
+/// minus (day number << 32 | seq), so ascending rowid order is the list's order (newest
+/// emission first, then highest `seq`). Ascending, because FTS5 reads its doclists forwards
+/// natively and backwards by first indexing each page (a two-word search page read about
+/// 20 % faster forwards on 1M invoices). Migration 0004 writes the same formula in its
+/// triggers.
 pub(crate) fn search_key(fecha: &str, seq: &str) -> String {
-    format!("((CAST(julianday({fecha}) AS INTEGER) << 32) | {seq})")
+    format!("(-(((CAST(julianday({fecha}) AS INTEGER) << 32) | {seq})))")
 }
 
 /// Pushes [`search_key`] of a list position (a cursor's date and seq) as bound values.
 pub(crate) fn push_search_key(qb: &mut QueryBuilder<Sqlite>, fecha: String, seq: i64) {
-    qb.push("((CAST(julianday(")
+    qb.push("(-(((CAST(julianday(")
         .push_bind(fecha)
         .push(") AS INTEGER) << 32) | ")
         .push_bind(seq)
-        .push(")");
+        .push(")))");
 }
 
-/// The low 32 bits of a search rowid: the invoice's `seq`.
-pub(crate) const SEQ_MASK: i64 = 0xFFFF_FFFF;
+/// The invoice `seq` of the `invoices_search` row at hand, as SQL (the low 32 bits of the
+/// negated rowid).
+pub(crate) const SEARCH_SEQ: &str = "((-invoices_search.rowid) & 4294967295)";
 
 /// A word whose prefix stands for more exact terms than this is searched as a prefix (FTS5
 /// then builds its doclist in memory: slower, still correct).
@@ -154,25 +157,52 @@ impl Store {
         if words.is_empty() {
             return Ok(None);
         }
+        // The exact terms each word's last token is a prefix of, for every word at once.
+        // Terms starting with a digit (folios, RUTs) are not in the vocabulary, and a typed
+        // number is usually whole: its prefix doclist is small. Words with characters this
+        // module does not fold are left to FTS5 too.
+        let looked_up = |w: &Word| {
+            w.folded
+                && w.tokens
+                    .last()
+                    .is_some_and(|t| !t.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        let prefixes: Vec<&str> = words
+            .iter()
+            .filter(|w| looked_up(w))
+            .filter_map(|w| w.tokens.last().map(String::as_str))
+            .collect();
+        let mut expansions: Vec<Vec<String>> = Vec::with_capacity(prefixes.len());
+        if !prefixes.is_empty() {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT p.key, (SELECT json_group_array(term) FROM (SELECT term FROM search_terms \
+                 WHERE term >= p.value AND term < p.value || char(1114111) ORDER BY term LIMIT ?)) \
+                 FROM json_each(?) p ORDER BY p.key",
+            )
+            .bind(MAX_EXPANSION + 1)
+            .bind(serde_json::to_string(&prefixes).unwrap_or_default())
+            .fetch_all(self.pool())
+            .await?;
+            for (_, json) in rows {
+                expansions.push(serde_json::from_str(&json).map_err(|e| {
+                    crate::error::StoreError::Corrupt {
+                        column: "search_terms",
+                        value: e.to_string(),
+                    }
+                })?);
+            }
+        }
+        let mut expansions = expansions.into_iter();
         let mut parts = Vec::with_capacity(words.len());
         for w in &words {
             let Some((last, head)) = w.tokens.split_last() else {
                 continue;
             };
-            // Terms starting with a digit (folios, RUTs) are not in the vocabulary, and a
-            // typed number is usually whole: its prefix doclist is small.
-            if !w.folded || last.starts_with(|c: char| c.is_ascii_digit()) {
+            if !looked_up(w) {
                 parts.push(phrase(head, last, true));
                 continue;
             }
-            let terms: Vec<String> = sqlx::query_scalar(
-                "SELECT term FROM search_terms WHERE term >= ? AND term < ? ORDER BY term LIMIT ?",
-            )
-            .bind(last)
-            .bind(format!("{last}\u{10FFFF}"))
-            .bind(MAX_EXPANSION + 1)
-            .fetch_all(self.pool())
-            .await?;
+            let terms = expansions.next().unwrap_or_default();
             match terms.len() as i64 {
                 0 => return Ok(Some(Search::Nothing)),
                 n if n > MAX_EXPANSION => parts.push(phrase(head, last, true)),

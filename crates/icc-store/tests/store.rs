@@ -210,10 +210,10 @@ async fn inserts_record_who_and_when_and_skip_duplicates() {
         "the natural key decides what is new"
     );
     assert_eq!(s.invoice_count().await.unwrap(), 1300);
-    // each row once, under its list key (day number << 32 | seq)
+    // each row once, under its list key, -(day number << 32 | seq)
     let fts: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM invoices_search JOIN invoices i \
-         ON invoices_search.rowid = ((CAST(julianday(i.fecha_emision) AS INTEGER) << 32) | i.seq) \
+         ON invoices_search.rowid = -((CAST(julianday(i.fecha_emision) AS INTEGER) << 32) | i.seq) \
          WHERE invoices_search MATCH 'andamios'",
     )
     .fetch_one(s.pool())
