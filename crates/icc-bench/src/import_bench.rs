@@ -131,7 +131,7 @@ fn raw_csv(path: &Path) -> Result<usize> {
 struct Floors {
     /// The rows into one table without indexes or constraints, in one transaction.
     insert: f64,
-    /// The same rows' text into an FTS5 table like `invoices_fts`, in one transaction.
+    /// The same rows' text into an FTS5 table like `invoices_search`, in one transaction.
     fts: f64,
 }
 

@@ -431,8 +431,9 @@ impl ResolvedFilter<'_> {
             qb.push(" AND i.plazo_reclamo <= ")
                 .push_bind(until.to_string());
             // the same terms as the partial index invoices_by_plazo, so it applies
-            qb.push(" AND i.estado IN (").push(CLAIMABLE_STATES).push(")");
-
+            qb.push(" AND i.estado IN (")
+                .push(CLAIMABLE_STATES)
+                .push(")");
         }
         if let Some(ids) = &filter.ids {
             if ids.is_empty() {
@@ -465,20 +466,72 @@ fn claim_window_end(today: NaiveDate, days: u32) -> NaiveDate {
 /// `invoices_by_plazo`).
 pub(crate) const CLAIMABLE_STATES: &str = "'recibida', 'en_revision', 'rechazada'";
 
-/// Widens the `list_days` bounds (migration 0005, whose trigger holds the same upsert) with
-/// the invoices `seq BETWEEN ?1 AND ?2`.
-pub(crate) fn list_days_upsert() -> String {
-    format!(
-        "INSERT INTO list_days (fecha, min_vence, min_plazo, max_plazo) \
-         SELECT fecha_emision, MIN(CASE WHEN estado IN ({PAYABLE_STATES}) THEN vence END), \
-         MIN(CASE WHEN estado IN ({CLAIMABLE_STATES}) THEN plazo_reclamo END), \
-         MAX(CASE WHEN estado IN ({CLAIMABLE_STATES}) THEN plazo_reclamo END) \
-         FROM invoices WHERE seq BETWEEN ?1 AND ?2 GROUP BY fecha_emision \
-         ON CONFLICT (fecha) DO UPDATE SET \
-         min_vence = coalesce(min(min_vence, excluded.min_vence), min_vence, excluded.min_vence), \
-         min_plazo = coalesce(min(min_plazo, excluded.min_plazo), min_plazo, excluded.min_plazo), \
-         max_plazo = coalesce(max(max_plazo, excluded.max_plazo), max_plazo, excluded.max_plazo)"
+/// Whether a document in this state can still be claimed (the states of
+/// [`CLAIMABLE_STATES`]).
+pub(crate) fn is_claimable_state(s: InvoiceStatus) -> bool {
+    matches!(
+        s,
+        InvoiceStatus::Recibida | InvoiceStatus::EnRevision | InvoiceStatus::Rechazada
     )
+}
+
+/// `list_days` bounds (migration 0005) of newly inserted invoices, gathered while they are
+/// inserted (computing them in SQL meant sorting the new rows by day: 0.09 s per 100k).
+#[derive(Debug, Default)]
+pub(crate) struct ListDays {
+    /// Per emission day: lowest due date of a payable document, lowest and highest claim
+    /// deadline of a claimable one.
+    days: std::collections::BTreeMap<NaiveDate, DayRow>,
+}
+
+type DayRow = (Option<NaiveDate>, Option<NaiveDate>, Option<NaiveDate>);
+
+impl ListDays {
+    pub(crate) fn add(&mut self, inv: &icc_core::Invoice) {
+        let row = self.days.entry(inv.fecha_emision).or_default();
+        if inv.estado.is_payable() {
+            let vence = icc_core::due_date(
+                inv.fecha_vencimiento,
+                inv.fecha_recepcion_sii,
+                inv.fecha_emision,
+            );
+            row.0 = Some(row.0.map_or(vence, |v| v.min(vence)));
+        }
+        if is_claimable_state(inv.estado)
+            && let Some(plazo) = icc_core::claim_deadline(inv.key.tipo_dte, inv.fecha_recepcion_sii)
+        {
+            row.1 = Some(row.1.map_or(plazo, |v| v.min(plazo)));
+            row.2 = Some(row.2.map_or(plazo, |v| v.max(plazo)));
+        }
+    }
+
+    /// Widens the stored bounds with these (the upsert of migration 0005's trigger).
+    pub(crate) async fn write(&mut self, tx: &mut sqlx::SqliteConnection) -> Result<()> {
+        if self.days.is_empty() {
+            return Ok(());
+        }
+        let text = |d: &Option<NaiveDate>| d.map(|d| d.to_string());
+        let rows: Vec<_> = std::mem::take(&mut self.days)
+            .into_iter()
+            .map(|(day, r)| (day.to_string(), text(&r.0), text(&r.1), text(&r.2)))
+            .collect();
+        let json = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt {
+            column: "list_days",
+            value: e.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT INTO list_days (fecha, min_vence, min_plazo, max_plazo) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true \
+             ON CONFLICT (fecha) DO UPDATE SET \
+             min_vence = coalesce(min(min_vence, excluded.min_vence), min_vence, excluded.min_vence), \
+             min_plazo = coalesce(min(min_plazo, excluded.min_plazo), min_plazo, excluded.min_plazo), \
+             max_plazo = coalesce(max(max_plazo, excluded.max_plazo), max_plazo, excluded.max_plazo)",
+        )
+        .bind(json)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
 }
 
 impl Store {
@@ -908,6 +961,28 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_lists_in_sql_match_the_rust_ones() {
+        use InvoiceStatus::*;
+        for s in [
+            Recibida,
+            EnRevision,
+            Aprobada,
+            Rechazada,
+            ParcialmentePagada,
+            Pagada,
+            Anulada,
+        ] {
+            let quoted = format!("'{}'", s.as_str());
+            assert_eq!(PAYABLE_STATES.contains(&quoted), s.is_payable(), "{s:?}");
+            assert_eq!(
+                CLAIMABLE_STATES.contains(&quoted),
+                is_claimable_state(s),
+                "{s:?}"
+            );
+        }
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {

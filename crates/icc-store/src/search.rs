@@ -99,6 +99,29 @@ fn fold(c: char) -> Option<char> {
 #[cfg(test)]
 pub(crate) const FOLDED_LATIN1: &str = "àáâãäåçèéêëìíîïñòóôõöùúûüýÿÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝ";
 
+/// Adds to `out` the vocabulary terms (those not starting with a digit) the tokenizer makes
+/// of `text`, and returns `true`; or returns `false`, adding nothing, when `text` holds a
+/// character whose treatment here is not checked against SQLite (anything outside ASCII and
+/// [`fold`]'s letters): such text goes through SQLite's own tokenizer instead.
+pub(crate) fn vocabulary_terms(text: &str, out: &mut std::collections::HashSet<String>) -> bool {
+    if !text.chars().all(|c| c.is_ascii() || fold(c).is_some()) {
+        return false;
+    }
+    let mut token = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        match fold(c) {
+            Some(f) => token.push(f),
+            None => {
+                if token.starts_with(|c: char| !c.is_ascii_digit()) && !out.contains(&token) {
+                    out.insert(token.clone());
+                }
+                token.clear();
+            }
+        }
+    }
+    true
+}
+
 /// Splits what a person typed into words. Quotes and operators are neutralised (only
 /// alphanumeric runs survive); dots in RUTs and amounts are dropped so `76.123.456` finds
 /// `76123456-0`.
@@ -255,10 +278,7 @@ mod tests {
 
     #[test]
     fn phrases_are_quoted_and_obras_restrict_the_obra_column() {
-        assert_eq!(
-            phrase(&["76123456".into()], "0", true),
-            "\"76123456 0\"*"
-        );
+        assert_eq!(phrase(&["76123456".into()], "0", true), "\"76123456 0\"*");
         assert_eq!(phrase(&[], "andamios", false), "\"andamios\"");
         assert_eq!(
             Search::within_obras("X", Some(&[3, 17])),
@@ -303,11 +323,50 @@ mod tests {
             .unwrap();
         assert_eq!(terms.len(), chars.len(), "one term per character");
         for ((doc, term), c) in terms.iter().zip(&chars) {
-            assert_eq!(*doc as usize, chars.iter().position(|x| x == c).unwrap() + 1);
+            assert_eq!(
+                *doc as usize,
+                chars.iter().position(|x| x == c).unwrap() + 1
+            );
             let ours = format!("q{}q", fold(*c).unwrap());
             assert_eq!(term, &ours, "{c:?} (U+{:04X})", u32::from(*c));
         }
         // and a character it does not handle is left alone
         assert_eq!(fold('ø'), None);
+
+        // whole texts: the same terms as SQLite's tokenizer, separators included
+        let corpus = [
+            "Ferretería Ñuñoa Ltda.",
+            "Hormigón H-30 para losa; 12,5 m3 (fase II)",
+            "Arriendo de andamios/grúa_torre #4 @obra \"sur\" 50% +IVA",
+            "76.123.456-K  Áridos\tMaipú\nS.A.",
+            "é!è?ç:ü[ñ]{Ý}|~`^=<>",
+            "",
+        ];
+        sqlx::query("DELETE FROM temp.t")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let mut ours = std::collections::HashSet::new();
+        for (n, text) in corpus.iter().enumerate() {
+            assert!(vocabulary_terms(text, &mut ours), "{text}");
+            sqlx::query("INSERT INTO temp.t (rowid, x) VALUES (?, ?)")
+                .bind(n as i64 + 1)
+                .bind(*text)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        let theirs: std::collections::HashSet<String> =
+            sqlx::query_scalar("SELECT DISTINCT term FROM temp.v WHERE term NOT GLOB '[0-9]*'")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
+        assert_eq!(ours, theirs);
+        // text it cannot vouch for is refused, not guessed
+        let mut none = std::collections::HashSet::new();
+        assert!(!vocabulary_terms("N° 12 – Øster", &mut none));
+        assert!(none.is_empty());
     }
 }

@@ -603,7 +603,11 @@ async fn search_pages_follow_the_list_order_and_follow_edits() {
         let s = s.clone();
         async move {
             for page in [1, 7, 50] {
-                assert_eq!(all_ids(&s, &filter, page).await, want, "{name}, pages of {page}");
+                assert_eq!(
+                    all_ids(&s, &filter, page).await,
+                    want,
+                    "{name}, pages of {page}"
+                );
             }
         }
     };
@@ -668,7 +672,9 @@ async fn search_pages_follow_the_list_order_and_follow_edits() {
         ..Default::default()
     };
     assert_eq!(invoices[10].obra.as_deref(), Some("OB-2"));
-    tx.update_assignment(invoices[10].id(), &change).await.unwrap();
+    tx.update_assignment(invoices[10].id(), &change)
+        .await
+        .unwrap();
     invoices[10].glosa = Some("Grúa horquilla".into());
     invoices[10].obra = Some("OB-3".into());
     invoices[20].fecha_emision = d("2026-09-30");
@@ -711,6 +717,40 @@ async fn search_pages_follow_the_list_order_and_follow_edits() {
 }
 
 #[tokio::test]
+async fn words_in_text_with_unusual_characters_are_found_by_prefix() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let mut a = invoice(1);
+    // «°» and «ø» are left to SQLite's tokenizer (search_scratch), the rest is tokenized in Rust
+    a.glosa = Some("Señalética N° 5 – Øresund".into());
+    let mut b = invoice(2);
+    b.glosa = Some("Señaléticas".into());
+    insert(&s, vec![a.clone(), b.clone()]).await;
+    let found = |q: &str| {
+        let s = s.clone();
+        let q = q.to_owned();
+        async move {
+            let mut ids = all_ids(
+                &s,
+                &InvoiceFilter {
+                    q: Some(q),
+                    ..Default::default()
+                },
+                10,
+            )
+            .await;
+            ids.sort();
+            ids
+        }
+    };
+    let mut both = vec![a.id().to_string(), b.id().to_string()];
+    both.sort();
+    assert_eq!(found("senal").await, both);
+    assert_eq!(found("SEÑALÉTICA n").await, vec![a.id().to_string()]);
+    assert_eq!(found("øre").await, vec![a.id().to_string()]);
+}
+
+#[tokio::test]
 async fn overdue_and_claim_filters_follow_edits_of_dates_and_states() {
     let (_d, s) = store().await;
     with_obras(&s).await;
@@ -719,11 +759,13 @@ async fn overdue_and_claim_filters_follow_edits_of_dates_and_states() {
     let mut invoices: Vec<Invoice> = (0..200)
         .map(|i| {
             let mut inv = invoice(i);
-            inv.fecha_emision = today.checked_sub_days(Days::new(i % 120)).unwrap();
+            let age = if i < 120 { i % 120 } else { i % 60 };
+            inv.fecha_emision = today.checked_sub_days(Days::new(age)).unwrap();
             inv.fecha_recepcion_sii = Some(inv.fecha_emision.and_hms_opt(9, 0, 0).unwrap());
             inv.estado = InvoiceStatus::Recibida;
-            if i >= 120 {
-                // due the next day: on the same days as the first batch, but overdue sooner
+            if i >= 120 && (i / 60) % 2 == 0 {
+                // due the next day: on the same days as the first batch and as later ones of
+                // its own batch, but overdue sooner
                 inv.fecha_vencimiento = inv.fecha_emision.checked_add_days(Days::new(1));
             }
             inv
@@ -757,11 +799,20 @@ async fn overdue_and_claim_filters_follow_edits_of_dates_and_states() {
     assert!(!expected_order(&invoices, due).is_empty());
     assert!(!expected_order(&invoices, claimable).is_empty());
     for page in [1, 9] {
-        assert_eq!(all_ids(&s, &vencidas, page).await, expected_order(&invoices, due));
-        assert_eq!(all_ids(&s, &plazo, page).await, expected_order(&invoices, claimable));
+        assert_eq!(
+            all_ids(&s, &vencidas, page).await,
+            expected_order(&invoices, due)
+        );
+        assert_eq!(
+            all_ids(&s, &plazo, page).await,
+            expected_order(&invoices, claimable)
+        );
     }
     // today's document gets a due date in the past: it is overdue now, newest of all
-    let newest = invoices.iter().position(|i| i.fecha_emision == today).unwrap();
+    let newest = invoices
+        .iter()
+        .position(|i| i.fecha_emision == today)
+        .unwrap();
     invoices[newest].fecha_vencimiento = Some(d("2026-06-01"));
     // an old one, long past its claim deadline, is re-dated into the claim window
     let old = invoices
@@ -783,10 +834,19 @@ async fn overdue_and_claim_filters_follow_edits_of_dates_and_states() {
         invoices[n].estado = InvoiceStatus::Rechazada;
     }
     tx.commit().await.unwrap();
-    assert_eq!(all_ids(&s, &vencidas, 1).await[0], invoices[newest].id().to_string());
+    assert_eq!(
+        all_ids(&s, &vencidas, 1).await[0],
+        invoices[newest].id().to_string()
+    );
     for page in [1, 9] {
-        assert_eq!(all_ids(&s, &vencidas, page).await, expected_order(&invoices, due));
-        assert_eq!(all_ids(&s, &plazo, page).await, expected_order(&invoices, claimable));
+        assert_eq!(
+            all_ids(&s, &vencidas, page).await,
+            expected_order(&invoices, due)
+        );
+        assert_eq!(
+            all_ids(&s, &plazo, page).await,
+            expected_order(&invoices, claimable)
+        );
     }
     assert!(expected_order(&invoices, claimable).contains(&invoices[old].id().to_string()));
     // a site manager's obras are checked inside the walk
