@@ -664,8 +664,10 @@ impl Store {
     }
 
     /// Turns a filter into what the queries need: the obra ids it allows (`None` = every
-    /// obra), the supplier, the search expression and today's date. `Ok(None)` when the
-    /// filter allows no obra at all, so nothing can match.
+    /// obra), the supplier, the search expression, the emission days vencidas and plazo can
+    /// match, and today's date. `Ok(None)` when nothing can match: no obra is allowed, a
+    /// searched word starts no stored term, or no day can hold an overdue document or a
+    /// claim deadline in the window.
     pub(crate) async fn resolve_filter<'f>(
         &self,
         filter: &'f InvoiceFilter,

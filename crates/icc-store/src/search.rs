@@ -81,6 +81,10 @@ fn fold(c: char) -> Option<char> {
     if c.is_ascii_alphanumeric() {
         return Some(c.to_ascii_lowercase());
     }
+    // only Latin-1 letters: others lowercase into this range too (the Kelvin sign, Ÿ)
+    if !('\u{C0}'..='\u{FF}').contains(&c) {
+        return None;
+    }
     let base = match c.to_lowercase().next()? {
         'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
         'ç' => 'c',
@@ -331,7 +335,12 @@ mod tests {
             assert_eq!(term, &ours, "{c:?} (U+{:04X})", u32::from(*c));
         }
         // and a character it does not handle is left alone
-        assert_eq!(fold('ø'), None);
+        for c in ['ø', 'Æ', 'ß', '×', 'Ÿ', '\u{212A}', 'ª', 'º', '°'] {
+            assert_eq!(fold(c), None, "{c:?}");
+        }
+        for c in '\u{C0}'..='\u{FF}' {
+            assert_eq!(fold(c).is_some(), FOLDED_LATIN1.contains(c), "{c:?}");
+        }
 
         // whole texts: the same terms as SQLite's tokenizer, separators included
         let corpus = [
