@@ -966,16 +966,7 @@ mod tests {
 
     #[test]
     fn state_lists_in_sql_match_the_rust_ones() {
-        use InvoiceStatus::*;
-        for s in [
-            Recibida,
-            EnRevision,
-            Aprobada,
-            Rechazada,
-            ParcialmentePagada,
-            Pagada,
-            Anulada,
-        ] {
+        for s in InvoiceStatus::ALL {
             let quoted = format!("'{}'", s.as_str());
             assert_eq!(PAYABLE_STATES.contains(&quoted), s.is_payable(), "{s:?}");
             assert_eq!(
