@@ -317,6 +317,29 @@ async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
         vec![A.to_owned()],
         "only the OB-1 invoice reaches the OB-1 laptop"
     );
+    // and a pulled document is searchable there: its words reached the local vocabulary
+    let word: String = all.items[0]
+        .razon_social
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .chars()
+        .take(4)
+        .collect();
+    let found = site
+        .app
+        .list_invoices(
+            &site.s,
+            icc_app::InvoiceFilter {
+                q: Some(word.to_uppercase()),
+                ..Default::default()
+            },
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1, "search «{word}» on the laptop");
 
     // an edit of the OB-1 invoice goes through; the server refuses what is not theirs
     set(
