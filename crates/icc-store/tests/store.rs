@@ -717,6 +717,53 @@ async fn search_pages_follow_the_list_order_and_follow_edits() {
 }
 
 #[tokio::test]
+async fn any_search_text_is_a_valid_query() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    insert(&s, (0..30).map(invoice).collect()).await;
+    // FTS5 syntax, quotes, column filters, digits, accents, characters left to SQLite's
+    // tokenizer and separators, in random strings (a fixed xorshift seed: reproducible)
+    let pool: Vec<char> = "aAnñÑéÉøØ°º·–'\"*^:(){}[]-+.,;_/\\ \t0123456789kK"
+        .chars()
+        .collect();
+    let words = [
+        "NEAR",
+        "OR",
+        "AND",
+        "NOT",
+        "obra",
+        "rut_emisor",
+        "andam",
+        "hormig",
+    ];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    for _ in 0..600 {
+        let mut q = String::new();
+        for _ in 0..next(24) {
+            if next(5) == 0 {
+                q.push_str(words[next(words.len())]);
+            } else {
+                q.push(pool[next(pool.len())]);
+            }
+        }
+        let filter = InvoiceFilter {
+            q: Some(q.clone()),
+            visible_obras: (next(2) == 0).then(|| vec!["OB-1".into(), "OB-2".into()]),
+            ..Default::default()
+        };
+        if let Err(e) = s.list_invoices(&filter, 5, None).await {
+            panic!("search {q:?}: {e}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn words_in_text_with_unusual_characters_are_found_by_prefix() {
     let (_d, s) = store().await;
     with_obras(&s).await;
