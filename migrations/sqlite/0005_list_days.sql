@@ -23,8 +23,8 @@ CREATE INDEX invoices_by_plazo ON invoices (fecha_emision, seq, plazo_reclamo, o
 --
 -- The bounds only ever widen: a document that is paid, rejected or deleted leaves them as
 -- they were. They stay true (no document outside them can match), a day may just be walked
--- for nothing. Rows are written by WriteTx::insert_invoices (bounds gathered while it
--- inserts, written with the same upsert as below) and by the trigger on updates.
+-- for nothing. Rows are written by WriteTx (bounds of the invoices it inserts, gathered in
+-- Rust and written at commit with the same upsert as below) and by the trigger on updates.
 CREATE TABLE list_days (
     fecha     TEXT NOT NULL PRIMARY KEY,
     -- lowest `vence` of a payable document emitted that day
