@@ -77,6 +77,16 @@ impl InvoiceStatus {
         }
     }
 
+    /// Whether a claim to the SII can still be made in this state (received, under review,
+    /// or rejected here and possibly to be claimed): what "plazo de reclamo por vencer"
+    /// lists, together with the document's claim deadline.
+    pub fn is_open_to_claim(self) -> bool {
+        matches!(
+            self,
+            InvoiceStatus::Recibida | InvoiceStatus::EnRevision | InvoiceStatus::Rechazada
+        )
+    }
+
     /// Whether money is still owed on it (it counts for due dates and aging).
     pub fn is_payable(self) -> bool {
         matches!(
@@ -245,5 +255,14 @@ mod tests {
         );
         let e = "pagadx".parse::<InvoiceStatus>().unwrap_err().to_string();
         assert!(e.contains("estado") && e.contains("pagadx"));
+    }
+
+    #[test]
+    fn a_claim_stays_open_until_approval_payment_or_voiding() {
+        let open: Vec<InvoiceStatus> = InvoiceStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_open_to_claim())
+            .collect();
+        assert_eq!(open, [Recibida, EnRevision, Rechazada]);
     }
 }
