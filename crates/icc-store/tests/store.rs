@@ -743,6 +743,19 @@ async fn any_search_text_is_a_valid_query() {
         x ^= x << 17;
         (x % n as u64) as usize
     };
+    // and very long ones (a pasted paragraph, a runaway script)
+    for (long, hits) in [
+        ("andamios ".repeat(3000), 5),
+        ("x\" ".repeat(3000), 0),
+        ("7".repeat(100_000), 0),
+    ] {
+        let filter = InvoiceFilter {
+            q: Some(long.clone()),
+            ..Default::default()
+        };
+        let page = s.list_invoices(&filter, 5, None).await.unwrap();
+        assert_eq!(page.items.len(), hits, "{} characters", long.len());
+    }
     for _ in 0..600 {
         let mut q = String::new();
         for _ in 0..next(24) {
