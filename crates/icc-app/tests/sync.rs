@@ -88,10 +88,12 @@ async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_con
     let r = l2.app.sync(&l2.s).await.unwrap();
     assert!(r.pushed >= 2 && r.pulled >= 2, "{r:?}");
     l1.app.sync(&l1.s).await.unwrap();
-    let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entity_docs")
-        .fetch_one(&srv.pool)
-        .await
-        .unwrap();
+    let docs: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT (entity, entity_id)) FROM ops WHERE field = '_doc'",
+    )
+    .fetch_one(&srv.pool)
+    .await
+    .unwrap();
     assert_eq!(
         docs, 2,
         "the same invoice imported on two laptops is one invoice"
@@ -843,8 +845,8 @@ async fn a_server_killed_and_restarted_mid_push_loses_nothing() {
     app.login_server(&s, &url, "contadora", SERVER_PW)
         .await
         .unwrap();
-    // several push batches, so the kill falls between or inside them
-    let seeded = app.seed(4_000, 5, &mut |_, _| true).await.unwrap();
+    // several push batches (5,000 ops each), so the kill falls between or inside them
+    let seeded = app.seed(12_000, 5, &mut |_, _| true).await.unwrap();
     let sync = {
         let (app, s) = (app.clone(), s.clone());
         tokio::spawn(async move { app.sync(&s).await })
@@ -873,10 +875,12 @@ async fn a_server_killed_and_restarted_mid_push_loses_nothing() {
         .fetch_one(&srv.pool)
         .await
         .unwrap();
-    let distinct: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entity_docs")
-        .fetch_one(&srv.pool)
-        .await
-        .unwrap();
+    let distinct: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT (entity, entity_id)) FROM ops WHERE field = '_doc'",
+    )
+    .fetch_one(&srv.pool)
+    .await
+    .unwrap();
     assert_eq!(
         (docs, distinct),
         (seeded.inserted as i64, seeded.inserted as i64),

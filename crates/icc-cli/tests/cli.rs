@@ -1340,10 +1340,12 @@ async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let distinct: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entity_docs")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let distinct: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT (entity, entity_id)) FROM ops WHERE field = '_doc'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(
         (docs, distinct),
         (6000, 6000),

@@ -123,9 +123,14 @@ impl<'de> Deserialize<'de> for Hlc {
     }
 }
 
-/// One field of one entity set to a value.
+/// JSON kept as its text: a stored document travels from the laptop's outbox to the
+/// server's op log without being parsed into a tree and encoded again at either end.
+pub type RawJson = Box<serde_json::value::RawValue>;
+
+/// One field of one entity set to a value. `V` is how the value is held: a parsed
+/// [`serde_json::Value`] (the default) or its text ([`RawJson`]); both are the same on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Op {
+pub struct Op<V = serde_json::Value> {
     /// Unique id; the server stores each op once (a retried push is harmless).
     pub op_id: uuid::Uuid,
     /// `invoice`, `obra`, ...
@@ -135,7 +140,7 @@ pub struct Op {
     /// Field name.
     pub field: String,
     /// New value (`null` clears).
-    pub value: serde_json::Value,
+    pub value: V,
     /// When it was made.
     pub hlc: Hlc,
     /// The version of the field its author saw; `None` for a field the author saw empty.
@@ -144,15 +149,34 @@ pub struct Op {
     pub obra: Option<String>,
 }
 
+impl Op<RawJson> {
+    /// The op with its value parsed.
+    ///
+    /// # Errors
+    /// The value's text is not JSON (a [`RawJson`] read from the wire is always valid).
+    pub fn parsed(&self) -> serde_json::Result<Op> {
+        Ok(Op {
+            op_id: self.op_id,
+            entity: self.entity.clone(),
+            entity_id: self.entity_id.clone(),
+            field: self.field.clone(),
+            value: serde_json::from_str(self.value.get())?,
+            hlc: self.hlc.clone(),
+            base_hlc: self.base_hlc.clone(),
+            obra: self.obra.clone(),
+        })
+    }
+}
+
 /// A batch of ops from one device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PushRequest {
+pub struct PushRequest<V = serde_json::Value> {
     /// The device pushing.
     pub device_id: String,
     /// Its wall clock when sending, to detect a badly skewed clock.
     pub sent_at_ms: i64,
     /// At most [`MAX_PUSH_OPS`] ops.
-    pub ops: Vec<Op>,
+    pub ops: Vec<Op<V>>,
 }
 
 /// What the server did with a push.

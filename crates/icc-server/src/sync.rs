@@ -8,9 +8,11 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use std::collections::{HashMap, HashSet};
+
 use icc_core::sync::{
     Conflict, Hlc, MAX_CLOCK_SKEW_MS, MAX_PUSH_OPS, Op, PROTOCOL_HEADER, PROTOCOL_VERSION,
-    PullResponse, PushRequest, PushResponse, ServerOp,
+    PullResponse, PushRequest, PushResponse, RawJson, ServerOp,
 };
 use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
@@ -63,6 +65,9 @@ fn valid_name(s: &str) -> bool {
 
 /// `POST /api/v1/sync/push`.
 ///
+/// Values arrive as JSON text ([`RawJson`]): a document goes to the op log as the client
+/// sent it, without being parsed into a tree here (PostgreSQL checks it as `jsonb`).
+///
 /// # Errors
 /// 426 old client, 400 skewed clock or malformed ops, 413 too many ops, 403 an obra the user
 /// may not touch (nothing of the batch is stored).
@@ -70,7 +75,7 @@ pub async fn push(
     State(st): State<AppState>,
     user: Authed,
     headers: HeaderMap,
-    Json(req): Json<PushRequest>,
+    Json(req): Json<PushRequest<RawJson>>,
 ) -> ApiResult<Json<PushResponse>> {
     check_protocol(&headers)?;
     let now = now_ms();
@@ -103,6 +108,7 @@ pub async fn push(
             || !valid_name(&op.field)
             || op.entity_id.is_empty()
             || op.entity_id.len() > 128
+            || op.entity_id.chars().any(char::is_control)
         {
             return Err(ApiError::bad_request(format!(
                 "cambio {} mal formado: entidad, id o campo no válidos",
@@ -123,6 +129,21 @@ pub async fn push(
             ));
         }
     }
+    // creations first, set-based (they never contest edits, so order between the two
+    // kinds does not change the result); then edits one by one, in order
+    let (docs, edits): (Vec<&Op<RawJson>>, Vec<&Op<RawJson>>) =
+        req.ops.iter().partition(|o| o.field == DOC_FIELD);
+    let docs = docs
+        .into_iter()
+        .map(|op| Ok((op, doc_obra(op)?)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let edits = edits
+        .into_iter()
+        .map(|op| {
+            op.parsed()
+                .map_err(|e| ApiError::bad_request(format!("cambio {} mal formado: {e}", op.op_id)))
+        })
+        .collect::<ApiResult<Vec<Op>>>()?;
 
     let mut tx = st.pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -133,13 +154,10 @@ pub async fn push(
         server_ms: now,
         ..PushResponse::default()
     };
-    // creations first, set-based (they never contest edits, so order between the two
-    // kinds does not change the result); then edits one by one, in order
-    let (docs, edits): (Vec<&Op>, Vec<&Op>) = req.ops.iter().partition(|o| o.field == DOC_FIELD);
     let (accepted, duplicates) = push_docs(&mut tx, &user, &req.device_id, &docs).await?;
     out.accepted += accepted;
     out.duplicates += duplicates;
-    for op in edits {
+    for op in &edits {
         authorize(&mut tx, &user, op).await?;
         let seq: Option<i64> = sqlx::query_scalar(
             "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) \
@@ -156,7 +174,8 @@ pub async fn push(
         .bind(&req.device_id)
         .bind(&user.username)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| unstorable(e, op.op_id))?;
         let Some(seq) = seq else {
             out.duplicates += 1;
             continue;
@@ -173,89 +192,250 @@ pub async fn push(
     Ok(Json(out))
 }
 
-/// Stores creation ops in three statements whatever their number: the ops (deduplicated on
-/// `op_id`), the newest document per entity, and the entities' obras.
+/// The obra a document says it belongs to (its `obra` member; `null` or absent: none). The
+/// document's own word decides, not the op's `obra`, because the document is what devices
+/// apply.
+fn doc_obra(op: &Op<RawJson>) -> ApiResult<Option<String>> {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        obra: Option<String>,
+    }
+    let head = serde_json::from_str::<Head>(op.value.get()).map_err(|e| {
+            ApiError::bad_request(format!(
+                "cambio {} mal formado: el documento debe ser un objeto JSON con «obra» texto o null ({e}); no se guardó ningún cambio del envío",
+                op.op_id
+            ))
+    })?;
+    if head
+        .obra
+        .as_deref()
+        .is_some_and(|o| o.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(format!(
+            "cambio {}: la obra del documento trae caracteres de control; no se guardó ningún cambio del envío",
+            op.op_id
+        )));
+    }
+    Ok(head.obra)
+}
+
+/// A value PostgreSQL refuses to store (a data exception: text with a NUL character, a
+/// JSON string with `\u0000`) is the client's mistake, answered with 400 naming the op;
+/// anything else is the server's.
+fn unstorable(e: sqlx::Error, op_id: uuid::Uuid) -> ApiError {
+    if let sqlx::Error::Database(d) = &e
+        && d.code().is_some_and(|c| c.starts_with("22"))
+    {
+        tracing::warn!(error = %d, %op_id, "push refused: unstorable value");
+        return ApiError::bad_request(format!(
+            "cambio {op_id} mal formado: trae texto que no se puede guardar (por ejemplo el carácter nulo); no se guardó ningún cambio del envío"
+        ));
+    }
+    ApiError::from(e)
+}
+
+/// Appends `s` to a `COPY … FROM STDIN` text-format row, escaped.
+fn copy_field(row: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        row.extend_from_slice(&bytes[from..i]);
+        row.extend_from_slice(esc);
+        from = i + 1;
+    }
+    row.extend_from_slice(&bytes[from..]);
+}
+
+/// Appends one `COPY … FROM STDIN` text-format row (`None` is SQL NULL).
+fn copy_row(rows: &mut Vec<u8>, cols: &[Option<&str>]) {
+    for (i, col) in cols.iter().enumerate() {
+        if i > 0 {
+            rows.push(b'\t');
+        }
+        match col {
+            Some(v) => copy_field(rows, v),
+            None => rows.extend_from_slice(b"\\N"),
+        }
+    }
+    rows.push(b'\n');
+}
+
+/// Runs `COPY … FROM STDIN` with the rows of [`copy_row`].
+async fn copy_in(
+    tx: &mut Transaction<'_, Postgres>,
+    statement: &str,
+    rows: Vec<u8>,
+) -> sqlx::Result<u64> {
+    let mut copy = tx.copy_in_raw(statement).await?;
+    copy.send(rows).await?;
+    copy.finish().await
+}
+
+/// Stores creation ops, whatever their number, in a few round trips: which are already
+/// stored (a retried push), what the server knows of their entities, a `COPY` of the new
+/// ops into the op log, and the obras of the entities (a `COPY` for new ones). The caller
+/// holds the sequence lock, so no other push can store the same op or entity in between.
 async fn push_docs(
     tx: &mut Transaction<'_, Postgres>,
     user: &Authed,
     device: &str,
-    docs: &[&Op],
+    docs: &[(&Op<RawJson>, Option<String>)],
 ) -> ApiResult<(u64, u64)> {
     if docs.is_empty() {
         return Ok((0, 0));
     }
+    let ids: Vec<uuid::Uuid> = docs.iter().map(|(o, _)| o.op_id).collect();
+    let stored: HashSet<uuid::Uuid> =
+        sqlx::query_scalar("SELECT op_id FROM ops WHERE op_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+    let mut seen = HashSet::with_capacity(docs.len());
+    let fresh: Vec<&(&Op<RawJson>, Option<String>)> = docs
+        .iter()
+        .filter(|(o, _)| !stored.contains(&o.op_id) && seen.insert(o.op_id))
+        .collect();
+    if fresh.is_empty() {
+        return Ok((0, docs.len() as u64));
+    }
+    // the newest document of each entity in the batch, and what the server knows of them
+    let mut newest: HashMap<(&str, &str), (&Hlc, Option<&str>)> = HashMap::new();
+    for (op, obra) in &fresh {
+        let e = newest
+            .entry((op.entity.as_str(), op.entity_id.as_str()))
+            .or_insert((&op.hlc, obra.as_deref()));
+        if op.hlc > *e.0 {
+            *e = (&op.hlc, obra.as_deref());
+        }
+    }
+    let (entities, entity_ids): (Vec<&str>, Vec<&str>) = newest.keys().copied().unzip();
+    let known: HashMap<(String, String), (Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT e.entity, e.entity_id, e.obra, e.doc_hlc FROM entity_obras e \
+         JOIN UNNEST($1::text[], $2::text[]) AS k (entity, entity_id) \
+           ON e.entity = k.entity AND e.entity_id = k.entity_id",
+    )
+    .bind(&entities)
+    .bind(&entity_ids)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(
+        |(e, i, obra, hlc): (String, String, Option<String>, Option<String>)| ((e, i), (obra, hlc)),
+    )
+    .collect();
     if user.scope().is_some() {
-        let ids: Vec<String> = docs.iter().map(|o| o.entity_id.clone()).collect();
-        let known: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT entity, entity_id, obra FROM entity_obras WHERE entity_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut **tx)
-        .await?;
-        for op in docs {
+        for (op, doc_obra) in &fresh {
             let current = known
-                .iter()
-                .find(|(e, i, _)| *e == op.entity && *i == op.entity_id)
-                .map(|(_, _, o)| o.clone());
-            let doc_obra = op.value.get("obra").and_then(|v| v.as_str());
-            let ok =
-                user.sees(doc_obra) && current.as_ref().is_none_or(|o| user.sees(o.as_deref()));
-            if !ok {
+                .get(&(op.entity.clone(), op.entity_id.clone()))
+                .map(|(o, _)| o.as_deref());
+            if !(user.sees(doc_obra.as_deref()) && current.is_none_or(|o| user.sees(o))) {
                 return Err(ApiError::forbidden(format!(
                     "«{}» no puede crear {} {} de la obra {}: no es una de sus obras; no se guardó ningún cambio del envío",
                     user.username,
                     op.entity,
                     op.entity_id,
-                    doc_obra.unwrap_or("sin asignar")
+                    doc_obra.as_deref().unwrap_or("sin asignar")
                 )));
             }
         }
     }
-    let inserted: Vec<(i64, uuid::Uuid)> = sqlx::query_as(
-        "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) \
-         SELECT op_id, entity, entity_id, $9, value, hlc, NULL, obra, $7, $8 \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[]) \
-              AS t(op_id, entity, entity_id, value, hlc, obra) \
-         ON CONFLICT (op_id) DO NOTHING RETURNING seq, op_id",
+
+    let mut rows = Vec::with_capacity(fresh.iter().map(|(o, _)| o.value.get().len() + 200).sum());
+    for (op, _) in &fresh {
+        copy_row(
+            &mut rows,
+            &[
+                Some(&op.op_id.to_string()),
+                Some(&op.entity),
+                Some(&op.entity_id),
+                Some(DOC_FIELD),
+                Some(op.value.get()),
+                Some(&op.hlc.to_string()),
+                None,
+                op.obra.as_deref(),
+                Some(device),
+                Some(&user.username),
+            ],
+        );
+    }
+    copy_in(
+        tx,
+        "COPY ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) FROM STDIN",
+        rows,
     )
-    .bind(docs.iter().map(|o| o.op_id).collect::<Vec<_>>())
-    .bind(docs.iter().map(|o| o.entity.clone()).collect::<Vec<_>>())
-    .bind(docs.iter().map(|o| o.entity_id.clone()).collect::<Vec<_>>())
-    .bind(docs.iter().map(|o| o.value.clone()).collect::<Vec<_>>())
-    .bind(docs.iter().map(|o| o.hlc.to_string()).collect::<Vec<_>>())
-    .bind(docs.iter().map(|o| o.obra.clone()).collect::<Vec<_>>())
-    .bind(device)
-    .bind(&user.username)
-    .bind(DOC_FIELD)
-    .fetch_all(&mut **tx)
-    .await?;
-    let accepted = inserted.len() as u64;
-    if accepted > 0 {
-        let seqs: Vec<i64> = inserted.iter().map(|(s, _)| *s).collect();
-        sqlx::query(
-            "INSERT INTO entity_docs (entity, entity_id, value, hlc, op_seq) \
-             SELECT DISTINCT ON (entity, entity_id) entity, entity_id, value, hlc, seq FROM ops \
-             WHERE seq = ANY($1) ORDER BY entity, entity_id, hlc DESC \
-             ON CONFLICT (entity, entity_id) DO UPDATE SET value = EXCLUDED.value, hlc = EXCLUDED.hlc, op_seq = EXCLUDED.op_seq \
-             WHERE entity_docs.hlc < EXCLUDED.hlc",
+    .await
+    .map_err(|e| copy_refused(e, &fresh))?;
+
+    // entities new to the server get their obra from their newest document; a known one
+    // only from a document newer than the server's newest, and never over an obra edit
+    let mut rows = Vec::new();
+    let (mut up_entities, mut up_ids, mut up_obras, mut up_hlcs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((entity, id), (hlc, obra)) in &newest {
+        let hlc = hlc.to_string();
+        match known.get(&((*entity).to_owned(), (*id).to_owned())) {
+            None => copy_row(&mut rows, &[Some(entity), Some(id), *obra, Some(&hlc)]),
+            // the text form of a clock sorts like the clock
+            Some((_, doc_hlc)) if doc_hlc.as_deref().is_none_or(|d| d < hlc.as_str()) => {
+                up_entities.push(*entity);
+                up_ids.push(*id);
+                up_obras.push(*obra);
+                up_hlcs.push(hlc);
+            }
+            Some(_) => {}
+        }
+    }
+    if !rows.is_empty() {
+        copy_in(
+            tx,
+            "COPY entity_obras (entity, entity_id, obra, doc_hlc) FROM STDIN",
+            rows,
         )
-        .bind(&seqs)
-        .execute(&mut **tx)
         .await?;
+    }
+    if !up_ids.is_empty() {
         sqlx::query(
-            "INSERT INTO entity_obras (entity, entity_id, obra) \
-             SELECT d.entity, d.entity_id, COALESCE( \
-                 (SELECT f.value #>> '{}' FROM fields f WHERE f.entity = d.entity AND f.entity_id = d.entity_id AND f.field = 'obra'), \
-                 d.value ->> 'obra') \
-             FROM entity_docs d JOIN (SELECT DISTINCT entity, entity_id FROM ops WHERE seq = ANY($1)) o \
-               ON o.entity = d.entity AND o.entity_id = d.entity_id \
-             ON CONFLICT (entity, entity_id) DO UPDATE SET obra = EXCLUDED.obra",
+            "UPDATE entity_obras e SET doc_hlc = k.doc_hlc, \
+                 obra = CASE WHEN e.edited THEN e.obra ELSE k.obra END \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS k (entity, entity_id, obra, doc_hlc) \
+             WHERE e.entity = k.entity AND e.entity_id = k.entity_id",
         )
-        .bind(&seqs)
+        .bind(&up_entities)
+        .bind(&up_ids)
+        .bind(&up_obras)
+        .bind(&up_hlcs)
         .execute(&mut **tx)
         .await?;
     }
-    Ok((accepted, docs.len() as u64 - accepted))
+    Ok((fresh.len() as u64, (docs.len() - fresh.len()) as u64))
+}
+
+/// A refused `COPY`: a data exception names the op of the line PostgreSQL reports.
+fn copy_refused(e: sqlx::Error, fresh: &[&(&Op<RawJson>, Option<String>)]) -> ApiError {
+    let line = match &e {
+        sqlx::Error::Database(d) => d
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|p| p.r#where())
+            // "JSON data, line 1: …" may come first; the COPY's own line is the row
+            .and_then(|w| w.lines().find_map(|l| l.strip_prefix("COPY ops, line ")))
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<usize>().ok()),
+        _ => None,
+    };
+    let op_id = line
+        .and_then(|n| fresh.get(n.wrapping_sub(1)))
+        .map_or(uuid::Uuid::nil(), |(o, _)| o.op_id);
+    unstorable(e, op_id)
 }
 
 /// The obra an entity belongs to now (server's view), if it is known.
@@ -342,8 +522,9 @@ async fn merge(
             None
         };
         sqlx::query(
-            "INSERT INTO entity_obras (entity, entity_id, obra) VALUES ($1, $2, $3) \
-             ON CONFLICT (entity, entity_id) DO UPDATE SET obra = CASE WHEN $4 THEN EXCLUDED.obra ELSE entity_obras.obra END",
+            "INSERT INTO entity_obras (entity, entity_id, obra, edited) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (entity, entity_id) DO UPDATE SET obra = CASE WHEN $4 THEN EXCLUDED.obra ELSE entity_obras.obra END, \
+                 edited = entity_obras.edited OR $4",
         )
         .bind(&op.entity)
         .bind(&op.entity_id)

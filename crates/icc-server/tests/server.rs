@@ -116,6 +116,23 @@ impl TestServer {
         (s, v)
     }
 
+    /// Posts a push body exactly as given (whitespace and escapes as written).
+    async fn push_raw(&self, token: &str, body: String) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/sync/push", self.url))
+            .header("icc-protocol", "1")
+            .header("content-type", "application/json")
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     async fn pull_all(&self, token: &str) -> PullResponse {
         let mut cursor = 0;
         let mut all: Option<PullResponse> = None;
@@ -582,7 +599,7 @@ async fn old_clients_and_skewed_clocks_get_clear_answers() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["code"], "client_outdated");
     assert!(v["message"].as_str().unwrap().contains("actualícela"));
-    let req = PushRequest {
+    let req: PushRequest = PushRequest {
         device_id: "pc1".into(),
         sent_at_ms: now() - 3_600_000,
         ops: vec![],
@@ -1217,4 +1234,194 @@ fn tempfile_dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("icc-secrets-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+fn doc(entity_id: &str, obra: &str, h: Hlc, extra: Value) -> Op {
+    let mut value = json!({"obra": obra, "folio": 1});
+    if let (Some(v), Some(e)) = (value.as_object_mut(), extra.as_object()) {
+        v.extend(e.clone());
+    }
+    op(entity_id, "_doc", value, h, None, obra)
+}
+
+async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_full_batch_of_documents_is_stored_once_exactly_as_sent() {
+    let srv = TestServer::start().await;
+    let (token, _) = srv.login("admin").await;
+    let t = now();
+    // 5,000 documents of ~1.3 KB: over axum's default 2 MB body limit
+    let long = "hormigón premezclado H-30 «grado» \\ \"comillas\" \t tab ñandú ".repeat(20);
+    let mut ops: Vec<Op> = (0..4_999)
+        .map(|i| {
+            doc(
+                &format!("inv-{i}"),
+                "OB-1",
+                Hlc {
+                    wall_ms: t,
+                    counter: i,
+                    device: "pc1".into(),
+                },
+                json!({"glosa": format!("{long}{i}"), "nested": {"a": [1, "\\n", null]}}),
+            )
+        })
+        .collect();
+    ops.push(ops[0].clone()); // the same op twice in one batch
+    let (s, v) = srv.push(&token, "pc1", ops.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(4_999), Some(1))
+    );
+    // a retried push stores nothing again
+    let (s, v) = srv.push(&token, "pc1", ops.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(5_000))
+    );
+    assert_eq!(count(&srv.pool, "SELECT COUNT(*) FROM ops").await, 4_999);
+    assert_eq!(
+        count(
+            &srv.pool,
+            "SELECT COUNT(*) FROM entity_obras WHERE obra = 'OB-1'"
+        )
+        .await,
+        4_999
+    );
+
+    // JSON with whitespace between tokens (raw tab, newline, CR) goes through COPY intact
+    let op_id = uuid::Uuid::new_v4();
+    let body = format!(
+        "{{\"device_id\":\"pc1\",\"sent_at_ms\":{t},\"ops\":[{{\"op_id\":\"{op_id}\",\"entity\":\"invoice\",\
+         \"entity_id\":\"inv-ws\",\"field\":\"_doc\",\"value\":{{\n\t\"obra\" :\r\n \"OB-1\",\t\"glosa\": \"a\\\\b\\tc\"\n}},\
+         \"hlc\":\"{}\",\"base_hlc\":null,\"obra\":\"OB-1\"}}]}}",
+        hlc(t + 1, "pc1")
+    );
+    let (s, v) = srv.push_raw(&token, body).await;
+    assert_eq!(s, 200, "{v}");
+
+    let (reader, _) = srv.login("admin").await;
+    let pulled = srv.pull_all(&reader).await;
+    assert_eq!(pulled.ops.len(), 5_000);
+    for (sent, got) in ops[..4_999].iter().zip(&pulled.ops) {
+        assert_eq!(&got.op, sent, "pulled as pushed, in order");
+    }
+    let ws = &pulled.ops[4_999].op;
+    assert_eq!(ws.value, json!({"obra": "OB-1", "glosa": "a\\b\tc"}));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_document_that_cannot_be_stored_refuses_the_whole_batch_naming_it() {
+    let srv = TestServer::start().await;
+    let (token, _) = srv.login("admin").await;
+    let t = now();
+    let good = doc("inv-1", "OB-1", hlc(t, "pc1"), json!({}));
+    let nul = doc(
+        "inv-2",
+        "OB-1",
+        hlc(t + 1, "pc1"),
+        json!({"glosa": "a\u{0}b"}),
+    );
+    let (s, v) = srv
+        .push(&token, "pc1", vec![good.clone(), nul.clone()])
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains(&nul.op_id.to_string()) && m.contains("no se guardó"),
+        "{m}"
+    );
+
+    let mut list = good.clone();
+    list.value = json!([1, 2]);
+    let mut numeric_obra = good.clone();
+    numeric_obra.value = json!({"obra": 5});
+    let mut control_id = good.clone();
+    control_id.entity_id = "inv\u{0}1".into();
+    for bad in [list, numeric_obra, control_id] {
+        let (s, v) = srv
+            .push(&token, "pc1", vec![good.clone(), bad.clone()])
+            .await;
+        assert_eq!(s, 400, "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains(&bad.op_id.to_string()),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        count(&srv.pool, "SELECT COUNT(*) FROM ops").await,
+        0,
+        "nothing stored"
+    );
+    assert_eq!(
+        count(&srv.pool, "SELECT COUNT(*) FROM entity_obras").await,
+        0
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_entity_has_the_obra_of_its_newest_document_unless_an_edit_moved_it() {
+    let srv = TestServer::start().await;
+    let (token, _) = srv.login("admin").await;
+    let (jefe, _) = srv.login("jefe").await;
+    let t = now();
+    let obra = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT obra FROM entity_obras WHERE entity = 'invoice' AND entity_id = 'inv-x'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let sees = |r: PullResponse| r.ops.iter().any(|o| o.op.entity_id == "inv-x");
+    let push = |ops: Vec<Op>| {
+        let (srv, token) = (&srv, token.clone());
+        async move {
+            let (s, v) = srv.push(&token, "pc1", ops).await;
+            assert_eq!(s, 200, "{v}");
+        }
+    };
+
+    push(vec![doc("inv-x", "OB-2", hlc(t + 10, "pc1"), json!({}))]).await;
+    assert_eq!(obra(srv.pool.clone()).await.as_deref(), Some("OB-2"));
+    assert!(
+        !sees(srv.pull_all(&jefe).await),
+        "OB-2 is not the site manager's"
+    );
+    // an older document (another laptop imported it earlier) changes nothing
+    push(vec![doc("inv-x", "OB-1", hlc(t, "pc1"), json!({}))]).await;
+    assert_eq!(obra(srv.pool.clone()).await.as_deref(), Some("OB-2"));
+    // a newer one moves it; two in one batch: the newest counts
+    push(vec![
+        doc("inv-x", "OB-3", hlc(t + 21, "pc1"), json!({})),
+        doc("inv-x", "OB-1", hlc(t + 20, "pc1"), json!({})),
+    ])
+    .await;
+    assert_eq!(obra(srv.pool.clone()).await.as_deref(), Some("OB-3"));
+    push(vec![doc("inv-x", "OB-1", hlc(t + 22, "pc1"), json!({}))]).await;
+    assert_eq!(obra(srv.pool.clone()).await.as_deref(), Some("OB-1"));
+    assert!(sees(srv.pull_all(&jefe).await));
+    // an edit of the obra beats every document, even newer ones
+    push(vec![op(
+        "inv-x",
+        "obra",
+        json!("OB-2"),
+        hlc(t + 30, "pc1"),
+        None,
+        "OB-1",
+    )])
+    .await;
+    push(vec![doc("inv-x", "OB-1", hlc(t + 40, "pc1"), json!({}))]).await;
+    assert_eq!(obra(srv.pool.clone()).await.as_deref(), Some("OB-2"));
+    assert!(!sees(srv.pull_all(&jefe).await));
+    srv.stop().await;
 }
