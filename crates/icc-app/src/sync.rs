@@ -7,7 +7,9 @@
 //! server stored it; a retry is harmless, ops are idempotent) and pulls what others did,
 //! applying each page and moving the cursor in one transaction.
 
-use icc_core::sync::{MAX_PUSH_OPS, PushRequest};
+use std::collections::VecDeque;
+
+use icc_core::sync::{MAX_PUSH_OPS, PushResponse};
 use icc_core::{InvoiceStatus, Secret};
 use icc_store::LocalConflict;
 use icc_sync::{SyncClient, SyncError};
@@ -22,13 +24,27 @@ const SERVER_SETTING: &str = "sync.server";
 /// Settings key of the server account.
 const SERVER_USER_SETTING: &str = "sync.server_user";
 /// Settings key of the last successful sync (UTC).
+/// A push on its way.
+struct InFlight {
+    /// Its last outbox op.
+    last_seq: i64,
+    /// Whether it holds field edits.
+    edits: bool,
+    push: tokio::task::JoinHandle<std::result::Result<PushResponse, SyncError>>,
+}
+
 const LAST_SYNC_SETTING: &str = "sync.last";
 /// Keyring entry of the refresh token.
 pub(crate) const REFRESH_TOKEN_ENTRY: &str = "servidor-sincronizacion";
 /// Pull page size.
 const PULL_PAGE: i64 = 2_000;
 /// Ops per push (the server takes up to 5,000; smaller batches lose less to a cut).
-const PUSH_BATCH: i64 = 1_000;
+const PUSH_BATCH: i64 = 5_000;
+/// Pushes in flight at once.
+const PUSH_WINDOW: usize = 2;
+/// Bytes of values per push: half the server's body limit, leaving room for the rest of
+/// each op.
+const PUSH_BYTES: i64 = 8 * 1024 * 1024;
 
 impl From<SyncError> for AppError {
     fn from(e: SyncError) -> AppError {
@@ -185,42 +201,80 @@ impl App {
                 AppError::Invalid("este equipo no está vinculado a un servidor".into())
             })?;
         let mut report = SyncReport::default();
-        // Three things overlap on each round: this batch travels to the server, the previous
-        // one (acknowledged) is marked sent, and the next one is read from the outbox. Only an
-        // acknowledged batch is ever marked; a failure leaves the rest in the outbox.
+        // Pushes overlap with each other and with the laptop's own work: while batches
+        // travel, the next one is read from the outbox and the acknowledged ones are marked
+        // sent. Batches of documents may be in flight together (the server stores documents
+        // in any order with the same result); a batch with field edits waits until no other
+        // batch with edits is in flight, so edits reach the server in the order they were
+        // made. Only an acknowledged prefix of the outbox is ever marked; a failure leaves
+        // the rest in the outbox (what the server had already stored is re-sent as
+        // duplicates, which it ignores).
         let limit = PUSH_BATCH.min(MAX_PUSH_OPS as i64);
-        let mut batch = self.store.outbox(limit).await?;
+        let mut next = self.store.outbox_batch(0, limit, PUSH_BYTES).await?;
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut acknowledged: Option<i64> = None;
         let mut refused: Option<String> = None;
-        while let Some(last) = batch.last().map(|o| o.seq) {
-            let req = PushRequest {
-                device_id: device.clone(),
-                sent_at_ms: chrono::Utc::now().timestamp_millis(),
-                ops: std::mem::take(&mut batch)
-                    .into_iter()
-                    .map(|o| o.op)
-                    .collect(),
+        loop {
+            while in_flight.len() < PUSH_WINDOW
+                && next
+                    .as_ref()
+                    .is_some_and(|b| !(b.edits && in_flight.iter().any(|f| f.edits)))
+            {
+                let Some(batch) = next.take() else { break };
+                let (client, access, device) = (client.clone(), access.clone(), device.clone());
+                let sent_at_ms = chrono::Utc::now().timestamp_millis();
+                in_flight.push_back(InFlight {
+                    last_seq: batch.last_seq,
+                    edits: batch.edits,
+                    push: tokio::spawn(async move {
+                        client
+                            .push_encoded(&access, &device, sent_at_ms, &batch.ops_json)
+                            .await
+                    }),
+                });
+                next = self
+                    .store
+                    .outbox_batch(batch.last_seq, limit, PUSH_BYTES)
+                    .await?;
+            }
+            let Some(oldest) = in_flight.pop_front() else {
+                break;
             };
-            let (pushed, marked, next) = tokio::join!(
-                client.push(&access, &req),
-                self.mark_sent(s, acknowledged),
-                self.store.outbox_after(last, limit),
-            );
-            marked?;
-            let r = match pushed {
-                Ok(r) => r,
+            let (pushed, marked) =
+                tokio::join!(oldest.push, self.mark_sent(s, acknowledged.take()));
+            let pushed = pushed.map_err(|e| {
+                AppError::Remote(format!(
+                    "el envío al servidor se interrumpió ({e}); los cambios siguen guardados en este equipo y se enviarán en la próxima sincronización"
+                ))
+            });
+            let outcome = match (marked, pushed) {
+                (Ok(()), Ok(Ok(r))) => Ok(r),
                 // A refused batch (an obra this account may not touch) stays in the outbox
                 // and is not retried now; what others did still comes in below.
-                Err(SyncError::Forbidden(m)) => {
+                (Ok(()), Ok(Err(SyncError::Forbidden(m)))) => {
                     refused = Some(m);
-                    acknowledged = None; // marked just above
+                    Err(None)
+                }
+                (Ok(()), Ok(Err(e))) => Err(Some(AppError::from(e))),
+                (Err(e), _) | (_, Err(e)) => Err(Some(e)),
+            };
+            match outcome {
+                Ok(r) => {
+                    acknowledged = Some(oldest.last_seq);
+                    report.pushed += r.accepted + r.duplicates;
+                }
+                Err(e) => {
+                    // later batches cannot be marked without this one: let them finish
+                    // (the server may store them; they go again as duplicates)
+                    for f in in_flight.drain(..) {
+                        let _ = f.push.await;
+                    }
+                    if let Some(e) = e {
+                        return Err(e);
+                    }
                     break;
                 }
-                Err(e) => return Err(e.into()),
-            };
-            acknowledged = Some(last);
-            report.pushed += r.accepted + r.duplicates;
-            batch = next?;
+            }
         }
         self.mark_sent(s, acknowledged).await?;
         loop {

@@ -10,7 +10,7 @@
 //!   Creations never contest edits: two laptops importing the same invoice end with one, and
 //!   an edit made on either survives the other's import.
 
-use icc_core::sync::{Conflict, Hlc, Op, ServerOp};
+use icc_core::sync::{Conflict, Hlc, Op, RawJson, ServerOp};
 use icc_core::{InvoiceId, InvoiceStatus, claim_deadline, due_date};
 use serde_json::Value;
 
@@ -73,8 +73,22 @@ pub struct Applied {
 pub struct OutboxOp {
     /// Local sequence (delete up to it once sent).
     pub seq: i64,
-    /// The op.
-    pub op: Op,
+    /// The op, its value as stored (sent as it is).
+    pub op: Op<RawJson>,
+}
+
+/// A push batch encoded by [`Store::outbox_batch`].
+#[derive(Debug, Clone)]
+pub struct OutboxBatch {
+    /// Local sequence of its last op (delete up to it once acknowledged).
+    pub last_seq: i64,
+    /// How many ops.
+    pub len: u64,
+    /// Whether it holds field edits (else only documents, which the server may store in any
+    /// order relative to other batches).
+    pub edits: bool,
+    /// The ops as a JSON array, as a push request carries them.
+    pub ops_json: String,
 }
 
 fn field_spec(field: &str) -> Option<bool> {
@@ -739,15 +753,21 @@ impl Store {
     /// # Errors
     /// Database errors, a stored op that cannot be read.
     pub async fn outbox(&self, limit: i64) -> Result<Vec<OutboxOp>> {
-        self.outbox_after(0, limit).await
+        self.outbox_after(0, limit, i64::MAX).await
     }
 
-    /// Outbox ops after the local sequence `after`, in order, at most `limit` (the next batch
-    /// while the previous one is still on its way).
+    /// Outbox ops after the local sequence `after`, in order, at most `limit` and no more
+    /// than `max_bytes` of values (always at least one op): the next batch while the previous
+    /// one is still on its way, small enough for the server's body limit.
     ///
     /// # Errors
     /// Database errors, a stored op that cannot be read.
-    pub async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxOp>> {
+    pub async fn outbox_after(
+        &self,
+        after: i64,
+        limit: i64,
+        max_bytes: i64,
+    ) -> Result<Vec<OutboxOp>> {
         type Row = (
             i64,
             String,
@@ -760,11 +780,14 @@ impl Store {
             Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra FROM sync_outbox \
-             WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra FROM ( \
+                 SELECT *, SUM(octet_length(value)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto \
+                 FROM (SELECT * FROM sync_outbox WHERE seq > ? ORDER BY seq LIMIT ?)) \
+             WHERE upto - octet_length(value) < ? ORDER BY seq",
         )
         .bind(after)
         .bind(limit)
+        .bind(max_bytes)
         .fetch_all(self.pool())
         .await?;
         let corrupt = |c: &'static str, v: String| StoreError::Corrupt {
@@ -783,8 +806,8 @@ impl Store {
                             entity,
                             entity_id,
                             field,
-                            value: serde_json::from_str(&value)
-                                .map_err(|_| corrupt("sync_outbox.value", value.clone()))?,
+                            value: serde_json::value::RawValue::from_string(value)
+                                .map_err(|e| corrupt("sync_outbox.value", e.to_string()))?,
                             hlc: hlc
                                 .parse()
                                 .map_err(|_| corrupt("sync_outbox.hlc", hlc.clone()))?,
@@ -800,6 +823,44 @@ impl Store {
                 },
             )
             .collect()
+    }
+
+    /// The next push batch after the local sequence `after`, limited like
+    /// [`Store::outbox_after`], already encoded as the JSON array of a push request's `ops`:
+    /// SQLite writes it, so stored documents are neither decoded into rows nor parsed on the
+    /// way out (the server checks every value). `None` when nothing is waiting.
+    ///
+    /// # Errors
+    /// Database errors, a stored value that is not JSON.
+    pub async fn outbox_batch(
+        &self,
+        after: i64,
+        limit: i64,
+        max_bytes: i64,
+    ) -> Result<Option<OutboxBatch>> {
+        let row: (Option<i64>, i64, bool, Option<String>) = sqlx::query_as(
+            "SELECT max(seq), count(*), coalesce(max(field <> '_doc'), 0), '[' || group_concat(json_object( \
+                 'op_id', op_id, 'entity', entity, 'entity_id', entity_id, 'field', field, \
+                 'value', json(value), 'hlc', hlc, 'base_hlc', base_hlc, 'obra', obra), ',' ORDER BY seq) || ']' \
+             FROM ( \
+                 SELECT *, SUM(octet_length(value)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto \
+                 FROM (SELECT * FROM sync_outbox WHERE seq > ? ORDER BY seq LIMIT ?)) \
+             WHERE upto - octet_length(value) < ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .bind(max_bytes)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(match row {
+            (Some(last_seq), len, edits, Some(ops_json)) => Some(OutboxBatch {
+                last_seq,
+                len: len.unsigned_abs(),
+                edits,
+                ops_json,
+            }),
+            _ => None,
+        })
     }
 
     /// Ops waiting to be sent.

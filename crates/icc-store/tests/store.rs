@@ -1102,3 +1102,66 @@ async fn a_bulk_load_rebuilds_the_list_indexes_at_commit_and_a_rollback_keeps_th
     assert_eq!(page.items.len(), 10);
     assert!(page.items.iter().all(|r| r.obra.as_deref() == Some("OB-2")));
 }
+
+#[tokio::test]
+async fn a_push_batch_is_the_outbox_encoded_as_sent_within_its_limits() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let mut invs: Vec<Invoice> = (0..12).map(invoice).collect();
+    invs[3].glosa = Some("comillas \" barra \\ tab \t salto \n ñandú «grado»".into());
+    insert(&s, invs.clone()).await;
+    let mut tx = s.write("conta").await.unwrap();
+    tx.link_device("pc1").await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = s.write("conta").await.unwrap();
+    let change = AssignmentChange {
+        glosa: Some(Some("editada".into())),
+        ..Default::default()
+    };
+    tx.update_assignment(invs[5].id(), &change).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let typed = s.outbox(i64::MAX).await.unwrap();
+    assert_eq!(typed.len(), 13, "12 documents and 1 edit");
+    let parsed = |json: &str| -> Vec<icc_core::sync::Op> { serde_json::from_str(json).unwrap() };
+    let expected = |from: usize, to: usize| -> Vec<icc_core::sync::Op> {
+        typed[from..to]
+            .iter()
+            .map(|o| o.op.parsed().unwrap())
+            .collect()
+    };
+
+    let b = s.outbox_batch(0, 10, i64::MAX).await.unwrap().unwrap();
+    assert_eq!((b.len, b.last_seq, b.edits), (10, typed[9].seq, false));
+    assert_eq!(parsed(&b.ops_json), expected(0, 10));
+    let rest = s
+        .outbox_batch(b.last_seq, 10, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((rest.len, rest.edits), (3, true));
+    assert_eq!(parsed(&rest.ops_json), expected(10, 13));
+    assert!(
+        s.outbox_batch(rest.last_seq, 10, i64::MAX)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // the byte budget counts values and always lets one op through
+    let size = |i: usize| typed[i].op.value.get().len() as i64;
+    let one = s.outbox_batch(0, 10, 1).await.unwrap().unwrap();
+    assert_eq!(one.len, 1);
+    let two = s
+        .outbox_batch(0, 10, size(0) + size(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(two.len, 2);
+    let three = s
+        .outbox_batch(0, 10, size(0) + size(1) + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(three.len, 3);
+}

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use icc_core::Secret;
-use icc_core::sync::{PROTOCOL_HEADER, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse};
+use icc_core::sync::{PROTOCOL_HEADER, PROTOCOL_VERSION, PullResponse, PushResponse};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
@@ -195,6 +195,10 @@ impl SyncClient {
                 message,
                 retry_after,
             },
+            (413, "") => SyncError::Server {
+                status: 413,
+                message: "el envío es más grande de lo que el servidor acepta; actualice la aplicación o pida a TI que revise el límite del servidor".into(),
+            },
             (_, "clock_skew") => SyncError::ClockSkew(message),
             (s, _) => SyncError::Server { status: s, message },
         })
@@ -248,20 +252,31 @@ impl SyncClient {
         self.send::<serde_json::Value>(req).await.map(|_| ())
     }
 
-    /// Sends a batch of ops.
+    /// Sends a batch of ops, already encoded as a JSON array (the `ops` of a
+    /// `icc_core::sync::PushRequest`), without decoding it.
     ///
     /// # Errors
     /// [`SyncError`].
-    pub async fn push(
+    pub async fn push_encoded(
         &self,
         access: &Secret,
-        body: &PushRequest,
+        device_id: &str,
+        sent_at_ms: i64,
+        ops_json: &str,
     ) -> Result<PushResponse, SyncError> {
+        let device = serde_json::Value::from(device_id);
+        let mut body = Vec::with_capacity(ops_json.len() + device_id.len() + 64);
+        body.extend_from_slice(
+            format!("{{\"device_id\":{device},\"sent_at_ms\":{sent_at_ms},\"ops\":").as_bytes(),
+        );
+        body.extend_from_slice(ops_json.as_bytes());
+        body.push(b'}');
         let req = self
             .http
             .post(self.endpoint("api/v1/sync/push")?)
             .bearer_auth(access.expose())
-            .json(body);
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
         self.send(req).await?.ok_or_else(|| empty(self))
     }
 
