@@ -23,7 +23,7 @@ use crate::error::{AppError, Result};
 const SERVER_SETTING: &str = "sync.server";
 /// Settings key of the server account.
 const SERVER_USER_SETTING: &str = "sync.server_user";
-/// Settings key of the last successful sync (UTC).
+
 /// A push on its way.
 struct InFlight {
     /// Its last outbox op.
@@ -33,6 +33,7 @@ struct InFlight {
     push: tokio::task::JoinHandle<std::result::Result<PushResponse, SyncError>>,
 }
 
+/// Settings key of the last successful sync (UTC).
 const LAST_SYNC_SETTING: &str = "sync.last";
 /// Keyring entry of the refresh token.
 pub(crate) const REFRESH_TOKEN_ENTRY: &str = "servidor-sincronizacion";
