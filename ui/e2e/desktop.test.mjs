@@ -209,8 +209,16 @@ after(async () => {
     updates.closeAllConnections();
     updates.close();
   }
-  // the app may still be writing its caches while it exits: retry
-  if (work) fs.rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  // the app (or a WebKit helper of it) may still be writing its caches while it exits:
+  // retry, and if one keeps writing, leave the temporary folder rather than fail a test
+  // whose checks all passed
+  if (work) {
+    try {
+      fs.rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    } catch (e) {
+      console.warn(`could not remove ${work}: ${e.message}`);
+    }
+  }
 });
 
 test("the whole invoice workflow in the real window", async () => {
