@@ -753,21 +753,6 @@ impl Store {
     /// # Errors
     /// Database errors, a stored op that cannot be read.
     pub async fn outbox(&self, limit: i64) -> Result<Vec<OutboxOp>> {
-        self.outbox_after(0, limit, i64::MAX).await
-    }
-
-    /// Outbox ops after the local sequence `after`, in order, at most `limit` and no more
-    /// than `max_bytes` of values (always at least one op): the next batch while the previous
-    /// one is still on its way, small enough for the server's body limit.
-    ///
-    /// # Errors
-    /// Database errors, a stored op that cannot be read.
-    pub async fn outbox_after(
-        &self,
-        after: i64,
-        limit: i64,
-        max_bytes: i64,
-    ) -> Result<Vec<OutboxOp>> {
         type Row = (
             i64,
             String,
@@ -780,14 +765,10 @@ impl Store {
             Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra FROM ( \
-                 SELECT *, SUM(octet_length(value)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto \
-                 FROM (SELECT * FROM sync_outbox WHERE seq > ? ORDER BY seq LIMIT ?)) \
-             WHERE upto - octet_length(value) < ? ORDER BY seq",
+            "SELECT seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra FROM sync_outbox \
+             ORDER BY seq LIMIT ?",
         )
-        .bind(after)
         .bind(limit)
-        .bind(max_bytes)
         .fetch_all(self.pool())
         .await?;
         let corrupt = |c: &'static str, v: String| StoreError::Corrupt {
@@ -825,8 +806,9 @@ impl Store {
             .collect()
     }
 
-    /// The next push batch after the local sequence `after`, limited like
-    /// [`Store::outbox_after`], already encoded as the JSON array of a push request's `ops`:
+    /// The next push batch after the local sequence `after`: in order, at most `limit` ops
+    /// and no more than `max_bytes` of values (always at least one op), small enough for the
+    /// server's body limit, already encoded as the JSON array of a push request's `ops`:
     /// SQLite writes it, so stored documents are neither decoded into rows nor parsed on the
     /// way out (the server checks every value). `None` when nothing is waiting.
     ///
