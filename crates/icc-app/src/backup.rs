@@ -295,7 +295,7 @@ impl App {
         verified(&b).await?;
         let dir = self.backup_dir().await?;
         self.store.close().await;
-        let safety = swap_in(&self.data_dir, &dir, &b)?;
+        let safety = swap_in(&self.data_dir, &dir, &b).await?;
         tracing::warn!(backup = %b.id, safety = %safety.display(), user = %s.username, "database restored from backup");
         Ok(b)
     }
@@ -381,7 +381,7 @@ async fn verified(b: &BackupInfo) -> Result<()> {
 /// backup folder, so even a damaged database is kept for inspection; the backup's copy
 /// replaces the database by a rename; attachments it has and the folder lacks are copied.
 /// Returns the safety folder.
-fn swap_in(data_dir: &Path, backup_dir: &Path, b: &BackupInfo) -> Result<PathBuf> {
+async fn swap_in(data_dir: &Path, backup_dir: &Path, b: &BackupInfo) -> Result<PathBuf> {
     let safety = backup_dir.join(format!(
         ".antes-de-restaurar-{}",
         Utc::now().format(ID_FORMAT)
@@ -399,6 +399,13 @@ fn swap_in(data_dir: &Path, backup_dir: &Path, b: &BackupInfo) -> Result<PathBuf
     let incoming = data_dir.join(format!(".{DB_FILE}.restaurando"));
     std::fs::copy(Path::new(&b.path).join(DB_FILE), &incoming)
         .map_err(|e| io("no se pudo copiar", &incoming, e))?;
+    // a linked laptop restored to an older state gets a new device id and pulls everything
+    // again at its next sync (the copy is changed before it replaces the live file)
+    if icc_store::backup::mark_restored(&incoming).await? {
+        tracing::info!(
+            "restored a linked database: new device id and a full pull at the next sync"
+        );
+    }
     for ext in ["-wal", "-shm"] {
         let f = side(ext);
         if f.exists() {
@@ -455,7 +462,7 @@ pub async fn restore_without_live_db(
             b.id
         )));
     }
-    let safety = swap_in(data_dir, &dir, &b)?;
+    let safety = swap_in(data_dir, &dir, &b).await?;
     tracing::warn!(backup = %b.id, safety = %safety.display(), user = %username, "database restored from backup without the live database");
     Ok(b)
 }

@@ -494,6 +494,9 @@ impl App {
         let inserted = to_insert.len() as u64;
 
         let mut tx = self.store.write(&s.username).await?;
+        // status steps and document fields come from iConstruye: the server checks them
+        // against the permission to pull from it, not against approval rights
+        tx.mark_source("iconstruye");
         tx.insert_invoices(&to_insert, &mut |_| true).await?;
         let mut updated = 0u64;
         for m in &to_update {

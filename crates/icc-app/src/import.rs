@@ -445,6 +445,8 @@ impl App {
             format!("{} archivos", loaded.len())
         };
         let mut tx = self.store.write(&s.username).await?;
+        // what the file says (updated amounts, dates) is the import's, not a person's edit
+        tx.mark_source("import");
         tx.expect_bulk(to_insert.len()).await?;
         let r = tx
             .insert_invoices(to_insert, &mut |done| {

@@ -76,6 +76,11 @@ pub const DB_FILE: &str = "icc.db";
 pub struct App {
     store: Store,
     data_dir: PathBuf,
+    /// One sync at a time in this process (the file lock in `sync.rs` covers other
+    /// processes on the same data folder).
+    sync_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The server's access token and when it stops being used, reused until then.
+    access: std::sync::Arc<std::sync::Mutex<Option<(icc_core::Secret, std::time::Instant)>>>,
 }
 
 impl App {
@@ -102,6 +107,8 @@ impl App {
         Ok(App {
             store,
             data_dir: data_dir.to_owned(),
+            sync_gate: std::sync::Arc::default(),
+            access: std::sync::Arc::default(),
         })
     }
 

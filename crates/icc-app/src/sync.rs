@@ -9,9 +9,9 @@
 
 use std::collections::VecDeque;
 
-use icc_core::sync::{MAX_PUSH_OPS, PushResponse};
+use icc_core::sync::{MAX_PUSH_OPS, PushResponse, Refusal};
 use icc_core::{InvoiceStatus, Secret};
-use icc_store::LocalConflict;
+use icc_store::{LocalConflict, RefusedChange, RemovedInvoice};
 use icc_sync::{SyncClient, SyncError};
 use serde::Serialize;
 
@@ -28,10 +28,21 @@ const SERVER_USER_SETTING: &str = "sync.server_user";
 struct InFlight {
     /// Its last outbox op.
     last_seq: i64,
-    /// Whether it holds field edits.
-    edits: bool,
     push: tokio::task::JoinHandle<std::result::Result<PushResponse, SyncError>>,
 }
+
+/// The turn to sync this data folder: held until dropped.
+struct SyncTurn<'a> {
+    _gate: tokio::sync::MutexGuard<'a, ()>,
+    _file: std::fs::File,
+}
+
+/// File in the data folder locked while a sync runs, by any process.
+const SYNC_LOCK_FILE: &str = "sync.lock";
+/// An access token is renewed when less than this is left of its life.
+const ACCESS_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+/// Rounds of setting refused changes aside in one sync before giving up.
+const MAX_REFUSAL_ROUNDS: usize = 50;
 
 /// Settings key of the last successful sync (UTC).
 const LAST_SYNC_SETTING: &str = "sync.last";
@@ -54,6 +65,12 @@ impl From<SyncError> for AppError {
                 "{e}; vuelva a vincular este equipo con `icc login --server URL --server-user NOMBRE`"
             )),
             SyncError::Forbidden(m) => AppError::Forbidden(m),
+            SyncError::Refused {
+                status: 403,
+                message,
+                ..
+            } => AppError::Forbidden(message),
+            SyncError::Refused { message, .. } => AppError::Invalid(message),
             SyncError::BadUrl(_) => AppError::Invalid(e.to_string()),
             other => AppError::Remote(other.to_string()),
         }
@@ -76,7 +93,8 @@ pub struct LinkReport {
     pub queued: u64,
 }
 
-/// The result of a sync (CLI `--json` contract: pushed, pulled, conflicts).
+/// The result of a sync (CLI `--json` contract: pushed, pulled, applied, conflicts,
+/// pending, refused, removed).
 #[derive(Debug, Clone, Default, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SyncReport {
@@ -86,10 +104,19 @@ pub struct SyncReport {
     pub pulled: u64,
     /// Of those, the ones that changed something here.
     pub applied: u64,
+    /// Pulled values this laptop cannot hold (wrong type): skipped and counted.
+    pub invalid: u64,
+    /// Pulled edits of invoices not here yet, kept until their document arrives.
+    pub held: u64,
     /// Open conflicts after the sync.
     pub conflicts: u64,
     /// Ops still waiting to be sent (0 after a good sync).
     pub pending: u64,
+    /// Changes the server refused, set aside (all of them, not only this sync's), each
+    /// waiting for «descartar».
+    pub refused: Vec<RefusedChange>,
+    /// Invoices this sync removed because they left the account's obras, and why.
+    pub removed: Vec<RemovedInvoice>,
 }
 
 /// The sync status line.
@@ -106,6 +133,8 @@ pub struct SyncStatus {
     pub pending: u64,
     /// Open conflicts.
     pub conflicts: u64,
+    /// Changes the server refused, waiting for «descartar».
+    pub refused: u64,
 }
 
 /// Which value a resolution keeps.
@@ -140,12 +169,20 @@ impl App {
         password: impl Into<Secret>,
     ) -> Result<LinkReport> {
         let client = SyncClient::new(url)?;
-        let tokens = client.login(server_user.trim(), &password.into()).await?;
+        // the server issues the device id and binds it to the session; it gives this
+        // laptop its own id back when the same account links it again
+        let held = self.store.setting(icc_store::sync::DEVICE_SETTING).await?;
+        let tokens = client
+            .login(server_user.trim(), &password.into(), held.as_deref())
+            .await?;
         self.store_secret(REFRESH_TOKEN_ENTRY, &tokens.refresh_token)
             .await?;
-        let device = match self.store.setting(icc_store::sync::DEVICE_SETTING).await? {
-            Some(d) => d,
-            None => uuid::Uuid::new_v4().simple().to_string(),
+        self.remember_access(&tokens);
+        let device = if tokens.device_id.is_empty() {
+            // a server from before device ids were issued
+            held.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+        } else {
+            tokens.device_id.clone()
         };
         let mut tx = self.store.write(&s.username).await?;
         tx.set_setting(SERVER_SETTING, client.url().trim_end_matches('/'))
@@ -172,28 +209,126 @@ impl App {
         })
     }
 
-    /// A fresh access token (the refresh token rotates and the new one replaces it in the
-    /// keyring at once).
+    /// Keeps a new access token until shortly before it expires.
+    fn remember_access(&self, tokens: &icc_sync::Tokens) {
+        let life = std::time::Duration::from_secs(tokens.expires_in).saturating_sub(ACCESS_MARGIN);
+        if let Ok(mut a) = self.access.lock() {
+            *a = Some((
+                tokens.access_token.clone(),
+                std::time::Instant::now() + life,
+            ));
+        }
+    }
+
+    fn forget_access(&self) {
+        if let Ok(mut a) = self.access.lock() {
+            *a = None;
+        }
+    }
+
+    /// The access token: the one in hand while it lives, else a new one for the refresh
+    /// token (which rotates: the new one replaces it in the keyring at once). After a backup
+    /// restore the server is asked for a new device id at the same time.
     async fn access_token(&self, client: &SyncClient) -> Result<Secret> {
+        let reset = self
+            .store
+            .setting(icc_store::backup::DEVICE_RESET_SETTING)
+            .await?
+            .is_some();
+        if !reset
+            && let Ok(a) = self.access.lock()
+            && let Some((token, until)) = a.as_ref()
+            && std::time::Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
         let refresh = self.secret(REFRESH_TOKEN_ENTRY).await?.ok_or_else(|| {
             AppError::Credentials(
                 "no hay sesión con el servidor en este equipo; use `icc login --server URL --server-user NOMBRE`".into(),
             )
         })?;
-        let tokens = client.refresh(&refresh).await?;
+        let tokens = client.refresh(&refresh, reset).await?;
         self.store_secret(REFRESH_TOKEN_ENTRY, &tokens.refresh_token)
             .await?;
+        if reset && !tokens.device_id.is_empty() {
+            let mut tx = self.store.write("sync").await?;
+            tx.set_setting(icc_store::sync::DEVICE_SETTING, &tokens.device_id)
+                .await?;
+            tx.set_setting(icc_store::sync::CURSOR_SETTING, "0").await?;
+            tx.delete_setting(icc_store::backup::DEVICE_RESET_SETTING)
+                .await?;
+            tx.audit(
+                "sync",
+                tokens.device_id.clone(),
+                "nuevo_dispositivo",
+                Some("dispositivo"),
+                None,
+                Some("restauración de respaldo".into()),
+            );
+            tx.commit().await?;
+            tracing::info!(device = %tokens.device_id, "new device id after a restore; pulling everything again");
+        }
+        self.remember_access(&tokens);
         Ok(tokens.access_token)
     }
 
-    /// Pushes the outbox and pulls what others did.
+    /// Waits for any other sync of this data folder (in this process or another: the app,
+    /// its timer, the command line) and holds the turn until the guard is dropped.
+    async fn sync_turn(&self) -> Result<SyncTurn<'_>> {
+        let gate = self.sync_gate.lock().await;
+        let path = self.data_dir.join(SYNC_LOCK_FILE);
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            f.lock()?;
+            Ok(f)
+        })
+        .await
+        .map_err(|e| AppError::Io(format!("no se pudo esperar el turno de sincronización: {e}")))?
+        .map_err(|e| {
+            AppError::Io(format!(
+                "no se pudo bloquear {SYNC_LOCK_FILE} en la carpeta de datos: {e}; revise los permisos de la carpeta"
+            ))
+        })?;
+        Ok(SyncTurn {
+            _gate: gate,
+            _file: file,
+        })
+    }
+
+    /// Pushes the outbox and pulls what others did. One sync at a time per data folder:
+    /// a second one waits for the first. Changes the server refuses are set aside (listed
+    /// in the report until someone discards them) and the ones after them still go out.
     ///
     /// # Errors
     /// Not linked, the session refused, the server unreachable (nothing is lost: the outbox
     /// keeps what was not sent, the cursor what was not applied).
     pub async fn sync(&self, s: &Session) -> Result<SyncReport> {
+        let _turn = self.sync_turn().await?;
         let client = self.server_client().await?;
-        let access = self.access_token(&client).await?;
+        let access = match self.access_token(&client).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.forget_access();
+                return Err(e);
+            }
+        };
+        let result = self.sync_with(s, &client, &access).await;
+        if matches!(result, Err(AppError::Credentials(_))) {
+            self.forget_access();
+        }
+        result
+    }
+
+    async fn sync_with(
+        &self,
+        s: &Session,
+        client: &SyncClient,
+        access: &Secret,
+    ) -> Result<SyncReport> {
         let device = self
             .store
             .setting(icc_store::sync::DEVICE_SETTING)
@@ -202,31 +337,123 @@ impl App {
                 AppError::Invalid("este equipo no está vinculado a un servidor".into())
             })?;
         let mut report = SyncReport::default();
-        // Pushes overlap with each other and with the laptop's own work: while batches
-        // travel, the next one is read from the outbox and the acknowledged ones are marked
-        // sent. Batches of documents may be in flight together (the server stores documents
-        // in any order with the same result); a batch with field edits waits until no other
-        // batch with edits is in flight, so edits reach the server in the order they were
-        // made. Only an acknowledged prefix of the outbox is ever marked; a failure leaves
-        // the rest in the outbox (what the server had already stored is re-sent as
-        // duplicates, which it ignores).
+        let mut rounds = 0;
+        loop {
+            match self
+                .push_outbox(s, client, access, &device, &mut report)
+                .await?
+            {
+                None => break,
+                Some(refused) => {
+                    rounds += 1;
+                    let mut tx = self.store.write(&s.username).await?;
+                    let moved = tx.set_aside(&refused).await?;
+                    tx.commit().await?;
+                    tracing::warn!(
+                        refused = refused.len(),
+                        moved,
+                        "sync: the server refused changes; set aside"
+                    );
+                    if moved == 0 || rounds >= MAX_REFUSAL_ROUNDS {
+                        return Err(AppError::Remote(format!(
+                            "el servidor rechazó cambios que este equipo no pudo apartar ({}); los cambios siguen guardados aquí: pida a TI que lo revise",
+                            refused
+                                .first()
+                                .map_or_else(String::new, |r| r.reason.clone())
+                        )));
+                    }
+                }
+            }
+        }
+        loop {
+            let cursor: i64 = self
+                .store
+                .setting(icc_store::sync::CURSOR_SETTING)
+                .await?
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let held = self.store.setting(icc_store::sync::SCOPE_SETTING).await?;
+            let page = client
+                .pull(access, &device, cursor, PULL_PAGE, held.as_deref())
+                .await?;
+            let mut tx = self.store.write(&s.username).await?;
+            let applied = tx
+                .apply_remote(
+                    &page.ops,
+                    &page.conflicts,
+                    &page.removed,
+                    page.scope.as_deref(),
+                    page.next_cursor,
+                )
+                .await?;
+            tx.commit().await?;
+            report.pulled += page.ops.len() as u64;
+            report.applied += applied.applied;
+            report.invalid += applied.invalid;
+            report.held += applied.held;
+            report.removed.extend(applied.removed);
+            if !page.more {
+                break;
+            }
+        }
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_setting(LAST_SYNC_SETTING, &icc_store::now_utc())
+            .await?;
+        tx.commit().await?;
+        report.conflicts = self
+            .conflicts(s)
+            .await?
+            .iter()
+            .filter(|c| c.resolved_by.is_none())
+            .count() as u64;
+        report.pending = self.store.outbox_len().await?.unsigned_abs();
+        report.refused = self.store.refused().await?;
+        tracing::info!(
+            pushed = report.pushed,
+            pulled = report.pulled,
+            conflicts = report.conflicts,
+            refused = report.refused.len(),
+            removed = report.removed.len(),
+            "sync"
+        );
+        Ok(report)
+    }
+
+    /// Sends the outbox in batches until it is empty (`None`) or the server refuses some
+    /// ops of a batch (`Some(refused)`: nothing of that batch was stored).
+    ///
+    /// Pushes overlap with each other and with the laptop's own work: while batches
+    /// travel, the next one is read from the outbox and the acknowledged ones are marked
+    /// sent. Batches of documents may be in flight together (the server stores documents
+    /// in any order with the same result); a batch with field edits goes only when every
+    /// batch before it was acknowledged, so an edit never reaches the server before the
+    /// document it changes, and edits arrive in the order they were made. Only an
+    /// acknowledged prefix of the outbox is ever marked; a failure leaves the rest in the
+    /// outbox (what the server had already stored is re-sent as duplicates, which it
+    /// ignores).
+    async fn push_outbox(
+        &self,
+        s: &Session,
+        client: &SyncClient,
+        access: &Secret,
+        device: &str,
+        report: &mut SyncReport,
+    ) -> Result<Option<Vec<Refusal>>> {
         let limit = PUSH_BATCH.min(MAX_PUSH_OPS as i64);
         let mut next = self.store.outbox_batch(0, limit, PUSH_BYTES).await?;
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut acknowledged: Option<i64> = None;
-        let mut refused: Option<String> = None;
         loop {
             while in_flight.len() < PUSH_WINDOW
                 && next
                     .as_ref()
-                    .is_some_and(|b| !(b.edits && in_flight.iter().any(|f| f.edits)))
+                    .is_some_and(|b| !(b.edits && !in_flight.is_empty()))
             {
                 let Some(batch) = next.take() else { break };
-                let (client, access, device) = (client.clone(), access.clone(), device.clone());
+                let (client, access, device) = (client.clone(), access.clone(), device.to_owned());
                 let sent_at_ms = chrono::Utc::now().timestamp_millis();
                 in_flight.push_back(InFlight {
                     last_seq: batch.last_seq,
-                    edits: batch.edits,
                     push: tokio::spawn(async move {
                         client
                             .push_encoded(&access, &device, sent_at_ms, &batch.ops_json)
@@ -250,14 +477,9 @@ impl App {
             });
             let outcome = match (marked, pushed) {
                 (Ok(()), Ok(Ok(r))) => Ok(r),
-                // A refused batch (an obra this account may not touch) stays in the outbox
-                // and is not retried now; what others did still comes in below.
-                (Ok(()), Ok(Err(SyncError::Forbidden(m)))) => {
-                    refused = Some(m);
-                    Err(None)
-                }
-                (Ok(()), Ok(Err(e))) => Err(Some(AppError::from(e))),
-                (Err(e), _) | (_, Err(e)) => Err(Some(e)),
+                (Ok(()), Ok(Err(SyncError::Refused { refused, .. }))) => Err(Ok(refused)),
+                (Ok(()), Ok(Err(e))) => Err(Err(AppError::from(e))),
+                (Err(e), _) | (_, Err(e)) => Err(Err(e)),
             };
             match outcome {
                 Ok(r) => {
@@ -270,63 +492,45 @@ impl App {
                     for f in in_flight.drain(..) {
                         let _ = f.push.await;
                     }
-                    if let Some(e) = e {
-                        return Err(e);
-                    }
-                    break;
+                    self.mark_sent(s, acknowledged).await?;
+                    return e.map(Some);
                 }
             }
         }
         self.mark_sent(s, acknowledged).await?;
-        loop {
-            let cursor: i64 = self
-                .store
-                .setting(icc_store::sync::CURSOR_SETTING)
-                .await?
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            let page = client.pull(&access, &device, cursor, PULL_PAGE).await?;
-            let mut tx = self.store.write(&s.username).await?;
-            let applied = tx
-                .apply_remote(&page.ops, &page.conflicts, page.next_cursor)
-                .await?;
-            tx.commit().await?;
-            report.pulled += page.ops.len() as u64;
-            report.applied += applied.applied;
-            if !page.more {
-                break;
-            }
-        }
-        if let Some(m) = refused {
-            tracing::warn!(
-                pulled = report.pulled,
-                "sync: the server refused a batch: {m}"
-            );
-            return Err(AppError::Forbidden(format!(
-                "{m}. Lo que hicieron los demás sí se recibió ({} cambios); lo rechazado sigue \
-                 pendiente en este equipo y se intentará en cada sincronización: pida a TI que \
-                 lo revise",
-                report.pulled
-            )));
-        }
+        Ok(None)
+    }
+
+    /// Changes the server refused, waiting for «descartar».
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn refused_changes(&self, s: &Session) -> Result<Vec<RefusedChange>> {
+        let _ = s;
+        Ok(self.store.refused().await?)
+    }
+
+    /// Invoices removed from this laptop because they left the account's obras, newest
+    /// first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn removed_invoices(&self, s: &Session) -> Result<Vec<RemovedInvoice>> {
+        let _ = s;
+        Ok(self.store.removed_invoices(200).await?)
+    }
+
+    /// Discards a change the server refused: the server's value of the field is restored
+    /// here (audited as `descarte`) and the change is forgotten.
+    ///
+    /// # Errors
+    /// Unknown change, store errors.
+    pub async fn discard_refused(&self, s: &Session, op_id: &str) -> Result<RefusedChange> {
         let mut tx = self.store.write(&s.username).await?;
-        tx.set_setting(LAST_SYNC_SETTING, &icc_store::now_utc())
-            .await?;
+        let change = tx.discard_refused(op_id).await?;
         tx.commit().await?;
-        report.conflicts = self
-            .conflicts(s)
-            .await?
-            .iter()
-            .filter(|c| c.resolved_by.is_none())
-            .count() as u64;
-        report.pending = self.store.outbox_len().await?.unsigned_abs();
-        tracing::info!(
-            pushed = report.pushed,
-            pulled = report.pulled,
-            conflicts = report.conflicts,
-            "sync"
-        );
-        Ok(report)
+        tracing::info!(op = %change.op_id, entity = %change.entity_id, field = %change.field, "refused change discarded");
+        Ok(change)
     }
 
     /// Removes the outbox ops up to `last` (acknowledged by the server); nothing for `None`.
@@ -414,6 +618,7 @@ impl App {
                 .iter()
                 .filter(|c| c.resolved_by.is_none())
                 .count() as u64,
+            refused: self.store.refused().await?.len() as u64,
         })
     }
 
@@ -495,9 +700,8 @@ impl App {
         }
         tx.resolve_conflict(id, &s.username).await?;
         tx.commit().await?;
-        let client = self.server_client().await?;
-        let access = self.access_token(&client).await?;
-        client.resolve(&access, id).await?;
+        // the kept value and the resolution travel through the outbox like any edit: sent
+        // now if the server answers, else at the next sync
         self.sync(s).await?;
         Ok(())
     }
@@ -516,6 +720,7 @@ impl App {
             tracing::warn!("logout: the server could not be told: {e}");
         }
         self.forget_secret(REFRESH_TOKEN_ENTRY).await?;
+        self.forget_access();
         let mut tx = self.store.write(&s.username).await?;
         tx.audit("sync", "servidor", "logout", None, None, None);
         tx.commit().await?;

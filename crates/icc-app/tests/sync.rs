@@ -18,6 +18,7 @@ async fn start_server() -> Server {
     Server::start(
         &[
             ("contadora", Role::Contabilidad, &[]),
+            ("contadora2", Role::Contabilidad, &[]),
             ("gerente", Role::Gerente, &[]),
             ("jefe1", Role::AdminObra, &["OB-1"]),
         ],
@@ -80,7 +81,7 @@ const B: &str = "76555835-2:33:5002";
 async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_converge() {
     let srv = start_server().await;
     let l1 = laptop(&srv, "contadora").await;
-    let l2 = laptop(&srv, "gerente").await;
+    let l2 = laptop(&srv, "contadora2").await;
     // the same file imported on both laptops, offline: one invoice each, same ids
     import_rcv(&l1).await;
     import_rcv(&l2).await;
@@ -182,12 +183,32 @@ async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_con
         );
     }
 
-    // status changes travel too, and the history says who did what
+    // status changes travel too, and the history says who did what; the server decides by
+    // the account's role: an accountant's approval (allowed to the laptop's local admin) is
+    // refused and set aside, the gerente's goes through
     l2.app
         .set_invoice_status(&l2.s, A, InvoiceStatus::Aprobada, None)
         .await
         .unwrap();
-    l2.app.sync(&l2.s).await.unwrap();
+    let r = l2.app.sync(&l2.s).await.unwrap();
+    assert_eq!(r.refused.len(), 1, "{r:?}");
+    assert!(
+        r.refused[0].reason.contains("aprobar"),
+        "{:?}",
+        r.refused[0]
+    );
+    l2.app
+        .discard_refused(&l2.s, &r.refused[0].op_id)
+        .await
+        .unwrap();
+    assert_eq!(field(&l2, A, "estado").await.as_deref(), Some("recibida"));
+    let g = laptop(&srv, "gerente").await;
+    g.app.sync(&g.s).await.unwrap();
+    g.app
+        .set_invoice_status(&g.s, A, InvoiceStatus::Aprobada, None)
+        .await
+        .unwrap();
+    g.app.sync(&g.s).await.unwrap();
     l1.app.sync(&l1.s).await.unwrap();
     assert_eq!(field(&l1, A, "estado").await.as_deref(), Some("aprobada"));
     let h = l1.app.invoice_history(&l1.s, A).await.unwrap();
@@ -201,13 +222,14 @@ async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_con
 #[tokio::test]
 async fn keeping_my_status_must_be_a_legal_move_from_the_winning_one() {
     let srv = start_server().await;
+    // the office imports (a gerente may not); two gerente laptops pull the invoices
+    let office = laptop(&srv, "contadora").await;
+    import_rcv(&office).await;
+    office.app.sync(&office.s).await.unwrap();
     let l1 = laptop(&srv, "gerente").await;
     let l2 = laptop(&srv, "gerente").await;
-    import_rcv(&l1).await;
-    import_rcv(&l2).await;
     l1.app.sync(&l1.s).await.unwrap();
     l2.app.sync(&l2.s).await.unwrap();
-    l1.app.sync(&l1.s).await.unwrap();
     // offline: l1 rejects A; l2, later, approves and pays it
     let status = |l: &Laptop, to: InvoiceStatus, motivo: Option<&'static str>| {
         let (app, s) = (l.app.clone(), l.s.clone());
@@ -360,8 +382,9 @@ async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
         Some("revisado en obra")
     );
 
-    // a change the server refuses (moving the invoice out of the site manager's obras)
-    // stays pending and is reported; what the office did still reaches the site
+    // a change the server refuses (moving the invoice out of the site manager's obras) is
+    // set aside and listed; what the office did still reaches the site, and the changes
+    // made after the refused one still go out
     set(
         &office,
         A,
@@ -385,17 +408,245 @@ async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
         },
     )
     .await;
-    for _ in 0..2 {
-        let err = site.app.sync(&site.s).await.unwrap_err().to_string();
-        assert!(
-            err.contains("no se guardó ningún cambio") && err.contains("sí se recibió"),
-            "{err}"
-        );
-    }
+    set(
+        &site,
+        A,
+        AssignmentChange {
+            glosa: Some(Some("después del rechazo".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert_eq!(r.refused.len(), 1, "{r:?}");
+    assert_eq!(r.refused[0].field, "obra");
+    assert!(
+        r.refused[0].reason.contains("sus obras"),
+        "{:?}",
+        r.refused[0]
+    );
+    assert_eq!(
+        r.pending, 0,
+        "the refused change no longer blocks the outbox"
+    );
     assert_eq!(field(&site, A, "cuenta").await.as_deref(), Some("5101"));
-    assert_eq!(site.app.sync_status(&site.s).await.unwrap().pending, 1);
     office.app.sync(&office.s).await.unwrap();
     assert_eq!(field(&office, A, "obra").await.as_deref(), Some("OB-1"));
+    assert_eq!(
+        field(&office, A, "glosa").await.as_deref(),
+        Some("después del rechazo"),
+        "the edit made after the refused one reached the office"
+    );
+    // «descartar» restores the server's value here, audited, and the list empties
+    assert_eq!(field(&site, A, "obra").await.as_deref(), Some("OB-2"));
+    site.app
+        .discard_refused(&site.s, &r.refused[0].op_id)
+        .await
+        .unwrap();
+    assert_eq!(field(&site, A, "obra").await.as_deref(), Some("OB-1"));
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert!(r.refused.is_empty() && r.pending == 0, "{r:?}");
+    let history = site.app.invoice_history(&site.s, A).await.unwrap();
+    assert!(
+        history.iter().any(|h| h.action == "descarte"),
+        "the discard is in the invoice's history: {history:?}"
+    );
+    srv.stop().await;
+}
+
+const AB_FIELDS: [&str; 4] = ["estado", "obra", "glosa", "cuenta"];
+
+/// Every field a list row and the detail show, for comparing two laptops' copies.
+async fn whole(l: &Laptop, key: &str) -> String {
+    let v = l.app.show_invoice(&l.s, key).await.unwrap().detail;
+    format!(
+        "{} {} {} {} {} {} {} {} {:?} {:?} {:?} {:?} {:?}",
+        v.row.razon_social,
+        v.row.fecha_emision,
+        v.row.monto_neto,
+        v.row.monto_iva,
+        v.row.monto_total,
+        v.row.estado,
+        v.row.vence,
+        v.monto_otros,
+        v.row.obra,
+        v.fecha_recepcion_sii,
+        v.glosa,
+        v.cuenta,
+        v.centro_costo
+    )
+}
+
+async fn keys(l: &Laptop) -> Vec<String> {
+    let mut k: Vec<String> = l
+        .app
+        .list_invoices(&l.s, Default::default(), 100, None)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|r| format!("{}:{}:{}", r.rut_emisor, r.tipo_dte, r.folio))
+        .collect();
+    k.sort();
+    k
+}
+
+#[tokio::test]
+async fn the_office_assigns_the_site_sees_and_approves_and_the_office_sees_the_approval() {
+    let srv = start_server().await;
+    let office = laptop(&srv, "contadora").await;
+    for (code, name) in [("OB-1", "Edificio Uno"), ("OB-2", "Edificio Dos")] {
+        office.app.add_obra(&office.s, code, name).await.unwrap();
+    }
+    import_rcv(&office).await;
+    office.app.sync(&office.s).await.unwrap();
+    let site = laptop(&srv, "jefe1").await;
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert!(keys(&site).await.is_empty(), "nothing of OB-1 yet: {r:?}");
+
+    // the office assigns both invoices to OB-1 (after the site's cursor passed their
+    // documents) and adds a glosa to one of them
+    for key in [A, B] {
+        set(
+            &office,
+            key,
+            AssignmentChange {
+                obra: Some(Some("OB-1".into())),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    set(
+        &office,
+        A,
+        AssignmentChange {
+            glosa: Some(Some("hormigón losa piso 2".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    office.app.sync(&office.s).await.unwrap();
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert_eq!(keys(&site).await, vec![A.to_owned(), B.to_owned()], "{r:?}");
+    assert!(r.applied >= 2 && r.invalid == 0 && r.held == 0, "{r:?}");
+    for key in [A, B] {
+        assert_eq!(
+            whole(&site, key).await,
+            whole(&office, key).await,
+            "the site holds every field of {key} as the office has it"
+        );
+    }
+
+    // the office moves B to OB-2: the site keeps only A, and says why B left
+    set(
+        &office,
+        B,
+        AssignmentChange {
+            obra: Some(Some("OB-2".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    office.app.sync(&office.s).await.unwrap();
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert_eq!(keys(&site).await, vec![A.to_owned()]);
+    assert_eq!(r.removed.len(), 1, "{r:?}");
+    assert!(
+        r.removed[0].invoice.contains("5002") && r.removed[0].reason.contains("OB-2"),
+        "{:?}",
+        r.removed[0]
+    );
+    assert_eq!(site.app.removed_invoices(&site.s).await.unwrap().len(), 1);
+
+    // the site approves the one it holds; the office sees the approval
+    site.app
+        .set_invoice_status(&site.s, A, InvoiceStatus::Aprobada, None)
+        .await
+        .unwrap();
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert!(r.refused.is_empty() && r.pending == 0, "{r:?}");
+    office.app.sync(&office.s).await.unwrap();
+    assert_eq!(
+        field(&office, A, "estado").await.as_deref(),
+        Some("aprobada")
+    );
+    for f in AB_FIELDS {
+        assert_eq!(field(&office, A, f).await, field(&site, A, f).await, "{f}");
+    }
+
+    // moved back to OB-1, B returns to the site whole, with what happened meanwhile
+    set(
+        &office,
+        B,
+        AssignmentChange {
+            cuenta: Some(Some("5101".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    set(
+        &office,
+        B,
+        AssignmentChange {
+            obra: Some(Some("OB-1".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    office.app.sync(&office.s).await.unwrap();
+    site.app.sync(&site.s).await.unwrap();
+    assert_eq!(keys(&site).await, vec![A.to_owned(), B.to_owned()]);
+    assert_eq!(whole(&site, B).await, whole(&office, B).await);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_account_given_another_obra_receives_it_and_one_losing_an_obra_removes_it() {
+    let srv = start_server().await;
+    let office = laptop(&srv, "contadora").await;
+    for (code, name) in [("OB-1", "Edificio Uno"), ("OB-2", "Edificio Dos")] {
+        office.app.add_obra(&office.s, code, name).await.unwrap();
+    }
+    import_rcv(&office).await;
+    for (key, obra) in [(A, "OB-1"), (B, "OB-2")] {
+        set(
+            &office,
+            key,
+            AssignmentChange {
+                obra: Some(Some(obra.into())),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    office.app.sync(&office.s).await.unwrap();
+    let site = laptop(&srv, "jefe1").await;
+    site.app.sync(&site.s).await.unwrap();
+    assert_eq!(keys(&site).await, vec![A.to_owned()]);
+
+    // IT gives jefe1 OB-2 as well: the next pull brings B whole
+    sqlx::query("UPDATE users SET obras = ARRAY['OB-1', 'OB-2'] WHERE username = 'jefe1'")
+        .execute(&srv.pool)
+        .await
+        .unwrap();
+    site.app.sync(&site.s).await.unwrap();
+    assert_eq!(keys(&site).await, vec![A.to_owned(), B.to_owned()]);
+    assert_eq!(whole(&site, B).await, whole(&office, B).await);
+
+    // and takes OB-1 away: A leaves the laptop, with the reason
+    sqlx::query("UPDATE users SET obras = ARRAY['OB-2'] WHERE username = 'jefe1'")
+        .execute(&srv.pool)
+        .await
+        .unwrap();
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert_eq!(keys(&site).await, vec![B.to_owned()]);
+    assert!(
+        r.removed
+            .iter()
+            .any(|g| g.invoice.contains("5001") && g.reason.contains("OB-1")),
+        "{r:?}"
+    );
     srv.stop().await;
 }
 

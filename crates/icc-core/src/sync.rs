@@ -147,7 +147,15 @@ pub struct Op<V = serde_json::Value> {
     pub base_hlc: Option<Hlc>,
     /// The obra the entity belongs to, which decides who may see and change it.
     pub obra: Option<String>,
+    /// The source system the change came from (one of [`SOURCES`]: an iConstruye pull or an
+    /// import run on the laptop), or `None` for a person's own decision. The server checks a
+    /// source change against the permission to run that source, not against approval rights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
+
+/// Source systems whose changes an account may push when it may run them (see [`Op::source`]).
+pub const SOURCES: [&str; 2] = ["iconstruye", "import"];
 
 impl Op<RawJson> {
     /// The op with its value parsed.
@@ -164,7 +172,167 @@ impl Op<RawJson> {
             hlc: self.hlc.clone(),
             base_hlc: self.base_hlc.clone(),
             obra: self.obra.clone(),
+            source: self.source.clone(),
         })
+    }
+}
+
+/// Entity name of invoices.
+pub const INVOICE_ENTITY: &str = "invoice";
+/// Entity name of a conflict resolution pushed as an op (`entity_id` is the conflict's id,
+/// field [`RESOLVED_FIELD`]): it travels through the outbox like any edit.
+pub const CONFLICT_ENTITY: &str = "conflict";
+/// Field of a conflict resolution op.
+pub const RESOLVED_FIELD: &str = "resuelto";
+
+/// A document's value for one synced field, in the form edits carry (`monto_otros` is the
+/// sum of the other taxes, the reception time has no fraction of a second, amounts are
+/// numbers).
+pub fn invoice_doc_field(doc: &serde_json::Value, field: &str) -> serde_json::Value {
+    use serde_json::Value;
+    let v = match field {
+        "monto_otros" => {
+            let sum: i64 = doc["otros_impuestos"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|t| t["valor"].as_i64()).sum())
+                .unwrap_or(0);
+            return Value::from(sum);
+        }
+        "fecha_recepcion_sii" => doc[field]
+            .as_str()
+            .map(|s| Value::String(s.get(..19).unwrap_or(s).to_owned())),
+        f => Some(doc[f].clone()),
+    };
+    match v {
+        Some(Value::Null) | None => Value::Null,
+        Some(Value::String(s)) if invoice_field_kind(field) == Some(FieldKind::Amount) => {
+            s.parse::<i64>().map_or(Value::Null, Value::from)
+        }
+        Some(v) => v,
+    }
+}
+
+/// The kind of value a synced invoice field holds on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Text that may not be empty or null (razón social).
+    Text,
+    /// Text or `null`.
+    OptText,
+    /// Whole pesos (a JSON integer).
+    Amount,
+    /// A date that may not be null.
+    Date,
+    /// A date or `null`.
+    OptDate,
+    /// A date and time or `null`.
+    OptDateTime,
+    /// One of the invoice statuses.
+    Status,
+}
+
+/// Invoice fields that travel as edits, with the kind of their values.
+pub const INVOICE_FIELDS: [(&str, FieldKind); 15] = [
+    ("razon_social", FieldKind::Text),
+    ("fecha_emision", FieldKind::Date),
+    ("fecha_recepcion_sii", FieldKind::OptDateTime),
+    ("fecha_vencimiento", FieldKind::OptDate),
+    ("monto_neto", FieldKind::Amount),
+    ("monto_exento", FieldKind::Amount),
+    ("monto_iva", FieldKind::Amount),
+    ("monto_otros", FieldKind::Amount),
+    ("monto_total", FieldKind::Amount),
+    ("obra", FieldKind::OptText),
+    ("centro_costo", FieldKind::OptText),
+    ("cuenta", FieldKind::OptText),
+    ("glosa", FieldKind::OptText),
+    ("estado", FieldKind::Status),
+    ("motivo_rechazo", FieldKind::OptText),
+];
+
+/// Longest text a synced field may hold, in characters.
+pub const MAX_FIELD_CHARS: usize = 4_000;
+
+/// The kind of a synced invoice field; `None` for a field that does not sync.
+pub fn invoice_field_kind(field: &str) -> Option<FieldKind> {
+    INVOICE_FIELDS
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, k)| *k)
+}
+
+/// Checks that `value` is a value `field` of an invoice can hold, so a bad value is refused
+/// where it enters (the server) and skipped where it still arrives (a laptop), never stored.
+///
+/// # Errors
+/// Why not, in Spanish («se espera …»).
+pub fn check_invoice_value(
+    field: &str,
+    value: &serde_json::Value,
+) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    let Some(kind) = invoice_field_kind(field) else {
+        return Err(format!("el campo «{field}» no se sincroniza"));
+    };
+    let text = |nullable: bool| -> std::result::Result<Option<&str>, String> {
+        match value {
+            Value::Null if nullable => Ok(None),
+            Value::String(s) if s.chars().count() > MAX_FIELD_CHARS => Err(format!(
+                "«{field}» trae {} caracteres y el máximo es {MAX_FIELD_CHARS}",
+                s.chars().count()
+            )),
+            Value::String(s) if s.contains('\0') => Err(format!("«{field}» trae el carácter nulo")),
+            Value::String(s) if !nullable && s.trim().is_empty() => {
+                Err(format!("«{field}» no puede quedar vacío"))
+            }
+            Value::String(s) => Ok(Some(s)),
+            other => Err(format!(
+                "«{field}» debe ser texto{}, no {}",
+                if nullable { " o null" } else { "" },
+                json_kind(other)
+            )),
+        }
+    };
+    match kind {
+        FieldKind::Text => text(false).map(drop),
+        FieldKind::OptText => text(true).map(drop),
+        FieldKind::Amount => match value.as_i64() {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "«{field}» debe ser un monto en pesos (número entero), no {}",
+                json_kind(value)
+            )),
+        },
+        FieldKind::Date | FieldKind::OptDate => match text(kind == FieldKind::OptDate)? {
+            None => Ok(()),
+            Some(s) => crate::parse_date("fecha", s)
+                .map(drop)
+                .map_err(|_| format!("«{field}» no es una fecha: «{s}»")),
+        },
+        FieldKind::OptDateTime => match text(true)? {
+            None => Ok(()),
+            Some(s) => crate::parse_datetime("fecha", s)
+                .map(drop)
+                .map_err(|_| format!("«{field}» no es una fecha y hora: «{s}»")),
+        },
+        FieldKind::Status => match text(false)? {
+            Some(s) if s.parse::<crate::InvoiceStatus>().is_ok() => Ok(()),
+            other => Err(format!(
+                "«{field}» no es un estado: «{}»",
+                other.unwrap_or_default()
+            )),
+        },
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "un valor lógico",
+        serde_json::Value::Number(_) => "un número",
+        serde_json::Value::String(_) => "texto",
+        serde_json::Value::Array(_) => "una lista",
+        serde_json::Value::Object(_) => "un objeto",
     }
 }
 
@@ -177,6 +345,60 @@ pub struct PushRequest<V = serde_json::Value> {
     pub sent_at_ms: i64,
     /// At most [`MAX_PUSH_OPS`] ops.
     pub ops: Vec<Op<V>>,
+}
+
+/// A change the server refused to store (403 for a permission, 409 for an entity it does not
+/// hold, 400 for a value of the wrong type). The whole push is refused with the list of every
+/// refused op; the laptop sets those aside and sends the rest again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The refused op.
+    pub op_id: uuid::Uuid,
+    /// Its entity.
+    pub entity: String,
+    /// Its entity id.
+    pub entity_id: String,
+    /// Its field.
+    pub field: String,
+    /// Why, in Spanish, for the person who made the change.
+    pub reason: String,
+    /// The server's value of that field when it refused (to restore it on the laptop when
+    /// the change is discarded); `None` when the server does not hold the entity.
+    pub current: Option<FieldValue>,
+}
+
+/// A field's value as the server holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldValue {
+    /// The value.
+    pub value: serde_json::Value,
+    /// The clock of the op that set it.
+    pub hlc: Hlc,
+    /// Whether it comes from a field edit (else from the entity's newest document).
+    pub edited: bool,
+}
+
+/// The body of a refused push: the usual `{code, message}` and every refused op.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefusedPush {
+    /// `refused`.
+    pub code: String,
+    /// A summary in Spanish.
+    pub message: String,
+    /// The refused ops.
+    pub refused: Vec<Refusal>,
+}
+
+/// An entity that left the pulling account's scope: the laptop removes it (and tells the
+/// user why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    /// Entity.
+    pub entity: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// The obra it belongs to now (`None`: no obra).
+    pub obra: Option<String>,
 }
 
 /// What the server did with a push.
@@ -246,6 +468,14 @@ pub struct PullResponse {
     pub next_cursor: i64,
     /// More pages follow.
     pub more: bool,
+    /// Entities that left the account's scope in this page's range.
+    #[serde(default)]
+    pub removed: Vec<Removal>,
+    /// The obras the account may see now (`None`: all). The device stores it with the
+    /// cursor and sends it back as `scope` on its next pull; a laptop removes what it holds
+    /// outside it.
+    #[serde(default)]
+    pub scope: Option<Vec<String>>,
     /// The server's clock.
     pub server_ms: i64,
 }
@@ -284,6 +514,42 @@ mod tests {
             "0000000000001000-00000-a-b",
         ] {
             assert!(bad.parse::<Hlc>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn field_values_are_checked_by_kind() {
+        use serde_json::json;
+        for (field, good) in [
+            ("razon_social", json!("Hormigones SpA")),
+            ("monto_total", json!(1_190_000)),
+            ("monto_neto", json!(-5)),
+            ("fecha_emision", json!("2026-03-03")),
+            ("fecha_vencimiento", json!(null)),
+            ("fecha_recepcion_sii", json!("2026-03-04T10:15:00")),
+            ("fecha_recepcion_sii", json!("2026-03-04 10:15:00")),
+            ("obra", json!(null)),
+            ("glosa", json!("línea 1\nlínea 2")),
+            ("estado", json!("aprobada")),
+        ] {
+            assert_eq!(check_invoice_value(field, &good), Ok(()), "{field} {good}");
+        }
+        for (field, bad, says) in [
+            ("razon_social", json!(null), "texto"),
+            ("razon_social", json!("  "), "vacío"),
+            ("monto_total", json!("1190000"), "monto"),
+            ("monto_total", json!(1.5), "monto"),
+            ("monto_total", json!(null), "monto"),
+            ("fecha_emision", json!(null), "texto"),
+            ("fecha_emision", json!("ayer"), "fecha"),
+            ("obra", json!(7), "texto"),
+            ("glosa", json!("x".repeat(MAX_FIELD_CHARS + 1)), "máximo"),
+            ("estado", json!("regalada"), "estado"),
+            ("estado", json!(null), "texto"),
+            ("clave", json!("x"), "no se sincroniza"),
+        ] {
+            let e = check_invoice_value(field, &bad).unwrap_err();
+            assert!(e.contains(says), "{field} {bad}: {e}");
         }
     }
 

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait (429).
     pub retry_after: Option<u64>,
+    /// The ops of a refused push, each with its reason (sent as `refused`).
+    pub refused: Vec<icc_core::sync::Refusal>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            refused: Vec::new(),
         }
     }
 
@@ -65,7 +68,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
             self.status,
-            axum::Json(json!({"code": self.code, "message": self.message})),
+            axum::Json(if self.refused.is_empty() {
+                json!({"code": self.code, "message": self.message})
+            } else {
+                json!({"code": self.code, "message": self.message, "refused": self.refused})
+            }),
         )
             .into_response();
         if let Some(s) = self.retry_after

@@ -11,9 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use std::collections::{HashMap, HashSet};
 
 use icc_core::sync::{
-    Conflict, Hlc, MAX_CLOCK_SKEW_MS, MAX_PUSH_OPS, Op, PROTOCOL_HEADER, PROTOCOL_VERSION,
-    PullResponse, PushRequest, PushResponse, RawJson, ServerOp,
+    CONFLICT_ENTITY, Conflict, FieldValue, Hlc, INVOICE_ENTITY, MAX_CLOCK_SKEW_MS, MAX_PUSH_OPS,
+    Op, PROTOCOL_HEADER, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse, RawJson,
+    Refusal, Removal, SOURCES, ServerOp, check_invoice_value, invoice_doc_field,
 };
+use icc_core::{InvoiceStatus, Permission};
 use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
 
@@ -66,11 +68,20 @@ fn valid_name(s: &str) -> bool {
 /// `POST /api/v1/sync/push`.
 ///
 /// Values arrive as JSON text ([`RawJson`]): a document goes to the op log as the client
-/// sent it, without being parsed into a tree here (PostgreSQL checks it as `jsonb`).
+/// sent it (PostgreSQL checks it as `jsonb`). The server is the authority on every change:
+/// each op is checked against the account's role, its obras and, for `estado`, the status
+/// machine from the server's current value; an edit of an entity whose document the server
+/// does not hold, or a value of the wrong type, is refused. A refused op refuses the whole
+/// push, which stores nothing and lists every refused op with its reason.
+///
+/// The work runs in its own task: a client that hangs up mid-push (a killed laptop) cannot
+/// cancel it halfway through a `COPY`, which left the pooled connection unusable and failed
+/// the next request on it with a 500.
 ///
 /// # Errors
-/// 426 old client, 400 skewed clock or malformed ops, 413 too many ops, 403 an obra the user
-/// may not touch (nothing of the batch is stored).
+/// 426 old client, 400 skewed clock, malformed ops or values of the wrong type, 413 too many
+/// ops, 403 an op the account may not make or another device's id, 409 an edit of an entity
+/// the server does not hold.
 pub async fn push(
     State(st): State<AppState>,
     user: Authed,
@@ -115,12 +126,6 @@ pub async fn push(
                 op.op_id
             )));
         }
-        if op.hlc.device != req.device_id {
-            return Err(ApiError::bad_request(format!(
-                "cambio {}: su reloj es de otro dispositivo ({})",
-                op.op_id, op.hlc.device
-            )));
-        }
         if op.hlc.wall_ms - now > MAX_CLOCK_SKEW_MS {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -129,21 +134,162 @@ pub async fn push(
             ));
         }
     }
+    check_devices(&st, &user, &req).await?;
+    let task = tokio::spawn(push_checked(st, user, req, now));
+    task.await.map_err(ApiError::internal)?.map(Json)
+}
+
+/// The device of a push must be the one the session was issued for, and every op's clock
+/// must come from a device of this account: one stolen token cannot speak for another
+/// laptop, nor stamp ops as another account's device.
+async fn check_devices(st: &AppState, user: &Authed, req: &PushRequest<RawJson>) -> ApiResult<()> {
+    let other_device = |d: &str| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device",
+            format!(
+                "el dispositivo «{d}» no es el de esta sesión de «{}»; no se guardó ningún cambio del envío: vuelva a vincular el equipo con `icc login`",
+                user.username
+            ),
+        )
+    };
+    match &user.device {
+        Some(dev) if *dev != req.device_id => return Err(other_device(&req.device_id)),
+        Some(_) => {}
+        // a session from before device ids were issued: its ops must all be its own
+        None => {
+            if let Some(op) = req.ops.iter().find(|o| o.hlc.device != req.device_id) {
+                return Err(other_device(&op.hlc.device));
+            }
+        }
+    }
+    let mut devices: Vec<String> = req.ops.iter().map(|o| o.hlc.device.clone()).collect();
+    devices.push(req.device_id.clone());
+    devices.sort_unstable();
+    devices.dedup();
+    let owned: HashSet<String> = sqlx::query_scalar(
+        "SELECT d.device_id FROM devices d JOIN users u ON u.id = d.user_id \
+         WHERE lower(u.username) = lower($1) AND d.device_id = ANY($2)",
+    )
+    .bind(&user.username)
+    .bind(&devices)
+    .fetch_all(&st.pool)
+    .await?
+    .into_iter()
+    .collect();
+    let foreign: Vec<&String> = devices.iter().filter(|d| !owned.contains(*d)).collect();
+    if user.device.is_none() && foreign.iter().all(|d| **d == req.device_id) {
+        // the legacy session's own (client-made) id: bound to no one else
+        let free: bool =
+            sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)")
+                .bind(&req.device_id)
+                .fetch_one(&st.pool)
+                .await?;
+        if free {
+            return Ok(());
+        }
+    }
+    match foreign.first() {
+        Some(d) => Err(other_device(d)),
+        None => Ok(()),
+    }
+}
+
+/// Refusals collected while checking a push, with the status they call for.
+#[derive(Default)]
+struct Refusals {
+    list: Vec<Refusal>,
+    /// A value of the wrong type (400).
+    invalid: bool,
+    /// A permission or scope (403).
+    forbidden: bool,
+}
+
+/// Why an op is refused.
+enum Why {
+    /// Wrong type or shape (400).
+    Invalid(String),
+    /// Not allowed for this account (403).
+    Forbidden(String),
+    /// The server does not hold the entity (409).
+    Unknown(String),
+}
+
+impl Refusals {
+    fn add(&mut self, op: &Op<impl Sized>, why: Why, current: Option<FieldValue>) {
+        let reason = match why {
+            Why::Invalid(m) => {
+                self.invalid = true;
+                m
+            }
+            Why::Forbidden(m) => {
+                self.forbidden = true;
+                m
+            }
+            Why::Unknown(m) => m,
+        };
+        self.list.push(Refusal {
+            op_id: op.op_id,
+            entity: op.entity.clone(),
+            entity_id: op.entity_id.clone(),
+            field: op.field.clone(),
+            reason,
+            current,
+        });
+    }
+
+    fn into_error(self) -> ApiError {
+        let (status, code) = if self.invalid {
+            (StatusCode::BAD_REQUEST, "invalid")
+        } else if self.forbidden {
+            (StatusCode::FORBIDDEN, "forbidden")
+        } else {
+            (StatusCode::CONFLICT, "unknown_entity")
+        };
+        let first = self
+            .list
+            .first()
+            .map(|r| format!("cambio {}: {}", r.op_id, r.reason))
+            .unwrap_or_default();
+        let mut e = ApiError::new(
+            status,
+            code,
+            format!(
+                "el servidor rechazó {} cambio(s) del envío y no guardó ninguno; {first}",
+                self.list.len()
+            ),
+        );
+        e.refused = self.list;
+        e
+    }
+}
+
+/// Checks and stores a push under the sequence lock (see [`push`]).
+async fn push_checked(
+    st: AppState,
+    user: Authed,
+    req: PushRequest<RawJson>,
+    now: i64,
+) -> ApiResult<PushResponse> {
+    let mut refusals = Refusals::default();
     // creations first, set-based (they never contest edits, so order between the two
     // kinds does not change the result); then edits one by one, in order
     let (docs, edits): (Vec<&Op<RawJson>>, Vec<&Op<RawJson>>) =
         req.ops.iter().partition(|o| o.field == DOC_FIELD);
-    let docs = docs
-        .into_iter()
-        .map(|op| Ok((op, doc_obra(op)?)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let edits = edits
-        .into_iter()
-        .map(|op| {
-            op.parsed()
-                .map_err(|e| ApiError::bad_request(format!("cambio {} mal formado: {e}", op.op_id)))
-        })
-        .collect::<ApiResult<Vec<Op>>>()?;
+    let mut checked_docs = Vec::with_capacity(docs.len());
+    for op in docs {
+        match doc_obra(op) {
+            Ok(obra) => checked_docs.push((op, obra)),
+            Err(m) => refusals.add(op, Why::Invalid(m), None),
+        }
+    }
+    let mut parsed = Vec::with_capacity(edits.len());
+    for op in edits {
+        match op.parsed() {
+            Ok(p) => parsed.push(p),
+            Err(e) => refusals.add(op, Why::Invalid(format!("valor mal formado: {e}")), None),
+        }
+    }
 
     let mut tx = st.pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -154,11 +300,22 @@ pub async fn push(
         server_ms: now,
         ..PushResponse::default()
     };
-    let (accepted, duplicates) = push_docs(&mut tx, &user, &req.device_id, &docs).await?;
+    let (accepted, duplicates) =
+        push_docs(&mut tx, &user, &req.device_id, &checked_docs, &mut refusals).await?;
     out.accepted += accepted;
     out.duplicates += duplicates;
-    for op in &edits {
-        authorize(&mut tx, &user, op).await?;
+    for op in &parsed {
+        if op.entity == CONFLICT_ENTITY {
+            if resolve_op(&mut tx, &user, op, &mut refusals).await? {
+                out.accepted += 1;
+            } else {
+                out.duplicates += 1;
+            }
+            continue;
+        }
+        if !check_edit(&mut tx, &user, op, &mut refusals).await? {
+            continue;
+        }
         let seq: Option<i64> = sqlx::query_scalar(
             "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (op_id) DO NOTHING RETURNING seq",
@@ -185,39 +342,49 @@ pub async fn push(
             out.conflicts += 1;
         }
     }
+    if !refusals.list.is_empty() {
+        tx.rollback().await?;
+        st.metrics
+            .add("icc_sync_ops_refused_total", refusals.list.len() as u64);
+        tracing::warn!(user = %user.username, device = %req.device_id, refused = refusals.list.len(), "push refused");
+        return Err(refusals.into_error());
+    }
     tx.commit().await?;
     st.metrics.add("icc_sync_ops_pushed_total", out.accepted);
     st.metrics.add("icc_sync_conflicts_total", out.conflicts);
     tracing::info!(user = %user.username, device = %req.device_id, accepted = out.accepted, duplicates = out.duplicates, conflicts = out.conflicts, "push");
-    Ok(Json(out))
+    Ok(out)
 }
 
-/// The obra a document says it belongs to (its `obra` member; `null` or absent: none). The
-/// document's own word decides, not the op's `obra`, because the document is what devices
-/// apply.
-fn doc_obra(op: &Op<RawJson>) -> ApiResult<Option<String>> {
-    #[derive(Deserialize)]
-    struct Head {
-        #[serde(default)]
-        obra: Option<String>,
+/// The obra a document says it belongs to, after checking that it is a whole invoice of the
+/// id it claims: a document is what every device applies, so one that devices could not read
+/// is refused here rather than skipped on every laptop. The document's own word decides the
+/// obra, not the op's `obra`.
+fn doc_obra(op: &Op<RawJson>) -> Result<Option<String>, String> {
+    if op.entity != INVOICE_ENTITY {
+        return Err(format!("no se sincronizan documentos de «{}»", op.entity));
     }
-    let head = serde_json::from_str::<Head>(op.value.get()).map_err(|e| {
-            ApiError::bad_request(format!(
-                "cambio {} mal formado: el documento debe ser un objeto JSON con «obra» texto o null ({e}); no se guardó ningún cambio del envío",
-                op.op_id
-            ))
-    })?;
-    if head
-        .obra
-        .as_deref()
-        .is_some_and(|o| o.chars().any(char::is_control))
-    {
-        return Err(ApiError::bad_request(format!(
-            "cambio {}: la obra del documento trae caracteres de control; no se guardó ningún cambio del envío",
-            op.op_id
-        )));
+    let inv: icc_core::Invoice = serde_json::from_str(op.value.get())
+        .map_err(|e| format!("el documento no es una factura válida ({e})"))?;
+    if inv.id().to_string() != op.entity_id {
+        return Err(format!(
+            "el documento es de la factura {} y no de {}",
+            inv.key, op.entity_id
+        ));
     }
-    Ok(head.obra)
+    if let Err(e) = check_invoice_value(
+        "razon_social",
+        &serde_json::Value::from(inv.razon_social.as_str()),
+    ) {
+        return Err(e);
+    }
+    if let Some(obra) = &inv.obra {
+        check_invoice_value("obra", &serde_json::Value::from(obra.as_str()))?;
+        if obra.chars().any(char::is_control) {
+            return Err("la obra del documento trae caracteres de control".into());
+        }
+    }
+    Ok(inv.obra)
 }
 
 /// A value PostgreSQL refuses to store (a data exception: text with a NUL character, a
@@ -281,13 +448,17 @@ async fn copy_in(
 
 /// Stores creation ops, whatever their number, in a few round trips: which are already
 /// stored (a retried push), what the server knows of their entities, a `COPY` of the new
-/// ops into the op log, and the obras of the entities (a `COPY` for new ones). The caller
-/// holds the sequence lock, so no other push can store the same op or entity in between.
+/// ops into the op log (with sequence numbers taken beforehand, so each entity remembers its
+/// newest document's), and the obras of the entities (a `COPY` for new ones). A document is
+/// an import: the account must be allowed to import, and a site manager only into its obras.
+/// The caller holds the sequence lock, so no other push can store the same op or entity in
+/// between.
 async fn push_docs(
     tx: &mut Transaction<'_, Postgres>,
     user: &Authed,
     device: &str,
     docs: &[(&Op<RawJson>, Option<String>)],
+    refusals: &mut Refusals,
 ) -> ApiResult<(u64, u64)> {
     if docs.is_empty() {
         return Ok((0, 0));
@@ -308,19 +479,34 @@ async fn push_docs(
     if fresh.is_empty() {
         return Ok((0, docs.len() as u64));
     }
+    if !user.role.may(Permission::Import) {
+        for (op, _) in &fresh {
+            refusals.add(
+                *op,
+                Why::Forbidden(format!(
+                    "el rol {} de «{}» no puede {}",
+                    user.role.label(),
+                    user.username,
+                    Permission::Import.label()
+                )),
+                None,
+            );
+        }
+        return Ok((0, 0));
+    }
     // the newest document of each entity in the batch, and what the server knows of them
-    let mut newest: HashMap<(&str, &str), (&Hlc, Option<&str>)> = HashMap::new();
-    for (op, obra) in &fresh {
+    let mut newest: HashMap<(&str, &str), (usize, &Hlc, Option<&str>)> = HashMap::new();
+    for (i, (op, obra)) in fresh.iter().enumerate() {
         let e = newest
             .entry((op.entity.as_str(), op.entity_id.as_str()))
-            .or_insert((&op.hlc, obra.as_deref()));
-        if op.hlc > *e.0 {
-            *e = (&op.hlc, obra.as_deref());
+            .or_insert((i, &op.hlc, obra.as_deref()));
+        if op.hlc > *e.1 {
+            *e = (i, &op.hlc, obra.as_deref());
         }
     }
     let (entities, entity_ids): (Vec<&str>, Vec<&str>) = newest.keys().copied().unzip();
-    let known: HashMap<(String, String), (Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT e.entity, e.entity_id, e.obra, e.doc_hlc FROM entity_obras e \
+    let known: HashMap<(String, String), (Option<String>, Option<String>, bool)> = sqlx::query_as(
+        "SELECT e.entity, e.entity_id, e.obra, e.doc_hlc, e.edited FROM entity_obras e \
          JOIN UNNEST($1::text[], $2::text[]) AS k (entity, entity_id) \
            ON e.entity = k.entity AND e.entity_id = k.entity_id",
     )
@@ -330,31 +516,49 @@ async fn push_docs(
     .await?
     .into_iter()
     .map(
-        |(e, i, obra, hlc): (String, String, Option<String>, Option<String>)| ((e, i), (obra, hlc)),
+        |(e, i, obra, hlc, edited): (String, String, Option<String>, Option<String>, bool)| {
+            ((e, i), (obra, hlc, edited))
+        },
     )
     .collect();
     if user.scope().is_some() {
+        let before = refusals.list.len();
         for (op, doc_obra) in &fresh {
             let current = known
                 .get(&(op.entity.clone(), op.entity_id.clone()))
-                .map(|(o, _)| o.as_deref());
+                .map(|(o, _, _)| o.as_deref());
             if !(user.sees(doc_obra.as_deref()) && current.is_none_or(|o| user.sees(o))) {
-                return Err(ApiError::forbidden(format!(
-                    "«{}» no puede crear {} {} de la obra {}: no es una de sus obras; no se guardó ningún cambio del envío",
-                    user.username,
-                    op.entity,
-                    op.entity_id,
-                    doc_obra.as_deref().unwrap_or("sin asignar")
-                )));
+                refusals.add(
+                    *op,
+                    Why::Forbidden(format!(
+                        "«{}» no puede crear {} {} de la obra {}: no es una de sus obras",
+                        user.username,
+                        op.entity,
+                        op.entity_id,
+                        doc_obra.as_deref().unwrap_or("sin asignar")
+                    )),
+                    None,
+                );
             }
+        }
+        if refusals.list.len() > before {
+            return Ok((0, 0));
         }
     }
 
-    let mut rows = Vec::with_capacity(fresh.iter().map(|(o, _)| o.value.get().len() + 200).sum());
-    for (op, _) in &fresh {
+    // sequence numbers for the new ops, in batch order (the lock makes them contiguous)
+    let seqs: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('ops', 'seq')) FROM generate_series(1, $1)",
+    )
+    .bind(i64::try_from(fresh.len()).unwrap_or(i64::MAX))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut rows = Vec::with_capacity(fresh.iter().map(|(o, _)| o.value.get().len() + 220).sum());
+    for ((op, _), seq) in fresh.iter().zip(&seqs) {
         copy_row(
             &mut rows,
             &[
+                Some(&seq.to_string()),
                 Some(&op.op_id.to_string()),
                 Some(&op.entity),
                 Some(&op.entity_id),
@@ -370,7 +574,7 @@ async fn push_docs(
     }
     copy_in(
         tx,
-        "COPY ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) FROM STDIN",
+        "COPY ops (seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) FROM STDIN",
         rows,
     )
     .await
@@ -379,18 +583,33 @@ async fn push_docs(
     // entities new to the server get their obra from their newest document; a known one
     // only from a document newer than the server's newest, and never over an obra edit
     let mut rows = Vec::new();
-    let (mut up_entities, mut up_ids, mut up_obras, mut up_hlcs) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ((entity, id), (hlc, obra)) in &newest {
+    let (mut up_entities, mut up_ids, mut up_obras, mut up_hlcs, mut up_seqs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut moves: Vec<(&str, &str, Option<&str>, Option<&str>)> = Vec::new();
+    for ((entity, id), (i, hlc, obra)) in &newest {
         let hlc = hlc.to_string();
+        let seq = seqs.get(*i).copied().unwrap_or_default();
         match known.get(&((*entity).to_owned(), (*id).to_owned())) {
-            None => copy_row(&mut rows, &[Some(entity), Some(id), *obra, Some(&hlc)]),
+            None => copy_row(
+                &mut rows,
+                &[
+                    Some(entity),
+                    Some(id),
+                    *obra,
+                    Some(&hlc),
+                    Some(&seq.to_string()),
+                ],
+            ),
             // the text form of a clock sorts like the clock
-            Some((_, doc_hlc)) if doc_hlc.as_deref().is_none_or(|d| d < hlc.as_str()) => {
+            Some((old, doc_hlc, edited)) if doc_hlc.as_deref().is_none_or(|d| d < hlc.as_str()) => {
+                if !*edited && !same_obra(old.as_deref(), *obra) {
+                    moves.push((entity, id, old.as_deref(), *obra));
+                }
                 up_entities.push(*entity);
                 up_ids.push(*id);
                 up_obras.push(*obra);
                 up_hlcs.push(hlc);
+                up_seqs.push(seq);
             }
             Some(_) => {}
         }
@@ -398,26 +617,61 @@ async fn push_docs(
     if !rows.is_empty() {
         copy_in(
             tx,
-            "COPY entity_obras (entity, entity_id, obra, doc_hlc) FROM STDIN",
+            "COPY entity_obras (entity, entity_id, obra, doc_hlc, doc_seq) FROM STDIN",
             rows,
         )
         .await?;
     }
     if !up_ids.is_empty() {
         sqlx::query(
-            "UPDATE entity_obras e SET doc_hlc = k.doc_hlc, \
+            "UPDATE entity_obras e SET doc_hlc = k.doc_hlc, doc_seq = k.doc_seq, \
                  obra = CASE WHEN e.edited THEN e.obra ELSE k.obra END \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS k (entity, entity_id, obra, doc_hlc) \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS k (entity, entity_id, obra, doc_hlc, doc_seq) \
              WHERE e.entity = k.entity AND e.entity_id = k.entity_id",
         )
         .bind(&up_entities)
         .bind(&up_ids)
         .bind(&up_obras)
         .bind(&up_hlcs)
+        .bind(&up_seqs)
         .execute(&mut **tx)
         .await?;
     }
+    for (entity, id, old, new) in moves {
+        record_move(tx, entity, id, old, new).await?;
+    }
     Ok((fresh.len() as u64, (docs.len() - fresh.len()) as u64))
+}
+
+/// Whether two obra codes are the same obra (codes compare without case).
+fn same_obra(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    }
+}
+
+/// Records that an entity moved from one obra to another, in the pull stream's sequence:
+/// accounts that gain it get its whole state, accounts that lose it a removal.
+async fn record_move(
+    tx: &mut Transaction<'_, Postgres>,
+    entity: &str,
+    id: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO scope_moves (seq, entity, entity_id, old_obra, new_obra) \
+         VALUES (nextval(pg_get_serial_sequence('ops', 'seq')), $1, $2, $3, $4)",
+    )
+    .bind(entity)
+    .bind(id)
+    .bind(old)
+    .bind(new)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A refused `COPY`: a data exception names the op of the line PostgreSQL reports.
@@ -451,33 +705,209 @@ async fn current_obra(
         .await
 }
 
-/// A site manager may only touch entities of their obras, and may only move one to
-/// another of their obras.
-async fn authorize(tx: &mut Transaction<'_, Postgres>, user: &Authed, op: &Op) -> ApiResult<()> {
-    if user.scope().is_none() {
-        return Ok(());
+/// Checks one edit against what the server holds: a known entity, a value of the field's
+/// type, the account's role (or, for a change a source system made, the permission to run
+/// that source), its obras and, for a status that would win, the status machine from the
+/// server's current status. Returns whether the edit may be stored; a refusal is recorded.
+async fn check_edit(
+    tx: &mut Transaction<'_, Postgres>,
+    user: &Authed,
+    op: &Op,
+    refusals: &mut Refusals,
+) -> ApiResult<bool> {
+    if op.entity != INVOICE_ENTITY {
+        refusals.add(
+            op,
+            Why::Invalid(format!("no se sincronizan cambios de «{}»", op.entity)),
+            None,
+        );
+        return Ok(false);
     }
-    let known = current_obra(tx, &op.entity, &op.entity_id).await?;
-    let obra = match &known {
-        Some(o) => o.clone(),
-        None => op.obra.clone(),
+    if let Err(m) = check_invoice_value(&op.field, &op.value) {
+        refusals.add(op, Why::Invalid(m), None);
+        return Ok(false);
+    }
+    let held: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT obra, doc_seq FROM entity_obras WHERE entity = $1 AND entity_id = $2 AND doc_hlc IS NOT NULL",
+    )
+    .bind(&op.entity)
+    .bind(&op.entity_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((obra, doc_seq)) = held else {
+        refusals.add(
+            op,
+            Why::Unknown(format!(
+                "el servidor no tiene la factura {}: un cambio solo se acepta después de su documento",
+                op.entity_id
+            )),
+            None,
+        );
+        return Ok(false);
     };
-    let mut allowed = user.sees(obra.as_deref());
-    if op.field == "obra" {
-        allowed &= user.sees(op.value.as_str());
+    let current = current_value(tx, op, doc_seq).await?;
+    let needed = match op.source.as_deref() {
+        Some(src) if SOURCES.contains(&src) => Permission::Import,
+        Some(src) => {
+            refusals.add(
+                op,
+                Why::Invalid(format!("origen desconocido «{src}»")),
+                current,
+            );
+            return Ok(false);
+        }
+        // a checked value: a status field holds a status
+        None => Permission::for_invoice_field(&op.field, &op.value).unwrap_or(Permission::Import),
+    };
+    if !user.role.may(needed) {
+        refusals.add(
+            op,
+            Why::Forbidden(format!(
+                "el rol {} de «{}» no puede {}",
+                user.role.label(),
+                user.username,
+                needed.label()
+            )),
+            current,
+        );
+        return Ok(false);
     }
+    if !user.sees(obra.as_deref()) {
+        refusals.add(
+            op,
+            Why::Forbidden(format!(
+                "«{}» no puede cambiar la factura {}: es de la obra {}, que no es una de sus obras",
+                user.username,
+                op.entity_id,
+                obra.as_deref().unwrap_or("sin asignar")
+            )),
+            current,
+        );
+        return Ok(false);
+    }
+    if op.field == "obra" && !user.sees(op.value.as_str()) {
+        refusals.add(
+            op,
+            Why::Forbidden(format!(
+                "«{}» solo puede asignar facturas a sus obras, no a {}",
+                user.username,
+                op.value.as_str().unwrap_or("sin obra")
+            )),
+            current,
+        );
+        return Ok(false);
+    }
+    if op.field == "estado"
+        && let Some(cur) = &current
+        && op.hlc > cur.hlc
+    {
+        let from = cur
+            .value
+            .as_str()
+            .and_then(|v| v.parse::<InvoiceStatus>().ok());
+        let to = op
+            .value
+            .as_str()
+            .and_then(|v| v.parse::<InvoiceStatus>().ok());
+        if let (Some(from), Some(to)) = (from, to)
+            && from != to
+            && !from.can_become(to)
+        {
+            refusals.add(
+                op,
+                Why::Forbidden(format!(
+                    "en el servidor la factura está «{}» y no puede pasar a «{}»",
+                    from.label(),
+                    to.label()
+                )),
+                current,
+            );
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
 
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "«{}» no puede cambiar {} {} de la obra {}: no es una de sus obras; no se guardó ningún cambio del envío",
-            user.username,
-            op.entity,
-            op.entity_id,
-            obra.unwrap_or_else(|| "sin asignar".into())
-        )))
+/// The server's value of the op's field: its winning edit, else its newest document's.
+async fn current_value(
+    tx: &mut Transaction<'_, Postgres>,
+    op: &Op,
+    doc_seq: Option<i64>,
+) -> ApiResult<Option<FieldValue>> {
+    let edited: Option<(serde_json::Value, String)> = sqlx::query_as(
+        "SELECT value, hlc FROM fields WHERE entity = $1 AND entity_id = $2 AND field = $3",
+    )
+    .bind(&op.entity)
+    .bind(&op.entity_id)
+    .bind(&op.field)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some((value, hlc)) = edited {
+        return Ok(Some(FieldValue {
+            value,
+            hlc: parse_hlc(&hlc)?,
+            edited: true,
+        }));
     }
+    let Some(seq) = doc_seq else {
+        return Ok(None);
+    };
+    let doc: Option<(serde_json::Value, String)> =
+        sqlx::query_as("SELECT value, hlc FROM ops WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&mut **tx)
+            .await?;
+    doc.map(|(doc, hlc)| {
+        Ok(FieldValue {
+            value: invoice_doc_field(&doc, &op.field),
+            hlc: parse_hlc(&hlc)?,
+            edited: false,
+        })
+    })
+    .transpose()
+}
+
+/// A conflict resolution pushed as an op (entity `conflict`, its id): marks the conflict
+/// resolved by this account, once. Returns whether it was open.
+async fn resolve_op(
+    tx: &mut Transaction<'_, Postgres>,
+    user: &Authed,
+    op: &Op,
+    refusals: &mut Refusals,
+) -> ApiResult<bool> {
+    let Ok(id) = op.entity_id.parse::<i64>() else {
+        refusals.add(
+            op,
+            Why::Invalid(format!("«{}» no es un conflicto", op.entity_id)),
+            None,
+        );
+        return Ok(false);
+    };
+    let obra: Option<Option<String>> =
+        sqlx::query_scalar("SELECT obra FROM conflicts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match obra {
+        Some(o) if user.sees(o.as_deref()) => {}
+        _ => {
+            refusals.add(
+                op,
+                Why::Unknown(format!("el conflicto {id} no existe o no es de sus obras")),
+                None,
+            );
+            return Ok(false);
+        }
+    }
+    let r = sqlx::query(
+        "UPDATE conflicts SET resolved_by = $2, resolved_at = now(), seq = nextval(pg_get_serial_sequence('ops', 'seq')) \
+         WHERE id = $1 AND resolved_at IS NULL",
+    )
+    .bind(id)
+    .bind(&user.username)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() > 0)
 }
 
 /// The field of creation ops: the value is the whole document.
@@ -521,6 +951,19 @@ async fn merge(
         } else {
             None
         };
+        if let Some(new) = &obra {
+            let old = current_obra(tx, &op.entity, &op.entity_id).await?.flatten();
+            if !same_obra(old.as_deref(), new.as_deref()) {
+                record_move(
+                    tx,
+                    &op.entity,
+                    &op.entity_id,
+                    old.as_deref(),
+                    new.as_deref(),
+                )
+                .await?;
+            }
+        }
         sqlx::query(
             "INSERT INTO entity_obras (entity, entity_id, obra, edited) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (entity, entity_id) DO UPDATE SET obra = CASE WHEN $4 THEN EXCLUDED.obra ELSE entity_obras.obra END, \
@@ -572,10 +1015,17 @@ pub struct PullQuery {
     pub cursor: i64,
     /// Page size (default 1000, at most 5000).
     pub limit: Option<i64>,
-    /// The pulling device: its own ops are already applied there and are not sent back
-    /// (the cursor still moves past them).
+    /// The pulling device, for sessions from before the server issued device ids: its own
+    /// ops are already applied there and are not sent back (the cursor still moves past
+    /// them). A session's own device id takes precedence.
     pub device: Option<String>,
+    /// The obras the device holds, as the last pull told it (`*`: all; comma-separated
+    /// codes otherwise; absent: unknown, an older client). When the account now sees more,
+    /// the pull starts again from the beginning for it.
+    pub scope: Option<String>,
 }
+
+const OP_COLUMNS: &str = "o.seq, o.op_id, o.entity, o.entity_id, o.field, o.value, o.hlc, o.base_hlc, o.obra, o.device_id, o.user_name";
 
 type OpRow = (
     i64,
@@ -610,8 +1060,23 @@ fn parse_hlc(s: &str) -> ApiResult<Hlc> {
         .map_err(|e| ApiError::internal(format!("stored hlc «{s}»: {e}")))
 }
 
-/// `GET /api/v1/sync/pull?cursor=N&limit=M`: ops and conflicts after the cursor, of the
-/// entities the user may see.
+/// Whether the account's scope `now` (`None`: all obras) holds an obra the device's `held`
+/// scope (`None`: all) did not.
+fn widened(held: Option<&[String]>, now: Option<&[String]>) -> bool {
+    match (held, now) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(h), Some(n)) => n
+            .iter()
+            .any(|o| !h.iter().any(|x| x.eq_ignore_ascii_case(o))),
+    }
+}
+
+/// `GET /api/v1/sync/pull?cursor=N&limit=M&scope=S`: ops and conflicts after the cursor, of
+/// the entities the account may see. For a site manager, an entity that entered its obras
+/// in the page's range comes whole (its newest document and every field's winning edit,
+/// whatever their sequence), and one that left them comes as a removal; when the account
+/// sees obras the device did not hold, the pull starts again from the beginning.
 ///
 /// # Errors
 /// 426 old client, database errors.
@@ -626,27 +1091,41 @@ pub async fn pull(
     let scope: Option<Vec<String>> = user
         .scope()
         .map(|s| s.iter().map(|o| o.to_uppercase()).collect());
+    let held: Option<Option<Vec<String>>> = q.scope.as_deref().map(|s| {
+        (s.trim() != "*").then(|| {
+            s.split(',')
+                .map(|o| o.trim().to_uppercase())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
+    });
+    let cursor = match &held {
+        Some(h) if widened(h.as_deref(), scope.as_deref()) => 0,
+        _ => q.cursor,
+    };
+    let device = user.device.clone().or(q.device);
     let mut tx = st.pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
         .await?;
     let horizon: i64 = sqlx::query_scalar(
-        "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM ops), 0), COALESCE((SELECT MAX(seq) FROM conflicts), 0))",
+        "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM ops), 0), COALESCE((SELECT MAX(seq) FROM conflicts), 0), \
+                COALESCE((SELECT MAX(seq) FROM scope_moves), 0))",
     )
     .fetch_one(&mut *tx)
     .await?;
-    let rows: Vec<OpRow> = sqlx::query_as(
-        "SELECT o.seq, o.op_id, o.entity, o.entity_id, o.field, o.value, o.hlc, o.base_hlc, o.obra, o.device_id, o.user_name \
+    let rows: Vec<OpRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {OP_COLUMNS} \
          FROM ops o LEFT JOIN entity_obras e ON e.entity = o.entity AND e.entity_id = o.entity_id \
          WHERE o.seq > $1 AND o.seq <= $2 AND ($3::text[] IS NULL OR upper(e.obra) = ANY($3)) \
            AND ($5::text IS NULL OR o.device_id <> $5) \
-         ORDER BY o.seq LIMIT $4",
-    )
-    .bind(q.cursor)
+         ORDER BY o.seq LIMIT $4"
+    )))
+    .bind(cursor)
     .bind(horizon)
     .bind(scope.clone())
     .bind(limit)
-    .bind(q.device.as_deref())
+    .bind(device.as_deref())
     .fetch_all(&mut *tx)
     .await?;
     let more = rows.len() as i64 == limit;
@@ -655,18 +1134,23 @@ pub async fn pull(
     } else {
         horizon
     };
+    let (snapshot, removed) = match &scope {
+        Some(scope) => scope_changes(&mut tx, scope, cursor, upto).await?,
+        None => (Vec::new(), Vec::new()),
+    };
     let conflicts: Vec<ConflictRow> = sqlx::query_as(
         "SELECT id, seq, entity, entity_id, field, winner_value, winner_hlc, loser_value, loser_hlc, loser_user, resolved_by, obra \
          FROM conflicts WHERE seq > $1 AND seq <= $2 AND ($3::text[] IS NULL OR upper(obra) = ANY($3)) ORDER BY seq",
     )
-    .bind(q.cursor)
+    .bind(cursor)
     .bind(upto)
-    .bind(scope)
+    .bind(scope.clone())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    let mut ops = Vec::with_capacity(rows.len());
-    for (seq, op_id, entity, entity_id, field, value, hlc, base, obra, device_id, user_name) in rows
+    let mut ops = Vec::with_capacity(snapshot.len() + rows.len());
+    for (seq, op_id, entity, entity_id, field, value, hlc, base, obra, device_id, user_name) in
+        snapshot.into_iter().chain(rows)
     {
         ops.push(ServerOp {
             seq,
@@ -679,6 +1163,7 @@ pub async fn pull(
                 hlc: parse_hlc(&hlc)?,
                 base_hlc: base.as_deref().map(parse_hlc).transpose()?,
                 obra,
+                source: None,
             },
             user: user_name,
             device_id,
@@ -706,10 +1191,74 @@ pub async fn pull(
     Ok(Json(PullResponse {
         ops,
         conflicts: out_conflicts,
-        next_cursor: upto.max(q.cursor),
+        next_cursor: upto.max(cursor),
         more,
+        removed,
+        scope,
         server_ms: now_ms(),
     }))
+}
+
+/// What moved in or out of a site manager's obras in `(cursor, upto]`: the whole state of
+/// each entity that entered (its newest document and its fields' winning edits up to the
+/// cursor; later ones are in the page itself), and a removal for each that left.
+async fn scope_changes(
+    tx: &mut Transaction<'_, Postgres>,
+    scope: &[String],
+    cursor: i64,
+    upto: i64,
+) -> ApiResult<(Vec<OpRow>, Vec<Removal>)> {
+    let entered: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT m.entity, m.entity_id FROM scope_moves m \
+         JOIN entity_obras e ON e.entity = m.entity AND e.entity_id = m.entity_id \
+         WHERE m.seq > $1 AND m.seq <= $2 AND upper(m.new_obra) = ANY($3) \
+           AND (m.old_obra IS NULL OR NOT upper(m.old_obra) = ANY($3)) AND upper(e.obra) = ANY($3)",
+    )
+    .bind(cursor)
+    .bind(upto)
+    .bind(scope)
+    .fetch_all(&mut **tx)
+    .await?;
+    let snapshot: Vec<OpRow> = if entered.is_empty() {
+        Vec::new()
+    } else {
+        let (entities, ids): (Vec<String>, Vec<String>) = entered.into_iter().unzip();
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH k AS (SELECT * FROM UNNEST($1::text[], $2::text[]) AS k (entity, entity_id)) \
+             SELECT {OP_COLUMNS} FROM ops o WHERE o.seq <= $3 AND o.seq IN ( \
+                 SELECT e.doc_seq FROM entity_obras e JOIN k ON e.entity = k.entity AND e.entity_id = k.entity_id \
+                 UNION ALL \
+                 SELECT f.op_seq FROM fields f JOIN k ON f.entity = k.entity AND f.entity_id = k.entity_id) \
+             ORDER BY o.seq"
+        )))
+        .bind(&entities)
+        .bind(&ids)
+        .bind(cursor)
+        .fetch_all(&mut **tx)
+        .await?
+    };
+    let removed: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT m.entity, m.entity_id, e.obra FROM scope_moves m \
+         JOIN entity_obras e ON e.entity = m.entity AND e.entity_id = m.entity_id \
+         WHERE m.seq > $1 AND m.seq <= $2 AND upper(m.old_obra) = ANY($3) \
+           AND (e.obra IS NULL OR NOT upper(e.obra) = ANY($3))",
+    )
+    .bind(cursor)
+    .bind(upto)
+    .bind(scope)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok((
+        snapshot,
+        removed
+            .into_iter()
+            .map(|(entity, entity_id, obra)| Removal {
+                entity,
+                entity_id,
+                obra,
+            })
+            .collect(),
+    ))
 }
 
 /// `POST /api/v1/conflicts/{id}/resolve`: marks a conflict resolved (the client pushes the

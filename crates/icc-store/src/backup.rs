@@ -182,3 +182,49 @@ pub async fn setting_in(path: &Path, key: &str) -> Option<String> {
     conn.close().await.ok();
     v
 }
+
+/// Settings key set on a restored copy of a linked database: its next sync asks the server
+/// for a new device id and pulls everything again (see [`mark_restored`]).
+pub const DEVICE_RESET_SETTING: &str = "sync.device_reset";
+
+/// Prepares a restored copy of a database (not yet in place) for sync: if it is linked to a
+/// server, its device id is to be replaced and its cursor starts over, so the server sends
+/// back everything, including what this device did after the backup was made (a pull never
+/// sends a device its own ops). Returns whether it was linked.
+///
+/// # Errors
+/// The file cannot be opened or written.
+pub async fn mark_restored(path: &Path) -> Result<bool> {
+    let opts = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(|e| StoreError::BadBackup {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?
+        .filename(path)
+        .create_if_missing(false);
+    let mut conn = SqliteConnection::connect_with(&opts).await?;
+    let linked: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+        .bind(crate::sync::DEVICE_SETTING)
+        .fetch_optional(&mut conn)
+        .await?;
+    if linked.is_some() {
+        let mut tx = conn.begin().await?;
+        for (key, value) in [
+            (DEVICE_RESET_SETTING, "1"),
+            (crate::sync::CURSOR_SETTING, "0"),
+        ] {
+            sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM settings WHERE key = ?")
+            .bind(crate::sync::SCOPE_SETTING)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    conn.close().await?;
+    Ok(linked.is_some())
+}

@@ -39,7 +39,7 @@ pub use export::{
 };
 pub use invoices::{AuditEntry, Cursor, InvoiceDetail, InvoiceFilter, InvoiceRow, Page};
 pub use obras::Obra;
-pub use sync::{Applied, LocalConflict, OutboxBatch, OutboxOp};
+pub use sync::{Applied, LocalConflict, OutboxBatch, OutboxOp, RefusedChange, RemovedInvoice};
 pub use users::{NewUser, User};
 pub use write::{AssignmentChange, ImportBatch, InsertReport, WriteTx};
 

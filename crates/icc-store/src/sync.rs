@@ -10,7 +10,10 @@
 //!   Creations never contest edits: two laptops importing the same invoice end with one, and
 //!   an edit made on either survives the other's import.
 
-use icc_core::sync::{Conflict, Hlc, Op, RawJson, ServerOp};
+use icc_core::sync::{
+    Conflict, FieldKind, FieldValue, Hlc, INVOICE_FIELDS, Op, RawJson, Refusal, Removal, ServerOp,
+    check_invoice_value, invoice_doc_field, invoice_field_kind,
+};
 use icc_core::{InvoiceId, InvoiceStatus, claim_deadline, due_date};
 use serde_json::Value;
 
@@ -27,24 +30,8 @@ pub const CURSOR_SETTING: &str = "sync.cursor";
 /// The field of creation ops.
 pub const DOC_FIELD: &str = "_doc";
 
-/// Invoice fields that travel as edits, with whether the value is a number.
-const FIELDS: &[(&str, bool)] = &[
-    ("razon_social", false),
-    ("fecha_emision", false),
-    ("fecha_recepcion_sii", false),
-    ("fecha_vencimiento", false),
-    ("monto_neto", true),
-    ("monto_exento", true),
-    ("monto_iva", true),
-    ("monto_otros", true),
-    ("monto_total", true),
-    ("obra", false),
-    ("centro_costo", false),
-    ("cuenta", false),
-    ("glosa", false),
-    ("estado", false),
-    ("motivo_rechazo", false),
-];
+/// Settings key of the obras this device holds, as the server last said (`*`: all).
+pub const SCOPE_SETTING: &str = "sync.scope";
 
 /// A transaction's sync state.
 #[derive(Debug, Default)]
@@ -55,17 +42,64 @@ pub(crate) struct TxSync {
     pub(crate) remote: bool,
     /// Creations to send: (id, document, obra).
     docs: Vec<(String, Value, Option<String>)>,
+    /// Conflict resolutions to send: (conflict id, obra).
+    resolutions: Vec<(i64, Option<String>)>,
+    /// The source system this transaction's changes come from (see [`WriteTx::mark_source`]).
+    source: Option<&'static str>,
+    /// Restoring the server's value of a refused change (audited as `descarte`).
+    pub(crate) discarding: bool,
 }
 
 /// What a pull page changed here.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Applied {
     /// Ops that changed something.
     pub applied: u64,
-    /// Ops older than what is here (or about entities this device does not have).
+    /// Ops older than what is here.
     pub skipped: u64,
+    /// Ops whose value this device cannot hold (a value of the wrong type, an unreadable
+    /// document): skipped and counted, never stored, so one bad value cannot stall sync.
+    pub invalid: u64,
+    /// Edits of invoices not here yet, kept until their document arrives.
+    pub held: u64,
     /// Conflicts recorded or updated.
     pub conflicts: u64,
+    /// Invoices removed because they left the account's obras.
+    pub removed: Vec<RemovedInvoice>,
+}
+
+/// An invoice removed from this laptop because it left the account's obras.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RemovedInvoice {
+    /// Its id.
+    pub entity_id: String,
+    /// RUT:TIPO:FOLIO and razón social, as it was.
+    pub invoice: String,
+    /// Why, in Spanish.
+    pub reason: String,
+    /// When (UTC).
+    pub removed_at: String,
+}
+
+/// A change the server refused, set aside until someone discards it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RefusedChange {
+    /// The op's id (what `descartar` names).
+    pub op_id: String,
+    /// Entity (`invoice`, `conflict`).
+    pub entity: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// Field (`_doc` for a whole document).
+    pub field: String,
+    /// The refused value (JSON).
+    pub value: String,
+    /// Why the server refused it.
+    pub reason: String,
+    /// When (UTC).
+    pub refused_at: String,
 }
 
 /// An op waiting in the outbox.
@@ -92,7 +126,7 @@ pub struct OutboxBatch {
 }
 
 fn field_spec(field: &str) -> Option<bool> {
-    FIELDS.iter().find(|(f, _)| *f == field).map(|(_, n)| *n)
+    invoice_field_kind(field).map(|k| k == FieldKind::Amount)
 }
 
 /// The audit field names that differ from the op field names.
@@ -114,6 +148,13 @@ fn value_of(text: Option<&str>, numeric: bool) -> Value {
 }
 
 impl WriteTx {
+    /// Marks this transaction's changes as made by a source system (`iconstruye`,
+    /// `import`): the server checks them against the permission to run that source rather
+    /// than a person's approval rights.
+    pub fn mark_source(&mut self, source: &'static str) {
+        self.sync.source = Some(source);
+    }
+
     /// This database's device id, when it is linked to a server (looked up once).
     pub(crate) async fn linked_device(&mut self) -> Result<Option<String>> {
         if let Some(l) = &self.sync.linked {
@@ -162,7 +203,8 @@ impl WriteTx {
             })
             .collect();
         let docs = std::mem::take(&mut self.sync.docs);
-        if edits.is_empty() && docs.is_empty() {
+        let resolutions = std::mem::take(&mut self.sync.resolutions);
+        if edits.is_empty() && docs.is_empty() && resolutions.is_empty() {
             return Ok(());
         }
         let stored: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
@@ -215,6 +257,19 @@ impl WriteTx {
             .await?;
             self.set_field_version(&id, &field, &clock).await?;
         }
+        // after the edits they settle: a kept value reaches the server before its resolution
+        for (conflict, obra) in resolutions {
+            clock = clock.tick(now_ms);
+            self.outbox_insert(
+                &conflict.to_string(),
+                icc_core::sync::RESOLVED_FIELD,
+                &Value::Null,
+                &clock,
+                None,
+                obra.as_deref(),
+            )
+            .await?;
+        }
         sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(HLC_SETTING)
             .bind(clock.to_string())
@@ -232,16 +287,25 @@ impl WriteTx {
         base: Option<&Hlc>,
         obra: Option<&str>,
     ) -> Result<()> {
+        let entity = if field == icc_core::sync::RESOLVED_FIELD {
+            icc_core::sync::CONFLICT_ENTITY
+        } else {
+            icc_core::sync::INVOICE_ENTITY
+        };
+        // documents are the import itself; only edits carry the source mark
+        let source = self.sync.source.filter(|_| field != DOC_FIELD);
         sqlx::query(
-            "INSERT INTO sync_outbox (op_id, entity, entity_id, field, value, hlc, base_hlc, obra) VALUES (?, 'invoice', ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sync_outbox (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(uuid::Uuid::new_v4().to_string())
+        .bind(entity)
         .bind(id)
         .bind(field)
         .bind(value.to_string())
         .bind(hlc.to_string())
         .bind(base.map(ToString::to_string))
         .bind(obra)
+        .bind(source)
         .execute(&mut *self.conn())
         .await?;
         Ok(())
@@ -291,34 +355,40 @@ impl WriteTx {
         Ok(n)
     }
 
-    /// Applies a page of the server's ops and conflicts and moves the cursor to `cursor`, in
-    /// this transaction.
+    /// Applies a page of the server's ops and conflicts, removes what left the account's
+    /// obras, and moves the cursor to `cursor` and the held scope to `scope`, in this
+    /// transaction. An edit of an invoice not here is kept until its document arrives; a
+    /// value this device cannot hold is skipped and counted, never stored, so it cannot
+    /// stall the pull.
     ///
     /// # Errors
-    /// Database errors; a malformed op is skipped and counted, not fatal.
+    /// Database errors.
     pub async fn apply_remote(
         &mut self,
         ops: &[ServerOp],
         conflicts: &[Conflict],
+        removed: &[Removal],
+        scope: Option<&[String]>,
         cursor: i64,
     ) -> Result<Applied> {
         self.sync.remote = true;
         let mut out = Applied::default();
         for sop in ops {
             let op = &sop.op;
-            if op.entity != "invoice" {
+            if op.entity != icc_core::sync::INVOICE_ENTITY {
                 out.skipped += 1;
                 continue;
             }
-            let changed = if op.field == DOC_FIELD {
-                self.apply_doc(op).await?
+            let outcome = if op.field == DOC_FIELD {
+                self.apply_doc(op, &mut out).await?
             } else {
-                self.apply_edit(op).await?
+                self.apply_edit(sop).await?
             };
-            if changed {
-                out.applied += 1;
-            } else {
-                out.skipped += 1;
+            match outcome {
+                Outcome::Applied => out.applied += 1,
+                Outcome::Skipped => out.skipped += 1,
+                Outcome::Invalid => out.invalid += 1,
+                Outcome::Held => out.held += 1,
             }
         }
         for c in conflicts {
@@ -341,6 +411,40 @@ impl WriteTx {
             .await?;
             out.conflicts += 1;
         }
+        for r in removed {
+            let reason = match &r.obra {
+                Some(o) => format!("pasó a la obra {o}, que no es de las obras de su cuenta"),
+                None => "quedó sin obra asignada, y su cuenta solo ve sus obras".to_owned(),
+            };
+            if let Some(gone) = self.remove_invoice(&r.entity_id, &reason).await? {
+                out.removed.push(gone);
+            }
+        }
+        if let Some(scope) = scope {
+            let held: Option<String> =
+                sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+                    .bind(SCOPE_SETTING)
+                    .fetch_optional(&mut *self.conn())
+                    .await?;
+            // only what the account stopped seeing: while the scope is the same, what
+            // leaves comes as the server's removals (a local change the server refused
+            // must not make an invoice disappear)
+            let lost: Option<Vec<String>> = match held.as_deref() {
+                None | Some("*") => None,
+                Some(h) => Some(
+                    h.split(',')
+                        .filter(|o| {
+                            !o.is_empty() && !scope.iter().any(|x| x.eq_ignore_ascii_case(o))
+                        })
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+            };
+            if lost.as_ref().is_none_or(|l| !l.is_empty()) {
+                out.removed
+                    .extend(self.keep_only_obras(scope, lost.as_deref()).await?);
+            }
+        }
         // the clock never falls behind what it has seen
         if let Some(device) = self.linked_device().await? {
             let stored: Option<String> =
@@ -360,6 +464,109 @@ impl WriteTx {
         }
         self.set_setting(CURSOR_SETTING, &cursor.to_string())
             .await?;
+        self.set_setting(
+            SCOPE_SETTING,
+            &scope.map_or_else(|| "*".to_owned(), |s| s.join(",")),
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// Removes an invoice that left the account's obras: the row and everything hanging
+    /// from it (search index, tax lines, references, attachments' rows), its sync versions
+    /// and held edits; the audit log keeps its history and `sync_removed` says why.
+    /// `None` when it was not here.
+    async fn remove_invoice(&mut self, id: &str, reason: &str) -> Result<Option<RemovedInvoice>> {
+        sqlx::query("DELETE FROM sync_held WHERE entity_id = ?")
+            .bind(id)
+            .execute(&mut *self.conn())
+            .await?;
+        sqlx::query("DELETE FROM sync_fields WHERE entity = 'invoice' AND entity_id = ?")
+            .bind(id)
+            .execute(&mut *self.conn())
+            .await?;
+        sqlx::query("DELETE FROM sync_docs WHERE entity = 'invoice' AND entity_id = ?")
+            .bind(id)
+            .execute(&mut *self.conn())
+            .await?;
+        let label: Option<String> = sqlx::query_scalar(
+            "SELECT rut_emisor || ':' || tipo_dte || ':' || folio || ' ' || razon_social FROM invoices WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.conn())
+        .await?;
+        let Some(label) = label else {
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM invoices WHERE id = ?")
+            .bind(id)
+            .execute(&mut *self.conn())
+            .await?;
+        let gone = RemovedInvoice {
+            entity_id: id.to_owned(),
+            invoice: label,
+            reason: reason.to_owned(),
+            removed_at: self.now().to_owned(),
+        };
+        sqlx::query(
+            "INSERT INTO sync_removed (entity_id, invoice, reason, removed_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&gone.entity_id)
+        .bind(&gone.invoice)
+        .bind(&gone.reason)
+        .bind(&gone.removed_at)
+        .execute(&mut *self.conn())
+        .await?;
+        self.audit(
+            "invoice",
+            id.to_owned(),
+            "retiro",
+            None,
+            Some(gone.invoice.clone()),
+            Some(gone.reason.clone()),
+        );
+        Ok(Some(gone))
+    }
+
+    /// Removes the invoices of the obras the account lost (`lost`), or every invoice
+    /// outside `obras` when the device held all obras or did not know its scope.
+    async fn keep_only_obras(
+        &mut self,
+        obras: &[String],
+        lost: Option<&[String]>,
+    ) -> Result<Vec<RemovedInvoice>> {
+        let upper = |l: &[String]| {
+            serde_json::to_string(&l.iter().map(|o| o.to_uppercase()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let outside: Vec<(String, Option<String>)> = match lost {
+            Some(lost) => {
+                sqlx::query_as(
+                    "SELECT i.id, o.codigo FROM invoices i JOIN obras o ON o.id = i.obra_id \
+                     WHERE upper(o.codigo) IN (SELECT value FROM json_each(?))",
+                )
+                .bind(upper(lost))
+                .fetch_all(&mut *self.conn())
+                .await?
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT i.id, o.codigo FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id \
+                     WHERE o.codigo IS NULL OR upper(o.codigo) NOT IN (SELECT value FROM json_each(?))",
+                )
+                .bind(upper(obras))
+                .fetch_all(&mut *self.conn())
+                .await?
+            }
+        };
+        let mut out = Vec::with_capacity(outside.len());
+        for (id, obra) in outside {
+            let reason = match obra {
+                Some(o) => format!("la obra {o} ya no está entre las obras de su cuenta"),
+                None => "no tiene obra asignada, y su cuenta solo ve sus obras".to_owned(),
+            };
+            out.extend(self.remove_invoice(&id, &reason).await?);
+        }
         Ok(out)
     }
 
@@ -385,14 +592,14 @@ impl WriteTx {
         Ok(())
     }
 
-    async fn apply_doc(&mut self, op: &Op) -> Result<bool> {
+    async fn apply_doc(&mut self, op: &Op, out: &mut Applied) -> Result<Outcome> {
         let Ok(inv) = serde_json::from_value::<icc_core::Invoice>(op.value.clone()) else {
             tracing::warn!(entity_id = %op.entity_id, "a pulled document could not be read; skipped");
-            return Ok(false);
+            return Ok(Outcome::Invalid);
         };
         if inv.id().to_string() != op.entity_id {
             tracing::warn!(entity_id = %op.entity_id, "a pulled document does not match its id; skipped");
-            return Ok(false);
+            return Ok(Outcome::Invalid);
         }
         let version: Option<String> = sqlx::query_scalar(
             "SELECT hlc FROM sync_docs WHERE entity = 'invoice' AND entity_id = ?",
@@ -401,13 +608,14 @@ impl WriteTx {
         .fetch_optional(&mut *self.conn())
         .await?;
         let newer = version.is_none_or(|v| op.hlc.to_string() > v);
-        if !self.exists(&op.entity_id).await? {
+        let fresh = !self.exists(&op.entity_id).await?;
+        if fresh {
             self.ensure_obra(inv.obra.as_deref()).await?;
             self.insert_invoices(&[(inv.clone(), None)], &mut |_| true)
                 .await?;
         } else if newer {
             // the newer document sets every field that no edit has set
-            for (field, numeric) in FIELDS {
+            for (field, _) in INVOICE_FIELDS {
                 let edited: Option<String> = sqlx::query_scalar(
                     "SELECT hlc FROM sync_fields WHERE entity = 'invoice' AND entity_id = ? AND field = ?",
                 )
@@ -416,30 +624,76 @@ impl WriteTx {
                 .fetch_optional(&mut *self.conn())
                 .await?;
                 if edited.is_none() {
-                    let v = doc_field(&op.value, field, *numeric);
-                    self.set_invoice_field(inv.id(), field, &v).await?;
+                    let v = invoice_doc_field(&op.value, field);
+                    if check_invoice_value(field, &v).is_ok() {
+                        self.set_invoice_field(inv.id(), field, &v).await?;
+                    }
                 }
             }
         } else {
-            return Ok(false);
+            return Ok(Outcome::Skipped);
         }
         sqlx::query("INSERT INTO sync_docs (entity, entity_id, hlc) VALUES ('invoice', ?, ?) ON CONFLICT DO UPDATE SET hlc = excluded.hlc WHERE excluded.hlc > sync_docs.hlc")
             .bind(&op.entity_id)
             .bind(op.hlc.to_string())
             .execute(&mut *self.conn())
             .await?;
-        Ok(true)
+        if fresh {
+            self.apply_held(&op.entity_id, out).await?;
+        }
+        Ok(Outcome::Applied)
     }
 
-    async fn apply_edit(&mut self, op: &Op) -> Result<bool> {
-        if field_spec(&op.field).is_none() {
-            return Ok(false);
+    /// Applies the edits held for an invoice whose document just arrived, oldest first.
+    async fn apply_held(&mut self, id: &str, out: &mut Applied) -> Result<()> {
+        let held: Vec<String> =
+            sqlx::query_scalar("SELECT op FROM sync_held WHERE entity_id = ? ORDER BY op_id")
+                .bind(id)
+                .fetch_all(&mut *self.conn())
+                .await?;
+        sqlx::query("DELETE FROM sync_held WHERE entity_id = ?")
+            .bind(id)
+            .execute(&mut *self.conn())
+            .await?;
+        let mut ops: Vec<ServerOp> = held
+            .iter()
+            .filter_map(|h| serde_json::from_str(h).ok())
+            .collect();
+        ops.sort_by(|a, b| a.op.hlc.cmp(&b.op.hlc));
+        for sop in &ops {
+            match self.apply_edit(sop).await? {
+                Outcome::Applied => {
+                    out.applied += 1;
+                    out.held = out.held.saturating_sub(1);
+                }
+                Outcome::Invalid => out.invalid += 1,
+                Outcome::Skipped | Outcome::Held => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_edit(&mut self, sop: &ServerOp) -> Result<Outcome> {
+        let op = &sop.op;
+        if check_invoice_value(&op.field, &op.value).is_err() {
+            tracing::warn!(entity_id = %op.entity_id, field = %op.field, "a pulled value this device cannot hold; skipped");
+            return Ok(Outcome::Invalid);
         }
         let Ok(id) = op.entity_id.parse::<InvoiceId>() else {
-            return Ok(false);
+            return Ok(Outcome::Invalid);
         };
         if !self.exists(&op.entity_id).await? {
-            return Ok(false);
+            let json = serde_json::to_string(sop).map_err(|e| StoreError::Corrupt {
+                column: "sync_held.op",
+                value: e.to_string(),
+            })?;
+            sqlx::query("INSERT INTO sync_held (op_id, entity_id, op) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(op.op_id.to_string())
+                .bind(&op.entity_id)
+                .bind(json)
+                .execute(&mut *self.conn())
+                .await?;
+            return Ok(Outcome::Held);
         }
         let version: Option<String> = sqlx::query_scalar(
             "SELECT hlc FROM sync_fields WHERE entity = 'invoice' AND entity_id = ? AND field = ?",
@@ -449,12 +703,109 @@ impl WriteTx {
         .fetch_optional(&mut *self.conn())
         .await?;
         if version.is_some_and(|v| op.hlc.to_string() <= v) {
-            return Ok(false);
+            return Ok(Outcome::Skipped);
         }
         self.set_invoice_field(id, &op.field, &op.value).await?;
         self.set_field_version(&op.entity_id, &op.field, &op.hlc)
             .await?;
-        Ok(true)
+        Ok(Outcome::Applied)
+    }
+
+    /// Sets aside changes the server refused: out of the outbox (so the ones after them go
+    /// on) into `sync_refused`, each with its reason and the server's value of the field.
+    /// Returns how many were set aside.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_aside(&mut self, refused: &[Refusal]) -> Result<u64> {
+        let mut n = 0;
+        for r in refused {
+            let op_id = r.op_id.to_string();
+            let current = r
+                .current
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok());
+            let moved = sqlx::query(
+                "INSERT INTO sync_refused (op_id, entity, entity_id, field, value, hlc, obra, reason, current, refused_at) \
+                 SELECT op_id, entity, entity_id, field, value, hlc, obra, ?, ?, ? FROM sync_outbox WHERE op_id = ? \
+                 ON CONFLICT (op_id) DO NOTHING",
+            )
+            .bind(&r.reason)
+            .bind(current)
+            .bind(self.now().to_owned())
+            .bind(&op_id)
+            .execute(&mut *self.conn())
+            .await?;
+            sqlx::query("DELETE FROM sync_outbox WHERE op_id = ?")
+                .bind(&op_id)
+                .execute(&mut *self.conn())
+                .await?;
+            n += moved.rows_affected();
+        }
+        Ok(n)
+    }
+
+    /// Discards a refused change: the server's value of its field (as the server said when
+    /// it refused) is restored here, audited as `descarte`, and the change is forgotten.
+    /// Later pulls bring any newer value as usual.
+    ///
+    /// # Errors
+    /// Unknown op id, database errors.
+    pub async fn discard_refused(&mut self, op_id: &str) -> Result<RefusedChange> {
+        let row: Option<(RefusedChange, Option<String>)> = sqlx::query_as::<_, RefusedRow>(
+            "SELECT op_id, entity, entity_id, field, value, reason, refused_at, current FROM sync_refused WHERE op_id = ?",
+        )
+        .bind(op_id.trim())
+        .fetch_optional(&mut *self.conn())
+        .await?
+        .map(RefusedRow::split);
+        let Some((change, current)) = row else {
+            return Err(StoreError::NotFound {
+                what: "cambio rechazado",
+                key: op_id.trim().to_owned(),
+            });
+        };
+        sqlx::query("DELETE FROM sync_refused WHERE op_id = ?")
+            .bind(&change.op_id)
+            .execute(&mut *self.conn())
+            .await?;
+        let current: Option<FieldValue> = current.and_then(|c| serde_json::from_str(&c).ok());
+        let restorable = change.entity == icc_core::sync::INVOICE_ENTITY
+            && invoice_field_kind(&change.field).is_some()
+            && self.exists(&change.entity_id).await?;
+        if let (true, Some(current), Ok(id)) =
+            (restorable, current, change.entity_id.parse::<InvoiceId>())
+            && check_invoice_value(&change.field, &current.value).is_ok()
+        {
+            self.sync.remote = true;
+            self.sync.discarding = true;
+            self.set_invoice_field(id, &change.field, &current.value)
+                .await?;
+            if current.edited {
+                self.set_field_version(&change.entity_id, &change.field, &current.hlc)
+                    .await?;
+            } else {
+                sqlx::query(
+                    "DELETE FROM sync_fields WHERE entity = 'invoice' AND entity_id = ? AND field = ?",
+                )
+                .bind(&change.entity_id)
+                .bind(&change.field)
+                .execute(&mut *self.conn())
+                .await?;
+            }
+        }
+        self.audit(
+            "sync",
+            change.op_id.clone(),
+            "descarte",
+            None,
+            Some(format!(
+                "{} {} = {}",
+                change.entity_id, change.field, change.value
+            )),
+            Some(change.reason.clone()),
+        );
+        Ok(change)
     }
 
     /// Sets one synced field as a local edit (it goes to the outbox like any change): used
@@ -496,7 +847,7 @@ impl WriteTx {
             }
             _ => {
                 let ids = id.to_string();
-                let column = FIELDS
+                let column = INVOICE_FIELDS
                     .iter()
                     .find(|(f, _)| *f == field)
                     .map(|(f, _)| *f)
@@ -522,7 +873,7 @@ impl WriteTx {
                 if old == text {
                     return Ok(());
                 }
-                // column names come from FIELDS: plain identifiers
+                // column names come from INVOICE_FIELDS: plain identifiers
                 let sql = format!("UPDATE invoices SET {column} = ? WHERE id = ?");
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 let q = if field_spec(column) == Some(true) {
@@ -538,11 +889,12 @@ impl WriteTx {
                 if column.starts_with("fecha_") {
                     self.rederive_deadlines(&ids).await?;
                 }
-                let audit_field: &'static str = FIELDS
+                let audit_field: &'static str = INVOICE_FIELDS
                     .iter()
                     .find(|(f, _)| *f == field)
                     .map_or("campo", |(f, _)| f);
-                self.audit("invoice", ids, "sync", Some(audit_field), old, text);
+                let action = self.change_action();
+                self.audit("invoice", ids, action, Some(audit_field), old, text);
             }
         }
         Ok(())
@@ -591,11 +943,24 @@ impl WriteTx {
     /// # Errors
     /// Database errors.
     pub async fn resolve_conflict(&mut self, id: i64, user: &str) -> Result<()> {
+        let obra: Option<Option<String>> =
+            sqlx::query_scalar("SELECT obra FROM sync_conflicts WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *self.conn())
+                .await?;
+        let Some(obra) = obra else {
+            return Err(StoreError::NotFound {
+                what: "conflicto",
+                key: id.to_string(),
+            });
+        };
         sqlx::query("UPDATE sync_conflicts SET resolved_by = ? WHERE id = ?")
             .bind(user)
             .bind(id)
             .execute(&mut *self.conn())
             .await?;
+        // the resolution travels through the outbox, after the kept value
+        self.sync.resolutions.push((id, obra));
         Ok(())
     }
 }
@@ -701,25 +1066,40 @@ async fn load_invoice(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<icc
     })
 }
 
-/// A document's value for one synced field, in the form edits carry.
-fn doc_field(doc: &Value, field: &str, numeric: bool) -> Value {
-    let v = match field {
-        "monto_otros" => {
-            let sum: i64 = doc["otros_impuestos"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|t| t["valor"].as_i64()).sum())
-                .unwrap_or(0);
-            return Value::from(sum);
-        }
-        "fecha_recepcion_sii" => doc[field]
-            .as_str()
-            .map(|s| Value::String(s.get(..19).unwrap_or(s).to_owned())),
-        f => Some(doc[f].clone()),
-    };
-    match v {
-        Some(Value::Null) | None => Value::Null,
-        Some(Value::String(s)) if numeric => s.parse::<i64>().map_or(Value::Null, Value::from),
-        Some(v) => v,
+/// How applying one pulled op ended.
+enum Outcome {
+    Applied,
+    Skipped,
+    Invalid,
+    Held,
+}
+
+#[derive(sqlx::FromRow)]
+struct RefusedRow {
+    op_id: String,
+    entity: String,
+    entity_id: String,
+    field: String,
+    value: String,
+    reason: String,
+    refused_at: String,
+    current: Option<String>,
+}
+
+impl RefusedRow {
+    fn split(self) -> (RefusedChange, Option<String>) {
+        (
+            RefusedChange {
+                op_id: self.op_id,
+                entity: self.entity,
+                entity_id: self.entity_id,
+                field: self.field,
+                value: self.value,
+                reason: self.reason,
+                refused_at: self.refused_at,
+            },
+            self.current,
+        )
     }
 }
 
@@ -763,9 +1143,10 @@ impl Store {
             String,
             Option<String>,
             Option<String>,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra FROM sync_outbox \
+            "SELECT seq, op_id, entity, entity_id, field, value, hlc, base_hlc, obra, source FROM sync_outbox \
              ORDER BY seq LIMIT ?",
         )
         .bind(limit)
@@ -777,7 +1158,7 @@ impl Store {
         };
         rows.into_iter()
             .map(
-                |(seq, op_id, entity, entity_id, field, value, hlc, base, obra)| {
+                |(seq, op_id, entity, entity_id, field, value, hlc, base, obra, source)| {
                     Ok(OutboxOp {
                         seq,
                         op: Op {
@@ -799,6 +1180,7 @@ impl Store {
                                 })
                                 .transpose()?,
                             obra,
+                            source,
                         },
                     })
                 },
@@ -823,7 +1205,7 @@ impl Store {
         let row: (Option<i64>, i64, bool, Option<String>) = sqlx::query_as(
             "SELECT max(seq), count(*), coalesce(max(field <> '_doc'), 0), '[' || group_concat(json_object( \
                  'op_id', op_id, 'entity', entity, 'entity_id', entity_id, 'field', field, \
-                 'value', json(value), 'hlc', hlc, 'base_hlc', base_hlc, 'obra', obra), ',' ORDER BY seq) || ']' \
+                 'value', json(value), 'hlc', hlc, 'base_hlc', base_hlc, 'obra', obra, 'source', source), ',' ORDER BY seq) || ']' \
              FROM ( \
                  SELECT *, SUM(octet_length(value)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto \
                  FROM (SELECT * FROM sync_outbox WHERE seq > ? ORDER BY seq LIMIT ?)) \
@@ -853,6 +1235,31 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sync_outbox")
             .fetch_one(self.pool())
             .await?)
+    }
+
+    /// Changes the server refused, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn refused(&self) -> Result<Vec<RefusedChange>> {
+        Ok(sqlx::query_as(
+            "SELECT op_id, entity, entity_id, field, value, reason, refused_at FROM sync_refused ORDER BY refused_at, op_id",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Invoices removed because they left the account's obras, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn removed_invoices(&self, limit: i64) -> Result<Vec<RemovedInvoice>> {
+        Ok(sqlx::query_as(
+            "SELECT entity_id, invoice, reason, removed_at FROM sync_removed ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Conflicts (open first).

@@ -256,8 +256,14 @@ impl WriteTx {
     }
 
     /// The audit action of a field change: `sync` when applying the server's changes.
-    fn change_action(&self) -> &'static str {
-        if self.sync.remote { "sync" } else { "update" }
+    pub(crate) fn change_action(&self) -> &'static str {
+        if self.sync.discarding {
+            "descarte"
+        } else if self.sync.remote {
+            "sync"
+        } else {
+            "update"
+        }
     }
 
     /// The audit rows queued and not yet written.
@@ -1258,6 +1264,21 @@ impl WriteTx {
             None,
             Some(value.into()),
         );
+        Ok(())
+    }
+
+    /// Removes a non-secret setting.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn delete_setting(&mut self, key: &str) -> Result<()> {
+        let r = sqlx::query("DELETE FROM settings WHERE key = ?")
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await?;
+        if r.rows_affected() > 0 {
+            self.audit("setting", key, "delete", Some("value"), None, None);
+        }
         Ok(())
     }
 }

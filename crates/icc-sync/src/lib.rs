@@ -19,6 +19,17 @@ pub enum SyncError {
     /// The account may not do this (another obra).
     #[error("el servidor no lo permite: {0}")]
     Forbidden(String),
+    /// The server refused some ops of a push and stored none: each is listed with its
+    /// reason (a permission, an entity it does not hold, a value of the wrong type).
+    #[error("{message}")]
+    Refused {
+        /// HTTP status (400, 403 or 409).
+        status: u16,
+        /// The server's summary.
+        message: String,
+        /// Every refused op.
+        refused: Vec<icc_core::sync::Refusal>,
+    },
     /// Client and server speak different protocol versions.
     #[error("{0}")]
     Outdated(String),
@@ -69,6 +80,10 @@ pub struct Tokens {
     pub refresh_token: Secret,
     /// The account.
     pub user: Profile,
+    /// The device id the server issued to this session (empty from a server older than
+    /// device ids).
+    #[serde(default)]
+    pub device_id: String,
 }
 
 /// A server account.
@@ -104,6 +119,8 @@ pub struct SyncClient {
 struct ErrorBody {
     code: String,
     message: String,
+    #[serde(default)]
+    refused: Vec<icc_core::sync::Refusal>,
 }
 
 impl SyncClient {
@@ -183,10 +200,17 @@ impl SyncClient {
                 });
         }
         let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
-        let (code, message) = body.map_or_else(
-            || (String::new(), format!("sin detalle ({status})")),
-            |b| (b.code, b.message),
+        let (code, message, refused) = body.map_or_else(
+            || (String::new(), format!("sin detalle ({status})"), Vec::new()),
+            |b| (b.code, b.message, b.refused),
         );
+        if !refused.is_empty() {
+            return Err(SyncError::Refused {
+                status: status.as_u16(),
+                message,
+                refused,
+            });
+        }
         Err(match (status.as_u16(), code.as_str()) {
             (401, _) => SyncError::Unauthorized(message),
             (403, _) => SyncError::Forbidden(message),
@@ -216,27 +240,36 @@ impl SyncClient {
         self.send(req).await?.ok_or_else(|| empty(self))
     }
 
-    /// Signs in.
+    /// Signs in. `device_id` is the id this laptop already has, if any: the server gives it
+    /// back when it belongs to the same account, else issues a new one.
     ///
     /// # Errors
     /// [`SyncError`].
-    pub async fn login(&self, username: &str, password: &Secret) -> Result<Tokens, SyncError> {
-        let req = self
-            .http
-            .post(self.endpoint("api/v1/auth/login")?)
-            .json(&serde_json::json!({"username": username, "password": password.expose()}));
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &Secret,
+        device_id: Option<&str>,
+    ) -> Result<Tokens, SyncError> {
+        let req = self.http.post(self.endpoint("api/v1/auth/login")?).json(
+            &serde_json::json!({"username": username, "password": password.expose(), "device_id": device_id}),
+        );
         self.send(req).await?.ok_or_else(|| empty(self))
     }
 
-    /// Exchanges a refresh token (usable once) for a new pair.
+    /// Exchanges a refresh token (usable once) for a new pair; with `new_device` the server
+    /// also issues a new device id for the session (after a backup restore).
     ///
     /// # Errors
     /// [`SyncError`].
-    pub async fn refresh(&self, refresh_token: &Secret) -> Result<Tokens, SyncError> {
-        let req = self
-            .http
-            .post(self.endpoint("api/v1/auth/refresh")?)
-            .json(&serde_json::json!({"refresh_token": refresh_token.expose()}));
+    pub async fn refresh(
+        &self,
+        refresh_token: &Secret,
+        new_device: bool,
+    ) -> Result<Tokens, SyncError> {
+        let req = self.http.post(self.endpoint("api/v1/auth/refresh")?).json(
+            &serde_json::json!({"refresh_token": refresh_token.expose(), "new_device": new_device}),
+        );
         self.send(req).await?.ok_or_else(|| empty(self))
     }
 
@@ -281,6 +314,8 @@ impl SyncClient {
     }
 
     /// Ops and conflicts after `cursor`, except the ops `device` made itself (it has them).
+    /// `scope` is what the device holds, as the last pull said (`*`: all obras; `None`:
+    /// unknown): when the account sees more now, the server starts again from the beginning.
     ///
     /// # Errors
     /// [`SyncError`].
@@ -290,12 +325,16 @@ impl SyncClient {
         device: &str,
         cursor: i64,
         limit: i64,
+        scope: Option<&str>,
     ) -> Result<PullResponse, SyncError> {
         let mut url = self.endpoint("api/v1/sync/pull")?;
         url.query_pairs_mut()
             .append_pair("cursor", &cursor.to_string())
             .append_pair("limit", &limit.to_string())
             .append_pair("device", device);
+        if let Some(scope) = scope {
+            url.query_pairs_mut().append_pair("scope", scope);
+        }
         let req = self.http.get(url).bearer_auth(access.expose());
         self.send(req).await?.ok_or_else(|| empty(self))
     }
