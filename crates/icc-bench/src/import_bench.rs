@@ -128,11 +128,11 @@ fn raw_csv(path: &Path) -> Result<usize> {
 /// Every import must at least insert each row once and, for search, index its text in FTS5
 /// (the store's tokenizer and columns), so no full import can be faster than `insert` alone,
 /// nor, at best with the reading done on the other core, than `insert + fts`.
-struct Floors {
+pub(crate) struct Floors {
     /// The rows into one table without indexes or constraints, in one transaction.
-    insert: f64,
+    pub(crate) insert: f64,
     /// The same rows' text into an FTS5 table like `invoices_search`, in one transaction.
-    fts: f64,
+    pub(crate) fts: f64,
 }
 
 /// Measures [`Floors`] on a scratch database with the store's pragmas (WAL, synchronous
@@ -219,7 +219,7 @@ async fn floors(csv_path: &Path) -> Result<Floors> {
 }
 
 /// Median of three measurements of [`floors`], each field on its own.
-async fn median_floors(csv_path: &Path) -> Result<Floors> {
+pub(crate) async fn median_floors(csv_path: &Path) -> Result<Floors> {
     let mut runs = Vec::new();
     for _ in 0..3 {
         runs.push(floors(csv_path).await?);
