@@ -122,7 +122,10 @@ pub enum Command {
         server_user: String,
     },
     /// Envía los cambios de este equipo y recibe los de los demás
-    Sync,
+    Sync {
+        #[command(subcommand)]
+        command: Option<SyncCommand>,
+    },
     /// Conflictos de sincronización: listar y resolver
     Conflicts {
         #[command(subcommand)]
@@ -279,6 +282,19 @@ pub enum IconstruyeCommand {
         #[arg(long, value_name = "FECHA")]
         hasta: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Lista los cambios que el servidor rechazó (apartados, sin frenar los demás)
+    Refused,
+    /// Descarta un cambio rechazado: vuelve a poner aquí el valor del servidor
+    Discard {
+        /// Identificador del cambio (op_id, de `icc sync refused`)
+        op_id: String,
+    },
+    /// Lista las facturas retiradas de este equipo porque dejaron de ser de sus obras
+    Removed,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,7 +22,7 @@ use icc_core::{InvoiceStatus, Role};
 
 use args::{
     BackupCommand, Cli, Command, ConflictsCommand, CredentialsCommand, DevCommand, FilterArgs,
-    IconstruyeCommand, InvoicesCommand, ObrasCommand, UsersCommand,
+    IconstruyeCommand, InvoicesCommand, ObrasCommand, SyncCommand, UsersCommand,
 };
 
 /// A failure with its exit code.
@@ -423,17 +423,77 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 ),
             );
         }
-        Command::Sync => {
+        Command::Sync { command: None } => {
             let s = login(app, cli, stdin).await?;
             let r = app.sync(&s).await?;
-            output::done(
-                json,
-                &r,
-                &format!(
-                    "Sincronizado: {} cambio(s) enviados, {} recibidos ({} aplicados), {} conflicto(s) abiertos, {} pendientes.",
-                    r.pushed, r.pulled, r.applied, r.conflicts, r.pending
-                ),
+            let mut text = format!(
+                "Sincronizado: {} cambio(s) enviados, {} recibidos ({} aplicados), {} conflicto(s) abiertos, {} pendientes.",
+                r.pushed, r.pulled, r.applied, r.conflicts, r.pending
             );
+            if r.invalid > 0 {
+                text.push_str(&format!(
+                    "\n{} valor(es) recibidos no se pudieron guardar (tipo incorrecto) y se omitieron.",
+                    r.invalid
+                ));
+            }
+            for g in &r.removed {
+                text.push_str(&format!(
+                    "\nRetirada de este equipo: {} ({}).",
+                    g.invoice, g.reason
+                ));
+            }
+            if !r.refused.is_empty() {
+                text.push_str(&format!(
+                    "\n{} cambio(s) rechazados por el servidor quedan apartados; véalos con `icc sync refused` y descártelos con `icc sync discard ID`.",
+                    r.refused.len()
+                ));
+            }
+            output::done(json, &r, &text);
+        }
+        Command::Sync {
+            command: Some(command),
+        } => {
+            let s = login(app, cli, stdin).await?;
+            match command {
+                SyncCommand::Refused => {
+                    let list = app.refused_changes(&s).await?;
+                    let mut text = if list.is_empty() {
+                        "No hay cambios rechazados.".to_owned()
+                    } else {
+                        format!("{} cambio(s) rechazados por el servidor:", list.len())
+                    };
+                    for c in &list {
+                        text.push_str(&format!(
+                            "\n{}  {} {} = {}: {}",
+                            c.op_id, c.entity_id, c.field, c.value, c.reason
+                        ));
+                    }
+                    output::done(json, &list, &text);
+                }
+                SyncCommand::Discard { op_id } => {
+                    let c = app.discard_refused(&s, op_id).await?;
+                    output::done(
+                        json,
+                        &c,
+                        &format!(
+                            "Cambio {} descartado: {} de {} vuelve al valor del servidor.",
+                            c.op_id, c.field, c.entity_id
+                        ),
+                    );
+                }
+                SyncCommand::Removed => {
+                    let list = app.removed_invoices(&s).await?;
+                    let mut text = if list.is_empty() {
+                        "No se ha retirado ninguna factura de este equipo.".to_owned()
+                    } else {
+                        format!("{} factura(s) retiradas de este equipo:", list.len())
+                    };
+                    for g in &list {
+                        text.push_str(&format!("\n{}  {}: {}", g.removed_at, g.invoice, g.reason));
+                    }
+                    output::done(json, &list, &text);
+                }
+            }
         }
         Command::Conflicts { command } => {
             let s = login(app, cli, stdin).await?;
