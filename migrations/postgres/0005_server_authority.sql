@@ -22,3 +22,7 @@ CREATE TABLE scope_moves (
     old_obra  TEXT,
     new_obra  TEXT
 );
+
+-- The source system an edit came from (`iconstruye`, `import`), NULL for a person's own
+-- decision: checked against the permission to run that source, kept for the record.
+ALTER TABLE ops ADD COLUMN source TEXT;

@@ -477,3 +477,104 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// An iConstruye pull run by an accountant's laptop moves invoices to `pagada` (through
+/// `aprobada`, which an accountant may not decide): the changes are marked as coming from
+/// iConstruye, so the server accepts them under the permission to pull, and a gerente's
+/// laptop receives them.
+#[tokio::test]
+async fn an_accountants_iconstruye_pull_that_pays_invoices_syncs_to_the_other_laptops() {
+    const SERVER_PW: &str = "Moldaje-Andamio-Losa-2026";
+    let srv = icc_server::testing::TestServer::start(
+        &[
+            ("contadora", Role::Contabilidad, &[]),
+            ("gerente", Role::Gerente, &[]),
+        ],
+        SERVER_PW,
+    )
+    .await;
+    let from = day("2026-03-01");
+    let mut cfg = FakeConfig::new(4, 60, from, KEY);
+    cfg.days = 10;
+    let fake = FakeServer::start(cfg, 0).await.unwrap();
+    let (_d, office, admin) = app_with(&fake, Some(KEY)).await;
+    office
+        .login_server(&admin, &srv.url, "contadora", SERVER_PW)
+        .await
+        .unwrap();
+    pull(&office, &admin, Some("2026-03-01"), "2026-03-10")
+        .await
+        .unwrap();
+    office.sync(&admin).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let other = App::open(dir.path()).await.unwrap();
+    let g = other.init("admin", ADMIN_PW).await.unwrap();
+    other
+        .login_server(&g, &srv.url, "gerente", SERVER_PW)
+        .await
+        .unwrap();
+    other.sync(&g).await.unwrap();
+
+    let paid = fake
+        .docs()
+        .into_iter()
+        .find(|d| !d.nota && d.estado_doc == "Ingresada" && d.estado_pago == "No Pagada")
+        .unwrap();
+    fake.edit_docs(|docs| {
+        for d in docs.iter_mut() {
+            if d.id == paid.id {
+                d.estado_doc = "Aprobada".into();
+                d.estado_pago = "Pagada".into();
+            }
+        }
+    });
+    pull(&office, &admin, Some("2026-03-01"), "2026-03-10")
+        .await
+        .unwrap();
+    let r = office.sync(&admin).await.unwrap();
+    assert!(
+        r.refused.is_empty() && r.pending == 0,
+        "the server accepts iConstruye's status steps from an accountant: {r:?}"
+    );
+    let sources: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT value #>> '{}', source FROM ops WHERE field = 'estado' ORDER BY seq",
+    )
+    .fetch_all(&srv.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        sources,
+        vec![
+            ("aprobada".to_owned(), Some("iconstruye".to_owned())),
+            ("pagada".to_owned(), Some("iconstruye".to_owned()))
+        ],
+        "the server keeps where each step came from"
+    );
+    other.sync(&g).await.unwrap();
+    assert_eq!(stored(&other).await[&paid.key()].1, "pagada");
+
+    // the same step typed by the accountant (not from iConstruye) is refused and set aside
+    let another = fake
+        .docs()
+        .into_iter()
+        .find(|d| !d.nota && d.estado_doc == "Ingresada" && d.estado_pago == "No Pagada")
+        .unwrap();
+    office
+        .set_invoice_status(
+            &admin,
+            &another.key(),
+            icc_core::InvoiceStatus::Aprobada,
+            None,
+        )
+        .await
+        .unwrap();
+    let r = office.sync(&admin).await.unwrap();
+    assert_eq!(r.refused.len(), 1, "{r:?}");
+    assert!(
+        r.refused[0].reason.contains("aprobar"),
+        "{:?}",
+        r.refused[0]
+    );
+    srv.stop().await;
+}

@@ -1172,3 +1172,87 @@ async fn doctor_checks_the_server_its_protocol_and_the_clock() {
     assert!(down.hint.unwrap().contains("servidor"));
     srv.stop().await;
 }
+
+/// The status-bar timer, the button and the command line may start a sync at the same
+/// moment on one data folder: the second waits for the first, both succeed, and the
+/// session survives (a refresh token used twice would revoke it).
+#[tokio::test]
+async fn two_syncs_started_at_once_on_one_data_folder_take_turns_and_keep_the_session() {
+    let srv = start_server().await;
+    let l = laptop(&srv, "contadora").await;
+    import_rcv(&l).await;
+    // a second App on the same folder, as the command line next to the desktop app
+    let cli = App::open(l._dir.path()).await.unwrap();
+    let s2 = cli.login("admin", PW).await.unwrap();
+    let (a, b, c) = tokio::join!(l.app.sync(&l.s), cli.sync(&s2), l.app.sync(&l.s));
+    for r in [&a, &b, &c] {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let pushed: u64 = [a, b, c].iter().map(|r| r.as_ref().unwrap().pushed).sum();
+    assert_eq!(pushed, 2, "the two documents went out once");
+    // the session is alive for both
+    l.app.sync(&l.s).await.unwrap();
+    cli.sync(&s2).await.unwrap();
+    let revoked: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NOT NULL")
+            .fetch_one(&srv.pool)
+            .await
+            .unwrap();
+    assert_eq!(revoked, 0, "no refresh token looked stolen");
+    srv.stop().await;
+}
+
+/// A linked laptop restored from a backup gets a new device id and pulls everything back,
+/// including what it did itself after the backup (a pull never sends a device its own ops).
+#[tokio::test]
+async fn a_restored_laptop_gets_a_new_device_id_and_its_own_later_changes_back() {
+    let srv = start_server().await;
+    let l = laptop(&srv, "contadora").await;
+    import_rcv(&l).await;
+    l.app.sync(&l.s).await.unwrap();
+    let before = l.app.create_backup(&l.s).await.unwrap();
+    set(
+        &l,
+        A,
+        AssignmentChange {
+            glosa: Some(Some("después del respaldo".into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    l.app.sync(&l.s).await.unwrap();
+    let old_device = l
+        .app
+        .store()
+        .setting(icc_store::sync::DEVICE_SETTING)
+        .await
+        .unwrap()
+        .unwrap();
+    l.app.restore_backup(&l.s, Some(&before.id)).await.unwrap();
+    let app = App::open(l._dir.path()).await.unwrap();
+    let s = app.login("admin", PW).await.unwrap();
+    assert_eq!(
+        app.show_invoice(&s, A).await.unwrap().detail.glosa,
+        None,
+        "the backup is from before the edit"
+    );
+    app.sync(&s).await.unwrap();
+    let new_device = app
+        .store()
+        .setting(icc_store::sync::DEVICE_SETTING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(new_device, old_device);
+    assert_eq!(
+        app.show_invoice(&s, A)
+            .await
+            .unwrap()
+            .detail
+            .glosa
+            .as_deref(),
+        Some("después del respaldo"),
+        "its own change made after the backup came back from the server"
+    );
+    srv.stop().await;
+}

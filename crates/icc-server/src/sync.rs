@@ -317,8 +317,8 @@ async fn push_checked(
             continue;
         }
         let seq: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (op_id) DO NOTHING RETURNING seq",
+            "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (op_id) DO NOTHING RETURNING seq",
         )
         .bind(op.op_id)
         .bind(&op.entity)
@@ -330,6 +330,7 @@ async fn push_checked(
         .bind(&op.obra)
         .bind(&req.device_id)
         .bind(&user.username)
+        .bind(&op.source)
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| unstorable(e, op.op_id))?;
@@ -1025,7 +1026,7 @@ pub struct PullQuery {
     pub scope: Option<String>,
 }
 
-const OP_COLUMNS: &str = "o.seq, o.op_id, o.entity, o.entity_id, o.field, o.value, o.hlc, o.base_hlc, o.obra, o.device_id, o.user_name";
+const OP_COLUMNS: &str = "o.seq, o.op_id, o.entity, o.entity_id, o.field, o.value, o.hlc, o.base_hlc, o.obra, o.device_id, o.user_name, o.source";
 
 type OpRow = (
     i64,
@@ -1039,6 +1040,7 @@ type OpRow = (
     Option<String>,
     String,
     String,
+    Option<String>,
 );
 type ConflictRow = (
     i64,
@@ -1149,8 +1151,20 @@ pub async fn pull(
     .await?;
     tx.commit().await?;
     let mut ops = Vec::with_capacity(snapshot.len() + rows.len());
-    for (seq, op_id, entity, entity_id, field, value, hlc, base, obra, device_id, user_name) in
-        snapshot.into_iter().chain(rows)
+    for (
+        seq,
+        op_id,
+        entity,
+        entity_id,
+        field,
+        value,
+        hlc,
+        base,
+        obra,
+        device_id,
+        user_name,
+        source,
+    ) in snapshot.into_iter().chain(rows)
     {
         ops.push(ServerOp {
             seq,
@@ -1163,7 +1177,7 @@ pub async fn pull(
                 hlc: parse_hlc(&hlc)?,
                 base_hlc: base.as_deref().map(parse_hlc).transpose()?,
                 obra,
-                source: None,
+                source,
             },
             user: user_name,
             device_id,
