@@ -1,7 +1,7 @@
 //! Accounts and tokens: argon2id passwords, HS256 access tokens of at most 15 minutes,
 //! rotating refresh tokens stored hashed (reusing a rotated one revokes its whole family),
-//! logout, and login rate limits per IP and per account kept in PostgreSQL so every
-//! instance shares them.
+//! device ids bound to accounts, logout, and login rate limits per IP and per account kept
+//! in PostgreSQL so every instance shares them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use icc_core::Role;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -51,7 +51,8 @@ fn dummy_hash() -> &'static str {
     H.get_or_init(|| hash_password("contraseña de relleno para medir igual").unwrap_or_default())
 }
 
-/// What an access token says.
+/// What an access token says. Role and obras are informative: every request reads the
+/// account's current ones.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     /// User name.
@@ -62,6 +63,9 @@ pub struct Claims {
     pub obras: Vec<String>,
     /// Refresh-token family: logout revokes the access tokens of the family too.
     pub fam: uuid::Uuid,
+    /// The family's device (absent in sessions opened before device ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
     /// Issued at (unix seconds).
     pub iat: i64,
     /// Expires (unix seconds).
@@ -123,15 +127,24 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, &'static s
     Ok(claims)
 }
 
+/// Whether `id` may be a device id: 1 to 64 ASCII letters, digits or `_` (it ends the
+/// ops' HLC, whose parts `-` separates).
+pub fn valid_device_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// A signed-in user, from a valid access token of a live family and an enabled account.
 #[derive(Debug, Clone)]
 pub struct Authed {
-    /// User name.
+    /// User name (as the account spells it).
     pub username: String,
-    /// Role.
+    /// Role, as the account has it now (not as the token says).
     pub role: Role,
-    /// Obras (site managers).
+    /// Obras (site managers), as the account has them now.
     pub obras: Vec<String>,
+    /// The device the session's family is bound to (`None`: a session opened before device
+    /// ids were issued).
+    pub device: Option<String>,
 }
 
 impl Authed {
@@ -169,34 +182,75 @@ impl FromRequestParts<AppState> for Authed {
             chrono::Utc::now().timestamp(),
         )
         .map_err(ApiError::unauthorized)?;
-        let row: Option<(bool, bool)> = sqlx::query_as(
-            "SELECT u.disabled, EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = $2 AND t.revoked_at IS NOT NULL) \
+        let row: Option<(String, String, Vec<String>, bool, bool)> = sqlx::query_as(
+            "SELECT u.username, u.role, u.obras, u.disabled, \
+                    EXISTS (SELECT 1 FROM refresh_tokens t \
+                            WHERE t.family = $2 AND t.revoked_at IS NOT NULL) \
              FROM users u WHERE lower(u.username) = lower($1)",
         )
         .bind(&claims.sub)
         .bind(claims.fam)
         .fetch_optional(&st.pool)
         .await?;
-        match row {
-            Some((false, false)) => {}
-            Some((true, _)) => return Err(ApiError::unauthorized("la cuenta está deshabilitada")),
-            Some((_, true)) => {
+        let (username, role, obras) = match row {
+            Some((username, role, obras, false, false)) => (username, role, obras),
+            Some((_, _, _, true, _)) => {
+                return Err(ApiError::unauthorized("la cuenta está deshabilitada"));
+            }
+            Some((_, _, _, _, true)) => {
                 return Err(ApiError::unauthorized(
                     "la sesión fue cerrada; inicie sesión de nuevo",
                 ));
             }
             None => return Err(ApiError::unauthorized("la cuenta no existe")),
-        }
-        let role: Role = claims
-            .role
-            .parse()
-            .map_err(|_| ApiError::unauthorized("el token trae un rol desconocido"))?;
+        };
+        let role: Role = role.parse().map_err(|_| {
+            ApiError::internal(format!("account {username} has an unknown role {role}"))
+        })?;
         Ok(Authed {
-            username: claims.sub,
+            username,
             role,
-            obras: claims.obras,
+            obras,
+            device: claims.dev,
         })
     }
+}
+
+/// Which of `devices` are bound to the account `username` (any order; unknown ids and
+/// other accounts' ids are left out).
+///
+/// # Errors
+/// Database errors.
+pub async fn user_devices<'e, E>(
+    ex: E,
+    username: &str,
+    devices: &[String],
+) -> sqlx::Result<Vec<String>>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    sqlx::query_scalar(
+        "SELECT d.device_id FROM devices d JOIN users u ON u.id = d.user_id \
+         WHERE lower(u.username) = lower($1) AND d.device_id = ANY($2)",
+    )
+    .bind(username)
+    .bind(devices)
+    .fetch_all(ex)
+    .await
+}
+
+/// Whether no account has `device_id` (a legacy laptop's own id, never bound).
+///
+/// # Errors
+/// Database errors.
+pub async fn device_is_free<'e, E>(ex: E, device_id: &str) -> sqlx::Result<bool>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)")
+        .bind(device_id)
+        .fetch_one(ex)
+        .await
 }
 
 /// `POST /api/v1/auth/login` body.
@@ -206,6 +260,10 @@ pub struct LoginRequest {
     pub username: String,
     /// Password.
     pub password: String,
+    /// The device id this laptop has, if any: kept when it is free or already this
+    /// account's, otherwise a new one is issued.
+    #[serde(default)]
+    pub device_id: Option<String>,
 }
 
 /// Tokens and who they are for.
@@ -219,6 +277,9 @@ pub struct TokenResponse {
     pub refresh_token: String,
     /// The account.
     pub user: Profile,
+    /// The device id of this session: the laptop stamps its ops with it. Empty for a
+    /// session opened before device ids were issued (until it asks for `new_device`).
+    pub device_id: String,
 }
 
 /// An account as clients see it.
@@ -237,6 +298,10 @@ pub struct Profile {
 pub struct RefreshRequest {
     /// The refresh token.
     pub refresh_token: String,
+    /// Issue a new device id for this session (the laptop's database was restored from a
+    /// backup, so its old id may have been used since): the family keeps it from then on.
+    #[serde(default)]
+    pub new_device: bool,
 }
 
 fn client_ip(headers: &HeaderMap, peer: SocketAddr, behind_proxy: bool) -> IpAddr {
@@ -292,39 +357,92 @@ fn new_refresh_token() -> String {
     B64.encode(bytes)
 }
 
-async fn issue(
+/// A new device id, bound to `user_id`.
+async fn new_device(conn: &mut PgConnection, user_id: i64) -> sqlx::Result<String> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query("INSERT INTO devices (device_id, user_id) VALUES ($1, $2)")
+        .bind(&id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// The device of a new session: `wanted` when it is valid and free (then bound to this
+/// account) or already this account's; otherwise a new one.
+async fn login_device(
+    conn: &mut PgConnection,
+    user_id: i64,
+    wanted: Option<&str>,
+) -> sqlx::Result<String> {
+    if let Some(d) = wanted.map(str::trim).filter(|d| valid_device_id(d)) {
+        // one statement: binds a free id, or returns the owner of a taken one
+        let owner: i64 = sqlx::query_scalar(
+            "INSERT INTO devices (device_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT (device_id) DO UPDATE SET user_id = devices.user_id \
+             RETURNING user_id",
+        )
+        .bind(d)
+        .bind(user_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if owner == user_id {
+            return Ok(d.to_owned());
+        }
+    }
+    new_device(conn, user_id).await
+}
+
+/// Stores a new refresh token of `family` for `device`; returns its id and value.
+async fn insert_refresh(
+    conn: &mut PgConnection,
     st: &AppState,
     user_id: i64,
-    profile: Profile,
     family: uuid::Uuid,
-) -> ApiResult<TokenResponse> {
+    device: Option<&str>,
+) -> sqlx::Result<(uuid::Uuid, String)> {
     let refresh = new_refresh_token();
+    let id = uuid::Uuid::new_v4();
     sqlx::query(
-        "INSERT INTO refresh_tokens (id, family, user_id, token_hash, expires_at) \
-         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+        "INSERT INTO refresh_tokens (id, family, user_id, token_hash, expires_at, device_id) \
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)",
     )
-    .bind(uuid::Uuid::new_v4())
+    .bind(id)
     .bind(family)
     .bind(user_id)
     .bind(hash_token(&refresh))
     .bind(st.cfg.refresh_ttl.as_secs_f64())
-    .execute(&st.pool)
+    .bind(device)
+    .execute(conn)
     .await?;
+    Ok((id, refresh))
+}
+
+/// The answer: an access token for the family and device, and the refresh token.
+fn tokens(
+    st: &AppState,
+    profile: Profile,
+    family: uuid::Uuid,
+    device: Option<String>,
+    refresh: String,
+) -> TokenResponse {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: profile.username.clone(),
         role: profile.role.clone(),
         obras: profile.obras.clone(),
         fam: family,
+        dev: device.clone(),
         iat: now,
         exp: now + st.cfg.access_ttl.as_secs() as i64,
     };
-    Ok(TokenResponse {
+    TokenResponse {
         access_token: sign(&claims, st.cfg.signing_secret.expose().as_bytes()),
         expires_in: st.cfg.access_ttl.as_secs(),
         refresh_token: refresh,
         user: profile,
-    })
+        device_id: device.unwrap_or_default(),
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -402,14 +520,52 @@ pub async fn login(
         .bind(&user_key)
         .execute(&st.pool)
         .await?;
-    tracing::info!(user = %user.username, "login");
-    Ok(Json(
-        issue(&st, user.id, user.profile(), uuid::Uuid::new_v4()).await?,
+    let mut tx = st.pool.begin().await?;
+    let device = login_device(&mut tx, user.id, req.device_id.as_deref()).await?;
+    let family = uuid::Uuid::new_v4();
+    let (_, refresh) = insert_refresh(&mut tx, &st, user.id, family, Some(&device)).await?;
+    tx.commit().await?;
+    tracing::info!(user = %user.username, device = %device, "login");
+    Ok(Json(tokens(
+        &st,
+        user.profile(),
+        family,
+        Some(device),
+        refresh,
+    )))
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: uuid::Uuid,
+    family: uuid::Uuid,
+    user_id: i64,
+    device_id: Option<String>,
+    used: bool,
+    revoked: bool,
+    expired: bool,
+}
+
+/// Revokes every token of `family` and commits: a used token came back (copied).
+async fn revoke_family(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    family: uuid::Uuid,
+) -> ApiResult<ApiError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE family = $1",
+    )
+    .bind(family)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ApiError::unauthorized(
+        "el token de renovación ya se usó o fue revocado; por seguridad se cerró esa sesión: inicie sesión de nuevo",
     ))
 }
 
 /// `POST /api/v1/auth/refresh`: the token is used up and the next one of its family issued.
-/// A token used before means it was copied: the family is revoked.
+/// A token used before means it was copied: the family is revoked. With `new_device` the
+/// family gets a new device id from then on.
 ///
 /// # Errors
 /// 401 for an unknown, expired, revoked or reused token, or a disabled account.
@@ -418,53 +574,54 @@ pub async fn refresh(
     Json(req): Json<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let mut tx = st.pool.begin().await?;
-    let row: Option<(uuid::Uuid, uuid::Uuid, i64, bool, bool, bool)> = sqlx::query_as(
-        "SELECT id, family, user_id, used_at IS NOT NULL, revoked_at IS NOT NULL, expires_at < now() \
+    let row: Option<TokenRow> = sqlx::query_as(
+        "SELECT id, family, user_id, device_id, used_at IS NOT NULL AS used, \
+                revoked_at IS NOT NULL AS revoked, expires_at < now() AS expired \
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(hash_token(req.refresh_token.trim()))
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((id, family, user_id, used, revoked, expired)) = row else {
+    let Some(t) = row else {
         return Err(ApiError::unauthorized(
             "el token de renovación no es válido; inicie sesión",
         ));
     };
-    if used || revoked {
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE family = $1",
-        )
-        .bind(family)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if used && !revoked {
-            tracing::warn!(%family, "a rotated refresh token was reused; family revoked");
+    if t.used || t.revoked {
+        if !t.revoked {
+            tracing::warn!(family = %t.family, "a rotated refresh token was reused; family revoked");
         }
-        return Err(ApiError::unauthorized(
-            "el token de renovación ya se usó o fue revocado; por seguridad se cerró esa sesión: inicie sesión de nuevo",
-        ));
+        return Err(revoke_family(tx, t.family).await?);
     }
-    if expired {
+    if t.expired {
         return Err(ApiError::unauthorized(
             "la sesión venció; inicie sesión de nuevo",
         ));
     }
     sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
-        .bind(id)
+        .bind(t.id)
         .execute(&mut *tx)
         .await?;
     let user: UserRow = sqlx::query_as(
         "SELECT id, username, password_hash, role, obras, disabled FROM users WHERE id = $1",
     )
-    .bind(user_id)
+    .bind(t.user_id)
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     if user.disabled {
         return Err(ApiError::unauthorized("la cuenta está deshabilitada"));
     }
-    Ok(Json(issue(&st, user.id, user.profile(), family).await?))
+    let device = if req.new_device {
+        Some(new_device(&mut tx, user.id).await?)
+    } else {
+        t.device_id
+    };
+    let (_, refresh) = insert_refresh(&mut tx, &st, user.id, t.family, device.as_deref()).await?;
+    tx.commit().await?;
+    if req.new_device {
+        tracing::info!(user = %user.username, family = %t.family, device = ?device, "new device id issued");
+    }
+    Ok(Json(tokens(&st, user.profile(), t.family, device, refresh)))
 }
 
 /// `POST /api/v1/auth/logout`: revokes the token's family (its access tokens stop working
@@ -486,7 +643,7 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/me`.
+/// `GET /api/v1/me`: the account as it is now.
 pub async fn me(user: Authed) -> Json<Profile> {
     Json(Profile {
         username: user.username,
@@ -505,6 +662,7 @@ mod tests {
             role: "admin".into(),
             obras: vec![],
             fam: uuid::Uuid::nil(),
+            dev: None,
             iat: 0,
             exp,
         }
@@ -536,5 +694,32 @@ mod tests {
         let none = B64.encode(br#"{"alg":"none"}"#);
         assert!(verify(&format!("{none}.{}.", parts[1]), k, 50).is_err());
         assert!(verify("a.b", k, 50).is_err());
+    }
+
+    #[test]
+    fn tokens_without_a_device_still_verify() {
+        let k = b"0123456789abcdef0123456789abcdef-key";
+        let old = serde_json::json!({"sub": "ana", "role": "admin", "obras": [],
+            "fam": uuid::Uuid::nil(), "iat": 0, "exp": 100});
+        let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let input = format!("{header}.{}", B64.encode(old.to_string()));
+        let mut m = mac(k);
+        m.update(input.as_bytes());
+        let t = format!("{input}.{}", B64.encode(m.finalize().into_bytes()));
+        assert_eq!(verify(&t, k, 50).unwrap().dev, None);
+        let with = Claims {
+            dev: Some("pc1".into()),
+            ..claims(100)
+        };
+        assert_eq!(verify(&sign(&with, k), k, 50).unwrap(), with);
+    }
+
+    #[test]
+    fn device_ids() {
+        assert!(valid_device_id("a1b2_C3"));
+        assert!(valid_device_id(&"x".repeat(64)));
+        for bad in ["", "con-guion", "con espacio", "ñandú", &"x".repeat(65)] {
+            assert!(!valid_device_id(bad), "{bad}");
+        }
     }
 }

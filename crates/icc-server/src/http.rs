@@ -131,6 +131,7 @@ pub fn openapi_document() -> serde_json::Value {
                 "Tokens": {"type": "object", "properties": {
                     "access_token": {"type": "string"}, "expires_in": {"type": "integer"},
                     "refresh_token": {"type": "string"},
+                    "device_id": {"type": "string", "description": "el identificador de dispositivo de esta sesión: el equipo firma sus cambios con él (vacío en sesiones anteriores a estos identificadores)"},
                     "user": {"type": "object", "properties": {"username": {"type": "string"}, "role": {"type": "string"}, "obras": {"type": "array", "items": {"type": "string"}}}}}},
                 "Op": {"type": "object", "required": ["op_id", "entity", "entity_id", "field", "value", "hlc"], "properties": {
                     "op_id": {"type": "string", "format": "uuid"}, "entity": {"type": "string"}, "entity_id": {"type": "string"},
@@ -139,10 +140,10 @@ pub fn openapi_document() -> serde_json::Value {
             }
         },
         "paths": {
-            "/auth/login": {"post": {"summary": "Inicia sesión", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+            "/auth/login": {"post": {"summary": "Inicia sesión", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "device_id": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,64}$", "description": "el identificador que el equipo ya tiene: se conserva si está libre o ya es de esta cuenta; si no, se entrega otro"}}}}}},
                 "responses": {"200": {"description": "Tokens", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Tokens"}}}}, "401": {"description": "Credenciales incorrectas", "content": {"application/json": {"schema": err}}}, "429": {"description": "Demasiados intentos (Retry-After)"}}}},
-            "/auth/refresh": {"post": {"summary": "Renueva los tokens (el de renovación se usa una vez)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["refresh_token"], "properties": {"refresh_token": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "Tokens nuevos"}, "401": {"description": "Token inválido, vencido, revocado o reutilizado"}}}},
+            "/auth/refresh": {"post": {"summary": "Renueva los tokens (el de renovación se usa una vez)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["refresh_token"], "properties": {"refresh_token": {"type": "string"}, "new_device": {"type": "boolean", "default": false, "description": "entrega un identificador de dispositivo nuevo (después de restaurar un respaldo)"}}}}}},
+                "responses": {"200": {"description": "Tokens nuevos", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Tokens"}}}}, "401": {"description": "Token inválido, vencido, revocado o reutilizado"}}}},
             "/auth/logout": {"post": {"summary": "Cierra la sesión (revoca la familia de tokens)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"refresh_token": {"type": "string"}}}}}}, "responses": {"204": {"description": "Cerrada"}}}},
             "/me": {"get": {"summary": "La cuenta del token", "security": bearer, "responses": {"200": {"description": "Perfil"}, "401": {"description": "Sin token válido"}}}},
             "/sync/push": {"post": {"summary": "Envía cambios (idempotente por op_id)", "security": bearer, "parameters": [proto],

@@ -100,6 +100,51 @@ impl TestServer {
         )
     }
 
+    /// An access token of `user` on the device `device` (a free id the login binds to the
+    /// account): pushes must come from their session's device.
+    async fn session(&self, user: &str, device: &str) -> String {
+        let (s, v) = self.login_as(user, PW, None, Some(device)).await;
+        assert_eq!((s, v["device_id"].as_str()), (200, Some(device)), "{v}");
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A login as `user` with `password`, from `X-Forwarded-For: xff` when given (servers
+    /// with a trusted proxy), presenting `device` when given.
+    async fn login_as(
+        &self,
+        user: &str,
+        password: &str,
+        xff: Option<&str>,
+        device: Option<&str>,
+    ) -> (u16, Value) {
+        let mut body = json!({"username": user, "password": password});
+        if let Some(d) = device {
+            body["device_id"] = json!(d);
+        }
+        let mut r = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.url))
+            .json(&body);
+        if let Some(x) = xff {
+            r = r.header("x-forwarded-for", x);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Exchanges a refresh token.
+    async fn refresh(&self, token: &str, new_device: bool) -> (u16, Value) {
+        let (s, v, _) = self
+            .post(
+                "/api/v1/auth/refresh",
+                None,
+                json!({"refresh_token": token, "new_device": new_device}),
+            )
+            .await;
+        (s, v)
+    }
+
     async fn push(&self, token: &str, device: &str, ops: Vec<Op>) -> (u16, Value) {
         let req = PushRequest {
             device_id: device.into(),
@@ -171,16 +216,19 @@ fn hlc(ms: i64, device: &str) -> Hlc {
 }
 
 fn op(entity_id: &str, field: &str, value: Value, h: Hlc, base: Option<Hlc>, obra: &str) -> Op {
-    Op {
-        op_id: uuid::Uuid::new_v4(),
-        entity: "invoice".into(),
-        entity_id: entity_id.into(),
-        field: field.into(),
-        value,
-        hlc: h,
-        base_hlc: base,
-        obra: Some(obra.into()),
-    }
+    // through serde, as the server reads it: a field the wire type gains with a default
+    // needs no change here
+    serde_json::from_value(json!({
+        "op_id": uuid::Uuid::new_v4(),
+        "entity": "invoice",
+        "entity_id": entity_id,
+        "field": field,
+        "value": value,
+        "hlc": h,
+        "base_hlc": base,
+        "obra": obra,
+    }))
+    .unwrap()
 }
 
 /// `inv-a` in OB-1 and `inv-b` in OB-2, pushed by `pc1`; returns the clock used.
@@ -373,8 +421,8 @@ async fn brute_force_logins_get_429_with_retry_after() {
 #[tokio::test]
 async fn a_site_manager_pushes_and_pulls_only_their_obras() {
     let srv = TestServer::start().await;
-    let (admin, _) = srv.login("admin").await;
-    let (jefe, _) = srv.login("jefe").await;
+    let admin = srv.session("admin", "pc1").await;
+    let jefe = srv.session("jefe", "pc2").await;
     let t = two_invoices(&srv, &admin).await;
     let mine = srv.pull_all(&jefe).await;
     assert_eq!(
@@ -441,7 +489,11 @@ async fn a_site_manager_pushes_and_pulls_only_their_obras() {
 #[tokio::test]
 async fn concurrent_edits_merge_per_field_and_keep_the_loser() {
     let srv = TestServer::start().await;
-    let (admin, _) = srv.login("admin").await;
+    let admin = srv.session("admin", "pc1").await;
+    // the same account on three more laptops
+    let pc2 = srv.session("admin", "pc2").await;
+    let pc3 = srv.session("admin", "pc3").await;
+    let pc4 = srv.session("admin", "pc4").await;
     let t = now();
     let base = hlc(t, "pc1");
     let first = op(
@@ -479,7 +531,7 @@ async fn concurrent_edits_merge_per_field_and_keep_the_loser() {
     // another field
     let (s, v) = srv
         .push(
-            &admin,
+            &pc3,
             "pc3",
             vec![
                 op(
@@ -504,7 +556,7 @@ async fn concurrent_edits_merge_per_field_and_keep_the_loser() {
     assert_eq!(s, 200, "{v}");
     let (s, v) = srv
         .push(
-            &admin,
+            &pc2,
             "pc2",
             vec![op(
                 "inv-1",
@@ -544,7 +596,7 @@ async fn concurrent_edits_merge_per_field_and_keep_the_loser() {
     // an older edit arriving late loses, and is kept as a conflict too
     let (_, v) = srv
         .push(
-            &admin,
+            &pc4,
             "pc4",
             vec![op(
                 "inv-1",
@@ -904,7 +956,7 @@ fn script(name: &str) -> std::path::PathBuf {
 #[tokio::test]
 async fn the_backup_and_restore_scripts_round_trip_the_database() {
     let srv = TestServer::start().await;
-    let (admin, _) = srv.login("admin").await;
+    let admin = srv.session("admin", "pc1").await;
     two_invoices(&srv, &admin).await;
     let dir = std::env::temp_dir().join(format!("icc-pgdump-{}", uuid::Uuid::new_v4().simple()));
     let out = std::process::Command::new("bash")
@@ -1251,7 +1303,7 @@ async fn count(pool: &PgPool, sql: &'static str) -> i64 {
 #[tokio::test]
 async fn a_full_batch_of_documents_is_stored_once_exactly_as_sent() {
     let srv = TestServer::start().await;
-    let (token, _) = srv.login("admin").await;
+    let token = srv.session("admin", "pc1").await;
     let t = now();
     // 5,000 documents of ~1.3 KB: over axum's default 2 MB body limit
     let long = "hormigón premezclado H-30 «grado» \\ \"comillas\" \t tab ñandú ".repeat(20);
@@ -1318,7 +1370,7 @@ async fn a_full_batch_of_documents_is_stored_once_exactly_as_sent() {
 #[tokio::test]
 async fn a_document_that_cannot_be_stored_refuses_the_whole_batch_naming_it() {
     let srv = TestServer::start().await;
-    let (token, _) = srv.login("admin").await;
+    let token = srv.session("admin", "pc1").await;
     let t = now();
     let good = doc("inv-1", "OB-1", hlc(t, "pc1"), json!({}));
     let nul = doc(
@@ -1371,7 +1423,7 @@ async fn a_document_that_cannot_be_stored_refuses_the_whole_batch_naming_it() {
 #[tokio::test]
 async fn an_entity_has_the_obra_of_its_newest_document_unless_an_edit_moved_it() {
     let srv = TestServer::start().await;
-    let (token, _) = srv.login("admin").await;
+    let token = srv.session("admin", "pc1").await;
     let (jefe, _) = srv.login("jefe").await;
     let t = now();
     let obra = |pool: PgPool| async move {
@@ -1423,5 +1475,118 @@ async fn an_entity_has_the_obra_of_its_newest_document_unless_an_edit_moved_it()
     push(vec![doc("inv-x", "OB-1", hlc(t + 40, "pc1"), json!({}))]).await;
     assert_eq!(obra(srv.pool.clone()).await.as_deref(), Some("OB-2"));
     assert!(!sees(srv.pull_all(&jefe).await));
+    srv.stop().await;
+}
+
+/// The claims inside an access token (not verified: the server did that).
+fn claims_of(access: &str) -> Value {
+    use base64::Engine;
+    let payload = access.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn device_ids_are_issued_kept_per_account_and_renewed_on_request() {
+    let srv = TestServer::start().await;
+    let device = |v: &Value| v["device_id"].as_str().unwrap().to_owned();
+    let (s, v) = srv.login_as("admin", PW, None, None).await;
+    assert_eq!(s, 200, "{v}");
+    let d1 = device(&v);
+    assert!(icc_server::auth::valid_device_id(&d1), "{d1}");
+    assert_eq!(
+        claims_of(v["access_token"].as_str().unwrap())["dev"],
+        json!(d1)
+    );
+    // the same account presenting it keeps it
+    let (_, v) = srv.login_as("admin", PW, None, Some(&d1)).await;
+    assert_eq!(device(&v), d1);
+    // another account never gets it
+    let (_, v) = srv.login_as("jefe", PW, None, Some(&d1)).await;
+    let jefe_device = device(&v);
+    assert_ne!(jefe_device, d1);
+    // a free id the laptop made is bound to the first account presenting it
+    let (_, v) = srv.login_as("jefe", PW, None, Some("equipo_obra_1")).await;
+    assert_eq!(device(&v), "equipo_obra_1");
+    let (_, v) = srv.login_as("admin", PW, None, Some("equipo_obra_1")).await;
+    assert_ne!(device(&v), "equipo_obra_1");
+    // an id that cannot end a clock is replaced
+    let (_, v) = srv.login_as("admin", PW, None, Some("con-guion")).await;
+    assert!(icc_server::auth::valid_device_id(&device(&v)));
+
+    let mine = icc_server::auth::user_devices(
+        &srv.pool,
+        "ADMIN",
+        &[
+            d1.clone(),
+            jefe_device.clone(),
+            "equipo_obra_1".into(),
+            "nada".into(),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(mine, std::slice::from_ref(&d1));
+    assert!(
+        !icc_server::auth::device_is_free(&srv.pool, &d1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        icc_server::auth::device_is_free(&srv.pool, "nada")
+            .await
+            .unwrap()
+    );
+
+    // after a restore the laptop asks for a new id: the family keeps it from then on, and
+    // the old one stays the account's
+    let (_, v) = srv.login_as("admin", PW, None, Some(&d1)).await;
+    let (s, v) = srv
+        .refresh(v["refresh_token"].as_str().unwrap(), true)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let d3 = device(&v);
+    assert_ne!(d3, d1);
+    assert_eq!(
+        claims_of(v["access_token"].as_str().unwrap())["dev"],
+        json!(d3)
+    );
+    let (s, v) = srv
+        .refresh(v["refresh_token"].as_str().unwrap(), false)
+        .await;
+    assert_eq!((s, device(&v)), (200, d3.clone()));
+    let mut mine = icc_server::auth::user_devices(&srv.pool, "admin", &[d1.clone(), d3.clone()])
+        .await
+        .unwrap();
+    mine.sort();
+    let mut want = vec![d1, d3];
+    want.sort();
+    assert_eq!(mine, want);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_role_or_obra_change_applies_to_tokens_already_issued() {
+    let srv = TestServer::start().await;
+    let (access, _) = srv.login("jefe").await;
+    let (_, me) = srv.get("/api/v1/me", Some(&access)).await;
+    assert_eq!(me["obras"], json!(["OB-1"]));
+    sqlx::query("UPDATE users SET obras = '{OB-2}' WHERE username = 'jefe'")
+        .execute(&srv.pool)
+        .await
+        .unwrap();
+    let (_, me) = srv.get("/api/v1/me", Some(&access)).await;
+    assert_eq!(me["obras"], json!(["OB-2"]));
+    sqlx::query("UPDATE users SET role = 'contabilidad', obras = '{}' WHERE username = 'jefe'")
+        .execute(&srv.pool)
+        .await
+        .unwrap();
+    let (_, me) = srv.get("/api/v1/me", Some(&access)).await;
+    assert_eq!(
+        (me["role"].as_str(), &me["obras"]),
+        (Some("contabilidad"), &json!([]))
+    );
     srv.stop().await;
 }
