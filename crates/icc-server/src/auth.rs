@@ -127,6 +127,15 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, &'static s
     Ok(claims)
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}
+
 /// Whether `id` may be a device id: 1 to 64 ASCII letters, digits or `_` (it ends the
 /// ops' HLC, whose parts `-` separates).
 pub fn valid_device_id(id: &str) -> bool {
@@ -715,11 +724,13 @@ mod tests {
     }
 
     #[test]
-    fn device_ids() {
+    fn device_ids_and_secrets() {
         assert!(valid_device_id("a1b2_C3"));
         assert!(valid_device_id(&"x".repeat(64)));
         for bad in ["", "con-guion", "con espacio", "ñandú", &"x".repeat(65)] {
             assert!(!valid_device_id(bad), "{bad}");
         }
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd") && !same_secret("abc", "abcd"));
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
 /// Shortest signing secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Shortest metrics token accepted, in bytes.
+pub const MIN_METRICS_TOKEN_BYTES: usize = 16;
 
 /// A configuration problem, in Spanish, naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,11 @@ pub struct Config {
     /// A reverse proxy terminates TLS in front (plain HTTP allowed off loopback; client
     /// addresses come from `X-Forwarded-For`).
     pub behind_proxy: bool,
+    /// Bearer token that `/metrics` asks for (`ICC_METRICS_TOKEN` / `_FILE`).
+    pub metrics_token: Option<SecretString>,
+    /// A separate listener for `/metrics` (`ICC_METRICS_BIND`), kept off the public one.
+    /// With neither this nor a token, `/metrics` is not served.
+    pub metrics_bind: Option<SocketAddr>,
     /// Access token lifetime.
     pub access_ttl: Duration,
     /// Refresh token lifetime.
@@ -120,7 +127,8 @@ impl Config {
     /// Reads the process environment.
     ///
     /// # Errors
-    /// A missing or weak secret, a bad address, plain HTTP off loopback without a proxy.
+    /// A missing or weak secret, a bad address, plain HTTP off loopback without a proxy, a
+    /// short metrics token.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(&|k| std::env::var(k).ok())
     }
@@ -165,6 +173,31 @@ impl Config {
                 "ICC_BIND {bind} no es local y no hay TLS: indique ICC_TLS_CERT e ICC_TLS_KEY, o ICC_BEHIND_PROXY=1 si un proxy inverso termina HTTPS"
             )));
         }
+        let metrics_token = env_or_file("ICC_METRICS_TOKEN", get)?;
+        if let Some(t) = &metrics_token
+            && t.len() < MIN_METRICS_TOKEN_BYTES
+        {
+            return Err(ConfigError(format!(
+                "ICC_METRICS_TOKEN tiene {} bytes y se exigen al menos {MIN_METRICS_TOKEN_BYTES}; genere uno con `openssl rand -hex 24`",
+                t.len()
+            )));
+        }
+        let metrics_bind = match get("ICC_METRICS_BIND").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(raw) => {
+                let addr: SocketAddr = raw.parse().map_err(|_| {
+                    ConfigError(format!(
+                        "ICC_METRICS_BIND «{raw}» no es una dirección válida; use IP:PUERTO, por ejemplo 127.0.0.1:9787"
+                    ))
+                })?;
+                if addr == bind {
+                    return Err(ConfigError(format!(
+                        "ICC_METRICS_BIND {addr} es la misma dirección que ICC_BIND; indique otro puerto para las métricas"
+                    )));
+                }
+                Some(addr)
+            }
+        };
         Ok(Config {
             database_url: SecretString::new(database_url),
             database_password,
@@ -172,6 +205,8 @@ impl Config {
             bind,
             tls,
             behind_proxy,
+            metrics_token: metrics_token.map(SecretString::new),
+            metrics_bind,
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
         })
@@ -239,6 +274,54 @@ mod tests {
         let mut half = base.to_vec();
         half.push(("ICC_TLS_CERT", "/x.pem"));
         assert!(cfg(&half).unwrap_err().to_string().contains("ICC_TLS_KEY"));
+    }
+
+    #[test]
+    fn metrics_are_configured_and_checked() {
+        let base = [
+            ("DATABASE_URL", "postgres://x/y"),
+            ("ICC_SERVER_SECRET", GOOD),
+        ];
+        let c = cfg(&base).unwrap();
+        assert!(c.metrics_token.is_none() && c.metrics_bind.is_none());
+
+        let mut b = base.to_vec();
+        b.push(("ICC_METRICS_TOKEN", "corto"));
+        assert!(
+            cfg(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("ICC_METRICS_TOKEN")
+        );
+        let token = "metricas-0123456789abcdef";
+        let mut b = base.to_vec();
+        b.push(("ICC_METRICS_TOKEN", token));
+        let c = cfg(&b).unwrap();
+        assert_eq!(
+            c.metrics_token.as_ref().map(SecretString::expose),
+            Some(token)
+        );
+        assert!(!format!("{c:?}").contains(token));
+
+        let mut b = base.to_vec();
+        b.push(("ICC_METRICS_BIND", "127.0.0.1:9787"));
+        assert_eq!(
+            cfg(&b)
+                .unwrap()
+                .metrics_bind
+                .map(|a| a.to_string())
+                .as_deref(),
+            Some("127.0.0.1:9787")
+        );
+        for (bad, why) in [
+            ("9787", "no es una dirección"),
+            (DEFAULT_BIND, "misma dirección"),
+        ] {
+            let mut b = base.to_vec();
+            b.push(("ICC_METRICS_BIND", bad));
+            let e = cfg(&b).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

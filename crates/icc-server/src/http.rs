@@ -1,11 +1,12 @@
 //! The router: routes, and the layers every request passes (request id, JSON logs, metrics,
-//! compression, body limit, timeout).
+//! compression, body limit, timeout). `/metrics` is on the public router only behind a token
+//! and without a listener of its own ([`metrics_router`]).
 
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +17,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::error::ApiError;
 use crate::{AppState, auth, sync};
 
 /// Largest request body (a push of 5,000 ops fits).
@@ -25,7 +27,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP surface.
+/// The whole public HTTP surface. `/metrics` is part of it only when a metrics token is
+/// configured and no separate metrics listener is (`ICC_METRICS_TOKEN`, `ICC_METRICS_BIND`);
+/// otherwise it answers 404 here.
 pub fn router(st: AppState) -> Router {
     let api = Router::new()
         .route("/auth/login", post(auth::login))
@@ -37,12 +41,14 @@ pub fn router(st: AppState) -> Router {
         .route("/conflicts/{id}/resolve", post(sync::resolve))
         .route("/openapi.json", get(openapi))
         .route("/docs", get(docs));
-    Router::new()
+    let mut app = Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(st.clone(), observe))
+        .route("/ready", get(ready));
+    if st.cfg.metrics_token.is_some() && st.cfg.metrics_bind.is_none() {
+        app = app.route("/metrics", get(metrics));
+    }
+    app.layer(middleware::from_fn_with_state(st.clone(), observe))
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // axum's extractors stop at 2 MB on their own: a push of 5,000 documents is larger
@@ -64,18 +70,31 @@ pub fn router(st: AppState) -> Router {
         .with_state(st)
 }
 
+/// The router of the separate metrics listener (`ICC_METRICS_BIND`): `/metrics` only (behind
+/// the token too when one is configured).
+pub fn metrics_router(st: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(st)
+}
+
 /// Counts and times every request by its route (not its raw path, so ids do not explode the
-/// label set).
+/// label set; a path no route matches is `desconocida`) and its method (anything outside
+/// the standard methods is `OTHER`).
 async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "desconocida".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().to_string();
+    let method = crate::metrics::method_label(req.method().as_str());
     let start = Instant::now();
     let resp = next.run(req).await;
     st.metrics
-        .request(&method, &route, resp.status().as_u16(), start.elapsed());
+        .request(method, &route, resp.status().as_u16(), start.elapsed());
     resp
 }
 
@@ -104,8 +123,24 @@ async fn ready(State(st): State<AppState>) -> Response {
     }
 }
 
-/// `/metrics`: Prometheus text.
-async fn metrics(State(st): State<AppState>) -> Response {
+/// `/metrics`: Prometheus text; with a metrics token configured, only for
+/// `Authorization: Bearer TOKEN` (compared in constant time).
+async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &st.cfg.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| auth::same_secret(g.trim(), token.expose())) {
+            let mut r = ApiError::unauthorized(
+                "las métricas piden el token de ICC_METRICS_TOKEN en Authorization: Bearer …; el que llegó falta o no coincide",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.metrics.render(st.pool.size(), st.pool.num_idle()),

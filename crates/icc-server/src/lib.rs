@@ -3,8 +3,9 @@
 //! balancer with PostgreSQL holding all state.
 //!
 //! Endpoints (`/api/v1`): `auth/login`, `auth/refresh`, `auth/logout`, `me`, `sync/push`,
-//! `sync/pull`, `conflicts/{id}/resolve`; `/health`, `/ready`, `/metrics`,
-//! `/api/v1/openapi.json` and its page `/api/v1/docs`.
+//! `sync/pull`, `conflicts/{id}/resolve`; `/health`, `/ready`, `/api/v1/openapi.json` and its
+//! page `/api/v1/docs`; `/metrics` behind a token or on its own listener
+//! ([`metrics_router`]), never open on the public one.
 
 pub mod auth;
 pub mod config;
@@ -23,7 +24,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 pub use config::Config;
-pub use http::router;
+pub use http::{metrics_router, router};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -34,6 +35,17 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     /// Metrics.
     pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// The state of a server on `pool` with `cfg`, its metrics starting at zero.
+    pub fn new(pool: PgPool, cfg: Config) -> AppState {
+        AppState {
+            pool,
+            cfg: Arc::new(cfg),
+            metrics: Arc::default(),
+        }
+    }
 }
 
 /// The embedded migrations (`migrations/postgres`).

@@ -4,7 +4,6 @@
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use icc_server::{AppState, Config};
@@ -179,19 +178,35 @@ async fn run(cli: Cli) -> Result<(), String> {
         Cmd::Serve => {
             init_logs();
             icc_server::migrate(&pool).await?;
-            let st = AppState {
-                pool,
-                cfg: Arc::new(cfg.clone()),
-                metrics: Arc::default(),
-            };
-            let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
+            let st = AppState::new(pool, cfg.clone());
             let handle = axum_server::Handle::new();
             let h = handle.clone();
+            let (stopping, mut stop) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 shutdown_signal().await;
                 tracing::info!("stopping: finishing requests in flight");
                 h.graceful_shutdown(Some(std::time::Duration::from_secs(20)));
+                let _ = stopping.send(true);
             });
+            if let Some(addr) = cfg.metrics_bind {
+                // plain HTTP on its own address, never through the public listener
+                let metrics = icc_server::metrics_router(st.clone()).into_make_service();
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("ICC_METRICS_BIND: no se pudo atender en {addr}: {e}"))?;
+                tokio::spawn(async move {
+                    let served = axum::serve(listener, metrics)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!(bind = %addr, "metrics listener stopped: {e}");
+                    }
+                });
+                tracing::info!(bind = %addr, "metrics listening");
+            }
+            let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
             tracing::info!(bind = %cfg.bind, tls = cfg.tls.is_some(), "icc-server listening");
             let served = match &cfg.tls {
                 Some((cert, key)) => {

@@ -1,5 +1,7 @@
 //! Prometheus metrics in text format: request counts and latencies per route and status,
-//! sync operations, logins, and the database pool.
+//! sync operations, logins, and the database pool. Every label takes a
+//! bounded set of values (routes as declared, the standard methods and `OTHER`), so no
+//! request can grow the exposition.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -24,6 +26,17 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
 }
 
+/// The method label of a request: the standard methods as they are, anything else `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("OTHER")
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -39,10 +52,11 @@ impl Metrics {
         self.add(name, 1);
     }
 
-    /// Records one request.
+    /// Records one request. `route` must come from a bounded set (the router's declared
+    /// routes); the method is folded by [`method_label`].
     pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
         *lock(&self.requests)
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method_label(method).to_owned(), route.to_owned(), status))
             .or_default() += 1;
         let mut l = lock(&self.latency);
         let h = l.entry(route.to_owned()).or_default();
@@ -98,5 +112,30 @@ impl Metrics {
         let _ = writeln!(out, "icc_db_pool_connections{{state=\"open\"}} {pool_size}");
         let _ = writeln!(out, "icc_db_pool_connections{{state=\"idle\"}} {pool_idle}");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::default();
+        for method in ["GET", "BREW", "PROPFIND", "get", "X-ANYTHING-1"] {
+            m.request(method, "/health", 405, Duration::from_millis(1));
+        }
+        let text = m.render(0, 0);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("icc_http_requests_total{"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "icc_http_requests_total{method=\"GET\",route=\"/health\",status=\"405\"} 1",
+                "icc_http_requests_total{method=\"OTHER\",route=\"/health\",status=\"405\"} 4",
+            ]
+        );
     }
 }

@@ -2,7 +2,6 @@
 //! PostgreSQL database, migrated, with accounts, served over HTTP on 127.0.0.1.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use icc_core::Role;
 use sqlx::PgPool;
@@ -45,12 +44,8 @@ pub fn serve(
     pool: PgPool,
     listener: tokio::net::TcpListener,
 ) -> tokio::task::JoinHandle<()> {
-    let st = AppState {
-        pool,
-        cfg: Arc::new(cfg),
-        metrics: Arc::default(),
-    };
-    let app = crate::router(st).into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        crate::router(AppState::new(pool, cfg)).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("test server stopped: {e}");
@@ -77,6 +72,19 @@ impl TestServer {
     /// # Panics
     /// When PostgreSQL cannot be reached or set up: tests fail loudly.
     pub async fn start(users: &[(&str, Role, &[&str])], password: &str) -> TestServer {
+        TestServer::start_with(users, password, |_| {}).await
+    }
+
+    /// As [`TestServer::start`], with the configuration changed by `tweak` first (for
+    /// example `cfg.trusted_proxies = 1`, so tests can set `X-Forwarded-For`).
+    ///
+    /// # Panics
+    /// When PostgreSQL cannot be reached or set up: tests fail loudly.
+    pub async fn start_with(
+        users: &[(&str, Role, &[&str])],
+        password: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let db = format!("icc_test_{}", uuid::Uuid::new_v4().simple());
         let admin = PgPool::connect(&admin_url())
             .await
@@ -86,7 +94,8 @@ impl TestServer {
             .await
             .unwrap_or_else(|e| panic!("CREATE DATABASE: {e}"));
         admin.close().await;
-        let cfg = config(&db);
+        let mut cfg = config(&db);
+        tweak(&mut cfg);
         let pool = crate::connect(&cfg).await.unwrap_or_else(|e| panic!("{e}"));
         crate::migrate(&pool)
             .await

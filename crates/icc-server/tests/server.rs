@@ -21,14 +21,23 @@ struct TestServer {
     http: reqwest::Client,
 }
 
+/// The metrics token of servers started with one.
+const METRICS_TOKEN: &str = "metricas-de-prueba-0123456789";
+
 impl TestServer {
     async fn start() -> TestServer {
-        let t = icc_server::testing::TestServer::start(
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `tweak` changes first.
+    async fn start_with(tweak: impl FnOnce(&mut icc_server::Config)) -> TestServer {
+        let t = icc_server::testing::TestServer::start_with(
             &[
                 ("admin", Role::Admin, &[]),
                 ("jefe", Role::AdminObra, &["OB-1"]),
             ],
             PW,
+            tweak,
         )
         .await;
         TestServer {
@@ -143,6 +152,16 @@ impl TestServer {
             )
             .await;
         (s, v)
+    }
+
+    /// `/metrics` with `Authorization: Bearer token` when given: status and text.
+    async fn metrics(&self, token: Option<&str>) -> (u16, String) {
+        let mut r = self.http.get(format!("{}/metrics", self.url));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
     async fn push(&self, token: &str, device: &str, ops: Vec<Op>) -> (u16, Value) {
@@ -670,14 +689,17 @@ async fn old_clients_and_skewed_clocks_get_clear_answers() {
 
 #[tokio::test]
 async fn health_ready_metrics_and_the_api_document() {
-    let srv = TestServer::start().await;
+    let srv = TestServer::start_with(|c| {
+        c.metrics_token = Some(icc_server::config::SecretString::new(METRICS_TOKEN));
+    })
+    .await;
     assert_eq!(srv.get("/health", None).await.0, 200);
     let (s, v) = srv.get("/ready", None).await;
     assert_eq!((s, v["migrations"].as_bool()), (200, Some(true)));
     srv.login("admin").await;
-    let (s, v) = srv.get("/metrics", None).await;
+    let (s, text) = srv.metrics(Some(METRICS_TOKEN)).await;
     assert_eq!(s, 200);
-    let text = v.as_str().unwrap();
+    let text = text.as_str();
     assert!(
         text.contains(
             "icc_http_requests_total{method=\"POST\",route=\"/api/v1/auth/login\",status=\"200\"} 1"
@@ -1147,6 +1169,7 @@ async fn the_server_runs_with_exactly_the_compose_files_environment() {
         "ICC_SERVER_SECRET_FILE",
         "ICC_BIND",
         "ICC_BEHIND_PROXY",
+        "ICC_METRICS_BIND",
     ] {
         assert!(keys.contains(&k), "compose sets {k}");
     }
@@ -1177,11 +1200,14 @@ async fn the_server_runs_with_exactly_the_compose_files_environment() {
     let secrets = tempfile_dir();
     std::fs::write(secrets.join("db_password"), &password).unwrap();
     std::fs::write(secrets.join("icc_server_secret"), SECRET).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, metrics_port) = (free_port(), free_port());
     let host = base_url()
         .split_once('@')
         .and_then(|(_, rest)| rest.split_once('/'))
@@ -1194,7 +1220,8 @@ async fn the_server_runs_with_exactly_the_compose_files_environment() {
                 .replace("@db:5432/icc", &format!("@{host}/{db}"))
                 .replace("postgres://icc@", &format!("postgres://{role}@"))
                 .replace("/run/secrets", &secrets.display().to_string())
-                .replace("0.0.0.0:8787", &format!("0.0.0.0:{port}"));
+                .replace("0.0.0.0:8787", &format!("0.0.0.0:{port}"))
+                .replace("0.0.0.0:9787", &format!("0.0.0.0:{metrics_port}"));
             (k.clone(), v)
         })
         .collect();
@@ -1215,6 +1242,14 @@ async fn the_server_runs_with_exactly_the_compose_files_environment() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // metrics on their own port only
+    let public_metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .map(|r| r.status().as_u16());
+    let metrics = match reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    };
     // the image's HEALTHCHECK, with the same environment
     let health = std::process::Command::new(bin)
         .arg("healthcheck")
@@ -1244,6 +1279,17 @@ async fn the_server_runs_with_exactly_the_compose_files_environment() {
         Some(200),
         "server: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        public_metrics.ok(),
+        Some(404),
+        "no /metrics on the public port"
+    );
+    assert_eq!(metrics.0, 200, "{}", metrics.1);
+    assert!(
+        metrics.1.contains("icc_db_pool_connections"),
+        "{}",
+        metrics.1
     );
     assert!(
         health.status.success(),
@@ -1475,6 +1521,46 @@ async fn an_entity_has_the_obra_of_its_newest_document_unless_an_edit_moved_it()
     push(vec![doc("inv-x", "OB-1", hlc(t + 40, "pc1"), json!({}))]).await;
     assert_eq!(obra(srv.pool.clone()).await.as_deref(), Some("OB-2"));
     assert!(!sees(srv.pull_all(&jefe).await));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_need_their_token_and_unknown_methods_add_no_label() {
+    // neither a token nor a listener of their own: not served on the public listener
+    let open = TestServer::start().await;
+    assert_eq!(open.metrics(None).await.0, 404);
+    open.stop().await;
+
+    let srv = TestServer::start_with(|c| {
+        c.metrics_token = Some(icc_server::config::SecretString::new(METRICS_TOKEN));
+    })
+    .await;
+    let (s, body) = srv.metrics(None).await;
+    assert_eq!(s, 401);
+    assert!(body.contains("ICC_METRICS_TOKEN"), "{body}");
+    assert_eq!(
+        srv.metrics(Some("metricas-de-prueba-012345678")).await.0,
+        401
+    );
+    for (method, path) in [
+        ("BREW", "/health"),
+        ("PROPFIND", "/api/v1/me"),
+        ("X-INVENTADO-1", "/no/existe/123"),
+        ("X-INVENTADO-2", "/api/v1/no-existe-456"),
+    ] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        srv.http
+            .request(m, format!("{}{path}", srv.url))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (s, text) = srv.metrics(Some(METRICS_TOKEN)).await;
+    assert_eq!(s, 200);
+    for unbounded in ["BREW", "PROPFIND", "INVENTADO", "123", "456"] {
+        assert!(!text.contains(unbounded), "{unbounded} in\n{text}");
+    }
+    assert!(text.contains("method=\"OTHER\""), "{text}");
     srv.stop().await;
 }
 
