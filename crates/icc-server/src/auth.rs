@@ -1,9 +1,18 @@
 //! Accounts and tokens: argon2id passwords, HS256 access tokens of at most 15 minutes,
 //! rotating refresh tokens stored hashed (reusing a rotated one revokes its whole family),
-//! device ids bound to accounts, logout, and login rate limits per IP and per account kept
-//! in PostgreSQL so every instance shares them.
+//! device ids bound to accounts, logout, and login limits kept in PostgreSQL so every
+//! instance shares them.
+//!
+//! Login limits count attempts before the password is checked, each with one atomic
+//! `INSERT … ON CONFLICT DO UPDATE … RETURNING` (no read-then-write race): per account and
+//! address (`acct:NAME@ADDR`) always; and, at an address the account never signed in from
+//! (`known_addresses`), per address (`ip:ADDR`) and per account (`acct-all:NAME`). So
+//! nobody else's failures lock an account out of the addresses it is used from, and its
+//! own failures lock it out of that address only. A success takes its attempt back.
+//! Hashes run under a semaphore of `Config::hash_concurrency` permits.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -23,10 +32,18 @@ use sqlx::{PgConnection, PgPool};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
-/// Failed logins allowed per key (IP or account) in one window.
+/// Login attempts allowed per account and address (`acct:NAME@ADDR`) in one window.
 pub const MAX_FAILURES: i32 = 10;
+/// Login attempts allowed per address, whatever the account (`ip:ADDR`), in one window;
+/// not applied to an account at an address it signed in from before.
+pub const MAX_ADDRESS_FAILURES: i32 = 30;
+/// Login attempts allowed per account from addresses it never signed in from
+/// (`acct-all:NAME`), in one window; never applied to its known addresses.
+pub const MAX_ACCOUNT_FAILURES: i32 = 100;
 /// Length of the failure window.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Longest user name (as `users add` allows).
+const MAX_USERNAME_CHARS: usize = 64;
 
 /// Hashes a password with argon2id and a random salt.
 ///
@@ -313,47 +330,140 @@ pub struct RefreshRequest {
     pub new_device: bool,
 }
 
-fn client_ip(headers: &HeaderMap, peer: SocketAddr, behind_proxy: bool) -> IpAddr {
-    if behind_proxy
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
+/// The client's address. With no trusted proxy, the connection's peer. With `trusted`
+/// proxies in front, each appending the address it received from to `X-Forwarded-For`,
+/// the `trusted`-th entry from the right: the rightmost one no trusted proxy wrote is
+/// anybody's to forge, so the leftmost is never believed. With fewer entries than proxies
+/// every entry came from a proxy, and the leftmost is the client.
+pub fn client_addr(headers: &HeaderMap, peer: SocketAddr, trusted: usize) -> IpAddr {
+    let peer_ip = peer.ip().to_canonical();
+    if trusted == 0 {
+        return peer_ip;
     }
-    peer.ip()
+    let hops: Vec<&[u8]> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|h| !h.is_empty())
+        .collect();
+    let hop = match hops.len().checked_sub(trusted) {
+        Some(i) => hops.get(i),
+        None => hops.first(),
+    };
+    hop.and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(parse_hop)
+        .map_or(peer_ip, |ip| ip.to_canonical())
 }
 
-/// Seconds until `key` may try again, if it is over the limit.
-async fn limited(pool: &PgPool, key: &str) -> Result<Option<u64>, sqlx::Error> {
-    let row: Option<(i32, f64)> = sqlx::query_as(
-        "SELECT failures, EXTRACT(EPOCH FROM (window_start + make_interval(secs => $2) - now()))::float8 \
-         FROM login_failures WHERE key = $1",
-    )
-    .bind(key)
-    .bind(FAILURE_WINDOW.as_secs_f64())
-    .fetch_optional(pool)
-    .await?;
-    Ok(match row {
-        Some((n, left)) if n >= MAX_FAILURES && left > 0.0 => Some(left.ceil() as u64),
-        _ => None,
-    })
+/// An `X-Forwarded-For` entry: an address, maybe with a port, IPv6 maybe in brackets.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })
 }
 
-async fn record_failure(pool: &PgPool, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO login_failures (key, window_start, failures) VALUES ($1, now(), 1) \
+/// The address as limits and known addresses count it: IPv4 as is, IPv6 by its /64 (one
+/// subscriber's network holds 2^64 addresses).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let net = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", Ipv6Addr::from(net))
+        }
+    }
+}
+
+/// Counts one attempt for each of `keys` (with its limit) in one atomic statement, in a
+/// fixed order (so concurrent logins never deadlock); the first key over its limit
+/// answers 429 with how long to wait.
+async fn count_attempt(st: &AppState, keys: &[(String, i32)]) -> ApiResult<()> {
+    let mut names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let rows: Vec<(String, i32, f64)> = sqlx::query_as(
+        "INSERT INTO login_failures (key, window_start, failures) \
+         SELECT k, now(), 1 FROM unnest($1::text[]) AS k ORDER BY k \
          ON CONFLICT (key) DO UPDATE SET \
-           failures = CASE WHEN login_failures.window_start + make_interval(secs => $2) < now() THEN 1 ELSE login_failures.failures + 1 END, \
-           window_start = CASE WHEN login_failures.window_start + make_interval(secs => $2) < now() THEN now() ELSE login_failures.window_start END",
+           failures = CASE WHEN login_failures.window_start + make_interval(secs => $2) <= now() \
+                           THEN 1 ELSE login_failures.failures + 1 END, \
+           window_start = CASE WHEN login_failures.window_start + make_interval(secs => $2) <= now() \
+                               THEN now() ELSE login_failures.window_start END \
+         RETURNING key, failures, \
+           EXTRACT(EPOCH FROM (window_start + make_interval(secs => $2) - now()))::float8",
     )
-    .bind(key)
+    .bind(&names)
+    .bind(FAILURE_WINDOW.as_secs_f64())
+    .fetch_all(&st.pool)
+    .await?;
+    let over = rows.iter().find_map(|(key, n, left)| {
+        let limit = keys.iter().find(|(k, _)| k == key).map(|(_, l)| *l)?;
+        (*n > limit).then_some(*left)
+    });
+    if let Some(left) = over {
+        st.metrics.inc("icc_login_rate_limited_total");
+        let wait = left.ceil().max(1.0) as u64;
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("demasiados intentos fallidos; espere {wait} s antes de volver a intentar"),
+        );
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Takes back the attempts of a successful login: the account's at this address go, the
+/// address's and the account's from unknown addresses lose one; windows long over are
+/// dropped. Statements of one row each (the cleanup skips locked rows), so a success never
+/// deadlocks with the attempts counted meanwhile.
+async fn settle_attempt(pool: &PgPool, forget: &str, decrement: &[String]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM login_failures WHERE key = $1")
+        .bind(forget)
+        .execute(pool)
+        .await?;
+    for key in decrement {
+        sqlx::query(
+            "UPDATE login_failures SET failures = GREATEST(failures - 1, 0) WHERE key = $1",
+        )
+        .bind(key)
+        .execute(pool)
+        .await?;
+    }
+    sqlx::query(
+        "DELETE FROM login_failures WHERE key IN ( \
+           SELECT key FROM login_failures \
+           WHERE window_start + make_interval(secs => $1) <= now() \
+           FOR UPDATE SKIP LOCKED)",
+    )
     .bind(FAILURE_WINDOW.as_secs_f64())
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Verifies a password under the hash semaphore. The permit travels with the blocking task,
+/// so a cancelled request does not free it before the hash ends.
+async fn verify_limited(st: &AppState, password: String, hash: String) -> ApiResult<bool> {
+    let permit = Arc::clone(&st.hash_permits)
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)?;
+    let metrics = Arc::clone(&st.metrics);
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let _running = metrics.hash_started(); // dropped first: never more than the permits
+        verify_password(&password, &hash)
+    })
+    .await
+    .map_err(ApiError::internal)
 }
 
 fn hash_token(t: &str) -> Vec<u8> {
@@ -462,6 +572,9 @@ struct UserRow {
     role: String,
     obras: Vec<String>,
     disabled: bool,
+    /// The account signed in from the request's address before (login only).
+    #[sqlx(default)]
+    known: bool,
 }
 
 impl UserRow {
@@ -474,67 +587,87 @@ impl UserRow {
     }
 }
 
+fn wrong_credentials() -> ApiError {
+    ApiError::unauthorized("usuario o contraseña incorrectos")
+}
+
 /// `POST /api/v1/auth/login`.
 ///
 /// # Errors
-/// 429 over the limit (per IP or account), 401 for a wrong name or password (without saying
-/// which) or a disabled account.
+/// 429 over a limit (the account at this address; at an address the account never
+/// signed in from, also this address or the account from such addresses), 401 for a wrong
+/// name or password (without saying which) or a disabled account.
 pub async fn login(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let ip_key = format!("ip:{}", client_ip(&headers, peer, st.cfg.behind_proxy));
-    let user_key = format!("user:{}", req.username.trim().to_lowercase());
-    for key in [&ip_key, &user_key] {
-        if let Some(wait) = limited(&st.pool, key).await? {
-            st.metrics.inc("icc_login_rate_limited_total");
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("demasiados intentos fallidos; espere {wait} s antes de volver a intentar"),
-            );
-            e.retry_after = Some(wait);
-            return Err(e);
-        }
+    let addr = address_key(client_addr(&headers, peer, st.cfg.trusted_proxies));
+    let ip_key = format!("ip:{addr}");
+    let name = req.username.trim().to_lowercase();
+    if name.is_empty() || name.chars().count() > MAX_USERNAME_CHARS {
+        // no such account can exist: counted for the address alone
+        count_attempt(&st, &[(ip_key, MAX_ADDRESS_FAILURES)]).await?;
+        st.metrics.inc("icc_login_failures_total");
+        return Err(wrong_credentials());
     }
-    let user: Option<UserRow> = sqlx::query_as(
-        "SELECT id, username, password_hash, role, obras, disabled FROM users WHERE lower(username) = lower($1)",
+    let found: Option<UserRow> = sqlx::query_as(
+        "SELECT u.id, u.username, u.password_hash, u.role, u.obras, u.disabled, \
+                EXISTS (SELECT 1 FROM known_addresses k \
+                        WHERE k.user_id = u.id AND k.address = $2) AS known \
+         FROM users u WHERE lower(u.username) = $1",
     )
-    .bind(req.username.trim())
+    .bind(&name)
+    .bind(&addr)
     .fetch_optional(&st.pool)
     .await?;
-    let password = req.password;
-    let hash = user
+    // an account at an address it signed in from before is limited by its own failures
+    // there only: nobody else's failures, from there or elsewhere, lock it out
+    let known = found.as_ref().is_some_and(|u| u.known);
+    let acct_key = format!("acct:{name}@{addr}");
+    let all_key = format!("acct-all:{name}");
+    let mut shared = Vec::new();
+    if !known {
+        // the address first, alone: over its limit, no row is written per account name
+        count_attempt(&st, &[(ip_key.clone(), MAX_ADDRESS_FAILURES)]).await?;
+        shared = vec![ip_key, all_key.clone()];
+    }
+    let mut keys = vec![(acct_key.clone(), MAX_FAILURES)];
+    if !known {
+        keys.push((all_key, MAX_ACCOUNT_FAILURES));
+    }
+    count_attempt(&st, &keys).await?;
+    let hash = found
         .as_ref()
         .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
-    let Some(user) = user.filter(|_| ok) else {
-        record_failure(&st.pool, &ip_key).await?;
-        record_failure(&st.pool, &user_key).await?;
+    let ok = verify_limited(&st, req.password, hash).await?;
+    let Some(user) = found.filter(|_| ok) else {
         st.metrics.inc("icc_login_failures_total");
-        tracing::warn!(user = %req.username.trim(), "login refused");
-        return Err(ApiError::unauthorized("usuario o contraseña incorrectos"));
+        tracing::warn!(user = %name, address = %addr, "login refused");
+        return Err(wrong_credentials());
     };
+    settle_attempt(&st.pool, &acct_key, &shared).await?;
     if user.disabled {
         return Err(ApiError::unauthorized(format!(
             "la cuenta «{}» está deshabilitada; pida a un administrador que la habilite",
             user.username
         )));
     }
-    sqlx::query("DELETE FROM login_failures WHERE key = $1")
-        .bind(&user_key)
-        .execute(&st.pool)
-        .await?;
     let mut tx = st.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO known_addresses (user_id, address) VALUES ($1, $2) \
+         ON CONFLICT (user_id, address) DO UPDATE SET last_seen = now()",
+    )
+    .bind(user.id)
+    .bind(&addr)
+    .execute(&mut *tx)
+    .await?;
     let device = login_device(&mut tx, user.id, req.device_id.as_deref()).await?;
     let family = uuid::Uuid::new_v4();
     let (_, refresh) = insert_refresh(&mut tx, &st, user.id, family, Some(&device)).await?;
     tx.commit().await?;
-    tracing::info!(user = %user.username, device = %device, "login");
+    tracing::info!(user = %user.username, address = %addr, device = %device, "login");
     Ok(Json(tokens(
         &st,
         user.profile(),
@@ -721,6 +854,63 @@ mod tests {
             ..claims(100)
         };
         assert_eq!(verify(&sign(&with, k), k, 50).unwrap(), with);
+    }
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_no_trusted_proxy_wrote() {
+        let peer: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // no proxy: the peer, whatever the header says
+        assert_eq!(client_addr(&headers(&["1.1.1.1"]), peer, 0), ip("10.0.0.2"));
+        // one proxy: the entry it appended, never the forged leftmost
+        let h = headers(&["6.6.6.6, 203.0.113.7"]);
+        assert_eq!(client_addr(&h, peer, 1), ip("203.0.113.7"));
+        // two proxies: the second from the right
+        let h = headers(&["6.6.6.6, 203.0.113.7", "198.51.100.1"]);
+        assert_eq!(client_addr(&h, peer, 2), ip("203.0.113.7"));
+        assert_eq!(client_addr(&h, peer, 1), ip("198.51.100.1"));
+        // fewer entries than proxies: all came from proxies, the leftmost is the client
+        assert_eq!(
+            client_addr(&headers(&["203.0.113.7"]), peer, 2),
+            ip("203.0.113.7")
+        );
+        // no header, or garbage where the proxy's entry should be: the peer
+        assert_eq!(client_addr(&HeaderMap::new(), peer, 1), ip("10.0.0.2"));
+        assert_eq!(
+            client_addr(&headers(&["203.0.113.7, basura"]), peer, 1),
+            ip("10.0.0.2")
+        );
+        // ports, brackets and IPv4-mapped IPv6
+        assert_eq!(
+            client_addr(&headers(&["203.0.113.7:5555"]), peer, 1),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            client_addr(&headers(&["[2001:db8::1]:443"]), peer, 1),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            client_addr(&headers(&["::ffff:203.0.113.7"]), peer, 1),
+            ip("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = address_key("2001:db8:1:2:bbbb::9".parse().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_ne!(a, address_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(address_key("203.0.113.7".parse().unwrap()), "203.0.113.7");
     }
 
     #[test]

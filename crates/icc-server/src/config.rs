@@ -12,6 +12,12 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
 pub const MIN_SECRET_BYTES: usize = 32;
 /// Shortest metrics token accepted, in bytes.
 pub const MIN_METRICS_TOKEN_BYTES: usize = 16;
+/// Password hashes computed at once when `ICC_LOGIN_HASH_CONCURRENCY` is not set.
+pub const DEFAULT_HASH_CONCURRENCY: usize = 2;
+/// Most password hashes at once `ICC_LOGIN_HASH_CONCURRENCY` may ask for (each takes 19 MB).
+pub const MAX_HASH_CONCURRENCY: usize = 64;
+/// Most reverse proxies `ICC_TRUSTED_PROXIES` may name.
+pub const MAX_TRUSTED_PROXIES: usize = 8;
 
 /// A configuration problem, in Spanish, naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +60,13 @@ pub struct Config {
     pub bind: SocketAddr,
     /// TLS certificate and key (PEM), for native HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// A reverse proxy terminates TLS in front (plain HTTP allowed off loopback; client
-    /// addresses come from `X-Forwarded-For`).
-    pub behind_proxy: bool,
+    /// How many reverse proxies in front append to `X-Forwarded-For` (`ICC_TRUSTED_PROXIES`;
+    /// `ICC_BEHIND_PROXY=1` means 1). With N of them the client is the N-th entry from the
+    /// right; with 0 the connection's peer. Plain HTTP off loopback needs at least one.
+    pub trusted_proxies: usize,
+    /// Password hashes (login) computed at once (`ICC_LOGIN_HASH_CONCURRENCY`, default 2):
+    /// each takes a core and 19 MB, so a burst of logins cannot starve the server.
+    pub hash_concurrency: usize,
     /// Bearer token that `/metrics` asks for (`ICC_METRICS_TOKEN` / `_FILE`).
     pub metrics_token: Option<SecretString>,
     /// A separate listener for `/metrics` (`ICC_METRICS_BIND`), kept off the public one.
@@ -123,12 +133,36 @@ fn flag(v: Option<String>) -> bool {
     )
 }
 
+/// `ICC_TRUSTED_PROXIES`, or 1 for the older `ICC_BEHIND_PROXY=1`.
+fn trusted_proxies(get: &dyn Fn(&str) -> Option<String>) -> Result<usize, ConfigError> {
+    let legacy = get("ICC_BEHIND_PROXY").filter(|v| !v.is_empty());
+    let Some(raw) = get("ICC_TRUSTED_PROXIES").filter(|v| !v.is_empty()) else {
+        return Ok(usize::from(flag(legacy)));
+    };
+    let n = raw
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n <= MAX_TRUSTED_PROXIES)
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "ICC_TRUSTED_PROXIES «{raw}» no es válido: indique cuántos proxies inversos hay delante (0 a {MAX_TRUSTED_PROXIES}; 1 con el Caddy de deploy/)"
+            ))
+        })?;
+    if legacy.is_some_and(|l| flag(Some(l)) != (n > 0)) {
+        return Err(ConfigError(format!(
+            "ICC_BEHIND_PROXY e ICC_TRUSTED_PROXIES={n} se contradicen; deje solo ICC_TRUSTED_PROXIES"
+        )));
+    }
+    Ok(n)
+}
+
 impl Config {
     /// Reads the process environment.
     ///
     /// # Errors
     /// A missing or weak secret, a bad address, plain HTTP off loopback without a proxy, a
-    /// short metrics token.
+    /// bad number of proxies or of hashes at once, a short metrics token.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(&|k| std::env::var(k).ok())
     }
@@ -167,12 +201,25 @@ impl Config {
                 ));
             }
         };
-        let behind_proxy = flag(get("ICC_BEHIND_PROXY"));
-        if tls.is_none() && !behind_proxy && !bind.ip().is_loopback() {
+        let trusted_proxies = trusted_proxies(get)?;
+        if tls.is_none() && trusted_proxies == 0 && !bind.ip().is_loopback() {
             return Err(ConfigError(format!(
-                "ICC_BIND {bind} no es local y no hay TLS: indique ICC_TLS_CERT e ICC_TLS_KEY, o ICC_BEHIND_PROXY=1 si un proxy inverso termina HTTPS"
+                "ICC_BIND {bind} no es local y no hay TLS: indique ICC_TLS_CERT e ICC_TLS_KEY, o ICC_TRUSTED_PROXIES=1 (antes ICC_BEHIND_PROXY=1) si un proxy inverso termina HTTPS"
             )));
         }
+        let hash_concurrency = match get("ICC_LOGIN_HASH_CONCURRENCY").filter(|v| !v.is_empty()) {
+            None => DEFAULT_HASH_CONCURRENCY,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_HASH_CONCURRENCY).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "ICC_LOGIN_HASH_CONCURRENCY «{raw}» no es válido: indique un número entre 1 y {MAX_HASH_CONCURRENCY} (por omisión {DEFAULT_HASH_CONCURRENCY})"
+                    ))
+                })?,
+        };
         let metrics_token = env_or_file("ICC_METRICS_TOKEN", get)?;
         if let Some(t) = &metrics_token
             && t.len() < MIN_METRICS_TOKEN_BYTES
@@ -204,7 +251,8 @@ impl Config {
             signing_secret: SecretString::new(secret),
             bind,
             tls,
-            behind_proxy,
+            trusted_proxies,
+            hash_concurrency,
             metrics_token: metrics_token.map(SecretString::new),
             metrics_bind,
             access_ttl: Duration::from_secs(15 * 60),
@@ -263,27 +311,55 @@ mod tests {
         assert!(format!("{c:?}").contains("***") && !format!("{c:?}").contains(GOOD));
         let mut open = base.to_vec();
         open.push(("ICC_BIND", "0.0.0.0:8787"));
+        let e = cfg(&open).unwrap_err().to_string();
+        assert!(e.contains("ICC_TRUSTED_PROXIES=1"), "{e}");
+        let mut legacy = open.clone();
+        legacy.push(("ICC_BEHIND_PROXY", "1"));
+        assert_eq!(cfg(&legacy).unwrap().trusted_proxies, 1);
+        legacy.push(("ICC_TRUSTED_PROXIES", "0"));
         assert!(
-            cfg(&open)
+            cfg(&legacy)
                 .unwrap_err()
                 .to_string()
-                .contains("ICC_BEHIND_PROXY")
+                .contains("contradicen")
         );
-        open.push(("ICC_BEHIND_PROXY", "1"));
-        assert!(cfg(&open).unwrap().behind_proxy);
+        open.push(("ICC_TRUSTED_PROXIES", "2"));
+        assert_eq!(cfg(&open).unwrap().trusted_proxies, 2);
+        assert_eq!(c.trusted_proxies, 0);
+        for bad in ["-1", "muchos", "99"] {
+            let mut b = base.to_vec();
+            b.push(("ICC_TRUSTED_PROXIES", bad));
+            assert!(
+                cfg(&b)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("ICC_TRUSTED_PROXIES"),
+                "{bad}"
+            );
+        }
         let mut half = base.to_vec();
         half.push(("ICC_TLS_CERT", "/x.pem"));
         assert!(cfg(&half).unwrap_err().to_string().contains("ICC_TLS_KEY"));
     }
 
     #[test]
-    fn metrics_are_configured_and_checked() {
+    fn login_hashes_and_metrics_are_configured_and_checked() {
         let base = [
             ("DATABASE_URL", "postgres://x/y"),
             ("ICC_SERVER_SECRET", GOOD),
         ];
         let c = cfg(&base).unwrap();
+        assert_eq!(c.hash_concurrency, DEFAULT_HASH_CONCURRENCY);
         assert!(c.metrics_token.is_none() && c.metrics_bind.is_none());
+        for bad in ["0", "-2", "dos", "1000"] {
+            let mut b = base.to_vec();
+            b.push(("ICC_LOGIN_HASH_CONCURRENCY", bad));
+            let e = cfg(&b).unwrap_err().to_string();
+            assert!(e.contains("ICC_LOGIN_HASH_CONCURRENCY"), "{bad}: {e}");
+        }
+        let mut b = base.to_vec();
+        b.push(("ICC_LOGIN_HASH_CONCURRENCY", "4"));
+        assert_eq!(cfg(&b).unwrap().hash_concurrency, 4);
 
         let mut b = base.to_vec();
         b.push(("ICC_METRICS_TOKEN", "corto"));

@@ -35,15 +35,19 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     /// Metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Password hashes that may run at once (`Config::hash_concurrency` permits).
+    pub hash_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     /// The state of a server on `pool` with `cfg`, its metrics starting at zero.
     pub fn new(pool: PgPool, cfg: Config) -> AppState {
+        let permits = cfg.hash_concurrency.max(1);
         AppState {
             pool,
             cfg: Arc::new(cfg),
             metrics: Arc::default(),
+            hash_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
         }
     }
 }

@@ -207,7 +207,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tracing::info!(bind = %addr, "metrics listening");
             }
             let app = icc_server::router(st).into_make_service_with_connect_info::<SocketAddr>();
-            tracing::info!(bind = %cfg.bind, tls = cfg.tls.is_some(), "icc-server listening");
+            tracing::info!(bind = %cfg.bind, tls = cfg.tls.is_some(), trusted_proxies = cfg.trusted_proxies, "icc-server listening");
             let served = match &cfg.tls {
                 Some((cert, key)) => {
                     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)

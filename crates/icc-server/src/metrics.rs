@@ -1,11 +1,12 @@
 //! Prometheus metrics in text format: request counts and latencies per route and status,
-//! sync operations, logins, and the database pool. Every label takes a
+//! sync operations, logins, password hashes, and the database pool. Every label takes a
 //! bounded set of values (routes as declared, the standard methods and `OTHER`), so no
 //! request can grow the exposition.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Latency buckets, in seconds.
@@ -24,6 +25,8 @@ pub struct Metrics {
     counters: Mutex<BTreeMap<String, u64>>,
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    hashes_running: AtomicU64,
+    hashes_peak: AtomicU64,
 }
 
 /// The method label of a request: the standard methods as they are, anything else `OTHER`.
@@ -35,6 +38,15 @@ pub fn method_label(method: &str) -> &'static str {
         .into_iter()
         .find(|m| *m == method)
         .unwrap_or("OTHER")
+}
+
+/// One password hash running; dropping it ends it (see [`Metrics::hash_started`]).
+pub struct HashRunning(Arc<Metrics>);
+
+impl Drop for HashRunning {
+    fn drop(&mut self) {
+        self.0.hashes_running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -50,6 +62,15 @@ impl Metrics {
     /// Adds one to a counter.
     pub fn inc(&self, name: &str) {
         self.add(name, 1);
+    }
+
+    /// A password hash starts: counts it as running until the guard drops, and keeps the
+    /// most ever running at once (`icc_password_hashes_peak`).
+    pub fn hash_started(self: &Arc<Self>) -> HashRunning {
+        let now = self.hashes_running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.hashes_peak.fetch_max(now, Ordering::SeqCst);
+        self.inc("icc_password_hashes_total");
+        HashRunning(Arc::clone(self))
     }
 
     /// Records one request. `route` must come from a bounded set (the router's declared
@@ -108,6 +129,16 @@ impl Metrics {
         for (name, n) in lock(&self.counters).iter() {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {n}");
         }
+        let _ = writeln!(
+            out,
+            "# TYPE icc_password_hashes_running gauge\nicc_password_hashes_running {}",
+            self.hashes_running.load(Ordering::SeqCst)
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE icc_password_hashes_peak gauge\nicc_password_hashes_peak {}",
+            self.hashes_peak.load(Ordering::SeqCst)
+        );
         let _ = writeln!(out, "# TYPE icc_db_pool_connections gauge");
         let _ = writeln!(out, "icc_db_pool_connections{{state=\"open\"}} {pool_size}");
         let _ = writeln!(out, "icc_db_pool_connections{{state=\"idle\"}} {pool_idle}");
@@ -137,5 +168,19 @@ mod tests {
                 "icc_http_requests_total{method=\"OTHER\",route=\"/health\",status=\"405\"} 4",
             ]
         );
+    }
+
+    #[test]
+    fn the_hash_peak_is_the_most_at_once() {
+        let m = Arc::new(Metrics::default());
+        let a = m.hash_started();
+        let b = m.hash_started();
+        drop(a);
+        let c = m.hash_started();
+        drop((b, c));
+        let text = m.render(0, 0);
+        assert!(text.contains("icc_password_hashes_peak 2\n"), "{text}");
+        assert!(text.contains("icc_password_hashes_running 0\n"), "{text}");
+        assert!(text.contains("icc_password_hashes_total 3\n"), "{text}");
     }
 }

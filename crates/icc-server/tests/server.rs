@@ -425,15 +425,32 @@ async fn brute_force_logins_get_429_with_retry_after() {
         .await;
     assert_eq!(s, 429, "{v}");
     assert_eq!(v["code"], "rate_limited");
-    // the same IP trying other accounts is limited too
-    let (s, _, _) = srv
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"username": "jefe", "password": PW}),
-        )
-        .await;
-    assert_eq!(s, 429, "per IP");
+    // another account from the same address is not locked by these failures
+    assert_eq!(srv.login_as("jefe", PW, None, None).await.0, 200);
+    // but one address trying many accounts is limited as a whole...
+    let mut n = 0;
+    loop {
+        let (s, _) = srv
+            .login_as(&format!("nadie{n}"), "no-es-la-clave-123", None, None)
+            .await;
+        if s == 429 {
+            break;
+        }
+        assert_eq!(s, 401);
+        n += 1;
+        assert!(
+            n <= icc_server::auth::MAX_ADDRESS_FAILURES,
+            "no limit per address"
+        );
+    }
+    icc_server::users::add(&srv.pool, "ana", Role::Contabilidad, &[], PW)
+        .await
+        .unwrap();
+    let (s, _) = srv.login_as("ana", PW, None, None).await;
+    assert_eq!(s, 429, "per address");
+    // ...except for an account that signed in from this address before
+    let (s, v) = srv.login_as("jefe", PW, None, None).await;
+    assert_eq!(s, 200, "{v}");
     srv.stop().await;
 }
 
@@ -1168,7 +1185,7 @@ async fn the_server_runs_with_exactly_the_compose_files_environment() {
         "DATABASE_PASSWORD_FILE",
         "ICC_SERVER_SECRET_FILE",
         "ICC_BIND",
-        "ICC_BEHIND_PROXY",
+        "ICC_TRUSTED_PROXIES",
         "ICC_METRICS_BIND",
     ] {
         assert!(keys.contains(&k), "compose sets {k}");
@@ -1287,7 +1304,7 @@ async fn the_server_runs_with_exactly_the_compose_files_environment() {
     );
     assert_eq!(metrics.0, 200, "{}", metrics.1);
     assert!(
-        metrics.1.contains("icc_db_pool_connections"),
+        metrics.1.contains("icc_password_hashes_peak"),
         "{}",
         metrics.1
     );
@@ -1561,6 +1578,106 @@ async fn metrics_need_their_token_and_unknown_methods_add_no_label() {
         assert!(!text.contains(unbounded), "{unbounded} in\n{text}");
     }
     assert!(text.contains("method=\"OTHER\""), "{text}");
+    srv.stop().await;
+}
+
+/// The value of a metric line `NAME VALUE` in a Prometheus text.
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A login server behind one trusted proxy, hashing two passwords at most at once, with
+/// metrics behind a token.
+async fn behind_a_proxy() -> TestServer {
+    TestServer::start_with(|c| {
+        c.trusted_proxies = 1;
+        c.hash_concurrency = 2;
+        c.metrics_token = Some(icc_server::config::SecretString::new(METRICS_TOKEN));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_are_counted_at_once_and_hashed_two_at_a_time() {
+    let srv = behind_a_proxy().await;
+    // the leftmost entry is the client's to forge; the proxy appended the real one
+    let from = "198.51.100.250, 203.0.113.7";
+    let tries: Vec<_> = (0..20)
+        .map(|_| srv.login_as("admin", "no-es-la-clave-123", Some(from), None))
+        .collect();
+    let results = futures_util::future::join_all(tries).await;
+    let status: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
+    let refused = |code| status.iter().filter(|s| **s == code).count();
+    assert_eq!(
+        (refused(401), refused(429)),
+        (icc_server::auth::MAX_FAILURES as usize, 20 - 10),
+        "{status:?}"
+    );
+    // every attempt counted once, on the real address; nothing on the forged one
+    let counted: i32 = sqlx::query_scalar("SELECT failures FROM login_failures WHERE key = $1")
+        .bind("acct:admin@203.0.113.7")
+        .fetch_one(&srv.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, 20);
+    let forged: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM login_failures WHERE key LIKE '%198.51.100.250%'")
+            .fetch_one(&srv.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        forged, 0,
+        "the leftmost X-Forwarded-For entry is never the address"
+    );
+    // only the attempts under the limit were hashed, never more than two at once
+    let (s, text) = srv.metrics(Some(METRICS_TOKEN)).await;
+    assert_eq!(s, 200, "{text}");
+    let peak = metric(&text, "icc_password_hashes_peak").unwrap();
+    assert!((1..=2).contains(&peak), "peak {peak}\n{text}");
+    assert_eq!(
+        metric(&text, "icc_password_hashes_total"),
+        Some(10),
+        "{text}"
+    );
+
+    // the right password from that address waits, even with the other address forged
+    // to the left
+    for xff in ["203.0.113.7", "198.51.100.9, 203.0.113.7"] {
+        let (s, v) = srv.login_as("admin", PW, Some(xff), None).await;
+        assert_eq!(s, 429, "{xff}: {v}");
+    }
+    // from another address it gets in
+    let (s, v) = srv.login_as("admin", PW, Some("198.51.100.9"), None).await;
+    assert_eq!(s, 200, "{v}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn failures_from_everywhere_never_lock_an_account_out_of_its_known_address() {
+    let srv = behind_a_proxy().await;
+    let home = "192.0.2.10";
+    assert_eq!(srv.login_as("admin", PW, Some(home), None).await.0, 200);
+    // MAX_ACCOUNT_FAILURES wrong passwords spread over addresses, none over its own limit
+    let per_address = icc_server::auth::MAX_FAILURES;
+    let addresses = icc_server::auth::MAX_ACCOUNT_FAILURES / per_address + 1;
+    let waves = (0..addresses).map(|a| {
+        let srv = &srv;
+        async move {
+            let xff = format!("203.0.113.{a}");
+            for _ in 0..per_address {
+                srv.login_as("admin", "no-es-la-clave-123", Some(&xff), None)
+                    .await;
+            }
+        }
+    });
+    futures_util::future::join_all(waves).await;
+    // a new address is refused even with the right password...
+    let (s, v) = srv.login_as("admin", PW, Some("198.51.100.77"), None).await;
+    assert_eq!(s, 429, "{v}");
+    // ...the address it signed in from before is not
+    let (s, v) = srv.login_as("admin", PW, Some(home), None).await;
+    assert_eq!(s, 200, "{v}");
     srv.stop().await;
 }
 
