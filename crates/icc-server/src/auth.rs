@@ -1,7 +1,7 @@
 //! Accounts and tokens: argon2id passwords, HS256 access tokens of at most 15 minutes,
-//! rotating refresh tokens stored hashed (reusing a rotated one revokes its whole family),
-//! device ids bound to accounts, logout, and login limits kept in PostgreSQL so every
-//! instance shares them.
+//! rotating refresh tokens stored hashed (reusing a rotated one revokes its whole family,
+//! except a retry within [`REFRESH_GRACE`] whose answer was lost), device ids bound to
+//! accounts, logout, and login limits kept in PostgreSQL so every instance shares them.
 //!
 //! Login limits count attempts before the password is checked, each with one atomic
 //! `INSERT … ON CONFLICT DO UPDATE … RETURNING` (no read-then-write race): per account and
@@ -42,6 +42,9 @@ pub const MAX_ADDRESS_FAILURES: i32 = 30;
 pub const MAX_ACCOUNT_FAILURES: i32 = 100;
 /// Length of the failure window.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long after its rotation a refresh token may be presented again, while its
+/// successor is unused, because the answer of the rotation was lost.
+pub const REFRESH_GRACE: Duration = Duration::from_secs(2 * 60);
 /// Longest user name (as `users add` allows).
 const MAX_USERNAME_CHARS: usize = 64;
 
@@ -208,10 +211,11 @@ impl FromRequestParts<AppState> for Authed {
             chrono::Utc::now().timestamp(),
         )
         .map_err(ApiError::unauthorized)?;
+        // a successor withdrawn after a lost answer (`superseded`) is revoked alone
         let row: Option<(String, String, Vec<String>, bool, bool)> = sqlx::query_as(
             "SELECT u.username, u.role, u.obras, u.disabled, \
                     EXISTS (SELECT 1 FROM refresh_tokens t \
-                            WHERE t.family = $2 AND t.revoked_at IS NOT NULL) \
+                            WHERE t.family = $2 AND t.revoked_at IS NOT NULL AND NOT t.superseded) \
              FROM users u WHERE lower(u.username) = lower($1)",
         )
         .bind(&claims.sub)
@@ -683,9 +687,12 @@ struct TokenRow {
     family: uuid::Uuid,
     user_id: i64,
     device_id: Option<String>,
+    replaced_by: Option<uuid::Uuid>,
     used: bool,
     revoked: bool,
     expired: bool,
+    /// Rotated less than [`REFRESH_GRACE`] ago.
+    recent: bool,
 }
 
 /// Revokes every token of `family` and commits: a used token came back (copied).
@@ -706,8 +713,10 @@ async fn revoke_family(
 }
 
 /// `POST /api/v1/auth/refresh`: the token is used up and the next one of its family issued.
-/// A token used before means it was copied: the family is revoked. With `new_device` the
-/// family gets a new device id from then on.
+/// A token used before means it was copied and the family is revoked, unless it comes back
+/// within [`REFRESH_GRACE`] of its rotation while its successor was never used: then the
+/// answer was lost, the unused successor is withdrawn and another one issued. With
+/// `new_device` the family gets a new device id from then on.
 ///
 /// # Errors
 /// 401 for an unknown, expired, revoked or reused token, or a disabled account.
@@ -717,11 +726,13 @@ pub async fn refresh(
 ) -> ApiResult<Json<TokenResponse>> {
     let mut tx = st.pool.begin().await?;
     let row: Option<TokenRow> = sqlx::query_as(
-        "SELECT id, family, user_id, device_id, used_at IS NOT NULL AS used, \
-                revoked_at IS NOT NULL AS revoked, expires_at < now() AS expired \
+        "SELECT id, family, user_id, device_id, replaced_by, used_at IS NOT NULL AS used, \
+                revoked_at IS NOT NULL AS revoked, expires_at < now() AS expired, \
+                COALESCE(used_at > now() - make_interval(secs => $2), FALSE) AS recent \
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(hash_token(req.refresh_token.trim()))
+    .bind(REFRESH_GRACE.as_secs_f64())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(t) = row else {
@@ -729,21 +740,43 @@ pub async fn refresh(
             "el token de renovación no es válido; inicie sesión",
         ));
     };
-    if t.used || t.revoked {
-        if !t.revoked {
-            tracing::warn!(family = %t.family, "a rotated refresh token was reused; family revoked");
-        }
+    if t.revoked {
         return Err(revoke_family(tx, t.family).await?);
     }
-    if t.expired {
+    if t.used {
+        // the successor is locked too: a refresh of it in flight decides first
+        let lost_answer = match t.replaced_by {
+            Some(next) if t.recent && !t.expired => sqlx::query_scalar::<_, bool>(
+                "SELECT used_at IS NULL AND revoked_at IS NULL FROM refresh_tokens \
+                 WHERE id = $1 FOR UPDATE",
+            )
+            .bind(next)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(false),
+            _ => false,
+        };
+        let Some(next) = t.replaced_by.filter(|_| lost_answer) else {
+            tracing::warn!(family = %t.family, "a rotated refresh token was reused; family revoked");
+            return Err(revoke_family(tx, t.family).await?);
+        };
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = now(), superseded = TRUE WHERE id = $1",
+        )
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(family = %t.family, "a refresh answer was lost; its unused successor withdrawn");
+    } else if t.expired {
         return Err(ApiError::unauthorized(
             "la sesión venció; inicie sesión de nuevo",
         ));
+    } else {
+        sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
+            .bind(t.id)
+            .execute(&mut *tx)
+            .await?;
     }
-    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
-        .bind(t.id)
-        .execute(&mut *tx)
-        .await?;
     let user: UserRow = sqlx::query_as(
         "SELECT id, username, password_hash, role, obras, disabled FROM users WHERE id = $1",
     )
@@ -758,7 +791,13 @@ pub async fn refresh(
     } else {
         t.device_id
     };
-    let (_, refresh) = insert_refresh(&mut tx, &st, user.id, t.family, device.as_deref()).await?;
+    let (next, refresh) =
+        insert_refresh(&mut tx, &st, user.id, t.family, device.as_deref()).await?;
+    sqlx::query("UPDATE refresh_tokens SET replaced_by = $2 WHERE id = $1")
+        .bind(t.id)
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     if req.new_device {
         tracing::info!(user = %user.username, family = %t.family, device = ?device, "new device id issued");

@@ -306,8 +306,16 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     );
     assert_ne!(refresh2, refresh);
     assert_eq!(srv.get("/api/v1/me", Some(&access2)).await.0, 200);
+    // the successor is used: the session moved on
+    let (s, v) = srv.refresh(&refresh2, false).await;
+    assert_eq!(s, 200, "{v}");
+    let (access3, refresh3) = (
+        v["access_token"].as_str().unwrap().to_owned(),
+        v["refresh_token"].as_str().unwrap().to_owned(),
+    );
 
-    // the old refresh token again: stolen, so the whole family goes
+    // the first refresh token again, after its successor was used: stolen, so the whole
+    // family goes
     let (s, v, _) = srv
         .post(
             "/api/v1/auth/refresh",
@@ -317,35 +325,26 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
         .await;
     assert_eq!(s, 401);
     assert!(v["message"].as_str().unwrap().contains("ya se usó"), "{v}");
+    assert_eq!(srv.refresh(&refresh3, false).await.0, 401);
     assert_eq!(
-        srv.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": refresh2})
-        )
-        .await
-        .0,
-        401
-    );
-    assert_eq!(
-        srv.get("/api/v1/me", Some(&access2)).await.0,
+        srv.get("/api/v1/me", Some(&access3)).await.0,
         401,
         "the family's access tokens die too"
     );
 
     // logout revokes
-    let (access3, refresh3) = srv.login("admin").await;
+    let (access4, refresh4) = srv.login("admin").await;
     assert_eq!(
         srv.post(
             "/api/v1/auth/logout",
             None,
-            json!({"refresh_token": refresh3})
+            json!({"refresh_token": refresh4})
         )
         .await
         .0,
         204
     );
-    let (s, v) = srv.get("/api/v1/me", Some(&access3)).await;
+    let (s, v) = srv.get("/api/v1/me", Some(&access4)).await;
     assert_eq!(s, 401);
     assert!(v["message"].as_str().unwrap().contains("cerrada"), "{v}");
     srv.stop().await;
@@ -1790,6 +1789,57 @@ async fn a_role_or_obra_change_applies_to_tokens_already_issued() {
     assert_eq!(
         (me["role"].as_str(), &me["obras"]),
         (Some("contabilidad"), &json!([]))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_whose_answer_was_lost_can_be_repeated_within_the_grace() {
+    let srv = TestServer::start().await;
+    let token = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+    let (_, v) = srv.login_as("admin", PW, None, None).await;
+    let (device, r0) = (token(&v, "device_id"), token(&v, "refresh_token"));
+    let (s, v) = srv.refresh(&r0, false).await;
+    assert_eq!(s, 200, "{v}");
+    let lost = token(&v, "refresh_token");
+    // the answer never arrived: the laptop presents r0 again
+    let (s, v) = srv.refresh(&r0, false).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(token(&v, "device_id"), device, "same family, same device");
+    assert_ne!(token(&v, "refresh_token"), lost);
+    let access = token(&v, "access_token");
+    assert_eq!(srv.get("/api/v1/me", Some(&access)).await.0, 200);
+    // the session goes on
+    let (s, v) = srv.refresh(&token(&v, "refresh_token"), false).await;
+    assert_eq!(s, 200, "{v}");
+    let (access, next) = (token(&v, "access_token"), token(&v, "refresh_token"));
+    assert_eq!(srv.get("/api/v1/me", Some(&access)).await.0, 200);
+    // the withdrawn successor no longer works; someone holding it had a copy, so the
+    // family is closed
+    let (s, v) = srv.refresh(&lost, false).await;
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(srv.refresh(&next, false).await.0, 401);
+
+    // after the grace, a second presentation is a copy even with the successor unused
+    let (_, v) = srv.login_as("admin", PW, None, None).await;
+    let (r0, access0) = (token(&v, "refresh_token"), token(&v, "access_token"));
+    let (_, v) = srv.refresh(&r0, false).await;
+    let successor = token(&v, "refresh_token");
+    let family = claims_of(&access0)["fam"].as_str().unwrap().to_owned();
+    sqlx::query(
+        "UPDATE refresh_tokens SET used_at = now() - make_interval(secs => $2) \
+         WHERE family = $1::uuid AND used_at IS NOT NULL",
+    )
+    .bind(&family)
+    .bind(icc_server::auth::REFRESH_GRACE.as_secs_f64() + 1.0)
+    .execute(&srv.pool)
+    .await
+    .unwrap();
+    assert_eq!(srv.refresh(&r0, false).await.0, 401);
+    assert_eq!(
+        srv.refresh(&successor, false).await.0,
+        401,
+        "family revoked"
     );
     srv.stop().await;
 }
