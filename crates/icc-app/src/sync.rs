@@ -447,7 +447,7 @@ impl App {
             while in_flight.len() < PUSH_WINDOW
                 && next
                     .as_ref()
-                    .is_some_and(|b| !(b.edits && !in_flight.is_empty()))
+                    .is_some_and(|b| !b.edits || in_flight.is_empty())
             {
                 let Some(batch) = next.take() else { break };
                 let (client, access, device) = (client.clone(), access.clone(), device.to_owned());

@@ -255,7 +255,7 @@ impl Refusals {
             status,
             code,
             format!(
-                "el servidor rechazó {} cambio(s) del envío y no guardó ninguno; {first}",
+                "el servidor rechazó {} cambio(s); no se guardó ningún cambio del envío. {first}",
                 self.list.len()
             ),
         );
@@ -373,12 +373,10 @@ fn doc_obra(op: &Op<RawJson>) -> Result<Option<String>, String> {
             inv.key, op.entity_id
         ));
     }
-    if let Err(e) = check_invoice_value(
+    check_invoice_value(
         "razon_social",
         &serde_json::Value::from(inv.razon_social.as_str()),
-    ) {
-        return Err(e);
-    }
+    )?;
     if let Some(obra) = &inv.obra {
         check_invoice_value("obra", &serde_json::Value::from(obra.as_str()))?;
         if obra.chars().any(char::is_control) {
@@ -506,7 +504,7 @@ async fn push_docs(
         }
     }
     let (entities, entity_ids): (Vec<&str>, Vec<&str>) = newest.keys().copied().unzip();
-    let known: HashMap<(String, String), (Option<String>, Option<String>, bool)> = sqlx::query_as(
+    let known: HashMap<(String, String), Known> = sqlx::query_as(
         "SELECT e.entity, e.entity_id, e.obra, e.doc_hlc, e.edited FROM entity_obras e \
          JOIN UNNEST($1::text[], $2::text[]) AS k (entity, entity_id) \
            ON e.entity = k.entity AND e.entity_id = k.entity_id",
@@ -643,6 +641,10 @@ async fn push_docs(
     }
     Ok((fresh.len() as u64, (docs.len() - fresh.len()) as u64))
 }
+
+/// What the server knows of an entity a document is pushed for: its obra, the clock of its
+/// newest document, whether an edit set its obra.
+type Known = (Option<String>, Option<String>, bool);
 
 /// Whether two obra codes are the same obra (codes compare without case).
 fn same_obra(a: Option<&str>, b: Option<&str>) -> bool {

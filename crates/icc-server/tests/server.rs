@@ -234,7 +234,25 @@ fn hlc(ms: i64, device: &str) -> Hlc {
     }
 }
 
+/// The id of the test invoice called `name` (`inv-a`, `inv-7`): a real invoice id (the
+/// server checks that a document is the invoice its id says), folio derived from the name.
+fn id(name: &str) -> String {
+    authority::invoice(folio_of(name), None).0
+}
+
+fn folio_of(name: &str) -> u64 {
+    name.bytes().fold(1_469_598_103_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(1_099_511_628_211)
+    }) % 900_000_000
+        + 1
+}
+
 fn op(entity_id: &str, field: &str, value: Value, h: Hlc, base: Option<Hlc>, obra: &str) -> Op {
+    let entity_id = if uuid::Uuid::parse_str(entity_id).is_ok() {
+        entity_id.to_owned()
+    } else {
+        id(entity_id)
+    };
     // through serde, as the server reads it: a field the wire type gains with a default
     // needs no change here
     serde_json::from_value(json!({
@@ -258,21 +276,12 @@ async fn two_invoices(srv: &TestServer, token: &str) -> i64 {
             token,
             "pc1",
             vec![
-                op(
-                    "inv-a",
-                    "glosa",
-                    json!("cemento"),
-                    hlc(t, "pc1"),
-                    None,
-                    "OB-1",
-                ),
-                op(
+                doc("inv-a", "OB-1", hlc(t, "pc1"), json!({"glosa": "cemento"})),
+                doc(
                     "inv-b",
-                    "glosa",
-                    json!("fierro"),
-                    hlc(t + 1, "pc1"),
-                    None,
                     "OB-2",
+                    hlc(t + 1, "pc1"),
+                    json!({"glosa": "fierro"}),
                 ),
             ],
         )
@@ -463,51 +472,63 @@ async fn a_site_manager_pushes_and_pulls_only_their_obras() {
     assert_eq!(
         mine.ops
             .iter()
-            .map(|o| o.op.entity_id.as_str())
+            .map(|o| o.op.entity_id.clone())
             .collect::<Vec<_>>(),
-        vec!["inv-a"]
+        vec![id("inv-a")]
     );
-    assert_eq!(srv.pull_all(&admin).await.ops.len(), 2);
+    // another laptop of the admin's (a pull leaves out the puller's own device's ops)
+    let (reader, _) = srv.login("admin").await;
+    assert_eq!(srv.pull_all(&reader).await.ops.len(), 2);
 
-    // another obra's invoice, a new one in another obra, or moving one out: refused whole
-    for bad in [
-        vec![
-            op(
-                "inv-a",
+    // another obra's invoice, one the server does not hold, or moving one out: refused
+    // whole (403 for what the account may not do, 409 for what the server does not hold)
+    for (bad, status) in [
+        (
+            vec![
+                op(
+                    "inv-a",
+                    "glosa",
+                    json!("x"),
+                    hlc(t + 5, "pc2"),
+                    None,
+                    "OB-1",
+                ),
+                op(
+                    "inv-b",
+                    "glosa",
+                    json!("robado"),
+                    hlc(t + 6, "pc2"),
+                    None,
+                    "OB-2",
+                ),
+            ],
+            403,
+        ),
+        (
+            vec![op(
+                "inv-c",
                 "glosa",
-                json!("x"),
-                hlc(t + 5, "pc2"),
-                None,
-                "OB-1",
-            ),
-            op(
-                "inv-b",
-                "glosa",
-                json!("robado"),
-                hlc(t + 6, "pc2"),
+                json!("nuevo"),
+                hlc(t + 7, "pc2"),
                 None,
                 "OB-2",
-            ),
-        ],
-        vec![op(
-            "inv-c",
-            "glosa",
-            json!("nuevo"),
-            hlc(t + 7, "pc2"),
-            None,
-            "OB-2",
-        )],
-        vec![op(
-            "inv-a",
-            "obra",
-            json!("OB-2"),
-            hlc(t + 8, "pc2"),
-            None,
-            "OB-1",
-        )],
+            )],
+            409,
+        ),
+        (
+            vec![op(
+                "inv-a",
+                "obra",
+                json!("OB-2"),
+                hlc(t + 8, "pc2"),
+                None,
+                "OB-1",
+            )],
+            403,
+        ),
     ] {
         let (s, v) = srv.push(&jefe, "pc2", bad).await;
-        assert_eq!(s, 403, "{v}");
+        assert_eq!(s, status, "{v}");
         assert!(
             v["message"]
                 .as_str()
@@ -516,7 +537,7 @@ async fn a_site_manager_pushes_and_pulls_only_their_obras() {
             "{v}"
         );
     }
-    let all = srv.pull_all(&admin).await;
+    let all = srv.pull_all(&reader).await;
     assert_eq!(all.ops.len(), 2, "nothing of a refused batch was stored");
     srv.stop().await;
 }
@@ -544,6 +565,7 @@ async fn concurrent_edits_merge_per_field_and_keep_the_loser() {
             &admin,
             "pc1",
             vec![
+                doc("inv-1", "OB-1", hlc(t - 1, "pc1"), json!({})),
                 first.clone(),
                 op(
                     "inv-1",
@@ -613,16 +635,17 @@ async fn concurrent_edits_merge_per_field_and_keep_the_loser() {
         (c.winner_value.clone(), c.loser_value.clone()),
         (json!("de pc2"), json!("de pc3"))
     );
-    let glosa: Value = sqlx::query_scalar(
-        "SELECT value FROM fields WHERE entity_id = 'inv-1' AND field = 'glosa'",
-    )
-    .fetch_one(&srv.pool)
-    .await
-    .unwrap();
+    let glosa: Value =
+        sqlx::query_scalar("SELECT value FROM fields WHERE entity_id = $1 AND field = 'glosa'")
+            .bind(id("inv-1"))
+            .fetch_one(&srv.pool)
+            .await
+            .unwrap();
     assert_eq!(glosa, json!("de pc2"));
     let cc: Value = sqlx::query_scalar(
-        "SELECT value FROM fields WHERE entity_id = 'inv-1' AND field = 'centro_costo'",
+        "SELECT value FROM fields WHERE entity_id = $1 AND field = 'centro_costo'",
     )
+    .bind(id("inv-1"))
     .fetch_one(&srv.pool)
     .await
     .unwrap();
@@ -995,7 +1018,22 @@ fn script(name: &str) -> std::path::PathBuf {
 async fn the_backup_and_restore_scripts_round_trip_the_database() {
     let srv = TestServer::start().await;
     let admin = srv.session("admin", "pc1").await;
-    two_invoices(&srv, &admin).await;
+    let t = two_invoices(&srv, &admin).await;
+    let (s, v) = srv
+        .push(
+            &admin,
+            "pc1",
+            vec![op(
+                "inv-a",
+                "cuenta",
+                json!("5101"),
+                hlc(t + 2, "pc1"),
+                None,
+                "OB-1",
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
     let dir = std::env::temp_dir().join(format!("icc-pgdump-{}", uuid::Uuid::new_v4().simple()));
     let out = std::process::Command::new("bash")
         .arg(script("backup.sh"))
@@ -1350,12 +1388,13 @@ fn tempfile_dir() -> std::path::PathBuf {
     d
 }
 
-fn doc(entity_id: &str, obra: &str, h: Hlc, extra: Value) -> Op {
-    let mut value = json!({"obra": obra, "folio": 1});
+/// The whole document of the test invoice `name` in `obra`, with `extra` members set.
+fn doc(name: &str, obra: &str, h: Hlc, extra: Value) -> Op {
+    let (id, mut value) = authority::invoice(folio_of(name), Some(obra));
     if let (Some(v), Some(e)) = (value.as_object_mut(), extra.as_object()) {
         v.extend(e.clone());
     }
-    op(entity_id, "_doc", value, h, None, obra)
+    op(&id, "_doc", value, h, None, obra)
 }
 
 async fn count(pool: &PgPool, sql: &'static str) -> i64 {
@@ -1409,10 +1448,16 @@ async fn a_full_batch_of_documents_is_stored_once_exactly_as_sent() {
 
     // JSON with whitespace between tokens (raw tab, newline, CR) goes through COPY intact
     let op_id = uuid::Uuid::new_v4();
+    let (ws_id, mut ws_doc) = authority::invoice(folio_of("inv-ws"), Some("OB-1"));
+    let members = ws_doc.as_object_mut().unwrap();
+    members.remove("glosa");
+    members.remove("obra");
+    let rest = serde_json::to_string(&ws_doc).unwrap();
     let body = format!(
         "{{\"device_id\":\"pc1\",\"sent_at_ms\":{t},\"ops\":[{{\"op_id\":\"{op_id}\",\"entity\":\"invoice\",\
-         \"entity_id\":\"inv-ws\",\"field\":\"_doc\",\"value\":{{\n\t\"obra\" :\r\n \"OB-1\",\t\"glosa\": \"a\\\\b\\tc\"\n}},\
+         \"entity_id\":\"{ws_id}\",\"field\":\"_doc\",\"value\":{{\n\t\"obra\" :\r\n \"OB-1\",\t\"glosa\": \"a\\\\b\\tc\",\n{}}},\
          \"hlc\":\"{}\",\"base_hlc\":null,\"obra\":\"OB-1\"}}]}}",
+        &rest[1..rest.len() - 1],
         hlc(t + 1, "pc1")
     );
     let (s, v) = srv.push_raw(&token, body).await;
@@ -1425,7 +1470,9 @@ async fn a_full_batch_of_documents_is_stored_once_exactly_as_sent() {
         assert_eq!(&got.op, sent, "pulled as pushed, in order");
     }
     let ws = &pulled.ops[4_999].op;
-    assert_eq!(ws.value, json!({"obra": "OB-1", "glosa": "a\\b\tc"}));
+    let mut expected = authority::invoice(folio_of("inv-ws"), Some("OB-1")).1;
+    expected["glosa"] = json!("a\\b\tc");
+    assert_eq!(ws.value, expected);
     srv.stop().await;
 }
 
@@ -1490,13 +1537,15 @@ async fn an_entity_has_the_obra_of_its_newest_document_unless_an_edit_moved_it()
     let t = now();
     let obra = |pool: PgPool| async move {
         sqlx::query_scalar::<_, Option<String>>(
-            "SELECT obra FROM entity_obras WHERE entity = 'invoice' AND entity_id = 'inv-x'",
+            "SELECT obra FROM entity_obras WHERE entity = 'invoice' AND entity_id = $1",
         )
+        .bind(id("inv-x"))
         .fetch_one(&pool)
         .await
         .unwrap()
     };
-    let sees = |r: PullResponse| r.ops.iter().any(|o| o.op.entity_id == "inv-x");
+    let x = id("inv-x");
+    let sees = |r: PullResponse| r.ops.iter().any(|o| o.op.entity_id == x);
     let push = |ops: Vec<Op>| {
         let (srv, token) = (&srv, token.clone());
         async move {
@@ -1843,3 +1892,6 @@ async fn a_refresh_whose_answer_was_lost_can_be_repeated_within_the_grace() {
     );
     srv.stop().await;
 }
+
+#[path = "server/authority.rs"]
+mod authority;
