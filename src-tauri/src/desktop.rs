@@ -951,6 +951,39 @@ impl Desktop {
         Ok(self.app.resolve_conflict(&s, id, keep).await?)
     }
 
+    /// Changes the server refused, set aside until someone discards them, oldest first.
+    ///
+    /// A JSON array of `RefusedChange` (see `ui/src/bindings/RefusedChange.ts`): icc-app
+    /// does not re-export the type, so this layer cannot name it.
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn refused_changes(&self) -> Result<serde_json::Value, UiError> {
+        let s = self.session()?;
+        to_json(self.app.refused_changes(&s).await?)
+    }
+
+    /// Discards a change the server refused: the server's value comes back on this
+    /// computer. Returns the discarded change (a `RefusedChange`, as JSON).
+    ///
+    /// # Errors
+    /// No session, an unknown change.
+    pub async fn discard_refused(&self, op_id: &str) -> Result<serde_json::Value, UiError> {
+        let s = self.session()?;
+        to_json(self.app.discard_refused(&s, op_id).await?)
+    }
+
+    /// Invoices removed from this computer because they left the account's obras, newest
+    /// first (a JSON array of `RemovedInvoice`, for the same reason as
+    /// [`Desktop::refused_changes`]).
+    ///
+    /// # Errors
+    /// No session.
+    pub async fn removed_invoices(&self) -> Result<serde_json::Value, UiError> {
+        let s = self.session()?;
+        to_json(self.app.removed_invoices(&s).await?)
+    }
+
     /// Ends the session with the server.
     ///
     /// # Errors
@@ -968,6 +1001,14 @@ impl Desktop {
         self.session()?;
         Ok(self.app.doctor().await)
     }
+}
+
+/// A value as the JSON the UI receives, for the types this crate cannot name.
+fn to_json(v: impl Serialize) -> Result<serde_json::Value, UiError> {
+    serde_json::to_value(v).map_err(|e| {
+        tracing::error!(error = %e, "answer not serialisable");
+        UiError::new("internal", "no se pudo preparar la respuesta")
+    })
 }
 
 fn failure(reference: &str, e: AppError) -> BulkFailure {

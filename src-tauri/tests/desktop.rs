@@ -431,6 +431,21 @@ async fn the_desktop_links_to_the_server_syncs_and_lists_conflicts() {
     let st = d.sync_status().await.unwrap();
     assert!(st.last_sync.is_some() && st.conflicts == 0);
     assert!(d.conflicts().await.unwrap().is_empty());
+    assert!(
+        r.refused.is_empty() && r.removed.is_empty() && st.refused == 0,
+        "the server took every seeded invoice and took none away"
+    );
+    assert_eq!(
+        d.refused_changes().await.unwrap(),
+        serde_json::json!([]),
+        "the Sincronización screen gets an empty list, not an error"
+    );
+    assert_eq!(d.removed_invoices().await.unwrap(), serde_json::json!([]));
+    assert_eq!(
+        d.discard_refused("no-existe").await.unwrap_err().code,
+        "not_found",
+        "discarding a change that is not set aside names it as unknown"
+    );
     assert_eq!(
         d.resolve_conflict(99, "mine").await.unwrap_err().code,
         "not_found"

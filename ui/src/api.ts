@@ -31,6 +31,8 @@ import type { IconstruyeSettings } from "./bindings/IconstruyeSettings";
 import type { PullReport } from "./bindings/PullReport";
 import type { LinkReport } from "./bindings/LinkReport";
 import type { LocalConflict } from "./bindings/LocalConflict";
+import type { RefusedChange } from "./bindings/RefusedChange";
+import type { RemovedInvoice } from "./bindings/RemovedInvoice";
 import type { SyncReport } from "./bindings/SyncReport";
 import type { SyncStatus } from "./bindings/SyncStatus";
 import type { UpdateOffer } from "./bindings/UpdateOffer";
@@ -39,7 +41,7 @@ import type { UpdateSource } from "./bindings/UpdateSource";
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
 export type { Attachment, BackupInfo, SupplierRow, CredentialStatus, IconstruyeSettings, PullReport };
-export type { LinkReport, LocalConflict, SyncReport, SyncStatus };
+export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncReport, SyncStatus };
 
 export type { Page };
 
@@ -115,6 +117,9 @@ export const api = {
   syncNow: () => call<SyncReport>("sync_now"),
   conflicts: () => call<LocalConflict[]>("conflicts"),
   resolveConflict: (id: number, keep: "mine" | "theirs") => call<void>("resolve_conflict", { id, keep }),
+  refusedChanges: () => call<RefusedChange[]>("refused_changes"),
+  discardRefused: (opId: string) => call<RefusedChange>("discard_refused", { opId }),
+  removedInvoices: () => call<RemovedInvoice[]>("removed_invoices"),
   logoutServer: () => call<void>("logout_server"),
   updateSource: () => call<UpdateSource>("update_source"),
   updateCheck: () => call<UpdateOffer | null>("update_check"),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clp, estadoLabel, fecha, fechaHora, isoFromChilean, rut, thousands } from "./format";
+import { clp, estadoLabel, fecha, fechaHora, fechaHoraChile, isoFromChilean, rut, thousands } from "./format";
 
 describe("es-CL formats", () => {
   it("formats pesos with dots and a sign", () => {
@@ -16,6 +16,14 @@ describe("es-CL formats", () => {
     expect(fecha("desconocido")).toBe("desconocido");
     expect(fecha(null)).toBe("");
     expect(fechaHora("2026-10-05T14:03:59")).toBe("05-10-2026 14:03");
+  });
+  it("shows UTC instants in Santiago time, summer and winter", () => {
+    // Chile is UTC-3 in January (summer time) and UTC-4 in July
+    expect(fechaHoraChile("2026-01-15T15:04:05.000Z")).toBe("15-01-2026 12:04");
+    expect(fechaHoraChile("2026-07-15T15:04:05.000Z")).toBe("15-07-2026 11:04");
+    expect(fechaHoraChile("2026-07-01T02:30:00Z")).toBe("30-06-2026 22:30");
+    expect(fechaHoraChile("ayer")).toBe("ayer");
+    expect(fechaHoraChile(null)).toBe("");
   });
   it("shows RUTs with dots and an uppercase K", () => {
     expect(rut("76123456-7")).toBe("76.123.456-7");

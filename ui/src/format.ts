@@ -31,6 +31,27 @@ export function fechaHora(iso: string | null | undefined): string {
   return m ? `${m[3]}-${m[2]}-${m[1]} ${m[4]}:${m[5]}` : fecha(iso);
 }
 
+const SANTIAGO = new Intl.DateTimeFormat("es-CL", {
+  timeZone: "America/Santiago",
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
+});
+
+/** A UTC instant (`2026-01-15T15:04:05.000Z`) → Santiago wall time `15-01-2026 12:04`,
+ *  whatever zone this computer is set to; anything unreadable unchanged. */
+export function fechaHoraChile(utc: string | null | undefined): string {
+  if (!utc) return "";
+  const d = new Date(utc);
+  if (Number.isNaN(d.getTime())) return utc;
+  const part: Record<string, string> = {};
+  for (const p of SANTIAGO.formatToParts(d)) part[p.type] = p.value;
+  return `${part.day}-${part.month}-${part.year} ${part.hour}:${part.minute}`;
+}
+
 /** Canonical `76123456-7` → display `76.123.456-7`. */
 export function rut(canonical: string): string {
   const m = /^(\d+)-([\dkK])$/.exec(canonical.trim());

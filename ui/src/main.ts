@@ -11,7 +11,7 @@ import { exportScreen } from "./screens/export";
 import { importScreen } from "./screens/import";
 import { invoicesScreen, type InvoicesScreen } from "./screens/invoices";
 import { panelScreen } from "./screens/panel";
-import { conflictsScreen, syncStatusLine } from "./screens/sync";
+import { syncScreen, syncStatusLine } from "./screens/sync";
 import { checkAtStart, updateBanner } from "./screens/updates";
 
 const app = document.getElementById("app") as HTMLElement;
@@ -34,6 +34,9 @@ let status: Status | null = null;
 let session: SessionInfo | null = null;
 /** The update offer, checked once per run after the first sign-in. */
 let banner: HTMLElement | null = null;
+/** What the last background sync left for the user to see; kept across screens until
+ *  closed or seen. */
+let syncBanner: HTMLElement | null = null;
 let filter: ListFilter = { ...EMPTY_FILTER };
 let route: Route = "facturas";
 /** The list on screen, whose filters the other sections (export) start from. */
@@ -119,7 +122,7 @@ function main(): void {
     { class: "top" },
     h("strong", { class: "brand" }, "ICC Facturas"),
     nav,
-    syncStatusLine(() => go("sincronizacion")),
+    syncStatusLine(() => go("sincronizacion"), showSyncNotice),
     h("span", { class: "who", id: "who" }, `${s.username} · ${s.role_label}`),
     h("button", { type: "button", id: "lock-now", title: "Bloquear (Ctrl+L)", onclick: lockNow }, "Bloquear"),
     h(
@@ -137,8 +140,27 @@ function main(): void {
     ),
   );
   banner ??= updateBanner();
-  app.replaceChildren(top, banner, content);
+  syncBanner ??= h("div", { class: "sync-banner", id: "sync-notice", role: "status", hidden: true });
+  app.replaceChildren(top, banner, syncBanner, content);
   render(content);
+}
+
+/** Shows a background sync's notice under the header, with a way to the details. */
+function showSyncNotice(text: string): void {
+  if (!syncBanner) return;
+  const box = syncBanner;
+  const close = () => {
+    box.hidden = true;
+    box.replaceChildren();
+  };
+  box.replaceChildren(
+    h("span", {}, text),
+    " ",
+    h("button", { type: "button", id: "sync-notice-open", onclick: () => (close(), go("sincronizacion")) }, "Ver Sincronización"),
+    " ",
+    h("button", { type: "button", id: "sync-notice-close", onclick: close }, "Cerrar"),
+  );
+  box.hidden = false;
 }
 
 function go(r: Route): void {
@@ -203,7 +225,7 @@ function render(content: HTMLElement): void {
       content.append(diagnosticsScreen(status, session));
       break;
     case "sincronizacion":
-      content.append(conflictsScreen());
+      content.append(syncScreen());
       break;
   }
 }

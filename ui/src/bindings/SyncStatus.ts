@@ -23,4 +23,8 @@ pending: number,
 /**
  * Open conflicts.
  */
-conflicts: number, };
+conflicts: number, 
+/**
+ * Changes the server refused, waiting for «descartar».
+ */
+refused: number, };

@@ -46,3 +46,40 @@ export function modal(
   document.body.append(overlay);
   inputs[0]?.input.focus();
 }
+
+/** Asks a yes/no question in a dialog and resolves `true` only on the accept button.
+ *  Keyboard: focus starts on Cancelar (the safe answer), Tab stays inside the dialog,
+ *  Enter or Space press the focused button, Escape cancels; focus returns where it was. */
+export function confirmDialog(title: string, text: string, acceptLabel: string): Promise<boolean> {
+  const before = document.activeElement as HTMLElement | null;
+  return new Promise((resolve) => {
+    const done = (answer: boolean) => () => {
+      overlay.remove();
+      before?.focus();
+      resolve(answer);
+    };
+    const accept = h("button", { type: "button", class: "primary", id: "confirm-accept", onclick: done(true) }, acceptLabel);
+    const cancel = h("button", { type: "button", id: "confirm-cancel", onclick: done(false) }, "Cancelar");
+    const box = h(
+      "div",
+      { class: "card modal", role: "alertdialog", "aria-modal": "true", "aria-labelledby": "confirm-title", "aria-describedby": "confirm-text" },
+      h("h2", { id: "confirm-title" }, title),
+      h("p", { id: "confirm-text", class: "confirm-text" }, text),
+      h("div", { class: "actions" }, accept, cancel),
+    );
+    const overlay = h("div", { class: "overlay" }, box);
+    overlay.addEventListener("keydown", (e) => {
+      const k = e as KeyboardEvent;
+      if (k.key === "Escape") {
+        k.preventDefault();
+        done(false)();
+      } else if (k.key === "Tab") {
+        // two buttons: Tab and Shift+Tab go to the other one
+        k.preventDefault();
+        (document.activeElement === accept ? cancel : accept).focus();
+      }
+    });
+    document.body.append(overlay);
+    cancel.focus();
+  });
+}
