@@ -344,19 +344,19 @@ pub async fn resolve_conflict(d: State<'_, Desktop>, id: i64, keep: String) -> R
 
 /// Changes the server refused, waiting for «descartar».
 #[tauri::command]
-pub async fn refused_changes(d: State<'_, Desktop>) -> R<serde_json::Value> {
+pub async fn refused_changes(d: State<'_, Desktop>) -> R<Vec<icc_app::RefusedChange>> {
     d.refused_changes().await
 }
 
 /// Discards a refused change; the server's value comes back here.
 #[tauri::command]
-pub async fn discard_refused(d: State<'_, Desktop>, op_id: String) -> R<serde_json::Value> {
+pub async fn discard_refused(d: State<'_, Desktop>, op_id: String) -> R<icc_app::RefusedChange> {
     d.discard_refused(&op_id).await
 }
 
 /// Invoices removed from this computer because they left the account's obras.
 #[tauri::command]
-pub async fn removed_invoices(d: State<'_, Desktop>) -> R<serde_json::Value> {
+pub async fn removed_invoices(d: State<'_, Desktop>) -> R<Vec<icc_app::RemovedInvoice>> {
     d.removed_invoices().await
 }
 

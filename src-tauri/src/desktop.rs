@@ -15,8 +15,8 @@ use icc_app::{
     App, AppError, Attachment, AuditEntry, BackupInfo, CredentialStatus, Dashboard, DoctorReport,
     ExportOptions, ExportProgress, ExportReport, IconstruyeSettings, ImportOptions, ImportProgress,
     ImportReport, InvoiceView, Keep, LinkReport, ListFilter, LocalConflict, MappingSpec, Obra,
-    OnDuplicate, Page, Permission, PullProgress, PullReport, Session, SupplierRow, SyncReport,
-    SyncStatus, User,
+    OnDuplicate, Page, Permission, PullProgress, PullReport, RefusedChange, RemovedInvoice,
+    Session, SupplierRow, SyncReport, SyncStatus, User,
 };
 use icc_core::{InvoiceStatus, Role, Secret};
 use serde::{Deserialize, Serialize};
@@ -953,35 +953,31 @@ impl Desktop {
 
     /// Changes the server refused, set aside until someone discards them, oldest first.
     ///
-    /// A JSON array of `RefusedChange` (see `ui/src/bindings/RefusedChange.ts`): icc-app
-    /// does not re-export the type, so this layer cannot name it.
-    ///
     /// # Errors
     /// No session.
-    pub async fn refused_changes(&self) -> Result<serde_json::Value, UiError> {
+    pub async fn refused_changes(&self) -> Result<Vec<RefusedChange>, UiError> {
         let s = self.session()?;
-        to_json(self.app.refused_changes(&s).await?)
+        Ok(self.app.refused_changes(&s).await?)
     }
 
     /// Discards a change the server refused: the server's value comes back on this
-    /// computer. Returns the discarded change (a `RefusedChange`, as JSON).
+    /// computer. Returns the discarded change.
     ///
     /// # Errors
     /// No session, an unknown change.
-    pub async fn discard_refused(&self, op_id: &str) -> Result<serde_json::Value, UiError> {
+    pub async fn discard_refused(&self, op_id: &str) -> Result<RefusedChange, UiError> {
         let s = self.session()?;
-        to_json(self.app.discard_refused(&s, op_id).await?)
+        Ok(self.app.discard_refused(&s, op_id).await?)
     }
 
     /// Invoices removed from this computer because they left the account's obras, newest
-    /// first (a JSON array of `RemovedInvoice`, for the same reason as
-    /// [`Desktop::refused_changes`]).
+    /// first.
     ///
     /// # Errors
     /// No session.
-    pub async fn removed_invoices(&self) -> Result<serde_json::Value, UiError> {
+    pub async fn removed_invoices(&self) -> Result<Vec<RemovedInvoice>, UiError> {
         let s = self.session()?;
-        to_json(self.app.removed_invoices(&s).await?)
+        Ok(self.app.removed_invoices(&s).await?)
     }
 
     /// Ends the session with the server.
@@ -1001,14 +997,6 @@ impl Desktop {
         self.session()?;
         Ok(self.app.doctor().await)
     }
-}
-
-/// A value as the JSON the UI receives, for the types this crate cannot name.
-fn to_json(v: impl Serialize) -> Result<serde_json::Value, UiError> {
-    serde_json::to_value(v).map_err(|e| {
-        tracing::error!(error = %e, "answer not serialisable");
-        UiError::new("internal", "no se pudo preparar la respuesta")
-    })
 }
 
 fn failure(reference: &str, e: AppError) -> BulkFailure {

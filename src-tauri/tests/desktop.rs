@@ -435,12 +435,11 @@ async fn the_desktop_links_to_the_server_syncs_and_lists_conflicts() {
         r.refused.is_empty() && r.removed.is_empty() && st.refused == 0,
         "the server took every seeded invoice and took none away"
     );
-    assert_eq!(
-        d.refused_changes().await.unwrap(),
-        serde_json::json!([]),
+    assert!(
+        d.refused_changes().await.unwrap().is_empty(),
         "the Sincronización screen gets an empty list, not an error"
     );
-    assert_eq!(d.removed_invoices().await.unwrap(), serde_json::json!([]));
+    assert!(d.removed_invoices().await.unwrap().is_empty());
     assert_eq!(
         d.discard_refused("no-existe").await.unwrap_err().code,
         "not_found",

@@ -51,11 +51,11 @@ pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path, m
 pub use filter::ListFilter;
 pub use icc_io::export::{ExportFormat, ReportKind};
 pub use icc_io::{Field, Format, MappingSpec, RowIssue};
-pub use icc_store::LocalConflict;
 pub use icc_store::{
     AssignmentChange, Attachment, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, SupplierRow,
     User,
 };
+pub use icc_store::{LocalConflict, RefusedChange, RemovedInvoice};
 pub use iconstruye::{
     INTERVAL_ENV, IconstruyeSettings, PullError, PullProgress, PullReport, URL_ENV,
 };
