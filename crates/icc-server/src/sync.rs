@@ -545,13 +545,16 @@ async fn push_docs(
         }
     }
 
-    // sequence numbers for the new ops, in batch order (the lock makes them contiguous)
-    let seqs: Vec<i64> = sqlx::query_scalar(
-        "SELECT nextval(pg_get_serial_sequence('ops', 'seq')) FROM generate_series(1, $1)",
+    // sequence numbers for the new ops, in batch order: one range taken at once (every
+    // caller of the sequence holds the lock, so nobody takes a number in between)
+    let n = i64::try_from(fresh.len()).unwrap_or(i64::MAX);
+    let last: i64 = sqlx::query_scalar(
+        "SELECT setval(pg_get_serial_sequence('ops', 'seq'), nextval(pg_get_serial_sequence('ops', 'seq')) + $1 - 1)",
     )
-    .bind(i64::try_from(fresh.len()).unwrap_or(i64::MAX))
-    .fetch_all(&mut **tx)
+    .bind(n)
+    .fetch_one(&mut **tx)
     .await?;
+    let seqs: Vec<i64> = (last - n + 1..=last).collect();
     let mut rows = Vec::with_capacity(fresh.iter().map(|(o, _)| o.value.get().len() + 220).sum());
     for ((op, _), seq) in fresh.iter().zip(&seqs) {
         copy_row(
