@@ -365,17 +365,40 @@ impl App {
                 }
             }
         }
-        loop {
-            let cursor: i64 = self
-                .store
-                .setting(icc_store::sync::CURSOR_SETTING)
-                .await?
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            let held = self.store.setting(icc_store::sync::SCOPE_SETTING).await?;
-            let page = client
-                .pull(access, &device, cursor, PULL_PAGE, held.as_deref())
-                .await?;
+        // Pages are fetched one ahead: while this laptop applies a page, the server reads
+        // and sends the next (a new laptop joining a large server spends about as long
+        // receiving as applying). The next request carries the cursor and the scope the
+        // page being applied will leave here; if applying fails, the page fetched ahead is
+        // dropped and nothing moved.
+        let cursor: i64 = self
+            .store
+            .setting(icc_store::sync::CURSOR_SETTING)
+            .await?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let held = self.store.setting(icc_store::sync::SCOPE_SETTING).await?;
+        let fetch = |cursor: i64, held: Option<String>| {
+            let (client, access, device) = (client.clone(), access.clone(), device.clone());
+            tokio::spawn(async move {
+                client
+                    .pull(&access, &device, cursor, PULL_PAGE, held.as_deref())
+                    .await
+            })
+        };
+        let mut ahead = Some(fetch(cursor, held));
+        while let Some(next) = ahead.take() {
+            let page = next.await.map_err(|e| {
+                AppError::Remote(format!(
+                    "la recepción desde el servidor se interrumpió ({e}); se reintentará en la próxima sincronización"
+                ))
+            })??;
+            if page.more {
+                let scope = page
+                    .scope
+                    .as_ref()
+                    .map_or_else(|| "*".to_owned(), |s| s.join(","));
+                ahead = Some(fetch(page.next_cursor, Some(scope)));
+            }
             let mut tx = self.store.write(&s.username).await?;
             let applied = tx
                 .apply_remote(
@@ -392,9 +415,6 @@ impl App {
             report.invalid += applied.invalid;
             report.held += applied.held;
             report.removed.extend(applied.removed);
-            if !page.more {
-                break;
-            }
         }
         let mut tx = self.store.write(&s.username).await?;
         tx.set_setting(LAST_SYNC_SETTING, &icc_store::now_utc())

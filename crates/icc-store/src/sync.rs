@@ -492,7 +492,7 @@ impl WriteTx {
             if op.entity != icc_core::sync::INVOICE_ENTITY || op.field != DOC_FIELD {
                 continue;
             }
-            let Ok(inv) = serde_json::from_value::<icc_core::Invoice>(op.value.clone()) else {
+            let Ok(inv) = <icc_core::Invoice as serde::Deserialize>::deserialize(&op.value) else {
                 continue; // the per-op path counts it as invalid
             };
             if inv.id().to_string() != op.entity_id {
@@ -572,18 +572,13 @@ impl WriteTx {
     /// and held edits; the audit log keeps its history and `sync_removed` says why.
     /// `None` when it was not here.
     async fn remove_invoice(&mut self, id: &str, reason: &str) -> Result<Option<RemovedInvoice>> {
-        sqlx::query("DELETE FROM sync_held WHERE entity_id = ?")
-            .bind(id)
-            .execute(&mut *self.conn())
-            .await?;
-        sqlx::query("DELETE FROM sync_fields WHERE entity = 'invoice' AND entity_id = ?")
-            .bind(id)
-            .execute(&mut *self.conn())
-            .await?;
-        sqlx::query("DELETE FROM sync_docs WHERE entity = 'invoice' AND entity_id = ?")
-            .bind(id)
-            .execute(&mut *self.conn())
-            .await?;
+        for sql in [
+            "DELETE FROM sync_held WHERE entity_id = ?",
+            "DELETE FROM sync_fields WHERE entity = 'invoice' AND entity_id = ?",
+            "DELETE FROM sync_docs WHERE entity = 'invoice' AND entity_id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *self.conn()).await?;
+        }
         let label: Option<String> = sqlx::query_scalar(
             "SELECT rut_emisor || ':' || tipo_dte || ':' || folio || ' ' || razon_social FROM invoices WHERE id = ?",
         )
