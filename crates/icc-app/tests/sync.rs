@@ -74,6 +74,31 @@ async fn set(l: &Laptop, key: &str, change: AssignmentChange) {
     l.app.set_invoice_fields(&l.s, key, change).await.unwrap();
 }
 
+/// Sets one assignment field (obra, glosa, cuenta, centro_costo) of `key` on `l`.
+async fn assign(l: &Laptop, key: &str, field: &str, value: &str) {
+    let v = Some(Some(value.to_owned()));
+    let change = match field {
+        "obra" => AssignmentChange {
+            obra: v,
+            ..Default::default()
+        },
+        "glosa" => AssignmentChange {
+            glosa: v,
+            ..Default::default()
+        },
+        "cuenta" => AssignmentChange {
+            cuenta: v,
+            ..Default::default()
+        },
+        "centro_costo" => AssignmentChange {
+            centro_costo: v,
+            ..Default::default()
+        },
+        other => unreachable!("{other}"),
+    };
+    set(l, key, change).await;
+}
+
 const A: &str = "76555835-2:33:5001";
 const B: &str = "76555835-2:33:5002";
 
@@ -101,44 +126,12 @@ async fn offline_edits_of_different_fields_both_survive_and_same_field_edits_con
     );
 
     // offline: l1 edits glosa, l2 edits cuenta of the same invoice
-    set(
-        &l1,
-        A,
-        AssignmentChange {
-            glosa: Some(Some("hormigón piso 3".into())),
-            ..Default::default()
-        },
-    )
-    .await;
-    set(
-        &l2,
-        A,
-        AssignmentChange {
-            cuenta: Some(Some("5101".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&l1, A, "glosa", "hormigón piso 3").await;
+    assign(&l2, A, "cuenta", "5101").await;
     // and both edit centro_costo of B; l2 does it later
-    set(
-        &l1,
-        B,
-        AssignmentChange {
-            centro_costo: Some(Some("CC-L1".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&l1, B, "centro_costo", "CC-L1").await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    set(
-        &l2,
-        B,
-        AssignmentChange {
-            centro_costo: Some(Some("CC-L2".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&l2, B, "centro_costo", "CC-L2").await;
     for _ in 0..2 {
         l1.app.sync(&l1.s).await.unwrap();
         l2.app.sync(&l2.s).await.unwrap();
@@ -304,24 +297,8 @@ async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
         .add_obra(&office.s, "OB-2", "Edificio Dos")
         .await
         .unwrap();
-    set(
-        &office,
-        A,
-        AssignmentChange {
-            obra: Some(Some("OB-1".into())),
-            ..Default::default()
-        },
-    )
-    .await;
-    set(
-        &office,
-        B,
-        AssignmentChange {
-            obra: Some(Some("OB-2".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&office, A, "obra", "OB-1").await;
+    assign(&office, B, "obra", "OB-2").await;
     office.app.sync(&office.s).await.unwrap();
 
     let site = laptop(&srv, "jefe1").await;
@@ -366,15 +343,7 @@ async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
     assert_eq!(found.items.len(), 1, "search «{word}» on the laptop");
 
     // an edit of the OB-1 invoice goes through; the server refuses what is not theirs
-    set(
-        &site,
-        A,
-        AssignmentChange {
-            glosa: Some(Some("revisado en obra".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&site, A, "glosa", "revisado en obra").await;
     site.app.sync(&site.s).await.unwrap();
     office.app.sync(&office.s).await.unwrap();
     assert_eq!(
@@ -385,38 +354,14 @@ async fn a_site_manager_laptop_gets_only_its_obras_and_cannot_send_others() {
     // a change the server refuses (moving the invoice out of the site manager's obras) is
     // set aside and listed; what the office did still reaches the site, and the changes
     // made after the refused one still go out
-    set(
-        &office,
-        A,
-        AssignmentChange {
-            cuenta: Some(Some("5101".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&office, A, "cuenta", "5101").await;
     office.app.sync(&office.s).await.unwrap();
     site.app
         .add_obra(&site.s, "OB-2", "Edificio Dos")
         .await
         .unwrap();
-    set(
-        &site,
-        A,
-        AssignmentChange {
-            obra: Some(Some("OB-2".into())),
-            ..Default::default()
-        },
-    )
-    .await;
-    set(
-        &site,
-        A,
-        AssignmentChange {
-            glosa: Some(Some("después del rechazo".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&site, A, "obra", "OB-2").await;
+    assign(&site, A, "glosa", "después del rechazo").await;
     let r = site.app.sync(&site.s).await.unwrap();
     assert_eq!(r.refused.len(), 1, "{r:?}");
     assert_eq!(r.refused[0].field, "obra");
@@ -507,25 +452,9 @@ async fn the_office_assigns_the_site_sees_and_approves_and_the_office_sees_the_a
     // the office assigns both invoices to OB-1 (after the site's cursor passed their
     // documents) and adds a glosa to one of them
     for key in [A, B] {
-        set(
-            &office,
-            key,
-            AssignmentChange {
-                obra: Some(Some("OB-1".into())),
-                ..Default::default()
-            },
-        )
-        .await;
+        assign(&office, key, "obra", "OB-1").await;
     }
-    set(
-        &office,
-        A,
-        AssignmentChange {
-            glosa: Some(Some("hormigón losa piso 2".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&office, A, "glosa", "hormigón losa piso 2").await;
     office.app.sync(&office.s).await.unwrap();
     let r = site.app.sync(&site.s).await.unwrap();
     assert_eq!(keys(&site).await, vec![A.to_owned(), B.to_owned()], "{r:?}");
@@ -539,15 +468,7 @@ async fn the_office_assigns_the_site_sees_and_approves_and_the_office_sees_the_a
     }
 
     // the office moves B to OB-2: the site keeps only A, and says why B left
-    set(
-        &office,
-        B,
-        AssignmentChange {
-            obra: Some(Some("OB-2".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&office, B, "obra", "OB-2").await;
     office.app.sync(&office.s).await.unwrap();
     let r = site.app.sync(&site.s).await.unwrap();
     assert_eq!(keys(&site).await, vec![A.to_owned()]);
@@ -576,24 +497,8 @@ async fn the_office_assigns_the_site_sees_and_approves_and_the_office_sees_the_a
     }
 
     // moved back to OB-1, B returns to the site whole, with what happened meanwhile
-    set(
-        &office,
-        B,
-        AssignmentChange {
-            cuenta: Some(Some("5101".into())),
-            ..Default::default()
-        },
-    )
-    .await;
-    set(
-        &office,
-        B,
-        AssignmentChange {
-            obra: Some(Some("OB-1".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&office, B, "cuenta", "5101").await;
+    assign(&office, B, "obra", "OB-1").await;
     office.app.sync(&office.s).await.unwrap();
     site.app.sync(&site.s).await.unwrap();
     assert_eq!(keys(&site).await, vec![A.to_owned(), B.to_owned()]);
@@ -991,15 +896,7 @@ async fn lost_answers_to_a_push_or_a_pull_lose_nothing_and_duplicate_nothing() {
         .unwrap();
     let l1 = Laptop { _dir: dir, app, s };
     import_rcv(&l1).await;
-    set(
-        &l1,
-        A,
-        AssignmentChange {
-            glosa: Some(Some("antes del corte".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&l1, A, "glosa", "antes del corte").await;
 
     // the server stores the push, the answer never arrives
     proxy.lose_next("/api/v1/sync/push");
@@ -1211,15 +1108,7 @@ async fn a_restored_laptop_gets_a_new_device_id_and_its_own_later_changes_back()
     import_rcv(&l).await;
     l.app.sync(&l.s).await.unwrap();
     let before = l.app.create_backup(&l.s).await.unwrap();
-    set(
-        &l,
-        A,
-        AssignmentChange {
-            glosa: Some(Some("después del respaldo".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    assign(&l, A, "glosa", "después del respaldo").await;
     l.app.sync(&l.s).await.unwrap();
     let old_device = l
         .app

@@ -27,6 +27,23 @@ fn doc_op(id: &str, doc: Value, h: Hlc) -> Op {
     op(id, "_doc", doc, h, None, &obra)
 }
 
+/// Pushes one status change of `id` from `device`, in OB-1.
+async fn set_estado(
+    srv: &TestServer,
+    token: &str,
+    device: &str,
+    id: &str,
+    to: &str,
+    ms: i64,
+) -> (u16, Value) {
+    srv.push(
+        token,
+        device,
+        vec![op(id, "estado", json!(to), hlc(ms, device), None, "OB-1")],
+    )
+    .await
+}
+
 async fn ops_count(srv: &TestServer) -> i64 {
     count(&srv.pool, "SELECT COUNT(*) FROM ops").await
 }
@@ -218,51 +235,12 @@ async fn a_site_managers_token_cannot_do_what_the_role_obras_or_state_forbid() {
     assert_eq!(ops_count(&srv).await, stored);
 
     // what the role allows goes through: approving its own obra's invoice, from recibida
-    let (s, v) = srv
-        .push(
-            &jefe,
-            "obra1",
-            vec![op(
-                &x,
-                "estado",
-                json!("aprobada"),
-                hlc(t + 1, "obra1"),
-                None,
-                "OB-1",
-            )],
-        )
-        .await;
+    let (s, v) = set_estado(&srv, &jefe, "obra1", &x, "aprobada", t + 1).await;
     assert_eq!(s, 200, "{v}");
     // and the status machine is the server's: once voided, no approval
-    let (s, v) = srv
-        .push(
-            &admin,
-            "pc1",
-            vec![op(
-                &x,
-                "estado",
-                json!("anulada"),
-                hlc(t + 2, "pc1"),
-                None,
-                "OB-1",
-            )],
-        )
-        .await;
+    let (s, v) = set_estado(&srv, &admin, "pc1", &x, "anulada", t + 2).await;
     assert_eq!(s, 200, "{v}");
-    let (s, v) = srv
-        .push(
-            &jefe,
-            "obra1",
-            vec![op(
-                &x,
-                "estado",
-                json!("en_revision"),
-                hlc(t + 3, "obra1"),
-                None,
-                "OB-1",
-            )],
-        )
-        .await;
+    let (s, v) = set_estado(&srv, &jefe, "obra1", &x, "en_revision", t + 3).await;
     assert_eq!(s, 403, "{v}");
     let reason = v["refused"][0]["reason"].as_str().unwrap();
     assert!(
