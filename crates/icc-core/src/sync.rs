@@ -414,8 +414,9 @@ pub struct PushResponse {
     pub server_ms: i64,
 }
 
-/// An op as the server stores and serves it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An op as the server stores and serves it: the op's fields and `seq`, `user`,
+/// `device_id` side by side in one JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerOp {
     /// Server sequence number (the pull cursor).
     pub seq: i64,
@@ -426,6 +427,46 @@ pub struct ServerOp {
     pub user: String,
     /// From which device.
     pub device_id: String,
+}
+
+impl<'de> Deserialize<'de> for ServerOp {
+    /// Read field by field: `#[serde(flatten)]` would buffer every op into serde's generic
+    /// content first, which was a good part of what a laptop spent reading a pull page.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<ServerOp, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            seq: i64,
+            op_id: uuid::Uuid,
+            entity: String,
+            entity_id: String,
+            field: String,
+            value: serde_json::Value,
+            hlc: Hlc,
+            base_hlc: Option<Hlc>,
+            obra: Option<String>,
+            #[serde(default)]
+            source: Option<String>,
+            user: String,
+            device_id: String,
+        }
+        let w = Wire::deserialize(d)?;
+        Ok(ServerOp {
+            seq: w.seq,
+            op: Op {
+                op_id: w.op_id,
+                entity: w.entity,
+                entity_id: w.entity_id,
+                field: w.field,
+                value: w.value,
+                hlc: w.hlc,
+                base_hlc: w.base_hlc,
+                obra: w.obra,
+                source: w.source,
+            },
+            user: w.user,
+            device_id: w.device_id,
+        })
+    }
 }
 
 /// A conflict: a value that lost to a concurrent edit of the same field.
@@ -515,6 +556,35 @@ mod tests {
         ] {
             assert!(bad.parse::<Hlc>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_server_op_reads_back_what_it_writes() {
+        let op = ServerOp {
+            seq: 7,
+            op: Op {
+                op_id: uuid::Uuid::nil(),
+                entity: "invoice".into(),
+                entity_id: "x".into(),
+                field: "glosa".into(),
+                value: serde_json::json!({"a": [1, "b", null]}),
+                hlc: Hlc::zero("d1").tick(5),
+                base_hlc: None,
+                obra: Some("OB-1".into()),
+                source: Some("iconstruye".into()),
+            },
+            user: "ana".into(),
+            device_id: "d1".into(),
+        };
+        let text = serde_json::to_string(&op).unwrap();
+        assert_eq!(serde_json::from_str::<ServerOp>(&text).unwrap(), op);
+        // what an older server sends: no `source`
+        let old = text.replace(",\"source\":\"iconstruye\"", "");
+        assert_ne!(old, text);
+        assert_eq!(
+            serde_json::from_str::<ServerOp>(&old).unwrap().op.source,
+            None
+        );
     }
 
     #[test]
