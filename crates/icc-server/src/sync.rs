@@ -751,87 +751,76 @@ async fn check_edit(
         );
         return Ok(false);
     };
-    let current = current_value(tx, op, doc_seq).await?;
+    // the server's value of the field is read only where it is needed: for the status
+    // machine, and to send back with a refusal (most edits are neither)
+    let current = if op.field == "estado" {
+        current_value(tx, op, doc_seq).await?
+    } else {
+        None
+    };
+    let Some(why) = edit_refusal(user, op, obra.as_deref(), current.as_ref()) else {
+        return Ok(true);
+    };
+    let current = match current {
+        Some(c) => Some(c),
+        None => current_value(tx, op, doc_seq).await?,
+    };
+    refusals.add(op, why, current);
+    Ok(false)
+}
+
+/// Why the account may not make an edit of an entity the server holds in `obra`, whose
+/// field's server value is `current` (read for `estado` only); `None` when it may.
+fn edit_refusal(
+    user: &Authed,
+    op: &Op,
+    obra: Option<&str>,
+    current: Option<&FieldValue>,
+) -> Option<Why> {
     let needed = match op.source.as_deref() {
         Some(src) if SOURCES.contains(&src) => Permission::Import,
-        Some(src) => {
-            refusals.add(
-                op,
-                Why::Invalid(format!("origen desconocido «{src}»")),
-                current,
-            );
-            return Ok(false);
-        }
+        Some(src) => return Some(Why::Invalid(format!("origen desconocido «{src}»"))),
         // a checked value: a status field holds a status
         None => Permission::for_invoice_field(&op.field, &op.value).unwrap_or(Permission::Import),
     };
     if !user.role.may(needed) {
-        refusals.add(
-            op,
-            Why::Forbidden(format!(
-                "el rol {} de «{}» no puede {}",
-                user.role.label(),
-                user.username,
-                needed.label()
-            )),
-            current,
-        );
-        return Ok(false);
+        return Some(Why::Forbidden(format!(
+            "el rol {} de «{}» no puede {}",
+            user.role.label(),
+            user.username,
+            needed.label()
+        )));
     }
-    if !user.sees(obra.as_deref()) {
-        refusals.add(
-            op,
-            Why::Forbidden(format!(
-                "«{}» no puede cambiar la factura {}: es de la obra {}, que no es una de sus obras",
-                user.username,
-                op.entity_id,
-                obra.as_deref().unwrap_or("sin asignar")
-            )),
-            current,
-        );
-        return Ok(false);
+    if !user.sees(obra) {
+        return Some(Why::Forbidden(format!(
+            "«{}» no puede cambiar la factura {}: es de la obra {}, que no es una de sus obras",
+            user.username,
+            op.entity_id,
+            obra.unwrap_or("sin asignar")
+        )));
     }
     if op.field == "obra" && !user.sees(op.value.as_str()) {
-        refusals.add(
-            op,
-            Why::Forbidden(format!(
-                "«{}» solo puede asignar facturas a sus obras, no a {}",
-                user.username,
-                op.value.as_str().unwrap_or("sin obra")
-            )),
-            current,
-        );
-        return Ok(false);
+        return Some(Why::Forbidden(format!(
+            "«{}» solo puede asignar facturas a sus obras, no a {}",
+            user.username,
+            op.value.as_str().unwrap_or("sin obra")
+        )));
     }
+    let status = |v: &serde_json::Value| v.as_str().and_then(|v| v.parse::<InvoiceStatus>().ok());
     if op.field == "estado"
-        && let Some(cur) = &current
+        && let Some(cur) = current
         && op.hlc > cur.hlc
+        && let (Some(from), Some(to)) = (status(&cur.value), status(&op.value))
+        && from != to
+        && !from.can_become(to)
     {
-        let from = cur
-            .value
-            .as_str()
-            .and_then(|v| v.parse::<InvoiceStatus>().ok());
-        let to = op
-            .value
-            .as_str()
-            .and_then(|v| v.parse::<InvoiceStatus>().ok());
-        if let (Some(from), Some(to)) = (from, to)
-            && from != to
-            && !from.can_become(to)
-        {
-            refusals.add(
-                op,
-                Why::Forbidden(format!(
-                    "en el servidor la factura está «{}» y no puede pasar a «{}»",
-                    from.label(),
-                    to.label()
-                )),
-                current,
-            );
-            return Ok(false);
-        }
+        return Some(Why::Forbidden(format!(
+            "en el servidor la factura está «{}» y no puede pasar a «{}»",
+            from.label(),
+            to.label()
+        )));
     }
-    Ok(true)
+    None
 }
 
 /// The server's value of the op's field: its winning edit, else its newest document's.
