@@ -33,7 +33,8 @@ ensure_rust() {
 
 # Build tools every crate needs.
 ensure_build_deps() {
-    ensure_apt build-essential pkg-config ca-certificates
+    # libdbus-1-dev: the keyring crate's Secret Service backend, linked by icc-app
+    ensure_apt build-essential pkg-config ca-certificates libdbus-1-dev
     ensure_rust
 }
 
