@@ -50,6 +50,8 @@ const LAST_SYNC_SETTING: &str = "sync.last";
 pub(crate) const REFRESH_TOKEN_ENTRY: &str = "servidor-sincronizacion";
 /// Pull page size.
 const PULL_PAGE: i64 = 2_000;
+/// Most ops one bulk-load transaction of a pull applies (see `sync_with`).
+const BULK_RUN_OPS: usize = 250_000;
 /// Ops per push (the server takes up to 5,000; smaller batches lose less to a cut).
 const PUSH_BATCH: i64 = 5_000;
 /// Pushes in flight at once.
@@ -386,6 +388,12 @@ impl App {
             })
         };
         let mut ahead = Some(fetch(cursor, held));
+        // A laptop catching up on many documents (a new one joining) applies them as a bulk
+        // load: pages share one write transaction, the list indexes are rebuilt once at its
+        // end (WriteTx::expect_bulk), and the full-text index is merged once. A crash or an
+        // error rolls the whole run back to the cursor it started from; runs are cut at
+        // BULK_RUN_OPS so a very large server is not one transaction.
+        let mut bulk: Option<(icc_store::WriteTx, usize)> = None;
         while let Some(next) = ahead.take() {
             let page = next.await.map_err(|e| {
                 AppError::Remote(format!(
@@ -399,7 +407,23 @@ impl App {
                     .map_or_else(|| "*".to_owned(), |s| s.join(","));
                 ahead = Some(fetch(page.next_cursor, Some(scope)));
             }
-            let mut tx = self.store.write(&s.username).await?;
+            let (mut tx, mut run) = match bulk.take() {
+                Some(b) => b,
+                None => {
+                    let mut tx = self.store.write(&s.username).await?;
+                    if page.more
+                        && let Some(left) = page.remaining
+                    {
+                        let expected = page
+                            .ops
+                            .len()
+                            .saturating_add(usize::try_from(left).unwrap_or(0).min(BULK_RUN_OPS));
+                        tx.expect_bulk(expected).await?;
+                    }
+                    (tx, 0)
+                }
+            };
+            run += page.ops.len();
             let applied = tx
                 .apply_remote(
                     &page.ops,
@@ -409,7 +433,11 @@ impl App {
                     page.next_cursor,
                 )
                 .await?;
-            tx.commit().await?;
+            if page.more && tx.bulk_load() && run < BULK_RUN_OPS {
+                bulk = Some((tx, run));
+            } else {
+                tx.commit().await?;
+            }
             report.pulled += page.ops.len() as u64;
             report.applied += applied.applied;
             report.invalid += applied.invalid;

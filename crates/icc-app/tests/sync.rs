@@ -1145,3 +1145,127 @@ async fn a_restored_laptop_gets_a_new_device_id_and_its_own_later_changes_back()
     );
     srv.stop().await;
 }
+
+/// Every row of a listing, walking its pages.
+async fn listing(l: &Laptop, filter: icc_app::InvoiceFilter) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = l
+            .app
+            .list_invoices(&l.s, filter.clone(), 500, cursor.as_deref())
+            .await
+            .unwrap();
+        keys.extend(p.items.iter().map(|r| {
+            format!(
+                "{}:{}:{}:{}:{:?}",
+                r.rut_emisor, r.tipo_dte, r.folio, r.estado, r.obra
+            )
+        }));
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => {
+                // rows of one day are in local insertion order, which two laptops may not share
+                keys.sort();
+                return keys;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_laptop_joining_a_large_server_loads_everything_in_bulk_and_lists_it_the_same() {
+    let srv = start_server().await;
+    let office = laptop(&srv, "contadora").await;
+    // more than WriteTx::expect_bulk's threshold (20,000), so the joiner's pull is a bulk load
+    let seeded = office.app.seed(21_000, 11, &mut |_, _| true).await.unwrap();
+    office.app.sync(&office.s).await.unwrap();
+    // an edit after the documents: it arrives in the same bulk run, after its document
+    let key = {
+        let p = office
+            .app
+            .list_invoices(&office.s, Default::default(), 1, None)
+            .await
+            .unwrap();
+        let r = &p.items[0];
+        format!("{}:{}:{}", r.rut_emisor, r.tipo_dte, r.folio)
+    };
+    assign(&office, &key, "glosa", "revisar con bodega").await;
+    office.app.sync(&office.s).await.unwrap();
+
+    let joiner = laptop(&srv, "contadora2").await;
+    let r = joiner.app.sync(&joiner.s).await.unwrap();
+    assert_eq!(r.invalid, 0, "{r:?}");
+    assert_eq!(
+        r.applied,
+        seeded.inserted + 1,
+        "every document and the edit: {r:?}"
+    );
+
+    // the list indexes were rebuilt and the text index is whole: the same rows for the whole
+    // list, one obra, one status and a word
+    let obra = joiner
+        .app
+        .list_invoices(&joiner.s, Default::default(), 1, None)
+        .await
+        .unwrap()
+        .items[0]
+        .obra
+        .clone();
+    let word = {
+        let p = office
+            .app
+            .list_invoices(&office.s, Default::default(), 1, None)
+            .await
+            .unwrap();
+        p.items[0]
+            .razon_social
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    for filter in [
+        icc_app::InvoiceFilter::default(),
+        icc_app::InvoiceFilter {
+            obra: obra.clone(),
+            ..Default::default()
+        },
+        icc_app::InvoiceFilter {
+            estado: Some(InvoiceStatus::Recibida),
+            ..Default::default()
+        },
+        icc_app::InvoiceFilter {
+            q: Some(word.clone()),
+            ..Default::default()
+        },
+    ] {
+        let (a, b) = (
+            listing(&office, filter.clone()).await,
+            listing(&joiner, filter.clone()).await,
+        );
+        assert!(!a.is_empty(), "{filter:?} lists something");
+        assert_eq!(a, b, "{filter:?}");
+    }
+    assert_eq!(
+        field(&joiner, &key, "glosa").await.as_deref(),
+        Some("revisar con bodega")
+    );
+    let indexes: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'invoices_by_%'",
+    )
+    .fetch_one(joiner.app.store().pool())
+    .await
+    .unwrap();
+    let expected: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'invoices_by_%'",
+    )
+    .fetch_one(office.app.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(indexes, expected, "the list indexes are back");
+    // the next sync is an ordinary one
+    let again = joiner.app.sync(&joiner.s).await.unwrap();
+    assert_eq!((again.pulled, again.applied), (0, 0));
+    srv.stop().await;
+}

@@ -415,32 +415,35 @@ pub struct PushResponse {
 }
 
 /// An op as the server stores and serves it: the op's fields and `seq`, `user`,
-/// `device_id` side by side in one JSON object.
+/// `device_id` side by side in one JSON object. `V` as in [`Op`]: the server sends stored
+/// values as their text and a laptop reads a document straight from it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServerOp {
+pub struct ServerOp<V = serde_json::Value> {
     /// Server sequence number (the pull cursor).
     pub seq: i64,
     /// The op.
     #[serde(flatten)]
-    pub op: Op,
+    pub op: Op<V>,
     /// Who made it.
     pub user: String,
     /// From which device.
     pub device_id: String,
 }
 
-impl<'de> Deserialize<'de> for ServerOp {
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for ServerOp<V> {
     /// Read field by field: `#[serde(flatten)]` would buffer every op into serde's generic
     /// content first, which was a good part of what a laptop spent reading a pull page.
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<ServerOp, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<ServerOp<V>, D::Error> {
         #[derive(Deserialize)]
-        struct Wire {
+        struct Wire<V> {
             seq: i64,
             op_id: uuid::Uuid,
             entity: String,
             entity_id: String,
             field: String,
-            value: serde_json::Value,
+            value: V,
             hlc: Hlc,
             base_hlc: Option<Hlc>,
             obra: Option<String>,
@@ -449,7 +452,7 @@ impl<'de> Deserialize<'de> for ServerOp {
             user: String,
             device_id: String,
         }
-        let w = Wire::deserialize(d)?;
+        let w = Wire::<V>::deserialize(d)?;
         Ok(ServerOp {
             seq: w.seq,
             op: Op {
@@ -465,6 +468,21 @@ impl<'de> Deserialize<'de> for ServerOp {
             },
             user: w.user,
             device_id: w.device_id,
+        })
+    }
+}
+
+impl ServerOp<RawJson> {
+    /// The op with its value parsed.
+    ///
+    /// # Errors
+    /// The value's text is not JSON (a [`RawJson`] read from the wire is always valid).
+    pub fn parsed(&self) -> serde_json::Result<ServerOp> {
+        Ok(ServerOp {
+            seq: self.seq,
+            op: self.op.parsed()?,
+            user: self.user.clone(),
+            device_id: self.device_id.clone(),
         })
     }
 }
@@ -498,11 +516,12 @@ pub struct Conflict {
     pub obra: Option<String>,
 }
 
-/// A page of a pull.
+/// A page of a pull. `V` as in [`Op`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PullResponse {
+#[serde(bound(deserialize = "V: Deserialize<'de>", serialize = "V: Serialize"))]
+pub struct PullResponse<V = serde_json::Value> {
     /// Ops after the cursor, in sequence order.
-    pub ops: Vec<ServerOp>,
+    pub ops: Vec<ServerOp<V>>,
     /// Conflicts created or resolved after the cursor.
     pub conflicts: Vec<Conflict>,
     /// Cursor for the next page.
@@ -519,6 +538,11 @@ pub struct PullResponse {
     pub scope: Option<Vec<String>>,
     /// The server's clock.
     pub server_ms: i64,
+    /// About how many ops are left after this page (an upper bound: sequence numbers the
+    /// account may not see, or that are the device's own, are counted). A laptop catching up
+    /// on many prepares for a bulk load and shows progress. Absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i64>,
 }
 
 #[cfg(test)]

@@ -365,7 +365,7 @@ impl WriteTx {
     /// Database errors.
     pub async fn apply_remote(
         &mut self,
-        ops: &[ServerOp],
+        ops: &[ServerOp<RawJson>],
         conflicts: &[Conflict],
         removed: &[Removal],
         scope: Option<&[String]>,
@@ -383,10 +383,15 @@ impl WriteTx {
             if inserted.contains(&i) {
                 continue; // counted by insert_new_docs
             }
+            // the text of a value read from the wire is JSON
+            let Ok(sop) = sop.parsed() else {
+                out.invalid += 1;
+                continue;
+            };
             let outcome = if op.field == DOC_FIELD {
-                self.apply_doc(op, &mut out).await?
+                self.apply_doc(&sop.op, &mut out).await?
             } else {
-                self.apply_edit(sop).await?
+                self.apply_edit(&sop).await?
             };
             match outcome {
                 Outcome::Applied => out.applied += 1,
@@ -482,7 +487,7 @@ impl WriteTx {
     /// positions in `ops` it applied; everything else goes through the per-op path.
     async fn insert_new_docs(
         &mut self,
-        ops: &[ServerOp],
+        ops: &[ServerOp<RawJson>],
         out: &mut Applied,
     ) -> Result<std::collections::HashSet<usize>> {
         let mut newest: std::collections::HashMap<&str, (usize, icc_core::Invoice)> =
@@ -492,7 +497,7 @@ impl WriteTx {
             if op.entity != icc_core::sync::INVOICE_ENTITY || op.field != DOC_FIELD {
                 continue;
             }
-            let Ok(inv) = <icc_core::Invoice as serde::Deserialize>::deserialize(&op.value) else {
+            let Ok(inv) = serde_json::from_str::<icc_core::Invoice>(op.value.get()) else {
                 continue; // the per-op path counts it as invalid
             };
             if inv.id().to_string() != op.entity_id {

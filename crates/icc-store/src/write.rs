@@ -240,6 +240,12 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Whether this transaction is a bulk load ([`WriteTx::expect_bulk`] dropped the list
+    /// indexes, rebuilt at commit).
+    pub fn bulk_load(&self) -> bool {
+        !self.deferred_indexes.is_empty()
+    }
+
     /// The connection, for crates that write their own tables in the same transaction.
     pub fn conn(&mut self) -> &mut SqliteConnection {
         &mut self.tx

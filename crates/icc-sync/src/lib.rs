@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use icc_core::Secret;
-use icc_core::sync::{PROTOCOL_HEADER, PROTOCOL_VERSION, PullResponse, PushResponse};
+use icc_core::sync::{PROTOCOL_HEADER, PROTOCOL_VERSION, PullResponse, PushResponse, RawJson};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
@@ -326,7 +326,7 @@ impl SyncClient {
         cursor: i64,
         limit: i64,
         scope: Option<&str>,
-    ) -> Result<PullResponse, SyncError> {
+    ) -> Result<PullResponse<RawJson>, SyncError> {
         let mut url = self.endpoint("api/v1/sync/pull")?;
         url.query_pairs_mut()
             .append_pair("cursor", &cursor.to_string())
