@@ -234,8 +234,10 @@ pub async fn run(n: u64, clients: usize, secs: u64) -> Result<String> {
          laptop, two in flight at once; the server checks which are already stored, `COPY`s \
          the rest into the op log as sent and `COPY`s the new entities' obras, then commits \
          (the `COPY` baseline writes the documents once, with no index and no commit per \
-         batch). The first pull applies each page of 2,000 documents in one SQLite transaction, the \
-         documents of invoices not yet on the laptop in one bulk insert (the import's path). The {clients} clients share the two cores with the server and PostgreSQL; \
+         batch). A new laptop's first pull reads pages of 2,000 ops (the server walks the op log \
+         and sends each stored value as PostgreSQL's text) and applies them as one bulk load: \
+         one SQLite transaction, the import's bulk insert, the list indexes rebuilt and the \
+         full-text index merged once at the end. The {clients} clients share the two cores with the server and PostgreSQL; \
          pushes are serialised by design (docs/sync.md).\n",
         date = chrono::Local::now().format("%Y-%m-%d"),
         machine = crate::report::machine(),
