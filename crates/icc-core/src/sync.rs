@@ -540,7 +540,7 @@ pub struct PullResponse<V = serde_json::Value> {
     pub server_ms: i64,
     /// About how many ops are left after this page (an upper bound: sequence numbers the
     /// account may not see, or that are the device's own, are counted). A laptop catching up
-    /// on many prepares for a bulk load and shows progress. Absent from older servers.
+    /// on many prepares for a bulk load. Absent from older servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining: Option<i64>,
 }

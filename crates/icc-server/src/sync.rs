@@ -1140,19 +1140,9 @@ pub async fn pull(
     // pull of 30k invoices spent 190 ms on its first page instead of 5 ms). The walk is
     // the right plan whatever the statistics say, so the other plans are off for this
     // statement.
-    for sql in [
-        "SET LOCAL enable_bitmapscan = off",
-        "SET LOCAL enable_sort = off",
-    ] {
-        sqlx::query(sql).execute(&mut *tx).await?;
-    }
+    walk_plans_only(&mut tx, true).await?;
     let rows: Vec<OpRow> = q.fetch_all(&mut *tx).await?;
-    for sql in [
-        "SET LOCAL enable_bitmapscan = on",
-        "SET LOCAL enable_sort = on",
-    ] {
-        sqlx::query(sql).execute(&mut *tx).await?;
-    }
+    walk_plans_only(&mut tx, false).await?;
     let more = rows.len() as i64 == limit;
     let upto = if more {
         rows.last().map_or(horizon, |r| r.0)
@@ -1237,6 +1227,18 @@ pub async fn pull(
         server_ms: now_ms(),
         remaining: Some(if more { horizon - upto } else { 0 }),
     }))
+}
+
+/// Turns bitmap scans and sorts off (`only`) or back on for the rest of the transaction,
+/// in one round trip (see `pull`).
+async fn walk_plans_only(tx: &mut Transaction<'_, Postgres>, only: bool) -> ApiResult<()> {
+    let on = if only { "off" } else { "on" };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET LOCAL enable_bitmapscan = {on}; SET LOCAL enable_sort = {on}"
+    )))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// What moved in or out of a site manager's obras in `(cursor, upto]`: the whole state of
