@@ -190,6 +190,7 @@ fn info(s: &Session) -> SessionInfo {
         (Permission::Approve, "approve"),
         (Permission::Pay, "pay"),
         (Permission::Void, "void"),
+        (Permission::PaymentSettings, "payment_settings"),
     ];
     SessionInfo {
         username: s.username.clone(),

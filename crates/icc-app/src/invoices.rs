@@ -33,6 +33,14 @@ pub struct InvoiceView {
     pub adjuntos: Vec<Attachment>,
     /// Credit and debit notes of the same supplier that reference this document.
     pub relacionados: Vec<InvoiceRow>,
+    /// Where the due date (`vence`) comes from: `acordada`, `recepcion_sii`, `importacion`
+    /// or `emision`.
+    pub vence_fuente: icc_core::pagos::DueSource,
+    /// The same, as screens say it.
+    pub vence_fuente_nombre: &'static str,
+    /// Balance, payments and late interest; absent for documents that are not paid (notes,
+    /// guides).
+    pub pagos: Option<crate::InvoicePayments>,
 }
 
 /// Fills what the store leaves for people and today's date: the claim deadline's state,
@@ -53,7 +61,7 @@ fn present(row: &mut InvoiceRow, today: NaiveDate) {
     }
 }
 
-fn today() -> NaiveDate {
+pub(crate) fn today() -> NaiveDate {
     chrono::Local::now().date_naive()
 }
 
@@ -151,9 +159,17 @@ impl App {
         let adjuntos = self.store.attachments(&detail.row.id).await?;
         let mut relacionados = self.linked_of(s, &detail).await?;
         relacionados.iter_mut().for_each(|r| present(r, today));
+        let pagos = if DteType::new(u16::try_from(detail.row.tipo_dte).unwrap_or(0))
+            .is_ok_and(|t| t.total_sign() > 0)
+        {
+            Some(self.payments_of(&detail).await?)
+        } else {
+            None
+        };
         let mut v = view(detail, today);
         v.adjuntos = adjuntos;
         v.relacionados = relacionados;
+        v.pagos = pagos;
         Ok(v)
     }
 
@@ -256,6 +272,22 @@ fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
         (Some(e), Ok(due)) if e.is_payable() => Some(aging_bucket(due, today)),
         _ => None,
     };
+    let fuente = icc_core::pagos::legal_due_date(
+        detail
+            .fecha_vencimiento
+            .as_deref()
+            .and_then(|d| d.parse().ok()),
+        detail
+            .fecha_recepcion_sii
+            .as_deref()
+            .and_then(|d| icc_core::parse_datetime("fecha_recepcion_sii", d).ok()),
+        detail
+            .fecha_importacion
+            .as_deref()
+            .and_then(|d| d.parse().ok()),
+        NaiveDate::MIN,
+    )
+    .source;
     present(&mut detail.row, today);
     InvoiceView {
         tipo_dte_nombre: tipo.map_or_else(|| detail.row.tipo_dte.to_string(), |t| t.to_string()),
@@ -265,5 +297,8 @@ fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
         detail,
         adjuntos: Vec::new(),
         relacionados: Vec::new(),
+        vence_fuente: fuente,
+        vence_fuente_nombre: fuente.label(),
+        pagos: None,
     }
 }

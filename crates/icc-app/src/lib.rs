@@ -29,6 +29,7 @@ mod invoices;
 pub mod legacy;
 pub mod legacy_fixture;
 pub mod logging;
+mod pagos;
 mod seed;
 mod settings;
 mod sync;
@@ -64,6 +65,7 @@ pub use import::{
     PreviewRow, TotalReport, read_mapping_file,
 };
 pub use invoices::InvoiceView;
+pub use pagos::{InvoicePayments, PaymentReceipt, PaymentRequest, parse_monto};
 pub use seed::SeedReport;
 pub use settings::LOCK_MINUTES_RANGE;
 pub use sync::{Keep, LinkReport, SyncReport, SyncStatus};

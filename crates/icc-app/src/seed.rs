@@ -375,5 +375,6 @@ fn generate(
         estado,
         source: Source::Seed,
         external_id: None,
+        fecha_importacion: None,
     })
 }

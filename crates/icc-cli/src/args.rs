@@ -143,6 +143,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ObrasCommand,
     },
+    /// Pagos de facturas: registrar pagos y las tasas de interés por mora
+    Pagos {
+        #[command(subcommand)]
+        command: PagosCommand,
+    },
     /// Verifica la instalación: carpeta, esquema, integridad, disco
     Doctor,
     /// Migra los datos de la aplicación anterior (constructora_icc.db y su carpeta de archivos)
@@ -189,6 +194,41 @@ pub struct FilterArgs {
     /// Búsqueda por proveedor, RUT, folio o glosa
     #[arg(long, value_name = "TEXTO")]
     pub q: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PagosCommand {
+    /// Registra un pago de una factura aprobada (nunca más que su saldo)
+    Registrar {
+        /// ID o RUT:TIPO:FOLIO de la factura
+        factura: String,
+        /// Monto en pesos (1.500.000 o 1500000)
+        #[arg(long)]
+        monto: String,
+        /// Fecha del pago, DD-MM-AAAA (hoy si no se indica)
+        #[arg(long)]
+        fecha: Option<String>,
+        /// transferencia, cheque, vale_vista, compensacion u otro (transferencia si no se indica)
+        #[arg(long)]
+        medio: Option<String>,
+        /// Referencia: número de operación, de cheque, ...
+        #[arg(long)]
+        referencia: Option<String>,
+    },
+    /// Saldo, pagos e interés por mora de una factura
+    Saldo {
+        /// ID o RUT:TIPO:FOLIO de la factura
+        factura: String,
+    },
+    /// Fija la tasa de interés corriente (CMF, anual) de un mes: icc pagos tasa 03-2026 24,32
+    Tasa {
+        /// Mes, MM-AAAA
+        mes: String,
+        /// Tasa anual en porcentaje, por ejemplo 24,32
+        tasa: String,
+    },
+    /// Lista las tasas de interés por mes
+    Tasas,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,7 +22,7 @@ use icc_core::{InvoiceStatus, Role};
 
 use args::{
     BackupCommand, Cli, Command, ConflictsCommand, CredentialsCommand, DevCommand, FilterArgs,
-    IconstruyeCommand, InvoicesCommand, ObrasCommand, SyncCommand, UsersCommand,
+    IconstruyeCommand, InvoicesCommand, ObrasCommand, PagosCommand, SyncCommand, UsersCommand,
 };
 
 /// A failure with its exit code.
@@ -787,6 +787,10 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 }
             }
         }
+        Command::Pagos { command } => {
+            let s = login(app, cli, stdin).await?;
+            pagos(app, &s, command, json).await?;
+        }
         Command::Obras { command } => {
             let s = login(app, cli, stdin).await?;
             match command {
@@ -833,6 +837,59 @@ fn filter_from(f: &FilterArgs) -> Result<InvoiceFilter, Failure> {
         ids: None,
     }
     .parse()?)
+}
+
+async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        PagosCommand::Registrar {
+            factura,
+            monto,
+            fecha,
+            medio,
+            referencia,
+        } => {
+            let req = icc_app::PaymentRequest {
+                monto: icc_app::parse_monto(monto)?,
+                fecha: fecha
+                    .as_deref()
+                    .map(|f| icc_core::parse_date("fecha", f))
+                    .transpose()?,
+                medio: medio.as_deref().map(str::parse).transpose()?,
+                referencia: referencia.clone(),
+            };
+            let r = app.record_payment(s, factura, req).await?;
+            output::done(
+                json,
+                &r,
+                &format!(
+                    "Pago de {} registrado para {}; estado: {}; saldo: {}.",
+                    icc_core::Clp::new(r.pago.monto),
+                    r.factura,
+                    r.estado.replace('_', " "),
+                    r.saldo.saldo
+                ),
+            );
+        }
+        PagosCommand::Saldo { factura } => {
+            output::payments(json, &app.invoice_payments(s, factura).await?);
+        }
+        PagosCommand::Tasa { mes, tasa } => {
+            let r = app.set_interest_rate(s, mes, tasa).await?;
+            output::done(
+                json,
+                &r,
+                &format!(
+                    "Tasa de {:02}-{} fijada en {},{:02} % anual.",
+                    r.month,
+                    r.year,
+                    r.annual_bp / 100,
+                    r.annual_bp % 100
+                ),
+            );
+        }
+        PagosCommand::Tasas => output::rates(json, &app.interest_rates(s).await?),
+    }
+    Ok(())
 }
 
 async fn invoices(

@@ -81,7 +81,11 @@ pub fn invoice(json: bool, v: &InvoiceView) {
                 f.get(11..).unwrap_or("")
             ))
     );
-    println!("  Vence:             {}", fecha(&r.vence));
+    println!(
+        "  Vence:             {} ({})",
+        fecha(&r.vence),
+        v.vence_fuente_nombre
+    );
     println!(
         "  Plazo de reclamo:  {} ({})",
         r.plazo_reclamo.as_deref().map_or("no aplica".into(), fecha),
@@ -139,6 +143,9 @@ pub fn invoice(json: bool, v: &InvoiceView) {
                 .as_deref()
                 .map_or(String::new(), |x| format!(" ({x})"))
         );
+    }
+    if let Some(p) = &v.pagos {
+        payments(false, p);
     }
 }
 
@@ -473,5 +480,59 @@ pub fn migration(json: bool, r: &icc_app::legacy::MigrationReport) {
     );
     for e in &r.entries {
         println!("  [{}] {} {}: {}", e.action, e.source, e.item, e.reason);
+    }
+}
+
+pub fn payments(json: bool, p: &icc_app::InvoicePayments) {
+    if json {
+        return print_json(p);
+    }
+    let b = &p.saldo;
+    println!("  Total:             {:>16}", b.total.to_string());
+    println!("  Notas de crédito:  {:>16}", b.notas_credito.to_string());
+    println!("  Pagado:            {:>16}", b.pagado.to_string());
+    println!("  Saldo:             {:>16}", b.saldo.to_string());
+    for pago in &p.pagos {
+        println!(
+            "  Pago {}  {:>16}  {}{}",
+            fecha(&pago.fecha),
+            Clp::new(pago.monto).to_string(),
+            pago.medio.replace('_', " "),
+            pago.referencia
+                .as_deref()
+                .map_or(String::new(), |r| format!(" ({r})"))
+        );
+    }
+    if let Some(m) = &p.mora
+        && m.dias > 0
+    {
+        println!(
+            "  Mora:              {} días; interés {}, cargo de cobranza {}",
+            m.dias, m.interes, m.cargo_cobranza
+        );
+        if !m.meses_sin_tasa.is_empty() {
+            println!(
+                "  Faltan las tasas de {}: esos días no suman interés (icc pagos tasa MM-AAAA TASA)",
+                m.meses_sin_tasa.join(", ")
+            );
+        }
+    }
+}
+
+pub fn rates(json: bool, rates: &[icc_core::pagos::InterestRate]) {
+    if json {
+        return print_json(rates);
+    }
+    if rates.is_empty() {
+        println!("No hay tasas ingresadas. Use: icc pagos tasa MM-AAAA TASA");
+    }
+    for r in rates {
+        println!(
+            "{:02}-{}  {},{:02} %",
+            r.month,
+            r.year,
+            r.annual_bp / 100,
+            r.annual_bp % 100
+        );
     }
 }

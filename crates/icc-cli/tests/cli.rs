@@ -1884,3 +1884,156 @@ fn migrate_legacy_follows_the_contract() {
         stderr(&denied)
     );
 }
+
+#[test]
+fn payments_and_interest_rates_follow_the_contract() {
+    let d = seeded();
+    let page = ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "invoices", "list", "--json", "--estado", "aprobada", "--limit",
+            "100",
+        ],
+        None,
+    ));
+    let it = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tipo_dte"] == 33)
+        .expect("an approved factura");
+    let key = format!(
+        "{}:{}:{}",
+        it["rut_emisor"].as_str().unwrap(),
+        it["tipo_dte"],
+        it["folio"]
+    );
+    let saldo = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "pagos", "saldo", &key, "--json"],
+        None,
+    ));
+    let owed = saldo["saldo"]["saldo"].as_i64().unwrap();
+    assert!(owed > 1, "{saldo}");
+    assert_eq!(
+        owed,
+        saldo["saldo"]["total"].as_i64().unwrap()
+            - saldo["saldo"]["notas_credito"].as_i64().unwrap()
+    );
+
+    // a partial payment, then more than what is left: refused with the balance named
+    let part = (owed / 2).to_string();
+    let r = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "pagos",
+            "registrar",
+            &key,
+            "--monto",
+            &part,
+            "--fecha",
+            "02-12-2026",
+            "--medio",
+            "cheque",
+            "--referencia",
+            "CH-0042",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r["factura"], key.as_str());
+    assert_eq!(r["estado"], "parcialmente_pagada");
+    assert_eq!(r["pago"]["monto"].as_i64().unwrap(), owed / 2);
+    assert_eq!(r["pago"]["fecha"], "2026-12-02");
+    assert_eq!(r["pago"]["medio"], "cheque");
+    let left = owed - owed / 2;
+    assert_eq!(r["saldo"]["saldo"].as_i64().unwrap(), left);
+    let too_much = (left + 1).to_string();
+    let out = icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "pagos",
+            "registrar",
+            &key,
+            "--monto",
+            &too_much,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("supera el saldo"), "{}", stderr(&out));
+    for (flag, value, needle) in [
+        ("--monto", "1,5", "pesos enteros"),
+        ("--fecha", "31-02-2026", "fecha"),
+        ("--medio", "tarjeta", "vale_vista"),
+    ] {
+        let mut args = vec![
+            "--user",
+            "admin",
+            "pagos",
+            "registrar",
+            &key,
+            "--monto",
+            "1",
+        ];
+        if flag == "--monto" {
+            args[6] = value;
+        } else {
+            args.extend([flag, value]);
+        }
+        let out = icc(d.path(), &args, None);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(stderr(&out).contains(needle), "{flag}: {}", stderr(&out));
+    }
+    // the rest settles it
+    let r = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "pagos",
+            "registrar",
+            &key,
+            "--monto",
+            &left.to_string(),
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r["estado"], "pagada");
+    assert_eq!(r["saldo"]["saldo"], 0);
+    let shown = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "invoices", "show", &key, "--json"],
+        None,
+    ));
+    assert_eq!(shown["estado"], "pagada");
+    assert_eq!(shown["pagos"]["pagos"].as_array().unwrap().len(), 2);
+    assert!(shown["vence_fuente"].is_string(), "{shown}");
+
+    // the rates IT enters
+    let r = ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "pagos", "tasa", "03-2026", "24,32", "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r["annual_bp"], 2432);
+    let rates = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "pagos", "tasas", "--json"],
+        None,
+    ));
+    assert_eq!(rates[0]["month"], 3);
+    let out = icc(
+        d.path(),
+        &["--user", "admin", "pagos", "tasa", "13-2026", "24"],
+        None,
+    );
+    assert!(stderr(&out).contains("MM-AAAA"), "{}", stderr(&out));
+}

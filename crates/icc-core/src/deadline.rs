@@ -79,19 +79,15 @@ pub fn claim_state(
     }
 }
 
-/// The due date: the stated vencimiento, else 30 days from reception at the SII; when the
-/// reception is unknown, 30 days from emission (the earliest the buyer can have received it).
+/// The due date: the stated vencimiento, else 30 days from reception at the SII, else from
+/// the import date, else from emission ([`crate::pagos::legal_due_date`] says which).
 pub fn due_date(
     vencimiento: Option<NaiveDate>,
     recepcion_sii: Option<NaiveDateTime>,
+    importacion: Option<NaiveDate>,
     emision: NaiveDate,
 ) -> NaiveDate {
-    if let Some(v) = vencimiento {
-        return v;
-    }
-    let from = recepcion_sii.map_or(emision, |r| r.date());
-    from.checked_add_days(Days::new(DEFAULT_PAYMENT_TERM_DAYS))
-        .unwrap_or(from)
+    crate::pagos::legal_due_date(vencimiento, recepcion_sii, importacion, emision).date
 }
 
 /// Accounts-payable aging by days overdue.
@@ -181,11 +177,11 @@ mod tests {
     fn due_date_prefers_the_stated_one_then_reception_plus_30() {
         let rec = d("2026-10-03").and_hms_opt(10, 0, 0);
         assert_eq!(
-            due_date(Some(d("2026-12-01")), rec, d("2026-10-01")),
+            due_date(Some(d("2026-12-01")), rec, None, d("2026-10-01")),
             d("2026-12-01")
         );
-        assert_eq!(due_date(None, rec, d("2026-10-01")), d("2026-11-02"));
-        assert_eq!(due_date(None, None, d("2026-10-01")), d("2026-10-31"));
+        assert_eq!(due_date(None, rec, None, d("2026-10-01")), d("2026-11-02"));
+        assert_eq!(due_date(None, None, None, d("2026-10-01")), d("2026-10-31"));
     }
 
     #[test]

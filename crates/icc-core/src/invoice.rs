@@ -290,6 +290,10 @@ pub struct Invoice {
     pub source: Source,
     /// Id in the origin system (iConstruye `idDocumento`, RCV `Nro`, ...).
     pub external_id: Option<String>,
+    /// The day it was first imported (America/Santiago), set where it was imported and
+    /// carried in the synced document: with no SII reception the legal 30 days run from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fecha_importacion: Option<NaiveDate>,
 }
 
 impl Invoice {

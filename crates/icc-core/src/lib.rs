@@ -20,6 +20,7 @@ mod deadline;
 mod dte;
 mod error;
 mod invoice;
+pub mod pagos;
 pub mod password;
 mod role;
 mod rut;

@@ -78,6 +78,8 @@ pub enum Permission {
     Pay,
     /// Void.
     Void,
+    /// Enter the company's payment settings (the monthly CMF interest rates).
+    PaymentSettings,
 }
 
 impl Permission {
@@ -114,6 +116,7 @@ impl Permission {
             Permission::Approve => "aprobar o rechazar facturas",
             Permission::Pay => "registrar pagos",
             Permission::Void => "anular facturas",
+            Permission::PaymentSettings => "cambiar las tasas de interés de mora",
         }
     }
 }

@@ -249,6 +249,7 @@ mod tests {
             motivo_rechazo: None,
             source: Source::Manual,
             external_id: None,
+            fecha_importacion: None,
         }
     }
 

@@ -218,6 +218,7 @@ pub fn map_document(kind: DocKind, r: &Resumen, d: &Detalle) -> Result<Mapped, S
             .then(|| MOTIVO_RECHAZO_ICONSTRUYE.to_owned()),
         source: Source::Iconstruye,
         external_id: Some(r.id_documento.clone()),
+        fecha_importacion: None,
     };
     let raw = json!({"resumen": r.raw, "detalle": d.raw}).to_string();
     Ok(Mapped {

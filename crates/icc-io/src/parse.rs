@@ -677,6 +677,7 @@ fn read_document(
             Source::Excel
         },
         external_id: None,
+        fecha_importacion: None,
     };
     Some(Pending {
         invoice,

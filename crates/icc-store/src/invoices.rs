@@ -258,6 +258,8 @@ pub struct InvoiceDetail {
     pub source: String,
     /// Id in the origin.
     pub external_id: Option<String>,
+    /// The day it was first imported (`AAAA-MM-DD`), where known.
+    pub fecha_importacion: Option<String>,
     /// Other taxes.
     pub otros_impuestos: Vec<icc_core::OtroImpuesto>,
     /// References.
@@ -284,6 +286,7 @@ struct DetailColumns {
     motivo_rechazo: Option<String>,
     source: String,
     external_id: Option<String>,
+    fecha_importacion: Option<String>,
     created_at: String,
     created_by: String,
     updated_at: String,
@@ -478,12 +481,13 @@ pub(crate) struct ListDays {
 type DayRow = (Option<NaiveDate>, Option<NaiveDate>, Option<NaiveDate>);
 
 impl ListDays {
-    pub(crate) fn add(&mut self, inv: &icc_core::Invoice) {
+    pub(crate) fn add(&mut self, inv: &icc_core::Invoice, importacion: Option<NaiveDate>) {
         let row = self.days.entry(inv.fecha_emision).or_default();
         if inv.estado.is_payable() {
             let vence = icc_core::due_date(
                 inv.fecha_vencimiento,
                 inv.fecha_recepcion_sii,
+                importacion,
                 inv.fecha_emision,
             );
             row.0 = Some(row.0.map_or(vence, |v| v.min(vence)));
@@ -793,7 +797,8 @@ impl Store {
         };
         let extra: DetailColumns = sqlx::query_as(
             "SELECT fecha_recepcion_sii, monto_otros, centro_costo, cuenta, fecha_vencimiento, orden_compra, glosa, \
-             motivo_rechazo, source, external_id, created_at, created_by, updated_at, updated_by FROM invoices WHERE id = ?",
+             motivo_rechazo, source, external_id, fecha_importacion, created_at, created_by, updated_at, updated_by \
+             FROM invoices WHERE id = ?",
         )
         .bind(&ids)
         .fetch_one(self.pool())
@@ -820,6 +825,7 @@ impl Store {
             motivo_rechazo,
             source,
             external_id,
+            fecha_importacion,
             created_at,
             created_by,
             updated_at,
@@ -837,6 +843,7 @@ impl Store {
             motivo_rechazo,
             source,
             external_id,
+            fecha_importacion,
             otros_impuestos: taxes
                 .into_iter()
                 .map(|(codigo, tasa, valor)| icc_core::OtroImpuesto {

@@ -20,6 +20,7 @@ mod export;
 mod invoices;
 pub mod legacy;
 mod obras;
+pub mod pagos;
 mod search;
 pub mod sync;
 mod users;

@@ -174,10 +174,13 @@ impl WriteTx {
             return Ok(());
         }
         for inv in fresh {
-            let doc = serde_json::to_value(inv).map_err(|e| StoreError::Corrupt {
+            let mut doc = serde_json::to_value(inv).map_err(|e| StoreError::Corrupt {
                 column: "invoice document",
                 value: e.to_string(),
             })?;
+            if let (Some(d), Some(map)) = (self.import_date(inv), doc.as_object_mut()) {
+                map.insert("fecha_importacion".into(), d.to_string().into());
+            }
             self.sync
                 .docs
                 .push((inv.id().to_string(), doc, inv.obra.clone()));
@@ -996,8 +999,8 @@ impl WriteTx {
     }
 
     async fn rederive_deadlines(&mut self, ids: &str) -> Result<()> {
-        let (tipo, emision, recepcion, vencimiento): (i64, String, Option<String>, Option<String>) = sqlx::query_as(
-            "SELECT tipo_dte, fecha_emision, fecha_recepcion_sii, fecha_vencimiento FROM invoices WHERE id = ?",
+        let (tipo, emision, recepcion, vencimiento, importacion): (i64, String, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT tipo_dte, fecha_emision, fecha_recepcion_sii, fecha_vencimiento, fecha_importacion FROM invoices WHERE id = ?",
         )
         .bind(ids)
         .fetch_one(&mut *self.conn())
@@ -1012,7 +1015,15 @@ impl WriteTx {
             vencimiento.and_then(|v| icc_core::parse_date("fecha_vencimiento", &v).ok());
         if let (Some(tipo), Some(emision)) = (tipo, emision) {
             sqlx::query("UPDATE invoices SET vence = ?, plazo_reclamo = ? WHERE id = ?")
-                .bind(due_date(vencimiento, recepcion, emision).to_string())
+                .bind(
+                    due_date(
+                        vencimiento,
+                        recepcion,
+                        importacion.and_then(|d| d.parse().ok()),
+                        emision,
+                    )
+                    .to_string(),
+                )
                 .bind(claim_deadline(tipo, recepcion).map(|d| d.to_string()))
                 .bind(ids)
                 .execute(&mut *self.conn())
@@ -1082,6 +1093,7 @@ struct FullRow {
     motivo_rechazo: Option<String>,
     source: String,
     external_id: Option<String>,
+    fecha_importacion: Option<String>,
 }
 
 /// A stored invoice as an [`icc_core::Invoice`] (for its creation op).
@@ -1089,7 +1101,7 @@ async fn load_invoice(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<icc
     let r: FullRow = sqlx::query_as(
         "SELECT i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.fecha_recepcion_sii, i.fecha_vencimiento, \
          i.monto_neto, i.monto_exento, i.monto_iva, i.monto_total, o.codigo AS obra, i.centro_costo, i.cuenta, i.orden_compra, \
-         i.glosa, i.estado, i.motivo_rechazo, i.source, i.external_id \
+         i.glosa, i.estado, i.motivo_rechazo, i.source, i.external_id, i.fecha_importacion \
          FROM invoices i LEFT JOIN obras o ON o.id = i.obra_id WHERE i.id = ?",
     )
     .bind(id)
@@ -1158,6 +1170,7 @@ async fn load_invoice(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<icc
             .parse()
             .map_err(|_| bad("invoices.source", r.source.clone()))?,
         external_id: r.external_id,
+        fecha_importacion: r.fecha_importacion.and_then(|d| d.parse().ok()),
     })
 }
 

@@ -157,6 +157,8 @@ pub struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     actor: String,
     now: String,
+    /// The local date of `now`: the import date of documents imported here.
+    today: chrono::NaiveDate,
     audit: Vec<AuditRow>,
     /// Whether this transaction enlarged the connection's page cache for a bulk write.
     bulk_cache: bool,
@@ -194,6 +196,7 @@ impl WriteTx {
             tx,
             actor: actor.to_owned(),
             now: now_utc(),
+            today: chrono::Local::now().date_naive(),
             audit: Vec::new(),
             bulk_cache: false,
             deferred_indexes: Vec::new(),
@@ -259,6 +262,14 @@ impl WriteTx {
     /// The transaction's timestamp (UTC, ISO-8601): every row it writes carries it.
     pub fn now(&self) -> &str {
         &self.now
+    }
+
+    /// The import date of `inv` as stored: its own (set where it was first imported), else
+    /// today's when it is imported here; `None` for a document from the server that never
+    /// had one (imported before import dates were recorded).
+    pub(crate) fn import_date(&self, inv: &Invoice) -> Option<chrono::NaiveDate> {
+        inv.fecha_importacion
+            .or((!self.sync.remote).then_some(self.today))
     }
 
     /// The audit action of a field change: `sync` when applying the server's changes.
@@ -477,12 +488,13 @@ impl WriteTx {
                 "INSERT INTO invoices (id, rut_emisor, tipo_dte, folio, razon_social, fecha_emision, fecha_recepcion_sii, \
                  fecha_vencimiento, vence, plazo_reclamo, monto_neto, monto_exento, monto_iva, monto_otros, monto_total, \
                  obra_id, centro_costo, cuenta, orden_compra, glosa, estado, motivo_rechazo, source, external_id, raw, \
-                 created_at, created_by, updated_at, updated_by) ",
+                 created_at, created_by, updated_at, updated_by, fecha_importacion) ",
             );
             qb.push_values(
                 chunk.iter().zip(&obra_of),
                 |mut b, ((inv, raw), obra_id)| {
                     let k = &inv.key;
+                    let importacion = self.import_date(inv);
                     b.push_bind(inv.id().to_string())
                         .push_bind(k.rut_emisor.to_string())
                         .push_bind(i64::from(k.tipo_dte.code()))
@@ -498,6 +510,7 @@ impl WriteTx {
                             due_date(
                                 inv.fecha_vencimiento,
                                 inv.fecha_recepcion_sii,
+                                importacion,
                                 inv.fecha_emision,
                             )
                             .to_string(),
@@ -524,7 +537,8 @@ impl WriteTx {
                         .push_bind(self.now.clone())
                         .push_bind(self.actor.clone())
                         .push_bind(self.now.clone())
-                        .push_bind(self.actor.clone());
+                        .push_bind(self.actor.clone())
+                        .push_bind(importacion.map(|d| d.to_string()));
                 },
             );
             qb.push(" ON CONFLICT (rut_emisor, tipo_dte, folio) DO NOTHING RETURNING seq, id");
@@ -551,7 +565,8 @@ impl WriteTx {
             // vocabulary and day bounds, written at commit; tokenizing in Rust where that is
             // exact saves SQLite tokenizing every row twice (0.14 s per 100k)
             for inv in &fresh {
-                self.new_days.add(inv);
+                let importacion = self.import_date(inv);
+                self.new_days.add(inv, importacion);
                 let rut = inv.key.rut_emisor.to_string();
                 for text in [
                     Some(inv.razon_social.as_str()),
@@ -913,6 +928,12 @@ impl WriteTx {
             changed += 1;
         }
         if changed > 0 {
+            let importacion: Option<String> =
+                sqlx::query_scalar("SELECT fecha_importacion FROM invoices WHERE id = ?")
+                    .bind(&ids)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+            let importacion = importacion.and_then(|d| d.parse().ok());
             sqlx::query(
                 "UPDATE invoices SET razon_social = ?, fecha_emision = ?, fecha_recepcion_sii = ?, fecha_vencimiento = ?, \
                  vence = ?, plazo_reclamo = ?, monto_neto = ?, monto_exento = ?, monto_iva = ?, monto_otros = ?, monto_total = ? \
@@ -922,7 +943,7 @@ impl WriteTx {
             .bind(&new.fecha_emision)
             .bind(&new.fecha_recepcion_sii)
             .bind(&new.fecha_vencimiento)
-            .bind(due_date(inv.fecha_vencimiento, inv.fecha_recepcion_sii, inv.fecha_emision).to_string())
+            .bind(due_date(inv.fecha_vencimiento, inv.fecha_recepcion_sii, importacion, inv.fecha_emision).to_string())
             .bind(claim_deadline(inv.key.tipo_dte, inv.fecha_recepcion_sii).map(|d| d.to_string()))
             .bind(new.monto_neto)
             .bind(new.monto_exento)

@@ -92,6 +92,7 @@ fn invoice(i: u64) -> Invoice {
         motivo_rechazo: None,
         source: Source::Manual,
         external_id: None,
+        fecha_importacion: None,
     }
 }
 
@@ -398,11 +399,7 @@ async fn filters_select_exactly_the_matching_invoices() {
             vencidas: true,
             ..base.clone()
         },
-        ids(&|i| {
-            i.estado.is_payable()
-                && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
-                    < today
-        }),
+        ids(&|i| i.estado.is_payable() && due(i) < today),
     )
     .await;
     check(
@@ -449,11 +446,7 @@ async fn filters_select_exactly_the_matching_invoices() {
             estado: Some(InvoiceStatus::Aprobada),
             ..base.clone()
         },
-        ids(&|i| {
-            i.estado == InvoiceStatus::Aprobada
-                && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
-                    < today
-        }),
+        ids(&|i| i.estado == InvoiceStatus::Aprobada && due(i) < today),
     )
     .await;
     check(
@@ -463,12 +456,7 @@ async fn filters_select_exactly_the_matching_invoices() {
             obra: Some("OB-1".into()),
             ..base.clone()
         },
-        ids(&|i| {
-            i.obra.as_deref() == Some("OB-1")
-                && i.estado.is_payable()
-                && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
-                    < today
-        }),
+        ids(&|i| i.obra.as_deref() == Some("OB-1") && i.estado.is_payable() && due(i) < today),
     )
     .await;
     for combo in [
@@ -654,8 +642,7 @@ async fn search_pages_follow_the_list_order_and_follow_edits() {
         expected_order(&invoices, |i| {
             matches!(i.obra.as_deref(), Some("OB-1" | "OB-3"))
                 && i.estado.is_payable()
-                && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
-                    < d("2026-06-15")
+                && due(i) < d("2026-06-15")
         }),
     )
     .await;
@@ -843,11 +830,7 @@ async fn overdue_and_claim_filters_follow_edits_of_dates_and_states() {
         plazo_por_vencer: Some(3),
         ..Default::default()
     };
-    let due = |i: &Invoice| {
-        i.estado.is_payable()
-            && icc_core::due_date(i.fecha_vencimiento, i.fecha_recepcion_sii, i.fecha_emision)
-                < today
-    };
+    let due = |i: &Invoice| i.estado.is_payable() && due(i) < today;
     let claimable = |i: &Invoice| {
         matches!(
             i.estado,
@@ -1164,4 +1147,15 @@ async fn a_push_batch_is_the_outbox_encoded_as_sent_within_its_limits() {
         .unwrap()
         .unwrap();
     assert_eq!(three.len, 3);
+}
+
+/// The due date the store derives for an invoice imported today by this test.
+fn due(i: &Invoice) -> chrono::NaiveDate {
+    icc_core::due_date(
+        i.fecha_vencimiento,
+        i.fecha_recepcion_sii,
+        i.fecha_importacion
+            .or(Some(chrono::Local::now().date_naive())),
+        i.fecha_emision,
+    )
 }

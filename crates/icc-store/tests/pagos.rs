@@ -1,0 +1,283 @@
+//! Payments, balances, import dates and interest rates on a fresh SQLite file per test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use chrono::NaiveDate;
+use icc_core::pagos::{InterestRate, PaymentMethod};
+use icc_core::{
+    Clp, DteType, Folio, Invoice, InvoiceId, InvoiceStatus, NaturalKey, Referencia, Rut, Source,
+};
+use icc_store::pagos::NewPayment;
+use icc_store::{Store, StoreError};
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("icc.db")).await.unwrap();
+    (dir, store)
+}
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+const RUT: u32 = 76555835;
+
+/// A document of the test supplier: type, folio, total, references (tipo, folio).
+fn doc(tipo: DteType, folio: u64, total: i64, refs: &[(&str, &str)]) -> Invoice {
+    Invoice {
+        key: NaturalKey {
+            rut_emisor: Rut::from_body(RUT).unwrap(),
+            tipo_dte: tipo,
+            folio: Folio::new(folio).unwrap(),
+        },
+        razon_social: "Ferretería Ñuñoa Ltda.".into(),
+        fecha_emision: d("2026-10-01"),
+        fecha_recepcion_sii: None,
+        fecha_vencimiento: None,
+        monto_neto: Clp::new(total),
+        monto_exento: Clp::ZERO,
+        monto_iva: Clp::ZERO,
+        otros_impuestos: vec![],
+        monto_total: Clp::new(total),
+        referencias: refs
+            .iter()
+            .map(|(t, f)| Referencia {
+                tipo: (*t).into(),
+                folio: (*f).into(),
+                fecha: None,
+                codigo: Some(3),
+                razon: None,
+            })
+            .collect(),
+        obra: None,
+        centro_costo: None,
+        cuenta: None,
+        orden_compra: None,
+        glosa: None,
+        estado: InvoiceStatus::Aprobada,
+        motivo_rechazo: None,
+        source: Source::Manual,
+        external_id: None,
+        fecha_importacion: None,
+    }
+}
+
+async fn insert(store: &Store, docs: &[Invoice]) {
+    let mut tx = store.write("contadora").await.unwrap();
+    let rows: Vec<_> = docs.iter().cloned().map(|i| (i, None)).collect();
+    tx.insert_invoices(&rows, &mut |_| true).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn pay(monto: i64) -> NewPayment {
+    NewPayment {
+        fecha: d("2026-11-06"),
+        monto: Clp::new(monto),
+        medio: PaymentMethod::Transferencia,
+        referencia: Some("  TRF-991 ".into()),
+        run_id: None,
+    }
+}
+
+async fn record(store: &Store, id: InvoiceId, monto: i64) -> Result<InvoiceStatus, StoreError> {
+    let mut tx = store.write("gerente").await.unwrap();
+    let (_, to) = tx.record_payment(id, &pay(monto)).await?;
+    tx.commit().await.unwrap();
+    Ok(to)
+}
+
+#[tokio::test]
+async fn two_credit_notes_and_a_partial_payment_leave_the_right_balance_once() {
+    let (_dir, store) = store().await;
+    let factura = doc(DteType::FACTURA, 500, 1_190_000, &[]);
+    // one note references the invoice on two lines: counted once
+    let nc1 = doc(
+        DteType::NOTA_CREDITO,
+        70,
+        119_000,
+        &[("33", "500"), ("33", "500")],
+    );
+    let nc2 = doc(DteType::NOTA_CREDITO, 71, 11_900, &[("33", "500")]);
+    // a voided note and another supplier's note with the same folio reference count nothing
+    let mut nc3 = doc(DteType::NOTA_CREDITO, 72, 50_000, &[("33", "500")]);
+    nc3.estado = InvoiceStatus::Anulada;
+    let mut other = doc(DteType::NOTA_CREDITO, 73, 77_000, &[("33", "500")]);
+    other.key.rut_emisor = Rut::from_body(76177907).unwrap();
+    insert(&store, &[factura.clone(), nc1, nc2, nc3, other]).await;
+    let id = factura.id();
+
+    let b = store.balance(id).await.unwrap();
+    assert_eq!(
+        (b.total, b.notas_credito, b.pagado, b.saldo),
+        (
+            Clp::new(1_190_000),
+            Clp::new(130_900),
+            Clp::ZERO,
+            Clp::new(1_059_100)
+        )
+    );
+
+    assert_eq!(
+        record(&store, id, 59_100).await.unwrap(),
+        InvoiceStatus::ParcialmentePagada
+    );
+    assert_eq!(store.balance(id).await.unwrap().saldo, Clp::new(1_000_000));
+    // more than the balance: refused, nothing stored
+    let e = record(&store, id, 1_000_001).await.unwrap_err().to_string();
+    assert!(
+        e.contains("supera el saldo") && e.contains("$1.000.000"),
+        "{e}"
+    );
+    assert_eq!(store.payments(id).await.unwrap().len(), 1);
+    // the rest: pagada, through the status machine and the audit log
+    assert_eq!(
+        record(&store, id, 1_000_000).await.unwrap(),
+        InvoiceStatus::Pagada
+    );
+    let b = store.balance(id).await.unwrap();
+    assert_eq!((b.pagado, b.saldo), (Clp::new(1_059_100), Clp::ZERO));
+    let e = record(&store, id, 1).await.unwrap_err().to_string();
+    assert!(
+        e.contains("apruébela") || e.contains("no tiene saldo"),
+        "{e}"
+    );
+
+    let pagos = store.payments(id).await.unwrap();
+    assert_eq!(
+        pagos.iter().map(|p| p.monto).collect::<Vec<_>>(),
+        [59_100, 1_000_000]
+    );
+    assert_eq!(pagos[0].referencia.as_deref(), Some("TRF-991"));
+    assert_eq!(pagos[0].created_by, "gerente");
+    let history = store.history("invoice", &id.to_string()).await.unwrap();
+    let estados: Vec<_> = history
+        .iter()
+        .filter(|h| h.field.as_deref() == Some("estado"))
+        .map(|h| (h.old_value.clone().unwrap(), h.new_value.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        estados,
+        [
+            ("aprobada".into(), "parcialmente_pagada".into()),
+            ("parcialmente_pagada".to_owned(), "pagada".to_owned())
+        ]
+    );
+    for p in &pagos {
+        let h = store.history("payment", &p.id).await.unwrap();
+        assert_eq!(h.len(), 1, "one audit row per payment");
+        assert!(h[0].new_value.as_deref().unwrap().contains("06-11-2026"));
+    }
+}
+
+#[tokio::test]
+async fn a_note_for_several_invoices_is_credited_to_the_first_it_lists() {
+    let (_dir, store) = store().await;
+    let f1 = doc(DteType::FACTURA, 600, 100_000, &[]);
+    let f2 = doc(DteType::FACTURA, 601, 100_000, &[]);
+    let nc = doc(
+        DteType::NOTA_CREDITO,
+        80,
+        30_000,
+        &[("33", "601"), ("33", "600")],
+    );
+    insert(&store, &[f1.clone(), f2.clone(), nc]).await;
+    assert_eq!(
+        store.balance(f2.id()).await.unwrap().saldo,
+        Clp::new(70_000)
+    );
+    assert_eq!(
+        store.balance(f1.id()).await.unwrap().saldo,
+        Clp::new(100_000)
+    );
+}
+
+#[tokio::test]
+async fn payments_need_an_approved_invoice_and_a_positive_amount() {
+    let (_dir, store) = store().await;
+    let mut f = doc(DteType::FACTURA, 700, 50_000, &[]);
+    f.estado = InvoiceStatus::Recibida;
+    insert(&store, std::slice::from_ref(&f)).await;
+    let e = record(&store, f.id(), 10).await.unwrap_err().to_string();
+    assert!(e.contains("apruébela"), "{e}");
+    let mut tx = store.write("gerente").await.unwrap();
+    tx.set_status(f.id(), InvoiceStatus::Aprobada, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for monto in [0, -10] {
+        let e = record(&store, f.id(), monto).await.unwrap_err().to_string();
+        assert!(e.contains("mayor que cero"), "{e}");
+    }
+    assert!(store.payments(f.id()).await.unwrap().is_empty());
+    let missing = doc(DteType::FACTURA, 701, 1, &[]).id();
+    assert!(matches!(
+        record(&store, missing, 1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn without_reception_the_due_date_runs_from_the_import_date() {
+    let (_dir, store) = store().await;
+    let sin = doc(DteType::FACTURA, 800, 1_000, &[]);
+    let mut con = doc(DteType::FACTURA, 801, 1_000, &[]);
+    con.fecha_recepcion_sii = d("2026-10-03").and_hms_opt(9, 0, 0);
+    let mut traida = doc(DteType::FACTURA, 802, 1_000, &[]);
+    traida.fecha_importacion = Some(d("2026-10-20"));
+    insert(&store, &[sin.clone(), con.clone(), traida.clone()]).await;
+    let today = chrono::Local::now().date_naive();
+    for (inv, vence, importada) in [
+        (&sin, today + chrono::Days::new(30), Some(today)),
+        (&con, d("2026-11-02"), Some(today)),
+        (&traida, d("2026-11-19"), Some(d("2026-10-20"))),
+    ] {
+        let detail = store.invoice(inv.id()).await.unwrap().unwrap();
+        assert_eq!(detail.row.vence, vence.to_string(), "{}", inv.key);
+        assert_eq!(
+            detail.fecha_importacion.as_deref(),
+            importada.map(|i| i.to_string()).as_deref()
+        );
+    }
+}
+
+#[tokio::test]
+async fn interest_rates_are_kept_per_month_and_checked() {
+    let (_dir, store) = store().await;
+    let mut tx = store.write("admin").await.unwrap();
+    for (month, bp) in [(3, 2_520), (2, 2_400), (3, 2_530)] {
+        tx.set_interest_rate(InterestRate {
+            year: 2026,
+            month,
+            annual_bp: bp,
+        })
+        .await
+        .unwrap();
+    }
+    for bad in [
+        InterestRate {
+            year: 2026,
+            month: 13,
+            annual_bp: 1,
+        },
+        InterestRate {
+            year: 2026,
+            month: 1,
+            annual_bp: 10_001,
+        },
+    ] {
+        let e = tx.set_interest_rate(bad).await.unwrap_err().to_string();
+        assert!(e.contains("MM-AAAA") || e.contains("100 %"), "{e}");
+    }
+    tx.commit().await.unwrap();
+    let rates = store.interest_rates().await.unwrap();
+    assert_eq!(
+        rates
+            .iter()
+            .map(|r| (r.month, r.annual_bp))
+            .collect::<Vec<_>>(),
+        [(2, 2_400), (3, 2_530)]
+    );
+    let h = store.history("interest_rate", "2026-03").await.unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[1].old_value.as_deref(), Some("2520"));
+}
