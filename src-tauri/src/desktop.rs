@@ -191,6 +191,8 @@ fn info(s: &Session) -> SessionInfo {
         (Permission::Pay, "pay"),
         (Permission::Void, "void"),
         (Permission::PaymentSettings, "payment_settings"),
+        (Permission::EnterBankAccounts, "enter_bank_accounts"),
+        (Permission::ApproveBankAccounts, "approve_bank_accounts"),
     ];
     SessionInfo {
         username: s.username.clone(),

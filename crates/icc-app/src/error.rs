@@ -109,6 +109,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound { what, key } => AppError::NotFound { what, key },
             StoreError::AlreadyExists { .. } => AppError::Conflict(e.to_string()),
             StoreError::Cancelled => AppError::Cancelled,
+            StoreError::Refused(m) => AppError::Forbidden(m),
             other => AppError::Store(other),
         }
     }

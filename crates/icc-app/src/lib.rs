@@ -18,6 +18,7 @@ mod attachments;
 mod auth;
 mod backup;
 mod credentials;
+mod cuentas;
 mod dashboard;
 mod doctor;
 mod error;
@@ -45,6 +46,7 @@ pub use auth::{
 };
 pub use backup::{BACKUPS_DIR, BackupInfo, keep_set, restore_without_live_db};
 pub use credentials::{CREDENTIALS, CredentialSpec, CredentialStatus, KEYRING_SERVICE};
+pub use cuentas::AccountRequest;
 pub use dashboard::{AgingSlice, ClaimSlice, Dashboard, ObraSpend};
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};
@@ -52,6 +54,7 @@ pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path, m
 pub use filter::ListFilter;
 pub use icc_io::export::{ExportFormat, ReportKind};
 pub use icc_io::{Field, Format, MappingSpec, RowIssue};
+pub use icc_store::cuentas::{Bank, SupplierAccount};
 pub use icc_store::{
     AssignmentChange, Attachment, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, SupplierRow,
     User,

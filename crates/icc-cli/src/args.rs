@@ -148,6 +148,12 @@ pub enum Command {
         #[command(subcommand)]
         command: PagosCommand,
     },
+    /// Cuentas bancarias de proveedores: ingresar, listar y aprobar (cuatro ojos)
+    #[command(name = "cuentas-bancarias")]
+    CuentasBancarias {
+        #[command(subcommand)]
+        command: CuentasCommand,
+    },
     /// Verifica la instalación: carpeta, esquema, integridad, disco
     Doctor,
     /// Migra los datos de la aplicación anterior (constructora_icc.db y su carpeta de archivos)
@@ -194,6 +200,50 @@ pub struct FilterArgs {
     /// Búsqueda por proveedor, RUT, folio o glosa
     #[arg(long, value_name = "TEXTO")]
     pub q: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CuentasCommand {
+    /// Ingresa la cuenta de un proveedor; queda pendiente hasta que otra persona la apruebe
+    Add {
+        /// RUT del proveedor
+        #[arg(long)]
+        rut: String,
+        /// Banco: código (037) o nombre (Santander)
+        #[arg(long)]
+        banco: String,
+        /// corriente, vista, ahorro o rut
+        #[arg(long)]
+        tipo: String,
+        /// Número de cuenta
+        #[arg(long)]
+        numero: String,
+        /// RUT del titular (el del proveedor si no se indica)
+        #[arg(long)]
+        titular_rut: Option<String>,
+        /// Nombre del titular
+        #[arg(long)]
+        titular: String,
+        /// Correo para el aviso de transferencia
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Lista cuentas (todas las versiones), de la más reciente a la más antigua
+    List {
+        /// Solo las de este proveedor
+        #[arg(long)]
+        rut: Option<String>,
+        /// pendiente, aprobada, reemplazada o descartada
+        #[arg(long)]
+        estado: Option<String>,
+    },
+    /// Aprueba una cuenta pendiente que ingresó otra persona
+    Aprobar {
+        /// ID de la cuenta
+        id: String,
+    },
+    /// Tabla de bancos y sus códigos
+    Bancos,
 }
 
 #[derive(Debug, Subcommand)]

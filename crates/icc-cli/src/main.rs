@@ -21,8 +21,9 @@ use icc_app::{
 use icc_core::{InvoiceStatus, Role};
 
 use args::{
-    BackupCommand, Cli, Command, ConflictsCommand, CredentialsCommand, DevCommand, FilterArgs,
-    IconstruyeCommand, InvoicesCommand, ObrasCommand, PagosCommand, SyncCommand, UsersCommand,
+    BackupCommand, Cli, Command, ConflictsCommand, CredentialsCommand, CuentasCommand, DevCommand,
+    FilterArgs, IconstruyeCommand, InvoicesCommand, ObrasCommand, PagosCommand, SyncCommand,
+    UsersCommand,
 };
 
 /// A failure with its exit code.
@@ -787,6 +788,10 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 }
             }
         }
+        Command::CuentasBancarias { command } => {
+            let s = login(app, cli, stdin).await?;
+            cuentas(app, &s, command, json).await?;
+        }
         Command::Pagos { command } => {
             let s = login(app, cli, stdin).await?;
             pagos(app, &s, command, json).await?;
@@ -837,6 +842,66 @@ fn filter_from(f: &FilterArgs) -> Result<InvoiceFilter, Failure> {
         ids: None,
     }
     .parse()?)
+}
+
+async fn cuentas(
+    app: &App,
+    s: &Session,
+    command: &CuentasCommand,
+    json: bool,
+) -> Result<(), Failure> {
+    match command {
+        CuentasCommand::Add {
+            rut,
+            banco,
+            tipo,
+            numero,
+            titular_rut,
+            titular,
+            email,
+        } => {
+            let a = app
+                .add_bank_account(
+                    s,
+                    icc_app::AccountRequest {
+                        rut: rut.clone(),
+                        banco: banco.clone(),
+                        tipo: tipo.clone(),
+                        numero: numero.clone(),
+                        titular_rut: titular_rut.clone(),
+                        titular_nombre: titular.clone(),
+                        email: email.clone(),
+                    },
+                )
+                .await?;
+            output::done(
+                json,
+                &a,
+                &format!(
+                    "Cuenta {} de {} ingresada (ID {}); queda pendiente hasta que otra persona la apruebe.",
+                    a.numero, a.rut, a.id
+                ),
+            );
+        }
+        CuentasCommand::List { rut, estado } => output::accounts(
+            json,
+            &app.bank_accounts(s, rut.as_deref(), estado.as_deref())
+                .await?,
+        ),
+        CuentasCommand::Aprobar { id } => {
+            let a = app.approve_bank_account(s, id).await?;
+            output::done(
+                json,
+                &a,
+                &format!(
+                    "Cuenta {} de {} aprobada: desde ahora es la cuenta de pago del proveedor.",
+                    a.numero, a.rut
+                ),
+            );
+        }
+        CuentasCommand::Bancos => output::banks(json, &app.banks(s).await?),
+    }
+    Ok(())
 }
 
 async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Result<(), Failure> {

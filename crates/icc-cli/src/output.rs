@@ -536,3 +536,45 @@ pub fn rates(json: bool, rates: &[icc_core::pagos::InterestRate]) {
         );
     }
 }
+
+pub fn accounts(json: bool, accounts: &[icc_app::SupplierAccount]) {
+    if json {
+        return print_json(accounts);
+    }
+    if accounts.is_empty() {
+        println!("No hay cuentas bancarias.");
+    }
+    for a in accounts {
+        println!(
+            "{}  {:<12} {:<11} {} {} {:<10} {}  titular {} {}{}",
+            a.id,
+            a.rut,
+            a.estado,
+            a.banco,
+            a.banco_nombre,
+            a.tipo_cuenta,
+            a.numero,
+            a.titular_rut,
+            a.titular_nombre,
+            if a.duplicada {
+                "  ¡ATENCIÓN: el mismo número es cuenta de otro proveedor!"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+pub fn banks(json: bool, banks: &[icc_app::Bank]) {
+    if json {
+        return print_json(banks);
+    }
+    for b in banks {
+        println!(
+            "{}  {}{}",
+            b.code,
+            b.name,
+            if b.active { "" } else { " (inactivo)" }
+        );
+    }
+}

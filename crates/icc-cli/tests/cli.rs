@@ -2037,3 +2037,180 @@ fn payments_and_interest_rates_follow_the_contract() {
     );
     assert!(stderr(&out).contains("MM-AAAA"), "{}", stderr(&out));
 }
+
+#[test]
+fn bank_accounts_need_a_second_person_to_become_payable() {
+    let d = tempfile::tempdir().unwrap();
+    init(d.path());
+    ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "obras", "add", "OB-1", "Obra uno", "--json",
+        ],
+        None,
+    ));
+    for (name, role) in [("contadora", "contabilidad"), ("jperez", "admin_obra")] {
+        ok_json(icc(
+            d.path(),
+            &[
+                "--user",
+                "admin",
+                "users",
+                "add",
+                name,
+                "--role",
+                role,
+                "--obras",
+                "OB-1",
+                "--password-stdin",
+                "--json",
+            ],
+            Some(&format!("{PW}\n")),
+        ));
+    }
+    let a = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cuentas-bancarias",
+            "add",
+            "--rut",
+            "76.555.835-2",
+            "--banco",
+            "Santander",
+            "--tipo",
+            "Cuenta Corriente",
+            "--numero",
+            "0-012-34567-8",
+            "--titular",
+            "Ferretería Ñuñoa Ltda.",
+            "--email",
+            "pagos@nunoa.cl",
+            "--json",
+        ],
+        None,
+    ));
+    for k in [
+        "id",
+        "rut",
+        "banco",
+        "banco_nombre",
+        "tipo_cuenta",
+        "numero",
+        "titular_rut",
+        "titular_nombre",
+        "email",
+        "estado",
+        "created_by",
+        "duplicada",
+    ] {
+        assert!(a.get(k).is_some(), "account lacks {k}: {a}");
+    }
+    assert_eq!(
+        (&a["estado"], &a["banco"], &a["numero"], &a["titular_rut"]),
+        (
+            &serde_json::json!("pendiente"),
+            &serde_json::json!("037"),
+            &serde_json::json!("0012345678"),
+            &serde_json::json!("76555835-2")
+        )
+    );
+    let id = a["id"].as_str().unwrap();
+    // the one who entered it, and a role without the permission, cannot approve it
+    let out = icc(
+        d.path(),
+        &["--user", "contadora", "cuentas-bancarias", "aprobar", id],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("aprobar"), "{}", stderr(&out));
+    let out = icc(
+        d.path(),
+        &["--user", "jperez", "cuentas-bancarias", "list"],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an admin_obra does not see bank accounts"
+    );
+    let ok = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "cuentas-bancarias",
+            "aprobar",
+            id,
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        (&ok["estado"], &ok["decided_by"]),
+        (&serde_json::json!("aprobada"), &serde_json::json!("admin"))
+    );
+    let list = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cuentas-bancarias",
+            "list",
+            "--rut",
+            "76555835-2",
+            "--estado",
+            "aprobada",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    for (flag, value, needle) in [
+        ("--banco", "999", "tabla de bancos"),
+        ("--tipo", "tarjeta", "corriente"),
+        ("--numero", "12ab", "número de cuenta"),
+        ("--rut", "76555835-3", "RUT"),
+    ] {
+        let mut args = vec![
+            "--user",
+            "contadora",
+            "cuentas-bancarias",
+            "add",
+            "--rut",
+            "77879240-0",
+            "--banco",
+            "037",
+            "--tipo",
+            "vista",
+            "--numero",
+            "123456",
+            "--titular",
+            "Grúas Andes",
+        ];
+        let at = args.iter().position(|a| *a == flag).unwrap();
+        args[at + 1] = value;
+        let out = icc(d.path(), &args, None);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(stderr(&out).contains(needle), "{flag}: {}", stderr(&out));
+    }
+    let banks = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cuentas-bancarias",
+            "bancos",
+            "--json",
+        ],
+        None,
+    ));
+    assert!(
+        banks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["code"] == "012" && b["name"] == "BancoEstado")
+    );
+}

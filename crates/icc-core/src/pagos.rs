@@ -359,6 +359,98 @@ impl std::str::FromStr for PaymentMethod {
     }
 }
 
+/// Kind of a destination bank account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum AccountType {
+    /// Cuenta corriente.
+    Corriente,
+    /// Cuenta vista.
+    Vista,
+    /// Cuenta de ahorro.
+    Ahorro,
+    /// Cuenta RUT (BancoEstado).
+    Rut,
+}
+
+impl AccountType {
+    /// Every type, in the order screens list them.
+    pub const ALL: [AccountType; 4] = [
+        AccountType::Corriente,
+        AccountType::Vista,
+        AccountType::Ahorro,
+        AccountType::Rut,
+    ];
+
+    /// Stable name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountType::Corriente => "corriente",
+            AccountType::Vista => "vista",
+            AccountType::Ahorro => "ahorro",
+            AccountType::Rut => "rut",
+        }
+    }
+
+    /// As bank templates write it.
+    pub fn label(self) -> &'static str {
+        match self {
+            AccountType::Corriente => "Cuenta Corriente",
+            AccountType::Vista => "Cuenta Vista",
+            AccountType::Ahorro => "Cuenta de Ahorro",
+            AccountType::Rut => "Cuenta RUT",
+        }
+    }
+}
+
+impl std::str::FromStr for AccountType {
+    type Err = CoreError;
+    /// Reads `corriente`, `Cuenta Corriente`, `cta. cte.`, `CC`, `vista`, `ahorro`,
+    /// `Cuenta RUT`, ...
+    fn from_str(s: &str) -> Result<AccountType> {
+        let t = s.trim().to_lowercase().replace('.', " ");
+        let words: Vec<&str> = t
+            .split_whitespace()
+            .filter(|w| !matches!(*w, "cuenta" | "cta" | "de"))
+            .collect();
+        Ok(match words.as_slice() {
+            ["corriente"] | ["cte"] | ["cc"] => AccountType::Corriente,
+            ["vista"] | ["cv"] => AccountType::Vista,
+            ["ahorro"] | ["ahorros"] => AccountType::Ahorro,
+            ["rut"] => AccountType::Rut,
+            _ => {
+                return Err(CoreError::invalid(
+                    "tipo de cuenta",
+                    s.trim(),
+                    "se espera corriente, vista, ahorro o rut",
+                ));
+            }
+        })
+    }
+}
+
+/// A bank account number as banks take it: digits only. Spaces, dots and dashes people type
+/// are dropped; anything else is refused.
+///
+/// # Errors
+/// [`CoreError::Invalid`] when it is empty, has other characters, or is not 4–20 digits.
+pub fn account_number(raw: &str) -> Result<String> {
+    let t = raw.trim();
+    let digits: String = t
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-'))
+        .collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || !(4..=20).contains(&digits.len()) {
+        return Err(CoreError::invalid(
+            "número de cuenta",
+            t,
+            "se esperan entre 4 y 20 dígitos (puntos, guiones y espacios se ignoran)",
+        ));
+    }
+    Ok(digits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,6 +673,27 @@ mod tests {
         );
         let e = "tarjeta".parse::<PaymentMethod>().unwrap_err().to_string();
         assert!(e.contains("tarjeta") && e.contains("transferencia"), "{e}");
+    }
+
+    #[test]
+    fn account_types_and_numbers_read_as_people_write_them() {
+        for (raw, t) in [
+            ("Cuenta Corriente", AccountType::Corriente),
+            ("cta. cte.", AccountType::Corriente),
+            ("CC", AccountType::Corriente),
+            ("Cuenta Vista", AccountType::Vista),
+            ("Cuenta de Ahorro", AccountType::Ahorro),
+            ("CUENTA RUT", AccountType::Rut),
+        ] {
+            assert_eq!(raw.parse::<AccountType>().unwrap(), t, "{raw}");
+        }
+        let e = "tarjeta".parse::<AccountType>().unwrap_err().to_string();
+        assert!(e.contains("tarjeta") && e.contains("corriente"), "{e}");
+        assert_eq!(account_number(" 00-123.456-7 ").unwrap(), "001234567");
+        for bad in ["", "123", "12a456", "1".repeat(21).as_str(), "12_3456"] {
+            let e = account_number(bad).unwrap_err().to_string();
+            assert!(e.contains("número de cuenta"), "{bad}: {e}");
+        }
     }
 
     proptest! {

@@ -51,7 +51,10 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Gerente => matches!(p, Export | Review | Approve | Pay),
-            Role::Contabilidad => matches!(p, Import | Export | Assign | Review | Pay | Void),
+            Role::Contabilidad => matches!(
+                p,
+                Import | Export | Assign | Review | Pay | Void | EnterBankAccounts
+            ),
             Role::AdminObra => matches!(p, Export | Assign | Review | Approve),
         }
     }
@@ -80,6 +83,10 @@ pub enum Permission {
     Void,
     /// Enter the company's payment settings (the monthly CMF interest rates).
     PaymentSettings,
+    /// Enter or change suppliers' bank accounts (they stay pending until approved).
+    EnterBankAccounts,
+    /// Approve a bank account someone else entered.
+    ApproveBankAccounts,
 }
 
 impl Permission {
@@ -117,6 +124,8 @@ impl Permission {
             Permission::Pay => "registrar pagos",
             Permission::Void => "anular facturas",
             Permission::PaymentSettings => "cambiar las tasas de interés de mora",
+            Permission::EnterBankAccounts => "ingresar cuentas bancarias de proveedores",
+            Permission::ApproveBankAccounts => "aprobar cuentas bancarias de proveedores",
         }
     }
 }

@@ -78,6 +78,9 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// A rule of who may do what, checked inside the transaction (four eyes).
+    #[error("{0}")]
+    Refused(String),
     /// The caller cancelled a long write; nothing was written.
     #[error("operación cancelada; no se guardó ningún cambio")]
     Cancelled,

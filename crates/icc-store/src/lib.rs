@@ -15,6 +15,7 @@
 
 mod attachments;
 pub mod backup;
+pub mod cuentas;
 mod error;
 mod export;
 mod invoices;

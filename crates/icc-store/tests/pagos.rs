@@ -281,3 +281,164 @@ async fn interest_rates_are_kept_per_month_and_checked() {
     assert_eq!(h.len(), 2);
     assert_eq!(h[1].old_value.as_deref(), Some("2520"));
 }
+
+fn account(rut: u32, numero: &str) -> icc_store::cuentas::NewAccount {
+    icc_store::cuentas::NewAccount {
+        rut: Rut::from_body(rut).unwrap(),
+        banco: "037".into(),
+        tipo: icc_core::pagos::AccountType::Corriente,
+        numero: numero.into(),
+        titular_rut: Rut::from_body(rut).unwrap(),
+        titular_nombre: "Ferretería Ñuñoa Ltda.".into(),
+        email: Some("pagos@nunoa.cl".into()),
+    }
+}
+
+async fn enter(
+    store: &Store,
+    who: &str,
+    a: &icc_store::cuentas::NewAccount,
+) -> Result<String, StoreError> {
+    let mut tx = store.write(who).await.unwrap();
+    let row = tx.add_bank_account(a, "manual").await?;
+    tx.commit().await.unwrap();
+    Ok(row.id)
+}
+
+async fn approve(store: &Store, who: &str, id: &str) -> Result<(), StoreError> {
+    let mut tx = store.write(who).await.unwrap();
+    tx.approve_bank_account(id).await?;
+    tx.commit().await.unwrap();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bank_account_is_payable_only_after_someone_else_approves_it() {
+    let (_dir, store) = store().await;
+    let rut = Rut::from_body(RUT).unwrap();
+    let first = enter(&store, "contadora", &account(RUT, "0-012-34567-8"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.payable_account(&rut).await.unwrap(),
+        None,
+        "pending is not payable"
+    );
+    // the one who entered it cannot approve it
+    let e = approve(&store, "contadora", &first).await.unwrap_err();
+    assert!(matches!(e, StoreError::Refused(_)), "{e}");
+    assert!(e.to_string().contains("otra persona"), "{e}");
+    approve(&store, "admin", &first).await.unwrap();
+    let payable = store.payable_account(&rut).await.unwrap().unwrap();
+    assert_eq!(
+        (payable.id.as_str(), payable.numero.as_str()),
+        (first.as_str(), "0012345678")
+    );
+    assert_eq!(payable.decided_by.as_deref(), Some("admin"));
+    // approving twice is refused
+    let e = approve(&store, "gerente", &first).await.unwrap_err();
+    assert!(e.to_string().contains("no pendiente"), "{e}");
+
+    // a change is a new pending version; the approved one stays payable until it is approved
+    let second = enter(&store, "contadora", &account(RUT, "99887766"))
+        .await
+        .unwrap();
+    let third = enter(&store, "contadora", &account(RUT, "11223344"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.payable_account(&rut).await.unwrap().unwrap().id,
+        first
+    );
+    approve(&store, "admin", &third).await.unwrap();
+    let versions = store.bank_accounts(Some(&rut), None).await.unwrap();
+    let state = |id: &str| {
+        versions
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.estado.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        (state(&first), state(&second), state(&third)),
+        ("reemplazada".into(), "descartada".into(), "aprobada".into())
+    );
+    let e = approve(&store, "admin", &second).await.unwrap_err();
+    assert!(e.to_string().contains("descartada"), "{e}");
+    assert_eq!(
+        store.payable_account(&rut).await.unwrap().unwrap().id,
+        third
+    );
+    let h = store.history("bank_account", &first).await.unwrap();
+    assert_eq!(
+        h.iter()
+            .map(|e| e.new_value.clone().unwrap_or_default())
+            .filter(|v| !v.contains("proveedor"))
+            .collect::<Vec<_>>(),
+        ["aprobada", "reemplazada"]
+    );
+}
+
+#[tokio::test]
+async fn the_same_account_on_two_suppliers_is_flagged_and_bad_input_stores_nothing() {
+    let (_dir, store) = store().await;
+    enter(&store, "contadora", &account(RUT, "55554444"))
+        .await
+        .unwrap();
+    enter(&store, "contadora", &account(76177907, "55-554-444"))
+        .await
+        .unwrap();
+    let all = store.bank_accounts(None, Some("pendiente")).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|a| a.duplicada), "{all:?}");
+
+    let mut bad = account(77879240, "12ab34");
+    let e = enter(&store, "contadora", &bad)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("número de cuenta") && e.contains("12ab34"),
+        "{e}"
+    );
+    bad.numero = "12345678".into();
+    bad.email = Some("pagos@".into());
+    let e = enter(&store, "contadora", &bad)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("correo"), "{e}");
+    bad.email = None;
+    bad.banco = "999".into();
+    let e = enter(&store, "contadora", &bad)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("banco") && e.contains("999"), "{e}");
+    bad.banco = "037".into();
+    bad.titular_nombre = "  ".into();
+    let e = enter(&store, "contadora", &bad)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("titular"), "{e}");
+    let rut = Rut::from_body(77879240).unwrap();
+    assert!(
+        store
+            .bank_accounts(Some(&rut), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .banks()
+            .await
+            .unwrap()
+            .iter()
+            .find(|b| b.code == "037")
+            .unwrap()
+            .name,
+        "Santander"
+    );
+}
