@@ -193,6 +193,8 @@ fn info(s: &Session) -> SessionInfo {
         (Permission::PaymentSettings, "payment_settings"),
         (Permission::EnterBankAccounts, "enter_bank_accounts"),
         (Permission::ApproveBankAccounts, "approve_bank_accounts"),
+        (Permission::PrepareRuns, "prepare_runs"),
+        (Permission::ApproveRuns, "approve_runs"),
     ];
     SessionInfo {
         username: s.username.clone(),

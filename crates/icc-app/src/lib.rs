@@ -30,6 +30,7 @@ mod invoices;
 pub mod legacy;
 pub mod legacy_fixture;
 pub mod logging;
+mod nominas;
 mod pagos;
 mod seed;
 mod settings;
@@ -55,6 +56,7 @@ pub use filter::ListFilter;
 pub use icc_io::export::{ExportFormat, ReportKind};
 pub use icc_io::{Field, Format, MappingSpec, RowIssue};
 pub use icc_store::cuentas::{Bank, SupplierAccount};
+pub use icc_store::nominas::{CesionRow, RunLine, RunRow};
 pub use icc_store::{
     AssignmentChange, Attachment, AuditEntry, InvoiceFilter, InvoiceRow, Obra, Page, SupplierRow,
     User,
@@ -68,6 +70,7 @@ pub use import::{
     PreviewRow, TotalReport, read_mapping_file,
 };
 pub use invoices::InvoiceView;
+pub use nominas::{CesionRequest, Payee, RunView};
 pub use pagos::{InvoicePayments, PaymentReceipt, PaymentRequest, parse_monto};
 pub use seed::SeedReport;
 pub use settings::LOCK_MINUTES_RANGE;

@@ -154,6 +154,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CuentasCommand,
     },
+    /// Cesiones (factoring) de facturas: ingresar y listar
+    Cesiones {
+        #[command(subcommand)]
+        command: CesionesCommand,
+    },
     /// Verifica la instalación: carpeta, esquema, integridad, disco
     Doctor,
     /// Migra los datos de la aplicación anterior (constructora_icc.db y su carpeta de archivos)
@@ -247,7 +252,98 @@ pub enum CuentasCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum CesionesCommand {
+    /// Ingresa una cesión a mano
+    Add {
+        /// La factura cedida, RUT:TIPO:FOLIO
+        #[arg(long)]
+        documento: String,
+        /// Secuencia en la cadena (1 la primera cesión)
+        #[arg(long, default_value_t = 1)]
+        seq: u32,
+        /// RUT del cedente (el emisor si no se indica)
+        #[arg(long)]
+        cedente_rut: Option<String>,
+        /// RUT del cesionario
+        #[arg(long)]
+        cesionario_rut: String,
+        /// Nombre del cesionario
+        #[arg(long)]
+        cesionario: String,
+        /// Monto cedido en pesos
+        #[arg(long)]
+        monto: String,
+        /// Fecha de la cesión, DD-MM-AAAA [HH:MM]
+        #[arg(long)]
+        fecha: String,
+    },
+    /// Lista las cesiones, de un documento o todas
+    List {
+        /// RUT:TIPO:FOLIO
+        #[arg(long)]
+        documento: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PagosCommand {
+    /// Prepara una nómina de pago (borrador) con las facturas aprobadas que vencen hasta el corte
+    Nueva {
+        /// Fecha de corte, DD-MM-AAAA (este viernes si no se indica)
+        #[arg(long)]
+        corte: Option<String>,
+    },
+    /// Lista las nóminas, de la más reciente a la más antigua
+    Lista,
+    /// Muestra una nómina (ID o número) con sus líneas y beneficiarios
+    Ver {
+        /// ID o número de la nómina
+        id: String,
+    },
+    /// Excluye una factura de una nómina en borrador
+    Excluir {
+        /// ID o número de la nómina
+        id: String,
+        /// RUT:TIPO:FOLIO de la factura
+        factura: String,
+    },
+    /// Vuelve a incluir una factura en una nómina en borrador
+    Incluir {
+        /// ID o número de la nómina
+        id: String,
+        /// RUT:TIPO:FOLIO de la factura
+        factura: String,
+    },
+    /// Paga parte del saldo de una factura en una nómina en borrador
+    Parcial {
+        /// ID o número de la nómina
+        id: String,
+        /// RUT:TIPO:FOLIO de la factura
+        factura: String,
+        /// Monto a pagar en esta nómina
+        #[arg(long)]
+        monto: String,
+    },
+    /// Aprueba una nómina en borrador (gerente); desde entonces no cambia
+    Aprobar {
+        /// ID o número de la nómina
+        id: String,
+    },
+    /// Marca una nómina aprobada como enviada al banco
+    #[command(name = "marcar-enviada")]
+    MarcarEnviada {
+        /// ID o número de la nómina
+        id: String,
+    },
+    /// Marca una nómina como pagada: registra un pago por cada línea incluida
+    #[command(name = "marcar-pagada")]
+    MarcarPagada {
+        /// ID o número de la nómina
+        id: String,
+        /// Fecha del pago, DD-MM-AAAA (hoy si no se indica)
+        #[arg(long)]
+        fecha: Option<String>,
+    },
     /// Registra un pago de una factura aprobada (nunca más que su saldo)
     Registrar {
         /// ID o RUT:TIPO:FOLIO de la factura

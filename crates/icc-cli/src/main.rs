@@ -21,9 +21,9 @@ use icc_app::{
 use icc_core::{InvoiceStatus, Role};
 
 use args::{
-    BackupCommand, Cli, Command, ConflictsCommand, CredentialsCommand, CuentasCommand, DevCommand,
-    FilterArgs, IconstruyeCommand, InvoicesCommand, ObrasCommand, PagosCommand, SyncCommand,
-    UsersCommand,
+    BackupCommand, CesionesCommand, Cli, Command, ConflictsCommand, CredentialsCommand,
+    CuentasCommand, DevCommand, FilterArgs, IconstruyeCommand, InvoicesCommand, ObrasCommand,
+    PagosCommand, SyncCommand, UsersCommand,
 };
 
 /// A failure with its exit code.
@@ -788,6 +788,53 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 }
             }
         }
+        Command::Cesiones { command } => {
+            let s = login(app, cli, stdin).await?;
+            match command {
+                CesionesCommand::Add {
+                    documento,
+                    seq,
+                    cedente_rut,
+                    cesionario_rut,
+                    cesionario,
+                    monto,
+                    fecha,
+                } => {
+                    let c = app
+                        .add_cesion(
+                            &s,
+                            icc_app::CesionRequest {
+                                documento: documento.clone(),
+                                seq: *seq,
+                                cedente_rut: cedente_rut.clone(),
+                                cesionario_rut: cesionario_rut.clone(),
+                                cesionario_nombre: cesionario.clone(),
+                                monto_cedido: icc_app::parse_monto(monto)?,
+                                fecha: fecha.clone(),
+                            },
+                        )
+                        .await?;
+                    output::done(
+                        json,
+                        &c,
+                        &format!(
+                            "Cesión {} de {} a {} registrada{}.",
+                            c.seq,
+                            c.documento,
+                            c.cesionario_nombre,
+                            if c.invoice_id.is_none() {
+                                " (la factura aún no está en el registro: se asociará cuando llegue)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                }
+                CesionesCommand::List { documento } => {
+                    output::cesiones(json, &app.cesiones(&s, documento.as_deref()).await?);
+                }
+            }
+        }
         Command::CuentasBancarias { command } => {
             let s = login(app, cli, stdin).await?;
             cuentas(app, &s, command, json).await?;
@@ -953,6 +1000,43 @@ async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Re
             );
         }
         PagosCommand::Tasas => output::rates(json, &app.interest_rates(s).await?),
+        PagosCommand::Nueva { corte } => {
+            let corte = corte
+                .as_deref()
+                .map(|c| icc_core::parse_date("corte", c))
+                .transpose()?;
+            output::run(json, &app.create_run(s, corte).await?);
+        }
+        PagosCommand::Lista => output::runs(json, &app.runs(s).await?),
+        PagosCommand::Ver { id } => output::run(json, &app.run(s, id).await?),
+        PagosCommand::Excluir { id, factura } => {
+            output::run(
+                json,
+                &app.set_run_line(s, id, factura, Some(false), None).await?,
+            );
+        }
+        PagosCommand::Incluir { id, factura } => {
+            output::run(
+                json,
+                &app.set_run_line(s, id, factura, Some(true), None).await?,
+            );
+        }
+        PagosCommand::Parcial { id, factura, monto } => {
+            let monto = icc_app::parse_monto(monto)?;
+            output::run(
+                json,
+                &app.set_run_line(s, id, factura, None, Some(monto)).await?,
+            );
+        }
+        PagosCommand::Aprobar { id } => output::run(json, &app.approve_run(s, id).await?),
+        PagosCommand::MarcarEnviada { id } => output::run(json, &app.mark_run_sent(s, id).await?),
+        PagosCommand::MarcarPagada { id, fecha } => {
+            let fecha = fecha
+                .as_deref()
+                .map(|f| icc_core::parse_date("fecha", f))
+                .transpose()?;
+            output::run(json, &app.mark_run_paid(s, id, fecha).await?);
+        }
     }
     Ok(())
 }

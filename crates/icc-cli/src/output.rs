@@ -578,3 +578,92 @@ pub fn banks(json: bool, banks: &[icc_app::Bank]) {
         );
     }
 }
+
+pub fn run(json: bool, v: &icc_app::RunView) {
+    if json {
+        return print_json(v);
+    }
+    let r = &v.run;
+    println!(
+        "Nómina N° {} — corte {} — {} — total {} en {} líneas",
+        r.numero,
+        fecha(&r.corte),
+        r.estado,
+        Clp::new(r.total),
+        r.lineas_incluidas
+    );
+    for l in &v.lineas {
+        println!(
+            "  {} {:<24} {:<28} vence {} saldo {:>14} paga {:>14}{}",
+            if l.incluida { "✓" } else { "✗" },
+            l.documento,
+            l.beneficiario,
+            fecha(&l.vence),
+            Clp::new(l.saldo).to_string(),
+            Clp::new(l.monto).to_string(),
+            l.nota
+                .as_deref()
+                .map_or(String::new(), |n| format!("  ({n})"))
+        );
+    }
+    for p in &v.beneficiarios {
+        println!(
+            "  → {} {}: {} en {} facturas{}",
+            p.rut,
+            p.nombre,
+            Clp::new(p.total),
+            p.lineas,
+            if p.con_cuenta {
+                ""
+            } else {
+                "  ¡sin cuenta bancaria aprobada!"
+            }
+        );
+    }
+}
+
+pub fn runs(json: bool, runs: &[icc_app::RunRow]) {
+    if json {
+        return print_json(runs);
+    }
+    if runs.is_empty() {
+        println!("No hay nóminas. Prepare una con: icc pagos nueva");
+    }
+    for r in runs {
+        println!(
+            "N° {:<4} corte {}  {:<9}  {:>16}  {} líneas  ({})",
+            r.numero,
+            fecha(&r.corte),
+            r.estado,
+            Clp::new(r.total).to_string(),
+            r.lineas_incluidas,
+            r.id
+        );
+    }
+}
+
+pub fn cesiones(json: bool, cs: &[icc_app::CesionRow]) {
+    if json {
+        return print_json(cs);
+    }
+    if cs.is_empty() {
+        println!("No hay cesiones.");
+    }
+    for c in cs {
+        println!(
+            "{}  secuencia {}  {} → {} {}  {}  {}{}",
+            c.documento,
+            c.seq,
+            c.cedente_rut,
+            c.cesionario_rut,
+            c.cesionario_nombre,
+            Clp::new(c.monto_cedido),
+            fecha(&c.fecha),
+            if c.invoice_id.is_none() {
+                "  (factura aún no registrada)"
+            } else {
+                ""
+            }
+        );
+    }
+}

@@ -2214,3 +2214,246 @@ fn bank_accounts_need_a_second_person_to_become_payable() {
             .any(|b| b["code"] == "012" && b["name"] == "BancoEstado")
     );
 }
+
+#[test]
+fn a_payment_run_is_prepared_approved_by_the_gerente_and_marked_paid() {
+    let d = seeded();
+    for (name, role) in [("contadora", "contabilidad"), ("gerente", "gerente")] {
+        ok_json(icc(
+            d.path(),
+            &[
+                "--user",
+                "admin",
+                "users",
+                "add",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+                "--json",
+            ],
+            Some(&format!("{PW}\n")),
+        ));
+    }
+    let out = icc(
+        d.path(),
+        &[
+            "--user",
+            "gerente",
+            "pagos",
+            "nueva",
+            "--corte",
+            "31-12-2099",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the gerente does not prepare runs"
+    );
+    assert!(
+        stderr(&out).contains("preparar nóminas"),
+        "{}",
+        stderr(&out)
+    );
+    let run = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "pagos",
+            "nueva",
+            "--corte",
+            "31-12-2099",
+            "--json",
+        ],
+        None,
+    ));
+    for k in [
+        "id",
+        "numero",
+        "corte",
+        "estado",
+        "total",
+        "lineas_incluidas",
+        "lineas",
+        "beneficiarios",
+        "created_by",
+    ] {
+        assert!(run.get(k).is_some(), "run lacks {k}");
+    }
+    assert_eq!(
+        (&run["estado"], &run["corte"]),
+        (
+            &serde_json::json!("borrador"),
+            &serde_json::json!("2099-12-31")
+        )
+    );
+    let lines = run["lineas"].as_array().unwrap();
+    assert!(lines.len() > 10, "{}", lines.len());
+    let sum: i64 = lines
+        .iter()
+        .filter(|l| l["incluida"] == true)
+        .map(|l| l["monto"].as_i64().unwrap())
+        .sum();
+    assert_eq!(run["total"].as_i64().unwrap(), sum);
+    let by_payee: i64 = run["beneficiarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["total"].as_i64().unwrap())
+        .sum();
+    assert_eq!(by_payee, sum);
+    for l in lines {
+        assert!(
+            l["monto"].as_i64().unwrap() <= l["saldo"].as_i64().unwrap(),
+            "{l}"
+        );
+        for k in [
+            "documento",
+            "beneficiario_rut",
+            "beneficiario",
+            "vence",
+            "saldo",
+            "monto",
+            "incluida",
+            "nota",
+            "cedida",
+        ] {
+            assert!(l.get(k).is_some(), "line lacks {k}");
+        }
+    }
+    let numero = run["numero"].to_string();
+    let first = lines[0]["documento"].as_str().unwrap().to_owned();
+    let second = lines[1]["documento"].as_str().unwrap().to_owned();
+    let second_saldo = lines[1]["saldo"].as_i64().unwrap();
+    ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "pagos",
+            "excluir",
+            &numero,
+            &first,
+            "--json",
+        ],
+        None,
+    ));
+    let part = (second_saldo / 2).max(1).to_string();
+    let edited = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "pagos",
+            "parcial",
+            &numero,
+            &second,
+            "--monto",
+            &part,
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        edited["total"].as_i64().unwrap(),
+        sum - lines[0]["monto"].as_i64().unwrap() - lines[1]["monto"].as_i64().unwrap()
+            + (second_saldo / 2).max(1)
+    );
+    let out = icc(
+        d.path(),
+        &["--user", "contadora", "pagos", "aprobar", &numero],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "contabilidad does not approve runs"
+    );
+    let approved = ok_json(icc(
+        d.path(),
+        &["--user", "gerente", "pagos", "aprobar", &numero, "--json"],
+        None,
+    ));
+    assert_eq!(
+        (&approved["estado"], &approved["approved_by"]),
+        (
+            &serde_json::json!("aprobada"),
+            &serde_json::json!("gerente")
+        )
+    );
+    let out = icc(
+        d.path(),
+        &["--user", "contadora", "pagos", "incluir", &numero, &first],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nómina nueva"), "{}", stderr(&out));
+    let paid = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "gerente",
+            "pagos",
+            "marcar-pagada",
+            &numero,
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(paid["estado"], "pagada");
+    let shown = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "invoices", "show", &second, "--json"],
+        None,
+    ));
+    assert_eq!(shown["estado"], "parcialmente_pagada");
+    assert_eq!(shown["pagos"]["pagos"][0]["run_id"], run["id"]);
+    let untouched = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "invoices", "show", &first, "--json"],
+        None,
+    ));
+    assert!(untouched["pagos"]["pagos"].as_array().unwrap().is_empty());
+    let list = ok_json(icc(
+        d.path(),
+        &["--user", "gerente", "pagos", "lista", "--json"],
+        None,
+    ));
+    assert_eq!(list[0]["estado"], "pagada");
+
+    // cesiones by hand
+    let c = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cesiones",
+            "add",
+            "--documento",
+            "76555835-2:33:424242",
+            "--cesionario-rut",
+            "96667560-8",
+            "--cesionario",
+            "Factoring Uno S.A.",
+            "--monto",
+            "1.000.000",
+            "--fecha",
+            "05-10-2026 10:18",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        (&c["seq"], &c["invoice_id"]),
+        (&serde_json::json!(1), &serde_json::Value::Null)
+    );
+    let cs = ok_json(icc(
+        d.path(),
+        &["--user", "gerente", "cesiones", "list", "--json"],
+        None,
+    ));
+    assert_eq!(cs.as_array().unwrap().len(), 1);
+}

@@ -50,10 +50,10 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Gerente => matches!(p, Export | Review | Approve | Pay),
+            Role::Gerente => matches!(p, Export | Review | Approve | Pay | ApproveRuns),
             Role::Contabilidad => matches!(
                 p,
-                Import | Export | Assign | Review | Pay | Void | EnterBankAccounts
+                Import | Export | Assign | Review | Pay | Void | EnterBankAccounts | PrepareRuns
             ),
             Role::AdminObra => matches!(p, Export | Assign | Review | Approve),
         }
@@ -87,6 +87,10 @@ pub enum Permission {
     EnterBankAccounts,
     /// Approve a bank account someone else entered.
     ApproveBankAccounts,
+    /// Prepare payment runs and enter cesiones.
+    PrepareRuns,
+    /// Approve payment runs.
+    ApproveRuns,
 }
 
 impl Permission {
@@ -126,6 +130,8 @@ impl Permission {
             Permission::PaymentSettings => "cambiar las tasas de interés de mora",
             Permission::EnterBankAccounts => "ingresar cuentas bancarias de proveedores",
             Permission::ApproveBankAccounts => "aprobar cuentas bancarias de proveedores",
+            Permission::PrepareRuns => "preparar nóminas de pago",
+            Permission::ApproveRuns => "aprobar nóminas de pago",
         }
     }
 }

@@ -20,6 +20,7 @@ mod error;
 mod export;
 mod invoices;
 pub mod legacy;
+pub mod nominas;
 mod obras;
 pub mod pagos;
 mod search;

@@ -68,7 +68,10 @@ WHERE i.id = ?1 AND n.tipo_dte = 61 AND n.estado NOT IN ('anulada', 'rechazada')
 
 /// The balance of an invoice and its status, read on `conn` (inside a transaction when
 /// recording a payment).
-async fn balance_on(conn: &mut SqliteConnection, id: &str) -> Result<(InvoiceStatus, Balance)> {
+pub(crate) async fn balance_on(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<(InvoiceStatus, Balance)> {
     let row: Option<(String, i64)> =
         sqlx::query_as("SELECT estado, monto_total FROM invoices WHERE id = ?")
             .bind(id)

@@ -442,3 +442,220 @@ async fn the_same_account_on_two_suppliers_is_flagged_and_bad_input_stores_nothi
         "Santander"
     );
 }
+
+fn cesion(folio: u64, seq: u32, monto: i64) -> icc_store::nominas::NewCesion {
+    icc_store::nominas::NewCesion {
+        rut_emisor: Rut::from_body(RUT).unwrap(),
+        tipo: DteType::FACTURA,
+        folio,
+        seq,
+        cedente_rut: Rut::from_body(if seq == 1 { RUT } else { 96_667_560 }).unwrap(),
+        cedente_nombre: None,
+        cesionario_rut: Rut::from_body(if seq == 1 { 96_667_560 } else { 76_836_040 }).unwrap(),
+        cesionario_nombre: if seq == 1 {
+            "Factoring Uno S.A.".into()
+        } else {
+            "Factoring Dos SpA".into()
+        },
+        monto_cedido: Clp::new(monto),
+        fecha: d("2026-10-05").and_hms_opt(10, 18, 35).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_payment_run_pays_each_payee_once_freezes_at_approval_and_records_payments() {
+    let (_dir, store) = store().await;
+    let rec = d("2026-10-01").and_hms_opt(9, 0, 0);
+    let with_rec = |mut i: Invoice| {
+        i.fecha_recepcion_sii = rec; // due 2026-10-31
+        i
+    };
+    let plain = with_rec(doc(DteType::FACTURA, 900, 1_000_000, &[]));
+    let nota = with_rec(doc(DteType::NOTA_CREDITO, 90, 100_000, &[("33", "900")]));
+    let big = with_rec(doc(DteType::FACTURA, 901, 15_500_000, &[]));
+    let partial = with_rec(doc(DteType::FACTURA, 902, 2_000_000, &[]));
+    let mut later = with_rec(doc(DteType::FACTURA, 903, 5_000, &[]));
+    later.fecha_vencimiento = Some(d("2026-12-31"));
+    let mut pending = with_rec(doc(DteType::FACTURA, 904, 7_000, &[]));
+    pending.estado = InvoiceStatus::Recibida;
+    insert(
+        &store,
+        &[
+            plain.clone(),
+            nota,
+            big.clone(),
+            partial.clone(),
+            later,
+            pending,
+        ],
+    )
+    .await;
+    let mut tx = store.write("contadora").await.unwrap();
+    tx.add_cesion(&cesion(901, 1, 15_500_000)).await.unwrap();
+    tx.add_cesion(&cesion(901, 2, 15_500_000)).await.unwrap();
+    tx.add_cesion(&cesion(902, 1, 1_200_000)).await.unwrap();
+    let e = tx
+        .add_cesion(&cesion(902, 1, 5))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ya existe"), "{e}");
+    let mut guia = cesion(902, 2, 5);
+    guia.tipo = DteType::NOTA_CREDITO;
+    let e = tx.add_cesion(&guia).await.unwrap_err().to_string();
+    assert!(e.contains("solo se ceden facturas"), "{e}");
+    let run = tx.create_run(d("2026-11-06"), true).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let (r, lines) = store.run(&run).await.unwrap();
+    assert_eq!(
+        (r.numero, r.estado.as_str(), r.corte.as_str()),
+        (1, "borrador", "2026-11-06")
+    );
+    let line = |folio: i64| lines.iter().find(|l| l.folio == folio).unwrap().clone();
+    assert_eq!(
+        lines.len(),
+        3,
+        "not the later one, nor the one not approved: {lines:?}"
+    );
+    // credit note netted, supplier paid
+    let l = line(900);
+    assert_eq!(
+        (l.saldo, l.monto, l.incluida, l.cedida),
+        (900_000, 900_000, true, false)
+    );
+    assert_eq!(l.beneficiario_rut, "76555835-2");
+    // assigned twice: the last cesionario; ≥ 10M at 60 days, so not in this run, explained
+    let l = line(901);
+    assert_eq!(
+        (l.beneficiario.as_str(), l.incluida, l.vence.as_str()),
+        ("Factoring Dos SpA", false, "2026-11-30")
+    );
+    assert!(l.nota.as_deref().unwrap().contains("60 días"), "{l:?}");
+    // partial cesión: the cesionario gets what was assigned, the rest is flagged
+    let l = line(902);
+    assert_eq!(
+        (l.beneficiario.as_str(), l.monto, l.incluida),
+        ("Factoring Uno S.A.", 1_200_000, true)
+    );
+    assert!(
+        l.nota.as_deref().unwrap().contains("cesión parcial"),
+        "{l:?}"
+    );
+    assert_eq!(r.total, 2_100_000);
+
+    // edit the draft: pay part of the first
+    let mut tx = store.write("contadora").await.unwrap();
+    let e = tx
+        .set_run_line(&run, &plain.key.to_string(), None, Some(900_001))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a lo más el saldo"), "{e}");
+    tx.set_run_line(&run, &plain.key.to_string(), None, Some(400_000))
+        .await
+        .unwrap();
+    // approval freezes the accounts the payees have now (the cesionario has none)
+    let mut acc = account(RUT, "12345678");
+    acc.rut = Rut::from_body(RUT).unwrap();
+    let acc_id = tx.add_bank_account(&acc, "manual").await.unwrap().id;
+    tx.commit().await.unwrap();
+    approve(&store, "admin", &acc_id).await.unwrap();
+    let mut tx = store.write("gerente").await.unwrap();
+    let approved = tx.approve_run(&run).await.unwrap();
+    assert_eq!(
+        (approved.estado.as_str(), approved.approved_by.as_deref()),
+        ("aprobada", Some("gerente"))
+    );
+    let e = tx
+        .set_run_line(&run, &plain.key.to_string(), Some(false), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("aprobada") && e.contains("nómina nueva"), "{e}");
+    tx.commit().await.unwrap();
+    let (_, frozen) = store.run("1").await.unwrap();
+    assert_eq!(
+        frozen
+            .iter()
+            .find(|l| l.folio == 900)
+            .unwrap()
+            .account_id
+            .as_deref(),
+        Some(acc_id.as_str())
+    );
+    assert_eq!(
+        frozen.iter().find(|l| l.folio == 902).unwrap().account_id,
+        None
+    );
+
+    // a later change of data does not rewrite the approved run
+    let mut changed = plain.clone();
+    changed.razon_social = "Otro Nombre SpA".into();
+    let mut tx = store.write("contadora").await.unwrap();
+    tx.update_document(&changed).await.unwrap();
+    tx.commit().await.unwrap();
+    let (_, again) = store.run(&run).await.unwrap();
+    assert_eq!(again, frozen);
+
+    // marking it paid records one payment per included line
+    let mut tx = store.write("gerente").await.unwrap();
+    let paid = tx.mark_run_paid(&run, d("2026-11-06")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(paid.estado, "pagada");
+    let p = store.payments(plain.id()).await.unwrap();
+    assert_eq!(
+        (p.len(), p[0].monto, p[0].run_id.as_deref()),
+        (1, 400_000, Some(run.as_str()))
+    );
+    assert_eq!(p[0].referencia.as_deref(), Some("Nómina N° 1"));
+    assert_eq!(
+        store.balance(plain.id()).await.unwrap().saldo,
+        Clp::new(500_000)
+    );
+    assert_eq!(
+        store.balance(partial.id()).await.unwrap().saldo,
+        Clp::new(800_000)
+    );
+    assert!(store.payments(big.id()).await.unwrap().is_empty());
+    let mut tx = store.write("gerente").await.unwrap();
+    let e = tx
+        .mark_run_paid(&run, d("2026-11-06"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pagada"), "{e}");
+}
+
+#[tokio::test]
+async fn marking_a_run_paid_records_nothing_when_an_invoice_was_paid_meanwhile() {
+    let (_dir, store) = store().await;
+    let a = doc(DteType::FACTURA, 950, 10_000, &[]);
+    let b = doc(DteType::FACTURA, 951, 20_000, &[]);
+    insert(&store, &[a.clone(), b.clone()]).await;
+    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
+    let mut tx = store.write("contadora").await.unwrap();
+    let run = tx.create_run(corte, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("gerente").await.unwrap();
+    tx.approve_run(&run).await.unwrap();
+    tx.commit().await.unwrap();
+    // someone pays b by hand after the run was approved
+    record(&store, b.id(), 20_000).await.unwrap();
+    let mut tx = store.write("gerente").await.unwrap();
+    let e = tx
+        .mark_run_paid(&run, d("2026-11-06"))
+        .await
+        .unwrap_err()
+        .to_string();
+    drop(tx);
+    assert!(
+        e.contains(&b.key.to_string()) && e.contains("ningún pago"),
+        "{e}"
+    );
+    assert!(
+        store.payments(a.id()).await.unwrap().is_empty(),
+        "nothing of the run was recorded"
+    );
+    assert_eq!(store.run(&run).await.unwrap().0.estado, "aprobada");
+}

@@ -1,0 +1,267 @@
+//! Payment runs (nóminas de pago) and cesiones entered by hand. Permissions are decided
+//! here: contabilidad prepares runs and enters cesiones (`PrepareRuns`), the gerente approves
+//! runs (`ApproveRuns`), marking a run sent or paid needs `Pay`. Runs are the company's, not
+//! an obra's: an `admin_obra` sees none.
+
+use chrono::NaiveDate;
+use icc_core::pagos::payment_cutoff;
+use icc_core::{Clp, DteType, Permission, Rut};
+use icc_store::nominas::{CesionRow, NewCesion, RULE_60_SETTING, RunLine, RunRow};
+use serde::Serialize;
+
+use crate::{App, AppError, Result, Session};
+
+/// What one payee receives in a run.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Payee {
+    /// RUT.
+    pub rut: String,
+    /// Name.
+    pub nombre: String,
+    /// Sum of its included lines.
+    pub total: i64,
+    /// Included lines.
+    pub lineas: i64,
+    /// Whether it has an account to pay into (frozen at approval; for a draft, whether it
+    /// has an approved account now).
+    pub con_cuenta: bool,
+}
+
+/// A run with its lines and payees (CLI `icc pagos ver ID --json`).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RunView {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunRow,
+    /// Its lines, by payee.
+    pub lineas: Vec<RunLine>,
+    /// Totals per payee of the included lines.
+    pub beneficiarios: Vec<Payee>,
+}
+
+/// A cesión as people type it.
+#[derive(Debug, Clone, Default)]
+pub struct CesionRequest {
+    /// The document, `RUT:TIPO:FOLIO`.
+    pub documento: String,
+    /// Sequence (1 for the first).
+    pub seq: u32,
+    /// Cedente's RUT; the issuer's when absent.
+    pub cedente_rut: Option<String>,
+    /// Cesionario's RUT.
+    pub cesionario_rut: String,
+    /// Cesionario's name.
+    pub cesionario_nombre: String,
+    /// Amount assigned.
+    pub monto_cedido: i64,
+    /// When (`DD-MM-AAAA [HH:MM]`).
+    pub fecha: String,
+}
+
+fn may_see_runs(s: &Session) -> Result<()> {
+    if [
+        Permission::PrepareRuns,
+        Permission::ApproveRuns,
+        Permission::Pay,
+    ]
+    .into_iter()
+    .any(|p| s.may(p))
+    {
+        Ok(())
+    } else {
+        s.require(Permission::PrepareRuns)
+    }
+}
+
+impl App {
+    /// Makes a draft run for `corte` (this Friday when absent).
+    ///
+    /// # Errors
+    /// Forbidden for the role; store errors.
+    pub async fn create_run(&self, s: &Session, corte: Option<NaiveDate>) -> Result<RunView> {
+        s.require(Permission::PrepareRuns)?;
+        let corte = corte.unwrap_or_else(|| payment_cutoff(crate::invoices::today()));
+        let rule_60 = self
+            .store
+            .setting(RULE_60_SETTING)
+            .await?
+            .is_none_or(|v| v.trim() != "0");
+        let mut tx = self.store.write(&s.username).await?;
+        let id = tx.create_run(corte, rule_60).await?;
+        tx.commit().await?;
+        tracing::info!(run = %id, user = %s.username, corte = %corte, "payment run made");
+        self.run(s, &id).await
+    }
+
+    /// A run by id or number.
+    ///
+    /// # Errors
+    /// Forbidden for the role; unknown run.
+    pub async fn run(&self, s: &Session, id: &str) -> Result<RunView> {
+        may_see_runs(s)?;
+        let (run, lineas) = self.store.run(id).await?;
+        let mut beneficiarios: Vec<Payee> = Vec::new();
+        for l in lineas.iter().filter(|l| l.incluida && l.monto > 0) {
+            let i = match beneficiarios
+                .iter()
+                .position(|p| p.rut == l.beneficiario_rut)
+            {
+                Some(i) => i,
+                None => {
+                    let con_cuenta = if run.estado == "borrador" {
+                        let rut: Rut = l.beneficiario_rut.parse()?;
+                        self.store.payable_account(&rut).await?.is_some()
+                    } else {
+                        l.account_id.is_some()
+                    };
+                    beneficiarios.push(Payee {
+                        rut: l.beneficiario_rut.clone(),
+                        nombre: l.beneficiario.clone(),
+                        total: 0,
+                        lineas: 0,
+                        con_cuenta,
+                    });
+                    beneficiarios.len() - 1
+                }
+            };
+            beneficiarios[i].total += l.monto;
+            beneficiarios[i].lineas += 1;
+        }
+        Ok(RunView {
+            run,
+            lineas,
+            beneficiarios,
+        })
+    }
+
+    /// Runs, newest first.
+    ///
+    /// # Errors
+    /// Forbidden for the role; store errors.
+    pub async fn runs(&self, s: &Session) -> Result<Vec<RunRow>> {
+        may_see_runs(s)?;
+        Ok(self.store.runs().await?)
+    }
+
+    /// Includes or excludes a line of a draft run, or pays part of it.
+    ///
+    /// # Errors
+    /// Forbidden for the role; a run no longer a draft; an amount above the balance.
+    pub async fn set_run_line(
+        &self,
+        s: &Session,
+        run: &str,
+        documento: &str,
+        incluida: Option<bool>,
+        monto: Option<i64>,
+    ) -> Result<RunView> {
+        s.require(Permission::PrepareRuns)?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_run_line(run, documento, incluida, monto).await?;
+        tx.commit().await?;
+        self.run(s, run).await
+    }
+
+    /// Approves a draft run (the gerente): its lines are frozen.
+    ///
+    /// # Errors
+    /// Forbidden for the role; a run that is not a draft or has no line.
+    pub async fn approve_run(&self, s: &Session, run: &str) -> Result<RunView> {
+        s.require(Permission::ApproveRuns)?;
+        let mut tx = self.store.write(&s.username).await?;
+        let r = tx.approve_run(run).await?;
+        tx.commit().await?;
+        tracing::info!(run = %r.id, numero = r.numero, user = %s.username, "payment run approved");
+        self.run(s, run).await
+    }
+
+    /// Marks an approved run as sent to the bank.
+    ///
+    /// # Errors
+    /// Forbidden for the role; a run that is not approved.
+    pub async fn mark_run_sent(&self, s: &Session, run: &str) -> Result<RunView> {
+        s.require(Permission::Pay)?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.mark_run_sent(run).await?;
+        tx.commit().await?;
+        self.run(s, run).await
+    }
+
+    /// Marks a run paid: one payment per included line, on `fecha` (today when absent).
+    ///
+    /// # Errors
+    /// Forbidden for the role; a run not approved; a line whose invoice no longer takes
+    /// the payment (nothing is recorded then).
+    pub async fn mark_run_paid(
+        &self,
+        s: &Session,
+        run: &str,
+        fecha: Option<NaiveDate>,
+    ) -> Result<RunView> {
+        s.require(Permission::Pay)?;
+        let today = crate::invoices::today();
+        let fecha = fecha.unwrap_or(today);
+        if fecha > today {
+            return Err(AppError::Invalid(format!(
+                "la fecha de pago {} es futura; marque la nómina cuando se haya pagado",
+                fecha.format("%d-%m-%Y")
+            )));
+        }
+        let mut tx = self.store.write(&s.username).await?;
+        let r = tx.mark_run_paid(run, fecha).await?;
+        tx.commit().await?;
+        tracing::info!(run = %r.id, numero = r.numero, user = %s.username, total = %Clp::new(r.total), "payment run paid");
+        self.run(s, run).await
+    }
+
+    /// Enters a cesión by hand.
+    ///
+    /// # Errors
+    /// Forbidden for the role; malformed document, RUT, amount or date; a type that cannot
+    /// be assigned; the same sequence twice.
+    pub async fn add_cesion(&self, s: &Session, req: CesionRequest) -> Result<CesionRow> {
+        s.require(Permission::PrepareRuns)?;
+        let key: icc_core::NaturalKey = req.documento.parse()?;
+        let cedente_rut: Rut = match req.cedente_rut.as_deref().map(str::trim) {
+            Some(r) if !r.is_empty() => r.parse()?,
+            _ => key.rut_emisor,
+        };
+        let c = NewCesion {
+            rut_emisor: key.rut_emisor,
+            tipo: key.tipo_dte,
+            folio: key.folio.get(),
+            seq: req.seq,
+            cedente_rut,
+            cedente_nombre: None,
+            cesionario_rut: req.cesionario_rut.parse()?,
+            cesionario_nombre: req.cesionario_nombre,
+            monto_cedido: Clp::new(req.monto_cedido),
+            fecha: icc_core::parse_datetime("fecha de la cesión", &req.fecha)?,
+        };
+        let mut tx = self.store.write(&s.username).await?;
+        let row = tx.add_cesion(&c).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Cesiones of one document or all.
+    ///
+    /// # Errors
+    /// Forbidden for the role; a malformed document.
+    pub async fn cesiones(&self, s: &Session, documento: Option<&str>) -> Result<Vec<CesionRow>> {
+        may_see_runs(s)?;
+        let key: Option<icc_core::NaturalKey> = documento.map(str::parse).transpose()?;
+        if let Some(k) = &key
+            && !matches!(k.tipo_dte.code(), 33 | 34 | 43 | 46)
+        {
+            return Err(AppError::Invalid(format!(
+                "el documento {k} es de tipo {} ({}), que no se cede",
+                k.tipo_dte.code(),
+                DteType::label(k.tipo_dte).unwrap_or("documento")
+            )));
+        }
+        Ok(self.store.cesiones(key.as_ref()).await?)
+    }
+}

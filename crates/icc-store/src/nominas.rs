@@ -1,0 +1,655 @@
+//! Cesiones entered by hand and the payment run (nómina de pago) (migration 0009,
+//! `docs/pagos.md`).
+//!
+//! A run is made for a cut-off date from the approved invoices with a balance due by then,
+//! each line paying its payee (the supplier, or the cesionario of the highest sequence);
+//! it moves `borrador → aprobada → enviada → pagada`. Lines are copies: once the run is
+//! approved nothing that happens to the invoices or accounts rewrites it, and marking it
+//! paid records one payment per line through the same checks as any payment.
+
+use chrono::{Days, NaiveDate};
+use icc_core::pagos::{DueSource, PaymentMethod, legal_due_date};
+use icc_core::{Clp, DteType, InvoiceId, Rut};
+use serde::Serialize;
+
+use crate::error::{Result, StoreError};
+use crate::pagos::NewPayment;
+use crate::{Store, WriteTx};
+
+/// Assigned invoices of at least this total are paid at 60 days (company rule, a setting).
+pub const LARGE_ASSIGNED_CLP: i64 = 10_000_000;
+/// Settings key of the 60-day rule (`1` on, `0` off; on when absent).
+pub const RULE_60_SETTING: &str = "pagos.regla_60_dias";
+
+/// A cesión to enter by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCesion {
+    /// The assigned document: issuer.
+    pub rut_emisor: Rut,
+    /// Type.
+    pub tipo: DteType,
+    /// Folio.
+    pub folio: u64,
+    /// Sequence in the chain (1 for the first cesión).
+    pub seq: u32,
+    /// Who assigned it.
+    pub cedente_rut: Rut,
+    /// Their name.
+    pub cedente_nombre: Option<String>,
+    /// Who holds it now.
+    pub cesionario_rut: Rut,
+    /// Their name.
+    pub cesionario_nombre: String,
+    /// Amount assigned.
+    pub monto_cedido: Clp,
+    /// When (Chile time).
+    pub fecha: chrono::NaiveDateTime,
+}
+
+/// A stored cesión.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CesionRow {
+    /// Id (UUID).
+    pub id: String,
+    /// `RUT:TIPO:FOLIO` of the document.
+    pub documento: String,
+    /// The invoice's id when it is in the register.
+    pub invoice_id: Option<String>,
+    /// Sequence.
+    pub seq: i64,
+    /// Cedente.
+    pub cedente_rut: String,
+    /// Cedente's name.
+    pub cedente_nombre: Option<String>,
+    /// Cesionario.
+    pub cesionario_rut: String,
+    /// Cesionario's name.
+    pub cesionario_nombre: String,
+    /// Amount assigned.
+    pub monto_cedido: i64,
+    /// When.
+    pub fecha: String,
+    /// `manual`, `aec`, `sii_txt`, `certificado`.
+    pub source: String,
+    /// Entered (UTC).
+    pub created_at: String,
+    /// By whom.
+    pub created_by: String,
+}
+
+const CESION_SELECT: &str = "\
+SELECT c.id, c.rut_emisor || ':' || c.tipo_dte || ':' || c.folio AS documento, i.id AS invoice_id, c.seq, \
+       c.cedente_rut, c.cedente_nombre, c.cesionario_rut, c.cesionario_nombre, c.monto_cedido, c.fecha, \
+       c.source, c.created_at, c.created_by \
+FROM cesiones c LEFT JOIN invoices i ON i.rut_emisor = c.rut_emisor AND i.tipo_dte = c.tipo_dte AND i.folio = c.folio";
+
+/// A payment run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RunRow {
+    /// Id (UUID).
+    pub id: String,
+    /// N° de nómina.
+    pub numero: i64,
+    /// Cut-off.
+    pub corte: String,
+    /// `borrador`, `aprobada`, `enviada`, `pagada`.
+    pub estado: String,
+    /// Made (UTC) and by whom.
+    pub created_at: String,
+    /// Who made it.
+    pub created_by: String,
+    /// Approved (UTC).
+    pub approved_at: Option<String>,
+    /// Who approved it.
+    pub approved_by: Option<String>,
+    /// Sent to the bank (UTC).
+    pub sent_at: Option<String>,
+    /// Who sent it.
+    pub sent_by: Option<String>,
+    /// Marked paid (UTC).
+    pub paid_at: Option<String>,
+    /// Who marked it paid.
+    pub paid_by: Option<String>,
+    /// SHA-256 of the bank file made from it.
+    pub bank_file_sha256: Option<String>,
+    /// Sum of the included lines.
+    pub total: i64,
+    /// Included lines.
+    pub lineas_incluidas: i64,
+}
+
+/// One line of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RunLine {
+    /// Position in the run.
+    pub pos: i64,
+    /// The invoice's id.
+    pub invoice_id: String,
+    /// `RUT:TIPO:FOLIO`.
+    pub documento: String,
+    /// Folio.
+    pub folio: i64,
+    /// Supplier.
+    pub proveedor_rut: String,
+    /// Supplier's name.
+    pub proveedor: String,
+    /// Who is paid: the supplier or the cesionario.
+    pub beneficiario_rut: String,
+    /// Their name.
+    pub beneficiario: String,
+    /// Whether the invoice was assigned (the payee is a cesionario).
+    pub cedida: bool,
+    /// The date the run pays it for.
+    pub vence: String,
+    /// Balance when the run was made.
+    pub saldo: i64,
+    /// What this run pays.
+    pub monto: i64,
+    /// Whether it is paid in this run.
+    pub incluida: bool,
+    /// Why the line is as it is (60-day rule, partial cesión, ...).
+    pub nota: Option<String>,
+    /// The payee's approved account, frozen at approval.
+    pub account_id: Option<String>,
+}
+
+const RUN_SELECT: &str = "\
+SELECT r.id, r.numero, r.corte, r.estado, r.created_at, r.created_by, r.approved_at, r.approved_by, \
+       r.sent_at, r.sent_by, r.paid_at, r.paid_by, r.bank_file_sha256, \
+       coalesce((SELECT SUM(l.monto) FROM payment_run_lines l WHERE l.run_id = r.id AND l.incluida), 0) AS total, \
+       (SELECT COUNT(*) FROM payment_run_lines l WHERE l.run_id = r.id AND l.incluida) AS lineas_incluidas \
+FROM payment_runs r";
+
+const LINE_SELECT: &str = "\
+SELECT pos, invoice_id, documento, folio, proveedor_rut, proveedor, beneficiario_rut, beneficiario, cedida, \
+       vence, saldo, monto, incluida, nota, account_id FROM payment_run_lines";
+
+fn dmy(d: NaiveDate) -> String {
+    d.format("%d-%m-%Y").to_string()
+}
+
+impl Store {
+    /// Cesiones, of one document or all, by document and sequence.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn cesiones(
+        &self,
+        documento: Option<&icc_core::NaturalKey>,
+    ) -> Result<Vec<CesionRow>> {
+        let sql = format!(
+            "{CESION_SELECT} WHERE ?1 IS NULL OR (c.rut_emisor = ?1 AND c.tipo_dte = ?2 AND c.folio = ?3) \
+             ORDER BY c.rut_emisor, c.tipo_dte, c.folio, c.seq"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(documento.map(|k| k.rut_emisor.to_string()))
+            .bind(documento.map(|k| i64::from(k.tipo_dte.code())))
+            .bind(documento.map(|k| k.folio.get() as i64))
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Runs, newest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn runs(&self) -> Result<Vec<RunRow>> {
+        let sql = format!("{RUN_SELECT} ORDER BY r.numero DESC");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// A run and its lines (by payee, then due date).
+    ///
+    /// # Errors
+    /// Unknown run, database errors.
+    pub async fn run(&self, id: &str) -> Result<(RunRow, Vec<RunLine>)> {
+        let mut conn = self.pool().acquire().await?;
+        run_on(&mut conn, id).await
+    }
+}
+
+async fn run_on(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<(RunRow, Vec<RunLine>)> {
+    let sql = format!("{RUN_SELECT} WHERE r.id = ?1 OR CAST(r.numero AS TEXT) = ?1");
+    let run: RunRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id.trim())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "nómina",
+            key: id.trim().to_owned(),
+        })?;
+    let sql = format!("{LINE_SELECT} WHERE run_id = ? ORDER BY beneficiario, vence, folio, pos");
+    let lines = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&run.id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((run, lines))
+}
+
+/// An approved invoice that may enter a run.
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    id: String,
+    rut_emisor: String,
+    tipo_dte: i64,
+    folio: i64,
+    razon_social: String,
+    monto_total: i64,
+    fecha_emision: String,
+    fecha_recepcion_sii: Option<String>,
+    fecha_vencimiento: Option<String>,
+    fecha_importacion: Option<String>,
+}
+
+impl WriteTx {
+    /// Enters a cesión by hand; audited.
+    ///
+    /// # Errors
+    /// A type that cannot be assigned (only 33, 34, 43, 46), the same sequence already
+    /// entered for the document, a blank cesionario name; database errors.
+    pub async fn add_cesion(&mut self, c: &NewCesion) -> Result<CesionRow> {
+        if ![33, 34, 43, 46].contains(&c.tipo.code()) {
+            return Err(icc_core::CoreError::invalid(
+                "tipo de documento",
+                c.tipo.code().to_string(),
+                "solo se ceden facturas (33, 34, 43 y 46)",
+            )
+            .into());
+        }
+        let nombre = c.cesionario_nombre.trim();
+        if nombre.is_empty() {
+            return Err(icc_core::CoreError::invalid(
+                "cesionario",
+                "",
+                "indique el nombre del cesionario",
+            )
+            .into());
+        }
+        if c.monto_cedido.pesos() <= 0 || !(1..=40).contains(&c.seq) {
+            return Err(icc_core::CoreError::invalid(
+                "cesión",
+                format!("secuencia {}, monto {}", c.seq, c.monto_cedido),
+                "la secuencia va de 1 a 40 y el monto cedido debe ser mayor que cero",
+            )
+            .into());
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let inserted = sqlx::query(
+            "INSERT INTO cesiones (id, rut_emisor, tipo_dte, folio, seq, cedente_rut, cedente_nombre, cesionario_rut, \
+             cesionario_nombre, monto_cedido, fecha, source, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'manual', ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(c.rut_emisor.to_string())
+        .bind(i64::from(c.tipo.code()))
+        .bind(c.folio as i64)
+        .bind(i64::from(c.seq))
+        .bind(c.cedente_rut.to_string())
+        .bind(c.cedente_nombre.as_deref().map(str::trim))
+        .bind(c.cesionario_rut.to_string())
+        .bind(nombre)
+        .bind(c.monto_cedido.pesos())
+        .bind(c.fecha.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .bind(self.now().to_owned())
+        .bind(self.actor().to_owned())
+        .execute(&mut *self.conn())
+        .await?;
+        let documento = format!("{}:{}:{}", c.rut_emisor, c.tipo.code(), c.folio);
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::AlreadyExists {
+                what: "cesión",
+                key: format!("{documento} secuencia {}", c.seq),
+            });
+        }
+        self.audit(
+            "cesion",
+            id.clone(),
+            "create",
+            None,
+            None,
+            Some(format!(
+                "{documento} secuencia {}: de {} a {} {nombre} por {}",
+                c.seq, c.cedente_rut, c.cesionario_rut, c.monto_cedido
+            )),
+        );
+        let sql = format!("{CESION_SELECT} WHERE c.id = ?");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&id)
+            .fetch_one(&mut *self.conn())
+            .await?)
+    }
+
+    /// Makes a run (`borrador`) for `corte`: every approved or partly paid invoice with a
+    /// balance due on or before it, paying its payee the balance. An assigned invoice of at
+    /// least [`LARGE_ASSIGNED_CLP`] is due at 60 days when `rule_60` is on: while that day is
+    /// after the cut-off the line is listed, not included, and says why. A partial cesión
+    /// pays the cesionario the amount assigned and flags the rest. Returns the run's id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn create_run(&mut self, corte: NaiveDate, rule_60: bool) -> Result<String> {
+        let candidates: Vec<Candidate> = sqlx::query_as(
+            "SELECT id, rut_emisor, tipo_dte, folio, razon_social, monto_total, fecha_emision, fecha_recepcion_sii, \
+             fecha_vencimiento, fecha_importacion FROM invoices \
+             WHERE estado IN ('aprobada', 'parcialmente_pagada') AND vence <= ? \
+             ORDER BY rut_emisor, vence, folio",
+        )
+        .bind(corte.to_string())
+        .fetch_all(&mut *self.conn())
+        .await?;
+        let numero: i64 =
+            sqlx::query_scalar("SELECT coalesce(MAX(numero), 0) + 1 FROM payment_runs")
+                .fetch_one(&mut *self.conn())
+                .await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO payment_runs (id, numero, corte, estado, created_at, created_by) VALUES (?, ?, ?, 'borrador', ?, ?)",
+        )
+        .bind(&id)
+        .bind(numero)
+        .bind(corte.to_string())
+        .bind(self.now().to_owned())
+        .bind(self.actor().to_owned())
+        .execute(&mut *self.conn())
+        .await?;
+        let mut pos = 0i64;
+        for c in candidates {
+            let payable_type = u16::try_from(c.tipo_dte)
+                .ok()
+                .and_then(|t| DteType::new(t).ok())
+                .is_some_and(|t| t.total_sign() > 0);
+            if !payable_type {
+                continue;
+            }
+            let saldo = crate::pagos::balance_on(self.conn(), &c.id).await?.1.saldo;
+            if saldo.pesos() <= 0 {
+                continue;
+            }
+            let due = legal_due_date(
+                c.fecha_vencimiento.as_deref().and_then(|d| d.parse().ok()),
+                c.fecha_recepcion_sii
+                    .as_deref()
+                    .and_then(|d| icc_core::parse_datetime("fecha_recepcion_sii", d).ok()),
+                c.fecha_importacion.as_deref().and_then(|d| d.parse().ok()),
+                c.fecha_emision.parse().unwrap_or(corte),
+            );
+            let chain: Option<(String, String, i64)> = sqlx::query_as(
+                "SELECT cesionario_rut, cesionario_nombre, monto_cedido FROM cesiones \
+                 WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ? ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(&c.rut_emisor)
+            .bind(c.tipo_dte)
+            .bind(c.folio)
+            .fetch_optional(&mut *self.conn())
+            .await?;
+            let mut notes: Vec<String> = Vec::new();
+            let mut vence = due.date;
+            let mut incluida = true;
+            let mut monto = saldo.pesos();
+            let (beneficiario_rut, beneficiario, cedida) = match chain {
+                None => (c.rut_emisor.clone(), c.razon_social.clone(), false),
+                Some((rut, nombre, cedido)) => {
+                    if cedido < c.monto_total {
+                        monto = monto.min(cedido);
+                        notes.push(format!(
+                            "cesión parcial: se paga al cesionario lo cedido ({}); el resto ({}) queda para que una persona decida",
+                            Clp::new(cedido),
+                            Clp::new(c.monto_total - cedido)
+                        ));
+                    }
+                    if rule_60
+                        && c.monto_total >= LARGE_ASSIGNED_CLP
+                        && due.source != DueSource::Acordada
+                    {
+                        vence = due.date.checked_add_days(Days::new(30)).unwrap_or(due.date);
+                        notes.push(format!(
+                            "cedida por {} o más: se paga a 60 días, el {}",
+                            Clp::new(LARGE_ASSIGNED_CLP),
+                            dmy(vence)
+                        ));
+                        if vence > corte {
+                            incluida = false;
+                        }
+                    }
+                    (rut, nombre, true)
+                }
+            };
+            pos += 1;
+            sqlx::query(
+                "INSERT INTO payment_run_lines (run_id, pos, invoice_id, documento, folio, proveedor_rut, proveedor, \
+                 beneficiario_rut, beneficiario, cedida, vence, saldo, monto, incluida, nota) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(pos)
+            .bind(&c.id)
+            .bind(format!("{}:{}:{}", c.rut_emisor, c.tipo_dte, c.folio))
+            .bind(c.folio)
+            .bind(&c.rut_emisor)
+            .bind(&c.razon_social)
+            .bind(&beneficiario_rut)
+            .bind(&beneficiario)
+            .bind(cedida)
+            .bind(vence.to_string())
+            .bind(saldo.pesos())
+            .bind(monto)
+            .bind(incluida)
+            .bind((!notes.is_empty()).then(|| notes.join("; ")))
+            .execute(&mut *self.conn())
+            .await?;
+        }
+        self.audit(
+            "payment_run",
+            id.clone(),
+            "create",
+            None,
+            None,
+            Some(format!(
+                "nómina N° {numero}, corte {}, {pos} líneas",
+                dmy(corte)
+            )),
+        );
+        Ok(id)
+    }
+
+    async fn run_in_state(
+        &mut self,
+        id: &str,
+        allowed: &[&str],
+        what: &str,
+    ) -> Result<(RunRow, Vec<RunLine>)> {
+        let (run, lines) = run_on(self.conn(), id).await?;
+        if !allowed.contains(&run.estado.as_str()) {
+            return Err(StoreError::Refused(format!(
+                "la nómina N° {} está {}: no se puede {what}",
+                run.numero, run.estado
+            )));
+        }
+        Ok((run, lines))
+    }
+
+    /// Edits a line of a draft run: include or exclude it, or pay part of its balance.
+    ///
+    /// # Errors
+    /// A run that is no longer a draft, an unknown line, an amount ≤ 0 or above the balance.
+    pub async fn set_run_line(
+        &mut self,
+        run_id: &str,
+        documento: &str,
+        incluida: Option<bool>,
+        monto: Option<i64>,
+    ) -> Result<RunLine> {
+        let (run, lines) = self
+            .run_in_state(run_id, &["borrador"], "cambiar: haga una nómina nueva")
+            .await?;
+        let line = lines
+            .into_iter()
+            .find(|l| l.documento == documento.trim() || l.invoice_id == documento.trim())
+            .ok_or_else(|| StoreError::NotFound {
+                what: "línea de la nómina",
+                key: documento.trim().to_owned(),
+            })?;
+        if let Some(m) = monto
+            && (m <= 0 || m > line.saldo)
+        {
+            return Err(icc_core::CoreError::invalid(
+                "monto",
+                Clp::new(m).to_string(),
+                format!(
+                    "debe ser mayor que cero y a lo más el saldo ({})",
+                    Clp::new(line.saldo)
+                ),
+            )
+            .into());
+        }
+        let new_incluida = incluida.unwrap_or(line.incluida);
+        let new_monto = monto.unwrap_or(line.monto);
+        sqlx::query(
+            "UPDATE payment_run_lines SET incluida = ?, monto = ? WHERE run_id = ? AND pos = ?",
+        )
+        .bind(new_incluida)
+        .bind(new_monto)
+        .bind(&run.id)
+        .bind(line.pos)
+        .execute(&mut *self.conn())
+        .await?;
+        self.audit(
+            "payment_run",
+            run.id.clone(),
+            "update",
+            Some("linea"),
+            Some(format!(
+                "{}: {} {}",
+                line.documento,
+                if line.incluida {
+                    "incluida"
+                } else {
+                    "excluida"
+                },
+                Clp::new(line.monto)
+            )),
+            Some(format!(
+                "{}: {} {}",
+                line.documento,
+                if new_incluida { "incluida" } else { "excluida" },
+                Clp::new(new_monto)
+            )),
+        );
+        Ok(RunLine {
+            incluida: new_incluida,
+            monto: new_monto,
+            ..line
+        })
+    }
+
+    /// Approves a draft run: from now on its lines never change. Each included line's
+    /// payee account is frozen as the approved account it has now (none: the bank file
+    /// will name the line).
+    ///
+    /// # Errors
+    /// A run that is not a draft or includes no line; database errors.
+    pub async fn approve_run(&mut self, id: &str) -> Result<RunRow> {
+        let (run, lines) = self.run_in_state(id, &["borrador"], "aprobar").await?;
+        if !lines.iter().any(|l| l.incluida && l.monto > 0) {
+            return Err(StoreError::Refused(format!(
+                "la nómina N° {} no tiene líneas incluidas: no hay nada que aprobar",
+                run.numero
+            )));
+        }
+        sqlx::query(
+            "UPDATE payment_run_lines SET account_id = (SELECT a.id FROM supplier_accounts a \
+             WHERE a.rut = payment_run_lines.beneficiario_rut AND a.estado = 'aprobada') \
+             WHERE run_id = ? AND incluida",
+        )
+        .bind(&run.id)
+        .execute(&mut *self.conn())
+        .await?;
+        self.set_run_state(&run, "aprobada", "approved").await
+    }
+
+    /// Marks an approved run as sent to the bank.
+    ///
+    /// # Errors
+    /// A run that is not approved; database errors.
+    pub async fn mark_run_sent(&mut self, id: &str) -> Result<RunRow> {
+        let (run, _) = self
+            .run_in_state(
+                id,
+                &["aprobada"],
+                "marcar como enviada al banco (apruébela primero)",
+            )
+            .await?;
+        self.set_run_state(&run, "enviada", "sent").await
+    }
+
+    /// Marks an approved or sent run paid on `fecha`: one payment per included line (the
+    /// same checks as any payment: if an invoice was paid meanwhile, nothing is recorded and
+    /// the error names it).
+    ///
+    /// # Errors
+    /// A run not approved or sent; a line whose invoice no longer takes the payment.
+    pub async fn mark_run_paid(&mut self, id: &str, fecha: NaiveDate) -> Result<RunRow> {
+        let (run, lines) = self
+            .run_in_state(
+                id,
+                &["aprobada", "enviada"],
+                "marcar como pagada (apruébela primero)",
+            )
+            .await?;
+        for l in lines.iter().filter(|l| l.incluida && l.monto > 0) {
+            let invoice: InvoiceId = l.invoice_id.parse()?;
+            self.record_payment(
+                invoice,
+                &NewPayment {
+                    fecha,
+                    monto: Clp::new(l.monto),
+                    medio: PaymentMethod::Transferencia,
+                    referencia: Some(format!("Nómina N° {}", run.numero)),
+                    run_id: Some(run.id.clone()),
+                },
+            )
+            .await
+            .map_err(|e| {
+                StoreError::Refused(format!(
+                    "no se marcó pagada la nómina N° {}: el documento {} no acepta el pago de {} ({e}); no se registró ningún pago",
+                    run.numero,
+                    l.documento,
+                    Clp::new(l.monto)
+                ))
+            })?;
+        }
+        self.set_run_state(&run, "pagada", "paid").await
+    }
+
+    async fn set_run_state(
+        &mut self,
+        run: &RunRow,
+        to: &'static str,
+        column: &'static str,
+    ) -> Result<RunRow> {
+        // the column names come from this module: approved, sent, paid
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE payment_runs SET estado = ?, {column}_at = ?, {column}_by = ? WHERE id = ?"
+        )))
+        .bind(to)
+        .bind(self.now().to_owned())
+        .bind(self.actor().to_owned())
+        .bind(&run.id)
+        .execute(&mut *self.conn())
+        .await?;
+        self.audit(
+            "payment_run",
+            run.id.clone(),
+            "update",
+            Some("estado"),
+            Some(run.estado.clone()),
+            Some(to.to_owned()),
+        );
+        Ok(run_on(self.conn(), &run.id).await?.0)
+    }
+}
