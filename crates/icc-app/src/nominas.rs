@@ -41,6 +41,25 @@ pub struct RunView {
     pub beneficiarios: Vec<Payee>,
 }
 
+/// Settings key of the split limit of one transfer (pesos; 7,000,000 when absent).
+pub const SPLIT_LIMIT_SETTING: &str = "pagos.limite_transferencia";
+
+/// What writing a run's bank file did (CLI `--json`).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct BankFileReport {
+    /// Where it was written.
+    pub archivo: String,
+    /// The bank layout.
+    pub formato: String,
+    /// SHA-256 of the file, also recorded on the run.
+    pub sha256: String,
+    /// Rows (a line above the split limit is several).
+    pub transferencias: i64,
+    /// Sum of the rows.
+    pub total: i64,
+}
+
 /// A cesión as people type it.
 #[derive(Debug, Clone, Default)]
 pub struct CesionRequest {
@@ -214,6 +233,91 @@ impl App {
         tx.commit().await?;
         tracing::info!(run = %r.id, numero = r.numero, user = %s.username, total = %Clp::new(r.total), "payment run paid");
         self.run(s, run).await
+    }
+
+    /// Writes the bank file of an approved run in the company's Santander template: one row
+    /// per line, lines above the split limit cut into parts. Refused, naming them, while a
+    /// payee has no approved account. The file's SHA-256 is recorded on the run.
+    ///
+    /// # Errors
+    /// Forbidden for the role; a run not approved; payees without an approved account; the
+    /// file cannot be written (nothing is left half-written under its name).
+    pub async fn bank_file(
+        &self,
+        s: &Session,
+        run: &str,
+        out: &std::path::Path,
+    ) -> Result<BankFileReport> {
+        use icc_io::bank::{BankFormat, Payment, SantanderTemplate, transfers};
+        use sha2::Digest;
+        s.require(Permission::Pay)?;
+        let limit = match self.store.setting(SPLIT_LIMIT_SETTING).await? {
+            Some(v) => v.trim().parse::<i64>().ok().filter(|l| *l > 0).ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "el límite por transferencia guardado («{v}») no es un monto; corríjalo en la configuración"
+                ))
+            })?,
+            None => icc_io::bank::DEFAULT_SPLIT_LIMIT,
+        };
+        let mut tx = self.store.write(&s.username).await?;
+        let (row, lines) = tx.run_payments(run).await?;
+        let payments: Vec<Payment> = lines
+            .iter()
+            .map(|(l, a)| Payment {
+                folio: l.folio,
+                nombre: a.titular_nombre.clone(),
+                rut: a.titular_rut.clone(),
+                banco_codigo: a.banco.clone(),
+                banco: a.banco_nombre.clone(),
+                tipo_cuenta: a
+                    .tipo_cuenta
+                    .parse::<icc_core::pagos::AccountType>()
+                    .map_or_else(|_| a.tipo_cuenta.clone(), |t| t.label().to_owned()),
+                numero: a.numero.clone(),
+                correo: a.email.clone(),
+                monto: l.monto,
+            })
+            .collect();
+        let corte: NaiveDate = row.corte.parse().map_err(|_| {
+            AppError::Invalid(format!(
+                "la nómina tiene un corte ilegible: «{}»",
+                row.corte
+            ))
+        })?;
+        let rows = transfers(&payments, limit, corte);
+        let format = SantanderTemplate;
+        let bytes = format
+            .write(&rows, corte)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| std::path::Path::new("."));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            tmp.write_all(&bytes)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(out).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            AppError::Invalid(format!(
+                "no se pudo escribir {}: {e}; elija otra carpeta",
+                out.display()
+            ))
+        })?;
+        tx.record_bank_file(&row, &sha).await?;
+        tx.commit().await?;
+        tracing::info!(run = %row.id, numero = row.numero, rows = rows.len(), "bank file written");
+        Ok(BankFileReport {
+            archivo: out.display().to_string(),
+            formato: format.name().to_owned(),
+            sha256: sha,
+            transferencias: rows.len() as i64,
+            total: rows.iter().map(|t| t.monto).sum(),
+        })
     }
 
     /// Enters a cesión by hand.

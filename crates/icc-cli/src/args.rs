@@ -329,6 +329,15 @@ pub enum PagosCommand {
         /// ID o número de la nómina
         id: String,
     },
+    /// Escribe el archivo de transferencias del banco de una nómina aprobada
+    #[command(name = "archivo-banco")]
+    ArchivoBanco {
+        /// ID o número de la nómina
+        id: String,
+        /// Archivo a escribir (.xlsx)
+        #[arg(long, value_name = "ARCHIVO")]
+        out: std::path::PathBuf,
+    },
     /// Marca una nómina aprobada como enviada al banco
     #[command(name = "marcar-enviada")]
     MarcarEnviada {

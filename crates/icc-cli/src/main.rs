@@ -1029,6 +1029,21 @@ async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Re
             );
         }
         PagosCommand::Aprobar { id } => output::run(json, &app.approve_run(s, id).await?),
+        PagosCommand::ArchivoBanco { id, out } => {
+            let r = app.bank_file(s, id, out).await?;
+            output::done(
+                json,
+                &r,
+                &format!(
+                    "Archivo {} ({}) escrito: {} transferencias por {}. SHA-256 {}.",
+                    r.archivo,
+                    r.formato,
+                    r.transferencias,
+                    icc_core::Clp::new(r.total),
+                    r.sha256
+                ),
+            );
+        }
         PagosCommand::MarcarEnviada { id } => output::run(json, &app.mark_run_sent(s, id).await?),
         PagosCommand::MarcarPagada { id, fecha } => {
             let fecha = fecha

@@ -11,6 +11,7 @@
 //! assert_eq!(parsed.docs[0].invoice.key.to_string(), "76555835-2:33:1001");
 //! ```
 
+pub mod bank;
 pub mod cell;
 mod error;
 pub mod export;

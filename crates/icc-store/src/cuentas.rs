@@ -166,7 +166,7 @@ impl Store {
 }
 
 impl WriteTx {
-    async fn account(&mut self, id: &str) -> Result<SupplierAccount> {
+    pub(crate) async fn account(&mut self, id: &str) -> Result<SupplierAccount> {
         let sql = format!("{ACCOUNT_SELECT} WHERE a.id = ?");
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)

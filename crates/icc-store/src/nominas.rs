@@ -626,6 +626,99 @@ impl WriteTx {
         self.set_run_state(&run, "pagada", "paid").await
     }
 
+    /// The included lines of an approved or sent run, each with the account it is paid
+    /// into: the one frozen at approval, else the payee's approved account now (frozen on
+    /// the line from then on). Lines whose payee has no approved account block the file:
+    /// the error lists them and what to do.
+    ///
+    /// # Errors
+    /// A run not approved; payees without an approved account; database errors.
+    pub async fn run_payments(
+        &mut self,
+        id: &str,
+    ) -> Result<(RunRow, Vec<(RunLine, crate::cuentas::SupplierAccount)>)> {
+        let (run, lines) = self
+            .run_in_state(
+                id,
+                &["aprobada", "enviada"],
+                "hacer el archivo del banco (solo de nóminas aprobadas)",
+            )
+            .await?;
+        let mut out = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        for mut l in lines.into_iter().filter(|l| l.incluida && l.monto > 0) {
+            if l.account_id.is_none() {
+                let now: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM supplier_accounts WHERE rut = ? AND estado = 'aprobada'",
+                )
+                .bind(&l.beneficiario_rut)
+                .fetch_optional(&mut *self.conn())
+                .await?;
+                if let Some(acc) = &now {
+                    sqlx::query(
+                        "UPDATE payment_run_lines SET account_id = ? WHERE run_id = ? AND pos = ?",
+                    )
+                    .bind(acc)
+                    .bind(&run.id)
+                    .bind(l.pos)
+                    .execute(&mut *self.conn())
+                    .await?;
+                }
+                l.account_id = now;
+            }
+            match l.account_id.clone() {
+                Some(acc) => {
+                    let a = self.account(&acc).await?;
+                    out.push((l, a));
+                }
+                None => {
+                    let who = format!(
+                        "{} {} ({})",
+                        l.beneficiario_rut, l.beneficiario, l.documento
+                    );
+                    if !missing.contains(&who) {
+                        missing.push(who);
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(StoreError::Refused(format!(
+                "no se hizo el archivo del banco de la nómina N° {}: {} sin cuenta bancaria aprobada: {}. \
+                 Ingrese la cuenta (icc cuentas-bancarias add) y pida a otra persona que la apruebe; luego vuelva a hacer el archivo",
+                run.numero,
+                if missing.len() == 1 {
+                    "un beneficiario está"
+                } else {
+                    "hay beneficiarios"
+                },
+                missing.join("; ")
+            )));
+        }
+        Ok((run, out))
+    }
+
+    /// Records the SHA-256 of the bank file made from a run; audited.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn record_bank_file(&mut self, run: &RunRow, sha256: &str) -> Result<()> {
+        sqlx::query("UPDATE payment_runs SET bank_file_sha256 = ? WHERE id = ?")
+            .bind(sha256)
+            .bind(&run.id)
+            .execute(&mut *self.conn())
+            .await?;
+        self.audit(
+            "payment_run",
+            run.id.clone(),
+            "update",
+            Some("bank_file_sha256"),
+            run.bank_file_sha256.clone(),
+            Some(sha256.to_owned()),
+        );
+        Ok(())
+    }
+
     async fn set_run_state(
         &mut self,
         run: &RunRow,

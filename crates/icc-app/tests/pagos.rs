@@ -1,0 +1,249 @@
+//! The payment cycle through the use cases: roles, the four-eyes bank master, a run, its
+//! bank file read back with calamine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use calamine::{Reader, Xlsx};
+use icc_app::{AccountRequest, App, Session};
+use icc_core::{Clp, DteType, Folio, Invoice, InvoiceStatus, NaturalKey, Role, Rut, Source};
+
+const ADMIN_PW: &str = "caballo correcto batería grapa";
+const USER_PW: &str = "Quilicura-Andamio-Losa-77";
+
+fn factura(rut: u32, nombre: &str, folio: u64, total: i64) -> Invoice {
+    let emision: chrono::NaiveDate = "2026-10-01".parse().unwrap();
+    Invoice {
+        key: NaturalKey {
+            rut_emisor: Rut::from_body(rut).unwrap(),
+            tipo_dte: DteType::FACTURA,
+            folio: Folio::new(folio).unwrap(),
+        },
+        razon_social: nombre.into(),
+        fecha_emision: emision,
+        fecha_recepcion_sii: emision.and_hms_opt(9, 0, 0),
+        fecha_vencimiento: None,
+        monto_neto: Clp::new(total),
+        monto_exento: Clp::ZERO,
+        monto_iva: Clp::ZERO,
+        otros_impuestos: vec![],
+        monto_total: Clp::new(total),
+        referencias: vec![],
+        obra: None,
+        centro_costo: None,
+        cuenta: None,
+        orden_compra: None,
+        glosa: None,
+        estado: InvoiceStatus::Aprobada,
+        motivo_rechazo: None,
+        source: Source::Manual,
+        external_id: None,
+        fecha_importacion: None,
+    }
+}
+
+fn account(rut: &str, numero: &str, titular: &str) -> AccountRequest {
+    AccountRequest {
+        rut: rut.into(),
+        banco: "037".into(),
+        tipo: "corriente".into(),
+        numero: numero.into(),
+        titular_rut: None,
+        titular_nombre: titular.into(),
+        email: Some("pagos@proveedor.cl".into()),
+    }
+}
+
+async fn setup() -> (tempfile::TempDir, App, Session, Session, Session) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path()).await.unwrap();
+    let admin = app.init("admin", ADMIN_PW).await.unwrap();
+    for (name, role) in [
+        ("contadora", Role::Contabilidad),
+        ("gerente", Role::Gerente),
+    ] {
+        app.add_user(&admin, name, role, &[], USER_PW)
+            .await
+            .unwrap();
+    }
+    let contadora = app.login("contadora", USER_PW).await.unwrap();
+    let gerente = app.login("gerente", USER_PW).await.unwrap();
+    let mut tx = app.store().write("contadora").await.unwrap();
+    tx.insert_invoices(
+        &[
+            (
+                factura(76555835, "Ferretería Ñuñoa Ltda.", 1234, 15_500_000),
+                None,
+            ),
+            (
+                factura(76177907, "Hormigones del Sur S.A.", 88, 3_000_000),
+                None,
+            ),
+        ],
+        &mut |_| true,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    (dir, app, admin, contadora, gerente)
+}
+
+#[tokio::test]
+async fn the_bank_file_needs_approved_accounts_and_splits_large_lines() {
+    let (dir, app, admin, contadora, gerente) = setup().await;
+    let a = app
+        .add_bank_account(
+            &contadora,
+            account("76555835-2", "0-012-34567-8", "Ferretería Ñuñoa Ltda."),
+        )
+        .await
+        .unwrap();
+    // four eyes: not the one who entered it, and not a role without the permission
+    assert!(app.approve_bank_account(&contadora, &a.id).await.is_err());
+    assert!(app.approve_bank_account(&gerente, &a.id).await.is_err());
+    app.approve_bank_account(&admin, &a.id).await.unwrap();
+
+    let corte = "2026-11-06".parse().unwrap();
+    let run = app.create_run(&contadora, Some(corte)).await.unwrap();
+    assert_eq!(run.run.total, 18_500_000);
+    let id = run.run.id.clone();
+    let out = dir.path().join("nomina.xlsx");
+    // not from a draft
+    let e = app
+        .bank_file(&contadora, &id, &out)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("borrador") && e.contains("aprobadas"), "{e}");
+    assert!(
+        app.approve_run(&contadora, &id).await.is_err(),
+        "contabilidad does not approve"
+    );
+    let approved = app.approve_run(&gerente, &id).await.unwrap();
+    let sin_cuenta: Vec<_> = approved
+        .beneficiarios
+        .iter()
+        .filter(|p| !p.con_cuenta)
+        .map(|p| p.rut.as_str())
+        .collect();
+    assert_eq!(sin_cuenta, ["76177907-9"]);
+
+    // a payee without an approved account blocks the file, named, and nothing is written
+    let e = app
+        .bank_file(&contadora, &id, &out)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("76177907-9")
+            && e.contains("Hormigones del Sur")
+            && e.contains("cuentas-bancarias add"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    let b = app
+        .add_bank_account(
+            &contadora,
+            account("76177907-9", "9988776655", "Hormigones del Sur S.A."),
+        )
+        .await
+        .unwrap();
+    app.approve_bank_account(&admin, &b.id).await.unwrap();
+
+    let r = app.bank_file(&contadora, &id, &out).await.unwrap();
+    assert_eq!(
+        (r.transferencias, r.total, r.formato.as_str()),
+        (4, 18_500_000, "Santander")
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    use sha2::Digest;
+    assert_eq!(r.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
+    assert_eq!(
+        app.run(&gerente, &id)
+            .await
+            .unwrap()
+            .run
+            .bank_file_sha256
+            .as_deref(),
+        Some(r.sha256.as_str())
+    );
+
+    let mut wb: Xlsx<_> = calamine::open_workbook(&out).unwrap();
+    let sheet = wb.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(ToString::to_string).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        icc_io::bank::SANTANDER_HEADERS.map(String::from).to_vec()
+    );
+    let body: Vec<(&str, &str, &str, &str, &str)> = rows[1..]
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str(),
+                r[4].as_str(),
+                r[6].as_str(),
+                r[7].as_str(),
+                r[8].as_str(),
+            )
+        })
+        .collect();
+    let msg = "PAGO PROVEEDORES 06 11 2026";
+    assert_eq!(
+        body,
+        [
+            (
+                "Ferretería Ñuñoa Ltda.",
+                "0012345678",
+                "7000000",
+                "PAGO FACTURA 1234 PARTE 1",
+                msg
+            ),
+            (
+                "Ferretería Ñuñoa Ltda.",
+                "0012345678",
+                "7000000",
+                "PAGO FACTURA 1234 PARTE 2",
+                msg
+            ),
+            (
+                "Ferretería Ñuñoa Ltda.",
+                "0012345678",
+                "1500000",
+                "PAGO FACTURA 1234 PARTE 3",
+                msg
+            ),
+            (
+                "Hormigones del Sur S.A.",
+                "9988776655",
+                "3000000",
+                "PAGO FACTURA 88",
+                msg
+            ),
+        ]
+    );
+    assert_eq!(
+        (
+            rows[1][1].as_str(),
+            rows[1][2].as_str(),
+            rows[1][3].as_str()
+        ),
+        ("76555835-2", "Santander", "Cuenta Corriente")
+    );
+
+    // a later change of the supplier's account does not change what the approved run pays
+    let c = app
+        .add_bank_account(
+            &contadora,
+            account("76555835-2", "5555555555", "Ferretería Ñuñoa Ltda."),
+        )
+        .await
+        .unwrap();
+    app.approve_bank_account(&admin, &c.id).await.unwrap();
+    // a second later: the file carries the run's date, not the clock's
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let again = dir.path().join("otra.xlsx");
+    let r2 = app.bank_file(&contadora, &id, &again).await.unwrap();
+    assert_eq!(r2.sha256, r.sha256, "same run, same file");
+}
