@@ -127,20 +127,236 @@ impl App {
         Ok(self.store.banks().await?)
     }
 
-    /// A bank by code (`37` or `037`) or by its exact name, ignoring case.
+    /// A bank by code (`37` or `037`) or by name as people write it (`Banco Santander`,
+    /// `BANCO DE CHILE`, `Banco Estado`): the one active bank whose name holds every word
+    /// given.
     async fn bank_code(&self, raw: &str) -> Result<String> {
-        let t = raw.trim();
         let banks = self.store.banks().await?;
-        let found = banks.iter().filter(|b| b.active).find(|b| {
-            b.name.eq_ignore_ascii_case(t)
-                || (t.bytes().all(|c| c.is_ascii_digit())
-                    && !t.is_empty()
-                    && t.trim_start_matches('0') == b.code.trim_start_matches('0'))
-        });
-        found.map(|b| b.code.clone()).ok_or_else(|| {
+        bank_code_in(&banks, raw)
+    }
+
+    /// Creates pending accounts from a bank-transfer sheet (the predecessor's
+    /// `Santander.xlsx`, either layout). Rows already entered (same supplier, bank and
+    /// number, pending or approved) are skipped; rows that cannot be read are reported with
+    /// row, column and value. Nothing becomes payable: each account still needs approval.
+    ///
+    /// # Errors
+    /// Forbidden for the role; a file that cannot be read or is not a transfer sheet.
+    pub async fn import_bank_accounts(
+        &self,
+        s: &Session,
+        path: &std::path::Path,
+    ) -> Result<AccountImportReport> {
+        s.require(Permission::EnterBankAccounts)?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let bytes = std::fs::read(path)
+            .map_err(|e| AppError::Invalid(format!("no se pudo leer {}: {e}", path.display())))?;
+        let records = icc_io::legacy::read_records(&name, bytes, None)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let (rows, mut errores) = icc_io::bank::accounts_from_records(&name, &records);
+        if rows.is_empty()
+            && let Some(first) = errores.first()
+            && first.row.is_none()
+        {
+            return Err(AppError::Invalid(format!("{name}: {}", first.message)));
+        }
+        let banks = self.store.banks().await?;
+        let existing = self.store.bank_accounts(None, None).await?;
+        let mut report = AccountImportReport {
+            archivo: name.clone(),
+            ..AccountImportReport::default()
+        };
+        let mut tx = self.store.write(&s.username).await?;
+        for a in rows {
+            let banco = match bank_code_in(&banks, &a.banco) {
+                Ok(b) => b,
+                Err(e) => {
+                    errores.push(icc_io::RowIssue {
+                        file: name.clone(),
+                        sheet: None,
+                        row: Some(a.row),
+                        column: Some("Banco destino".into()),
+                        value: Some(a.banco.clone()),
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let known = existing.iter().any(|e| {
+                e.rut == a.rut.to_string()
+                    && e.banco == banco
+                    && e.numero == a.numero
+                    && matches!(e.estado.as_str(), "pendiente" | "aprobada")
+            });
+            if known {
+                report.repetidas += 1;
+                continue;
+            }
+            let email = match icc_store::cuentas::clean_email(a.correo.as_deref()) {
+                Ok(e) => e,
+                Err(_) => {
+                    report.avisos.push(format!(
+                        "fila {}: el correo «{}» no es una dirección válida; la cuenta se registró sin correo",
+                        a.row,
+                        a.correo.as_deref().unwrap_or_default()
+                    ));
+                    None
+                }
+            };
+            if a.tipo.is_none() {
+                report.avisos.push(format!(
+                    "fila {}: la planilla no trae tipo de cuenta; se registró como cuenta corriente: revísela antes de aprobar",
+                    a.row
+                ));
+            }
+            tx.add_bank_account(
+                &NewAccount {
+                    rut: a.rut,
+                    banco,
+                    tipo: a.tipo.unwrap_or(AccountType::Corriente),
+                    numero: a.numero,
+                    titular_rut: a.rut,
+                    titular_nombre: a.nombre,
+                    email,
+                },
+                "santander_xlsx",
+            )
+            .await?;
+            report.creadas += 1;
+        }
+        tx.commit().await?;
+        report.errores = errores
+            .into_iter()
+            .map(|i| AccountImportIssue {
+                row: i.row,
+                column: i.column,
+                value: i.value,
+                message: i.message,
+            })
+            .collect();
+        tracing::info!(file = %name, created = report.creadas, user = %s.username, "bank accounts imported, pending approval");
+        Ok(report)
+    }
+}
+
+/// What importing a transfer sheet did (CLI `--json`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AccountImportReport {
+    /// The file's name.
+    pub archivo: String,
+    /// Accounts created, pending approval.
+    pub creadas: u64,
+    /// Rows already entered.
+    pub repetidas: u64,
+    /// Rows that could not be read.
+    pub errores: Vec<AccountImportIssue>,
+    /// Rows read with an assumption to check.
+    pub avisos: Vec<String>,
+}
+
+/// A row of a transfer sheet that could not be read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccountImportIssue {
+    /// Row in the file.
+    pub row: Option<u64>,
+    /// Column.
+    pub column: Option<String>,
+    /// Value found.
+    pub value: Option<String>,
+    /// What is wrong, in Spanish.
+    pub message: String,
+}
+
+/// Lowercase words without accents or punctuation.
+fn words(s: &str) -> Vec<String> {
+    let folded: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'á' => 'a',
+            'é' => 'e',
+            'í' => 'i',
+            'ó' => 'o',
+            'ú' | 'ü' => 'u',
+            'ñ' => 'n',
+            c if c.is_alphanumeric() => c,
+            _ => ' ',
+        })
+        .collect();
+    folded
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "banco" | "de" | "del"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn bank_code_in(banks: &[Bank], raw: &str) -> Result<String> {
+    let t = raw.trim();
+    let active = || banks.iter().filter(|b| b.active);
+    let by_code = active().find(|b| {
+        !t.is_empty()
+            && t.bytes().all(|c| c.is_ascii_digit())
+            && t.trim_start_matches('0') == b.code.trim_start_matches('0')
+    });
+    let found = by_code.or_else(|| {
+        let given = words(t);
+        let squashed = given.concat();
+        let matches: Vec<&Bank> = active()
+            .filter(|b| {
+                let name = words(&b.name);
+                !given.is_empty()
+                    && (given.iter().all(|w| name.contains(w))
+                        || name.concat() == squashed
+                        || words(&b.name.replace(' ', "")).concat() == squashed)
+            })
+            .collect();
+        (matches.len() == 1).then(|| matches[0])
+    });
+    found.map(|b| b.code.clone()).ok_or_else(|| {
             AppError::Invalid(format!(
                 "el banco «{t}» no está en la tabla de bancos; use su código (por ejemplo 037 Santander) o vea la lista con icc cuentas-bancarias bancos"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banks_are_found_by_code_or_by_name_as_people_write_it() {
+        let banks: Vec<Bank> = [
+            ("001", "Banco de Chile / Edwards"),
+            ("012", "BancoEstado"),
+            ("016", "BCI"),
+            ("037", "Santander"),
+            ("051", "Falabella"),
+        ]
+        .into_iter()
+        .map(|(c, n)| Bank {
+            code: c.into(),
+            name: n.into(),
+            active: true,
+        })
+        .collect();
+        for (raw, code) in [
+            ("37", "037"),
+            ("037", "037"),
+            ("Banco Santander", "037"),
+            ("BANCO DE CHILE", "001"),
+            ("Banco Estado", "012"),
+            ("bancoestado", "012"),
+            ("Banco Falabella", "051"),
+            ("bci", "016"),
+        ] {
+            assert_eq!(bank_code_in(&banks, raw).unwrap(), code, "{raw}");
+        }
+        for bad in ["", "999", "Banco", "Banco Inexistente"] {
+            let e = bank_code_in(&banks, bad).unwrap_err().to_string();
+            assert!(e.contains("tabla de bancos"), "{bad}: {e}");
+        }
     }
 }

@@ -249,6 +249,12 @@ pub enum CuentasCommand {
     },
     /// Tabla de bancos y sus códigos
     Bancos,
+    /// Crea cuentas pendientes desde una planilla de transferencias (Santander.xlsx de la
+    /// aplicación anterior); cada una necesita aprobación
+    Importar {
+        /// La planilla (.xlsx, .xls, .csv)
+        archivo: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

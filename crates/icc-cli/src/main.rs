@@ -947,6 +947,33 @@ async fn cuentas(
             );
         }
         CuentasCommand::Bancos => output::banks(json, &app.banks(s).await?),
+        CuentasCommand::Importar { archivo } => {
+            let r = app.import_bank_accounts(s, archivo).await?;
+            if json {
+                output::done(true, &r, "");
+            } else {
+                println!(
+                    "{}: {} cuentas creadas (pendientes de aprobación), {} ya estaban, {} filas con errores.",
+                    r.archivo,
+                    r.creadas,
+                    r.repetidas,
+                    r.errores.len()
+                );
+                for e in &r.errores {
+                    println!(
+                        "  fila {}{}: {}",
+                        e.row.map_or_else(|| "—".into(), |r| r.to_string()),
+                        e.column
+                            .as_deref()
+                            .map_or_else(String::new, |c| format!(", {c}")),
+                        e.message
+                    );
+                }
+                for a in &r.avisos {
+                    println!("  aviso: {a}");
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -2457,3 +2457,122 @@ fn a_payment_run_is_prepared_approved_by_the_gerente_and_marked_paid() {
     ));
     assert_eq!(cs.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn the_predecessors_transfer_sheet_creates_pending_accounts_only() {
+    let d = tempfile::tempdir().unwrap();
+    init(d.path());
+    let legacy = tempfile::tempdir().unwrap();
+    let out = legacy.path().display().to_string();
+    let facts = ok_json(icc(
+        d.path(),
+        &[
+            "dev",
+            "legacy-fixture",
+            "--out",
+            &out,
+            "--invoices",
+            "5",
+            "--json",
+        ],
+        None,
+    ));
+    let sheet = std::path::Path::new(facts["files"].as_str().unwrap()).join("Santander.xlsx");
+    let sheet = sheet.to_str().unwrap();
+    let r = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "cuentas-bancarias",
+            "importar",
+            sheet,
+            "--json",
+        ],
+        None,
+    ));
+    // the fixture's rows: one good, one with a wrong check digit, one supplier twice
+    assert_eq!(r["creadas"], 1, "{r}");
+    let errores = r["errores"].as_array().unwrap();
+    assert!(
+        errores.iter().any(|e| e["column"] == "RUT beneficiario"
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .contains("dígito verificador")),
+        "{r}"
+    );
+    assert!(
+        errores
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("se usa la primera")),
+        "{r}"
+    );
+    assert_eq!(r["repetidas"], 0);
+    let avisos = r["avisos"].as_array().unwrap();
+    assert!(
+        avisos
+            .iter()
+            .any(|a| a.as_str().unwrap().contains("CONTACTO@GMAIL,COM")),
+        "the malformed e-mail is dropped and said: {r}"
+    );
+    assert!(
+        avisos
+            .iter()
+            .any(|a| a.as_str().unwrap().contains("cuenta corriente"))
+    );
+    let accounts = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "cuentas-bancarias", "list", "--json"],
+        None,
+    ));
+    let accounts = accounts.as_array().unwrap();
+    assert_eq!(accounts.len() as u64, r["creadas"].as_u64().unwrap());
+    assert!(
+        accounts
+            .iter()
+            .all(|a| a["estado"] == "pendiente" && a["origen"] == "santander_xlsx")
+    );
+    assert!(
+        accounts
+            .iter()
+            .any(|a| a["rut"] == "76001013-8" && a["banco"] == "001")
+    );
+    // importing again changes nothing
+    let again = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "cuentas-bancarias",
+            "importar",
+            sheet,
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        (again["creadas"].as_u64(), again["repetidas"].as_u64()),
+        (Some(0), r["creadas"].as_u64())
+    );
+    // a file that is not a transfer sheet is refused with the reason
+    let csv = d.path().join("otra.csv");
+    std::fs::write(&csv, "Folio;Monto\n1;2\n").unwrap();
+    let out = icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "cuentas-bancarias",
+            "importar",
+            csv.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no es una planilla de transferencias"),
+        "{}",
+        stderr(&out)
+    );
+}

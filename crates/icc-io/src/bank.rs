@@ -220,3 +220,351 @@ mod tests {
         );
     }
 }
+
+/// An account read from a bank-transfer sheet (the predecessor's `Santander.xlsx`, in the
+/// company's 9-column template or Santander's 13-column bulk-transfer layout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetAccount {
+    /// Row in the file.
+    pub row: u64,
+    /// The payee (also the holder).
+    pub rut: icc_core::Rut,
+    /// Their name.
+    pub nombre: String,
+    /// The bank as written: a code (`037`) or a name (`Banco Santander`).
+    pub banco: String,
+    /// The account type; `None` when the layout has no such column.
+    pub tipo: Option<icc_core::pagos::AccountType>,
+    /// Digits.
+    pub numero: String,
+    /// Notice e-mail.
+    pub correo: Option<String>,
+}
+
+/// Reads accounts from a transfer sheet's records: one per row that has a payee RUT, an
+/// account number and a bank; every other row is a finding naming row, column and value.
+/// Rows that repeat an earlier row's RUT, bank and number are skipped silently (a sheet
+/// lists a supplier once per payment); a later row with another account for the same RUT
+/// is a finding, and the first is kept (as the predecessor did).
+pub fn accounts_from_records(
+    file: &str,
+    records: &crate::legacy::Records,
+) -> (Vec<SheetAccount>, Vec<crate::RowIssue>) {
+    let mut out: Vec<SheetAccount> = Vec::new();
+    let mut issues = Vec::new();
+    let issue = |row: u64, column: &str, value: Option<&str>, message: String| crate::RowIssue {
+        file: file.to_owned(),
+        sheet: None,
+        row: Some(row),
+        column: Some(column.to_owned()),
+        value: value.map(str::to_owned),
+        message,
+    };
+    let has = |names: &[&str]| {
+        records.headers.iter().any(|h| {
+            names
+                .iter()
+                .any(|n| crate::legacy::normalize_header(n).eq_ignore_ascii_case(strip_req(h)))
+        })
+    };
+    const RUT: &[&str] = &["RUT beneficiario"];
+    const NUMERO: &[&str] = &["Número de cuenta destino", "Cuenta destino"];
+    const BANCO: &[&str] = &["Código banco destino", "Banco destino"];
+    let is_transfer_sheet = has(RUT) && has(NUMERO) && has(BANCO);
+    if !records.rows.is_empty() && !is_transfer_sheet {
+        issues.push(crate::RowIssue {
+            file: file.to_owned(),
+            sheet: None,
+            row: None,
+            column: None,
+            value: Some(records.headers.join(" | ")),
+            message: "no es una planilla de transferencias: faltan las columnas RUT beneficiario, Número de cuenta destino (o Cuenta destino) y Banco destino (o Código banco destino)".into(),
+        });
+        return (out, issues);
+    }
+    for r in &records.rows {
+        let get = |names: &[&str]| {
+            r.fields
+                .iter()
+                .find(|(k, _)| {
+                    names.iter().any(|n| {
+                        crate::legacy::normalize_header(n).eq_ignore_ascii_case(strip_req(k))
+                    })
+                })
+                .map(|(_, v)| v.trim())
+                .filter(|v| !v.is_empty())
+        };
+        let raw_rut = get(RUT);
+        let rut = match raw_rut.map(str::parse::<icc_core::Rut>) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                issues.push(issue(r.row, "RUT beneficiario", raw_rut, e.to_string()));
+                continue;
+            }
+            None => {
+                issues.push(issue(
+                    r.row,
+                    "RUT beneficiario",
+                    None,
+                    "falta el RUT del beneficiario".into(),
+                ));
+                continue;
+            }
+        };
+        let raw_num = get(NUMERO);
+        let numero = match raw_num.map(icc_core::pagos::account_number) {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => {
+                issues.push(issue(
+                    r.row,
+                    "Número de cuenta destino",
+                    raw_num,
+                    e.to_string(),
+                ));
+                continue;
+            }
+            None => {
+                issues.push(issue(
+                    r.row,
+                    "Número de cuenta destino",
+                    None,
+                    "falta el número de cuenta".into(),
+                ));
+                continue;
+            }
+        };
+        let Some(banco) = get(BANCO) else {
+            issues.push(issue(
+                r.row,
+                "Banco destino",
+                None,
+                "falta el banco de destino".into(),
+            ));
+            continue;
+        };
+        let raw_tipo = get(&["Tipo de cuenta destino", "Tipo de cuenta"]);
+        let tipo = match raw_tipo.map(str::parse::<icc_core::pagos::AccountType>) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(e)) => {
+                issues.push(issue(
+                    r.row,
+                    "Tipo de cuenta destino",
+                    raw_tipo,
+                    e.to_string(),
+                ));
+                continue;
+            }
+            None => None,
+        };
+        let nombre = get(&["Nombre beneficiario"]).unwrap_or_default().to_owned();
+        if nombre.is_empty() {
+            issues.push(issue(
+                r.row,
+                "Nombre beneficiario",
+                None,
+                "falta el nombre del beneficiario".into(),
+            ));
+            continue;
+        }
+        let repeated = out
+            .iter()
+            .any(|a| a.rut == rut && a.numero == numero && a.banco.eq_ignore_ascii_case(banco));
+        if repeated {
+            continue;
+        }
+        if let Some(first) = out.iter().find(|a| a.rut == rut) {
+            issues.push(issue(
+                r.row,
+                "Número de cuenta destino",
+                Some(&numero),
+                format!(
+                    "el beneficiario {rut} ya aparece en la fila {} con otra cuenta; se usa la primera, como hacía la aplicación anterior",
+                    first.row
+                ),
+            ));
+            continue;
+        }
+        out.push(SheetAccount {
+            row: r.row,
+            rut,
+            nombre,
+            banco: banco.to_owned(),
+            tipo,
+            numero,
+            correo: get(&["Correo beneficiario"]).map(str::to_owned),
+        });
+    }
+    (out, issues)
+}
+
+/// A header without its `(obligatorio)` / `(opcional)` / `(obligatorio solo si …)` note.
+fn strip_req(h: &str) -> &str {
+    h.find(" (").map_or(h, |i| &h[..i]).trim()
+}
+
+#[cfg(test)]
+mod sheet_tests {
+    use super::*;
+    use crate::legacy::read_records;
+
+    fn sheet(rows: &[&[&str]]) -> Vec<u8> {
+        rows.iter()
+            .map(|r| r.join(";"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes()
+    }
+
+    #[test]
+    fn both_layouts_give_accounts_and_bad_rows_give_findings() {
+        // the company's template (9 columns, headers with their line break)
+        let nine = sheet(&[
+            &[
+                "\"Nombre beneficiario\n(obligatorio)\"",
+                "\"RUT beneficiario\n(obligatorio)\"",
+                "\"Banco destino\n(obligatorio)\"",
+                "\"Tipo de cuenta destino\n(obligatorio)\"",
+                "\"Número de cuenta destino\n(obligatorio)\"",
+                "\"Correo beneficiario\n(obligatorio)\"",
+                "\"Monto transferencia\n(obligatorio)\"",
+            ],
+            &[
+                "Ferretería Ñuñoa",
+                "76.555.835-2",
+                "Banco Santander",
+                "Cuenta Corriente",
+                "0-012-3456",
+                "a@b.cl",
+                "100",
+            ],
+            &[
+                "Ferretería Ñuñoa",
+                "76555835-2",
+                "Banco Santander",
+                "Cuenta Corriente",
+                "00123456",
+                "a@b.cl",
+                "200",
+            ],
+            &["Sin RUT", "", "BCI", "Cuenta Vista", "123456", "", "1"],
+            &[
+                "RUT malo",
+                "76555835-3",
+                "BCI",
+                "Cuenta Vista",
+                "123456",
+                "",
+                "1",
+            ],
+            &[
+                "Número malo",
+                "77879240-0",
+                "BCI",
+                "Cuenta Vista",
+                "12ab",
+                "",
+                "1",
+            ],
+            &[
+                "Tipo malo",
+                "77879240-0",
+                "BCI",
+                "Tarjeta",
+                "123456",
+                "",
+                "1",
+            ],
+            &[
+                "Otra cuenta",
+                "76555835-2",
+                "BCI",
+                "Cuenta Vista",
+                "777777",
+                "",
+                "1",
+            ],
+        ]);
+        let recs = read_records("Santander.csv", nine, None).unwrap();
+        let (accounts, issues) = accounts_from_records("Santander.csv", &recs);
+        assert_eq!(
+            accounts.len(),
+            1,
+            "the repeated row is one account: {accounts:?}"
+        );
+        let a = &accounts[0];
+        assert_eq!(
+            (
+                a.rut.to_string().as_str(),
+                a.banco.as_str(),
+                a.numero.as_str(),
+                a.tipo
+            ),
+            (
+                "76555835-2",
+                "Banco Santander",
+                "00123456",
+                Some(icc_core::pagos::AccountType::Corriente)
+            )
+        );
+        let found: Vec<(u64, &str)> = issues
+            .iter()
+            .map(|i| (i.row.unwrap(), i.column.as_deref().unwrap()))
+            .collect();
+        // rows are lines as a text editor shows them: the header's line breaks take 8
+        assert_eq!(
+            found,
+            [
+                (11, "RUT beneficiario"),
+                (12, "RUT beneficiario"),
+                (13, "Número de cuenta destino"),
+                (14, "Tipo de cuenta destino"),
+                (15, "Número de cuenta destino"),
+            ]
+        );
+        assert!(
+            issues[4].message.contains("ya aparece en la fila 9"),
+            "{issues:?}"
+        );
+        // Santander's 13-column layout has a bank code and no account type
+        let thirteen = sheet(&[
+            &[
+                "Cuenta origen",
+                "Moneda origen",
+                "Cuenta destino",
+                "Moneda destino",
+                "Código banco destino",
+                "RUT beneficiario",
+                "Nombre beneficiario",
+                "Monto transferencia",
+            ],
+            &[
+                "000123",
+                "CLP",
+                "9988776655",
+                "CLP",
+                "016",
+                "761779079",
+                "Hormigones del Sur",
+                "5",
+            ],
+        ]);
+        let recs = read_records("Santander.csv", thirteen, None).unwrap();
+        let (accounts, issues) = accounts_from_records("Santander.csv", &recs);
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(
+            (accounts[0].banco.as_str(), accounts[0].tipo),
+            ("016", None)
+        );
+        // something else entirely
+        let other = sheet(&[&["Folio", "Monto"], &["1", "2"]]);
+        let recs = read_records("otra.csv", other, None).unwrap();
+        let (accounts, issues) = accounts_from_records("otra.csv", &recs);
+        assert!(accounts.is_empty());
+        assert!(
+            issues[0]
+                .message
+                .contains("no es una planilla de transferencias"),
+            "{issues:?}"
+        );
+    }
+}

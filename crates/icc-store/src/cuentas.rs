@@ -94,7 +94,10 @@ SELECT a.id, a.rut, s.razon_social AS proveedor, a.banco, b.name AS banco_nombre
 FROM supplier_accounts a JOIN banks b ON b.code = a.banco LEFT JOIN suppliers s ON s.rut = a.rut";
 
 /// A plausible e-mail address (one `@`, a dot in the domain, no spaces), or `None` for blank.
-fn clean_email(raw: Option<&str>) -> Result<Option<String>> {
+///
+/// # Errors
+/// [`StoreError::Core`] naming the value.
+pub fn clean_email(raw: Option<&str>) -> Result<Option<String>> {
     let Some(t) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
