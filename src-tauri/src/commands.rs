@@ -82,6 +82,26 @@ pub async fn show_invoice(d: State<'_, Desktop>, reference: String) -> R<Invoice
     d.show_invoice(&reference).await
 }
 
+/// Records a payment of an invoice; returns the invoice as it is now.
+#[tauri::command]
+pub async fn record_payment(
+    d: State<'_, Desktop>,
+    reference: String,
+    monto: String,
+    fecha: Option<String>,
+    medio: Option<String>,
+    referencia: Option<String>,
+) -> R<InvoiceView> {
+    d.record_payment(
+        &reference,
+        &monto,
+        fecha.as_deref(),
+        medio.as_deref(),
+        referencia.as_deref(),
+    )
+    .await
+}
+
 /// An invoice's audit trail.
 #[tauri::command]
 pub async fn invoice_history(d: State<'_, Desktop>, reference: String) -> R<Vec<AuditEntry>> {

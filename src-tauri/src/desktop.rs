@@ -413,6 +413,39 @@ impl Desktop {
         Ok(self.app.show_invoice(&s, reference).await?)
     }
 
+    /// Records a payment of an invoice and returns it as it is now.
+    ///
+    /// # Errors
+    /// Malformed amount, date or method; what [`icc_app::App::record_payment`] refuses.
+    pub async fn record_payment(
+        &self,
+        reference: &str,
+        monto: &str,
+        fecha: Option<&str>,
+        medio: Option<&str>,
+        referencia: Option<&str>,
+    ) -> Result<InvoiceView, UiError> {
+        let s = self.session()?;
+        let req = icc_app::PaymentRequest {
+            monto: icc_app::parse_monto(monto)?,
+            fecha: fecha
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(|f| icc_core::parse_date("fecha", f))
+                .transpose()
+                .map_err(icc_app::AppError::from)?,
+            medio: medio
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::parse)
+                .transpose()
+                .map_err(icc_app::AppError::from)?,
+            referencia: referencia.map(str::to_owned),
+        };
+        let r = self.app.record_payment(&s, reference, req).await?;
+        Ok(self.app.show_invoice(&s, &r.pago.invoice_id).await?)
+    }
+
     /// Its audit trail.
     ///
     /// # Errors

@@ -81,6 +81,7 @@ pub fn run() {
             commands::logout,
             commands::list_invoices,
             commands::show_invoice,
+            commands::record_payment,
             commands::invoice_history,
             commands::set_status,
             commands::assign,

@@ -323,6 +323,18 @@ test("the whole invoice workflow in the real window", async () => {
   assert.match(await textOf("#detail-history"), /aprobada/);
   assert.match(await textOf("#detail-history"), /Recepción conforme en obra/);
   await screenshot("detalle-aprobada");
+  // a partial payment: more than the balance is refused in place, then 1.000 is recorded
+  assert.match(await textOf("#detail-payments"), /Sin pagos registrados/);
+  await click("#detail-pay");
+  await type("#modal-monto", "999.999.999.999");
+  await click("#modal-accept");
+  await waitText(".modal .msg-error", /supera el saldo/);
+  await type("#modal-monto", "1.000");
+  await type("#modal-referencia", "TRF-5003");
+  await click("#modal-accept");
+  await waitText("#detail-estado", /Parcialmente pagada/);
+  assert.match(await textOf("#detail-payments-list"), /\$1\.000[\s\S]*transferencia[\s\S]*TRF-5003/);
+  await screenshot("detalle-pago-parcial");
   await click("#detail-back");
 
   // reject another, with the required reason
@@ -381,7 +393,7 @@ test("the whole invoice workflow in the real window", async () => {
   const lines = text.trim().split("\r\n");
   assert.equal(lines.length, 4);
   assert.match(text, /5001;76\.555\.835-2;Hormigones Andinos SpA/);
-  assert.match(text, /;aprobada;/);
+  assert.match(text, /;parcialmente pagada;/);
   assert.match(text, /;rechazada;/);
 
   // lock on demand, unlock with the password

@@ -77,6 +77,8 @@ export const api = {
     call<Page>("list_invoices", { filter, limit, cursor }),
   showInvoice: (reference: string) => call<InvoiceView>("show_invoice", { reference }),
   history: (reference: string) => call<AuditEntry[]>("invoice_history", { reference }),
+  recordPayment: (reference: string, monto: string, fecha: string | null, medio: string | null, referencia: string | null) =>
+    call<InvoiceView>("record_payment", { reference, monto, fecha, medio, referencia }),
   setStatus: (references: string[], estado: string, motivo: string | null) =>
     call<BulkResult>("set_status", { references, estado, motivo }),
   assign: (references: string[], assignment: Assignment) => call<BulkResult>("assign", { references, assignment }),

@@ -22,6 +22,63 @@ function dl(rows: Array<[string, string | number | null | undefined]>): HTMLElem
   return el;
 }
 
+const MEDIOS: Record<string, string> = {
+  transferencia: "transferencia",
+  cheque: "cheque",
+  vale_vista: "vale vista",
+  compensacion: "compensación",
+  otro: "otro",
+};
+
+// The money side: balance (total − credit notes − payments), each payment, late interest.
+function paymentsBox(v: InvoiceView, mayPay: boolean, record: () => void): HTMLElement | string {
+  const p = v.pagos;
+  if (!p) return "";
+  const s = p.saldo;
+  const mora = p.mora && p.mora.dias > 0 ? p.mora : null;
+  return h(
+    "div",
+    { id: "detail-payments" },
+    h("h2", {}, "Pagos"),
+    dl([
+      ["Total", clp(s.total)],
+      ["Notas de crédito", clp(s.notas_credito)],
+      ["Pagado", clp(s.pagado)],
+      ["Saldo", clp(s.saldo)],
+      ["Vence", `${fecha(v.vence)} (${v.vence_fuente_nombre})`],
+      [
+        "Mora",
+        mora
+          ? `${mora.dias} días: interés ${clp(mora.interes)} y cargo de cobranza ${clp(mora.cargo_cobranza)}${
+              mora.meses_sin_tasa.length ? ` (faltan las tasas de ${mora.meses_sin_tasa.join(", ")})` : ""
+            }`
+          : "sin mora",
+      ],
+    ]),
+    p.pagos.length
+      ? h(
+          "table",
+          { id: "detail-payments-list" },
+          h("tr", {}, h("th", {}, "Fecha"), h("th", {}, "Monto"), h("th", {}, "Medio"), h("th", {}, "Referencia"), h("th", {}, "Registró")),
+          ...p.pagos.map((x) =>
+            h(
+              "tr",
+              {},
+              h("td", {}, fecha(x.fecha)),
+              h("td", { class: "num" }, clp(x.monto)),
+              h("td", {}, MEDIOS[x.medio] ?? x.medio),
+              h("td", {}, x.referencia ?? ""),
+              h("td", {}, x.created_by),
+            ),
+          ),
+        )
+      : h("p", { class: "muted" }, "Sin pagos registrados."),
+    mayPay && s.saldo > 0 && (v.estado === "aprobada" || v.estado === "parcialmente_pagada")
+      ? h("button", { type: "button", id: "detail-pay", onclick: record }, "Registrar pago…")
+      : "",
+  );
+}
+
 export function detailScreen(session: SessionInfo, start: string, back: () => void): HTMLElement {
   let id = start;
   const attachmentsBox = (v: InvoiceView, msg: HTMLElement): HTMLElement => {
@@ -182,6 +239,21 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
             ),
           )
         : "",
+      paymentsBox(v, may("pay"), () =>
+        modal(
+          "Registrar pago",
+          [
+            { id: "monto", label: "Monto en pesos", value: String(v.pagos?.saldo.saldo ?? "") },
+            { id: "fecha", label: "Fecha del pago (DD-MM-AAAA; hoy si se deja vacía)" },
+            { id: "medio", label: "Medio: transferencia, cheque, vale_vista, compensacion u otro", value: "transferencia" },
+            { id: "referencia", label: "Referencia (N° de operación o de cheque)" },
+          ],
+          async (x) => {
+            await api.recordPayment(id, x.monto, x.fecha.trim() || null, x.medio.trim() || null, x.referencia.trim() || null);
+            await load();
+          },
+        ),
+      ),
       attachmentsBox(v, msg),
       v.relacionados.length
         ? h(
