@@ -173,7 +173,7 @@ struct Signed {
 
 /// The state behind every command.
 pub struct Desktop {
-    app: App,
+    pub(crate) app: App,
     signed: Mutex<Option<Signed>>,
     lock_after: Mutex<Duration>,
     jobs: Mutex<HashMap<String, Arc<AtomicBool>>>,

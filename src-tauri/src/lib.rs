@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod desktop;
 pub mod error;
+pub mod pagos;
 pub mod updates;
 
 use std::time::Duration;
@@ -82,6 +83,19 @@ pub fn run() {
             commands::list_invoices,
             commands::show_invoice,
             commands::record_payment,
+            pagos::payment_cutoff,
+            pagos::list_runs,
+            pagos::show_run,
+            pagos::create_run,
+            pagos::set_run_line,
+            pagos::approve_run,
+            pagos::run_bank_file,
+            pagos::mark_run_sent,
+            pagos::mark_run_paid,
+            pagos::list_bank_accounts,
+            pagos::add_bank_account,
+            pagos::approve_bank_account,
+            pagos::list_banks,
             commands::invoice_history,
             commands::set_status,
             commands::assign,

@@ -53,6 +53,12 @@ fn generate(dir: &Path) {
     UpdateOffer::export_all(&cfg).unwrap();
     AttachmentContent::export_all(&cfg).unwrap();
     UpdateSource::export_all(&cfg).unwrap();
+    icc_app::RunView::export_all(&cfg).unwrap();
+    icc_app::RunRow::export_all(&cfg).unwrap();
+    icc_app::SupplierAccount::export_all(&cfg).unwrap();
+    icc_app::Bank::export_all(&cfg).unwrap();
+    icc_app::BankFileReport::export_all(&cfg).unwrap();
+    icc_desktop::pagos::AccountInput::export_all(&cfg).unwrap();
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -37,6 +37,12 @@ import type { SyncReport } from "./bindings/SyncReport";
 import type { SyncStatus } from "./bindings/SyncStatus";
 import type { UpdateOffer } from "./bindings/UpdateOffer";
 import type { UpdateSource } from "./bindings/UpdateSource";
+import type { AccountInput } from "./bindings/AccountInput";
+import type { Bank } from "./bindings/Bank";
+import type { BankFileReport } from "./bindings/BankFileReport";
+import type { RunRow } from "./bindings/RunRow";
+import type { RunView } from "./bindings/RunView";
+import type { SupplierAccount } from "./bindings/SupplierAccount";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
@@ -44,6 +50,7 @@ export type { Attachment, BackupInfo, SupplierRow, CredentialStatus, IconstruyeS
 export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncReport, SyncStatus };
 
 export type { Page };
+export type { AccountInput, Bank, BankFileReport, RunRow, RunView, SupplierAccount };
 
 /** Listeners for "the session is locked" answers, so any screen falls back to the lock screen. */
 const lockedListeners: Array<() => void> = [];
@@ -126,6 +133,20 @@ export const api = {
   updateSource: () => call<UpdateSource>("update_source"),
   updateCheck: () => call<UpdateOffer | null>("update_check"),
   updateInstall: () => call<void>("update_install"),
+  paymentCutoff: () => call<string>("payment_cutoff"),
+  listRuns: () => call<RunRow[]>("list_runs"),
+  showRun: (run: string) => call<RunView>("show_run", { run }),
+  createRun: (corte: string | null) => call<RunView>("create_run", { corte }),
+  setRunLine: (run: string, documento: string, incluida: boolean | null, monto: string | null) =>
+    call<RunView>("set_run_line", { run, documento, incluida, monto }),
+  approveRun: (run: string) => call<RunView>("approve_run", { run }),
+  runBankFile: (run: string, path: string) => call<BankFileReport>("run_bank_file", { run, path }),
+  markRunSent: (run: string) => call<RunView>("mark_run_sent", { run }),
+  markRunPaid: (run: string, fecha: string | null) => call<RunView>("mark_run_paid", { run, fecha }),
+  listBankAccounts: (estado: string | null) => call<SupplierAccount[]>("list_bank_accounts", { estado }),
+  addBankAccount: (account: AccountInput) => call<SupplierAccount>("add_bank_account", { account }),
+  approveBankAccount: (id: string) => call<SupplierAccount>("approve_bank_account", { id }),
+  listBanks: () => call<Bank[]>("list_banks"),
 };
 
 /** Download progress of an update. */

@@ -5,6 +5,7 @@
 import { api, onLocked, type ListFilter, type SessionInfo, type Status } from "./api";
 import { clear, h } from "./dom";
 import { diagnosticsScreen, obrasScreen, suppliersScreen, usersScreen } from "./screens/admin";
+import { cuentasScreen, pagosScreen } from "./screens/pagos";
 import { firstRun, login, lockScreen } from "./screens/auth";
 import { detailScreen } from "./screens/detail";
 import { exportScreen } from "./screens/export";
@@ -28,7 +29,18 @@ const EMPTY_FILTER: ListFilter = {
   ids: null,
 };
 
-type Route = "panel" | "facturas" | "importar" | "exportar" | "obras" | "proveedores" | "usuarios" | "diagnostico" | "sincronizacion";
+type Route =
+  | "panel"
+  | "facturas"
+  | "importar"
+  | "exportar"
+  | "pagos"
+  | "cuentas"
+  | "obras"
+  | "proveedores"
+  | "usuarios"
+  | "diagnostico"
+  | "sincronizacion";
 
 let status: Status | null = null;
 let session: SessionInfo | null = null;
@@ -88,6 +100,8 @@ function navItems(s: SessionInfo): Array<[Route, string, boolean]> {
     ["facturas", "Facturas", true],
     ["importar", "Importar", may("import")],
     ["exportar", "Exportar", may("export")],
+    ["pagos", "Pagos", may("prepare_runs") || may("approve_runs") || may("pay")],
+    ["cuentas", "Cuentas", may("enter_bank_accounts") || may("approve_bank_accounts") || may("pay")],
     ["obras", "Obras", true],
     ["proveedores", "Proveedores", true],
     ["usuarios", "Usuarios", may("manage_users")],
@@ -207,6 +221,12 @@ function render(content: HTMLElement): void {
     case "exportar":
       content.append(exportScreen(filter));
       break;
+    case "pagos":
+      content.append(pagosScreen(session));
+      break;
+    case "cuentas":
+      content.append(cuentasScreen(session));
+      break;
     case "obras":
       content.append(obrasScreen(session));
       break;
@@ -240,7 +260,7 @@ document.addEventListener("keydown", (e) => {
   if (e.ctrlKey && (e.key === "l" || e.key === "L")) {
     e.preventDefault();
     lockNow();
-  } else if (e.altKey && /^[1-8]$/.test(e.key)) {
+  } else if (e.altKey && /^[1-9]$/.test(e.key)) {
     const items = navItems(session).filter(([, , shown]) => shown);
     const item = items[Number(e.key) - 1];
     if (item) {

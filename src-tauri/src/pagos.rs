@@ -1,0 +1,172 @@
+//! The Pagos and Cuentas bancarias screens' commands: payment runs, their bank file, and
+//! suppliers' bank accounts. Every permission is decided in icc-app; these only unwrap the
+//! arguments and call it.
+
+use icc_app::{AccountRequest, Bank, BankFileReport, RunRow, RunView, SupplierAccount};
+use serde::Deserialize;
+use tauri::State;
+
+use crate::desktop::Desktop;
+use crate::error::UiError;
+
+type R<T> = Result<T, UiError>;
+
+fn date(field: &'static str, raw: Option<&str>) -> R<Option<chrono::NaiveDate>> {
+    Ok(raw
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| icc_core::parse_date(field, t))
+        .transpose()
+        .map_err(icc_app::AppError::from)?)
+}
+
+/// A bank account as the form sends it.
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct AccountInput {
+    /// Supplier's RUT.
+    pub rut: String,
+    /// Bank code or name.
+    pub banco: String,
+    /// corriente, vista, ahorro, rut.
+    pub tipo: String,
+    /// Account number.
+    pub numero: String,
+    /// Holder's RUT (the supplier's when empty).
+    pub titular_rut: Option<String>,
+    /// Holder's name.
+    pub titular_nombre: String,
+    /// Notice e-mail.
+    pub email: Option<String>,
+}
+
+/// This Friday (today on a Friday), `AAAA-MM-DD`: the default cut-off of a run.
+#[tauri::command]
+pub fn payment_cutoff() -> String {
+    icc_core::pagos::payment_cutoff(chrono::Local::now().date_naive()).to_string()
+}
+
+/// Runs, newest first.
+#[tauri::command]
+pub async fn list_runs(d: State<'_, Desktop>) -> R<Vec<RunRow>> {
+    let s = d.session()?;
+    Ok(d.app.runs(&s).await?)
+}
+
+/// One run with its lines and payees.
+#[tauri::command]
+pub async fn show_run(d: State<'_, Desktop>, run: String) -> R<RunView> {
+    let s = d.session()?;
+    Ok(d.app.run(&s, &run).await?)
+}
+
+/// Prepares a run for a cut-off (`DD-MM-AAAA`; this Friday when empty).
+#[tauri::command]
+pub async fn create_run(d: State<'_, Desktop>, corte: Option<String>) -> R<RunView> {
+    let s = d.session()?;
+    let corte = date("corte", corte.as_deref())?;
+    Ok(d.app.create_run(&s, corte).await?)
+}
+
+/// Includes or excludes a line of a draft run, or pays part of it.
+#[tauri::command]
+pub async fn set_run_line(
+    d: State<'_, Desktop>,
+    run: String,
+    documento: String,
+    incluida: Option<bool>,
+    monto: Option<String>,
+) -> R<RunView> {
+    let s = d.session()?;
+    let monto = monto.as_deref().map(icc_app::parse_monto).transpose()?;
+    Ok(d.app
+        .set_run_line(&s, &run, &documento, incluida, monto)
+        .await?)
+}
+
+/// Approves a draft run.
+#[tauri::command]
+pub async fn approve_run(d: State<'_, Desktop>, run: String) -> R<RunView> {
+    let s = d.session()?;
+    Ok(d.app.approve_run(&s, &run).await?)
+}
+
+/// Writes the bank file of an approved run to `path`.
+#[tauri::command]
+pub async fn run_bank_file(d: State<'_, Desktop>, run: String, path: String) -> R<BankFileReport> {
+    let s = d.session()?;
+    let path = path.trim();
+    if path.is_empty() {
+        return Err(icc_app::AppError::Invalid(
+            "indique dónde guardar el archivo del banco, por ejemplo /home/contadora/nomina.xlsx"
+                .into(),
+        )
+        .into());
+    }
+    Ok(d.app
+        .bank_file(&s, &run, std::path::Path::new(path))
+        .await?)
+}
+
+/// Marks an approved run as sent to the bank.
+#[tauri::command]
+pub async fn mark_run_sent(d: State<'_, Desktop>, run: String) -> R<RunView> {
+    let s = d.session()?;
+    Ok(d.app.mark_run_sent(&s, &run).await?)
+}
+
+/// Marks a run paid (`DD-MM-AAAA`; today when empty).
+#[tauri::command]
+pub async fn mark_run_paid(
+    d: State<'_, Desktop>,
+    run: String,
+    fecha: Option<String>,
+) -> R<RunView> {
+    let s = d.session()?;
+    let fecha = date("fecha", fecha.as_deref())?;
+    Ok(d.app.mark_run_paid(&s, &run, fecha).await?)
+}
+
+/// Suppliers' bank accounts, newest first, optionally in one state.
+#[tauri::command]
+pub async fn list_bank_accounts(
+    d: State<'_, Desktop>,
+    estado: Option<String>,
+) -> R<Vec<SupplierAccount>> {
+    let s = d.session()?;
+    let estado = estado.filter(|e| !e.trim().is_empty());
+    Ok(d.app.bank_accounts(&s, None, estado.as_deref()).await?)
+}
+
+/// Enters a supplier's bank account (pending until someone else approves it).
+#[tauri::command]
+pub async fn add_bank_account(d: State<'_, Desktop>, account: AccountInput) -> R<SupplierAccount> {
+    let s = d.session()?;
+    Ok(d.app
+        .add_bank_account(
+            &s,
+            AccountRequest {
+                rut: account.rut,
+                banco: account.banco,
+                tipo: account.tipo,
+                numero: account.numero,
+                titular_rut: account.titular_rut,
+                titular_nombre: account.titular_nombre,
+                email: account.email,
+            },
+        )
+        .await?)
+}
+
+/// Approves a pending account someone else entered.
+#[tauri::command]
+pub async fn approve_bank_account(d: State<'_, Desktop>, id: String) -> R<SupplierAccount> {
+    let s = d.session()?;
+    Ok(d.app.approve_bank_account(&s, &id).await?)
+}
+
+/// The bank table.
+#[tauri::command]
+pub async fn list_banks(d: State<'_, Desktop>) -> R<Vec<Bank>> {
+    let s = d.session()?;
+    Ok(d.app.banks(&s).await?)
+}
