@@ -90,6 +90,7 @@ pub fn run() {
             pagos::set_run_line,
             pagos::approve_run,
             pagos::run_bank_file,
+            pagos::run_report,
             pagos::mark_run_sent,
             pagos::mark_run_paid,
             pagos::list_bank_accounts,

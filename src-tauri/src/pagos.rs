@@ -107,6 +107,20 @@ pub async fn run_bank_file(d: State<'_, Desktop>, run: String, path: String) -> 
         .await?)
 }
 
+/// Writes a run's xlsx report to `path`.
+#[tauri::command]
+pub async fn run_report(d: State<'_, Desktop>, run: String, path: String) -> R<String> {
+    let s = d.session()?;
+    let path = path.trim();
+    if path.is_empty() {
+        return Err(icc_app::AppError::Invalid(
+            "indique dónde guardar el informe, por ejemplo /home/contadora/nomina.xlsx".into(),
+        )
+        .into());
+    }
+    Ok(d.app.run_report(&s, &run, std::path::Path::new(path)).await?)
+}
+
 /// Marks an approved run as sent to the bank.
 #[tauri::command]
 pub async fn mark_run_sent(d: State<'_, Desktop>, run: String) -> R<RunView> {

@@ -527,6 +527,11 @@ async function paymentRun() {
   await click("#modal-accept");
   await waitText("#run-title", /pagada/);
   await screenshot("nomina-pagada");
+  const report = path.join(work, "nomina-1-informe.xlsx");
+  await type("#report-path", report);
+  await click("#run-report");
+  await waitText("#pagos-msg", /Informe guardado/);
+  assert.ok(fs.statSync(report).size > 1000, "the run's report was written");
   await click("#nav-facturas");
   await type("#f-q", "moldajes");
   await driver.wait(async () => (await rows()).length >= 1, TIMEOUT);

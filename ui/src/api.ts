@@ -141,6 +141,7 @@ export const api = {
     call<RunView>("set_run_line", { run, documento, incluida, monto }),
   approveRun: (run: string) => call<RunView>("approve_run", { run }),
   runBankFile: (run: string, path: string) => call<BankFileReport>("run_bank_file", { run, path }),
+  runReport: (run: string, path: string) => call<string>("run_report", { run, path }),
   markRunSent: (run: string) => call<RunView>("mark_run_sent", { run }),
   markRunPaid: (run: string, fecha: string | null) => call<RunView>("mark_run_paid", { run, fecha }),
   listBankAccounts: (estado: string | null) => call<SupplierAccount[]>("list_bank_accounts", { estado }),

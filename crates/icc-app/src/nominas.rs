@@ -79,6 +79,29 @@ pub struct CesionRequest {
     pub fecha: String,
 }
 
+/// Writes `bytes` to `out` through a temporary file in the same folder and a rename, so a
+/// crash never leaves a half-written file under its name.
+fn write_atomically(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let write = || -> std::io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(out).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().map_err(|e| {
+        AppError::Invalid(format!(
+            "no se pudo escribir {}: {e}; elija otra carpeta",
+            out.display()
+        ))
+    })
+}
+
 fn may_see_runs(s: &Session) -> Result<()> {
     if [
         Permission::PrepareRuns,
@@ -290,24 +313,7 @@ impl App {
             .write(&rows, corte)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let sha = hex::encode(sha2::Sha256::digest(&bytes));
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| std::path::Path::new("."));
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            tmp.write_all(&bytes)?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(out).map_err(|e| e.error)?;
-            Ok(())
-        };
-        write().map_err(|e| {
-            AppError::Invalid(format!(
-                "no se pudo escribir {}: {e}; elija otra carpeta",
-                out.display()
-            ))
-        })?;
+        write_atomically(out, &bytes)?;
         tx.record_bank_file(&row, &sha).await?;
         tx.commit().await?;
         tracing::info!(run = %row.id, numero = row.numero, rows = rows.len(), "bank file written");
@@ -318,6 +324,59 @@ impl App {
             transferencias: rows.len() as i64,
             total: rows.iter().map(|t| t.monto).sum(),
         })
+    }
+
+    /// Writes a run's xlsx report (lines, reasons, total, totals per payee) to `out`.
+    ///
+    /// # Errors
+    /// Forbidden for the role; unknown run; the file cannot be written (nothing is left
+    /// half-written under its name).
+    pub async fn run_report(
+        &self,
+        s: &Session,
+        run: &str,
+        out: &std::path::Path,
+    ) -> Result<String> {
+        let v = self.run(s, run).await?;
+        let bad = |what: &str, v: &str| {
+            AppError::Invalid(format!("la nómina tiene {what} ilegible: «{v}»"))
+        };
+        let sheet = icc_io::bank::RunSheet {
+            numero: v.run.numero,
+            corte: v
+                .run
+                .corte
+                .parse()
+                .map_err(|_| bad("un corte", &v.run.corte))?,
+            estado: v.run.estado.clone(),
+            preparada_por: v.run.created_by.clone(),
+            aprobada_por: v.run.approved_by.clone(),
+            lineas: v
+                .lineas
+                .iter()
+                .map(|l| {
+                    Ok(icc_io::bank::RunSheetLine {
+                        documento: l.documento.clone(),
+                        folio: l.folio,
+                        proveedor: l.proveedor.clone(),
+                        beneficiario_rut: l.beneficiario_rut.clone(),
+                        beneficiario: l.beneficiario.clone(),
+                        vence: l
+                            .vence
+                            .parse()
+                            .map_err(|_| bad("un vencimiento", &l.vence))?,
+                        saldo: l.saldo,
+                        monto: l.monto,
+                        incluida: l.incluida,
+                        nota: l.nota.clone(),
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        let bytes =
+            icc_io::bank::run_workbook(&sheet).map_err(|e| AppError::Invalid(e.to_string()))?;
+        write_atomically(out, &bytes)?;
+        Ok(out.display().to_string())
     }
 
     /// Enters a cesión by hand.

@@ -232,6 +232,36 @@ async fn the_bank_file_needs_approved_accounts_and_splits_large_lines() {
         ("76555835-2", "Santander", "Cuenta Corriente")
     );
 
+    // the run's report: every line with what it pays, the total, and per payee
+    let report = dir.path().join("informe.xlsx");
+    app.run_report(&gerente, &id, &report).await.unwrap();
+    let mut wb: Xlsx<_> = calamine::open_workbook(&report).unwrap();
+    let names = wb.sheet_names();
+    assert_eq!(names, ["Nómina", "Por beneficiario"]);
+    let nomina = wb.worksheet_range("Nómina").unwrap();
+    let text: Vec<Vec<String>> = nomina
+        .rows()
+        .map(|r| r.iter().map(ToString::to_string).collect())
+        .collect();
+    assert_eq!(text[0][0], "Nómina de pago N° 1");
+    assert_eq!(
+        text[6][..8],
+        [
+            "Documento",
+            "Folio",
+            "Proveedor",
+            "RUT beneficiario",
+            "Beneficiario",
+            "Vence",
+            "Saldo",
+            "A pagar"
+        ]
+    );
+    let last = text.last().unwrap();
+    assert_eq!((last[6].as_str(), last[7].as_str()), ("Total", "18500000"));
+    let by = wb.worksheet_range("Por beneficiario").unwrap();
+    assert_eq!(by.rows().count(), 3, "a header and two payees");
+
     // a later change of the supplier's account does not change what the approved run pays
     let c = app
         .add_bank_account(

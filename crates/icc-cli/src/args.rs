@@ -344,6 +344,14 @@ pub enum PagosCommand {
         #[arg(long, value_name = "ARCHIVO")]
         out: std::path::PathBuf,
     },
+    /// Escribe el informe de una nómina en Excel (líneas, motivos, totales por beneficiario)
+    Informe {
+        /// ID o número de la nómina
+        id: String,
+        /// Archivo a escribir (.xlsx)
+        #[arg(long, value_name = "ARCHIVO")]
+        out: std::path::PathBuf,
+    },
     /// Marca una nómina aprobada como enviada al banco
     #[command(name = "marcar-enviada")]
     MarcarEnviada {

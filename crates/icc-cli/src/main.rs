@@ -1071,6 +1071,14 @@ async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Re
                 ),
             );
         }
+        PagosCommand::Informe { id, out } => {
+            let archivo = app.run_report(s, id, out).await?;
+            output::done(
+                json,
+                &serde_json::json!({ "archivo": archivo }),
+                &format!("Informe de la nómina guardado en {archivo}."),
+            );
+        }
         PagosCommand::MarcarEnviada { id } => output::run(json, &app.mark_run_sent(s, id).await?),
         PagosCommand::MarcarPagada { id, fecha } => {
             let fecha = fecha

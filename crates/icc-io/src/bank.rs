@@ -568,3 +568,180 @@ mod sheet_tests {
         );
     }
 }
+
+/// A payment run as its xlsx report shows it (the office files it and mails it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSheet {
+    /// N° de nómina.
+    pub numero: i64,
+    /// Cut-off.
+    pub corte: NaiveDate,
+    /// State, as people say it.
+    pub estado: String,
+    /// Who prepared and who approved it.
+    pub preparada_por: String,
+    /// Who approved it, when it is approved.
+    pub aprobada_por: Option<String>,
+    /// Its lines.
+    pub lineas: Vec<RunSheetLine>,
+}
+
+/// One line of [`RunSheet`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSheetLine {
+    /// `RUT:TIPO:FOLIO`.
+    pub documento: String,
+    /// Folio.
+    pub folio: i64,
+    /// Supplier.
+    pub proveedor: String,
+    /// Payee's RUT.
+    pub beneficiario_rut: String,
+    /// Payee.
+    pub beneficiario: String,
+    /// Due date the run pays it for.
+    pub vence: NaiveDate,
+    /// Balance when the run was made.
+    pub saldo: i64,
+    /// What the run pays.
+    pub monto: i64,
+    /// Whether it is paid in this run.
+    pub incluida: bool,
+    /// Why the line is as it is.
+    pub nota: Option<String>,
+}
+
+/// The run's report: a title block, one row per line (included or not, with the reason),
+/// the total of the included lines, and a second sheet with the total per payee.
+///
+/// # Errors
+/// When the writer fails.
+pub fn run_workbook(run: &RunSheet) -> Result<Vec<u8>, BankFileError> {
+    use chrono::Datelike;
+    let err = |e: rust_xlsxwriter::XlsxError| BankFileError(e.to_string());
+    let to_excel = |d: NaiveDate| {
+        rust_xlsxwriter::ExcelDateTime::from_ymd(
+            u16::try_from(d.year()).unwrap_or(2000),
+            u8::try_from(d.month()).unwrap_or(1),
+            u8::try_from(d.day()).unwrap_or(1),
+        )
+    };
+    let mut wb = Workbook::new();
+    wb.set_properties(
+        &rust_xlsxwriter::DocProperties::new()
+            .set_title(&format!("Nómina de pago N° {}", run.numero))
+            .set_creation_datetime(&to_excel(run.corte).map_err(err)?),
+    );
+    let bold = Format::new().set_bold();
+    let money = Format::new().set_num_format("$#,##0");
+    let money_bold = Format::new().set_num_format("$#,##0").set_bold();
+    let date = Format::new().set_num_format("dd-mm-yyyy");
+    let sheet = wb.add_worksheet();
+    sheet.set_name("Nómina").map_err(err)?;
+    sheet
+        .write_string_with_format(0, 0, format!("Nómina de pago N° {}", run.numero), &bold)
+        .map_err(err)?;
+    sheet.write_string(1, 0, "Corte").map_err(err)?;
+    sheet
+        .write_datetime_with_format(1, 1, to_excel(run.corte).map_err(err)?, &date)
+        .map_err(err)?;
+    sheet.write_string(2, 0, "Estado").map_err(err)?;
+    sheet.write_string(2, 1, &run.estado).map_err(err)?;
+    sheet.write_string(3, 0, "Preparada por").map_err(err)?;
+    sheet.write_string(3, 1, &run.preparada_por).map_err(err)?;
+    sheet.write_string(4, 0, "Aprobada por").map_err(err)?;
+    sheet
+        .write_string(4, 1, run.aprobada_por.as_deref().unwrap_or("(sin aprobar)"))
+        .map_err(err)?;
+    const HEAD: [&str; 9] = [
+        "Documento",
+        "Folio",
+        "Proveedor",
+        "RUT beneficiario",
+        "Beneficiario",
+        "Vence",
+        "Saldo",
+        "A pagar",
+        "Nota",
+    ];
+    let first = 6u32;
+    for (c, t) in HEAD.iter().enumerate() {
+        let c = u16::try_from(c).unwrap_or(0);
+        sheet
+            .write_string_with_format(first, c, *t, &bold)
+            .map_err(err)?;
+    }
+    let mut row = first + 1;
+    let mut total = 0i64;
+    // whole pesos, exact in an f64 far beyond any invoice
+    #[allow(clippy::cast_precision_loss)]
+    let num = |v: i64| v as f64;
+    for l in &run.lineas {
+        let paid = if l.incluida { l.monto } else { 0 };
+        total += paid;
+        sheet.write_string(row, 0, &l.documento).map_err(err)?;
+        sheet.write_number(row, 1, num(l.folio)).map_err(err)?;
+        sheet.write_string(row, 2, &l.proveedor).map_err(err)?;
+        sheet
+            .write_string(row, 3, &l.beneficiario_rut)
+            .map_err(err)?;
+        sheet.write_string(row, 4, &l.beneficiario).map_err(err)?;
+        sheet
+            .write_datetime_with_format(row, 5, to_excel(l.vence).map_err(err)?, &date)
+            .map_err(err)?;
+        sheet
+            .write_number_with_format(row, 6, num(l.saldo), &money)
+            .map_err(err)?;
+        sheet
+            .write_number_with_format(row, 7, num(paid), &money)
+            .map_err(err)?;
+        let nota = match (&l.nota, l.incluida) {
+            (Some(n), true) => n.clone(),
+            (Some(n), false) => format!("no se paga en esta nómina; {n}"),
+            (None, true) => String::new(),
+            (None, false) => "no se paga en esta nómina".to_owned(),
+        };
+        sheet.write_string(row, 8, &nota).map_err(err)?;
+        row += 1;
+    }
+    sheet
+        .write_string_with_format(row, 6, "Total", &bold)
+        .map_err(err)?;
+    sheet
+        .write_number_with_format(row, 7, num(total), &money_bold)
+        .map_err(err)?;
+    sheet.set_column_width(0, 22).map_err(err)?;
+    sheet.set_column_width(2, 34).map_err(err)?;
+    sheet.set_column_width(4, 34).map_err(err)?;
+    sheet.set_column_width(8, 50).map_err(err)?;
+
+    let by = wb.add_worksheet();
+    by.set_name("Por beneficiario").map_err(err)?;
+    for (c, t) in ["RUT beneficiario", "Beneficiario", "Facturas", "Total"]
+        .iter()
+        .enumerate()
+    {
+        let c = u16::try_from(c).unwrap_or(0);
+        by.write_string_with_format(0, c, *t, &bold).map_err(err)?;
+    }
+    let mut payees: Vec<(&str, &str, i64, i64)> = Vec::new();
+    for l in run.lineas.iter().filter(|l| l.incluida && l.monto > 0) {
+        match payees.iter_mut().find(|p| p.0 == l.beneficiario_rut) {
+            Some(p) => {
+                p.2 += 1;
+                p.3 += l.monto;
+            }
+            None => payees.push((&l.beneficiario_rut, &l.beneficiario, 1, l.monto)),
+        }
+    }
+    for (i, (rut, nombre, n, t)) in payees.iter().enumerate() {
+        let r = u32::try_from(i + 1).map_err(|_| BankFileError("demasiadas filas".into()))?;
+        by.write_string(r, 0, *rut).map_err(err)?;
+        by.write_string(r, 1, *nombre).map_err(err)?;
+        by.write_number(r, 2, num(*n)).map_err(err)?;
+        by.write_number_with_format(r, 3, num(*t), &money)
+            .map_err(err)?;
+    }
+    by.set_column_width(1, 34).map_err(err)?;
+    wb.save_to_buffer().map_err(err)
+}

@@ -118,6 +118,24 @@ export function pagosScreen(session: SessionInfo): HTMLElement {
         ),
       );
     }
+    const reportPath = h("input", { id: "report-path", size: 40, placeholder: "ruta del informe, por ejemplo /home/usuario/nomina-informe.xlsx" });
+    actions.append(
+      reportPath,
+      h(
+        "button",
+        {
+          id: "run-report",
+          onclick: async () => {
+            try {
+              say(msg, `Informe guardado en ${await api.runReport(id, reportPath.value)}.`, "ok");
+            } catch (e) {
+              fail(e);
+            }
+          },
+        },
+        "Informe Excel",
+      ),
+    );
     const lines = h(
       "table",
       { id: "run-lines" },
