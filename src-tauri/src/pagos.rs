@@ -118,7 +118,9 @@ pub async fn run_report(d: State<'_, Desktop>, run: String, path: String) -> R<S
         )
         .into());
     }
-    Ok(d.app.run_report(&s, &run, std::path::Path::new(path)).await?)
+    Ok(d.app
+        .run_report(&s, &run, std::path::Path::new(path))
+        .await?)
 }
 
 /// Marks an approved run as sent to the bank.

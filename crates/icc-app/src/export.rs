@@ -152,9 +152,48 @@ fn corrupt(column: &'static str, value: &str) -> AppError {
     })
 }
 
+/// What the vencimientos report adds to each document: credits, payments, balance and late
+/// interest, from one pass over the database (not three queries a document).
+struct Money {
+    maps: icc_store::pagos::MoneyMaps,
+    rates: Vec<icc_core::pagos::InterestRate>,
+    today: NaiveDate,
+}
+
+impl Money {
+    fn facts(&self, id: &str, l: &Line) -> icc_io::export::PaymentFacts {
+        let total = l.signed(l.total);
+        if l.tipo_dte.is_credit_note() {
+            // a note credited to an invoice is counted there; one that is not is a credit
+            let applied = self.maps.applied_notes.contains(id);
+            return icc_io::export::PaymentFacts {
+                saldo: if applied { 0 } else { total },
+                ..Default::default()
+            };
+        }
+        let notas = self.maps.credited.get(id).copied().unwrap_or(0);
+        let pagado = self.maps.paid.get(id).copied().unwrap_or(0);
+        let saldo = total.saturating_sub(notas).saturating_sub(pagado);
+        let mora = icc_core::pagos::late_interest(
+            icc_core::Clp::new(saldo),
+            l.vence,
+            self.today,
+            &self.rates,
+        );
+        icc_io::export::PaymentFacts {
+            notas,
+            pagado,
+            saldo,
+            interes: mora.interes.pesos(),
+            cargo: mora.cargo_cobranza.pesos(),
+        }
+    }
+}
+
 /// A stored row as the reports read it.
-fn to_line(r: ExportRow) -> Result<Line> {
+fn to_line(r: ExportRow, money: Option<&Money>) -> Result<Line> {
     let row = r.row;
+    let id = row.id.clone();
     let date = |column: &'static str, v: &str| -> Result<NaiveDate> {
         v.parse().map_err(|_| corrupt(column, v))
     };
@@ -202,6 +241,13 @@ fn to_line(r: ExportRow) -> Result<Line> {
         iva: row.monto_iva,
         otros: r.monto_otros,
         total: row.monto_total,
+        pagos: None,
+    })
+    .map(|mut l: Line| {
+        if let Some(m) = money {
+            l.pagos = Some(m.facts(&id, &l));
+        }
+        l
     })
 }
 
@@ -258,6 +304,14 @@ impl App {
             app_version: env!("CARGO_PKG_VERSION").into(),
         };
         let total = self.store.count_report_rows(&filter, set).await?;
+        let money = match set {
+            ReportSet::Payables => Some(Money {
+                maps: self.store.money_maps().await?,
+                rates: self.store.interest_rates().await?,
+                today: filter.today.unwrap_or_else(|| now.date_naive()),
+            }),
+            _ => None,
+        };
         tracing::info!(
             report = opts.report.name(),
             documents = total,
@@ -280,7 +334,8 @@ impl App {
                         return Err(AppError::Cancelled);
                     }
                     for r in chunk {
-                        ex.push(&to_line(r)?).map_err(export_error)?;
+                        ex.push(&to_line(r, money.as_ref())?)
+                            .map_err(export_error)?;
                     }
                     written.store(ex.documents(), Ordering::Relaxed);
                 }

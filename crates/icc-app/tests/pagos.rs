@@ -277,3 +277,55 @@ async fn the_bank_file_needs_approved_accounts_and_splits_large_lines() {
     let r2 = app.bank_file(&contadora, &id, &again).await.unwrap();
     assert_eq!(r2.sha256, r.sha256, "same run, same file");
 }
+
+#[tokio::test]
+async fn the_vencimientos_report_shows_credits_payments_and_the_balance() {
+    let (dir, app, _admin, contadora, gerente) = setup().await;
+    app.record_payment(
+        &gerente,
+        "76177907-9:33:88",
+        icc_app::PaymentRequest {
+            monto: 1_000_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let out = dir.path().join("vencimientos.xlsx");
+    app.export(
+        &contadora,
+        icc_app::ExportOptions {
+            report: icc_app::ReportKind::Vencimientos,
+            format: icc_app::format_for_path(&out),
+            filter: icc_app::InvoiceFilter::default(),
+            mes: None,
+            out: out.clone(),
+        },
+        &mut |_| true,
+    )
+    .await
+    .unwrap();
+    let mut wb: Xlsx<_> = calamine::open_workbook(&out).unwrap();
+    let r = wb.worksheet_range("Vencimientos").unwrap();
+    let rows: Vec<Vec<String>> = r
+        .rows()
+        .map(|r| r.iter().map(ToString::to_string).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .find(|r| r.iter().any(|c| c == "Saldo"))
+        .unwrap();
+    let col = |name: &str| header.iter().position(|c| c == name).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.get(col("Folio")).is_some_and(|f| f == "88"))
+        .unwrap();
+    assert_eq!(
+        (
+            row[col("Monto")].as_str(),
+            row[col("Pagado")].as_str(),
+            row[col("Saldo")].as_str()
+        ),
+        ("3000000", "-1000000", "2000000")
+    );
+}

@@ -629,7 +629,7 @@ pub fn run_workbook(run: &RunSheet) -> Result<Vec<u8>, BankFileError> {
     let mut wb = Workbook::new();
     wb.set_properties(
         &rust_xlsxwriter::DocProperties::new()
-            .set_title(&format!("Nómina de pago N° {}", run.numero))
+            .set_title(format!("Nómina de pago N° {}", run.numero))
             .set_creation_datetime(&to_excel(run.corte).map_err(err)?),
     );
     let bold = Format::new().set_bold();

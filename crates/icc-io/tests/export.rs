@@ -38,6 +38,7 @@ fn line(tipo: u16, folio: i64, rut: &str, neto: i64) -> Line {
         iva,
         otros: 0,
         total: neto + iva,
+        pagos: None,
     }
 }
 
@@ -256,6 +257,14 @@ fn vencimientos_age_debts_subtotal_suppliers_and_mark_claim_deadlines() {
     a2.plazo_reclamo = Some(d("2026-11-29")); // tomorrow: soon
     let mut b1 = line(33, 3, "76177907-9", 300_000);
     b1.vence = d("2026-07-01"); // 150 days late
+    // 357,000 less a credited note of 57,000 and a payment of 100,000: 200,000 owed
+    b1.pagos = Some(icc_io::export::PaymentFacts {
+        notas: 57_000,
+        pagado: 100_000,
+        saldo: 200_000,
+        interes: 12_345,
+        cargo: 2_000,
+    });
     b1.plazo_reclamo = None; // reception unknown
     b1.fecha_recepcion = None;
     export(
@@ -275,14 +284,27 @@ fn vencimientos_age_debts_subtotal_suppliers_and_mark_claim_deadlines() {
     assert_eq!(text(&column(&r, 8)[1]), "al día");
     assert_eq!(text(&column(&r, 8)[3]), "más de 90 días");
     assert_eq!(text(&column(&r, 9)[3]), "desconocido");
-    // amounts land in their bucket column
-    assert_eq!(num(&column(&r, 14)[0]), 119_000);
-    assert_eq!(num(&column(&r, 13)[1]), 238_000);
-    assert_eq!(num(&column(&r, 17)[3]), 357_000);
-    // subtotals and total per bucket
+    // what is owed lands in its bucket column (nothing credited or paid: the total)
+    assert_eq!(num(&column(&r, 15)[0]), 119_000);
+    assert_eq!(num(&column(&r, 19)[0]), 119_000);
+    assert_eq!(num(&column(&r, 18)[1]), 238_000);
+    // credit notes and payments reduce what is owed and what is aged
+    let b = 3;
+    assert_eq!(num(&column(&r, 12)[b]), 357_000);
+    assert_eq!(num(&column(&r, 13)[b]), -57_000);
+    assert_eq!(num(&column(&r, 14)[b]), -100_000);
+    assert_eq!(num(&column(&r, 15)[b]), 200_000);
+    assert_eq!(
+        (num(&column(&r, 16)[b]), num(&column(&r, 17)[b])),
+        (12_345, 2_000)
+    );
+    assert_eq!(num(&column(&r, 22)[b]), 200_000);
+    // subtotals and total per column
     assert_eq!(num(&column(&r, 12)[2]), 357_000);
-    assert_eq!(num(&column(&r, 13)[5]), 238_000);
+    assert_eq!(num(&column(&r, 18)[5]), 238_000);
     assert_eq!(num(&column(&r, 12)[5]), 714_000);
+    assert_eq!(num(&column(&r, 15)[5]), 557_000);
+    assert_eq!(num(&column(&r, 16)[5]), 12_345);
     // claim deadlines: expired and soon are filled, a far one is not
     let (fmt, expired_fill) = cell_style(&out, 1, "J5");
     assert_eq!(fmt, "dd-mm-yyyy");

@@ -56,6 +56,9 @@ pub struct NewPayment {
 /// reference it, neither voided nor rejected, each once. A note that references several
 /// documents of the register is credited to the first of them it lists (its lowest
 /// reference position), so it is never counted twice across invoices.
+///
+/// A reference names a document when its type and folio are that document's, written as
+/// numbers are (`33`, `1234`; `033` names nothing), here and in [`CREDITS_SQL`] alike.
 const NOTES_SQL: &str = "\
 SELECT DISTINCT n.id, n.monto_total FROM invoices i \
 JOIN invoice_references r ON r.tipo = CAST(i.tipo_dte AS TEXT) AND r.folio = CAST(i.folio AS TEXT) \
@@ -63,8 +66,34 @@ JOIN invoices n ON n.id = r.invoice_id AND n.rut_emisor = i.rut_emisor \
 WHERE i.id = ?1 AND n.tipo_dte = 61 AND n.estado NOT IN ('anulada', 'rechazada') \
   AND NOT EXISTS ( \
     SELECT 1 FROM invoice_references r0 \
-    JOIN invoices i0 ON i0.rut_emisor = n.rut_emisor AND i0.tipo_dte = r0.tipo AND i0.folio = r0.folio \
-    WHERE r0.invoice_id = n.id AND r0.pos < r.pos AND i0.id <> i.id)";
+    JOIN invoices i0 ON i0.rut_emisor = n.rut_emisor AND i0.tipo_dte = CAST(r0.tipo AS INTEGER) \
+      AND i0.folio = CAST(r0.folio AS INTEGER) \
+    WHERE r0.invoice_id = n.id AND r0.pos < r.pos AND i0.id <> i.id \
+      AND r0.tipo = CAST(i0.tipo_dte AS TEXT) AND r0.folio = CAST(i0.folio AS TEXT))";
+
+/// Every credited note with the document it is credited to, for all documents at once (the
+/// same rule as [`NOTES_SQL`]): rows by note and reference position; the first row of each
+/// note is where it is credited.
+const CREDITS_SQL: &str = "\
+SELECT n.id, n.monto_total, i.id FROM invoices n \
+JOIN invoice_references r ON r.invoice_id = n.id \
+JOIN invoices i ON i.rut_emisor = n.rut_emisor AND i.tipo_dte = CAST(r.tipo AS INTEGER) \
+  AND i.folio = CAST(r.folio AS INTEGER) \
+WHERE n.tipo_dte = 61 AND n.estado NOT IN ('anulada', 'rechazada') AND i.id <> n.id \
+  AND r.tipo = CAST(i.tipo_dte AS TEXT) AND r.folio = CAST(i.folio AS TEXT) \
+ORDER BY n.id, r.pos";
+
+/// Credits and payments of every document, for reports over many (one pass instead of
+/// three queries a document).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoneyMaps {
+    /// Invoice id → credit notes credited to it.
+    pub credited: std::collections::HashMap<String, i64>,
+    /// Ids of the notes credited to some document.
+    pub applied_notes: std::collections::HashSet<String>,
+    /// Invoice id → payments recorded.
+    pub paid: std::collections::HashMap<String, i64>,
+}
 
 /// The balance of an invoice and its status, read on `conn` (inside a transaction when
 /// recording a payment).
@@ -123,6 +152,27 @@ impl Store {
     pub async fn balance(&self, id: InvoiceId) -> Result<Balance> {
         let mut conn = self.pool().acquire().await?;
         Ok(balance_on(&mut conn, &id.to_string()).await?.1)
+    }
+
+    /// Credits and payments of every document (see [`MoneyMaps`]).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn money_maps(&self) -> Result<MoneyMaps> {
+        let mut maps = MoneyMaps::default();
+        let credits: Vec<(String, i64, String)> =
+            sqlx::query_as(CREDITS_SQL).fetch_all(self.pool()).await?;
+        for (note, amount, invoice) in credits {
+            if maps.applied_notes.insert(note) {
+                *maps.credited.entry(invoice).or_default() += amount.saturating_abs();
+            }
+        }
+        let paid: Vec<(String, i64)> =
+            sqlx::query_as("SELECT invoice_id, SUM(monto) FROM payments GROUP BY invoice_id")
+                .fetch_all(self.pool())
+                .await?;
+        maps.paid.extend(paid);
+        Ok(maps)
     }
 
     /// The interest-rate table, oldest month first.

@@ -103,7 +103,14 @@ async fn two_credit_notes_and_a_partial_payment_leave_the_right_balance_once() {
     nc3.estado = InvoiceStatus::Anulada;
     let mut other = doc(DteType::NOTA_CREDITO, 73, 77_000, &[("33", "500")]);
     other.key.rut_emisor = Rut::from_body(76177907).unwrap();
-    insert(&store, &[factura.clone(), nc1, nc2, nc3, other]).await;
+    // a reference written otherwise than the number (033, 0500) names no document
+    let odd = doc(
+        DteType::NOTA_CREDITO,
+        74,
+        1_000,
+        &[("033", "500"), ("33", "0500")],
+    );
+    insert(&store, &[factura.clone(), nc1, nc2, nc3, other, odd]).await;
     let id = factura.id();
 
     let b = store.balance(id).await.unwrap();
@@ -136,6 +143,13 @@ async fn two_credit_notes_and_a_partial_payment_leave_the_right_balance_once() {
     );
     let b = store.balance(id).await.unwrap();
     assert_eq!((b.pagado, b.saldo), (Clp::new(1_059_100), Clp::ZERO));
+    let maps = store.money_maps().await.unwrap();
+    let key = id.to_string();
+    assert_eq!(
+        (maps.credited.get(&key), maps.paid.get(&key)),
+        (Some(&130_900), Some(&1_059_100)),
+        "the report's maps agree with the balance"
+    );
     let e = record(&store, id, 1).await.unwrap_err().to_string();
     assert!(
         e.contains("apruébela") || e.contains("no tiene saldo"),
@@ -189,6 +203,11 @@ async fn a_note_for_several_invoices_is_credited_to_the_first_it_lists() {
         store.balance(f1.id()).await.unwrap().saldo,
         Clp::new(100_000)
     );
+    // the one-pass maps of reports agree
+    let maps = store.money_maps().await.unwrap();
+    assert_eq!(maps.credited.get(&f2.id().to_string()), Some(&30_000));
+    assert_eq!(maps.credited.get(&f1.id().to_string()), None);
+    assert_eq!(maps.applied_notes.len(), 1);
 }
 
 #[tokio::test]

@@ -153,9 +153,36 @@ pub struct Line {
     pub otros: i64,
     /// Total.
     pub total: i64,
+    /// What was credited and paid, the balance and the late interest (the vencimientos
+    /// report); `None` when not known: nothing credited or paid.
+    pub pagos: Option<PaymentFacts>,
+}
+
+/// The money side of a document in the vencimientos report, with the report's sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PaymentFacts {
+    /// Credit notes credited to it.
+    pub notas: i64,
+    /// Payments recorded.
+    pub pagado: i64,
+    /// What is still owed (negative for a credit note not credited to any invoice, 0 for
+    /// one that was).
+    pub saldo: i64,
+    /// Late-payment interest on the balance, today.
+    pub interes: i64,
+    /// The 1 % collection charge, when late.
+    pub cargo: i64,
 }
 
 impl Line {
+    /// The money facts, or those of a document nothing was credited to or paid.
+    pub fn payment_facts(&self) -> PaymentFacts {
+        self.pagos.unwrap_or(PaymentFacts {
+            saldo: self.signed(self.total),
+            ..PaymentFacts::default()
+        })
+    }
+
     /// An amount with this document's sign in reports: credit notes subtract.
     pub fn signed(&self, amount: i64) -> i64 {
         if self.tipo_dte.is_credit_note() {

@@ -66,6 +66,11 @@ const VENCIMIENTOS: &[Col] = &[
     col("Estado", Kind::Text),
     col("Obra", Kind::Text),
     col("Monto", Kind::Money),
+    col("Notas de crédito", Kind::Money),
+    col("Pagado", Kind::Money),
+    col("Saldo", Kind::Money),
+    col("Interés por mora", Kind::Money),
+    col("Cargo de cobranza", Kind::Money),
     col("Al día", Kind::Money),
     col("1–30 días", Kind::Money),
     col("31–60 días", Kind::Money),
@@ -189,8 +194,8 @@ enum State {
         nro: u64,
     },
     Vencimientos {
-        group: Option<(icc_core::Rut, String, u32, u64, Sums<6>)>,
-        total: Sums<6>,
+        group: Option<(icc_core::Rut, String, u32, u64, Sums<11>)>,
+        total: Sums<11>,
     },
     PorObra {
         resumen: usize,
@@ -430,9 +435,23 @@ impl Exporter {
                     )
                 });
                 let monto = l.signed(l.total);
+                let p = l.payment_facts();
                 let bucket = aging_bucket(l.vence, today);
-                let mut row = [monto, 0, 0, 0, 0, 0];
-                row[1 + bucket_index(bucket)] = monto;
+                // the buckets age what is still owed
+                let mut row = [
+                    monto,
+                    p.notas.saturating_neg(),
+                    p.pagado.saturating_neg(),
+                    p.saldo,
+                    p.interes,
+                    p.cargo,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ];
+                row[6 + bucket_index(bucket)] = p.saldo;
                 g.3 += 1;
                 g.4.add(row);
                 total.add(row);
@@ -454,9 +473,14 @@ impl Exporter {
                     Cell::Int(row[0]),
                     money_or_empty(row[1]),
                     money_or_empty(row[2]),
-                    money_or_empty(row[3]),
+                    Cell::Int(row[3]),
                     money_or_empty(row[4]),
                     money_or_empty(row[5]),
+                    money_or_empty(row[6]),
+                    money_or_empty(row[7]),
+                    money_or_empty(row[8]),
+                    money_or_empty(row[9]),
+                    money_or_empty(row[10]),
                 ];
                 self.sink.row(&cells, RowStyle::Data)?;
             }
@@ -745,7 +769,7 @@ fn close_libro_group(
 
 fn close_supplier_group(
     sink: &mut (dyn Sink + Send),
-    group: &mut Option<(icc_core::Rut, String, u32, u64, Sums<6>)>,
+    group: &mut Option<(icc_core::Rut, String, u32, u64, Sums<11>)>,
 ) -> Result<(), ExportError> {
     let Some((rut, name, first, n, sums)) = group.take() else {
         return Ok(());
