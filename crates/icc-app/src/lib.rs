@@ -70,7 +70,9 @@ pub use import::{
     PreviewRow, TotalReport, read_mapping_file,
 };
 pub use invoices::InvoiceView;
-pub use nominas::{BankFileReport, CesionRequest, Payee, RunView, SPLIT_LIMIT_SETTING};
+pub use nominas::{
+    BankFileReport, CesionRequest, Payee, PaymentSettings, RunView, SPLIT_LIMIT_SETTING,
+};
 pub use pagos::{InvoicePayments, PaymentReceipt, PaymentRequest, parse_monto};
 pub use seed::SeedReport;
 pub use settings::LOCK_MINUTES_RANGE;

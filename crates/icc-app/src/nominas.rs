@@ -44,6 +44,10 @@ pub struct RunView {
 /// Settings key of the split limit of one transfer (pesos; 7,000,000 when absent).
 pub const SPLIT_LIMIT_SETTING: &str = "pagos.limite_transferencia";
 
+/// Settings key: `1` groups a run's lines to the same account into one transfer (off when
+/// absent).
+pub const GROUP_SETTING: &str = "pagos.agrupar_transferencias";
+
 /// What writing a run's bank file did (CLI `--json`).
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -287,7 +291,7 @@ impl App {
         let payments: Vec<Payment> = lines
             .iter()
             .map(|(l, a)| Payment {
-                folio: l.folio,
+                folios: vec![l.folio],
                 nombre: a.titular_nombre.clone(),
                 rut: a.titular_rut.clone(),
                 banco_codigo: a.banco.clone(),
@@ -307,6 +311,16 @@ impl App {
                 row.corte
             ))
         })?;
+        let grouped = self
+            .store
+            .setting(GROUP_SETTING)
+            .await?
+            .is_some_and(|v| v.trim() == "1");
+        let payments = if grouped {
+            icc_io::bank::group_by_account(&payments)
+        } else {
+            payments
+        };
         let rows = transfers(&payments, limit, corte);
         let format = SantanderTemplate;
         let bytes = format
@@ -426,5 +440,74 @@ impl App {
             )));
         }
         Ok(self.store.cesiones(key.as_ref()).await?)
+    }
+}
+
+/// The company's payment rules (CLI `icc pagos configuracion --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PaymentSettings {
+    /// Assigned invoices of 10,000,000 or more are paid at 60 days.
+    pub regla_60_dias: bool,
+    /// Largest transfer; larger lines are cut into parts.
+    pub limite_transferencia: i64,
+    /// One transfer per payee account instead of one per invoice.
+    pub agrupar_transferencias: bool,
+}
+
+impl App {
+    /// The payment rules in force (defaults where none was set).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn payment_settings(&self, _s: &Session) -> Result<PaymentSettings> {
+        let get = |k| self.store.setting(k);
+        Ok(PaymentSettings {
+            regla_60_dias: get(RULE_60_SETTING).await?.is_none_or(|v| v.trim() != "0"),
+            limite_transferencia: get(SPLIT_LIMIT_SETTING)
+                .await?
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|l: &i64| *l > 0)
+                .unwrap_or(icc_io::bank::DEFAULT_SPLIT_LIMIT),
+            agrupar_transferencias: get(GROUP_SETTING).await?.is_some_and(|v| v.trim() == "1"),
+        })
+    }
+
+    /// Changes the payment rules given (`PaymentSettings` permission); each change audited.
+    ///
+    /// # Errors
+    /// Forbidden for the role; a limit of 0 or less.
+    pub async fn set_payment_settings(
+        &self,
+        s: &Session,
+        regla_60_dias: Option<bool>,
+        limite_transferencia: Option<i64>,
+        agrupar_transferencias: Option<bool>,
+    ) -> Result<PaymentSettings> {
+        s.require(Permission::PaymentSettings)?;
+        if let Some(l) = limite_transferencia
+            && l <= 0
+        {
+            return Err(AppError::Invalid(format!(
+                "el límite por transferencia debe ser mayor que cero, no {}",
+                Clp::new(l)
+            )));
+        }
+        let flag = |b: bool| if b { "1" } else { "0" }.to_owned();
+        let changes: Vec<(&'static str, String)> = [
+            regla_60_dias.map(|b| (RULE_60_SETTING, flag(b))),
+            limite_transferencia.map(|l| (SPLIT_LIMIT_SETTING, l.to_string())),
+            agrupar_transferencias.map(|b| (GROUP_SETTING, flag(b))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut tx = self.store.write(&s.username).await?;
+        for (key, value) in changes {
+            tx.set_setting(key, &value).await?;
+            tx.audit("setting", key, "update", Some("valor"), None, Some(value));
+        }
+        tx.commit().await?;
+        self.payment_settings(s).await
     }
 }

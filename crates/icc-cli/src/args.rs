@@ -398,6 +398,20 @@ pub enum PagosCommand {
     },
     /// Lista las tasas de interés por mes
     Tasas,
+    /// Muestra las reglas de pago de la empresa
+    Configuracion,
+    /// Cambia las reglas de pago de la empresa (solo administración)
+    Configurar {
+        /// Facturas cedidas de $10.000.000 o más se pagan a 60 días: si o no
+        #[arg(long, value_name = "si|no")]
+        regla_60_dias: Option<String>,
+        /// Monto máximo de una transferencia; las mayores se dividen en partes
+        #[arg(long, value_name = "MONTO")]
+        limite: Option<String>,
+        /// Una transferencia por cuenta del beneficiario en vez de una por factura: si o no
+        #[arg(long, value_name = "si|no")]
+        agrupar: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

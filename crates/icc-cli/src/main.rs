@@ -891,6 +891,19 @@ fn filter_from(f: &FilterArgs) -> Result<InvoiceFilter, Failure> {
     .parse()?)
 }
 
+fn payment_settings_text(c: &icc_app::PaymentSettings) -> String {
+    format!(
+        "Regla de 60 días para cedidas de $10.000.000 o más: {}. Límite por transferencia: {}. Agrupar por cuenta: {}.",
+        if c.regla_60_dias { "sí" } else { "no" },
+        icc_core::Clp::new(c.limite_transferencia),
+        if c.agrupar_transferencias {
+            "sí"
+        } else {
+            "no"
+        }
+    )
+}
+
 async fn cuentas(
     app: &App,
     s: &Session,
@@ -1027,6 +1040,36 @@ async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Re
             );
         }
         PagosCommand::Tasas => output::rates(json, &app.interest_rates(s).await?),
+        PagosCommand::Configuracion => {
+            let c = app.payment_settings(s).await?;
+            output::done(json, &c, &payment_settings_text(&c));
+        }
+        PagosCommand::Configurar {
+            regla_60_dias,
+            limite,
+            agrupar,
+        } => {
+            let yes_no = |flag: &str, v: &Option<String>| -> Result<Option<bool>, Failure> {
+                v.as_deref()
+                    .map(|t| match t.trim().to_lowercase().as_str() {
+                        "si" | "sí" | "s" | "1" => Ok(true),
+                        "no" | "n" | "0" => Ok(false),
+                        other => Err(Failure::usage(format!(
+                            "{flag}: «{other}» no es válido; use si o no"
+                        ))),
+                    })
+                    .transpose()
+            };
+            let c = app
+                .set_payment_settings(
+                    s,
+                    yes_no("--regla-60-dias", regla_60_dias)?,
+                    limite.as_deref().map(icc_app::parse_monto).transpose()?,
+                    yes_no("--agrupar", agrupar)?,
+                )
+                .await?;
+            output::done(json, &c, &payment_settings_text(&c));
+        }
         PagosCommand::Nueva { corte } => {
             let corte = corte
                 .as_deref()

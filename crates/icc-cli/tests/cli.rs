@@ -2235,6 +2235,64 @@ fn a_payment_run_is_prepared_approved_by_the_gerente_and_marked_paid() {
             Some(&format!("{PW}\n")),
         ));
     }
+    // the payment rules: defaults, changed by the admin only, checked
+    let c = ok_json(icc(
+        d.path(),
+        &["--user", "contadora", "pagos", "configuracion", "--json"],
+        None,
+    ));
+    assert_eq!(
+        (
+            &c["regla_60_dias"],
+            &c["limite_transferencia"],
+            &c["agrupar_transferencias"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(7_000_000),
+            &serde_json::json!(false)
+        )
+    );
+    let out = icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "pagos",
+            "configurar",
+            "--agrupar",
+            "si",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let c = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "pagos",
+            "configurar",
+            "--agrupar",
+            "si",
+            "--limite",
+            "5.000.000",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        (&c["limite_transferencia"], &c["agrupar_transferencias"]),
+        (&serde_json::json!(5_000_000), &serde_json::json!(true))
+    );
+    for bad in [["--agrupar", "quizas"], ["--limite", "0"]] {
+        let out = icc(
+            d.path(),
+            &["--user", "admin", "pagos", "configurar", bad[0], bad[1]],
+            None,
+        );
+        assert!(!out.status.success(), "{bad:?}");
+    }
     let out = icc(
         d.path(),
         &[

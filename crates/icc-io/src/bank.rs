@@ -15,8 +15,8 @@ pub const DEFAULT_SPLIT_LIMIT: i64 = 7_000_000;
 /// One line of a run, paid to one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
-    /// Folio of the invoice paid.
-    pub folio: i64,
+    /// Folios of the invoices paid (one, or several when a payee's lines are grouped).
+    pub folios: Vec<i64>,
     /// Payee's name (the account holder's).
     pub nombre: String,
     /// Payee's RUT, `12345678-K`.
@@ -42,7 +42,8 @@ pub struct Transfer {
     pub payment: Payment,
     /// This row's amount.
     pub monto: i64,
-    /// `PAGO FACTURA {folio}` or `PAGO FACTURA {folio} PARTE n`.
+    /// `PAGO FACTURA {folio}`, `PAGO FACTURAS {folio}, {folio}` when grouped, and ` PARTE n`
+    /// when split.
     pub glosa: String,
     /// `PAGO PROVEEDORES dd mm aaaa`.
     pub mensaje: String,
@@ -57,11 +58,16 @@ pub fn transfers(payments: &[Payment], limit: i64, fecha: NaiveDate) -> Vec<Tran
     let mensaje = format!("PAGO PROVEEDORES {}", fecha.format("%d %m %Y"));
     let mut out = Vec::new();
     for p in payments {
+        let folios: Vec<String> = p.folios.iter().map(ToString::to_string).collect();
+        let glosa = match folios.as_slice() {
+            [one] => format!("PAGO FACTURA {one}"),
+            many => format!("PAGO FACTURAS {}", many.join(", ")),
+        };
         if limit < 1 || p.monto <= limit {
             out.push(Transfer {
                 payment: p.clone(),
                 monto: p.monto,
-                glosa: format!("PAGO FACTURA {}", p.folio),
+                glosa,
                 mensaje: mensaje.clone(),
             });
             continue;
@@ -73,11 +79,30 @@ pub fn transfers(payments: &[Payment], limit: i64, fecha: NaiveDate) -> Vec<Tran
             out.push(Transfer {
                 payment: p.clone(),
                 monto,
-                glosa: format!("PAGO FACTURA {} PARTE {part}", p.folio),
+                glosa: format!("{glosa} PARTE {part}"),
                 mensaje: mensaje.clone(),
             });
             left -= monto;
             part += 1;
+        }
+    }
+    out
+}
+
+/// One transfer per payee account instead of one per invoice (a company setting): payments
+/// to the same holder, bank and number are summed, their folios listed in order.
+pub fn group_by_account(payments: &[Payment]) -> Vec<Payment> {
+    let mut out: Vec<Payment> = Vec::new();
+    for p in payments {
+        match out
+            .iter_mut()
+            .find(|g| g.rut == p.rut && g.banco_codigo == p.banco_codigo && g.numero == p.numero)
+        {
+            Some(g) => {
+                g.monto = g.monto.saturating_add(p.monto);
+                g.folios.extend(&p.folios);
+            }
+            None => out.push(p.clone()),
         }
     }
     out
@@ -181,7 +206,7 @@ mod tests {
 
     fn payment(folio: i64, monto: i64) -> Payment {
         Payment {
-            folio,
+            folios: vec![folio],
             nombre: "Ferretería Ñuñoa Ltda.".into(),
             rut: "76555835-2".into(),
             banco_codigo: "037".into(),
@@ -212,6 +237,20 @@ mod tests {
             ]
         );
         assert!(t.iter().all(|t| t.mensaje == "PAGO PROVEEDORES 04 12 2026"));
+        // grouped per account: one transfer listing the folios, split like any other
+        let mut other = payment(9, 1_000);
+        other.numero = "999".into();
+        let grouped = group_by_account(&[payment(10, 4_000_000), other, payment(11, 5_000_000)]);
+        let t = transfers(&grouped, 7_000_000, d);
+        let rows: Vec<(i64, &str)> = t.iter().map(|t| (t.monto, t.glosa.as_str())).collect();
+        assert_eq!(
+            rows,
+            [
+                (7_000_000, "PAGO FACTURAS 10, 11 PARTE 1"),
+                (2_000_000, "PAGO FACTURAS 10, 11 PARTE 2"),
+                (1_000, "PAGO FACTURA 9"),
+            ]
+        );
         // exactly twice the limit: two parts, nothing left over
         let t = transfers(&[payment(5, 14_000_000)], 7_000_000, d);
         assert_eq!(
