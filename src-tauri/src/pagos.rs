@@ -3,7 +3,6 @@
 //! arguments and call it.
 
 use icc_app::{AccountRequest, Bank, BankFileReport, RunRow, RunView, SupplierAccount};
-use serde::Deserialize;
 use tauri::State;
 
 use crate::desktop::Desktop;
@@ -18,25 +17,6 @@ fn date(field: &'static str, raw: Option<&str>) -> R<Option<chrono::NaiveDate>> 
         .map(|t| icc_core::parse_date(field, t))
         .transpose()
         .map_err(icc_app::AppError::from)?)
-}
-
-/// A bank account as the form sends it.
-#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
-pub struct AccountInput {
-    /// Supplier's RUT.
-    pub rut: String,
-    /// Bank code or name.
-    pub banco: String,
-    /// corriente, vista, ahorro, rut.
-    pub tipo: String,
-    /// Account number.
-    pub numero: String,
-    /// Holder's RUT (the supplier's when empty).
-    pub titular_rut: Option<String>,
-    /// Holder's name.
-    pub titular_nombre: String,
-    /// Notice e-mail.
-    pub email: Option<String>,
 }
 
 /// This Friday (today on a Friday), `AAAA-MM-DD`: the default cut-off of a run.
@@ -155,22 +135,12 @@ pub async fn list_bank_accounts(
 
 /// Enters a supplier's bank account (pending until someone else approves it).
 #[tauri::command]
-pub async fn add_bank_account(d: State<'_, Desktop>, account: AccountInput) -> R<SupplierAccount> {
+pub async fn add_bank_account(
+    d: State<'_, Desktop>,
+    account: AccountRequest,
+) -> R<SupplierAccount> {
     let s = d.session()?;
-    Ok(d.app
-        .add_bank_account(
-            &s,
-            AccountRequest {
-                rut: account.rut,
-                banco: account.banco,
-                tipo: account.tipo,
-                numero: account.numero,
-                titular_rut: account.titular_rut,
-                titular_nombre: account.titular_nombre,
-                email: account.email,
-            },
-        )
-        .await?)
+    Ok(d.app.add_bank_account(&s, account).await?)
 }
 
 /// Approves a pending account someone else entered.

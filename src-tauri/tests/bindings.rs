@@ -58,7 +58,7 @@ fn generate(dir: &Path) {
     icc_app::SupplierAccount::export_all(&cfg).unwrap();
     icc_app::Bank::export_all(&cfg).unwrap();
     icc_app::BankFileReport::export_all(&cfg).unwrap();
-    icc_desktop::pagos::AccountInput::export_all(&cfg).unwrap();
+    icc_app::AccountRequest::export_all(&cfg).unwrap();
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -37,7 +37,7 @@ import type { SyncReport } from "./bindings/SyncReport";
 import type { SyncStatus } from "./bindings/SyncStatus";
 import type { UpdateOffer } from "./bindings/UpdateOffer";
 import type { UpdateSource } from "./bindings/UpdateSource";
-import type { AccountInput } from "./bindings/AccountInput";
+import type { AccountRequest } from "./bindings/AccountRequest";
 import type { Bank } from "./bindings/Bank";
 import type { BankFileReport } from "./bindings/BankFileReport";
 import type { RunRow } from "./bindings/RunRow";
@@ -50,7 +50,7 @@ export type { Attachment, BackupInfo, SupplierRow, CredentialStatus, IconstruyeS
 export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncReport, SyncStatus };
 
 export type { Page };
-export type { AccountInput, Bank, BankFileReport, RunRow, RunView, SupplierAccount };
+export type { AccountRequest, Bank, BankFileReport, RunRow, RunView, SupplierAccount };
 
 /** Listeners for "the session is locked" answers, so any screen falls back to the lock screen. */
 const lockedListeners: Array<() => void> = [];
@@ -145,7 +145,7 @@ export const api = {
   markRunSent: (run: string) => call<RunView>("mark_run_sent", { run }),
   markRunPaid: (run: string, fecha: string | null) => call<RunView>("mark_run_paid", { run, fecha }),
   listBankAccounts: (estado: string | null) => call<SupplierAccount[]>("list_bank_accounts", { estado }),
-  addBankAccount: (account: AccountInput) => call<SupplierAccount>("add_bank_account", { account }),
+  addBankAccount: (account: AccountRequest) => call<SupplierAccount>("add_bank_account", { account }),
   approveBankAccount: (id: string) => call<SupplierAccount>("approve_bank_account", { id }),
   listBanks: () => call<Bank[]>("list_banks"),
 };

@@ -8,8 +8,9 @@ use icc_store::cuentas::{Bank, NewAccount, SupplierAccount};
 
 use crate::{App, AppError, Result, Session};
 
-/// An account as people type it.
-#[derive(Debug, Clone, Default)]
+/// An account as people type it (the Cuentas form sends it as is).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountRequest {
     /// The supplier's RUT.
     pub rut: String,

@@ -52,6 +52,27 @@ fn init(dir: &Path) {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// Adds a user (password `PW`) as the admin; `obras` comma-separated, or empty.
+fn add_user(dir: &Path, name: &str, role: &str, obras: &str) {
+    ok_json(icc(
+        dir,
+        &[
+            "--user",
+            "admin",
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--obras",
+            obras,
+            "--password-stdin",
+            "--json",
+        ],
+        Some(&format!("{PW}\n")),
+    ));
+}
+
 fn seeded() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     init(d.path());
@@ -2049,25 +2070,8 @@ fn bank_accounts_need_a_second_person_to_become_payable() {
         ],
         None,
     ));
-    for (name, role) in [("contadora", "contabilidad"), ("jperez", "admin_obra")] {
-        ok_json(icc(
-            d.path(),
-            &[
-                "--user",
-                "admin",
-                "users",
-                "add",
-                name,
-                "--role",
-                role,
-                "--obras",
-                "OB-1",
-                "--password-stdin",
-                "--json",
-            ],
-            Some(&format!("{PW}\n")),
-        ));
-    }
+    add_user(d.path(), "contadora", "contabilidad", "OB-1");
+    add_user(d.path(), "jperez", "admin_obra", "OB-1");
     let a = ok_json(icc(
         d.path(),
         &[
@@ -2218,23 +2222,8 @@ fn bank_accounts_need_a_second_person_to_become_payable() {
 #[test]
 fn a_payment_run_is_prepared_approved_by_the_gerente_and_marked_paid() {
     let d = seeded();
-    for (name, role) in [("contadora", "contabilidad"), ("gerente", "gerente")] {
-        ok_json(icc(
-            d.path(),
-            &[
-                "--user",
-                "admin",
-                "users",
-                "add",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-                "--json",
-            ],
-            Some(&format!("{PW}\n")),
-        ));
-    }
+    add_user(d.path(), "contadora", "contabilidad", "");
+    add_user(d.path(), "gerente", "gerente", "");
     // the payment rules: defaults, changed by the admin only, checked
     let c = ok_json(icc(
         d.path(),
