@@ -663,6 +663,7 @@ impl App {
             .iter()
             .map(|i| (i.invoice.clone(), Some(i.raw.clone())))
             .collect();
+        tx.historical_import();
         let inserted = tx.insert_invoices(&rows, &mut |_| true).await?;
         report.invoices = inserted.inserted.len();
         report.existing = inserted.duplicates;

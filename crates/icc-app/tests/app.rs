@@ -955,6 +955,15 @@ async fn the_predecessor_migrates_with_its_quirks_and_a_second_run_changes_nothi
     assert!(stored.password_legacy);
     let admin = app.login(admin_name, admin_pw.as_str()).await.unwrap();
     assert_eq!(admin.role, Role::Admin);
+    // migrated documents were received long ago: the migration day is not their import
+    // date, so no due date runs from it
+    let migrated = all(&app, &admin, InvoiceFilter::default()).await;
+    assert_eq!(migrated.len(), r.invoices);
+    for row in &migrated {
+        let v = app.show_invoice(&admin, &row.id).await.unwrap();
+        assert_eq!(v.detail.fecha_importacion, None, "{}", row.id);
+        assert_ne!(v.vence_fuente.as_str(), "importacion");
+    }
     let stored = app.store().user(admin_name).await.unwrap().unwrap();
     assert!(!stored.password_legacy);
     assert!(stored.password_hash.starts_with("$argon2id$"));

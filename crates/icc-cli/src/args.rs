@@ -279,7 +279,7 @@ pub enum CesionesCommand {
         /// Monto cedido en pesos
         #[arg(long)]
         monto: String,
-        /// Fecha de la cesión, DD-MM-AAAA [HH:MM]
+        /// Fecha de la cesión, DD-MM-AAAA o DD-MM-AAAA HH:MM
         #[arg(long)]
         fecha: String,
     },

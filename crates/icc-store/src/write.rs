@@ -159,6 +159,9 @@ pub struct WriteTx {
     now: String,
     /// The local date of `now`: the import date of documents imported here.
     today: chrono::NaiveDate,
+    /// Documents inserted by this transaction were received long before today (a
+    /// migration): today is not their import date.
+    historical: bool,
     audit: Vec<AuditRow>,
     /// Whether this transaction enlarged the connection's page cache for a bulk write.
     bulk_cache: bool,
@@ -197,6 +200,7 @@ impl WriteTx {
             actor: actor.to_owned(),
             now: now_utc(),
             today: chrono::Local::now().date_naive(),
+            historical: false,
             audit: Vec::new(),
             bulk_cache: false,
             deferred_indexes: Vec::new(),
@@ -269,7 +273,15 @@ impl WriteTx {
     /// had one (imported before import dates were recorded).
     pub(crate) fn import_date(&self, inv: &Invoice) -> Option<chrono::NaiveDate> {
         inv.fecha_importacion
-            .or((!self.sync.remote).then_some(self.today))
+            .or((!self.sync.remote && !self.historical).then_some(self.today))
+    }
+
+    /// Says the documents this transaction inserts were received before today (the
+    /// predecessor's, migrated): they keep only the import date they carry, so a due date
+    /// without SII reception runs from emission, never from the migration day (which would
+    /// hide how late they are).
+    pub fn historical_import(&mut self) {
+        self.historical = true;
     }
 
     /// The audit action of a field change: `sync` when applying the server's changes.
