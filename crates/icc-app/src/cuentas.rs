@@ -271,10 +271,24 @@ pub struct AccountImportIssue {
     pub message: String,
 }
 
-/// Lowercase words without accents or punctuation.
+/// Lowercase words without accents or punctuation, and without `banco`, `de`, `del`.
 fn words(s: &str) -> Vec<String> {
-    let folded: String = s
-        .to_lowercase()
+    fold(s)
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "banco" | "de" | "del"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every letter and digit, lowercase and without accents, run together: `Banco Estado` and
+/// `BancoEstado` are both `bancoestado`.
+fn squash(s: &str) -> String {
+    fold(s).split_whitespace().collect()
+}
+
+/// Lowercase, accents dropped, anything but letters and digits as spaces.
+fn fold(s: &str) -> String {
+    s.to_lowercase()
         .chars()
         .map(|c| match c {
             'á' => 'a',
@@ -286,11 +300,6 @@ fn words(s: &str) -> Vec<String> {
             c if c.is_alphanumeric() => c,
             _ => ' ',
         })
-        .collect();
-    folded
-        .split_whitespace()
-        .filter(|w| !matches!(*w, "banco" | "de" | "del"))
-        .map(str::to_owned)
         .collect()
 }
 
@@ -302,25 +311,35 @@ fn bank_code_in(banks: &[Bank], raw: &str) -> Result<String> {
             && t.bytes().all(|c| c.is_ascii_digit())
             && t.trim_start_matches('0') == b.code.trim_start_matches('0')
     });
-    let found = by_code.or_else(|| {
-        let given = words(t);
-        let squashed = given.concat();
-        let matches: Vec<&Bank> = active()
-            .filter(|b| {
-                let name = words(&b.name);
-                !given.is_empty()
-                    && (given.iter().all(|w| name.contains(w))
-                        || name.concat() == squashed
-                        || words(&b.name.replace(' ', "")).concat() == squashed)
-            })
-            .collect();
-        (matches.len() == 1).then(|| matches[0])
-    });
-    found.map(|b| b.code.clone()).ok_or_else(|| {
-            AppError::Invalid(format!(
-                "el banco «{t}» no está en la tabla de bancos; use su código (por ejemplo 037 Santander) o vea la lista con icc cuentas-bancarias bancos"
-            ))
+    if let Some(b) = by_code {
+        return Ok(b.code.clone());
+    }
+    // the name itself, however it is spaced or accented
+    let exact: Vec<&Bank> = active().filter(|b| squash(&b.name) == squash(t)).collect();
+    if let [one] = exact.as_slice() {
+        return Ok(one.code.clone());
+    }
+    let given = words(t);
+    let matches: Vec<&Bank> = active()
+        .filter(|b| {
+            let name = words(&b.name);
+            !given.is_empty()
+                && (given.iter().all(|w| name.contains(w)) || squash(&b.name) == squash(t))
         })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.code.clone()),
+        [] => Err(AppError::Invalid(format!(
+            "el banco «{t}» no está en la tabla de bancos; use su código (por ejemplo 037 Santander) o vea la lista con icc cuentas-bancarias bancos"
+        ))),
+        many => Err(AppError::Invalid(format!(
+            "el banco «{t}» puede ser {}; use el código",
+            many.iter()
+                .map(|b| format!("{} {}", b.code, b.name))
+                .collect::<Vec<_>>()
+                .join(" o ")
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -355,6 +374,26 @@ mod tests {
         ] {
             assert_eq!(bank_code_in(&banks, raw).unwrap(), code, "{raw}");
         }
+        let two = [
+            Bank {
+                code: "014".into(),
+                name: "Scotiabank Chile".into(),
+                active: true,
+            },
+            Bank {
+                code: "504".into(),
+                name: "BBVA / Scotiabank".into(),
+                active: true,
+            },
+        ];
+        let e = bank_code_in(&two, "scotiabank").unwrap_err().to_string();
+        assert!(
+            e.contains("014 Scotiabank Chile o 504 BBVA / Scotiabank"),
+            "{e}"
+        );
+        assert_eq!(bank_code_in(&two, "bbva").unwrap(), "504");
+        assert_eq!(bank_code_in(&two, "BBVA Scotiabank").unwrap(), "504");
+        assert_eq!(bank_code_in(&two, "Scotiabank Chile").unwrap(), "014");
         for bad in ["", "999", "Banco", "Banco Inexistente"] {
             let e = bank_code_in(&banks, bad).unwrap_err().to_string();
             assert!(e.contains("tabla de bancos"), "{bad}: {e}");

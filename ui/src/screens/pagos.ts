@@ -14,19 +14,13 @@ const RUN_STATES: Record<string, string> = {
   pagada: "pagada",
 };
 
-/** `AAAA-MM-DD` → `DD-MM-AAAA`, as the cut-off field shows it. */
-function dmy(iso: string): string {
-  const [y, m, d] = iso.split("-");
-  return `${d}-${m}-${y}`;
-}
-
 export function pagosScreen(session: SessionInfo): HTMLElement {
   const may = (p: string) => session.permissions.includes(p);
   const msg = h("p", { class: "msg", hidden: true, role: "alert", id: "pagos-msg" });
   const list = h("table", { id: "runs-table" });
   const detail = h("div", { id: "run-detail" });
   const corte = h("input", { id: "run-corte", size: 12, placeholder: "DD-MM-AAAA" });
-  api.paymentCutoff().then((c) => (corte.value = dmy(c)), () => {});
+  api.paymentCutoff().then((c) => (corte.value = fecha(c)), () => {});
 
   const fail = (e: unknown) => say(msg, errorText(e));
   const loadList = async () => {
