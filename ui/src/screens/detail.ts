@@ -141,7 +141,9 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
     };
     const may = (p: string) => session.permissions.includes(p);
     const actions = h("div", { class: "actions" });
-    if (may("approve")) {
+    // only what the status machine allows from here (Rust checks it again)
+    const from = (...states: string[]) => states.includes(v.estado);
+    if (may("approve") && from("recibida", "en_revision")) {
       actions.append(
         h(
           "button",
@@ -165,7 +167,7 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
         ),
       );
     }
-    if (may("review")) {
+    if (may("review") && from("recibida", "aprobada", "rechazada")) {
       actions.append(h("button", { id: "detail-review", onclick: () => act("en_revision", null).catch((e) => say(msg, errorText(e))) }, "Poner en revisión"));
     }
     const plazo = v.plazo_reclamo_estado ?? "";
