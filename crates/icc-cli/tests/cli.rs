@@ -43,6 +43,13 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs `icc args` and checks it fails saying `needle`.
+fn refused(dir: &Path, args: &[&str], needle: &str) {
+    let out = icc(dir, args, None);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+}
+
 fn init(dir: &Path) {
     let out = icc(
         dir,
@@ -2006,9 +2013,7 @@ fn payments_and_interest_rates_follow_the_contract() {
         } else {
             args.extend([flag, value]);
         }
-        let out = icc(d.path(), &args, None);
-        assert!(!out.status.success(), "{flag} {value}");
-        assert!(stderr(&out).contains(needle), "{flag}: {}", stderr(&out));
+        refused(d.path(), &args, needle);
     }
     // the rest settles it
     let r = ok_json(icc(
@@ -2195,9 +2200,7 @@ fn bank_accounts_need_a_second_person_to_become_payable() {
         ];
         let at = args.iter().position(|a| *a == flag).unwrap();
         args[at + 1] = value;
-        let out = icc(d.path(), &args, None);
-        assert!(!out.status.success(), "{flag} {value}");
-        assert!(stderr(&out).contains(needle), "{flag}: {}", stderr(&out));
+        refused(d.path(), &args, needle);
     }
     let banks = ok_json(icc(
         d.path(),
