@@ -34,19 +34,29 @@ fn kind_of(name: &str, bytes: &[u8]) -> Result<(&'static str, &'static str)> {
     }
 }
 
-/// Writes `bytes` as `dir/name` unless it exists, through a temporary file and a rename,
-/// so a crash never leaves a half-written attachment under its final name.
+/// Writes `bytes` as `dir/name` unless it exists, so a crash never leaves a half-written
+/// attachment under its final name.
 fn keep(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let dst = dir.join(name);
-    if dst.exists() {
-        return Ok(dst);
+    if !dst.exists() {
+        write_atomically(&dst, bytes)?;
     }
+    Ok(dst)
+}
+
+/// Writes `bytes` to `out` through a synced temporary file in the same folder and a rename,
+/// so a crash never leaves a half-written file under its name.
+pub(crate) fn write_atomically(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(&dst).map_err(|e| e.error)?;
-    Ok(dst)
+    tmp.persist(out).map_err(|e| e.error)?;
+    Ok(())
 }
 
 impl App {

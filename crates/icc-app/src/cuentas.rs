@@ -229,15 +229,7 @@ impl App {
             report.creadas += 1;
         }
         tx.commit().await?;
-        report.errores = errores
-            .into_iter()
-            .map(|i| AccountImportIssue {
-                row: i.row,
-                column: i.column,
-                value: i.value,
-                message: i.message,
-            })
-            .collect();
+        report.errores = errores;
         tracing::info!(file = %name, created = report.creadas, user = %s.username, "bank accounts imported, pending approval");
         Ok(report)
     }
@@ -252,28 +244,15 @@ pub struct AccountImportReport {
     pub creadas: u64,
     /// Rows already entered.
     pub repetidas: u64,
-    /// Rows that could not be read.
-    pub errores: Vec<AccountImportIssue>,
+    /// Rows that could not be read: row, column, value, message.
+    pub errores: Vec<icc_io::RowIssue>,
     /// Rows read with an assumption to check.
     pub avisos: Vec<String>,
 }
 
-/// A row of a transfer sheet that could not be read.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AccountImportIssue {
-    /// Row in the file.
-    pub row: Option<u64>,
-    /// Column.
-    pub column: Option<String>,
-    /// Value found.
-    pub value: Option<String>,
-    /// What is wrong, in Spanish.
-    pub message: String,
-}
-
 /// Lowercase words without accents or punctuation, and without `banco`, `de`, `del`.
 fn words(s: &str) -> Vec<String> {
-    fold(s)
+    icc_io::header::normalize(s)
         .split_whitespace()
         .filter(|w| !matches!(*w, "banco" | "de" | "del"))
         .map(str::to_owned)
@@ -283,24 +262,7 @@ fn words(s: &str) -> Vec<String> {
 /// Every letter and digit, lowercase and without accents, run together: `Banco Estado` and
 /// `BancoEstado` are both `bancoestado`.
 fn squash(s: &str) -> String {
-    fold(s).split_whitespace().collect()
-}
-
-/// Lowercase, accents dropped, anything but letters and digits as spaces.
-fn fold(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'á' => 'a',
-            'é' => 'e',
-            'í' => 'i',
-            'ó' => 'o',
-            'ú' | 'ü' => 'u',
-            'ñ' => 'n',
-            c if c.is_alphanumeric() => c,
-            _ => ' ',
-        })
-        .collect()
+    icc_io::header::normalize(s).split_whitespace().collect()
 }
 
 fn bank_code_in(banks: &[Bank], raw: &str) -> Result<String> {

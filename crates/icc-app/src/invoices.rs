@@ -41,6 +41,9 @@ pub struct InvoiceView {
     /// Balance, payments and late interest; absent for documents that are not paid (notes,
     /// guides).
     pub pagos: Option<crate::InvoicePayments>,
+    /// The statuses this user may move it to from its current one (screens offer only
+    /// these).
+    pub cambios_de_estado: Vec<String>,
 }
 
 /// Fills what the store leaves for people and today's date: the claim deadline's state,
@@ -162,7 +165,7 @@ impl App {
         let pagos = if DteType::new(u16::try_from(detail.row.tipo_dte).unwrap_or(0))
             .is_ok_and(|t| t.total_sign() > 0)
         {
-            Some(self.payments_of(&detail).await?)
+            Some(self.payments_of(s, &detail).await?)
         } else {
             None
         };
@@ -170,6 +173,14 @@ impl App {
         v.adjuntos = adjuntos;
         v.relacionados = relacionados;
         v.pagos = pagos;
+        // what this user may move it to from here (Rust checks it again on the change)
+        if let Ok(from) = v.detail.row.estado.parse::<InvoiceStatus>() {
+            v.cambios_de_estado = InvoiceStatus::ALL
+                .into_iter()
+                .filter(|to| from.can_become(*to) && s.may(Permission::for_status(*to)))
+                .map(|to| to.as_str().to_owned())
+                .collect();
+        }
         Ok(v)
     }
 
@@ -300,5 +311,6 @@ fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
         vence_fuente: fuente,
         vence_fuente_nombre: fuente.label(),
         pagos: None,
+        cambios_de_estado: Vec::new(),
     }
 }

@@ -47,7 +47,7 @@ pub use auth::{
 };
 pub use backup::{BACKUPS_DIR, BackupInfo, keep_set, restore_without_live_db};
 pub use credentials::{CREDENTIALS, CredentialSpec, CredentialStatus, KEYRING_SERVICE};
-pub use cuentas::{AccountImportIssue, AccountImportReport, AccountRequest};
+pub use cuentas::{AccountImportReport, AccountRequest};
 pub use dashboard::{AgingSlice, ClaimSlice, Dashboard, ObraSpend};
 pub use doctor::{Check, DoctorReport};
 pub use error::{AppError, Result};

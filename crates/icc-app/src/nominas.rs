@@ -83,22 +83,9 @@ pub struct CesionRequest {
     pub fecha: String,
 }
 
-/// Writes `bytes` to `out` through a temporary file in the same folder and a rename, so a
-/// crash never leaves a half-written file under its name.
+/// Writes a file the user asked for, atomically; a failure says which file and what to do.
 fn write_atomically(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| std::path::Path::new("."));
-    let write = || -> std::io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(out).map_err(|e| e.error)?;
-        Ok(())
-    };
-    write().map_err(|e| {
+    crate::attachments::write_atomically(out, bytes).map_err(|e| {
         AppError::Invalid(format!(
             "no se pudo escribir {}: {e}; elija otra carpeta",
             out.display()

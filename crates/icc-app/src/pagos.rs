@@ -48,6 +48,9 @@ pub struct InvoicePayments {
     pub pagos: Vec<PaymentRow>,
     /// Late days and interest on the balance today; absent while nothing is owed.
     pub mora: Option<LateInterest>,
+    /// Whether this user may record a payment of it now (its status takes payments, it
+    /// has a balance, the role may pay).
+    pub acepta_pago: bool,
 }
 
 /// Reads an amount of pesos as people type it: `1.500.000`, `1500000`, `$1.500.000`. No
@@ -168,11 +171,12 @@ impl App {
     /// As [`App::resolve_invoice`].
     pub async fn invoice_payments(&self, s: &Session, reference: &str) -> Result<InvoicePayments> {
         let detail = self.resolve_invoice(s, reference).await?;
-        self.payments_of(&detail).await
+        self.payments_of(s, &detail).await
     }
 
     pub(crate) async fn payments_of(
         &self,
+        s: &Session,
         detail: &icc_store::InvoiceDetail,
     ) -> Result<InvoicePayments> {
         let id: InvoiceId = detail.row.id.parse()?;
@@ -195,7 +199,17 @@ impl App {
             }
             _ => None,
         };
-        Ok(InvoicePayments { saldo, pagos, mora })
+        let estado = detail.row.estado.parse::<InvoiceStatus>().ok();
+        let acepta_pago = s.may(Permission::Pay)
+            && estado.is_some_and(|e| {
+                icc_core::pagos::check_payment(e, saldo.saldo, Clp::new(1)).is_ok()
+            });
+        Ok(InvoicePayments {
+            saldo,
+            pagos,
+            mora,
+            acepta_pago,
+        })
     }
 
     /// Sets the CMF *interés corriente* of a month (`MM-AAAA`, annual percent as `24,32`).

@@ -281,6 +281,21 @@ async fn the_bank_file_needs_approved_accounts_and_splits_large_lines() {
 #[tokio::test]
 async fn the_vencimientos_report_shows_credits_payments_and_the_balance() {
     let (dir, app, _admin, contadora, gerente) = setup().await;
+    // what the screens may offer is decided here: the gerente may pay and reopen, not void
+    let v = app
+        .show_invoice(&gerente, "76177907-9:33:88")
+        .await
+        .unwrap();
+    assert_eq!(
+        v.cambios_de_estado,
+        ["en_revision", "parcialmente_pagada", "pagada"]
+    );
+    assert!(v.pagos.as_ref().unwrap().acepta_pago);
+    let v = app
+        .show_invoice(&contadora, "76177907-9:33:88")
+        .await
+        .unwrap();
+    assert!(v.cambios_de_estado.contains(&"anulada".to_owned()));
     app.record_payment(
         &gerente,
         "76177907-9:33:88",
@@ -328,4 +343,21 @@ async fn the_vencimientos_report_shows_credits_payments_and_the_balance() {
         ),
         ("3000000", "-1000000", "2000000")
     );
+    // a paid invoice takes no more payments
+    app.record_payment(
+        &gerente,
+        "76177907-9:33:88",
+        icc_app::PaymentRequest {
+            monto: 2_000_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let v = app
+        .show_invoice(&gerente, "76177907-9:33:88")
+        .await
+        .unwrap();
+    assert!(!v.pagos.as_ref().unwrap().acepta_pago);
+    assert!(v.cambios_de_estado.is_empty(), "{:?}", v.cambios_de_estado);
 }

@@ -18,4 +18,9 @@ pagos: Array<PaymentRow>,
 /**
  * Late days and interest on the balance today; absent while nothing is owed.
  */
-mora: LateInterest | null, };
+mora: LateInterest | null, 
+/**
+ * Whether this user may record a payment of it now (its status takes payments, it
+ * has a balance, the role may pay).
+ */
+acepta_pago: boolean, };

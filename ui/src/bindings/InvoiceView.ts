@@ -50,6 +50,11 @@ vence_fuente_nombre: string,
  */
 pagos: InvoicePayments | null, 
 /**
+ * The statuses this user may move it to from its current one (screens offer only
+ * these).
+ */
+cambios_de_estado: Array<string>, 
+/**
  * SII reception (America/Santiago), `AAAA-MM-DDTHH:MM:SS`.
  */
 fecha_recepcion_sii: string | null, 

@@ -31,7 +31,7 @@ const MEDIOS: Record<string, string> = {
 };
 
 // The money side: balance (total − credit notes − payments), each payment, late interest.
-function paymentsBox(v: InvoiceView, mayPay: boolean, record: () => void): HTMLElement | string {
+function paymentsBox(v: InvoiceView, record: () => void): HTMLElement | string {
   const p = v.pagos;
   if (!p) return "";
   const s = p.saldo;
@@ -73,7 +73,7 @@ function paymentsBox(v: InvoiceView, mayPay: boolean, record: () => void): HTMLE
           ),
         )
       : h("p", { class: "muted" }, "Sin pagos registrados."),
-    mayPay && s.saldo > 0 && (v.estado === "aprobada" || v.estado === "parcialmente_pagada")
+    p.acepta_pago
       ? h("button", { type: "button", id: "detail-pay", onclick: record }, "Registrar pago…")
       : "",
   );
@@ -139,11 +139,10 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
       if (r.failed.length) throw r.failed[0];
       await load();
     };
-    const may = (p: string) => session.permissions.includes(p);
     const actions = h("div", { class: "actions" });
-    // only what the status machine allows from here (Rust checks it again)
-    const from = (...states: string[]) => states.includes(v.estado);
-    if (may("approve") && from("recibida", "en_revision")) {
+    // Rust says which statuses this user may move it to from here
+    const to = (estado: string) => v.cambios_de_estado.includes(estado);
+    if (to("aprobada")) {
       actions.append(
         h(
           "button",
@@ -157,6 +156,10 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
           },
           "Aprobar…",
         ),
+      );
+    }
+    if (to("rechazada")) {
+      actions.append(
         h(
           "button",
           {
@@ -167,7 +170,7 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
         ),
       );
     }
-    if (may("review") && from("recibida", "aprobada", "rechazada")) {
+    if (to("en_revision")) {
       actions.append(h("button", { id: "detail-review", onclick: () => act("en_revision", null).catch((e) => say(msg, errorText(e))) }, "Poner en revisión"));
     }
     const plazo = v.plazo_reclamo_estado ?? "";
@@ -241,7 +244,7 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
             ),
           )
         : "",
-      paymentsBox(v, may("pay"), () =>
+      paymentsBox(v, () =>
         modal(
           "Registrar pago",
           [
