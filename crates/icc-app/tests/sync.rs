@@ -21,6 +21,7 @@ async fn start_server() -> Server {
             ("contadora2", Role::Contabilidad, &[]),
             ("gerente", Role::Gerente, &[]),
             ("jefe1", Role::AdminObra, &["OB-1"]),
+            ("ti", Role::Admin, &[]),
         ],
         SERVER_PW,
     )
@@ -34,9 +35,15 @@ struct Laptop {
 }
 
 async fn laptop(server: &Server, server_user: &str) -> Laptop {
+    laptop_of(server, server_user, "admin").await
+}
+
+/// A laptop whose local administrator is `local_user` (people are told apart by name, on
+/// the laptop as on the server).
+async fn laptop_of(server: &Server, server_user: &str, local_user: &str) -> Laptop {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path()).await.unwrap();
-    let s = app.init("admin", PW).await.unwrap();
+    let s = app.init(local_user, PW).await.unwrap();
     app.login_server(&s, &server.url, server_user, SERVER_PW)
         .await
         .unwrap();
@@ -1269,5 +1276,176 @@ async fn a_new_laptop_joining_a_large_server_loads_everything_in_bulk_and_lists_
     // the next sync is an ordinary one
     let again = joiner.app.sync(&joiner.s).await.unwrap();
     assert_eq!((again.pulled, again.applied), (0, 0));
+    srv.stop().await;
+}
+
+/// Balance of `key` on `l` (total, paid, left).
+async fn balance(l: &Laptop, key: &str) -> (i64, i64, i64) {
+    let p = l.app.invoice_payments(&l.s, key).await.unwrap();
+    (
+        p.saldo.total.pesos(),
+        p.saldo.pagado.pesos(),
+        p.saldo.saldo.pesos(),
+    )
+}
+
+#[tokio::test]
+async fn the_payment_cycle_crosses_laptops_and_the_server_keeps_the_four_eyes() {
+    let srv = start_server().await;
+    let office = laptop_of(&srv, "contadora", "ana").await;
+    office
+        .app
+        .add_obra(&office.s, "OB-1", "Edificio Uno")
+        .await
+        .unwrap();
+    import_rcv(&office).await;
+    for key in [A, B] {
+        assign(&office, key, "obra", "OB-1").await;
+    }
+    office.app.sync(&office.s).await.unwrap();
+    // the site manager approves both
+    let site = laptop_of(&srv, "jefe1", "jefe").await;
+    site.app.sync(&site.s).await.unwrap();
+    for key in [A, B] {
+        site.app
+            .set_invoice_status(&site.s, key, InvoiceStatus::Aprobada, None)
+            .await
+            .unwrap();
+    }
+    site.app.sync(&site.s).await.unwrap();
+    office.app.sync(&office.s).await.unwrap();
+
+    // the office enters the supplier's account; IT approves it on another laptop
+    let entered = office
+        .app
+        .add_bank_account(
+            &office.s,
+            icc_app::AccountRequest {
+                rut: "76555835-2".into(),
+                banco: "037".into(),
+                tipo: "corriente".into(),
+                numero: "0-012-34567-8".into(),
+                titular_rut: None,
+                titular_nombre: "Hormigones Andinos SpA".into(),
+                email: None,
+            },
+        )
+        .await
+        .unwrap();
+    let r = office.app.sync(&office.s).await.unwrap();
+    assert!(r.refused.is_empty() && r.pending == 0, "{r:?}");
+    let it = laptop_of(&srv, "ti", "ti").await;
+    it.app.sync(&it.s).await.unwrap();
+    let pending = it.app.bank_accounts(&it.s, None, None).await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(
+        (pending[0].id.as_str(), pending[0].estado.as_str()),
+        (entered.id.as_str(), "pendiente")
+    );
+    it.app
+        .approve_bank_account(&it.s, &entered.id)
+        .await
+        .unwrap();
+    let r = it.app.sync(&it.s).await.unwrap();
+    assert!(r.refused.is_empty(), "{r:?}");
+    office.app.sync(&office.s).await.unwrap();
+    let here = office
+        .app
+        .bank_accounts(&office.s, None, None)
+        .await
+        .unwrap();
+    assert_eq!(here[0].estado, "aprobada");
+    assert_eq!(here[0].decided_by.as_deref(), Some("ti"));
+
+    // the office pays part of A by hand and prepares the run; the gerente approves it on
+    // their laptop; the office marks it paid
+    office
+        .app
+        .record_payment(
+            &office.s,
+            A,
+            icc_app::PaymentRequest {
+                monto: 190_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let run = office.app.create_run(&office.s, None).await.unwrap();
+    assert_eq!(run.run.total, 1_000_000 + 2_380_000, "{run:?}");
+    office.app.sync(&office.s).await.unwrap();
+    let gerente = laptop_of(&srv, "gerente", "gerente").await;
+    gerente.app.sync(&gerente.s).await.unwrap();
+    let seen = gerente.app.run(&gerente.s, &run.run.id).await.unwrap();
+    assert_eq!(
+        (seen.run.estado.as_str(), seen.run.total),
+        ("borrador", run.run.total)
+    );
+    assert_eq!(balance(&gerente, A).await, (1_190_000, 190_000, 1_000_000));
+    gerente
+        .app
+        .approve_run(&gerente.s, &run.run.id)
+        .await
+        .unwrap();
+    let r = gerente.app.sync(&gerente.s).await.unwrap();
+    assert!(r.refused.is_empty(), "{r:?}");
+    office.app.sync(&office.s).await.unwrap();
+    let approved = office.app.run(&office.s, &run.run.id).await.unwrap();
+    assert_eq!(approved.run.estado, "aprobada");
+    assert_eq!(approved.run.approved_by.as_deref(), Some("gerente"));
+    assert!(
+        approved.beneficiarios.iter().all(|p| p.con_cuenta),
+        "{approved:?}"
+    );
+    office
+        .app
+        .mark_run_paid(&office.s, &run.run.id, None)
+        .await
+        .unwrap();
+    let r = office.app.sync(&office.s).await.unwrap();
+    assert!(r.refused.is_empty() && r.pending == 0, "{r:?}");
+
+    // everyone sees the same money: the gerente, and the site manager for its obra
+    for l in [&gerente, &site] {
+        l.app.sync(&l.s).await.unwrap();
+        assert_eq!(balance(l, A).await, (1_190_000, 1_190_000, 0));
+        assert_eq!(balance(l, B).await, (2_380_000, 2_380_000, 0));
+        assert_eq!(field(l, A, "estado").await.as_deref(), Some("pagada"));
+    }
+    assert_eq!(
+        gerente
+            .app
+            .run(&gerente.s, &run.run.id)
+            .await
+            .unwrap()
+            .run
+            .estado,
+        "pagada"
+    );
+    // the site manager's laptop holds the payments of its obra, and nothing of the office's
+    // bank master or runs
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM payments), (SELECT COUNT(*) FROM supplier_accounts), (SELECT COUNT(*) FROM payment_runs)",
+    )
+    .fetch_one(site.app.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(counts, (3, 0, 0));
+    // on the server, every document came from the account that made it
+    let authors: Vec<(String, String)> = sqlx::query_as(
+        "SELECT entity, string_agg(DISTINCT user_name, ',' ORDER BY user_name) FROM ops \
+         WHERE entity IN ('payment', 'bank_account', 'payment_run') GROUP BY entity ORDER BY entity",
+    )
+    .fetch_all(&srv.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        authors,
+        [
+            ("bank_account".to_owned(), "contadora,ti".to_owned()),
+            ("payment".to_owned(), "contadora".to_owned()),
+            ("payment_run".to_owned(), "contadora,gerente".to_owned()),
+        ]
+    );
     srv.stop().await;
 }

@@ -22,6 +22,7 @@ mod error;
 mod invoice;
 pub mod pagos;
 pub mod password;
+pub mod records;
 mod role;
 mod rut;
 mod secret;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 mod http;
 pub mod metrics;
+mod records;
 pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -22,6 +22,7 @@ use sqlx::{Postgres, Transaction};
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
+use crate::records::{Pushed, push_record};
 
 /// Advisory lock key that serialises writers of the op sequence.
 const SEQ_LOCK: i64 = 0x1CC_5E9;
@@ -197,7 +198,7 @@ async fn check_devices(st: &AppState, user: &Authed, req: &PushRequest<RawJson>)
 
 /// Refusals collected while checking a push, with the status they call for.
 #[derive(Default)]
-struct Refusals {
+pub(crate) struct Refusals {
     list: Vec<Refusal>,
     /// A value of the wrong type (400).
     invalid: bool,
@@ -206,7 +207,7 @@ struct Refusals {
 }
 
 /// Why an op is refused.
-enum Why {
+pub(crate) enum Why {
     /// Wrong type or shape (400).
     Invalid(String),
     /// Not allowed for this account (403).
@@ -216,7 +217,7 @@ enum Why {
 }
 
 impl Refusals {
-    fn add(&mut self, op: &Op<impl Sized>, why: Why, current: Option<FieldValue>) {
+    pub(crate) fn add(&mut self, op: &Op<impl Sized>, why: Why, current: Option<FieldValue>) {
         let reason = match why {
             Why::Invalid(m) => {
                 self.invalid = true;
@@ -274,8 +275,12 @@ async fn push_checked(
     let mut refusals = Refusals::default();
     // creations first, set-based (they never contest edits, so order between the two
     // kinds does not change the result); then edits one by one, in order
-    let (docs, edits): (Vec<&Op<RawJson>>, Vec<&Op<RawJson>>) =
-        req.ops.iter().partition(|o| o.field == DOC_FIELD);
+    // payment records are documents too, but each is checked against the server's current
+    // one, in the order they were made, with the edits
+    let (docs, edits): (Vec<&Op<RawJson>>, Vec<&Op<RawJson>>) = req
+        .ops
+        .iter()
+        .partition(|o| o.field == DOC_FIELD && !icc_core::records::is_record(&o.entity));
     let mut checked_docs = Vec::with_capacity(docs.len());
     for op in docs {
         match doc_obra(op) {
@@ -305,6 +310,14 @@ async fn push_checked(
     out.accepted += accepted;
     out.duplicates += duplicates;
     for op in &parsed {
+        if op.field == DOC_FIELD {
+            match push_record(&mut tx, &user, &req.device_id, op, &mut refusals).await? {
+                Pushed::Accepted => out.accepted += 1,
+                Pushed::Duplicate => out.duplicates += 1,
+                Pushed::Refused => {}
+            }
+            continue;
+        }
         if op.entity == CONFLICT_ENTITY {
             if resolve_op(&mut tx, &user, op, &mut refusals).await? {
                 out.accepted += 1;
@@ -389,7 +402,7 @@ fn doc_obra(op: &Op<RawJson>) -> Result<Option<String>, String> {
 /// A value PostgreSQL refuses to store (a data exception: text with a NUL character, a
 /// JSON string with `\u0000`) is the client's mistake, answered with 400 naming the op;
 /// anything else is the server's.
-fn unstorable(e: sqlx::Error, op_id: uuid::Uuid) -> ApiError {
+pub(crate) fn unstorable(e: sqlx::Error, op_id: uuid::Uuid) -> ApiError {
     if let sqlx::Error::Database(d) = &e
         && d.code().is_some_and(|c| c.starts_with("22"))
     {
@@ -623,6 +636,18 @@ async fn push_docs(
             rows,
         )
         .await?;
+        // records that came before their invoice (a cesión) take its obra now
+        let waiting: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT parent FROM entity_obras WHERE parent = ANY($1)")
+                .bind(&entity_ids)
+                .fetch_all(&mut **tx)
+                .await?;
+        for parent in waiting {
+            let obra = newest
+                .get(&(INVOICE_ENTITY, parent.as_str()))
+                .and_then(|(_, _, o)| *o);
+            crate::records::move_children(tx, &parent, obra).await?;
+        }
     }
     if !up_ids.is_empty() {
         sqlx::query(
@@ -650,7 +675,7 @@ async fn push_docs(
 type Known = (Option<String>, Option<String>, bool);
 
 /// Whether two obra codes are the same obra (codes compare without case).
-fn same_obra(a: Option<&str>, b: Option<&str>) -> bool {
+pub(crate) fn same_obra(a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
@@ -660,7 +685,23 @@ fn same_obra(a: Option<&str>, b: Option<&str>) -> bool {
 
 /// Records that an entity moved from one obra to another, in the pull stream's sequence:
 /// accounts that gain it get its whole state, accounts that lose it a removal.
-async fn record_move(
+pub(crate) async fn record_move(
+    tx: &mut Transaction<'_, Postgres>,
+    entity: &str,
+    id: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> sqlx::Result<()> {
+    insert_move(tx, entity, id, old, new).await?;
+    if entity == INVOICE_ENTITY {
+        // its payments and cesiones go where it goes
+        crate::records::move_children(tx, id, new).await?;
+    }
+    Ok(())
+}
+
+/// Records one entity's move (see [`record_move`]).
+pub(crate) async fn insert_move(
     tx: &mut Transaction<'_, Postgres>,
     entity: &str,
     id: &str,
@@ -1053,7 +1094,7 @@ type ConflictRow = (
     Option<String>,
 );
 
-fn parse_hlc(s: &str) -> ApiResult<Hlc> {
+pub(crate) fn parse_hlc(s: &str) -> ApiResult<Hlc> {
     s.parse()
         .map_err(|e| ApiError::internal(format!("stored hlc «{s}»: {e}")))
 }

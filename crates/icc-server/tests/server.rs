@@ -31,15 +31,22 @@ impl TestServer {
 
     /// A server whose configuration `tweak` changes first.
     async fn start_with(tweak: impl FnOnce(&mut icc_server::Config)) -> TestServer {
-        let t = icc_server::testing::TestServer::start_with(
+        TestServer::start_for(
             &[
                 ("admin", Role::Admin, &[]),
                 ("jefe", Role::AdminObra, &["OB-1"]),
             ],
-            PW,
             tweak,
         )
-        .await;
+        .await
+    }
+
+    /// A server with these accounts (all with the password `PW`).
+    async fn start_for(
+        users: &[(&str, Role, &[&str])],
+        tweak: impl FnOnce(&mut icc_server::Config),
+    ) -> TestServer {
+        let t = icc_server::testing::TestServer::start_with(users, PW, tweak).await;
         TestServer {
             url: t.url.clone(),
             pool: t.pool.clone(),
@@ -1895,3 +1902,5 @@ async fn a_refresh_whose_answer_was_lost_can_be_repeated_within_the_grace() {
 
 #[path = "server/authority.rs"]
 mod authority;
+#[path = "server/records.rs"]
+mod records;

@@ -278,7 +278,12 @@ impl WriteTx {
             )
             .into());
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let key = icc_core::NaturalKey {
+            rut_emisor: c.rut_emisor,
+            tipo_dte: c.tipo,
+            folio: icc_core::Folio::new(c.folio)?,
+        };
+        let id = icc_core::records::cesion_id(&key, c.seq);
         let inserted = sqlx::query(
             "INSERT INTO cesiones (id, rut_emisor, tipo_dte, folio, seq, cedente_rut, cedente_nombre, cesionario_rut, \
              cesionario_nombre, monto_cedido, fecha, source, created_at, created_by) \

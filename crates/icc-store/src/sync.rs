@@ -48,6 +48,8 @@ pub(crate) struct TxSync {
     source: Option<&'static str>,
     /// Restoring the server's value of a refused change (audited as `descarte`).
     pub(crate) discarding: bool,
+    /// Records to send besides those the transaction's audit rows name: (entity, id).
+    pub(crate) records: Vec<(String, String)>,
 }
 
 /// What a pull page changed here.
@@ -118,8 +120,8 @@ pub struct OutboxBatch {
     pub last_seq: i64,
     /// How many ops.
     pub len: u64,
-    /// Whether it holds field edits (else only documents, which the server may store in any
-    /// order relative to other batches).
+    /// Whether it holds field edits or payment records (else only invoice documents, which
+    /// the server may store in any order relative to other batches).
     pub edits: bool,
     /// The ops as a JSON array, as a push request carries them.
     pub ops_json: String,
@@ -207,7 +209,8 @@ impl WriteTx {
             .collect();
         let docs = std::mem::take(&mut self.sync.docs);
         let resolutions = std::mem::take(&mut self.sync.resolutions);
-        if edits.is_empty() && docs.is_empty() && resolutions.is_empty() {
+        let records = self.touched_records();
+        if edits.is_empty() && docs.is_empty() && resolutions.is_empty() && records.is_empty() {
             return Ok(());
         }
         let stored: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
@@ -232,6 +235,9 @@ impl WriteTx {
                 .execute(&mut *self.conn())
                 .await?;
         }
+        // records after the invoices they belong to, before the edits (a payment and the
+        // status it brings travel in the order they were made)
+        self.queue_records(&records, &mut clock, now_ms).await?;
         for (id, field, new) in edits {
             clock = clock.tick(now_ms);
             let numeric = field_spec(&field).unwrap_or(false);
@@ -295,6 +301,22 @@ impl WriteTx {
         } else {
             icc_core::sync::INVOICE_ENTITY
         };
+        self.outbox_insert_as(entity, id, field, value, hlc, base, obra)
+            .await
+    }
+
+    /// Queues one op of `entity`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn outbox_insert_as(
+        &mut self,
+        entity: &str,
+        id: &str,
+        field: &str,
+        value: &Value,
+        hlc: &Hlc,
+        base: Option<&Hlc>,
+        obra: Option<&str>,
+    ) -> Result<()> {
         // documents are the import itself; only edits carry the source mark
         let source = self.sync.source.filter(|_| field != DOC_FIELD);
         sqlx::query(
@@ -355,6 +377,7 @@ impl WriteTx {
             self.queue_docs(&refs).await?;
             n += invs.len() as u64;
         }
+        n += self.queue_unsent_records().await?;
         Ok(n)
     }
 
@@ -379,7 +402,8 @@ impl WriteTx {
         let inserted = self.insert_new_docs(ops, &mut out).await?;
         for (i, sop) in ops.iter().enumerate() {
             let op = &sop.op;
-            if op.entity != icc_core::sync::INVOICE_ENTITY {
+            let record = icc_core::records::is_record(&op.entity) && op.field == DOC_FIELD;
+            if op.entity != icc_core::sync::INVOICE_ENTITY && !record {
                 out.skipped += 1;
                 continue;
             }
@@ -391,7 +415,9 @@ impl WriteTx {
                 out.invalid += 1;
                 continue;
             };
-            let outcome = if op.field == DOC_FIELD {
+            let outcome = if record {
+                self.apply_record(&sop).await?
+            } else if op.field == DOC_FIELD {
                 self.apply_doc(&sop.op, &mut out).await?
             } else {
                 self.apply_edit(&sop).await?
@@ -424,6 +450,10 @@ impl WriteTx {
             out.conflicts += 1;
         }
         for r in removed {
+            if icc_core::records::is_record(&r.entity) {
+                self.remove_record(&r.entity, &r.entity_id).await?;
+                continue;
+            }
             let reason = match &r.obra {
                 Some(o) => format!("pasó a la obra {o}, que no es de las obras de su cuenta"),
                 None => "quedó sin obra asignada, y su cuenta solo ve sus obras".to_owned(),
@@ -580,6 +610,7 @@ impl WriteTx {
     /// and held edits; the audit log keeps its history and `sync_removed` says why.
     /// `None` when it was not here.
     async fn remove_invoice(&mut self, id: &str, reason: &str) -> Result<Option<RemovedInvoice>> {
+        self.forget_payment_versions(id).await?;
         for sql in [
             "DELETE FROM sync_held WHERE entity_id = ?",
             "DELETE FROM sync_fields WHERE entity = 'invoice' AND entity_id = ?",
@@ -759,7 +790,12 @@ impl WriteTx {
             .collect();
         ops.sort_by(|a, b| a.op.hlc.cmp(&b.op.hlc));
         for sop in &ops {
-            match self.apply_edit(sop).await? {
+            let outcome = if icc_core::records::is_record(&sop.op.entity) {
+                self.apply_record(sop).await?
+            } else {
+                self.apply_edit(sop).await?
+            };
+            match outcome {
                 Outcome::Applied => {
                     out.applied += 1;
                     out.held = out.held.saturating_sub(1);
@@ -868,6 +904,16 @@ impl WriteTx {
             .execute(&mut *self.conn())
             .await?;
         let current: Option<FieldValue> = current.and_then(|c| serde_json::from_str(&c).ok());
+        if icc_core::records::is_record(&change.entity) {
+            self.sync.remote = true;
+            self.sync.discarding = true;
+            self.restore_record(
+                &change.entity,
+                &change.entity_id,
+                current.as_ref().map(|c| (c.value.clone(), c.hlc.clone())),
+            )
+            .await?;
+        }
         let restorable = change.entity == icc_core::sync::INVOICE_ENTITY
             && invoice_field_kind(&change.field).is_some()
             && self.exists(&change.entity_id).await?;
@@ -1175,7 +1221,7 @@ async fn load_invoice(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<icc
 }
 
 /// How applying one pulled op ended.
-enum Outcome {
+pub(crate) enum Outcome {
     Applied,
     Skipped,
     Invalid,
@@ -1311,7 +1357,7 @@ impl Store {
         max_bytes: i64,
     ) -> Result<Option<OutboxBatch>> {
         let row: (Option<i64>, i64, bool, Option<String>) = sqlx::query_as(
-            "SELECT max(seq), count(*), coalesce(max(field <> '_doc'), 0), '[' || group_concat(json_object( \
+            "SELECT max(seq), count(*), coalesce(max(field <> '_doc' OR entity <> 'invoice'), 0), '[' || group_concat(json_object( \
                  'op_id', op_id, 'entity', entity, 'entity_id', entity_id, 'field', field, \
                  'value', json(value), 'hlc', hlc, 'base_hlc', base_hlc, 'obra', obra, 'source', source), ',' ORDER BY seq) || ']' \
              FROM ( \

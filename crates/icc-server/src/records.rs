@@ -1,0 +1,263 @@
+//! Pushed payment records (payments, supplier bank accounts, payment runs, cesiones,
+//! interest rates): whole documents, the newest by clock wins. The rules are
+//! `icc_core::records::check_record`; what needs the server's own data (the invoice a
+//! payment belongs to and its obra, who entered a bank account, which accounts are
+//! approved, run numbers) is checked here.
+
+use icc_core::records::{
+    BANK_ACCOUNT_ENTITY, BankAccountDoc, RUN_ENTITY, RecordRefusal, check_record,
+};
+use icc_core::sync::{FieldValue, INVOICE_ENTITY, Op};
+use sqlx::{Postgres, Transaction};
+
+use crate::auth::Authed;
+use crate::error::ApiResult;
+use crate::sync::{DOC_FIELD, Refusals, Why, parse_hlc, record_move, same_obra, unstorable};
+
+/// How a pushed record ended.
+pub(crate) enum Pushed {
+    /// Stored.
+    Accepted,
+    /// Already here, the same as here, or older than what is here (it changes nothing).
+    Duplicate,
+    /// Refused (recorded in the refusals).
+    Refused,
+}
+
+/// The server's current document of an entity: its clock, its text, who pushed it.
+async fn current_doc(
+    tx: &mut Transaction<'_, Postgres>,
+    entity: &str,
+    id: &str,
+) -> sqlx::Result<Option<(String, String, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT e.doc_hlc, o.value::text, e.obra FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq \
+         WHERE e.entity = $1 AND e.entity_id = $2",
+    )
+    .bind(entity)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Checks and stores one pushed record document (see the module).
+pub(crate) async fn push_record(
+    tx: &mut Transaction<'_, Postgres>,
+    user: &Authed,
+    device: &str,
+    op: &Op,
+    refusals: &mut Refusals,
+) -> ApiResult<Pushed> {
+    let stored: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ops WHERE op_id = $1)")
+        .bind(op.op_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if stored {
+        return Ok(Pushed::Duplicate);
+    }
+    let current = current_doc(tx, &op.entity, &op.entity_id).await?;
+    let hlc = op.hlc.to_string();
+    if let Some((cur_hlc, cur_text, _)) = &current {
+        let same = serde_json::from_str::<serde_json::Value>(cur_text).is_ok_and(|c| c == op.value);
+        // the same document again (a laptop linked anew), or one a newer version already
+        // replaced (last writer wins, as for a field): nothing changes
+        if same || hlc <= *cur_hlc {
+            if !same {
+                tracing::info!(entity = %op.entity, entity_id = %op.entity_id, user = %user.username, "record superseded by a newer version");
+            }
+            return Ok(Pushed::Duplicate);
+        }
+    }
+    let server_value = |c: &Option<(String, String, Option<String>)>| -> Option<FieldValue> {
+        let (h, t, _) = c.as_ref()?;
+        Some(FieldValue {
+            value: serde_json::from_str(t).ok()?,
+            hlc: parse_hlc(h).ok()?,
+            edited: false,
+        })
+    };
+    let text = op.value.to_string();
+    let needs = match check_record(
+        &op.entity,
+        &op.entity_id,
+        &text,
+        current.as_ref().map(|(_, t, _)| t.as_str()),
+        user.role,
+        &user.username,
+    ) {
+        Ok(n) => n,
+        Err(RecordRefusal::Invalid(m)) => {
+            refusals.add(op, Why::Invalid(m), server_value(&current));
+            return Ok(Pushed::Refused);
+        }
+        Err(RecordRefusal::Forbidden(m)) => {
+            refusals.add(op, Why::Forbidden(m), server_value(&current));
+            return Ok(Pushed::Refused);
+        }
+    };
+    // the record takes the obra of its invoice, which decides who may see and change it
+    let obra = match &needs.invoice {
+        Some(inv) => {
+            let held: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT obra FROM entity_obras WHERE entity = $1 AND entity_id = $2 AND doc_hlc IS NOT NULL",
+            )
+            .bind(INVOICE_ENTITY)
+            .bind(inv)
+            .fetch_optional(&mut **tx)
+            .await?;
+            match held {
+                Some(o) => o,
+                None if needs.invoice_required => {
+                    refusals.add(
+                        op,
+                        Why::Unknown(format!(
+                            "el servidor no tiene la factura {inv}: el pago se acepta después de la factura"
+                        )),
+                        None,
+                    );
+                    return Ok(Pushed::Refused);
+                }
+                None => None,
+            }
+        }
+        None => None,
+    };
+    if !user.sees(obra.as_deref()) {
+        refusals.add(
+            op,
+            Why::Forbidden(format!(
+                "«{}» no puede registrar esto: es de la obra {}, que no es una de sus obras",
+                user.username,
+                obra.as_deref().unwrap_or("sin asignar")
+            )),
+            server_value(&current),
+        );
+        return Ok(Pushed::Refused);
+    }
+    if needs.not_the_author {
+        let author: Option<String> = sqlx::query_scalar(
+            "SELECT user_name FROM ops WHERE entity = $1 AND entity_id = $2 AND field = $3 ORDER BY seq LIMIT 1",
+        )
+        .bind(&op.entity)
+        .bind(&op.entity_id)
+        .bind(DOC_FIELD)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if author.as_deref() == Some(user.username.as_str()) {
+            refusals.add(
+                op,
+                Why::Forbidden(format!(
+                    "«{}» ingresó esta cuenta bancaria y no puede aprobarla: la aprueba otra persona",
+                    user.username
+                )),
+                server_value(&current),
+            );
+            return Ok(Pushed::Refused);
+        }
+    }
+    for (account, payee) in &needs.accounts {
+        let approved = current_doc(tx, BANK_ACCOUNT_ENTITY, account)
+            .await?
+            .and_then(|(_, t, _)| serde_json::from_str::<BankAccountDoc>(&t).ok())
+            .is_some_and(|a| a.estado == "aprobada" && a.rut == *payee);
+        if !approved {
+            refusals.add(
+                op,
+                Why::Forbidden(format!(
+                    "la cuenta {account} con que la nómina pagaría a {payee} no es una cuenta aprobada de ese beneficiario en el servidor"
+                )),
+                server_value(&current),
+            );
+            return Ok(Pushed::Refused);
+        }
+    }
+    if let Some(numero) = needs.run_number {
+        let taken: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq \
+             WHERE e.entity = $1 AND e.entity_id <> $2 AND o.value ->> 'numero' = $3)",
+        )
+        .bind(RUN_ENTITY)
+        .bind(&op.entity_id)
+        .bind(numero.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+        if taken {
+            refusals.add(
+                op,
+                Why::Unknown(format!(
+                    "otra nómina ya tiene el N° {numero} en el servidor; al recibirla, esta toma el número siguiente y se envía de nuevo"
+                )),
+                None,
+            );
+            return Ok(Pushed::Refused);
+        }
+    }
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, NULL) RETURNING seq",
+    )
+    .bind(op.op_id)
+    .bind(&op.entity)
+    .bind(&op.entity_id)
+    .bind(DOC_FIELD)
+    .bind(&op.value)
+    .bind(&hlc)
+    .bind(&obra)
+    .bind(device)
+    .bind(&user.username)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| unstorable(e, op.op_id))?;
+    sqlx::query(
+        "INSERT INTO entity_obras (entity, entity_id, obra, doc_hlc, doc_seq, parent) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (entity, entity_id) DO UPDATE SET obra = EXCLUDED.obra, doc_hlc = EXCLUDED.doc_hlc, \
+             doc_seq = EXCLUDED.doc_seq, parent = EXCLUDED.parent",
+    )
+    .bind(&op.entity)
+    .bind(&op.entity_id)
+    .bind(&obra)
+    .bind(&hlc)
+    .bind(seq)
+    .bind(&needs.invoice)
+    .execute(&mut **tx)
+    .await?;
+    if let Some((_, _, old)) = &current
+        && !same_obra(old.as_deref(), obra.as_deref())
+    {
+        record_move(
+            tx,
+            &op.entity,
+            &op.entity_id,
+            old.as_deref(),
+            obra.as_deref(),
+        )
+        .await?;
+    }
+    Ok(Pushed::Accepted)
+}
+
+/// Moves the records of an invoice (its payments and cesiones) with it to `obra`.
+pub(crate) async fn move_children(
+    tx: &mut Transaction<'_, Postgres>,
+    invoice: &str,
+    obra: Option<&str>,
+) -> sqlx::Result<()> {
+    let children: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT entity, entity_id, obra FROM entity_obras WHERE parent = $1")
+            .bind(invoice)
+            .fetch_all(&mut **tx)
+            .await?;
+    for (entity, id, old) in children {
+        if same_obra(old.as_deref(), obra) {
+            continue;
+        }
+        sqlx::query("UPDATE entity_obras SET obra = $3 WHERE entity = $1 AND entity_id = $2")
+            .bind(&entity)
+            .bind(&id)
+            .bind(obra)
+            .execute(&mut **tx)
+            .await?;
+        crate::sync::insert_move(tx, &entity, &id, old.as_deref(), obra).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,392 @@
+//! Payment records pushed to the server: who may make each change, the four eyes over
+//! bank accounts checked against server accounts, approved runs frozen, payments only of
+//! invoices the server holds and that the account sees, and a site manager receiving the
+//! payments of its obras' invoices (and losing them when the invoice leaves).
+
+use super::*;
+use icc_core::records::{BankAccountDoc, PaymentDoc, RunDoc, RunLineDoc};
+
+fn record(entity: &str, id: &str, value: Value, h: Hlc) -> Op {
+    serde_json::from_value(json!({
+        "op_id": uuid::Uuid::new_v4(),
+        "entity": entity,
+        "entity_id": id,
+        "field": "_doc",
+        "value": value,
+        "hlc": h,
+        "base_hlc": null,
+        "obra": null,
+    }))
+    .unwrap()
+}
+
+fn account(estado: &str, created_by: &str) -> BankAccountDoc {
+    BankAccountDoc {
+        id: "11111111-1111-4111-8111-111111111111".into(),
+        rut: "76555835-2".into(),
+        banco: "037".into(),
+        tipo_cuenta: "corriente".into(),
+        numero: "12345678".into(),
+        titular_rut: "76555835-2".into(),
+        titular_nombre: "Hormigones Andinos SpA".into(),
+        email: None,
+        estado: estado.into(),
+        origen: "manual".into(),
+        created_at: "2026-12-01T10:00:00Z".into(),
+        created_by: created_by.into(),
+        decided_at: None,
+        decided_by: None,
+    }
+}
+
+fn run(invoice: &str, estado: &str, monto: i64, account: Option<&str>) -> RunDoc {
+    RunDoc {
+        id: "22222222-2222-4222-8222-222222222222".into(),
+        numero: 1,
+        corte: "2026-12-04".into(),
+        estado: estado.into(),
+        created_at: "2026-12-01T10:00:00Z".into(),
+        created_by: "ana".into(),
+        approved_at: None,
+        approved_by: None,
+        sent_at: None,
+        sent_by: None,
+        paid_at: None,
+        paid_by: None,
+        bank_file_sha256: None,
+        lineas: vec![RunLineDoc {
+            pos: 1,
+            invoice_id: invoice.into(),
+            documento: "76555835-2:33:1".into(),
+            folio: 1,
+            proveedor_rut: "76555835-2".into(),
+            proveedor: "Hormigones Andinos SpA".into(),
+            beneficiario_rut: "76555835-2".into(),
+            beneficiario: "Hormigones Andinos SpA".into(),
+            cedida: false,
+            vence: "2026-04-03".into(),
+            saldo: 1_190_000,
+            monto,
+            incluida: true,
+            nota: None,
+            account_id: account.map(str::to_owned),
+        }],
+    }
+}
+
+fn payment(id: &str, invoice: &str, monto: i64) -> PaymentDoc {
+    PaymentDoc {
+        id: id.into(),
+        invoice_id: invoice.into(),
+        fecha: "2026-12-02".into(),
+        monto,
+        medio: "transferencia".into(),
+        referencia: None,
+        run_id: None,
+        created_at: "2026-12-02T10:00:00Z".into(),
+        created_by: "ana".into(),
+    }
+}
+
+fn v<T: serde::Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).unwrap()
+}
+
+async fn start() -> TestServer {
+    TestServer::start_for(
+        &[
+            ("ti", Role::Admin, &[]),
+            ("ti2", Role::Admin, &[]),
+            ("contadora", Role::Contabilidad, &[]),
+            ("gerente", Role::Gerente, &[]),
+            ("jefe", Role::AdminObra, &["OB-1"]),
+        ],
+        |_| {},
+    )
+    .await
+}
+
+#[tokio::test]
+async fn bank_accounts_runs_and_payments_are_checked_against_the_accounts_that_push_them() {
+    let srv = start().await;
+    let ti = srv.session("ti", "pc_ti").await;
+    let ti2 = srv.session("ti2", "pc_ti2").await;
+    let conta = srv.session("contadora", "pc_conta").await;
+    let gerente = srv.session("gerente", "pc_ger").await;
+    let jefe = srv.session("jefe", "pc_jefe").await;
+    let t = now();
+    let (inv, doc) = authority::invoice(1, Some("OB-1"));
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![op(&inv, "_doc", doc, hlc(t, "pc_conta"), None, "OB-1")],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let acc = account("pendiente", "ana");
+    let acc_id = acc.id.clone();
+    let at = |n: i64, d: &str| hlc(t + n, d);
+
+    // a site manager enters no bank account; a new account is never born approved
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record("bank_account", &acc_id, v(&acc), at(1, "pc_jefe"))],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record(
+                "bank_account",
+                &acc_id,
+                v(&account("aprobada", "ana")),
+                at(1, "pc_ti"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pendiente"),
+        "{b}"
+    );
+    // the admin enters it; the same server account cannot approve it, whatever the
+    // laptop's user is called; another admin can
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record("bank_account", &acc_id, v(&acc), at(2, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let mut approved = account("aprobada", "ana");
+    approved.decided_by = Some("otro".into());
+    approved.decided_at = Some("2026-12-01T11:00:00Z".into());
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record(
+                "bank_account",
+                &acc_id,
+                v(&approved),
+                at(3, "pc_ti"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("otra persona"),
+        "{b}"
+    );
+    assert_eq!(
+        b["refused"][0]["current"]["value"]["estado"], "pendiente",
+        "{b}"
+    );
+    // nor a role without the permission
+    let (s, _) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record(
+                "bank_account",
+                &acc_id,
+                v(&approved),
+                at(3, "pc_conta"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403);
+
+    // a run approved while its payee's account is still pending is refused
+    let draft = run(&inv, "borrador", 1_190_000, None);
+    let run_id = draft.id.clone();
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record("payment_run", &run_id, v(&draft), at(4, "pc_conta"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let mut run_ok = run(&inv, "aprobada", 1_190_000, Some(&acc_id));
+    run_ok.approved_by = Some("gerente".into());
+    let (s, b) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record("payment_run", &run_id, v(&run_ok), at(5, "pc_ger"))],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no es una cuenta aprobada"),
+        "{b}"
+    );
+    let (s, b) = srv
+        .push(
+            &ti2,
+            "pc_ti2",
+            vec![record(
+                "bank_account",
+                &acc_id,
+                v(&approved),
+                at(6, "pc_ti2"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // contabilidad prepares but does not approve; the gerente does
+    let (s, _) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record(
+                "payment_run",
+                &run_id,
+                v(&run_ok),
+                at(7, "pc_conta"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, b) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record("payment_run", &run_id, v(&run_ok), at(8, "pc_ger"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // approved, its lines are frozen: paying a different amount, or going back, is refused
+    let mut rewritten = run(&inv, "pagada", 990_000, Some(&acc_id));
+    rewritten.approved_by = Some("gerente".into());
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record(
+                "payment_run",
+                &run_id,
+                v(&rewritten),
+                at(9, "pc_conta"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record("payment_run", &run_id, v(&draft), at(10, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 400);
+    // a second run may not take its number
+    let mut other = run(&inv, "borrador", 1_000, None);
+    other.id = "33333333-3333-4333-8333-333333333333".into();
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record(
+                "payment_run",
+                &other.id,
+                v(&other),
+                at(11, "pc_conta"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+
+    // payments: not by a site manager, not of an invoice the server does not hold, never
+    // rewritten
+    let p = payment("44444444-4444-4444-8444-444444444444", &inv, 190_000);
+    let (s, _) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record("payment", &p.id, v(&p), at(12, "pc_jefe"))],
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (ghost, _) = authority::invoice(99, Some("OB-1"));
+    let stray = payment("55555555-5555-4555-8555-555555555555", &ghost, 1_000);
+    let (s, _) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record("payment", &stray.id, v(&stray), at(13, "pc_conta"))],
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record("payment", &p.id, v(&p), at(14, "pc_conta"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let bigger = payment(&p.id, &inv, 1_190_000);
+    let (s, _) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record("payment", &p.id, v(&bigger), at(15, "pc_conta"))],
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    // the site manager receives the payment of its obra's invoice, never the bank master
+    // nor the runs; when the invoice moves to another obra, the payment leaves with it
+    let seen = srv.pull_all(&jefe).await;
+    let entities: Vec<&str> = seen.ops.iter().map(|o| o.op.entity.as_str()).collect();
+    assert_eq!(entities, ["invoice", "payment"], "{entities:?}");
+    let cursor = seen.next_cursor;
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![op(
+                &inv,
+                "obra",
+                json!("OB-2"),
+                at(16, "pc_conta"),
+                None,
+                "OB-1",
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, page) = srv
+        .get(
+            &format!("/api/v1/sync/pull?cursor={cursor}&scope=OB-1"),
+            Some(&jefe),
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let mut removed: Vec<&str> = page["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["entity"].as_str().unwrap())
+        .collect();
+    removed.sort_unstable();
+    assert_eq!(removed, ["invoice", "payment"], "{page}");
+    srv.stop().await;
+}
