@@ -92,6 +92,7 @@ pub fn run() {
             pagos::run_bank_file,
             pagos::run_report,
             pagos::mark_run_sent,
+            pagos::email_run,
             pagos::mark_run_paid,
             pagos::list_bank_accounts,
             pagos::add_bank_account,

@@ -2,7 +2,7 @@
 //! suppliers' bank accounts. Every permission is decided in icc-app; these only unwrap the
 //! arguments and call it.
 
-use icc_app::{AccountRequest, Bank, BankFileReport, RunRow, RunView, SupplierAccount};
+use icc_app::{AccountRequest, Bank, BankFileReport, RunEmail, RunRow, RunView, SupplierAccount};
 use tauri::State;
 
 use crate::desktop::Desktop;
@@ -108,6 +108,13 @@ pub async fn run_report(d: State<'_, Desktop>, run: String, path: String) -> R<S
 pub async fn mark_run_sent(d: State<'_, Desktop>, run: String) -> R<RunView> {
     let s = d.session()?;
     Ok(d.app.mark_run_sent(&s, &run).await?)
+}
+
+/// Sends a run by e-mail to the configured recipients (its workbook attached).
+#[tauri::command]
+pub async fn email_run(d: State<'_, Desktop>, run: String) -> R<RunEmail> {
+    let s = d.session()?;
+    Ok(d.app.email_run(&s, &run).await?)
 }
 
 /// Marks a run paid (`DD-MM-AAAA`; today when empty).

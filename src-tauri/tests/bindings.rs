@@ -58,6 +58,7 @@ fn generate(dir: &Path) {
     icc_app::SupplierAccount::export_all(&cfg).unwrap();
     icc_app::Bank::export_all(&cfg).unwrap();
     icc_app::BankFileReport::export_all(&cfg).unwrap();
+    icc_app::RunEmail::export_all(&cfg).unwrap();
     icc_app::AccountRequest::export_all(&cfg).unwrap();
 }
 

@@ -40,6 +40,7 @@ import type { UpdateSource } from "./bindings/UpdateSource";
 import type { AccountRequest } from "./bindings/AccountRequest";
 import type { Bank } from "./bindings/Bank";
 import type { BankFileReport } from "./bindings/BankFileReport";
+import type { RunEmail } from "./bindings/RunEmail";
 import type { RunRow } from "./bindings/RunRow";
 import type { RunView } from "./bindings/RunView";
 import type { SupplierAccount } from "./bindings/SupplierAccount";
@@ -50,7 +51,7 @@ export type { Attachment, BackupInfo, SupplierRow, CredentialStatus, IconstruyeS
 export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncReport, SyncStatus };
 
 export type { Page };
-export type { AccountRequest, Bank, BankFileReport, RunRow, RunView, SupplierAccount };
+export type { AccountRequest, Bank, BankFileReport, RunEmail, RunRow, RunView, SupplierAccount };
 
 /** Listeners for "the session is locked" answers, so any screen falls back to the lock screen. */
 const lockedListeners: Array<() => void> = [];
@@ -143,6 +144,7 @@ export const api = {
   runBankFile: (run: string, path: string) => call<BankFileReport>("run_bank_file", { run, path }),
   runReport: (run: string, path: string) => call<string>("run_report", { run, path }),
   markRunSent: (run: string) => call<RunView>("mark_run_sent", { run }),
+  emailRun: (run: string) => call<RunEmail>("email_run", { run }),
   markRunPaid: (run: string, fecha: string | null) => call<RunView>("mark_run_paid", { run, fecha }),
   listBankAccounts: (estado: string | null) => call<SupplierAccount[]>("list_bank_accounts", { estado }),
   addBankAccount: (account: AccountRequest) => call<SupplierAccount>("add_bank_account", { account }),

@@ -26,7 +26,7 @@ pub struct CredentialSpec {
 }
 
 /// Every credential name, in the order screens show them.
-pub const CREDENTIALS: [CredentialSpec; 4] = [
+pub const CREDENTIALS: [CredentialSpec; 5] = [
     CredentialSpec {
         name: "iconstruye-facturas",
         label: "iConstruye: clave de suscripción de facturas (cvbf)",
@@ -42,6 +42,10 @@ pub const CREDENTIALS: [CredentialSpec; 4] = [
     CredentialSpec {
         name: "iconstruye-ordenes-secundaria",
         label: "iConstruye: clave secundaria de órdenes de compra",
+    },
+    CredentialSpec {
+        name: crate::correo::SMTP_CREDENTIAL,
+        label: "Correo (SMTP): clave de la cuenta que envía las nóminas de pago",
     },
 ];
 

@@ -17,6 +17,7 @@
 mod attachments;
 mod auth;
 mod backup;
+mod correo;
 mod credentials;
 mod cuentas;
 mod dashboard;
@@ -46,6 +47,9 @@ pub use auth::{
     Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
 };
 pub use backup::{BACKUPS_DIR, BackupInfo, keep_set, restore_without_live_db};
+pub use correo::{
+    MailSettings, MailSettingsChange, RunEmail, SMTP_CREDENTIAL, escape_html, run_html,
+};
 pub use credentials::{CREDENTIALS, CredentialSpec, CredentialStatus, KEYRING_SERVICE};
 pub use cuentas::{AccountImportReport, AccountRequest};
 pub use dashboard::{AgingSlice, ClaimSlice, Dashboard, ObraSpend};

@@ -338,6 +338,13 @@ impl App {
         run: &str,
         out: &std::path::Path,
     ) -> Result<String> {
+        let (_, bytes) = self.run_workbook(s, run).await?;
+        write_atomically(out, &bytes)?;
+        Ok(out.display().to_string())
+    }
+
+    /// A run and its workbook (what the report writes and the e-mail attaches).
+    pub(crate) async fn run_workbook(&self, s: &Session, run: &str) -> Result<(RunView, Vec<u8>)> {
         let v = self.run(s, run).await?;
         let bad = |what: &str, v: &str| {
             AppError::Invalid(format!("la nómina tiene {what} ilegible: «{v}»"))
@@ -376,8 +383,7 @@ impl App {
         };
         let bytes =
             icc_io::bank::run_workbook(&sheet).map_err(|e| AppError::Invalid(e.to_string()))?;
-        write_atomically(out, &bytes)?;
-        Ok(out.display().to_string())
+        Ok((v, bytes))
     }
 
     /// Enters a cesión by hand.
@@ -440,6 +446,8 @@ pub struct PaymentSettings {
     pub limite_transferencia: i64,
     /// One transfer per payee account instead of one per invoice.
     pub agrupar_transferencias: bool,
+    /// Where the run e-mails go.
+    pub correo: crate::correo::MailSettings,
 }
 
 impl App {
@@ -447,7 +455,7 @@ impl App {
     ///
     /// # Errors
     /// Store errors.
-    pub async fn payment_settings(&self, _s: &Session) -> Result<PaymentSettings> {
+    pub async fn payment_settings(&self, s: &Session) -> Result<PaymentSettings> {
         let get = |k| self.store.setting(k);
         Ok(PaymentSettings {
             regla_60_dias: get(RULE_60_SETTING).await?.is_none_or(|v| v.trim() != "0"),
@@ -457,6 +465,7 @@ impl App {
                 .filter(|l: &i64| *l > 0)
                 .unwrap_or(icc_io::bank::DEFAULT_SPLIT_LIMIT),
             agrupar_transferencias: get(GROUP_SETTING).await?.is_some_and(|v| v.trim() == "1"),
+            correo: self.mail_settings(s).await?,
         })
     }
 

@@ -411,6 +411,30 @@ pub enum PagosCommand {
         /// Una transferencia por cuenta del beneficiario en vez de una por factura: si o no
         #[arg(long, value_name = "si|no")]
         agrupar: Option<String>,
+        /// Servidor SMTP de los correos de nóminas (con STARTTLS); "" lo borra
+        #[arg(long, value_name = "HOST")]
+        correo_servidor: Option<String>,
+        /// Puerto SMTP (587 si no se indica)
+        #[arg(long, value_name = "PUERTO")]
+        correo_puerto: Option<u16>,
+        /// Usuario SMTP (la clave va al llavero: icc credentials set correo-smtp)
+        #[arg(long, value_name = "USUARIO")]
+        correo_usuario: Option<String>,
+        /// Remitente, por ejemplo "Nóminas ICC <nominas@icc.cl>"
+        #[arg(long, value_name = "DIRECCIÓN")]
+        correo_remitente: Option<String>,
+        /// Destinatarios separados por comas
+        #[arg(long, value_name = "DIRECCIONES")]
+        correo_destinatarios: Option<String>,
+        /// Certificado (PEM) de la autoridad del servidor de correo interno, además de los del sistema
+        #[arg(long, value_name = "ARCHIVO")]
+        correo_ca: Option<String>,
+    },
+    /// Envía una nómina por correo a los destinatarios configurados, con su planilla adjunta
+    #[command(name = "enviar-correo")]
+    EnviarCorreo {
+        /// ID o número de la nómina
+        id: String,
     },
 }
 

@@ -901,7 +901,14 @@ fn payment_settings_text(c: &icc_app::PaymentSettings) -> String {
         } else {
             "no"
         }
-    )
+    ) + &match (&c.correo.servidor, c.correo.destinatarios.is_empty()) {
+        (Some(host), false) => format!(
+            " Correo de nóminas: {host}:{} a {}.",
+            c.correo.puerto,
+            c.correo.destinatarios.join(", ")
+        ),
+        _ => " Correo de nóminas: sin configurar.".to_owned(),
+    }
 }
 
 async fn cuentas(
@@ -1048,7 +1055,34 @@ async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Re
             regla_60_dias,
             limite,
             agrupar,
+            correo_servidor,
+            correo_puerto,
+            correo_usuario,
+            correo_remitente,
+            correo_destinatarios,
+            correo_ca,
         } => {
+            let mail = icc_app::MailSettingsChange {
+                servidor: correo_servidor.clone(),
+                puerto: *correo_puerto,
+                usuario: correo_usuario.clone(),
+                remitente: correo_remitente.clone(),
+                destinatarios: correo_destinatarios.clone(),
+                ca: correo_ca.clone(),
+            };
+            let mail_given = [
+                &mail.servidor,
+                &mail.usuario,
+                &mail.remitente,
+                &mail.destinatarios,
+                &mail.ca,
+            ]
+            .iter()
+            .any(|v| v.is_some())
+                || mail.puerto.is_some();
+            if mail_given {
+                app.set_mail_settings(s, mail).await?;
+            }
             let yes_no = |flag: &str, v: &Option<String>| -> Result<Option<bool>, Failure> {
                 v.as_deref()
                     .map(|t| match t.trim().to_lowercase().as_str() {
@@ -1123,6 +1157,19 @@ async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Re
             );
         }
         PagosCommand::MarcarEnviada { id } => output::run(json, &app.mark_run_sent(s, id).await?),
+        PagosCommand::EnviarCorreo { id } => {
+            let r = app.email_run(s, id).await?;
+            output::done(
+                json,
+                &r,
+                &format!(
+                    "Nómina N° {} enviada a {} con {} adjunta.",
+                    r.numero,
+                    r.destinatarios.join(", "),
+                    r.adjunto
+                ),
+            );
+        }
         PagosCommand::MarcarPagada { id, fecha } => {
             let fecha = fecha
                 .as_deref()

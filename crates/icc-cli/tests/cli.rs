@@ -2277,6 +2277,66 @@ fn a_payment_run_is_prepared_approved_by_the_gerente_and_marked_paid() {
         (&c["limite_transferencia"], &c["agrupar_transferencias"]),
         (&serde_json::json!(5_000_000), &serde_json::json!(true))
     );
+    // the run e-mail: not configured says what to set; the admin configures it, checked
+    let out = icc(
+        d.path(),
+        &["--user", "contadora", "pagos", "enviar-correo", "1"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--correo-servidor"),
+        "{}",
+        stderr(&out)
+    );
+    let c = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "pagos",
+            "configurar",
+            "--correo-servidor",
+            "smtp.icc.cl",
+            "--correo-usuario",
+            "nominas@icc.cl",
+            "--correo-remitente",
+            "Nóminas ICC <nominas@icc.cl>",
+            "--correo-destinatarios",
+            "gerente@icc.cl, tesoreria@icc.cl",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        (
+            &c["correo"]["servidor"],
+            &c["correo"]["puerto"],
+            &c["correo"]["destinatarios"]
+        ),
+        (
+            &serde_json::json!("smtp.icc.cl"),
+            &serde_json::json!(587),
+            &serde_json::json!(["gerente@icc.cl", "tesoreria@icc.cl"])
+        )
+    );
+    let out = icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "pagos",
+            "configurar",
+            "--correo-destinatarios",
+            "gerente",
+        ],
+        None,
+    );
+    assert!(
+        stderr(&out).contains("no es una dirección de correo"),
+        "{}",
+        stderr(&out)
+    );
     for bad in [["--agrupar", "quizas"], ["--limite", "0"]] {
         let out = icc(
             d.path(),

@@ -112,6 +112,22 @@ export function pagosScreen(session: SessionInfo): HTMLElement {
         ),
       );
     }
+    if (may("prepare_runs") || may("approve_runs")) {
+      actions.append(
+        h(
+          "button",
+          {
+            id: "run-email",
+            onclick: () =>
+              modal(`¿Enviar la nómina N° ${v.numero} por correo a los destinatarios configurados?`, [], async () => {
+                const r = await api.emailRun(id);
+                say(msg, `Nómina N° ${r.numero} enviada a ${r.destinatarios.join(", ")} con ${r.adjunto} adjunta.`, "ok");
+              }),
+          },
+          "Enviar por correo…",
+        ),
+      );
+    }
     const reportPath = h("input", { id: "report-path", size: 40, placeholder: "ruta del informe, por ejemplo /home/usuario/nomina-informe.xlsx" });
     actions.append(
       reportPath,
