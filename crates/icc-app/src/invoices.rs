@@ -177,7 +177,11 @@ impl App {
         if let Ok(from) = v.detail.row.estado.parse::<InvoiceStatus>() {
             v.cambios_de_estado = InvoiceStatus::ALL
                 .into_iter()
-                .filter(|to| from.can_become(*to) && s.may(Permission::for_status(*to)))
+                .filter(|to| {
+                    from.can_become(*to)
+                        && !paid_by_payments(*to)
+                        && s.may(Permission::for_status(*to))
+                })
                 .map(|to| to.as_str().to_owned())
                 .collect();
         }
@@ -238,6 +242,14 @@ impl App {
         motivo: Option<&str>,
     ) -> Result<InvoiceView> {
         s.require(Permission::for_status(to))?;
+        if paid_by_payments(to) {
+            return Err(AppError::Invalid(format!(
+                "una factura queda «{}» al registrar sus pagos («Registrar pago…» en el detalle, \
+                 «icc pagos registrar FACTURA --monto N») o al marcar pagada su nómina; el estado \
+                 no se cambia a mano, para que el saldo siempre salga de los pagos",
+                to.label()
+            )));
+        }
         let detail = self.resolve_invoice(s, reference).await?;
         let id: InvoiceId = detail.row.id.parse()?;
         let mut tx = self.store.write(&s.username).await?;
@@ -268,6 +280,16 @@ impl App {
         out.extend(self.store.history("invoice", &detail.row.id).await?);
         Ok(out)
     }
+}
+
+/// The statuses only payments set (recording one, or marking a run paid; an iConstruye
+/// pull mirrors what the office paid there): a person does not choose them, or the balance
+/// would say one thing and the status another.
+fn paid_by_payments(to: InvoiceStatus) -> bool {
+    matches!(
+        to,
+        InvoiceStatus::Pagada | InvoiceStatus::ParcialmentePagada
+    )
 }
 
 fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {

@@ -271,11 +271,31 @@ async fn roles_are_enforced_in_the_use_cases() {
         .await
         .unwrap();
     assert_eq!(v.detail.row.estado, "aprobada");
-    let v = app
+    // paid only through its payments, never by choosing the status
+    let err = app
         .set_invoice_status(&c, id, InvoiceStatus::Pagada, None)
         .await
+        .unwrap_err();
+    assert!(err.to_string().contains("icc pagos registrar"), "{err}");
+    let total = app
+        .invoice_payments(&c, id)
+        .await
+        .unwrap()
+        .saldo
+        .saldo
+        .pesos();
+    let r = app
+        .record_payment(
+            &c,
+            id,
+            icc_app::PaymentRequest {
+                monto: total,
+                ..Default::default()
+            },
+        )
+        .await
         .unwrap();
-    assert_eq!(v.detail.row.estado, "pagada");
+    assert_eq!(r.estado, "pagada");
     let h = app.invoice_history(&admin, id).await.unwrap();
     let who: Vec<_> = h
         .iter()

@@ -240,7 +240,17 @@ async fn keeping_my_status_must_be_a_legal_move_from_the_winning_one() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     status(&l2, InvoiceStatus::EnRevision, None).await;
     status(&l2, InvoiceStatus::Aprobada, None).await;
-    status(&l2, InvoiceStatus::Pagada, None).await;
+    l2.app
+        .record_payment(
+            &l2.s,
+            A,
+            icc_app::PaymentRequest {
+                monto: 1_190_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     for _ in 0..2 {
         l1.app.sync(&l1.s).await.unwrap();
         l2.app.sync(&l2.s).await.unwrap();
