@@ -1,4 +1,4 @@
-//! The import use case against the shared fixtures and the database: counts, signed sums and
+//! The import use case against the RCV sample files and the database: counts, signed sums and
 //! keys exactly as `expected.json` says; refused files change nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
@@ -10,10 +10,13 @@ use icc_core::Role;
 
 const PW: &str = "caballo correcto batería grapa";
 
+/// The RCV sample set: the repository's own copy (`testdata/rcv`), or the set
+/// `ICC_FIXTURES_DIR` names (scripts/test runs these tests again on the shared set when it
+/// is beside the clone).
 fn fixtures() -> PathBuf {
     let dir = std::env::var_os("ICC_FIXTURES_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rcv"));
     assert!(
         dir.join("expected.json").exists(),
         "fixtures not found at {} (set ICC_FIXTURES_DIR)",
