@@ -53,7 +53,7 @@ pub use correo::{
 pub use credentials::{CREDENTIALS, CredentialSpec, CredentialStatus, KEYRING_SERVICE};
 pub use cuentas::{AccountImportReport, AccountRequest};
 pub use dashboard::{AgingSlice, ClaimSlice, Dashboard, ObraSpend};
-pub use doctor::{Check, DoctorReport};
+pub use doctor::{Check, DoctorReport, Level};
 pub use error::{AppError, Result};
 pub use export::{ExportOptions, ExportProgress, ExportReport, format_for_path, month_bounds};
 pub use filter::ListFilter;

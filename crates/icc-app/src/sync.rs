@@ -20,7 +20,7 @@ use crate::auth::{Permission, Session};
 use crate::error::{AppError, Result};
 
 /// Settings key of the server address.
-const SERVER_SETTING: &str = "sync.server";
+pub(crate) const SERVER_SETTING: &str = "sync.server";
 /// Settings key of the server account.
 const SERVER_USER_SETTING: &str = "sync.server_user";
 
@@ -594,7 +594,9 @@ impl App {
 
     /// The sync checks of `doctor`: whether the server answers, speaks this protocol and
     /// agrees on the time. `None` when this computer is not linked.
-    pub(crate) async fn sync_check(&self) -> Option<(bool, String, Option<String>)> {
+    /// The sync server as doctor sees it: (passed, what was found, what to do, whether the
+    /// only problem is that the server did not answer).
+    pub(crate) async fn sync_check(&self) -> Option<(bool, String, Option<String>, bool)> {
         let url = self.store.setting(SERVER_SETTING).await.ok().flatten()?;
         let client = match SyncClient::new(&url) {
             Ok(c) => c,
@@ -603,6 +605,7 @@ impl App {
                     false,
                     e.to_string(),
                     Some("vuelva a vincular el equipo con una dirección válida".into()),
+                    false,
                 ));
             }
         };
@@ -613,6 +616,7 @@ impl App {
                 Some(format!(
                     "revise la conexión y que el servidor {url} esté en marcha"
                 )),
+                true,
             ),
             Ok(h) if h.protocol != icc_core::sync::PROTOCOL_VERSION => (
                 false,
@@ -622,6 +626,7 @@ impl App {
                     icc_core::sync::PROTOCOL_VERSION
                 ),
                 Some("actualice la aplicación o el servidor para que coincidan".into()),
+                false,
             ),
             Ok(h) => {
                 let skew = (h.server_ms - chrono::Utc::now().timestamp_millis()).abs();
@@ -633,6 +638,7 @@ impl App {
                             skew / 60_000
                         ),
                         Some("corrija la fecha y hora del sistema".into()),
+                        false,
                     )
                 } else {
                     (
@@ -644,6 +650,7 @@ impl App {
                             skew / 1000
                         ),
                         None,
+                        false,
                     )
                 }
             }

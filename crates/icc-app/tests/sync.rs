@@ -1081,8 +1081,11 @@ async fn doctor_checks_the_server_its_protocol_and_the_clock() {
     );
     srv.task.abort();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let down = check(&app.doctor().await);
-    assert!(!down.ok, "{down:?}");
+    // a server out of reach (a site without network) is a warning, not a failure
+    let report = app.doctor().await;
+    let down = check(&report);
+    assert_eq!(down.level, icc_app::Level::Aviso, "{down:?}");
+    assert!(down.ok && report.ok, "{down:?}");
     assert!(down.hint.unwrap().contains("servidor"));
     srv.stop().await;
 }

@@ -218,7 +218,11 @@ pub fn doctor(json: bool, r: &DoctorReport) {
     for c in &r.checks {
         println!(
             "[{}] {}: {}",
-            if c.ok { "OK" } else { "FALLA" },
+            match c.level {
+                icc_app::Level::Ok => "OK",
+                icc_app::Level::Aviso => "AVISO",
+                icc_app::Level::Falla => "FALLA",
+            },
             c.name,
             c.detail
         );

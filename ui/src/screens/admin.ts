@@ -215,11 +215,11 @@ export function diagnosticsScreen(status: Status, session: SessionInfo): HTMLEle
         list.append(
           h(
             "li",
-            { class: c.ok ? "ok" : "bad" },
-            h("strong", {}, `${c.ok ? "✔" : "✘"} ${c.name}`),
+            { class: c.level === "ok" ? "ok" : c.level === "aviso" ? "warn" : "bad" },
+            h("strong", {}, `${c.level === "ok" ? "✔" : c.level === "aviso" ? "⚠" : "✘"} ${c.name}`),
             ": ",
             c.detail,
-            c.hint && !c.ok ? h("div", { class: "muted" }, c.hint) : "",
+            c.hint && c.level !== "ok" ? h("div", { class: "muted" }, c.hint) : "",
           ),
         );
       }
