@@ -96,6 +96,9 @@ impl Stdin {
 }
 
 fn main() -> ExitCode {
+    // `icc … | head`: a closed pipe ends the program quietly, as it does any Unix tool,
+    // instead of a panic about printing to stdout
+    sigpipe::reset();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => return args::report_clap_error(e),

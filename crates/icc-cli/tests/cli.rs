@@ -2728,3 +2728,28 @@ fn the_predecessors_transfer_sheet_creates_pending_accounts_only() {
         stderr(&out)
     );
 }
+
+/// `icc … | head`: the reader goes away, the command ends quietly (no panic message).
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    let d = seeded();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_icc"))
+        .arg("--data-dir")
+        .arg(d.path())
+        .args(["--user", "admin", "invoices", "list", "--limit", "1000"])
+        .env("ICC_PASSWORD", PW)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // as `head` does: read a little, then close the pipe
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0_u8; 16];
+    let _ = std::io::Read::read(&mut out, &mut first);
+    drop(out);
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_ne!(done.status.code(), Some(101), "{err}");
+}
