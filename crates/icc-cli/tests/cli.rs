@@ -2750,6 +2750,9 @@ fn a_closed_pipe_ends_a_listing_quietly() {
     drop(out);
     let done = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&done.stderr);
-    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
     assert_ne!(done.status.code(), Some(101), "{err}");
 }

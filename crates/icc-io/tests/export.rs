@@ -407,6 +407,33 @@ fn csv_is_semicolons_utf8_with_bom_and_chilean_dates() {
     assert!(lines[2].contains("\"Ferretería \"\"El Clavo\"\"; Ñuñoa\""));
     assert!(lines[2].contains(";-100000;0;-19000;0;-119000;"));
 
+    // a text cell a spreadsheet would run as a formula is prefixed with ', amounts are not
+    let out = dir.path().join("inj.csv");
+    let mut evil = line(33, 1002, "76555835-2", 1_000);
+    evil.razon_social = "=HYPERLINK(\"http://x\";\"clic\")".into();
+    let mut tab = line(33, 1003, "76555835-2", 2_000);
+    tab.razon_social = "\t@SUM(A1)".into();
+    let mut plus = line(33, 1004, "76555835-2", 3_000);
+    plus.razon_social = "+56 9 1234".into();
+    export(
+        ReportKind::Facturas,
+        ExportFormat::Csv,
+        &[evil, tab, plus, line(61, 9, "76177907-9", 500)],
+        &out,
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains(";\"'=HYPERLINK(\"\"http://x\"\";\"\"clic\"\")\";"),
+        "{text}"
+    );
+    assert!(
+        text.contains(";'\t@SUM(A1);") || text.contains(";\"'\t@SUM(A1)\";"),
+        "{text}"
+    );
+    assert!(text.contains(";'+56 9 1234;"), "{text}");
+    assert!(text.contains(";-500;"), "{text}");
+    assert!(!text.contains(";=") && !text.contains(";+56"), "{text}");
+
     // libro de compras keeps its subtotal and total rows
     let out = dir.path().join("l.csv");
     export(

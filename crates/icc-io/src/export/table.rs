@@ -631,6 +631,18 @@ impl CsvSink {
     }
 }
 
+/// A text cell as CSV writes it: one that a spreadsheet would read as a formula (starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return: a razón social or glosa typed as
+/// `=HYPERLINK(…)`) is prefixed with `'`, which Excel and LibreOffice show as text.
+/// Amounts are numbers, never text, so a negative amount is not touched.
+pub(crate) fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
 impl Sink for CsvSink {
     fn begin_sheet(&mut self, spec: &SheetSpec<'_>) -> Result<(), ExportError> {
         self.active = spec.main && !self.done;
@@ -651,8 +663,8 @@ impl Sink for CsvSink {
         }
         let fields = cells.iter().map(|c| match c {
             Cell::Empty => String::new(),
-            Cell::Text(s) => (*s).to_owned(),
-            Cell::Owned(s) => s.clone(),
+            Cell::Text(s) => csv_text(s),
+            Cell::Owned(s) => csv_text(s),
             Cell::Int(v) | Cell::Sum { value: v, .. } => v.to_string(),
             Cell::Date(d) | Cell::MarkedDate(d, _) => date_text(*d),
             Cell::DateTime(t) => datetime_text(*t),
