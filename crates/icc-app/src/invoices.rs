@@ -266,17 +266,22 @@ impl App {
     /// As [`App::resolve_invoice`].
     pub async fn invoice_history(&self, s: &Session, reference: &str) -> Result<Vec<AuditEntry>> {
         let detail = self.resolve_invoice(s, reference).await?;
-        let mut out = vec![AuditEntry {
-            at: detail.created_at.clone(),
-            user_name: detail.created_by.clone(),
-            action: "create".into(),
-            field: None,
-            old_value: None,
-            new_value: Some(format!(
-                "{}:{}:{} (origen: {})",
-                detail.row.rut_emisor, detail.row.tipo_dte, detail.row.folio, detail.source
-            )),
-        }];
+        let mut out = vec![
+            AuditEntry {
+                at: detail.created_at.clone(),
+                user_name: detail.created_by.clone(),
+                action: "create".into(),
+                field: None,
+                old_value: None,
+                new_value: Some(format!(
+                    "{}:{}:{} (origen: {})",
+                    detail.row.rut_emisor, detail.row.tipo_dte, detail.row.folio, detail.source
+                )),
+                fecha_local: String::new(),
+                accion: String::new(),
+            }
+            .for_people(),
+        ];
         out.extend(self.store.history("invoice", &detail.row.id).await?);
         Ok(out)
     }

@@ -153,20 +153,21 @@ pub fn history(json: bool, h: &[AuditEntry]) {
     if json {
         return print_json(h);
     }
+    // Chile's time and Spanish action names, as the Historial of the desktop shows them
     for e in h {
-        let when = format!("{} {}", fecha(&e.at), e.at.get(11..19).unwrap_or(""));
+        let when = &e.fecha_local;
         match (&e.field, &e.old_value, &e.new_value) {
             (Some(f), old, new) => println!(
-                "{when} UTC  {:<12}  {:<8}  {f}: {} → {}",
+                "{when}  {:<12}  {:<16}  {f}: {} → {}",
                 e.user_name,
-                e.action,
+                e.accion,
                 old.as_deref().unwrap_or("—"),
                 new.as_deref().unwrap_or("—")
             ),
             (None, _, new) => println!(
-                "{when} UTC  {:<12}  {:<8}  {}",
+                "{when}  {:<12}  {:<16}  {}",
                 e.user_name,
-                e.action,
+                e.accion,
                 new.as_deref().unwrap_or("")
             ),
         }

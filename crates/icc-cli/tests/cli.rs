@@ -292,6 +292,37 @@ fn show_set_estado_and_history_work_by_natural_key() {
             .iter()
             .all(|e| e["user_name"] == "admin" || e["user_name"] == "dev-seed")
     );
+    // people read Chile's time and Spanish actions, never `create`/`update`
+    let acciones: Vec<&str> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["accion"].as_str().unwrap())
+        .collect();
+    assert_eq!(acciones[0], "creación", "{acciones:?}");
+    assert!(
+        acciones.contains(&"cambio") && acciones.contains(&"cambio de estado"),
+        "{acciones:?}"
+    );
+    for e in hist.as_array().unwrap() {
+        let utc: chrono::DateTime<chrono::Utc> = e["at"].as_str().unwrap().parse().unwrap();
+        let local = utc.with_timezone(&chrono_tz::America::Santiago);
+        assert_eq!(
+            e["fecha_local"],
+            local.format("%d-%m-%Y %H:%M:%S").to_string(),
+            "{e}"
+        );
+    }
+    let text = icc(
+        d.path(),
+        &["--user", "admin", "invoices", "history", &key],
+        None,
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        !text.contains(" UTC") && !text.contains("update") && text.contains("cambio de estado"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -105,3 +105,76 @@ mod tests {
         }
     }
 }
+
+/// A UTC time stored as text (`AAAA-MM-DDTHH:MM:SS[.fff]Z` or RFC 3339) as people in Chile
+/// read it: America/Santiago local time (summer time included, from the bundled time-zone
+/// database), `dd-mm-aaaa HH:MM:SS`. `None` for text that is not such a time.
+pub fn santiago_text(utc: &str) -> Option<String> {
+    use chrono::TimeZone;
+    let t = chrono::DateTime::parse_from_rfc3339(utc.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(
+                utc.trim().trim_end_matches('Z'),
+                "%Y-%m-%dT%H:%M:%S%.f",
+            )
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(utc.trim(), "%Y-%m-%d %H:%M:%S%.f"))
+            .map(|n| chrono::Utc.from_utc_datetime(&n))
+        })
+        .ok()?;
+    Some(
+        t.with_timezone(&chrono_tz::America::Santiago)
+            .format("%d-%m-%Y %H:%M:%S")
+            .to_string(),
+    )
+}
+
+/// The Spanish name of an audit action, as the Historial shows it (the stored names are
+/// stable identifiers in English or Spanish; people never see them).
+pub fn audit_action_label(action: &str) -> &str {
+    match action {
+        "create" => "creación",
+        "update" => "cambio",
+        "estado" => "cambio de estado",
+        "delete" => "eliminación",
+        "attach" => "adjunto",
+        "sync" => "recibido del servidor",
+        "descarte" => "descarte",
+        "retiro" => "retiro (salió de sus obras)",
+        "login" => "vinculación al servidor",
+        "logout" => "desvinculación del servidor",
+        "login_failed" => "ingreso fallido",
+        "nuevo_dispositivo" => "nuevo dispositivo",
+        "envio" => "envío por correo",
+        "guardada" => "credencial guardada",
+        "eliminada" => "credencial eliminada",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod santiago_tests {
+    use super::*;
+
+    #[test]
+    fn utc_times_read_as_chile_time_in_winter_and_summer() {
+        // July: UTC-4
+        assert_eq!(
+            santiago_text("2026-07-01T15:00:00Z").as_deref(),
+            Some("01-07-2026 11:00:00")
+        );
+        // December: summer time, UTC-3
+        assert_eq!(
+            santiago_text("2026-12-03T15:30:05.123Z").as_deref(),
+            Some("03-12-2026 12:30:05")
+        );
+        // the day changes across midnight UTC
+        assert_eq!(
+            santiago_text("2026-12-04T01:00:00Z").as_deref(),
+            Some("03-12-2026 22:00:00")
+        );
+        assert_eq!(santiago_text("ayer"), None);
+        assert_eq!(audit_action_label("create"), "creación");
+        assert_eq!(audit_action_label("update"), "cambio");
+    }
+}

@@ -318,6 +318,22 @@ pub struct AuditEntry {
     pub old_value: Option<String>,
     /// Value after.
     pub new_value: Option<String>,
+    /// `at` in Chile's time (America/Santiago), `dd-mm-aaaa HH:MM:SS`, as people read it.
+    #[sqlx(skip)]
+    pub fecha_local: String,
+    /// `action` in Spanish (creación, cambio, …), as people read it.
+    #[sqlx(skip)]
+    pub accion: String,
+}
+
+impl AuditEntry {
+    /// Fills the fields people read (`fecha_local`, `accion`) from the stored ones.
+    #[must_use]
+    pub fn for_people(mut self) -> AuditEntry {
+        self.fecha_local = icc_core::santiago_text(&self.at).unwrap_or_else(|| self.at.clone());
+        self.accion = icc_core::audit_action_label(&self.action).to_owned();
+        self
+    }
 }
 
 /// A filter with its obra codes looked up and its search text parsed.
@@ -874,13 +890,14 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn history(&self, entity: &str, entity_id: &str) -> Result<Vec<AuditEntry>> {
-        Ok(sqlx::query_as(
+        let rows: Vec<AuditEntry> = sqlx::query_as(
             "SELECT at, user_name, action, field, old_value, new_value FROM audit_log WHERE entity = ? AND entity_id = ? ORDER BY id",
         )
         .bind(entity)
         .bind(entity_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(AuditEntry::for_people).collect())
     }
 
     /// The types of the stored documents of `rut` with `folio` (a note names the invoice it

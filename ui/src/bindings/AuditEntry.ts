@@ -27,4 +27,12 @@ old_value: string | null,
 /**
  * Value after.
  */
-new_value: string | null, };
+new_value: string | null, 
+/**
+ * `at` in Chile's time (America/Santiago), `dd-mm-aaaa HH:MM:SS`, as people read it.
+ */
+fecha_local: string, 
+/**
+ * `action` in Spanish (creación, cambio, …), as people read it.
+ */
+accion: string, };

@@ -305,14 +305,14 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
         h(
           "table",
           { id: "detail-history" },
-          h("tr", {}, h("th", {}, "Fecha (UTC)"), h("th", {}, "Usuario"), h("th", {}, "Acción"), h("th", {}, "Campo"), h("th", {}, "Antes"), h("th", {}, "Después")),
+          h("tr", {}, h("th", {}, "Fecha (hora de Chile)"), h("th", {}, "Usuario"), h("th", {}, "Acción"), h("th", {}, "Campo"), h("th", {}, "Antes"), h("th", {}, "Después")),
           ...hist.map((a) =>
             h(
               "tr",
               {},
-              h("td", {}, fechaHora(a.at)),
+              h("td", {}, a.fecha_local),
               h("td", {}, a.user_name),
-              h("td", {}, a.action),
+              h("td", {}, a.accion),
               h("td", {}, a.field ?? ""),
               h("td", {}, a.old_value ?? ""),
               h("td", {}, a.new_value ?? ""),
