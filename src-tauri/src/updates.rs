@@ -2,7 +2,9 @@
 //! download that is verified against the public key compiled into the app before anything is
 //! installed.
 //!
-//! IT chooses per machine: `ICC_UPDATE_URL` replaces the endpoint (it may use `{{target}}`,
+//! The endpoint is the one `scripts/release --base-url` builds into the release (a
+//! development build has none and never checks). IT chooses per machine:
+//! `ICC_UPDATE_URL` replaces the endpoint (it may use `{{target}}`,
 //! `{{arch}}` and `{{current_version}}`), `ICC_UPDATE_CHANNEL` picks a channel of the
 //! configured one (`estable` by default, e.g. `piloto`). Only HTTPS is accepted, except a
 //! loopback address in development builds (the tests' local update server).
@@ -146,6 +148,12 @@ pub async fn check<R: Runtime>(
     endpoints: Vec<Url>,
     pubkey: Option<&str>,
 ) -> Result<Option<(Update, UpdateOffer)>, UiError> {
+    if endpoints.is_empty() {
+        // a build without an update server (a development build, or one IT published
+        // without `scripts/release`): nothing to ask, and no invented host to try
+        tracing::info!("no update endpoint configured; not checking");
+        return Ok(None);
+    }
     let mut b = app
         .updater_builder()
         .endpoints(endpoints)

@@ -680,6 +680,8 @@ async fn the_updater_takes_only_a_newer_version_signed_with_our_key() {
             .unwrap()
             .is_none()
     );
+    // no endpoint at all: nothing is asked, nothing offered
+    assert!(updates::check(&handle, vec![], Some(&ours.public())).await.unwrap().is_none());
     // a manifest that is not JSON: a clear error, nothing offered
     *srv.manifest.lock().unwrap() = "<html>mantención</html>".into();
     let Err(e) = updates::check(&handle, vec![endpoint], Some(&ours.public())).await else {
@@ -708,6 +710,16 @@ fn update_endpoints_must_be_https_and_it_may_set_them_per_machine() {
                 .map(|(_, v)| (*v).to_owned())
         }
     };
+    // a build without an endpoint (development, or not made by scripts/release) has none,
+    // and IT may still give this machine one
+    let (urls, shown) = updates::source_from(&[], &env(&[])).unwrap();
+    assert!(urls.is_empty() && shown.endpoints.is_empty(), "{urls:?}");
+    let (urls, _) = updates::source_from(
+        &[],
+        &env(&[("ICC_UPDATE_URL", "https://updates.example.cl/latest.json")]),
+    )
+    .unwrap();
+    assert_eq!(urls.len(), 1);
     let (urls, shown) = updates::source_from(&configured, &env(&[])).unwrap();
     assert_eq!(urls, configured);
     assert_eq!(shown.channel, "estable");

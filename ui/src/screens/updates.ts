@@ -94,6 +94,12 @@ export function updatesBox(): HTMLElement {
   api
     .updateSource()
     .then((s) => {
+      if (s.endpoints.length === 0) {
+        where.textContent =
+          "Sin servidor de actualizaciones: esta versión no lo trae. TI lo define al publicar (scripts/release --base-url) o en este equipo con ICC_UPDATE_URL.";
+        check.setAttribute("disabled", "");
+        return;
+      }
       where.textContent = `Canal «${s.channel}»${s.set_by_it ? " (definido por TI en este equipo)" : ""}: ${s.endpoints.join(", ")}`;
     })
     .catch((e) => (where.textContent = errorText(e)));
