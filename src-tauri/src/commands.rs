@@ -175,6 +175,14 @@ pub async fn add_obra(d: State<'_, Desktop>, codigo: String, nombre: String) -> 
     d.add_obra(&codigo, &nombre).await
 }
 
+/// Creates the obras an import names and that do not exist (the import's «Crear obras»);
+/// returns the codes created.
+#[tauri::command]
+pub async fn create_obras(d: State<'_, Desktop>, codes: Vec<String>) -> R<Vec<String>> {
+    let s = d.session()?;
+    Ok(d.app.create_obras(&s, &codes).await?)
+}
+
 /// Every user (administrators).
 #[tauri::command]
 pub async fn list_users(d: State<'_, Desktop>) -> R<Vec<User>> {

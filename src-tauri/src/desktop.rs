@@ -137,6 +137,11 @@ pub struct ImportRequest {
     pub profile: Option<String>,
     /// Save `mapping` under this name first.
     pub save_profile: Option<String>,
+    /// Give invoices stored without obra the obra their row names, creating missing obras
+    /// (see `ImportOptions::crear_obras`).
+    #[serde(default)]
+    #[ts(optional)]
+    pub crear_obras: Option<bool>,
 }
 
 /// An export as the export screen asks for it.
@@ -558,6 +563,7 @@ impl Desktop {
             } else {
                 OnDuplicate::Skip
             },
+            crear_obras: req.crear_obras.unwrap_or(false),
             ..ImportOptions::default()
         };
         let files: Vec<PathBuf> = req.paths.iter().map(PathBuf::from).collect();

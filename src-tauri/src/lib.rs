@@ -107,6 +107,7 @@ pub fn run() {
             commands::mapping_profiles,
             commands::list_obras,
             commands::add_obra,
+            commands::create_obras,
             commands::list_users,
             commands::add_user,
             commands::disable_user,

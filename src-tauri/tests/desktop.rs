@@ -78,6 +78,7 @@ async fn commands_refuse_what_the_role_may_not_do() {
         mapping: None,
         profile: None,
         save_profile: None,
+        crear_obras: None,
     };
     assert_eq!(
         d.import("j1", &req, &|_| {}).await.unwrap_err().code,
@@ -221,6 +222,7 @@ async fn a_column_mapping_can_be_saved_as_a_profile_and_reused() {
         mapping: None,
         profile: None,
         save_profile: None,
+        crear_obras: None,
     };
     let first = d.import("j1", &base, &|_| {}).await.unwrap();
     let parsed = first.files[0].parsed.clone().unwrap();
@@ -681,7 +683,12 @@ async fn the_updater_takes_only_a_newer_version_signed_with_our_key() {
             .is_none()
     );
     // no endpoint at all: nothing is asked, nothing offered
-    assert!(updates::check(&handle, vec![], Some(&ours.public())).await.unwrap().is_none());
+    assert!(
+        updates::check(&handle, vec![], Some(&ours.public()))
+            .await
+            .unwrap()
+            .is_none()
+    );
     // a manifest that is not JSON: a clear error, nothing offered
     *srv.manifest.lock().unwrap() = "<html>mantención</html>".into();
     let Err(e) = updates::check(&handle, vec![endpoint], Some(&ours.public())).await else {

@@ -101,6 +101,7 @@ export const api = {
   setBackupDir: (path: string) => call<string>("set_backup_dir", { path }),
   listObras: () => call<Obra[]>("list_obras"),
   addObra: (codigo: string, nombre: string) => call<Obra>("add_obra", { codigo, nombre }),
+  createObras: (codes: string[]) => call<string[]>("create_obras", { codes }),
   updateObra: (codigo: string, nombre: string, activa: boolean) => call<Obra>("update_obra", { codigo, nombre, activa }),
   updateUser: (username: string, role: string, obras: string[], disabled: boolean) =>
     call<User>("update_user", { username, role, obras, disabled }),

@@ -39,6 +39,9 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// Duplicates policy.
     pub on_duplicate: OnDuplicate,
+    /// Create the obras the rows name and that do not exist (needs `ManageObras`), and give
+    /// the invoices already stored without obra the obra their row names.
+    pub crear_obras: bool,
 }
 
 /// Where an import is, for a progress bar.
@@ -130,6 +133,11 @@ pub struct FileReport {
     pub counts: Counts,
     /// Rows that could not be imported (and a file-level refusal, with `row: null`).
     pub errors: Vec<RowIssue>,
+    /// Rows imported with something left out, each saying what and what to do (an obra
+    /// that does not exist: the invoice is imported without obra).
+    pub warnings: Vec<RowIssue>,
+    /// The obra codes the rows name that do not exist here, in file order, each once.
+    pub obras_nuevas: Vec<String>,
     /// Preview of every document (dry runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preview: Option<Vec<PreviewRow>>,
@@ -156,6 +164,15 @@ pub struct TotalReport {
     pub counts: Counts,
     /// Every error of every file.
     pub errors: Vec<RowIssue>,
+    /// Every warning of every file.
+    pub warnings: Vec<RowIssue>,
+    /// The obra codes no file's obra exists for, each once.
+    pub obras_nuevas: Vec<String>,
+    /// Obras this import created (`crear_obras`).
+    pub obras_creadas: Vec<String>,
+    /// Invoices already stored without obra that got the obra their row names
+    /// (`crear_obras`).
+    pub obras_asignadas: u64,
 }
 
 impl ImportReport {
@@ -192,6 +209,15 @@ struct Loaded {
     report: FileReport,
     original: Option<(PathBuf, String)>,
     docs: Vec<(Invoice, u64)>,
+    /// Every document whose row names an obra, with the code as written.
+    named_obras: Vec<(NaturalKey, String)>,
+}
+
+/// Adds `code` to `list` unless it is there already (codes compare without case).
+fn push_code(list: &mut Vec<String>, code: &str) {
+    if !list.iter().any(|c| c.eq_ignore_ascii_case(code)) {
+        list.push(code.to_owned());
+    }
 }
 
 impl App {
@@ -219,6 +245,18 @@ impl App {
                 self.load_file(path, opts, today, &known_obras, progress)
                     .await?,
             );
+        }
+        let mut obras_nuevas: Vec<String> = Vec::new();
+        for l in &loaded {
+            for o in &l.report.obras_nuevas {
+                push_code(&mut obras_nuevas, o);
+            }
+        }
+        if opts.crear_obras && !obras_nuevas.is_empty() {
+            s.require(Permission::ManageObras)?;
+            for o in &obras_nuevas {
+                crate::users::check_obra_code(o)?;
+            }
         }
 
         // what is already stored, and what an earlier file of this import already brings
@@ -280,6 +318,39 @@ impl App {
             }
         }
 
+        // with `crear_obras`: the missing obras are created, and invoices stored earlier
+        // without obra (an import before the obras existed) get the obra their row names
+        let mut obras_creadas = Vec::new();
+        let mut obras_asignadas = 0;
+        if opts.crear_obras && !opts.dry_run {
+            let named: Vec<(NaturalKey, String)> = loaded
+                .iter()
+                .flat_map(|l| l.named_obras.iter().cloned())
+                .collect();
+            let keys: Vec<NaturalKey> = named.iter().map(|(k, _)| *k).collect();
+            let bare = self.store.keys_without_obra(&keys).await?;
+            let assign: Vec<&(NaturalKey, String)> =
+                named.iter().filter(|(k, _)| bare.contains(k)).collect();
+            if !obras_nuevas.is_empty() || !assign.is_empty() {
+                let mut tx = self.store.write(&s.username).await?;
+                tx.mark_source("import");
+                for o in &obras_nuevas {
+                    tx.create_obra(o, o).await?;
+                    obras_creadas.push(o.clone());
+                }
+                for (k, o) in assign {
+                    let change = icc_store::AssignmentChange {
+                        obra: Some(Some(o.clone())),
+                        ..Default::default()
+                    };
+                    if tx.update_assignment(k.id(), &change).await? > 0 {
+                        obras_asignadas += 1;
+                    }
+                }
+                tx.commit().await?;
+            }
+        }
+
         // a file whose every row was refused still gets its batch (so it is not re-read as
         // new), except when nothing at all is to be written
         let anything = !to_insert.is_empty()
@@ -296,9 +367,13 @@ impl App {
             .map(|l| {
                 total.counts.add(&l.report.counts);
                 total.errors.extend(l.report.errors.iter().cloned());
+                total.warnings.extend(l.report.warnings.iter().cloned());
                 l.report
             })
             .collect();
+        total.obras_nuevas = obras_nuevas;
+        total.obras_creadas = obras_creadas;
+        total.obras_asignadas = obras_asignadas;
         Ok(ImportReport {
             dry_run: opts.dry_run,
             files,
@@ -326,10 +401,13 @@ impl App {
                     ..Counts::default()
                 },
                 errors: vec![RowIssue::file_level(&name, message)],
+                warnings: vec![],
+                obras_nuevas: vec![],
                 preview: None,
             },
             original: None,
             docs: vec![],
+            named_obras: vec![],
         };
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
@@ -365,20 +443,34 @@ impl App {
         if cancelled {
             return Err(AppError::Cancelled);
         }
-        // obras must exist: a row naming an unknown one is rejected, not the whole file
+        // an obra that does not exist never costs the invoice: it is imported without obra
+        // and the row is reported (or, with `crear_obras`, the obra is created)
         let mut docs = Vec::with_capacity(parsed.docs.len());
+        let mut warnings = Vec::new();
+        let mut obras_nuevas: Vec<String> = Vec::new();
+        let mut named_obras = Vec::new();
         for d in std::mem::take(&mut parsed.docs) {
-            match &d.invoice.obra {
-                Some(o) if !known_obras.contains(&o.to_uppercase()) => parsed.errors.push(RowIssue {
-                    file: name.clone(),
-                    sheet: parsed.sheet.clone(),
-                    row: Some(d.row),
-                    column: parsed.mapping.get(&icc_io::Field::Obra).cloned(),
-                    value: Some(o.clone()),
-                    message: format!("la obra «{o}» no existe; créela con `icc obras add {o} NOMBRE` o corrija el código"),
-                }),
-                _ => docs.push((d.invoice, d.row)),
+            let mut inv = d.invoice;
+            if let Some(o) = inv.obra.clone() {
+                named_obras.push((inv.key, o.clone()));
+                if !known_obras.contains(&o.to_uppercase()) {
+                    push_code(&mut obras_nuevas, &o);
+                    if !opts.crear_obras {
+                        warnings.push(RowIssue {
+                            file: name.clone(),
+                            sheet: parsed.sheet.clone(),
+                            row: Some(d.row),
+                            column: parsed.mapping.get(&icc_io::Field::Obra).cloned(),
+                            value: Some(o.clone()),
+                            message: format!(
+                                "la obra «{o}» no existe: la factura se importó sin obra; créela («Crear obras» en Importar, o `icc import ARCHIVO --crear-obras`) y se le asigna"
+                            ),
+                        });
+                        inv.obra = None;
+                    }
+                }
             }
+            docs.push((inv, d.row));
         }
         let already_imported =
             self.store.import_batch_exists(&sha).await? && opts.on_duplicate == OnDuplicate::Skip;
@@ -398,12 +490,15 @@ impl App {
                 file: name,
                 sha256: Some(sha),
                 errors: parsed.errors.clone(),
+                warnings,
+                obras_nuevas,
                 parsed: Some(parsed),
                 already_imported,
                 counts,
                 preview: None,
             },
             docs,
+            named_obras,
         })
     }
 

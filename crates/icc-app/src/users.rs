@@ -346,16 +346,7 @@ impl App {
     pub async fn add_obra(&self, s: &Session, codigo: &str, nombre: &str) -> Result<Obra> {
         s.require(Permission::ManageObras)?;
         let code = codigo.trim();
-        if code.is_empty()
-            || code.len() > 32
-            || !code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(AppError::Invalid(format!(
-                "código de obra: el valor «{code}» no es válido: use hasta 32 letras, números o guiones, como OB-2026-017"
-            )));
-        }
+        check_obra_code(code)?;
         let nombre = if nombre.trim().is_empty() {
             code
         } else {
@@ -368,6 +359,34 @@ impl App {
             what: "obra",
             key: code.into(),
         })
+    }
+
+    /// Creates the obras of `codes` that do not exist yet, named by their code (the import's
+    /// «Crear obras»: a file names obras the office has not created); returns the ones
+    /// created. Nothing is created when a code is malformed.
+    ///
+    /// # Errors
+    /// Forbidden without `ManageObras`; a malformed code; store errors.
+    pub async fn create_obras(&self, s: &Session, codes: &[String]) -> Result<Vec<String>> {
+        s.require(Permission::ManageObras)?;
+        let known = self.store.obra_codes().await?;
+        let mut fresh: Vec<String> = Vec::new();
+        for c in codes.iter().map(|c| c.trim()) {
+            check_obra_code(c)?;
+            if !known.contains(&c.to_uppercase())
+                && !fresh.iter().any(|f| f.eq_ignore_ascii_case(c))
+            {
+                fresh.push(c.to_owned());
+            }
+        }
+        if !fresh.is_empty() {
+            let mut tx = self.store.write(&s.username).await?;
+            for c in &fresh {
+                tx.create_obra(c, c).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(fresh)
     }
 
     /// The obras this user may see.
@@ -389,6 +408,24 @@ fn needs_obras(role: Role, obras: &[String]) -> Result<()> {
         return Err(AppError::Invalid(
             "un administrador de obra necesita al menos una obra (--obras OB-1,OB-2)".into(),
         ));
+    }
+    Ok(())
+}
+
+/// An obra code people can type and read back: up to 32 letters, digits, `-`, `_` or `.`.
+///
+/// # Errors
+/// What is wrong with it, in Spanish.
+pub(crate) fn check_obra_code(code: &str) -> Result<()> {
+    if code.is_empty()
+        || code.len() > 32
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(AppError::Invalid(format!(
+            "código de obra: el valor «{code}» no es válido: use hasta 32 letras, números o guiones, como OB-2026-017"
+        )));
     }
     Ok(())
 }

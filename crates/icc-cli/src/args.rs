@@ -73,6 +73,10 @@ pub enum Command {
         /// Qué hacer con documentos que ya existen: skip (omitir) o update (actualizar)
         #[arg(long, default_value = "skip", value_name = "skip|update")]
         on_duplicate: String,
+        /// Crea las obras que las filas nombran y no existen (administración) y se las asigna
+        /// a las facturas que quedaron sin obra
+        #[arg(long)]
+        crear_obras: bool,
     },
     /// Facturas: listar, ver, asignar, cambiar estado, historial
     Invoices {

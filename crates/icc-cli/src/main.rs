@@ -334,6 +334,7 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
             save_profile,
             dry_run,
             on_duplicate,
+            crear_obras,
         } => {
             let s = login(app, cli, stdin).await?;
             let format = match format.to_lowercase().as_str() {
@@ -372,6 +373,7 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 mapping,
                 dry_run: *dry_run,
                 on_duplicate,
+                crear_obras: *crear_obras,
             };
             let mut last = std::time::Instant::now();
             let report = app

@@ -266,6 +266,19 @@ pub fn import(json: bool, r: &ImportReport) {
         if f.already_imported {
             println!("  este archivo ya fue importado antes: no se escribió nada");
         }
+        for w in f.warnings.iter().take(MAX_ERRORS_SHOWN) {
+            println!(
+                "  aviso, fila {}: {}",
+                w.row.map_or_else(|| "—".to_owned(), |r| r.to_string()),
+                w.message
+            );
+        }
+        if f.warnings.len() > MAX_ERRORS_SHOWN {
+            println!(
+                "  … y {} avisos más (use --json para verlos todos)",
+                f.warnings.len() - MAX_ERRORS_SHOWN
+            );
+        }
         println!(
             "  documentos: {} (notas de crédito: {}), nuevos: {}, actualizados: {}, ya existentes: {}, rechazados: {}",
             c.documents, c.credit_notes, c.inserted, c.updated, c.duplicates, c.rejected
@@ -325,6 +338,18 @@ pub fn import(json: bool, r: &ImportReport) {
                 errors.len() - MAX_ERRORS_SHOWN
             );
         }
+    }
+    let t = &r.total;
+    if !t.obras_creadas.is_empty() {
+        println!("\nObras creadas: {}.", t.obras_creadas.join(", "));
+    } else if !t.obras_nuevas.is_empty() {
+        println!(
+            "\nObras que no existen: {}. Sus facturas se importaron sin obra; créelas y asígnelas con «icc import ARCHIVO --crear-obras».",
+            t.obras_nuevas.join(", ")
+        );
+    }
+    if t.obras_asignadas > 0 {
+        println!("Facturas que recibieron su obra: {}.", t.obras_asignadas);
     }
     if r.dry_run {
         println!("\nVista previa: no se escribió nada.");

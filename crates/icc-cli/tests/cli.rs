@@ -2787,3 +2787,177 @@ fn a_closed_pipe_ends_a_listing_quietly() {
     );
     assert_ne!(done.status.code(), Some(101), "{err}");
 }
+
+/// An accountant's workbook whose rows name obras: OB-1 (exists) and three the office has
+/// not created yet (OB-7 twice, OB-8, OB-9).
+fn workbook_with_obras(path: &Path) {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let headers = [
+        "RUT Proveedor",
+        "Razón social",
+        "Tipo Doc",
+        "Folio",
+        "Fecha emisión",
+        "Monto Neto",
+        "IVA",
+        "Monto Total",
+        "Obra",
+    ];
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let rows = [
+        (101, "OB-1"),
+        (102, "OB-7"),
+        (103, "ob-7"),
+        (104, "OB-8"),
+        (105, "OB-9"),
+        (106, ""),
+    ];
+    for (i, (folio, obra)) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, "76.555.835-2").unwrap();
+        ws.write_string(r, 1, "Hormigones Andinos SpA").unwrap();
+        ws.write_number(r, 2, 33.0).unwrap();
+        ws.write_number(r, 3, f64::from(*folio)).unwrap();
+        ws.write_string(r, 4, "03-10-2026").unwrap();
+        ws.write_number(r, 5, 100_000.0).unwrap();
+        ws.write_number(r, 6, 19_000.0).unwrap();
+        ws.write_number(r, 7, 119_000.0).unwrap();
+        if !obra.is_empty() {
+            ws.write_string(r, 8, *obra).unwrap();
+        }
+    }
+    wb.save(path).unwrap();
+}
+
+/// (folio, obra) of every invoice, by folio.
+fn obras_by_folio(dir: &Path) -> Vec<(i64, Option<String>)> {
+    let list = ok_json(icc(
+        dir,
+        &[
+            "--user", "admin", "invoices", "list", "--json", "--limit", "100",
+        ],
+        None,
+    ));
+    let mut v: Vec<(i64, Option<String>)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["folio"].as_i64().unwrap(),
+                i["obra"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn unknown_obras_never_cost_an_invoice_and_crear_obras_assigns_them() {
+    let d = tempfile::tempdir().unwrap();
+    init(d.path());
+    add_user(d.path(), "contadora", "contabilidad", "");
+    ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "obras", "add", "OB-1", "Obra uno", "--json",
+        ],
+        None,
+    ));
+    let book = d.path().join("compras.xlsx");
+    workbook_with_obras(&book);
+    let file = book.to_str().unwrap();
+
+    // every invoice imported; the rows naming unknown obras are warnings, exit 0
+    let r = ok_json(icc(
+        d.path(),
+        &["--user", "contadora", "import", file, "--json"],
+        None,
+    ));
+    assert_eq!(
+        (
+            r["total"]["inserted"].as_u64(),
+            r["total"]["rejected"].as_u64()
+        ),
+        (Some(6), Some(0))
+    );
+    assert_eq!(
+        r["total"]["obras_nuevas"],
+        serde_json::json!(["OB-7", "OB-8", "OB-9"])
+    );
+    let warnings = r["total"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(
+        (w["row"].as_u64(), w["value"].as_str()),
+        (Some(3), Some("OB-7")),
+        "{w}"
+    );
+    assert!(w["column"].as_str().unwrap().contains("Obra"), "{w}");
+    assert!(w["message"].as_str().unwrap().contains("sin obra"), "{w}");
+    let none = |v: &[(i64, Option<String>)]| v.iter().filter(|(_, o)| o.is_none()).count();
+    assert_eq!(
+        none(&obras_by_folio(d.path())),
+        5,
+        "OB-7, ob-7, OB-8, OB-9 and the blank row"
+    );
+
+    // creating obras needs the permission: the accountant may import but not create obras
+    let out = icc(
+        d.path(),
+        &["--user", "contadora", "import", file, "--crear-obras"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("administrar obras"),
+        "{}",
+        stderr(&out)
+    );
+
+    // the admin creates them, and the invoices stored without obra get theirs
+    let r = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "import", file, "--crear-obras", "--json"],
+        None,
+    ));
+    assert_eq!(
+        r["total"]["obras_creadas"],
+        serde_json::json!(["OB-7", "OB-8", "OB-9"])
+    );
+    assert_eq!(r["total"]["obras_asignadas"], 4);
+    assert_eq!(r["total"]["inserted"], 0);
+    let got = obras_by_folio(d.path());
+    assert_eq!(
+        got,
+        [
+            (101, Some("OB-1".to_owned())),
+            (102, Some("OB-7".to_owned())),
+            (103, Some("OB-7".to_owned())),
+            (104, Some("OB-8".to_owned())),
+            (105, Some("OB-9".to_owned())),
+            (106, None),
+        ]
+    );
+
+    // importing again changes nothing
+    for args in [vec!["--crear-obras"], vec![]] {
+        let mut a = vec!["--user", "admin", "import", file, "--json"];
+        a.extend(args);
+        let r = ok_json(icc(d.path(), &a, None));
+        assert_eq!(
+            (
+                r["total"]["inserted"].as_u64(),
+                r["total"]["obras_asignadas"].as_u64(),
+                r["total"]["warnings"].as_array().map(Vec::len)
+            ),
+            (Some(0), Some(0), Some(0)),
+            "{r}"
+        );
+    }
+    assert_eq!(obras_by_folio(d.path()), got);
+}

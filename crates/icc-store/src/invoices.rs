@@ -923,6 +923,25 @@ impl Store {
         &self,
         keys: &[NaturalKey],
     ) -> Result<std::collections::HashSet<NaturalKey>> {
+        self.matching_keys(keys, "").await
+    }
+
+    /// Which of `keys` are stored without obra.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn keys_without_obra(
+        &self,
+        keys: &[NaturalKey],
+    ) -> Result<std::collections::HashSet<NaturalKey>> {
+        self.matching_keys(keys, " WHERE i.obra_id IS NULL").await
+    }
+
+    async fn matching_keys(
+        &self,
+        keys: &[NaturalKey],
+        condition: &'static str,
+    ) -> Result<std::collections::HashSet<NaturalKey>> {
         let mut found = std::collections::HashSet::new();
         for chunk in keys.chunks(5000) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("WITH k(rut, tipo, folio) AS (");
@@ -935,6 +954,7 @@ impl Store {
                 ") SELECT k.rut, k.tipo, k.folio FROM k JOIN invoices i \
                  ON i.rut_emisor = k.rut AND i.tipo_dte = k.tipo AND i.folio = k.folio",
             );
+            qb.push(condition);
             let rows: Vec<(String, i64, i64)> = qb.build_query_as().fetch_all(self.pool()).await?;
             for (rut, tipo, folio) in rows {
                 let key: NaturalKey =

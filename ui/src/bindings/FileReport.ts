@@ -28,6 +28,15 @@ already_imported: boolean,
  */
 errors: Array<RowIssue>, 
 /**
+ * Rows imported with something left out, each saying what and what to do (an obra
+ * that does not exist: the invoice is imported without obra).
+ */
+warnings: Array<RowIssue>, 
+/**
+ * The obra codes the rows name that do not exist here, in file order, each once.
+ */
+obras_nuevas: Array<string>, 
+/**
  * Preview of every document (dry runs only).
  */
 preview: Array<PreviewRow> | null, 

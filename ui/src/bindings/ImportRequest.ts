@@ -32,4 +32,9 @@ profile: string | null,
 /**
  * Save `mapping` under this name first.
  */
-save_profile: string | null, };
+save_profile: string | null, 
+/**
+ * Give invoices stored without obra the obra their row names, creating missing obras
+ * (see `ImportOptions::crear_obras`).
+ */
+crear_obras?: boolean, };

@@ -10,6 +10,23 @@ export type TotalReport = {
  */
 errors: Array<RowIssue>, 
 /**
+ * Every warning of every file.
+ */
+warnings: Array<RowIssue>, 
+/**
+ * The obra codes no file's obra exists for, each once.
+ */
+obras_nuevas: Array<string>, 
+/**
+ * Obras this import created (`crear_obras`).
+ */
+obras_creadas: Array<string>, 
+/**
+ * Invoices already stored without obra that got the obra their row names
+ * (`crear_obras`).
+ */
+obras_asignadas: number, 
+/**
  * Valid documents read.
  */
 documents: number, 

@@ -46,6 +46,8 @@ export function importScreen(): HTMLElement {
     .catch(() => {});
   let mapping: Mapping | null = null;
   let saveAs: string | null = null;
+  // after «Crear obras»: imports also give stored invoices without obra the one their row names
+  let assignObras = false;
   profile.addEventListener("change", () => (mapping = null));
   const mappingBox = h("div", { id: "import-mapping" });
   const commitBtn = h("button", { type: "button", id: "import-commit", class: "primary", disabled: true }, "Importar");
@@ -81,6 +83,7 @@ export function importScreen(): HTMLElement {
     mapping,
     profile: mapping ? null : profile.value || null,
     save_profile: saveAs,
+    crear_obras: assignObras,
   });
   const run = async (dry: boolean) => {
     say(msg, "");
@@ -153,6 +156,36 @@ export function importScreen(): HTMLElement {
 
   const drawReport = (r: ImportReport) => {
     clear(result);
+    if (r.total.obras_nuevas.length) {
+      // a file naming obras that do not exist: its invoices are imported without obra
+      // unless the obras are created (one click, checked in Rust against the role)
+      const create = h(
+        "button",
+        {
+          type: "button",
+          id: "import-create-obras",
+          onclick: async () => {
+            try {
+              const made = await api.createObras(r.total.obras_nuevas);
+              assignObras = true;
+              say(msg, `Obras creadas: ${made.join(", ") || "ninguna nueva"}. Las facturas de esas filas quedarán asignadas.`, "ok");
+              await run(r.dry_run);
+            } catch (e) {
+              say(msg, errorText(e));
+            }
+          },
+        },
+        "Crear obras",
+      );
+      result.append(
+        h(
+          "div",
+          { class: "box", id: "import-unknown-obras" },
+          h("p", {}, `Obras que no existen: ${r.total.obras_nuevas.join(", ")}. Sus facturas se importan sin obra; créelas para asignarlas.`),
+          create,
+        ),
+      );
+    }
     for (const f of r.files) {
       const detected = f.parsed
         ? f.parsed.detected.kind === "rcv"
@@ -176,6 +209,18 @@ export function importScreen(): HTMLElement {
             h("tr", {}, h("th", {}, "Hoja"), h("th", {}, "Fila"), h("th", {}, "Columna"), h("th", {}, "Valor"), h("th", {}, "Problema")),
             ...f.errors.slice(0, 500).map((e) =>
               h("tr", { class: "error-row" }, h("td", {}, e.sheet ?? ""), h("td", {}, e.row ?? ""), h("td", {}, e.column ?? ""), h("td", {}, e.value ?? ""), h("td", {}, e.message)),
+            ),
+          ),
+        );
+      }
+      if (f.warnings.length) {
+        result.append(
+          h(
+            "table",
+            { class: "errors warnings", id: "import-warnings" },
+            h("tr", {}, h("th", {}, "Hoja"), h("th", {}, "Fila"), h("th", {}, "Columna"), h("th", {}, "Valor"), h("th", {}, "Aviso")),
+            ...f.warnings.slice(0, 500).map((e) =>
+              h("tr", { class: "warning-row" }, h("td", {}, e.sheet ?? ""), h("td", {}, e.row ?? ""), h("td", {}, e.column ?? ""), h("td", {}, e.value ?? ""), h("td", {}, e.message)),
             ),
           ),
         );
