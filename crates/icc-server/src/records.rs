@@ -134,6 +134,13 @@ pub(crate) async fn push_record(
         );
         return Ok(Pushed::Refused);
     }
+    if op.entity == icc_core::records::PAYMENT_ENTITY
+        && let Some(inv) = &needs.invoice
+        && let Some(why) = overpaid(tx, inv, &op.value).await?
+    {
+        refusals.add(op, Why::Unknown(why), server_value(&current));
+        return Ok(Pushed::Refused);
+    }
     if needs.not_the_author {
         let author: Option<String> = sqlx::query_scalar(
             "SELECT user_name FROM ops WHERE entity = $1 AND entity_id = $2 AND field = $3 ORDER BY seq LIMIT 1",
@@ -234,6 +241,46 @@ pub(crate) async fn push_record(
         .await?;
     }
     Ok(Pushed::Accepted)
+}
+
+/// Why a payment would pay more than the invoice's total on the server (two laptops paid
+/// the same invoice while apart), if it would. Credit notes are the laptops' to net (each
+/// refuses a payment above the balance it knows); the server holds the line at the total.
+async fn overpaid(
+    tx: &mut Transaction<'_, Postgres>,
+    invoice: &str,
+    payment: &serde_json::Value,
+) -> ApiResult<Option<String>> {
+    let monto = payment["monto"].as_i64().unwrap_or(0);
+    let paid: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM((o.value ->> 'monto')::bigint), 0)::bigint FROM entity_obras e \
+         JOIN ops o ON o.seq = e.doc_seq WHERE e.entity = $1 AND e.parent = $2",
+    )
+    .bind(icc_core::records::PAYMENT_ENTITY)
+    .bind(invoice)
+    .fetch_one(&mut **tx)
+    .await?;
+    // the total as the server has it now: its winning edit, else the newest document's
+    let total: Option<i64> = sqlx::query_scalar(
+        "SELECT COALESCE( \
+             (SELECT (f.value #>> '{}')::bigint FROM fields f \
+              WHERE f.entity = $1 AND f.entity_id = $2 AND f.field = 'monto_total'), \
+             (SELECT (o.value ->> 'monto_total')::bigint FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq \
+              WHERE e.entity = $1 AND e.entity_id = $2))",
+    )
+    .bind(INVOICE_ENTITY)
+    .bind(invoice)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(total.filter(|t| paid.saturating_add(monto) > *t).map(|t| {
+        format!(
+            "la factura {invoice} ya tiene pagos por {} en el servidor y este de {} superaría su total de {}: \
+             otro equipo la pagó mientras estaban sin conexión; descarte este pago y revise el saldo",
+            icc_core::Clp::new(paid),
+            icc_core::Clp::new(monto),
+            icc_core::Clp::new(t)
+        )
+    }))
 }
 
 /// Moves the records of an invoice (its payments and cesiones) with it to `obra`.

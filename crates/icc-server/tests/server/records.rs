@@ -342,6 +342,33 @@ async fn bank_accounts_runs_and_payments_are_checked_against_the_accounts_that_p
         )
         .await;
     assert_eq!(s, 200, "{b}");
+    // another laptop, offline, paid the whole invoice too: the server holds the line at
+    // its total
+    let twice = payment("66666666-6666-4666-8666-666666666666", &inv, 1_190_000);
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record("payment", &twice.id, v(&twice), at(14, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert!(
+        b["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("superaría su total"),
+        "{b}"
+    );
+    let rest = payment("77777777-7777-4777-8777-777777777777", &inv, 1_000_000);
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record("payment", &rest.id, v(&rest), at(14, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     let bigger = payment(&p.id, &inv, 1_190_000);
     let (s, _) = srv
         .push(
@@ -356,7 +383,7 @@ async fn bank_accounts_runs_and_payments_are_checked_against_the_accounts_that_p
     // nor the runs; when the invoice moves to another obra, the payment leaves with it
     let seen = srv.pull_all(&jefe).await;
     let entities: Vec<&str> = seen.ops.iter().map(|o| o.op.entity.as_str()).collect();
-    assert_eq!(entities, ["invoice", "payment"], "{entities:?}");
+    assert_eq!(entities, ["invoice", "payment", "payment"], "{entities:?}");
     let cursor = seen.next_cursor;
     let (s, b) = srv
         .push(
@@ -387,6 +414,6 @@ async fn bank_accounts_runs_and_payments_are_checked_against_the_accounts_that_p
         .map(|r| r["entity"].as_str().unwrap())
         .collect();
     removed.sort_unstable();
-    assert_eq!(removed, ["invoice", "payment"], "{page}");
+    assert_eq!(removed, ["invoice", "payment", "payment"], "{page}");
     srv.stop().await;
 }
