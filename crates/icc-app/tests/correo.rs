@@ -5,12 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+use common::factura;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use icc_app::{AccountRequest, App, MailSettingsChange, SMTP_CREDENTIAL, Session};
-use icc_core::{Clp, DteType, Folio, Invoice, InvoiceStatus, NaturalKey, Role, Rut, Source};
+use icc_core::Role;
 use mail_parser::MimeHeaders;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
@@ -21,14 +24,14 @@ const SMTP_PW: &str = "Correo-Seguro-2026";
 
 /// What the fake server saw of one session.
 #[derive(Debug, Default, Clone)]
-struct Session_ {
+struct Seen {
     /// AUTH PLAIN user and password, and whether the connection was encrypted then.
     auth: Option<(String, String, bool)>,
     rcpt: Vec<String>,
     data: Option<String>,
 }
 
-type Log = Arc<Mutex<Vec<Session_>>>;
+type Log = Arc<Mutex<Vec<Seen>>>;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("openssl")
@@ -136,7 +139,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     tls: bool,
     offer_starttls: bool,
     greet: bool,
-    seen: &mut Session_,
+    seen: &mut Seen,
 ) -> Option<S> {
     let mut s = BufReader::new(stream);
     if greet {
@@ -221,7 +224,7 @@ async fn fake_smtp(acceptor: tokio_rustls::TlsAcceptor, offer_starttls: bool) ->
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, log) = (acceptor.clone(), log.clone());
             tokio::spawn(async move {
-                let mut seen = Session_::default();
+                let mut seen = Seen::default();
                 if let Some(tcp) = converse(tcp, false, offer_starttls, true, &mut seen).await
                     && let Ok(tls) = acceptor.accept(tcp).await
                 {
@@ -232,37 +235,6 @@ async fn fake_smtp(acceptor: tokio_rustls::TlsAcceptor, offer_starttls: bool) ->
         }
     });
     (port, out)
-}
-
-fn factura(rut: u32, nombre: &str, folio: u64, total: i64) -> Invoice {
-    let emision: chrono::NaiveDate = "2026-10-01".parse().unwrap();
-    Invoice {
-        key: NaturalKey {
-            rut_emisor: Rut::from_body(rut).unwrap(),
-            tipo_dte: DteType::FACTURA,
-            folio: Folio::new(folio).unwrap(),
-        },
-        razon_social: nombre.into(),
-        fecha_emision: emision,
-        fecha_recepcion_sii: emision.and_hms_opt(9, 0, 0),
-        fecha_vencimiento: None,
-        monto_neto: Clp::new(total),
-        monto_exento: Clp::ZERO,
-        monto_iva: Clp::ZERO,
-        otros_impuestos: vec![],
-        monto_total: Clp::new(total),
-        referencias: vec![],
-        obra: None,
-        centro_costo: None,
-        cuenta: None,
-        orden_compra: None,
-        glosa: None,
-        estado: InvoiceStatus::Aprobada,
-        motivo_rechazo: None,
-        source: Source::Manual,
-        external_id: None,
-        fecha_importacion: None,
-    }
 }
 
 /// An approved run paying one supplier whose name needs escaping in HTML.

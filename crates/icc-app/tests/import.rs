@@ -329,7 +329,7 @@ async fn a_cancelled_import_writes_nothing() {
 }
 
 #[tokio::test]
-async fn rows_naming_an_unknown_obra_are_rejected_and_mapping_profiles_are_reused() {
+async fn rows_naming_an_unknown_obra_are_kept_without_it_and_mapping_profiles_are_reused() {
     let (d, app, s) = app().await;
     app.add_obra(&s, "OB-2026-017", "Los Aromos").await.unwrap();
     let f = d.path().join("obras.csv");
@@ -356,15 +356,24 @@ async fn rows_naming_an_unknown_obra_are_rejected_and_mapping_profiles_are_reuse
         },
     )
     .await;
-    assert_eq!(r.total.counts.inserted, 1);
-    assert_eq!(r.total.errors.len(), 1);
-    let e = &r.total.errors[0];
-    assert_eq!((e.row, e.value.as_deref()), (Some(3), Some("OB-9999")));
+    // the invoice naming an obra that does not exist is imported without it, with a warning
+    assert_eq!(r.total.counts.inserted, 2);
     assert!(
-        e.message.contains("obras add"),
-        "says what to do: {}",
-        e.message
+        r.total.errors.is_empty() && !r.has_rejections(),
+        "{:?}",
+        r.total.errors
     );
+    assert_eq!(r.total.warnings.len(), 1);
+    let w = &r.total.warnings[0];
+    assert_eq!((w.row, w.value.as_deref()), (Some(3), Some("OB-9999")));
+    assert!(
+        w.message.contains("crear-obras"),
+        "says what to do: {}",
+        w.message
+    );
+    assert_eq!(r.total.obras_nuevas, ["OB-9999"]);
     let v = app.show_invoice(&s, "76555835-2:33:1").await.unwrap();
     assert_eq!(v.detail.row.obra.as_deref(), Some("OB-2026-017"));
+    let v = app.show_invoice(&s, "76555835-2:33:2").await.unwrap();
+    assert_eq!(v.detail.row.obra, None);
 }

@@ -3,43 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+use common::factura;
+
 use calamine::{Reader, Xlsx};
 use icc_app::{AccountRequest, App, Session};
-use icc_core::{Clp, DteType, Folio, Invoice, InvoiceStatus, NaturalKey, Role, Rut, Source};
+use icc_core::Role;
 
 const ADMIN_PW: &str = "caballo correcto batería grapa";
 const USER_PW: &str = "Quilicura-Andamio-Losa-77";
-
-fn factura(rut: u32, nombre: &str, folio: u64, total: i64) -> Invoice {
-    let emision: chrono::NaiveDate = "2026-10-01".parse().unwrap();
-    Invoice {
-        key: NaturalKey {
-            rut_emisor: Rut::from_body(rut).unwrap(),
-            tipo_dte: DteType::FACTURA,
-            folio: Folio::new(folio).unwrap(),
-        },
-        razon_social: nombre.into(),
-        fecha_emision: emision,
-        fecha_recepcion_sii: emision.and_hms_opt(9, 0, 0),
-        fecha_vencimiento: None,
-        monto_neto: Clp::new(total),
-        monto_exento: Clp::ZERO,
-        monto_iva: Clp::ZERO,
-        otros_impuestos: vec![],
-        monto_total: Clp::new(total),
-        referencias: vec![],
-        obra: None,
-        centro_costo: None,
-        cuenta: None,
-        orden_compra: None,
-        glosa: None,
-        estado: InvoiceStatus::Aprobada,
-        motivo_rechazo: None,
-        source: Source::Manual,
-        external_id: None,
-        fecha_importacion: None,
-    }
-}
 
 fn account(rut: &str, numero: &str, titular: &str) -> AccountRequest {
     AccountRequest {
@@ -281,15 +253,13 @@ async fn the_bank_file_needs_approved_accounts_and_splits_large_lines() {
 #[tokio::test]
 async fn the_vencimientos_report_shows_credits_payments_and_the_balance() {
     let (dir, app, _admin, contadora, gerente) = setup().await;
-    // what the screens may offer is decided here: the gerente may pay and reopen, not void
+    // what the screens may offer is decided here: the gerente may reopen, not void, and
+    // pays by recording a payment, never by choosing a paid status
     let v = app
         .show_invoice(&gerente, "76177907-9:33:88")
         .await
         .unwrap();
-    assert_eq!(
-        v.cambios_de_estado,
-        ["en_revision", "parcialmente_pagada", "pagada"]
-    );
+    assert_eq!(v.cambios_de_estado, ["en_revision"]);
     assert!(v.pagos.as_ref().unwrap().acepta_pago);
     let v = app
         .show_invoice(&contadora, "76177907-9:33:88")
