@@ -13,6 +13,7 @@
 
 pub mod bank;
 pub mod cell;
+pub mod cesion;
 mod error;
 pub mod export;
 pub mod header;

@@ -321,7 +321,7 @@ impl Workbook {
 }
 
 /// UTF-8 (with or without BOM) when valid, otherwise Windows-1252.
-fn decode_text(bytes: &[u8]) -> (String, TextEncoding) {
+pub(crate) fn decode_text(bytes: &[u8]) -> (String, TextEncoding) {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF")
         && let Ok(s) = std::str::from_utf8(rest)
     {
@@ -337,7 +337,7 @@ fn decode_text(bytes: &[u8]) -> (String, TextEncoding) {
 }
 
 /// More than 1 % control characters (other than tab and line ends) in the first 64 KiB.
-fn looks_binary(text: &str) -> bool {
+pub(crate) fn looks_binary(text: &str) -> bool {
     let sample: Vec<char> = text.chars().take(65_536).collect();
     let ctrl = sample
         .iter()

@@ -1,0 +1,542 @@
+//! Cesiones (factoring) from the files the office receives (`DOMAIN.md` §6.2): the SII's
+//! AEC XML (the signed cesión file, every cesión of the chain) and the SII's "cesiones en
+//! período" text file (a deudor's query). Each is told apart by content, never by extension.
+//! Signatures are not verified: the files are read for their data, the SII registry is the
+//! authority.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use icc_core::{DteType, NaturalKey, Rut};
+use quick_xml::events::Event;
+
+use crate::source::{decode_text, looks_binary};
+
+/// What kind of cesión file a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum CesionFileKind {
+    /// The AEC XML (Archivo Electrónico de Cesión).
+    Aec,
+    /// The SII "consulta de cesiones en período" text file.
+    SiiTxt,
+}
+
+impl CesionFileKind {
+    /// The `source` a cesión read from it is stored with.
+    pub fn source(self) -> &'static str {
+        match self {
+            CesionFileKind::Aec => "aec",
+            CesionFileKind::SiiTxt => "sii_txt",
+        }
+    }
+}
+
+/// One cesión read from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedCesion {
+    /// The assigned document.
+    pub documento: NaturalKey,
+    /// Its receptor (the debtor), when the file says.
+    pub receptor: Option<Rut>,
+    /// Sequence in the chain (1 for the first cesión).
+    pub seq: u32,
+    /// Who assigned it.
+    pub cedente_rut: Rut,
+    /// Their name.
+    pub cedente_nombre: Option<String>,
+    /// Who holds it after this cesión.
+    pub cesionario_rut: Rut,
+    /// Their name.
+    pub cesionario_nombre: String,
+    /// Amount assigned.
+    pub monto_cedido: i64,
+    /// The document's total, when the file says.
+    pub monto_total: Option<i64>,
+    /// When it was recorded (Chile time).
+    pub fecha: NaiveDateTime,
+    /// The document's last due date as the cesión states it.
+    pub ultimo_vencimiento: Option<NaiveDate>,
+    /// Where in the file (1-based line of the text file; `None` in XML).
+    pub line: Option<u64>,
+}
+
+/// Something of a cesión file that could not be read: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CesionIssue {
+    /// 1-based line (text files), when it is about one line.
+    pub line: Option<u64>,
+    /// What is wrong and what to do, in Spanish.
+    pub message: String,
+}
+
+/// A cesión file read: its kind, the cesiones understood and what was not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CesionFile {
+    /// AEC or SII text file.
+    pub kind: CesionFileKind,
+    /// The cesiones, in chain order per document.
+    pub cesiones: Vec<ParsedCesion>,
+    /// Lines or cesiones that could not be read (the rest is kept).
+    pub errors: Vec<CesionIssue>,
+}
+
+/// Why a whole file could not be read as cesiones (nothing of it is used).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CesionFileError(pub String);
+
+fn refuse(m: impl Into<String>) -> CesionFileError {
+    CesionFileError(m.into())
+}
+
+/// The kind of cesión file `bytes` hold, by content: an XML whose root is `AEC`, or text
+/// with the SII query's header. `None` for anything else (an invoice file, a PDF).
+pub fn detect(bytes: &[u8]) -> Option<CesionFileKind> {
+    let head = &bytes[..bytes.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    if t.starts_with('<') {
+        return (t.contains("<AEC") || t.contains(":AEC")).then_some(CesionFileKind::Aec);
+    }
+    let upper = t.to_uppercase();
+    (upper.starts_with("DATOS_CONSULTA") || upper.contains("VENDEDOR;ESTADO_CESION"))
+        .then_some(CesionFileKind::SiiTxt)
+}
+
+/// Reads a cesión file of either kind.
+///
+/// # Errors
+/// A file that is neither, or that cannot be read as its kind at all.
+pub fn parse(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(refuse("el archivo está vacío"));
+    }
+    match detect(bytes) {
+        Some(CesionFileKind::Aec) => parse_aec(bytes),
+        Some(CesionFileKind::SiiTxt) => parse_sii_txt(bytes),
+        None if bytes.starts_with(b"%PDF") => Err(refuse(
+            "es un PDF: los certificados de cesión en PDF todavía no se leen; use el AEC (XML) o el archivo de cesiones del SII",
+        )),
+        None => Err(refuse(
+            "no es un archivo de cesiones: se esperaba el AEC (XML) o la consulta de cesiones del SII (texto separado por ;)",
+        )),
+    }
+}
+
+/// The XML's text in UTF-8: the encoding its declaration names (ISO-8859-1 is usual for
+/// the SII), else UTF-8.
+fn xml_text(bytes: &[u8]) -> Result<String, CesionFileError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).to_lowercase();
+    let label = head
+        .split("encoding=")
+        .nth(1)
+        .and_then(|r| {
+            let q = r.chars().next()?;
+            r[1..].split(q).next().map(str::to_owned)
+        })
+        .unwrap_or_else(|| "utf-8".into());
+    let enc = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+        refuse(format!(
+            "el XML declara la codificación «{label}», que no se conoce"
+        ))
+    })?;
+    let (text, _, bad) = enc.decode(bytes);
+    if bad {
+        return Err(refuse(format!(
+            "el XML no está en la codificación que declara ({label}): ¿se guardó con otro programa?"
+        )));
+    }
+    Ok(text.into_owned())
+}
+
+/// The fields of one `DocumentoCesion` as text, by path below it.
+#[derive(Default)]
+struct RawCesion {
+    fields: Vec<(String, String)>,
+}
+
+impl RawCesion {
+    fn get(&self, path: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Reads an AEC XML: every `Cesion/DocumentoCesion` of the chain.
+///
+/// # Errors
+/// Not well-formed XML, another root, no cesión at all.
+pub fn parse_aec(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
+    let text = xml_text(bytes)?;
+    let mut reader = quick_xml::Reader::from_str(&text);
+    reader.config_mut().check_end_names = true;
+    let mut path: Vec<String> = Vec::new();
+    let mut root: Option<String> = None;
+    let mut raws: Vec<RawCesion> = Vec::new();
+    // the path below the current DocumentoCesion, when inside one
+    let mut inside: Option<usize> = None;
+    let mut text_buf = String::new();
+    let bad = |reader: &quick_xml::Reader<&[u8]>, e: &dyn std::fmt::Display| {
+        refuse(format!(
+            "el XML está mal formado cerca del byte {}: {e}; el archivo puede estar cortado o dañado",
+            reader.buffer_position()
+        ))
+    };
+    loop {
+        let event = reader.read_event().map_err(|e| bad(&reader, &e))?;
+        match event {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_owned();
+                if root.is_none() {
+                    root = Some(name.clone());
+                }
+                path.push(name.clone());
+                if name == "DocumentoCesion" && inside.is_none() {
+                    inside = Some(path.len());
+                    raws.push(RawCesion::default());
+                }
+                text_buf.clear();
+            }
+            Event::Empty(e) => {
+                if root.is_none() {
+                    root = Some(e.local_name().as_ref().to_owned());
+                }
+            }
+            Event::Text(t) => text_buf.push_str(&t.into_inner()),
+            Event::GeneralRef(r) => {
+                if let Ok(Some(c)) = r.resolve_char_ref() {
+                    text_buf.push(c);
+                } else {
+                    text_buf.push_str(match r.into_inner().as_ref() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        _ => "",
+                    });
+                }
+            }
+            Event::CData(c) => text_buf.push_str(&c.into_inner()),
+            Event::End(_) => {
+                if let (Some(depth), Some(raw)) = (inside, raws.last_mut())
+                    && path.len() > depth
+                {
+                    let below = path[depth..].join("/");
+                    raw.fields.push((below, std::mem::take(&mut text_buf)));
+                }
+                if inside == Some(path.len()) {
+                    inside = None;
+                }
+                path.pop();
+                text_buf.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return Err(refuse(
+            "el XML termina antes de cerrar sus elementos: el archivo está cortado",
+        ));
+    }
+    match root.as_deref() {
+        Some("AEC") => {}
+        Some(other) => {
+            return Err(refuse(format!(
+                "el XML es un «{other}», no un AEC (archivo electrónico de cesión)"
+            )));
+        }
+        None => return Err(refuse("el archivo no trae ningún elemento XML")),
+    }
+    if raws.is_empty() {
+        return Err(refuse("el AEC no trae ninguna cesión (DocumentoCesion)"));
+    }
+    let mut out = CesionFile {
+        kind: CesionFileKind::Aec,
+        cesiones: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (i, raw) in raws.iter().enumerate() {
+        match aec_cesion(raw) {
+            Ok(c) => out.cesiones.push(c),
+            Err(m) => out.errors.push(CesionIssue {
+                line: None,
+                message: format!("cesión {} del AEC: {m}", i + 1),
+            }),
+        }
+    }
+    out.cesiones.sort_by_key(|c| (c.documento, c.seq));
+    Ok(out)
+}
+
+fn need<'a>(raw: &'a RawCesion, path: &str) -> Result<&'a str, String> {
+    raw.get(path)
+        .ok_or_else(|| format!("falta {}", path.replace('/', " › ")))
+}
+
+fn rut_of(what: &str, v: &str) -> Result<Rut, String> {
+    v.parse::<Rut>().map_err(|e| format!("{what}: {e}"))
+}
+
+fn int_of(what: &str, v: &str) -> Result<i64, String> {
+    v.trim()
+        .parse::<i64>()
+        .map_err(|_| format!("{what} «{v}» no es un número entero"))
+}
+
+fn date_of(what: &str, v: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("{what} «{v}» no es una fecha AAAA-MM-DD"))
+}
+
+fn datetime_of(what: &str, v: &str) -> Result<NaiveDateTime, String> {
+    let v = v.trim();
+    [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+    .ok_or_else(|| format!("{what} «{v}» no es una fecha y hora AAAA-MM-DD HH:MM"))
+}
+
+fn document(rut: &str, tipo: &str, folio: &str) -> Result<NaturalKey, String> {
+    let key: NaturalKey = format!("{}:{}:{}", rut.trim(), tipo.trim(), folio.trim())
+        .parse()
+        .map_err(|e: icc_core::CoreError| format!("el documento cedido: {e}"))?;
+    if !matches!(key.tipo_dte.code(), 33 | 34 | 43 | 46) {
+        return Err(format!(
+            "el documento {key} es de tipo {} ({}), que no se puede ceder (solo 33, 34, 43 y 46)",
+            key.tipo_dte.code(),
+            DteType::label(key.tipo_dte).unwrap_or("documento")
+        ));
+    }
+    Ok(key)
+}
+
+fn aec_cesion(raw: &RawCesion) -> Result<ParsedCesion, String> {
+    let seq = int_of("SeqCesion", need(raw, "SeqCesion")?)?;
+    let seq = u32::try_from(seq)
+        .ok()
+        .filter(|s| (1..=40).contains(s))
+        .ok_or_else(|| format!("SeqCesion {seq} está fuera de 1 a 40"))?;
+    let documento = document(
+        need(raw, "IdDTE/RUTEmisor")?,
+        need(raw, "IdDTE/TipoDTE")?,
+        need(raw, "IdDTE/Folio")?,
+    )?;
+    let monto_cedido = int_of("MontoCesion", need(raw, "MontoCesion")?)?;
+    if monto_cedido <= 0 {
+        return Err(format!("MontoCesion {monto_cedido} no es mayor que cero"));
+    }
+    Ok(ParsedCesion {
+        documento,
+        receptor: raw
+            .get("IdDTE/RUTReceptor")
+            .map(|r| rut_of("RUTReceptor", r))
+            .transpose()?,
+        seq,
+        cedente_rut: rut_of("el RUT del cedente", need(raw, "Cedente/RUT")?)?,
+        cedente_nombre: raw.get("Cedente/RazonSocial").map(str::to_owned),
+        cesionario_rut: rut_of("el RUT del cesionario", need(raw, "Cesionario/RUT")?)?,
+        cesionario_nombre: need(raw, "Cesionario/RazonSocial")?.to_owned(),
+        monto_cedido,
+        monto_total: raw
+            .get("IdDTE/MntTotal")
+            .map(|m| int_of("MntTotal", m))
+            .transpose()?,
+        fecha: datetime_of("TmstCesion", need(raw, "TmstCesion")?)?,
+        ultimo_vencimiento: raw
+            .get("UltimoVencimiento")
+            .map(|d| date_of("UltimoVencimiento", d))
+            .transpose()?,
+        line: None,
+    })
+}
+
+/// The 18 columns of the SII's "cesiones en período" file, in order.
+pub const SII_COLUMNS: [&str; 18] = [
+    "VENDEDOR",
+    "ESTADO_CESION",
+    "DEUDOR",
+    "MAIL_DEUDOR",
+    "TIPO_DOC",
+    "NOMBRE_DOC",
+    "FOLIO_DOC",
+    "FCH_EMIS_DTE",
+    "MNT_TOTAL",
+    "CEDENTE",
+    "RZ_CEDENTE",
+    "MAIL_CEDENTE",
+    "CESIONARIO",
+    "RZ_CESIONARIO",
+    "MAIL_CESIONARIO",
+    "FCH_CESION",
+    "MNT_CESION",
+    "FCH_VENCIMIENTO",
+];
+
+const MAIL_COLUMNS: [usize; 3] = [3, 11, 14];
+
+/// Splits a data line into the 18 fields: an e-mail field may hold several addresses
+/// separated by an unescaped `;`, so a field after an e-mail column that holds `@` joins
+/// it while there are more pieces than columns left.
+fn sii_fields(line: &str) -> Option<Vec<String>> {
+    let pieces: Vec<&str> = line.split(';').collect();
+    let mut out: Vec<String> = Vec::with_capacity(SII_COLUMNS.len());
+    let mut i = 0;
+    while i < pieces.len() {
+        let col = out.len();
+        let mut field = pieces[i].to_owned();
+        i += 1;
+        if MAIL_COLUMNS.contains(&col) {
+            while i < pieces.len()
+                && pieces.len() - i > SII_COLUMNS.len() - col - 1
+                && pieces[i].contains('@')
+            {
+                field.push(';');
+                field.push_str(pieces[i]);
+                i += 1;
+            }
+        }
+        out.push(field);
+    }
+    (out.len() == SII_COLUMNS.len()).then_some(out)
+}
+
+/// `''`, `null` and blanks are no value.
+fn value(v: &str) -> Option<&str> {
+    let v = v.trim().trim_matches('"').trim();
+    (!(v.is_empty() || v == "''" || v.eq_ignore_ascii_case("null"))).then_some(v)
+}
+
+/// Reads the SII "cesiones en período" text file; a chain is ordered by `FCH_CESION`.
+///
+/// # Errors
+/// Binary content, no header with the 18 columns.
+pub fn parse_sii_txt(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
+    let (text, _) = decode_text(bytes);
+    if looks_binary(&text) {
+        return Err(refuse("el archivo no es de texto"));
+    }
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i as u64 + 1, l));
+    let mut header: Option<Vec<String>> = None;
+    for (_, l) in lines.by_ref() {
+        let t = l.trim().trim_start_matches('\u{feff}');
+        if t.is_empty() || t.to_uppercase().starts_with("DATOS_CONSULTA") {
+            continue;
+        }
+        header = Some(t.split(';').map(|h| h.trim().to_uppercase()).collect());
+        break;
+    }
+    let Some(header) = header else {
+        return Err(refuse(
+            "el archivo no trae el encabezado de la consulta de cesiones",
+        ));
+    };
+    if header != SII_COLUMNS {
+        let missing: Vec<&str> = SII_COLUMNS
+            .iter()
+            .filter(|c| !header.iter().any(|h| h == *c))
+            .copied()
+            .collect();
+        return Err(refuse(format!(
+            "el encabezado no es el de la consulta de cesiones del SII (18 columnas, de VENDEDOR a FCH_VENCIMIENTO){}",
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!("; faltan: {}", missing.join(", "))
+            }
+        )));
+    }
+    let mut out = CesionFile {
+        kind: CesionFileKind::SiiTxt,
+        cesiones: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (n, l) in lines {
+        if l.trim().is_empty() {
+            continue;
+        }
+        let Some(f) = sii_fields(l.trim_end_matches('\r')) else {
+            out.errors.push(CesionIssue {
+                line: Some(n),
+                message: format!(
+                    "la línea {n} no tiene las 18 columnas de la consulta de cesiones"
+                ),
+            });
+            continue;
+        };
+        match sii_cesion(&f, n) {
+            Ok(c) => out.cesiones.push(c),
+            Err(m) => out.errors.push(CesionIssue {
+                line: Some(n),
+                message: format!("línea {n}: {m}"),
+            }),
+        }
+    }
+    // one row per cesión and no sequence: a chain is ordered by the date of each cesión
+    out.cesiones
+        .sort_by(|a, b| (a.documento, a.fecha, a.line).cmp(&(b.documento, b.fecha, b.line)));
+    let mut prev: Option<NaturalKey> = None;
+    let mut seq = 0;
+    for c in &mut out.cesiones {
+        seq = if prev == Some(c.documento) {
+            seq + 1
+        } else {
+            1
+        };
+        prev = Some(c.documento);
+        c.seq = seq;
+    }
+    Ok(out)
+}
+
+fn sii_cesion(f: &[String], line: u64) -> Result<ParsedCesion, String> {
+    let get = |i: usize| value(&f[i]).ok_or_else(|| format!("falta {}", SII_COLUMNS[i]));
+    let documento = document(get(0)?, get(4)?, get(6)?)?;
+    let monto_cedido = int_of("MNT_CESION", get(16)?)?;
+    if monto_cedido <= 0 {
+        return Err(format!("MNT_CESION {monto_cedido} no es mayor que cero"));
+    }
+    Ok(ParsedCesion {
+        documento,
+        receptor: value(&f[2]).map(|r| rut_of("DEUDOR", r)).transpose()?,
+        seq: 0,
+        cedente_rut: rut_of("CEDENTE", get(9)?)?,
+        cedente_nombre: value(&f[10]).map(str::to_owned),
+        cesionario_rut: rut_of("CESIONARIO", get(12)?)?,
+        cesionario_nombre: get(13)?.to_owned(),
+        monto_cedido,
+        monto_total: value(&f[8]).map(|m| int_of("MNT_TOTAL", m)).transpose()?,
+        fecha: datetime_of("FCH_CESION", get(15)?)?,
+        ultimo_vencimiento: value(&f[17])
+            .map(|d| date_of("FCH_VENCIMIENTO", d))
+            .transpose()?,
+        line: Some(line),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mail_field_with_several_addresses_is_one_field() {
+        let line = "76555835-2;Cesion Vigente;77777777-7;a@x.cl;a2@x.cl;33;Factura;10;2026-10-01;1190000;76555835-2;Hormigones;h@x.cl;76086428-5;Factoring SpA;f@x.cl;f2@x.cl;2026-10-05 10:18;1190000;2026-11-01";
+        let f = sii_fields(line).unwrap();
+        assert_eq!(f.len(), 18);
+        assert_eq!(f[3], "a@x.cl;a2@x.cl");
+        assert_eq!(f[14], "f@x.cl;f2@x.cl");
+        assert_eq!(f[15], "2026-10-05 10:18");
+        assert!(sii_fields("a;b;c").is_none());
+    }
+}

@@ -1,0 +1,22 @@
+//! Any bytes as a cesión file (AEC XML or the SII's cesiones text file), as `icc cesiones
+//! import` reads them: a file or an error, never a panic; every cesión read can be assigned
+//! (types 33, 34, 43, 46), has a sequence of 1–40 and a positive amount.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    for parsed in [
+        icc_io::cesion::parse(data),
+        icc_io::cesion::parse_aec(data),
+        icc_io::cesion::parse_sii_txt(data),
+    ] {
+        if let Ok(f) = parsed {
+            for c in &f.cesiones {
+                assert!(matches!(c.documento.tipo_dte.code(), 33 | 34 | 43 | 46));
+                assert!((1..=40).contains(&c.seq) || f.kind == icc_io::cesion::CesionFileKind::SiiTxt);
+                assert!(c.monto_cedido > 0);
+            }
+        }
+    }
+});
