@@ -497,6 +497,20 @@ pub fn parse_sii_txt(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
         prev = Some(c.documento);
         c.seq = seq;
     }
+    // the SII allows 40 cesiones of a document; more rows than that are not a chain
+    let (kept, beyond): (Vec<ParsedCesion>, Vec<ParsedCesion>) =
+        out.cesiones.into_iter().partition(|c| c.seq <= 40);
+    out.cesiones = kept;
+    for c in beyond {
+        out.errors.push(CesionIssue {
+            line: c.line,
+            message: format!(
+                "línea {}: el documento {} tiene más de 40 cesiones en el archivo; revise que no se repitan filas",
+                c.line.unwrap_or(0),
+                c.documento
+            ),
+        });
+    }
     Ok(out)
 }
 
