@@ -17,6 +17,7 @@
 mod attachments;
 mod auth;
 mod backup;
+mod cesiones;
 mod correo;
 mod credentials;
 mod cuentas;
@@ -47,6 +48,7 @@ pub use auth::{
     Permission, Session, check_password_policy, hash_password, lock_seconds, verify_password,
 };
 pub use backup::{BACKUPS_DIR, BackupInfo, keep_set, restore_without_live_db};
+pub use cesiones::{COMPANY_RUT_SETTING, CesionFileReport, CesionImportReport};
 pub use correo::{
     MailSettings, MailSettingsChange, RunEmail, SMTP_CREDENTIAL, escape_html, run_html,
 };

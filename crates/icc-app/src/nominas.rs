@@ -409,6 +409,8 @@ impl App {
             cesionario_nombre: req.cesionario_nombre,
             monto_cedido: Clp::new(req.monto_cedido),
             fecha: icc_core::parse_datetime("fecha de la cesión", &req.fecha)?,
+            ultimo_vencimiento: None,
+            source: "manual",
         };
         let mut tx = self.store.write(&s.username).await?;
         let row = tx.add_cesion(&c).await?;
@@ -448,6 +450,8 @@ pub struct PaymentSettings {
     pub agrupar_transferencias: bool,
     /// Where the run e-mails go.
     pub correo: crate::correo::MailSettings,
+    /// The company's RUT (cesiones of documents received by anyone else are refused).
+    pub rut_empresa: Option<String>,
 }
 
 impl App {
@@ -466,6 +470,7 @@ impl App {
                 .unwrap_or(icc_io::bank::DEFAULT_SPLIT_LIMIT),
             agrupar_transferencias: get(GROUP_SETTING).await?.is_some_and(|v| v.trim() == "1"),
             correo: self.mail_settings(s).await?,
+            rut_empresa: self.company_rut().await?.map(|r| r.to_string()),
         })
     }
 

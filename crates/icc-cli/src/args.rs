@@ -293,6 +293,12 @@ pub enum CesionesCommand {
         #[arg(long)]
         documento: Option<String>,
     },
+    /// Importa cesiones del AEC (XML) o de la consulta de cesiones del SII (texto), según su contenido
+    Import {
+        /// Archivos a importar
+        #[arg(required = true, value_name = "ARCHIVO")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -433,6 +439,9 @@ pub enum PagosCommand {
         /// Certificado (PEM) de la autoridad del servidor de correo interno, además de los del sistema
         #[arg(long, value_name = "ARCHIVO")]
         correo_ca: Option<String>,
+        /// RUT de la empresa: las cesiones de facturas recibidas por otro se rechazan
+        #[arg(long, value_name = "RUT")]
+        rut_empresa: Option<String>,
     },
     /// Envía una nómina por correo a los destinatarios configurados, con su planilla adjunta
     #[command(name = "enviar-correo")]

@@ -838,6 +838,16 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 CesionesCommand::List { documento } => {
                     output::cesiones(json, &app.cesiones(&s, documento.as_deref()).await?);
                 }
+                CesionesCommand::Import { files } => {
+                    let r = app.import_cesiones(&s, files).await?;
+                    output::cesion_import(json, &r);
+                    if r.has_errors() {
+                        return Err(Failure {
+                            code: 3,
+                            message: "hay archivos o líneas de cesiones que no se importaron (vea arriba por qué)".into(),
+                        });
+                    }
+                }
             }
         }
         Command::CuentasBancarias { command } => {
@@ -1066,7 +1076,11 @@ async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Re
             correo_remitente,
             correo_destinatarios,
             correo_ca,
+            rut_empresa,
         } => {
+            if let Some(r) = rut_empresa {
+                app.set_company_rut(s, r).await?;
+            }
             let mail = icc_app::MailSettingsChange {
                 servidor: correo_servidor.clone(),
                 puerto: *correo_puerto,

@@ -697,3 +697,30 @@ pub fn cesiones(json: bool, cs: &[icc_app::CesionRow]) {
         );
     }
 }
+
+pub fn cesion_import(json: bool, r: &icc_app::CesionImportReport) {
+    if json {
+        return print_json(r);
+    }
+    for f in &r.files {
+        let kind = match f.kind {
+            Some(icc_io::cesion::CesionFileKind::Aec) => "AEC (XML)",
+            Some(icc_io::cesion::CesionFileKind::SiiTxt) => "consulta de cesiones del SII",
+            None => "no reconocido",
+        };
+        println!("{} — {kind}", f.file);
+        println!(
+            "  cesiones: {} (nuevas: {}), con su factura en el registro: {}, en revisión (la factura aún no llega): {}",
+            f.cesiones, f.nuevas, f.matched, f.unmatched
+        );
+        for e in f.errors.iter().take(MAX_ERRORS_SHOWN) {
+            println!("  {}", e.message);
+        }
+        if f.errors.len() > MAX_ERRORS_SHOWN {
+            println!(
+                "  … y {} más (use --json para verlos todos)",
+                f.errors.len() - MAX_ERRORS_SHOWN
+            );
+        }
+    }
+}

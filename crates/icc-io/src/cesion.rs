@@ -65,6 +65,7 @@ pub struct ParsedCesion {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CesionIssue {
     /// 1-based line (text files), when it is about one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     /// What is wrong and what to do, in Spanish.
     pub message: String,
@@ -202,10 +203,8 @@ pub fn parse_aec(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
                 }
                 text_buf.clear();
             }
-            Event::Empty(e) => {
-                if root.is_none() {
-                    root = Some(e.local_name().as_ref().to_owned());
-                }
+            Event::Empty(e) if root.is_none() => {
+                root = Some(e.local_name().as_ref().to_owned());
             }
             Event::Text(t) => text_buf.push_str(&t.into_inner()),
             Event::GeneralRef(r) => {
@@ -484,8 +483,7 @@ pub fn parse_sii_txt(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
         }
     }
     // one row per cesión and no sequence: a chain is ordered by the date of each cesión
-    out.cesiones
-        .sort_by(|a, b| (a.documento, a.fecha, a.line).cmp(&(b.documento, b.fecha, b.line)));
+    out.cesiones.sort_by_key(|c| (c.documento, c.fecha, c.line));
     let mut prev: Option<NaturalKey> = None;
     let mut seq = 0;
     for c in &mut out.cesiones {

@@ -44,6 +44,10 @@ pub struct NewCesion {
     pub monto_cedido: Clp,
     /// When (Chile time).
     pub fecha: chrono::NaiveDateTime,
+    /// The document's last due date as the cesión states it.
+    pub ultimo_vencimiento: Option<NaiveDate>,
+    /// `manual`, `aec`, `sii_txt` or `certificado`.
+    pub source: &'static str,
 }
 
 /// A stored cesión.
@@ -247,7 +251,8 @@ struct Candidate {
 }
 
 impl WriteTx {
-    /// Enters a cesión by hand; audited.
+    /// Enters a cesión (by hand, or read from a file: `source`); audited. The id follows
+    /// the document and sequence, so the same cesión from two sources is stored once.
     ///
     /// # Errors
     /// A type that cannot be assigned (only 33, 34, 43, 46), the same sequence already
@@ -286,8 +291,8 @@ impl WriteTx {
         let id = icc_core::records::cesion_id(&key, c.seq);
         let inserted = sqlx::query(
             "INSERT INTO cesiones (id, rut_emisor, tipo_dte, folio, seq, cedente_rut, cedente_nombre, cesionario_rut, \
-             cesionario_nombre, monto_cedido, fecha, source, created_at, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'manual', ?, ?) ON CONFLICT DO NOTHING",
+             cesionario_nombre, monto_cedido, fecha, ultimo_vencimiento, source, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&id)
         .bind(c.rut_emisor.to_string())
@@ -300,6 +305,8 @@ impl WriteTx {
         .bind(nombre)
         .bind(c.monto_cedido.pesos())
         .bind(c.fecha.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .bind(c.ultimo_vencimiento.map(|d| d.to_string()))
+        .bind(c.source)
         .bind(self.now().to_owned())
         .bind(self.actor().to_owned())
         .execute(&mut *self.conn())

@@ -478,6 +478,8 @@ fn cesion(folio: u64, seq: u32, monto: i64) -> icc_store::nominas::NewCesion {
         },
         monto_cedido: Clp::new(monto),
         fecha: d("2026-10-05").and_hms_opt(10, 18, 35).unwrap(),
+        ultimo_vencimiento: None,
+        source: "manual",
     }
 }
 

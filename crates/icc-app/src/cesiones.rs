@@ -1,0 +1,207 @@
+//! Importing cesiones from the SII's files (`icc cesiones import`): the AEC XML and the
+//! deudor's cesiones text file, told apart by content. Each cesión is stored once (its id
+//! follows the document and sequence), matched to its invoice by the natural key, and kept
+//! for review when the invoice is not here yet (it matches when the invoice arrives).
+
+use std::path::PathBuf;
+
+use icc_core::{Clp, Permission, Rut};
+use icc_io::cesion::{CesionFileKind, CesionIssue};
+use icc_store::StoreError;
+use icc_store::nominas::NewCesion;
+use serde::Serialize;
+
+use crate::App;
+use crate::auth::Session;
+use crate::error::{AppError, Result};
+
+/// Settings key of the company's RUT: cesiones of documents received by anyone else are
+/// refused.
+pub const COMPANY_RUT_SETTING: &str = "empresa.rut";
+
+/// What one file brought (CLI `icc cesiones import --json`, `files[]`).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CesionFileReport {
+    /// The file as given.
+    pub file: String,
+    /// `aec` or `sii_txt`; `null` when it is neither.
+    pub kind: Option<CesionFileKind>,
+    /// Cesiones read from it.
+    pub cesiones: u64,
+    /// Of which new here (the rest were already stored, from this or another source).
+    pub nuevas: u64,
+    /// Of which the invoice is in the register.
+    pub matched: u64,
+    /// Of which the invoice is not here yet (listed in Pagos › Cesiones; matched when it
+    /// arrives).
+    pub unmatched: u64,
+    /// What could not be read or was refused, by line when it is about one.
+    pub errors: Vec<CesionIssue>,
+}
+
+/// The report of an import of cesión files.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CesionImportReport {
+    /// Per file.
+    pub files: Vec<CesionFileReport>,
+}
+
+impl CesionImportReport {
+    /// Whether anything was refused (the CLI exits with 3).
+    pub fn has_errors(&self) -> bool {
+        self.files.iter().any(|f| !f.errors.is_empty())
+    }
+}
+
+fn file_error(message: String) -> CesionIssue {
+    CesionIssue {
+        line: None,
+        message,
+    }
+}
+
+impl App {
+    /// The company's RUT, when set.
+    ///
+    /// # Errors
+    /// A stored value that is not a RUT; store errors.
+    pub async fn company_rut(&self) -> Result<Option<Rut>> {
+        self.store
+            .setting(COMPANY_RUT_SETTING)
+            .await?
+            .map(|r| r.parse::<Rut>().map_err(AppError::from))
+            .transpose()
+    }
+
+    /// Sets the company's RUT (`PaymentSettings`); audited.
+    ///
+    /// # Errors
+    /// Forbidden for the role; not a RUT.
+    pub async fn set_company_rut(&self, s: &Session, rut: &str) -> Result<Rut> {
+        s.require(Permission::PaymentSettings)?;
+        let rut: Rut = rut.parse()?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_setting(COMPANY_RUT_SETTING, &rut.to_string())
+            .await?;
+        tx.audit(
+            "setting",
+            COMPANY_RUT_SETTING,
+            "update",
+            Some("valor"),
+            None,
+            Some(rut.to_string()),
+        );
+        tx.commit().await?;
+        Ok(rut)
+    }
+
+    /// Imports cesiones from AEC XML files and SII cesiones text files (by content). A file
+    /// that cannot be read, or an AEC of a document received by another company, changes
+    /// nothing; a bad line of a text file is reported and the rest kept.
+    ///
+    /// # Errors
+    /// Forbidden for the role; the company's RUT not configured; store errors.
+    pub async fn import_cesiones(
+        &self,
+        s: &Session,
+        files: &[PathBuf],
+    ) -> Result<CesionImportReport> {
+        s.require(Permission::PrepareRuns)?;
+        let company = self.company_rut().await?.ok_or_else(|| {
+            AppError::Invalid(
+                "falta el RUT de la empresa, con el que se revisa que las cesiones sean de facturas recibidas por ella: configúrelo con «icc pagos configurar --rut-empresa RUT»".into(),
+            )
+        })?;
+        let mut out = CesionImportReport { files: Vec::new() };
+        for path in files {
+            let name = path.display().to_string();
+            let mut report = CesionFileReport {
+                file: name.clone(),
+                kind: None,
+                cesiones: 0,
+                nuevas: 0,
+                matched: 0,
+                unmatched: 0,
+                errors: Vec::new(),
+            };
+            let parsed = std::fs::read(path)
+                .map_err(|e| format!("{name}: no se pudo leer el archivo: {e}"))
+                .and_then(|b| icc_io::cesion::parse(&b).map_err(|e| format!("{name}: {e}")));
+            let mut file = match parsed {
+                Ok(f) => f,
+                Err(m) => {
+                    report.errors.push(file_error(m));
+                    out.files.push(report);
+                    continue;
+                }
+            };
+            report.kind = Some(file.kind);
+            report.errors.append(&mut file.errors);
+            // the debtor must be the company: an AEC of another receptor is refused whole,
+            // a text line of another debtor is reported
+            let foreign: Vec<usize> = file
+                .cesiones
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.receptor.is_some_and(|r| r != company))
+                .map(|(i, _)| i)
+                .collect();
+            if !foreign.is_empty() {
+                if file.kind == CesionFileKind::Aec {
+                    let other = file.cesiones[foreign[0]].receptor;
+                    report.errors.push(file_error(format!(
+                        "{name}: el documento cedido lo recibió {}, no la empresa ({company}); no se guardó nada del archivo",
+                        other.map(|r| r.to_string()).unwrap_or_default()
+                    )));
+                    out.files.push(report);
+                    continue;
+                }
+                for &i in foreign.iter().rev() {
+                    let c = file.cesiones.remove(i);
+                    report.errors.push(CesionIssue {
+                        line: c.line,
+                        message: format!(
+                            "línea {}: el deudor es {}, no la empresa ({company}); la cesión no se guardó",
+                            c.line.unwrap_or(0),
+                            c.receptor.map(|r| r.to_string()).unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+            report.cesiones = file.cesiones.len() as u64;
+            let mut tx = self.store.write(&s.username).await?;
+            for c in &file.cesiones {
+                let new = NewCesion {
+                    rut_emisor: c.documento.rut_emisor,
+                    tipo: c.documento.tipo_dte,
+                    folio: c.documento.folio.get(),
+                    seq: c.seq,
+                    cedente_rut: c.cedente_rut,
+                    cedente_nombre: c.cedente_nombre.clone(),
+                    cesionario_rut: c.cesionario_rut,
+                    cesionario_nombre: c.cesionario_nombre.clone(),
+                    monto_cedido: Clp::new(c.monto_cedido),
+                    fecha: c.fecha,
+                    ultimo_vencimiento: c.ultimo_vencimiento,
+                    source: file.kind.source(),
+                };
+                match tx.add_cesion(&new).await {
+                    Ok(_) => report.nuevas += 1,
+                    Err(StoreError::AlreadyExists { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            tx.commit().await?;
+            let keys: Vec<icc_core::NaturalKey> =
+                file.cesiones.iter().map(|c| c.documento).collect();
+            let here = self.store.existing_keys(&keys).await?;
+            report.matched = keys.iter().filter(|k| here.contains(k)).count() as u64;
+            report.unmatched = report.cesiones - report.matched;
+            tracing::info!(file = %name, kind = ?file.kind, read = report.cesiones, new = report.nuevas, matched = report.matched, "cesiones imported");
+            out.files.push(report);
+        }
+        Ok(out)
+    }
+}
