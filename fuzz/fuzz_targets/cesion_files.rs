@@ -1,5 +1,5 @@
-//! Any bytes as a cesión file (AEC XML or the SII's cesiones text file), as `icc cesiones
-//! import` reads them: a file or an error, never a panic; every cesión read can be assigned
+//! Any bytes as a cesión file (AEC XML, the SII's cesiones text file, a certificate PDF or
+//! its text), as `icc cesiones import` reads them: a file or an error, never a panic; every cesión read can be assigned
 //! (types 33, 34, 43, 46), has a sequence of 1–40 and a positive amount.
 #![no_main]
 
@@ -10,6 +10,11 @@ fuzz_target!(|data: &[u8]| {
         icc_io::cesion::parse(data),
         icc_io::cesion::parse_aec(data),
         icc_io::cesion::parse_sii_txt(data),
+        icc_io::cesion::parse_certificate_pdf(data),
+        Ok(icc_io::cesion::parse_certificate_text(&[(
+            Some(1),
+            String::from_utf8_lossy(data).into_owned(),
+        )])),
     ] {
         if let Ok(f) = parsed {
             for c in &f.cesiones {

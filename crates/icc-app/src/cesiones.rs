@@ -58,6 +58,7 @@ impl CesionImportReport {
 fn file_error(message: String) -> CesionIssue {
     CesionIssue {
         line: None,
+        page: None,
         message,
     }
 }
@@ -162,6 +163,7 @@ impl App {
                     let c = file.cesiones.remove(i);
                     report.errors.push(CesionIssue {
                         line: c.line,
+                        page: None,
                         message: format!(
                             "línea {}: el deudor es {}, no la empresa ({company}); la cesión no se guardó",
                             c.line.unwrap_or(0),
@@ -186,6 +188,7 @@ impl App {
                     fecha: c.fecha,
                     ultimo_vencimiento: c.ultimo_vencimiento,
                     source: file.kind.source(),
+                    identificador: c.identificador.clone(),
                 };
                 match tx.add_cesion(&new).await {
                     Ok(_) => report.nuevas += 1,

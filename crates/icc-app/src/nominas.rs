@@ -411,6 +411,7 @@ impl App {
             fecha: icc_core::parse_datetime("fecha de la cesión", &req.fecha)?,
             ultimo_vencimiento: None,
             source: "manual",
+            identificador: None,
         };
         let mut tx = self.store.write(&s.username).await?;
         let row = tx.add_cesion(&c).await?;

@@ -706,6 +706,7 @@ pub fn cesion_import(json: bool, r: &icc_app::CesionImportReport) {
         let kind = match f.kind {
             Some(icc_io::cesion::CesionFileKind::Aec) => "AEC (XML)",
             Some(icc_io::cesion::CesionFileKind::SiiTxt) => "consulta de cesiones del SII",
+            Some(icc_io::cesion::CesionFileKind::Certificado) => "certificado o aviso de cesión",
             None => "no reconocido",
         };
         println!("{} — {kind}", f.file);

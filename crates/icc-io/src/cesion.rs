@@ -19,6 +19,8 @@ pub enum CesionFileKind {
     Aec,
     /// The SII "consulta de cesiones en período" text file.
     SiiTxt,
+    /// A registry certificate or notification: a PDF with a text layer, or the e-mail's text.
+    Certificado,
 }
 
 impl CesionFileKind {
@@ -27,6 +29,7 @@ impl CesionFileKind {
         match self {
             CesionFileKind::Aec => "aec",
             CesionFileKind::SiiTxt => "sii_txt",
+            CesionFileKind::Certificado => "certificado",
         }
     }
 }
@@ -56,8 +59,12 @@ pub struct ParsedCesion {
     pub fecha: NaiveDateTime,
     /// The document's last due date as the cesión states it.
     pub ultimo_vencimiento: Option<NaiveDate>,
+    /// The SII's identifier of the cesión, when the source gives it.
+    pub identificador: Option<String>,
     /// Where in the file (1-based line of the text file; `None` in XML).
     pub line: Option<u64>,
+    /// The page of a certificate it was read from.
+    pub page: Option<u32>,
 }
 
 /// Something of a cesión file that could not be read: where and what.
@@ -67,6 +74,9 @@ pub struct CesionIssue {
     /// 1-based line (text files), when it is about one line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// 1-based page (certificates), when it is about one page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
     /// What is wrong and what to do, in Spanish.
     pub message: String,
 }
@@ -100,9 +110,15 @@ pub fn detect(bytes: &[u8]) -> Option<CesionFileKind> {
     if t.starts_with('<') {
         return (t.contains("<AEC") || t.contains(":AEC")).then_some(CesionFileKind::Aec);
     }
+    if bytes.starts_with(b"%PDF") {
+        return Some(CesionFileKind::Certificado);
+    }
     let upper = t.to_uppercase();
-    (upper.starts_with("DATOS_CONSULTA") || upper.contains("VENDEDOR;ESTADO_CESION"))
-        .then_some(CesionFileKind::SiiTxt)
+    if upper.starts_with("DATOS_CONSULTA") || upper.contains("VENDEDOR;ESTADO_CESION") {
+        return Some(CesionFileKind::SiiTxt);
+    }
+    let plain = fold(&upper);
+    (plain.contains("CEDIDO A") && plain.contains("SEQ")).then_some(CesionFileKind::Certificado)
 }
 
 /// Reads a cesión file of either kind.
@@ -116,9 +132,13 @@ pub fn parse(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
     match detect(bytes) {
         Some(CesionFileKind::Aec) => parse_aec(bytes),
         Some(CesionFileKind::SiiTxt) => parse_sii_txt(bytes),
-        None if bytes.starts_with(b"%PDF") => Err(refuse(
-            "es un PDF: los certificados de cesión en PDF todavía no se leen; use el AEC (XML) o el archivo de cesiones del SII",
-        )),
+        Some(CesionFileKind::Certificado) if bytes.starts_with(b"%PDF") => {
+            parse_certificate_pdf(bytes)
+        }
+        Some(CesionFileKind::Certificado) => {
+            let (text, _) = decode_text(bytes);
+            Ok(parse_certificate_text(&[(None, text)]))
+        }
         None => Err(refuse(
             "no es un archivo de cesiones: se esperaba el AEC (XML) o la consulta de cesiones del SII (texto separado por ;)",
         )),
@@ -266,6 +286,7 @@ pub fn parse_aec(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
             Ok(c) => out.cesiones.push(c),
             Err(m) => out.errors.push(CesionIssue {
                 line: None,
+                page: None,
                 message: format!("cesión {} del AEC: {m}", i + 1),
             }),
         }
@@ -357,7 +378,9 @@ fn aec_cesion(raw: &RawCesion) -> Result<ParsedCesion, String> {
             .get("UltimoVencimiento")
             .map(|d| date_of("UltimoVencimiento", d))
             .transpose()?,
+        identificador: None,
         line: None,
+        page: None,
     })
 }
 
@@ -468,6 +491,7 @@ pub fn parse_sii_txt(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
         let Some(f) = sii_fields(l.trim_end_matches('\r')) else {
             out.errors.push(CesionIssue {
                 line: Some(n),
+                page: None,
                 message: format!(
                     "la línea {n} no tiene las 18 columnas de la consulta de cesiones"
                 ),
@@ -478,6 +502,7 @@ pub fn parse_sii_txt(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
             Ok(c) => out.cesiones.push(c),
             Err(m) => out.errors.push(CesionIssue {
                 line: Some(n),
+                page: None,
                 message: format!("línea {n}: {m}"),
             }),
         }
@@ -502,6 +527,7 @@ pub fn parse_sii_txt(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
     for c in beyond {
         out.errors.push(CesionIssue {
             line: c.line,
+            page: None,
             message: format!(
                 "línea {}: el documento {} tiene más de 40 cesiones en el archivo; revise que no se repitan filas",
                 c.line.unwrap_or(0),
@@ -533,8 +559,297 @@ fn sii_cesion(f: &[String], line: u64) -> Result<ParsedCesion, String> {
         ultimo_vencimiento: value(&f[17])
             .map(|d| date_of("FCH_VENCIMIENTO", d))
             .transpose()?,
+        identificador: None,
         line: Some(line),
+        page: None,
     })
+}
+
+/// Uppercase without accents, one char for one char (so positions stay aligned).
+fn fold(s: &str) -> String {
+    s.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    let c = match c {
+        'á' | 'à' | 'ä' | 'Á' | 'À' | 'Ä' => 'A',
+        'é' | 'è' | 'ë' | 'É' | 'È' | 'Ë' => 'E',
+        'í' | 'ì' | 'ï' | 'Í' | 'Ì' | 'Ï' => 'I',
+        'ó' | 'ò' | 'ö' | 'Ó' | 'Ò' | 'Ö' => 'O',
+        'ú' | 'ù' | 'ü' | 'Ú' | 'Ù' | 'Ü' => 'U',
+        'ñ' | 'Ñ' => 'N',
+        'º' | '°' => 'O',
+        c => c,
+    };
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// A certificate's text as chars, with a folded copy of the same length to find labels in.
+struct Labels {
+    text: Vec<char>,
+    folded: Vec<char>,
+}
+
+impl Labels {
+    fn new(s: &str) -> Labels {
+        let text: Vec<char> = s.chars().collect();
+        let folded = text.iter().map(|c| fold_char(*c)).collect();
+        Labels { text, folded }
+    }
+
+    /// Where `label` (folded) ends, searching from `from`.
+    fn after(&self, label: &str, from: usize) -> Option<usize> {
+        let l: Vec<char> = label.chars().collect();
+        (from..self.folded.len().saturating_sub(l.len() - 1))
+            .find(|&i| self.folded[i..].starts_with(&l))
+            .map(|i| i + l.len())
+    }
+
+    /// The rest of the line after `label`, trimmed of `:` and blanks.
+    fn line_after(&self, label: &str, from: usize, to: usize) -> Option<String> {
+        let start = self.after(label, from).filter(|s| *s <= to)?;
+        let end = (start..to.min(self.text.len()))
+            .find(|&i| self.text[i] == '\n')
+            .unwrap_or(to.min(self.text.len()));
+        let v: String = self.text[start..end].iter().collect();
+        let v = v.trim().trim_start_matches(':').trim().to_owned();
+        (!v.is_empty()).then_some(v)
+    }
+}
+
+/// The first RUT written in `s` (`12.345.678-9`, `12345678-K`).
+fn first_rut(s: &str) -> Option<Rut> {
+    let chars: Vec<char> = s.chars().collect();
+    for start in 0..chars.len() {
+        if !chars[start].is_ascii_digit() || (start > 0 && chars[start - 1].is_ascii_digit()) {
+            continue;
+        }
+        let mut end = start;
+        while end < chars.len() && (chars[end].is_ascii_digit() || chars[end] == '.') {
+            end += 1;
+        }
+        if end + 1 < chars.len()
+            && chars[end] == '-'
+            && (chars[end + 1].is_ascii_digit() || matches!(chars[end + 1], 'k' | 'K'))
+        {
+            let candidate: String = chars[start..end + 2].iter().collect();
+            if let Ok(r) = candidate.parse::<Rut>() {
+                return Some(r);
+            }
+        }
+    }
+    None
+}
+
+/// The name before the RUT in `Cedido a FACTORING UNO S.A., RUT N° 76.086.428-5`.
+fn name_before_rut(s: &str) -> Option<String> {
+    let folded = fold(s);
+    let cut = folded.find("RUT").unwrap_or(s.len());
+    let name: String = s.chars().take(folded[..cut].chars().count()).collect();
+    let name = name
+        .trim()
+        .trim_end_matches([',', ';', '-'])
+        .trim()
+        .to_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+fn digits(s: &str) -> Option<i64> {
+    let d: String = s
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | ','))
+        .filter(char::is_ascii_digit)
+        .collect();
+    d.parse().ok()
+}
+
+/// The document type a certificate names, by code or by name.
+fn tipo_in(l: &Labels, from: usize, to: usize) -> Option<u16> {
+    for label in ["TIPO DTE", "TIPO DOCUMENTO", "TIPO DE DOCUMENTO", "TIPO"] {
+        if let Some(v) = l.line_after(label, from, to)
+            && let Some(n) = digits(&v).and_then(|n| u16::try_from(n).ok())
+        {
+            return Some(n);
+        }
+    }
+    let text: String = l.folded[from..to.min(l.folded.len())].iter().collect();
+    [
+        ("FACTURA DE COMPRA", 46),
+        ("LIQUIDACION", 43),
+        ("EXENTA", 34),
+        ("NO AFECTA", 34),
+        ("FACTURA ELECTRONICA", 33),
+    ]
+    .into_iter()
+    .find(|(n, _)| text.contains(n))
+    .map(|(_, t)| t)
+}
+
+/// Reads the cesiones of a registry certificate or notification, page by page (`None`:
+/// text that has no pages, an e-mail). Each block from a `Seq:` label on is a cesión; the
+/// document (emisor, type, folio) may be named once before the first block. What is not
+/// understood is reported with its page and what was missing; nothing is guessed.
+pub fn parse_certificate_text(pages: &[(Option<u32>, String)]) -> CesionFile {
+    let mut out = CesionFile {
+        kind: CesionFileKind::Certificado,
+        cesiones: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (page, text) in pages {
+        let l = Labels::new(text);
+        let mut starts = Vec::new();
+        let mut at = 0;
+        while let Some(e) = l.after("SEQ", at) {
+            // `Seq:` or `Seq :`, not a word that merely starts with it
+            let rest: String = l.folded[e..l.folded.len().min(e + 3)].iter().collect();
+            if rest.trim_start().starts_with(':') {
+                starts.push(e - 3);
+            }
+            at = e;
+        }
+        if starts.is_empty() {
+            if !text.trim().is_empty() {
+                out.errors.push(CesionIssue {
+                    line: None,
+                    page: *page,
+                    message: format!(
+                        "{}no se encontró ninguna cesión (falta «Seq:»)",
+                        page.map(|p| format!("página {p}: ")).unwrap_or_default()
+                    ),
+                });
+            }
+            continue;
+        }
+        let preamble_end = starts[0];
+        for (i, &from) in starts.iter().enumerate() {
+            let to = starts.get(i + 1).copied().unwrap_or(l.text.len());
+            match certificate_cesion(&l, from, to, preamble_end) {
+                Ok(mut c) => {
+                    c.page = *page;
+                    out.cesiones.push(c);
+                }
+                Err(m) => out.errors.push(CesionIssue {
+                    line: None,
+                    page: *page,
+                    message: format!(
+                        "{}cesión {}: {m}",
+                        page.map(|p| format!("página {p}, ")).unwrap_or_default(),
+                        i + 1
+                    ),
+                }),
+            }
+        }
+    }
+    out.cesiones.sort_by_key(|c| (c.documento, c.seq));
+    out
+}
+
+fn certificate_cesion(
+    l: &Labels,
+    from: usize,
+    to: usize,
+    preamble: usize,
+) -> Result<ParsedCesion, String> {
+    // a label of the block, else of the text before the first block
+    let find = |label: &str| {
+        l.line_after(label, from, to)
+            .or_else(|| l.line_after(label, 0, preamble))
+    };
+    let seq = find("SEQ")
+        .and_then(|v| digits(&v))
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| (1..=40).contains(n))
+        .ok_or("falta la secuencia («Seq:») o no está entre 1 y 40")?;
+    let emisor = ["RUT EMISOR", "EMISOR"]
+        .iter()
+        .find_map(|label| find(label).and_then(|v| first_rut(&v)))
+        .ok_or("falta el RUT del emisor del documento")?;
+    let folio = ["FOLIO NO", "FOLIO N", "FOLIO"]
+        .iter()
+        .find_map(|label| find(label).and_then(|v| digits(&v)))
+        .ok_or("falta el folio del documento")?;
+    let tipo = tipo_in(l, from, to)
+        .or_else(|| tipo_in(l, 0, preamble))
+        .ok_or("no dice de qué tipo de documento es (33, 34, 43 o 46)")?;
+    let documento = document(&emisor.to_string(), &tipo.to_string(), &folio.to_string())?;
+    let cesionario = find("CEDIDO A").ok_or("falta «Cedido a»")?;
+    let cesionario_rut =
+        first_rut(&cesionario).ok_or("«Cedido a» no trae el RUT del cesionario")?;
+    let cesionario_nombre =
+        name_before_rut(&cesionario).ok_or("«Cedido a» no trae el nombre del cesionario")?;
+    let cedente = find("CEDIDO POR");
+    let cedente_rut = cedente
+        .as_deref()
+        .and_then(first_rut)
+        .ok_or("falta «Cedido por» con el RUT del cedente")?;
+    let monto_cedido = find("MONTO CEDIDO")
+        .and_then(|v| digits(&v))
+        .filter(|m| *m > 0)
+        .ok_or("falta «Monto Cedido»")?;
+    let fecha = find("FECHA DE LA CESION")
+        .ok_or_else(|| "falta «Fecha de la Cesion»".to_owned())
+        .and_then(|v| datetime_of("la fecha de la cesión", &v))?;
+    Ok(ParsedCesion {
+        documento,
+        receptor: None,
+        seq,
+        cedente_rut,
+        cedente_nombre: cedente.as_deref().and_then(name_before_rut),
+        cesionario_rut,
+        cesionario_nombre,
+        monto_cedido,
+        monto_total: None,
+        fecha,
+        ultimo_vencimiento: find("ULTIMO VENCIMIENTO")
+            .map(|v| date_of("el último vencimiento", &v))
+            .transpose()?,
+        identificador: find("IDENTIFICADOR DE CESION"),
+        line: None,
+        page: None,
+    })
+}
+
+/// Reads a certificate PDF's text layer page by page (no external program). A PDF without
+/// text (a scan) is refused: nothing is read from images.
+///
+/// # Errors
+/// Not a PDF that can be read, encrypted, or without text.
+pub fn parse_certificate_pdf(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
+    // lopdf is third-party code reading untrusted bytes: a panic in it is a refused file,
+    // not a crash of the import
+    let pages = std::panic::catch_unwind(|| -> Result<Vec<(Option<u32>, String)>, String> {
+        let doc = lopdf::Document::load_mem(bytes).map_err(|e| e.to_string())?;
+        let mut pages = Vec::new();
+        for (n, _) in doc.get_pages() {
+            pages.push((Some(n), doc.extract_text(&[n]).unwrap_or_default()));
+        }
+        Ok(pages)
+    })
+    .map_err(|_| refuse("el PDF está dañado y no se pudo leer"))?
+    .map_err(|e| refuse(format!("el PDF no se pudo leer ({e})")))?;
+    if pages.is_empty() {
+        return Err(refuse("el PDF no tiene páginas"));
+    }
+    if pages.iter().all(|(_, t)| t.trim().is_empty()) {
+        return Err(refuse(format!(
+            "el PDF no tiene texto en sus {} página(s): es una imagen escaneada; pida el AEC (XML) o el certificado con texto",
+            pages.len()
+        )));
+    }
+    let mut f = parse_certificate_text(&pages);
+    if f.cesiones.is_empty() && f.errors.is_empty() {
+        f.errors.push(CesionIssue {
+            line: None,
+            page: None,
+            message: "el PDF no trae ninguna cesión".into(),
+        });
+    }
+    Ok(f)
 }
 
 #[cfg(test)]

@@ -203,3 +203,151 @@ fn broken_files_are_refused_with_a_reason() {
         assert!(e.contains(why), "{why}: {e}");
     }
 }
+
+/// A PDF with a text layer (Helvetica, WinAnsi): one page per entry, one line per string.
+fn pdf(pages: &[&[&str]]) -> Vec<u8> {
+    let n = pages.len();
+    // objects: 1 catalog, 2 pages, 3 font, then per page: page, contents
+    let mut objs: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {n} >>",
+            (0..n)
+                .map(|i| format!("{} 0 R", 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+        .into_bytes(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+    ];
+    for (i, lines) in pages.iter().enumerate() {
+        let mut content = b"BT /F1 11 Tf 14 TL 50 780 Td\n".to_vec();
+        for l in *lines {
+            content.push(b'(');
+            for c in l.chars() {
+                match c {
+                    '(' | ')' | '\\' => content.extend([b'\\', c as u8]),
+                    c => content.push(u8::try_from(u32::from(c)).unwrap_or(b'?')),
+                }
+            }
+            content.extend(b") Tj T*\n");
+        }
+        content.extend(b"ET");
+        objs.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R /Resources << /Font << /F1 3 0 R >> >> >>",
+                5 + 2 * i
+            )
+            .into_bytes(),
+        );
+        let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
+        stream.extend(&content);
+        stream.extend(b"\nendstream");
+        objs.push(stream);
+    }
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = vec![];
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
+        out.extend(o);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).into_bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").into_bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .into_bytes(),
+    );
+    out
+}
+
+const CERTIFICATE: [&str; 9] = [
+    "CERTIFICADO DE ANOTACION EN EL REGISTRO DE CESIONES",
+    "Documento: Factura Electrónica",
+    "RUT Emisor: 76.555.835-2   Folio N° : 5001",
+    "Seq: 1",
+    "Cedido por HORMIGONES ANDINOS SPA, RUT N° 76.555.835-2",
+    "Cedido a FACTORING ÑUÑOA S.A., RUT N° 76.086.428-5",
+    "Fecha de la Cesión: 2026-10-05 10:18:35",
+    "Monto Cedido: $ 15.500.000",
+    "Ultimo Vencimiento: 2026-11-30",
+];
+
+#[test]
+fn a_certificate_pdf_with_text_gives_its_chain_and_says_what_a_block_lacks() {
+    let second = [
+        "Seq: 2",
+        "Cedido por FACTORING ÑUÑOA S.A., RUT N° 76.086.428-5",
+        "Cedido a BANCO SUR, RUT N° 96.667.560-8",
+        "Fecha de la Cesion: 2026-10-09 16:00:00",
+        "Monto Cedido: $ 15.500.000",
+        "Identificador de Cesion: 7788-AB",
+    ];
+    let broken = [
+        "Seq: 3",
+        "Cedido a FONDO X, RUT N° 77.201.351-5",
+        "Fecha de la Cesion: 2026-10-12 09:00:00",
+    ];
+    let mut page1: Vec<&str> = CERTIFICATE.to_vec();
+    page1.extend(second);
+    let mut page2: Vec<&str> = CERTIFICATE[..3].to_vec();
+    page2.extend(broken);
+    let bytes = pdf(&[&page1, &page2]);
+    assert_eq!(detect(&bytes), Some(CesionFileKind::Certificado));
+    let f = parse(&bytes).unwrap();
+    let got: Vec<_> = f
+        .cesiones
+        .iter()
+        .map(|c| (c.seq, c.cesionario_nombre.as_str(), c.monto_cedido, c.page))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, "FACTORING ÑUÑOA S.A.", 15_500_000, Some(1)),
+            (2, "BANCO SUR", 15_500_000, Some(1))
+        ]
+    );
+    assert_eq!(f.cesiones[0].documento.to_string(), "76555835-2:33:5001");
+    assert_eq!(f.cesiones[1].identificador.as_deref(), Some("7788-AB"));
+    assert_eq!(f.cesiones[1].cedente_rut.to_string(), "76086428-5");
+    assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
+    assert_eq!(f.errors[0].page, Some(2));
+    assert!(f.errors[0].message.contains("Cedido por"), "{:?}", f.errors);
+}
+
+#[test]
+fn the_notification_e_mail_as_text_reads_the_same() {
+    let text = CERTIFICATE.join("\n");
+    let f = parse(text.as_bytes()).unwrap();
+    assert_eq!(f.kind, CesionFileKind::Certificado);
+    assert_eq!(f.cesiones.len(), 1, "{:?}", f.errors);
+    assert_eq!(f.cesiones[0].fecha.to_string(), "2026-10-05 10:18:35");
+    // without the document's type nothing is guessed
+    let vague = text.replace("Documento: Factura Electrónica\n", "");
+    let f = parse(vague.as_bytes()).unwrap();
+    assert!(f.cesiones.is_empty());
+    assert!(
+        f.errors[0].message.contains("tipo de documento"),
+        "{:?}",
+        f.errors
+    );
+}
+
+#[test]
+fn a_scanned_or_broken_pdf_is_refused() {
+    let scanned = pdf(&[&[], &[]]);
+    let e = parse(&scanned).unwrap_err().to_string();
+    assert!(e.contains("escaneada") && e.contains("2 página"), "{e}");
+    let e = parse(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj trailer")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("PDF"), "{e}");
+}

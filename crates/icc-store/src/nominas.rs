@@ -48,6 +48,8 @@ pub struct NewCesion {
     pub ultimo_vencimiento: Option<NaiveDate>,
     /// `manual`, `aec`, `sii_txt` or `certificado`.
     pub source: &'static str,
+    /// The SII's identifier of the cesión, when the source gives it.
+    pub identificador: Option<String>,
 }
 
 /// A stored cesión.
@@ -291,8 +293,8 @@ impl WriteTx {
         let id = icc_core::records::cesion_id(&key, c.seq);
         let inserted = sqlx::query(
             "INSERT INTO cesiones (id, rut_emisor, tipo_dte, folio, seq, cedente_rut, cedente_nombre, cesionario_rut, \
-             cesionario_nombre, monto_cedido, fecha, ultimo_vencimiento, source, created_at, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             cesionario_nombre, monto_cedido, fecha, ultimo_vencimiento, identificador, source, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&id)
         .bind(c.rut_emisor.to_string())
@@ -306,6 +308,7 @@ impl WriteTx {
         .bind(c.monto_cedido.pesos())
         .bind(c.fecha.format("%Y-%m-%dT%H:%M:%S").to_string())
         .bind(c.ultimo_vencimiento.map(|d| d.to_string()))
+        .bind(c.identificador.as_deref())
         .bind(c.source)
         .bind(self.now().to_owned())
         .bind(self.actor().to_owned())

@@ -480,6 +480,7 @@ fn cesion(folio: u64, seq: u32, monto: i64) -> icc_store::nominas::NewCesion {
         fecha: d("2026-10-05").and_hms_opt(10, 18, 35).unwrap(),
         ultimo_vencimiento: None,
         source: "manual",
+        identificador: None,
     }
 }
 
