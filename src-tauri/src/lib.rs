@@ -93,6 +93,8 @@ pub fn run() {
             pagos::run_report,
             pagos::mark_run_sent,
             pagos::email_run,
+            pagos::list_cesiones,
+            pagos::import_cesiones,
             pagos::mark_run_paid,
             pagos::list_bank_accounts,
             pagos::add_bank_account,

@@ -2,7 +2,10 @@
 //! suppliers' bank accounts. Every permission is decided in icc-app; these only unwrap the
 //! arguments and call it.
 
-use icc_app::{AccountRequest, Bank, BankFileReport, RunEmail, RunRow, RunView, SupplierAccount};
+use icc_app::{
+    AccountRequest, Bank, BankFileReport, CesionImportReport, CesionRow, RunEmail, RunRow, RunView,
+    SupplierAccount,
+};
 use tauri::State;
 
 use crate::desktop::Desktop;
@@ -162,4 +165,21 @@ pub async fn approve_bank_account(d: State<'_, Desktop>, id: String) -> R<Suppli
 pub async fn list_banks(d: State<'_, Desktop>) -> R<Vec<Bank>> {
     let s = d.session()?;
     Ok(d.app.banks(&s).await?)
+}
+
+/// Every cesión, the ones whose invoice is not here yet first (the review list).
+#[tauri::command]
+pub async fn list_cesiones(d: State<'_, Desktop>) -> R<Vec<CesionRow>> {
+    let s = d.session()?;
+    let mut all = d.app.cesiones(&s, None).await?;
+    all.sort_by_key(|c| c.invoice_id.is_some());
+    Ok(all)
+}
+
+/// Imports cesión files (AEC, SII cesiones, certificates; by content).
+#[tauri::command]
+pub async fn import_cesiones(d: State<'_, Desktop>, paths: Vec<String>) -> R<CesionImportReport> {
+    let s = d.session()?;
+    let files: Vec<std::path::PathBuf> = paths.iter().map(std::path::PathBuf::from).collect();
+    Ok(d.app.import_cesiones(&s, &files).await?)
 }

@@ -59,6 +59,8 @@ fn generate(dir: &Path) {
     icc_app::Bank::export_all(&cfg).unwrap();
     icc_app::BankFileReport::export_all(&cfg).unwrap();
     icc_app::RunEmail::export_all(&cfg).unwrap();
+    icc_app::CesionImportReport::export_all(&cfg).unwrap();
+    icc_app::CesionRow::export_all(&cfg).unwrap();
     icc_app::AccountRequest::export_all(&cfg).unwrap();
 }
 

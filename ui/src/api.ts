@@ -41,6 +41,8 @@ import type { AccountRequest } from "./bindings/AccountRequest";
 import type { Bank } from "./bindings/Bank";
 import type { BankFileReport } from "./bindings/BankFileReport";
 import type { RunEmail } from "./bindings/RunEmail";
+import type { CesionImportReport } from "./bindings/CesionImportReport";
+import type { CesionRow } from "./bindings/CesionRow";
 import type { RunRow } from "./bindings/RunRow";
 import type { RunView } from "./bindings/RunView";
 import type { SupplierAccount } from "./bindings/SupplierAccount";
@@ -51,7 +53,7 @@ export type { Attachment, BackupInfo, SupplierRow, CredentialStatus, IconstruyeS
 export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncReport, SyncStatus };
 
 export type { Page };
-export type { AccountRequest, Bank, BankFileReport, RunEmail, RunRow, RunView, SupplierAccount };
+export type { AccountRequest, Bank, BankFileReport, CesionImportReport, CesionRow, RunEmail, RunRow, RunView, SupplierAccount };
 
 /** Listeners for "the session is locked" answers, so any screen falls back to the lock screen. */
 const lockedListeners: Array<() => void> = [];
@@ -146,6 +148,8 @@ export const api = {
   runReport: (run: string, path: string) => call<string>("run_report", { run, path }),
   markRunSent: (run: string) => call<RunView>("mark_run_sent", { run }),
   emailRun: (run: string) => call<RunEmail>("email_run", { run }),
+  listCesiones: () => call<CesionRow[]>("list_cesiones"),
+  importCesiones: (paths: string[]) => call<CesionImportReport>("import_cesiones", { paths }),
   markRunPaid: (run: string, fecha: string | null) => call<RunView>("mark_run_paid", { run, fecha }),
   listBankAccounts: (estado: string | null) => call<SupplierAccount[]>("list_bank_accounts", { estado }),
   addBankAccount: (account: AccountRequest) => call<SupplierAccount>("add_bank_account", { account }),

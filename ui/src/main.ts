@@ -5,7 +5,7 @@
 import { api, onLocked, type ListFilter, type SessionInfo, type Status } from "./api";
 import { clear, h } from "./dom";
 import { diagnosticsScreen, obrasScreen, suppliersScreen, usersScreen } from "./screens/admin";
-import { cuentasScreen, pagosScreen } from "./screens/pagos";
+import { cesionesScreen, cuentasScreen, pagosScreen } from "./screens/pagos";
 import { firstRun, login, lockScreen } from "./screens/auth";
 import { detailScreen } from "./screens/detail";
 import { exportScreen } from "./screens/export";
@@ -36,6 +36,7 @@ type Route =
   | "exportar"
   | "pagos"
   | "cuentas"
+  | "cesiones"
   | "obras"
   | "proveedores"
   | "usuarios"
@@ -102,6 +103,7 @@ function navItems(s: SessionInfo): Array<[Route, string, boolean]> {
     ["exportar", "Exportar", may("export")],
     ["pagos", "Pagos", may("prepare_runs") || may("approve_runs") || may("pay")],
     ["cuentas", "Cuentas", may("enter_bank_accounts") || may("approve_bank_accounts") || may("pay")],
+    ["cesiones", "Cesiones", may("prepare_runs") || may("approve_runs") || may("pay")],
     ["obras", "Obras", true],
     ["proveedores", "Proveedores", true],
     ["usuarios", "Usuarios", may("manage_users")],
@@ -226,6 +228,9 @@ function render(content: HTMLElement): void {
       break;
     case "cuentas":
       content.append(cuentasScreen(session));
+      break;
+    case "cesiones":
+      content.append(cesionesScreen(session));
       break;
     case "obras":
       content.append(obrasScreen(session));

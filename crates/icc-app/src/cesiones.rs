@@ -98,6 +98,82 @@ impl App {
         Ok(rut)
     }
 
+    /// The cesión files of an invoice import: imported (or, in a preview, only read), and a
+    /// refusal of the whole lot (the role, no company RUT) reported on each file instead of
+    /// failing the invoices beside them.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub(crate) async fn import_cesiones_or_report(
+        &self,
+        s: &Session,
+        files: &[PathBuf],
+        dry_run: bool,
+    ) -> Result<CesionImportReport> {
+        let r = if dry_run {
+            self.preview_cesiones(s, files).await
+        } else {
+            self.import_cesiones(s, files).await
+        };
+        match r {
+            Ok(r) => Ok(r),
+            Err(e @ (AppError::Forbidden(_) | AppError::Invalid(_))) => Ok(CesionImportReport {
+                files: files
+                    .iter()
+                    .map(|p| CesionFileReport {
+                        file: p.display().to_string(),
+                        kind: None,
+                        cesiones: 0,
+                        nuevas: 0,
+                        matched: 0,
+                        unmatched: 0,
+                        errors: vec![file_error(format!(
+                            "{}: es un archivo de cesiones y no se importó: {e}",
+                            p.display()
+                        ))],
+                    })
+                    .collect(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads cesión files without storing anything (the import's preview).
+    async fn preview_cesiones(&self, s: &Session, files: &[PathBuf]) -> Result<CesionImportReport> {
+        s.require(Permission::PrepareRuns)?;
+        let mut out = CesionImportReport { files: Vec::new() };
+        for path in files {
+            let name = path.display().to_string();
+            let mut report = CesionFileReport {
+                file: name.clone(),
+                kind: None,
+                cesiones: 0,
+                nuevas: 0,
+                matched: 0,
+                unmatched: 0,
+                errors: Vec::new(),
+            };
+            match std::fs::read(path)
+                .map_err(|e| format!("{name}: no se pudo leer el archivo: {e}"))
+                .and_then(|b| icc_io::cesion::parse(&b).map_err(|e| format!("{name}: {e}")))
+            {
+                Ok(mut f) => {
+                    report.kind = Some(f.kind);
+                    report.errors.append(&mut f.errors);
+                    report.cesiones = f.cesiones.len() as u64;
+                    let keys: Vec<icc_core::NaturalKey> =
+                        f.cesiones.iter().map(|c| c.documento).collect();
+                    let here = self.store.existing_keys(&keys).await?;
+                    report.matched = keys.iter().filter(|k| here.contains(k)).count() as u64;
+                    report.unmatched = report.cesiones - report.matched;
+                }
+                Err(m) => report.errors.push(file_error(m)),
+            }
+            out.files.push(report);
+        }
+        Ok(out)
+    }
+
     /// Imports cesiones from AEC XML files and SII cesiones text files (by content). A file
     /// that cannot be read, or an AEC of a document received by another company, changes
     /// nothing; a bad line of a text file is reported and the rest kept.

@@ -153,6 +153,10 @@ pub struct ImportReport {
     pub files: Vec<FileReport>,
     /// All files together, with every error.
     pub total: TotalReport,
+    /// Cesión files among the files (AEC, SII cesiones, certificates: told apart by
+    /// content), imported as cesiones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cesiones: Option<crate::CesionImportReport>,
 }
 
 /// Totals of an import.
@@ -179,6 +183,10 @@ impl ImportReport {
     /// Whether any row or file was rejected (the CLI exits with 3).
     pub fn has_rejections(&self) -> bool {
         self.total.counts.rejected > 0
+            || self
+                .cesiones
+                .as_ref()
+                .is_some_and(crate::CesionImportReport::has_errors)
     }
 }
 
@@ -213,6 +221,16 @@ struct Loaded {
     named_obras: Vec<(NaturalKey, String)>,
 }
 
+/// Whether a file is a cesión file (AEC, SII cesiones, certificate), by its first bytes.
+fn is_cesion_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .is_ok()
+        && icc_io::cesion::detect(&head).is_some()
+}
+
 /// Adds `code` to `list` unless it is there already (codes compare without case).
 fn push_code(list: &mut Vec<String>, code: &str) {
     if !list.iter().any(|c| c.eq_ignore_ascii_case(code)) {
@@ -237,6 +255,18 @@ impl App {
         progress: &mut (dyn FnMut(&ImportProgress) -> bool + Send),
     ) -> Result<ImportReport> {
         s.require(Permission::Import)?;
+        // cesión files dropped with the invoices go to the cesiones (by content)
+        let (cesion_files, files): (Vec<PathBuf>, Vec<PathBuf>) =
+            files.iter().cloned().partition(|p| is_cesion_file(p));
+        let cesiones = if cesion_files.is_empty() {
+            None
+        } else {
+            Some(
+                self.import_cesiones_or_report(s, &cesion_files, opts.dry_run)
+                    .await?,
+            )
+        };
+        let files = files.as_slice();
         let today = chrono::Local::now().date_naive();
         let known_obras = self.store.obra_codes().await?;
         let mut loaded: Vec<Loaded> = Vec::with_capacity(files.len());
@@ -378,6 +408,7 @@ impl App {
             dry_run: opts.dry_run,
             files,
             total,
+            cesiones,
         })
     }
 

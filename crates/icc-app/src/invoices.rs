@@ -44,6 +44,8 @@ pub struct InvoiceView {
     /// The statuses this user may move it to from its current one (screens offer only
     /// these).
     pub cambios_de_estado: Vec<String>,
+    /// Its cesiones, in chain order (the payee is the cesionario of the last one).
+    pub cesiones: Vec<icc_store::nominas::CesionRow>,
 }
 
 /// Fills what the store leaves for people and today's date: the claim deadline's state,
@@ -173,6 +175,15 @@ impl App {
         v.adjuntos = adjuntos;
         v.relacionados = relacionados;
         v.pagos = pagos;
+        if let Ok(key) = format!(
+            "{}:{}:{}",
+            v.detail.row.rut_emisor, v.detail.row.tipo_dte, v.detail.row.folio
+        )
+        .parse::<icc_core::NaturalKey>()
+            && matches!(key.tipo_dte.code(), 33 | 34 | 43 | 46)
+        {
+            v.cesiones = self.store.cesiones(Some(&key)).await?;
+        }
         // what this user may move it to from here (Rust checks it again on the change)
         if let Ok(from) = v.detail.row.estado.parse::<InvoiceStatus>() {
             v.cambios_de_estado = InvoiceStatus::ALL
@@ -339,5 +350,6 @@ fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
         vence_fuente_nombre: fuente.label(),
         pagos: None,
         cambios_de_estado: Vec::new(),
+        cesiones: Vec::new(),
     }
 }

@@ -339,6 +339,10 @@ pub fn import(json: bool, r: &ImportReport) {
             );
         }
     }
+    if let Some(c) = &r.cesiones {
+        println!("\nArchivos de cesiones:");
+        cesion_import(false, c);
+    }
     let t = &r.total;
     if !t.obras_creadas.is_empty() {
         println!("\nObras creadas: {}.", t.obras_creadas.join(", "));

@@ -3170,6 +3170,73 @@ fn cesiones_are_imported_from_the_sii_files_by_content_and_checked_against_the_c
         None,
     ));
     assert_eq!(all.as_array().unwrap().len(), 3);
+    // the invoice's detail shows its chain
+    let shown = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "invoices",
+            "show",
+            "76555835-2:33:5001",
+            "--json",
+        ],
+        None,
+    ));
+    let chain: Vec<&str> = shown["cesiones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cesionario_nombre"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, ["Factoring Uno", "Banco Dos"]);
+    // `icc import` tells a cesión file from invoice files by content; a preview stores nothing
+    let cert = d.path().join("aviso.txt");
+    std::fs::write(
+        &cert,
+        "Documento: Factura Electronica\nRUT Emisor: 76.555.835-2 Folio N° : 5001\nSeq: 3\n\
+         Cedido por BANCO DOS, RUT N° 96.667.560-8\nCedido a FONDO TRES, RUT N° 77.201.351-5\n\
+         Fecha de la Cesion: 2026-03-15 09:00:00\nMonto Cedido: $ 1.190.000\n",
+    )
+    .unwrap();
+    let r = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "import",
+            cert.to_str().unwrap(),
+            rcv.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r["cesiones"]["files"][0]["kind"], "certificado", "{r}");
+    assert_eq!(r["cesiones"]["files"][0]["cesiones"], 1, "{r}");
+    assert_eq!(
+        r["files"].as_array().unwrap().len(),
+        1,
+        "the RCV stays an invoice file"
+    );
+    let all = ok_json(icc(
+        d.path(),
+        &["--user", "contadora", "cesiones", "list", "--json"],
+        None,
+    ));
+    assert_eq!(all.as_array().unwrap().len(), 3, "a preview stores nothing");
+    let r = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "import",
+            cert.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r["cesiones"]["files"][0]["nuevas"], 1, "{r}");
     // a broken file says why
     let broken = d.path().join("roto.xml");
     std::fs::write(&broken, &aec_file("77777777-7")[..200]).unwrap();

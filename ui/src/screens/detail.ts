@@ -79,6 +79,43 @@ function paymentsBox(v: InvoiceView, record: () => void): HTMLElement | string {
   );
 }
 
+// The cesiones of the invoice, in chain order: the last cesionario is who is paid.
+function cesionesBox(v: InvoiceView): HTMLElement | string {
+  if (!v.cesiones.length) return "";
+  const last = v.cesiones[v.cesiones.length - 1];
+  return h(
+    "div",
+    { id: "detail-cesiones" },
+    h("h2", {}, "Cesiones"),
+    h("p", {}, `Se paga a ${last.cesionario_nombre} (${rut(last.cesionario_rut)}), cesionario de la cesión ${last.seq}.`),
+    h(
+      "table",
+      { id: "detail-cesiones-list" },
+      h("tr", {}, h("th", {}, "N°"), h("th", {}, "Fecha"), h("th", {}, "Cedente"), h("th", {}, "Cesionario"), h("th", {}, "Monto cedido"), h("th", {}, "Origen")),
+      ...v.cesiones.map((c) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, c.seq),
+          h("td", {}, fechaHora(c.fecha)),
+          h("td", {}, `${c.cedente_nombre ?? ""} ${rut(c.cedente_rut)}`.trim()),
+          h("td", {}, `${c.cesionario_nombre} ${rut(c.cesionario_rut)}`),
+          h("td", { class: "num" }, clp(c.monto_cedido)),
+          h("td", {}, CESION_SOURCES[c.source] ?? c.source),
+        ),
+      ),
+    ),
+    h("p", { class: "muted" }, "Las firmas de los archivos de cesión no se verifican: el registro del SII es la fuente oficial."),
+  );
+}
+
+const CESION_SOURCES: Record<string, string> = {
+  manual: "ingreso manual",
+  aec: "AEC (XML)",
+  sii_txt: "consulta SII",
+  certificado: "certificado",
+};
+
 export function detailScreen(session: SessionInfo, start: string, back: () => void): HTMLElement {
   let id = start;
   const attachmentsBox = (v: InvoiceView, msg: HTMLElement): HTMLElement => {
@@ -259,6 +296,7 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
           },
         ),
       ),
+      cesionesBox(v),
       attachmentsBox(v, msg),
       v.relacionados.length
         ? h(

@@ -5,6 +5,7 @@ import { api, chooseFiles, type ImportReport } from "../api";
 import { clear, errorText, h, onDrop, say } from "../dom";
 import { clp, fecha, thousands } from "../format";
 import { iconstruyePullBox } from "./iconstruye";
+import { cesionReport } from "./pagos";
 import { jobView } from "./jobs";
 
 // The fields a generic sheet can fill, with the names accountants use.
@@ -156,6 +157,10 @@ export function importScreen(): HTMLElement {
 
   const drawReport = (r: ImportReport) => {
     clear(result);
+    if (r.cesiones) {
+      // cesión files among the chosen ones: told apart by their content
+      result.append(h("h3", {}, "Archivos de cesiones"), cesionReport(r.cesiones));
+    }
     if (r.total.obras_nuevas.length) {
       // a file naming obras that do not exist: its invoices are imported without obra
       // unless the obras are created (one click, checked in Rust against the role)

@@ -2,8 +2,8 @@
 // bancarias (suppliers' accounts, approved by a second person). Rust decides every
 // permission; buttons only hide what the role cannot do.
 
-import { api, type RunView, type SessionInfo, type SupplierAccount } from "../api";
-import { clear, errorText, h, say } from "../dom";
+import { api, type CesionImportReport, type CesionRow, type RunView, type SessionInfo, type SupplierAccount } from "../api";
+import { clear, errorText, h, onDrop, say } from "../dom";
 import { clp, fecha, fechaHora, rut } from "../format";
 import { modal } from "./modal";
 
@@ -399,5 +399,109 @@ export function cuentasScreen(session: SessionInfo): HTMLElement {
     table,
   );
   load();
+  return root;
+}
+
+/** What an import of cesión files did, file by file. */
+export function cesionReport(r: CesionImportReport): HTMLElement {
+  const kinds: Record<string, string> = { aec: "AEC (XML)", sii_txt: "consulta de cesiones del SII", certificado: "certificado o aviso" };
+  return h(
+    "div",
+    { id: "cesion-report" },
+    ...r.files.map((f) =>
+      h(
+        "div",
+        {},
+        h("h3", {}, f.file),
+        h(
+          "p",
+          { class: "muted" },
+          `${f.kind ? kinds[f.kind] : "no reconocido"}: ${f.cesiones} cesiones (${f.nuevas} nuevas), ${f.matched} con su factura, ${f.unmatched} en revisión.`,
+        ),
+        f.errors.length
+          ? h(
+              "ul",
+              { class: "errors" },
+              ...f.errors.map((e) => h("li", { class: "error-row" }, e.message)),
+            )
+          : "",
+      ),
+    ),
+  );
+}
+
+/** Pagos › Cesiones: every cesión, the ones whose invoice is not here yet first. */
+export function cesionesScreen(session: SessionInfo): HTMLElement {
+  const may = (p: string) => session.permissions.includes(p);
+  const msg = h("p", { class: "msg", hidden: true, role: "alert", id: "cesiones-msg" });
+  const table = h("table", { id: "cesiones-table" });
+  const report = h("div", {});
+  const row = (c: CesionRow) =>
+    h(
+      "tr",
+      { class: c.invoice_id ? "" : "review" },
+      h("td", {}, c.documento),
+      h("td", {}, c.seq),
+      h("td", {}, fechaHora(c.fecha)),
+      h("td", {}, `${c.cedente_nombre ?? ""} ${rut(c.cedente_rut)}`.trim()),
+      h("td", {}, `${c.cesionario_nombre} ${rut(c.cesionario_rut)}`),
+      h("td", { class: "num" }, clp(c.monto_cedido)),
+      h("td", {}, c.invoice_id ? "con su factura" : "en revisión: la factura aún no llega"),
+    );
+  const load = async () => {
+    try {
+      const all = await api.listCesiones();
+      clear(table);
+      table.append(
+        h("tr", {}, h("th", {}, "Documento"), h("th", {}, "N°"), h("th", {}, "Fecha"), h("th", {}, "Cedente"), h("th", {}, "Cesionario"), h("th", {}, "Monto cedido"), h("th", {}, "Estado")),
+        ...all.map(row),
+      );
+      if (!all.length) table.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No hay cesiones registradas.")));
+    } catch (e) {
+      say(msg, errorText(e));
+    }
+  };
+  const importPaths = async (paths: string[]) => {
+    if (!paths.length) return;
+    say(msg, "");
+    try {
+      const r = await api.importCesiones(paths);
+      report.replaceChildren(cesionReport(r));
+      await load();
+    } catch (e) {
+      say(msg, errorText(e));
+    }
+  };
+  const path = h("input", { id: "cesion-path", size: 50, placeholder: "ruta del AEC, de la consulta del SII o del certificado" });
+  const form = may("prepare_runs")
+    ? h(
+        "form",
+        {
+          class: "toolbar",
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            void importPaths([path.value.trim()].filter(Boolean));
+          },
+        },
+        path,
+        h("button", { type: "submit", id: "cesion-import" }, "Importar cesiones"),
+      )
+    : "";
+  const root = h(
+    "section",
+    { class: "screen", id: "cesiones" },
+    h("h1", {}, "Cesiones"),
+    h(
+      "p",
+      { class: "muted" },
+      "Facturas vendidas a un factoring: se pagan al último cesionario. Se reconocen el AEC (XML), la consulta de cesiones del SII y los certificados con texto; las firmas no se verifican.",
+    ),
+    msg,
+    form,
+    report,
+    table,
+  );
+  if (may("prepare_runs")) onDrop(root, (paths) => void importPaths(paths));
+  void load();
   return root;
 }
