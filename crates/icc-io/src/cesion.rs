@@ -154,8 +154,10 @@ fn xml_text(bytes: &[u8]) -> Result<String, CesionFileError> {
         .split("encoding=")
         .nth(1)
         .and_then(|r| {
+            // the quote that opens the value closes it (any first char: the header may be
+            // anything, so no byte index is assumed)
             let q = r.chars().next()?;
-            r[1..].split(q).next().map(str::to_owned)
+            r[q.len_utf8()..].split(q).next().map(str::to_owned)
         })
         .unwrap_or_else(|| "utf-8".into());
     let enc = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {

@@ -197,6 +197,11 @@ fn broken_files_are_refused_with_a_reason() {
             b"<?xml version=\"1.0\" encoding=\"klingon\"?><AEC/>".to_vec(),
             "codificaci",
         ),
+        // found by fuzzing: a multi-byte character right after `encoding=`
+        (
+            b"<AEC \x83\x83\xC3\x92 encoding=\x92ENT*E\x00\x92;".to_vec(),
+            "codificaci",
+        ),
     ];
     for (bytes, why) in cases {
         let e = parse(&bytes).expect_err(why).to_string();
