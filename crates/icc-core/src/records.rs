@@ -436,7 +436,17 @@ fn check_account(
         )));
     }
     match (c.estado.as_str(), a.estado.as_str()) {
-        (from, to) if from == to => Ok(RecordNeeds::default()),
+        // the same state again: only the same decision (who and when stay as recorded)
+        (from, to) if from == to => {
+            if (&c.decided_at, &c.decided_by) == (&a.decided_at, &a.decided_by) {
+                Ok(RecordNeeds::default())
+            } else {
+                Err(invalid(format!(
+                    "quién y cuándo decidió sobre la cuenta {} no se modifica",
+                    a.id
+                )))
+            }
+        }
         ("pendiente", "aprobada") => {
             require(role, user, Permission::ApproveBankAccounts)?;
             Ok(RecordNeeds {
@@ -731,6 +741,19 @@ mod tests {
             ),
             Err(RecordRefusal::Invalid(_))
         ));
+        // nor is the decision rewritten afterwards
+        let mut other = account("aprobada");
+        other.decided_by = Some("otro".into());
+        assert!(
+            check(
+                BANK_ACCOUNT_ENTITY,
+                "a1",
+                &json(&other),
+                Some(&approved),
+                Role::Admin
+            )
+            .is_err()
+        );
         // an approved account does not go back to pending
         assert!(
             check(
