@@ -98,6 +98,49 @@ impl App {
         Ok(rut)
     }
 
+    /// The SII's text file has no sequence and may cover only a later period of a chain:
+    /// each row is placed among the cesiones already stored for its document (a row that is
+    /// a stored cesión, same cesionario at the same minute, takes its sequence; a new one
+    /// follows every earlier cesión, stored or in the file), so a re-cesión is never taken
+    /// for the first cesión.
+    async fn place_in_stored_chains(
+        &self,
+        cesiones: &mut [icc_io::cesion::ParsedCesion],
+    ) -> Result<()> {
+        let minute = |t: &str| t.get(..16).unwrap_or(t).replace(' ', "T");
+        let mut stored: std::collections::HashMap<
+            icc_core::NaturalKey,
+            Vec<icc_store::nominas::CesionRow>,
+        > = std::collections::HashMap::new();
+        let mut new_before: std::collections::HashMap<icc_core::NaturalKey, u32> =
+            std::collections::HashMap::new();
+        for c in cesiones.iter_mut() {
+            if let std::collections::hash_map::Entry::Vacant(v) = stored.entry(c.documento) {
+                v.insert(self.store.cesiones(Some(&c.documento)).await?);
+            }
+            let chain = stored
+                .get(&c.documento)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let at = minute(&c.fecha.format("%Y-%m-%dT%H:%M:%S").to_string());
+            let rut = c.cesionario_rut.to_string();
+            if let Some(same) = chain
+                .iter()
+                .find(|x| x.cesionario_rut == rut && minute(&x.fecha) == at)
+            {
+                c.seq = u32::try_from(same.seq).unwrap_or(c.seq);
+                continue;
+            }
+            let earlier = chain.iter().filter(|x| minute(&x.fecha) < at).count();
+            let n = new_before.entry(c.documento).or_insert(0);
+            c.seq = u32::try_from(earlier)
+                .unwrap_or(u32::MAX)
+                .saturating_add(*n + 1);
+            *n += 1;
+        }
+        Ok(())
+    }
+
     /// The cesión files of an invoice import: imported (or, in a preview, only read), and a
     /// refusal of the whole lot (the role, no company RUT) reported on each file instead of
     /// failing the invoices beside them.
@@ -248,6 +291,9 @@ impl App {
                     });
                 }
             }
+            if file.kind == CesionFileKind::SiiTxt {
+                self.place_in_stored_chains(&mut file.cesiones).await?;
+            }
             report.cesiones = file.cesiones.len() as u64;
             let mut tx = self.store.write(&s.username).await?;
             for c in &file.cesiones {
@@ -269,7 +315,13 @@ impl App {
                 match tx.add_cesion(&new).await {
                     Ok(_) => report.nuevas += 1,
                     Err(StoreError::AlreadyExists { .. }) => {}
-                    Err(e) => return Err(e.into()),
+                    Err(e @ StoreError::Db(_)) => return Err(e.into()),
+                    // one cesión the register refuses (a sequence past 40) is reported
+                    Err(e) => report.errors.push(CesionIssue {
+                        line: c.line,
+                        page: c.page,
+                        message: format!("{}: {e}", c.documento),
+                    }),
                 }
             }
             tx.commit().await?;

@@ -3237,6 +3237,57 @@ fn cesiones_are_imported_from_the_sii_files_by_content_and_checked_against_the_c
         None,
     ));
     assert_eq!(r["cesiones"]["files"][0]["nuevas"], 1, "{r}");
+    // a later SII file holding only the next re-cesión: placed after the stored chain,
+    // never taken for the first cesión
+    let later = d.path().join("cesiones-abril.csv");
+    std::fs::write(&later, "VENDEDOR;ESTADO_CESION;DEUDOR;MAIL_DEUDOR;TIPO_DOC;NOMBRE_DOC;FOLIO_DOC;FCH_EMIS_DTE;MNT_TOTAL;CEDENTE;RZ_CEDENTE;MAIL_CEDENTE;CESIONARIO;RZ_CESIONARIO;MAIL_CESIONARIO;FCH_CESION;MNT_CESION;FCH_VENCIMIENTO\n\
+        76555835-2;Cesion Vigente;77777777-7;null;33;Factura;5001;2026-03-03;1190000;77201351-5;Fondo Tres;null;76177907-9;Fondo Cuatro;null;2026-04-02 12:00;1190000;null\n").unwrap();
+    let r = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cesiones",
+            "import",
+            later.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r["files"][0]["nuevas"], 1, "{r}");
+    let chain = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cesiones",
+            "list",
+            "--documento",
+            "76555835-2:33:5001",
+            "--json",
+        ],
+        None,
+    ));
+    let seqs: Vec<(i64, &str)> = chain
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["seq"].as_i64().unwrap(),
+                c["cesionario_nombre"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        [
+            (1, "Factoring Uno"),
+            (2, "Banco Dos"),
+            (3, "FONDO TRES"),
+            (4, "Fondo Cuatro")
+        ]
+    );
     // a broken file says why
     let broken = d.path().join("roto.xml");
     std::fs::write(&broken, &aec_file("77777777-7")[..200]).unwrap();

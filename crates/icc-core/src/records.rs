@@ -250,10 +250,14 @@ pub struct RecordNeeds {
     /// of a bank account under four eyes).
     pub not_the_author: bool,
     /// Bank accounts a run's lines name, which must be approved accounts of each line's
-    /// payee on the server: `(account id, payee RUT)`.
-    pub accounts: Vec<(String, String)>,
+    /// payee on the server, and the payee the invoice's issuer or its last cesionario:
+    /// `(account id, payee RUT, invoice id)`.
+    pub accounts: Vec<(String, String, String)>,
     /// A run's number, which no other run on the server may have.
     pub run_number: Option<i64>,
+    /// An approved account is retired only when another account of this supplier (RUT)
+    /// is approved on the server: its replacement.
+    pub replaced_for: Option<String>,
 }
 
 fn invalid(m: impl Into<String>) -> RecordRefusal {
@@ -290,10 +294,16 @@ fn date_ok(what: &str, s: &str) -> Result<(), RecordRefusal> {
         .map_err(|_| invalid(format!("{what} «{s}» no es una fecha AAAA-MM-DD")))
 }
 
+/// A RUT written as every laptop stores it (`12345678-9`), so it joins the invoices.
 fn rut_ok(what: &str, s: &str) -> Result<(), RecordRefusal> {
-    s.parse::<Rut>()
-        .map(|_| ())
-        .map_err(|e| invalid(format!("{what}: {e}")))
+    let r = s
+        .parse::<Rut>()
+        .map_err(|e| invalid(format!("{what}: {e}")))?;
+    if r.to_string() == s {
+        Ok(())
+    } else {
+        Err(invalid(format!("{what} «{s}» no está escrito como {r}")))
+    }
 }
 
 fn text_ok(what: &str, s: &str) -> Result<(), RecordRefusal> {
@@ -350,9 +360,18 @@ fn check_payment(
         )));
     }
     date_ok("la fecha del pago", &p.fecha)?;
-    p.medio
+    // exactly the stored name: every laptop's table accepts only those
+    let medio = p
+        .medio
         .parse::<PaymentMethod>()
         .map_err(|e| invalid(e.to_string()))?;
+    if medio.as_str() != p.medio {
+        return Err(invalid(format!(
+            "el medio de pago «{}» no está escrito como «{}»",
+            p.medio,
+            medio.as_str()
+        )));
+    }
     text_ok(
         "la referencia del pago",
         p.referencia.as_deref().unwrap_or(""),
@@ -397,9 +416,17 @@ fn check_account(
             a.banco
         )));
     }
-    a.tipo_cuenta
+    let tipo = a
+        .tipo_cuenta
         .parse::<AccountType>()
         .map_err(|e| invalid(e.to_string()))?;
+    if tipo.as_str() != a.tipo_cuenta {
+        return Err(invalid(format!(
+            "el tipo de cuenta «{}» no está escrito como «{}»",
+            a.tipo_cuenta,
+            tipo.as_str()
+        )));
+    }
     if a.numero.is_empty() || a.numero.len() > 30 || !a.numero.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(format!(
             "«{}» no es un número de cuenta (solo dígitos)",
@@ -460,7 +487,10 @@ fn check_account(
         }
         ("aprobada", "reemplazada") => {
             require(role, user, Permission::ApproveBankAccounts)?;
-            Ok(RecordNeeds::default())
+            Ok(RecordNeeds {
+                replaced_for: Some(a.rut.clone()),
+                ..RecordNeeds::default()
+            })
         }
         (from, to) => Err(invalid(format!(
             "la cuenta {} está «{from}» en el servidor y no puede pasar a «{to}»",
@@ -487,7 +517,16 @@ fn check_run(
         return Err(invalid(format!("{} no es un número de nómina", r.numero)));
     }
     date_ok("el corte de la nómina", &r.corte)?;
+    let mut positions: Vec<i64> = r.lineas.iter().map(|l| l.pos).collect();
+    positions.sort_unstable();
+    if positions.windows(2).any(|w| w[0] == w[1]) {
+        return Err(invalid(format!(
+            "la nómina N° {} repite posiciones de línea",
+            r.numero
+        )));
+    }
     for l in &r.lineas {
+        rut_ok("el RUT del beneficiario", &l.beneficiario_rut)?;
         if l.monto < 0 || l.monto > l.saldo.max(0) {
             return Err(invalid(format!(
                 "la línea {} de la nómina N° {} paga {} de un saldo de {}",
@@ -506,6 +545,9 @@ fn check_run(
                 "una nómina nueva entra como borrador, no «{}»",
                 r.estado
             )));
+        }
+        if r.lineas.iter().any(|l| l.account_id.is_some()) {
+            return Err(invalid("un borrador no lleva cuentas congeladas"));
         }
         require(role, user, Permission::PrepareRuns)?;
         return Ok(needs);
@@ -554,7 +596,7 @@ fn check_run(
                 .filter_map(|l| {
                     l.account_id
                         .clone()
-                        .map(|a| (a, l.beneficiario_rut.clone()))
+                        .map(|a| (a, l.beneficiario_rut.clone(), l.invoice_id.clone()))
                 })
                 .collect();
         }
@@ -608,6 +650,12 @@ fn check_cesion(
     let key: NaturalKey = format!("{}:{}:{}", c.rut_emisor, c.tipo_dte, c.folio)
         .parse()
         .map_err(|e: crate::CoreError| invalid(format!("el documento cedido: {e}")))?;
+    if entity_id != cesion_id(&key, u32::try_from(c.seq).unwrap_or(0)) {
+        return Err(invalid(format!(
+            "la cesión {entity_id} no lleva el id de su documento y secuencia"
+        )));
+    }
+    rut_ok("el RUT del emisor", &c.rut_emisor)?;
     if !assignable(key.tipo_dte) {
         return Err(invalid(format!("el tipo {} no se puede ceder", c.tipo_dte)));
     }
@@ -741,6 +789,13 @@ mod tests {
             ),
             Err(RecordRefusal::Invalid(_))
         ));
+        // a kind or a RUT written another way than the laptops store it
+        let mut cc = account("pendiente");
+        cc.tipo_cuenta = "cc".into();
+        assert!(check(BANK_ACCOUNT_ENTITY, "a1", &json(&cc), None, Role::Admin).is_err());
+        let mut dotted = account("pendiente");
+        dotted.rut = "76.086.428-5".into();
+        assert!(check(BANK_ACCOUNT_ENTITY, "a1", &json(&dotted), None, Role::Admin).is_err());
         // nor is the decision rewritten afterwards
         let mut other = account("aprobada");
         other.decided_by = Some("otro".into());
@@ -811,7 +866,10 @@ mod tests {
         assert!(check(RUN_ENTITY, "r1", &partial, Some(&draft), Role::Contabilidad).is_ok());
         let approved = json(&run("aprobada", 1_000, Some("a1")));
         let needs = check(RUN_ENTITY, "r1", &approved, Some(&draft), Role::Gerente).unwrap();
-        assert_eq!(needs.accounts, vec![("a1".into(), "76086428-5".into())]);
+        assert_eq!(
+            needs.accounts,
+            vec![("a1".into(), "76086428-5".into(), "x".into())]
+        );
         assert!(matches!(
             check(
                 RUN_ENTITY,
@@ -833,8 +891,13 @@ mod tests {
         // a line above its balance is never a run line
         let over = json(&run("borrador", 1_001, None));
         assert!(check(RUN_ENTITY, "r1", &over, None, Role::Admin).is_err());
-        // a new run is a draft
+        // a new run is a draft, without frozen accounts, with each position once
         assert!(check(RUN_ENTITY, "r1", &approved, None, Role::Admin).is_err());
+        let mut frozen_draft = run("borrador", 1_000, Some("a1"));
+        assert!(check(RUN_ENTITY, "r1", &json(&frozen_draft), None, Role::Admin).is_err());
+        frozen_draft.lineas[0].account_id = None;
+        frozen_draft.lineas.push(frozen_draft.lineas[0].clone());
+        assert!(check(RUN_ENTITY, "r1", &json(&frozen_draft), None, Role::Admin).is_err());
     }
 
     #[test]
@@ -860,6 +923,12 @@ mod tests {
             ..p.clone()
         });
         assert!(check(PAYMENT_ENTITY, "p1", &more, Some(&v), Role::Admin).is_err());
+        // only the names every laptop's table accepts
+        let cased = json(&PaymentDoc {
+            medio: "Cheque".into(),
+            ..p.clone()
+        });
+        assert!(check(PAYMENT_ENTITY, "p1", &cased, None, Role::Admin).is_err());
         let zero = json(&PaymentDoc { monto: 0, ..p });
         assert!(check(PAYMENT_ENTITY, "p1", &zero, None, Role::Admin).is_err());
         assert!(check(PAYMENT_ENTITY, "p2", &v, None, Role::Admin).is_err());

@@ -542,6 +542,14 @@ pub fn parse_sii_txt(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
 
 fn sii_cesion(f: &[String], line: u64) -> Result<ParsedCesion, String> {
     let get = |i: usize| value(&f[i]).ok_or_else(|| format!("falta {}", SII_COLUMNS[i]));
+    if let Some(estado) = value(&f[1]) {
+        let e = fold(estado);
+        if e.contains("ANUL") || e.contains("RECHAZ") || e.contains("REVOC") {
+            return Err(format!(
+                "la cesión está «{estado}» en el SII: no se importa"
+            ));
+        }
+    }
     let documento = document(get(0)?, get(4)?, get(6)?)?;
     let monto_cedido = int_of("MNT_CESION", get(16)?)?;
     if monto_cedido <= 0 {
@@ -650,7 +658,7 @@ fn first_rut(s: &str) -> Option<Rut> {
 /// The name before the RUT in `Cedido a FACTORING UNO S.A., RUT N° 76.086.428-5`.
 fn name_before_rut(s: &str) -> Option<String> {
     let folded = fold(s);
-    let cut = folded.find("RUT").unwrap_or(s.len());
+    let cut = folded.find("RUT").unwrap_or(folded.len());
     let name: String = s.chars().take(folded[..cut].chars().count()).collect();
     let name = name
         .trim()

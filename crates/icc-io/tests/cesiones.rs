@@ -356,3 +356,30 @@ fn a_scanned_or_broken_pdf_is_refused() {
         .to_string();
     assert!(e.contains("PDF"), "{e}");
 }
+
+#[test]
+fn a_cesionario_without_a_rut_label_and_accented_names_do_not_break_the_reader() {
+    let text = "Documento: Factura Electronica\nRUT Emisor: 76.555.835-2 Folio N° : 5001\nSeq: 1\n\
+                Cedido por HORMIGONES ANDINOS SPA 76.555.835-2\nCedido a FACTORING ÑUÑOA SpA 76.086.428-5\n\
+                Fecha de la Cesion: 2026-10-05 10:18:35\nMonto Cedido: $ 15.500.000\n";
+    let f = parse(text.as_bytes()).unwrap();
+    assert_eq!(f.cesiones.len(), 1, "{:?}", f.errors);
+    assert_eq!(f.cesiones[0].cesionario_rut.to_string(), "76086428-5");
+    assert!(
+        f.cesiones[0]
+            .cesionario_nombre
+            .starts_with("FACTORING ÑUÑOA SpA")
+    );
+}
+
+#[test]
+fn an_annulled_cesion_of_the_sii_file_is_reported_not_imported() {
+    let text = sii_txt().replace("Cesion Vigente;76086428-5;pagos@icc.cl;33;Factura Electronica;5001;2026-10-01;15500000;76086428-5", "Cesion Anulada;76086428-5;pagos@icc.cl;33;Factura Electronica;5001;2026-10-01;15500000;76086428-5");
+    let f = parse(text.as_bytes()).unwrap();
+    assert_eq!(f.cesiones.len(), 2);
+    assert!(
+        f.errors.iter().any(|e| e.message.contains("Anulada")),
+        "{:?}",
+        f.errors
+    );
+}

@@ -141,6 +141,28 @@ pub(crate) async fn push_record(
         refusals.add(op, Why::Unknown(why), server_value(&current));
         return Ok(Pushed::Refused);
     }
+    if let Some(rut) = &needs.replaced_for {
+        let replacement: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq \
+             WHERE e.entity = $1 AND e.entity_id <> $2 AND o.value ->> 'rut' = $3 AND o.value ->> 'estado' = 'aprobada')",
+        )
+        .bind(BANK_ACCOUNT_ENTITY)
+        .bind(&op.entity_id)
+        .bind(rut)
+        .fetch_one(&mut **tx)
+        .await?;
+        if !replacement {
+            refusals.add(
+                op,
+                Why::Unknown(format!(
+                    "la cuenta {} de {rut} solo se reemplaza cuando su reemplazo está aprobado en el servidor",
+                    op.entity_id
+                )),
+                server_value(&current),
+            );
+            return Ok(Pushed::Refused);
+        }
+    }
     if needs.not_the_author {
         let author: Option<String> = sqlx::query_scalar(
             "SELECT user_name FROM ops WHERE entity = $1 AND entity_id = $2 AND field = $3 ORDER BY seq LIMIT 1",
@@ -162,7 +184,31 @@ pub(crate) async fn push_record(
             return Ok(Pushed::Refused);
         }
     }
-    for (account, payee) in &needs.accounts {
+    for (account, payee, invoice) in &needs.accounts {
+        // the payee is who the server says is owed: the last cesionario when the invoice
+        // was assigned, else its issuer
+        let owed: Option<String> = sqlx::query_scalar(
+            "SELECT COALESCE( \
+                 (SELECT o.value ->> 'cesionario_rut' FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq \
+                  WHERE e.entity = 'cesion' AND e.parent = $1 \
+                  ORDER BY (o.value ->> 'seq')::int DESC LIMIT 1), \
+                 (SELECT o.value -> 'key' ->> 'rut_emisor' FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq \
+                  WHERE e.entity = 'invoice' AND e.entity_id = $1))",
+        )
+        .bind(invoice)
+        .fetch_one(&mut **tx)
+        .await?;
+        if owed.as_deref() != Some(payee.as_str()) {
+            refusals.add(
+                op,
+                Why::Forbidden(format!(
+                    "la nómina pagaría la factura {invoice} a {payee}, pero en el servidor se le debe a {}",
+                    owed.as_deref().unwrap_or("nadie (la factura no está en el servidor)")
+                )),
+                server_value(&current),
+            );
+            return Ok(Pushed::Refused);
+        }
         let approved = current_doc(tx, BANK_ACCOUNT_ENTITY, account)
             .await?
             .and_then(|(_, t, _)| serde_json::from_str::<BankAccountDoc>(&t).ok())

@@ -296,6 +296,25 @@ impl WriteTx {
         .bind(&a.rut)
         .fetch_all(&mut *self.conn())
         .await?;
+        sqlx::query(
+            "UPDATE supplier_accounts SET estado = 'aprobada', decided_at = ?, decided_by = ? WHERE id = ?",
+        )
+        .bind(self.now().to_owned())
+        .bind(self.actor().to_owned())
+        .bind(id)
+        .execute(&mut *self.conn())
+        .await?;
+        // the approval first, then what it replaces: that is the order the server hears
+        // them in (sync queues records in audit order), and it retires an account only
+        // once its replacement is approved there
+        self.audit(
+            "bank_account",
+            id.to_owned(),
+            "update",
+            Some("estado"),
+            Some("pendiente".into()),
+            Some("aprobada".into()),
+        );
         for old in replaced {
             self.audit(
                 "bank_account",
@@ -306,22 +325,6 @@ impl WriteTx {
                 Some("reemplazada".into()),
             );
         }
-        sqlx::query(
-            "UPDATE supplier_accounts SET estado = 'aprobada', decided_at = ?, decided_by = ? WHERE id = ?",
-        )
-        .bind(self.now().to_owned())
-        .bind(self.actor().to_owned())
-        .bind(id)
-        .execute(&mut *self.conn())
-        .await?;
-        self.audit(
-            "bank_account",
-            id.to_owned(),
-            "update",
-            Some("estado"),
-            Some("pendiente".into()),
-            Some("aprobada".into()),
-        );
         self.account(id).await
     }
 }

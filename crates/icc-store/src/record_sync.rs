@@ -203,6 +203,44 @@ impl WriteTx {
         if version.is_some_and(|v| op.hlc.to_string() <= v) {
             return Ok(Outcome::Skipped);
         }
+        // a document the tables refuse (a constraint the checks did not foresee) is skipped
+        // whole, never half-stored, and never stops the page
+        sqlx::query("SAVEPOINT record_apply")
+            .execute(&mut *self.conn())
+            .await?;
+        let stored = self.store_record(sop).await;
+        match stored {
+            Ok(Outcome::Applied) => {
+                sqlx::query("RELEASE record_apply")
+                    .execute(&mut *self.conn())
+                    .await?;
+                self.set_doc_version(&op.entity, &op.entity_id, &op.hlc)
+                    .await?;
+                Ok(Outcome::Applied)
+            }
+            Ok(other) => {
+                sqlx::query("RELEASE record_apply")
+                    .execute(&mut *self.conn())
+                    .await?;
+                Ok(other)
+            }
+            Err(StoreError::Db(sqlx::Error::Database(e))) => {
+                tracing::warn!(entity = %op.entity, entity_id = %op.entity_id, error = %e, "a pulled record the tables refuse; skipped");
+                sqlx::query("ROLLBACK TO record_apply")
+                    .execute(&mut *self.conn())
+                    .await?;
+                sqlx::query("RELEASE record_apply")
+                    .execute(&mut *self.conn())
+                    .await?;
+                Ok(Outcome::Invalid)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores a well-formed pulled record (see [`WriteTx::apply_record`]).
+    async fn store_record(&mut self, sop: &ServerOp) -> Result<Outcome> {
+        let op = &sop.op;
         match op.entity.as_str() {
             PAYMENT_ENTITY => {
                 let p: PaymentDoc = serde_json::from_value(op.value.clone()).map_err(corrupt)?;
@@ -245,8 +283,6 @@ impl WriteTx {
                 .await?;
             }
         }
-        self.set_doc_version(&op.entity, &op.entity_id, &op.hlc)
-            .await?;
         Ok(Outcome::Applied)
     }
 

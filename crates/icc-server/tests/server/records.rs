@@ -312,6 +312,49 @@ async fn bank_accounts_runs_and_payments_are_checked_against_the_accounts_that_p
         )
         .await;
     assert_eq!(s, 409, "{b}");
+    // a run that would pay the invoice to someone it is not owed to is not approved, even
+    // with that someone's approved account
+    let mut diverted = run(&inv, "borrador", 1_000, None);
+    diverted.id = "88888888-8888-4888-8888-888888888888".into();
+    diverted.numero = 2;
+    diverted.lineas[0].beneficiario_rut = "96667560-8".into();
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record(
+                "payment_run",
+                &diverted.id,
+                v(&diverted),
+                at(11, "pc_conta"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let mut approved_diverted = diverted.clone();
+    approved_diverted.estado = "aprobada".into();
+    approved_diverted.approved_by = Some("gerente".into());
+    approved_diverted.lineas[0].account_id = Some(acc_id.clone());
+    let (s, b) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record(
+                "payment_run",
+                &diverted.id,
+                v(&approved_diverted),
+                at(11, "pc_ger"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("se le debe a 76555835-2"),
+        "{b}"
+    );
 
     // payments: not by a site manager, not of an invoice the server does not hold, never
     // rewritten
