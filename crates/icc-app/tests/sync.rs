@@ -1462,3 +1462,93 @@ async fn the_payment_cycle_crosses_laptops_and_the_server_keeps_the_four_eyes() 
     );
     srv.stop().await;
 }
+
+/// An office laptop that worked alone (an approved supplier account, a payment) and is then
+/// linked: IT's account brings its records to the server as they stand; an accountant's
+/// account may not, and is told why (discarding them would lose them).
+#[tokio::test]
+async fn records_a_laptop_held_before_linking_go_up_with_an_administration_account() {
+    let srv = start_server().await;
+    let standalone = |server_user: &'static str| {
+        let srv_url = srv.url.clone();
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let app = App::open(dir.path()).await.unwrap();
+            let s = app.init("ana", PW).await.unwrap();
+            app.add_user(&s, "pedro", Role::Admin, &[], PW)
+                .await
+                .unwrap();
+            let pedro = app.login("pedro", PW).await.unwrap();
+            let f = dir.path().join("rcv.csv");
+            std::fs::write(&f, RCV).unwrap();
+            app.import_files(&s, &[f], &Default::default(), &mut |_| true)
+                .await
+                .unwrap();
+            app.set_invoice_status(&s, A, InvoiceStatus::Aprobada, None)
+                .await
+                .unwrap();
+            app.record_payment(
+                &s,
+                A,
+                icc_app::PaymentRequest {
+                    monto: 190_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            let acc = app
+                .add_bank_account(
+                    &s,
+                    icc_app::AccountRequest {
+                        rut: "76555835-2".into(),
+                        banco: "037".into(),
+                        tipo: "corriente".into(),
+                        numero: "12345678".into(),
+                        titular_rut: None,
+                        titular_nombre: "Hormigones Andinos SpA".into(),
+                        email: None,
+                    },
+                )
+                .await
+                .unwrap();
+            app.approve_bank_account(&pedro, &acc.id).await.unwrap();
+            app.login_server(&s, &srv_url, server_user, SERVER_PW)
+                .await
+                .unwrap();
+            let r = app.sync(&s).await.unwrap();
+            Laptop {
+                _dir: dir,
+                app,
+                s: s.clone(),
+            }
+            .into_report(r)
+        }
+    };
+    // an accountant's account: the records are set aside with what to do
+    let (_l, r) = standalone("contadora").await;
+    assert!(!r.refused.is_empty());
+    assert!(
+        r.refused
+            .iter()
+            .all(|x| x.reason.contains("administración")),
+        "{:?}",
+        r.refused
+    );
+    // IT's account: they go up as they stand, and another office laptop receives them
+    let (_it, r) = standalone("ti").await;
+    assert!(r.refused.is_empty(), "{:?}", r.refused);
+    let other = laptop(&srv, "contadora2").await;
+    other.app.sync(&other.s).await.unwrap();
+    let accounts = other.app.bank_accounts(&other.s, None, None).await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].estado, "aprobada");
+    assert_eq!(balance(&other, A).await, (1_190_000, 190_000, 1_000_000));
+    srv.stop().await;
+}
+
+impl Laptop {
+    fn into_report(self, r: icc_app::SyncReport) -> (Laptop, icc_app::SyncReport) {
+        (self, r)
+    }
+}

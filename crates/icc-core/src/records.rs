@@ -32,6 +32,13 @@ pub const RECORD_ENTITIES: [&str; 5] = [
     PAYMENT_ENTITY,
 ];
 
+/// The `source` of the record documents a laptop sends when it is linked to a server: what
+/// it held from before (standalone work, or the predecessor's migration). The server takes
+/// such a document for a record it does not know from an administration account only, as
+/// it stands: the checks of how it came to be (four eyes, a run's approval) were the
+/// laptop's and cannot be replayed.
+pub const LINK_SOURCE: &str = "vinculacion";
+
 /// Whether `entity` is one of the payment records.
 pub fn is_record(entity: &str) -> bool {
     RECORD_ENTITIES.contains(&entity)

@@ -77,14 +77,34 @@ pub(crate) async fn push_record(
         })
     };
     let text = op.value.to_string();
-    let needs = match check_record(
+    // what a laptop held before it was linked: taken as it stands, from administration only
+    let brought = op.source.as_deref() == Some(icc_core::records::LINK_SOURCE) && current.is_none();
+    if brought && user.role != icc_core::Role::Admin {
+        refusals.add(
+            op,
+            Why::Forbidden(format!(
+                "este equipo traía {} de antes de vincularse; solo una cuenta de administración puede subirlos: \
+                 que TI vincule el equipo con su cuenta (no los descarte: se perderían)",
+                op.entity
+            )),
+            None,
+        );
+        return Ok(Pushed::Refused);
+    }
+    // (as it stands: checked as a document, not as a change from a state the server never saw)
+    let checked = check_record(
         &op.entity,
         &op.entity_id,
         &text,
-        current.as_ref().map(|(_, t, _)| t.as_str()),
+        if brought {
+            Some(text.as_str())
+        } else {
+            current.as_ref().map(|(_, t, _)| t.as_str())
+        },
         user.role,
         &user.username,
-    ) {
+    );
+    let needs = match checked {
         Ok(n) => n,
         Err(RecordRefusal::Invalid(m)) => {
             refusals.add(op, Why::Invalid(m), server_value(&current));

@@ -50,6 +50,9 @@ pub(crate) struct TxSync {
     pub(crate) discarding: bool,
     /// Records to send besides those the transaction's audit rows name: (entity, id).
     pub(crate) records: Vec<(String, String)>,
+    /// Linking this database to a server: the records it holds are sent marked as what it
+    /// brought ([`icc_core::records::LINK_SOURCE`]).
+    pub(crate) linking: bool,
 }
 
 /// What a pull page changed here.
@@ -317,8 +320,14 @@ impl WriteTx {
         base: Option<&Hlc>,
         obra: Option<&str>,
     ) -> Result<()> {
-        // documents are the import itself; only edits carry the source mark
-        let source = self.sync.source.filter(|_| field != DOC_FIELD);
+        // invoice documents are the import itself; only edits carry the source mark, and
+        // the records a laptop brings when it is linked
+        let source =
+            if self.sync.linking && field == DOC_FIELD && icc_core::records::is_record(entity) {
+                Some(icc_core::records::LINK_SOURCE)
+            } else {
+                self.sync.source.filter(|_| field != DOC_FIELD)
+            };
         sqlx::query(
             "INSERT INTO sync_outbox (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -377,6 +386,7 @@ impl WriteTx {
             self.queue_docs(&refs).await?;
             n += invs.len() as u64;
         }
+        self.sync.linking = true;
         n += self.queue_unsent_records().await?;
         Ok(n)
     }
