@@ -171,9 +171,7 @@ pub async fn list_banks(d: State<'_, Desktop>) -> R<Vec<Bank>> {
 #[tauri::command]
 pub async fn list_cesiones(d: State<'_, Desktop>) -> R<Vec<CesionRow>> {
     let s = d.session()?;
-    let mut all = d.app.cesiones(&s, None).await?;
-    all.sort_by_key(|c| c.invoice_id.is_some());
-    Ok(all)
+    Ok(d.app.cesiones_for_review(&s).await?)
 }
 
 /// Imports cesión files (AEC, SII cesiones, certificates; by content).

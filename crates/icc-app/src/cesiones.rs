@@ -153,12 +153,7 @@ impl App {
         files: &[PathBuf],
         dry_run: bool,
     ) -> Result<CesionImportReport> {
-        let r = if dry_run {
-            self.preview_cesiones(s, files).await
-        } else {
-            self.import_cesiones(s, files).await
-        };
-        match r {
+        match self.cesion_files(s, files, dry_run).await {
             Ok(r) => Ok(r),
             Err(e @ (AppError::Forbidden(_) | AppError::Invalid(_))) => Ok(CesionImportReport {
                 files: files
@@ -181,42 +176,6 @@ impl App {
         }
     }
 
-    /// Reads cesión files without storing anything (the import's preview).
-    async fn preview_cesiones(&self, s: &Session, files: &[PathBuf]) -> Result<CesionImportReport> {
-        s.require(Permission::PrepareRuns)?;
-        let mut out = CesionImportReport { files: Vec::new() };
-        for path in files {
-            let name = path.display().to_string();
-            let mut report = CesionFileReport {
-                file: name.clone(),
-                kind: None,
-                cesiones: 0,
-                nuevas: 0,
-                matched: 0,
-                unmatched: 0,
-                errors: Vec::new(),
-            };
-            match std::fs::read(path)
-                .map_err(|e| format!("{name}: no se pudo leer el archivo: {e}"))
-                .and_then(|b| icc_io::cesion::parse(&b).map_err(|e| format!("{name}: {e}")))
-            {
-                Ok(mut f) => {
-                    report.kind = Some(f.kind);
-                    report.errors.append(&mut f.errors);
-                    report.cesiones = f.cesiones.len() as u64;
-                    let keys: Vec<icc_core::NaturalKey> =
-                        f.cesiones.iter().map(|c| c.documento).collect();
-                    let here = self.store.existing_keys(&keys).await?;
-                    report.matched = keys.iter().filter(|k| here.contains(k)).count() as u64;
-                    report.unmatched = report.cesiones - report.matched;
-                }
-                Err(m) => report.errors.push(file_error(m)),
-            }
-            out.files.push(report);
-        }
-        Ok(out)
-    }
-
     /// Imports cesiones from AEC XML files and SII cesiones text files (by content). A file
     /// that cannot be read, or an AEC of a document received by another company, changes
     /// nothing; a bad line of a text file is reported and the rest kept.
@@ -227,6 +186,31 @@ impl App {
         &self,
         s: &Session,
         files: &[PathBuf],
+    ) -> Result<CesionImportReport> {
+        self.cesion_files(s, files, false).await
+    }
+
+    /// Every cesión, those whose invoice is not here yet first (Pagos › Cesiones, the
+    /// review list).
+    ///
+    /// # Errors
+    /// Forbidden for the role; store errors.
+    pub async fn cesiones_for_review(
+        &self,
+        s: &Session,
+    ) -> Result<Vec<icc_store::nominas::CesionRow>> {
+        let mut all = self.cesiones(s, None).await?;
+        all.sort_by_key(|c| c.invoice_id.is_some());
+        Ok(all)
+    }
+
+    /// Reads, checks and (unless `dry_run`: the import's preview) stores cesión files; the
+    /// preview reports the same checks and counts, without `nuevas`.
+    async fn cesion_files(
+        &self,
+        s: &Session,
+        files: &[PathBuf],
+        dry_run: bool,
     ) -> Result<CesionImportReport> {
         s.require(Permission::PrepareRuns)?;
         let company = self.company_rut().await?.ok_or_else(|| {
@@ -295,36 +279,39 @@ impl App {
                 self.place_in_stored_chains(&mut file.cesiones).await?;
             }
             report.cesiones = file.cesiones.len() as u64;
-            let mut tx = self.store.write(&s.username).await?;
-            for c in &file.cesiones {
-                let new = NewCesion {
-                    rut_emisor: c.documento.rut_emisor,
-                    tipo: c.documento.tipo_dte,
-                    folio: c.documento.folio.get(),
-                    seq: c.seq,
-                    cedente_rut: c.cedente_rut,
-                    cedente_nombre: c.cedente_nombre.clone(),
-                    cesionario_rut: c.cesionario_rut,
-                    cesionario_nombre: c.cesionario_nombre.clone(),
-                    monto_cedido: Clp::new(c.monto_cedido),
-                    fecha: c.fecha,
-                    ultimo_vencimiento: c.ultimo_vencimiento,
-                    source: file.kind.source(),
-                    identificador: c.identificador.clone(),
-                };
-                match tx.add_cesion(&new).await {
-                    Ok(_) => report.nuevas += 1,
-                    Err(StoreError::AlreadyExists { .. }) => {}
-                    Err(e @ StoreError::Db(_)) => return Err(e.into()),
-                    // one cesión the register refuses (a sequence past 40) is reported
-                    Err(e) => report.errors.push(CesionIssue {
-                        line: c.line,
-                        page: c.page,
-                        message: format!("{}: {e}", c.documento),
-                    }),
+            // a preview only reads: no write transaction at all
+            if !dry_run {
+                let mut tx = self.store.write(&s.username).await?;
+                for c in &file.cesiones {
+                    let new = NewCesion {
+                        rut_emisor: c.documento.rut_emisor,
+                        tipo: c.documento.tipo_dte,
+                        folio: c.documento.folio.get(),
+                        seq: c.seq,
+                        cedente_rut: c.cedente_rut,
+                        cedente_nombre: c.cedente_nombre.clone(),
+                        cesionario_rut: c.cesionario_rut,
+                        cesionario_nombre: c.cesionario_nombre.clone(),
+                        monto_cedido: Clp::new(c.monto_cedido),
+                        fecha: c.fecha,
+                        ultimo_vencimiento: c.ultimo_vencimiento,
+                        source: file.kind.source(),
+                        identificador: c.identificador.clone(),
+                    };
+                    match tx.add_cesion(&new).await {
+                        Ok(_) => report.nuevas += 1,
+                        Err(StoreError::AlreadyExists { .. }) => {}
+                        Err(e @ StoreError::Db(_)) => return Err(e.into()),
+                        // one cesión the register refuses (a sequence past 40) is reported
+                        Err(e) => report.errors.push(CesionIssue {
+                            line: c.line,
+                            page: c.page,
+                            message: format!("{}: {e}", c.documento),
+                        }),
+                    }
                 }
+                tx.commit().await?;
             }
-            tx.commit().await?;
             let keys: Vec<icc_core::NaturalKey> =
                 file.cesiones.iter().map(|c| c.documento).collect();
             let here = self.store.existing_keys(&keys).await?;

@@ -180,7 +180,7 @@ impl App {
             v.detail.row.rut_emisor, v.detail.row.tipo_dte, v.detail.row.folio
         )
         .parse::<icc_core::NaturalKey>()
-            && matches!(key.tipo_dte.code(), 33 | 34 | 43 | 46)
+            && icc_core::records::assignable(key.tipo_dte)
         {
             v.cesiones = self.store.cesiones(Some(&key)).await?;
         }

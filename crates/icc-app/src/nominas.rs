@@ -427,7 +427,7 @@ impl App {
         may_see_runs(s)?;
         let key: Option<icc_core::NaturalKey> = documento.map(str::parse).transpose()?;
         if let Some(k) = &key
-            && !matches!(k.tipo_dte.code(), 33 | 34 | 43 | 46)
+            && !icc_core::records::assignable(k.tipo_dte)
         {
             return Err(AppError::Invalid(format!(
                 "el documento {k} es de tipo {} ({}), que no se cede",

@@ -334,7 +334,7 @@ fn document(rut: &str, tipo: &str, folio: &str) -> Result<NaturalKey, String> {
     let key: NaturalKey = format!("{}:{}:{}", rut.trim(), tipo.trim(), folio.trim())
         .parse()
         .map_err(|e: icc_core::CoreError| format!("el documento cedido: {e}"))?;
-    if !matches!(key.tipo_dte.code(), 33 | 34 | 43 | 46) {
+    if !icc_core::records::assignable(key.tipo_dte) {
         return Err(format!(
             "el documento {key} es de tipo {} ({}), que no se puede ceder (solo 33, 34, 43 y 46)",
             key.tipo_dte.code(),

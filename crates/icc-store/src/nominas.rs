@@ -260,7 +260,7 @@ impl WriteTx {
     /// A type that cannot be assigned (only 33, 34, 43, 46), the same sequence already
     /// entered for the document, a blank cesionario name; database errors.
     pub async fn add_cesion(&mut self, c: &NewCesion) -> Result<CesionRow> {
-        if ![33, 34, 43, 46].contains(&c.tipo.code()) {
+        if !icc_core::records::assignable(c.tipo) {
             return Err(icc_core::CoreError::invalid(
                 "tipo de documento",
                 c.tipo.code().to_string(),
