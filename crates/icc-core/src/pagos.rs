@@ -257,6 +257,35 @@ pub fn balance<'a, K: Eq + std::hash::Hash + 'a>(
     })
 }
 
+/// The documents a credit note names, in the order it lists them: each reference whose type
+/// and folio are written as numbers are (`33`, `1234`; `033` or `AS-1` name nothing), as a
+/// document of the note's own issuer, never the note itself. A note is credited to the first
+/// of them the register holds, so it never counts twice across invoices: the rule of
+/// icc-store's balance queries, for the server, which holds documents rather than rows.
+/// Empty for anything but a credit note (type 61).
+pub fn credit_note_targets(note: &crate::Invoice) -> Vec<crate::InvoiceId> {
+    if note.key.tipo_dte != crate::DteType::NOTA_CREDITO {
+        return Vec::new();
+    }
+    let own = note.id();
+    note.referencias
+        .iter()
+        .filter_map(|r| {
+            let tipo: u16 = r.tipo.parse().ok()?;
+            let folio: u64 = r.folio.parse().ok()?;
+            if tipo.to_string() != r.tipo || folio.to_string() != r.folio {
+                return None;
+            }
+            let key = crate::NaturalKey {
+                rut_emisor: note.key.rut_emisor,
+                tipo_dte: crate::DteType::new(tipo).ok()?,
+                folio: crate::Folio::new(folio).ok()?,
+            };
+            Some(key.id()).filter(|id| *id != own)
+        })
+        .collect()
+}
+
 /// Checks a new payment of `monto` against the balance and the invoice's status, and returns
 /// the status the invoice moves to: `pagada` when it settles the balance, else
 /// `parcialmente_pagada`. Nothing is ever paid twice: a payment above the balance is refused.
@@ -453,6 +482,51 @@ pub fn account_number(raw: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_credit_note_names_the_documents_of_its_issuer_written_as_numbers() {
+        use crate::{DteType, Folio, Invoice, NaturalKey, Referencia, Rut};
+        let rut = Rut::from_body(76_555_835).expect("rut");
+        let key = |tipo: u16, folio: u64| NaturalKey {
+            rut_emisor: rut,
+            tipo_dte: DteType::new(tipo).expect("tipo"),
+            folio: Folio::new(folio).expect("folio"),
+        };
+        let r = |tipo: &str, folio: &str| Referencia {
+            tipo: tipo.into(),
+            folio: folio.into(),
+            fecha: None,
+            codigo: Some(3),
+            razon: None,
+        };
+        let doc: Invoice = serde_json::from_value(serde_json::json!({
+            "key": {"rut_emisor": "76555835-2", "tipo_dte": 61, "folio": 9},
+            "razon_social": "Hormigones Andinos SpA", "fecha_emision": "2026-03-05",
+            "fecha_recepcion_sii": null, "fecha_vencimiento": null,
+            "monto_neto": 100, "monto_exento": 0, "monto_iva": 19, "otros_impuestos": [],
+            "monto_total": 119, "referencias": [], "obra": null, "centro_costo": null,
+            "cuenta": null, "orden_compra": null, "glosa": null, "estado": "recibida",
+            "motivo_rechazo": null, "source": "rcv", "external_id": null,
+        }))
+        .expect("note");
+        let mut note = doc.clone();
+        note.referencias = vec![
+            r("801", "OC-12"), // an orden de compra: no document
+            r("033", "1234"),  // not written as a number is
+            r("33", "01234"),  // neither
+            r("33", "1234"),
+            r("61", "9"), // itself
+            r("34", "77"),
+        ];
+        assert_eq!(
+            credit_note_targets(&note),
+            vec![key(33, 1234).id(), key(34, 77).id()]
+        );
+        let mut factura = note.clone();
+        factura.key.tipo_dte = DteType::FACTURA;
+        assert!(credit_note_targets(&factura).is_empty());
+        assert!(credit_note_targets(&doc).is_empty());
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -309,9 +309,12 @@ pub(crate) async fn push_record(
     Ok(Pushed::Accepted)
 }
 
-/// Why a payment would pay more than the invoice's total on the server (two laptops paid
-/// the same invoice while apart), if it would. Credit notes are the laptops' to net (each
-/// refuses a payment above the balance it knows); the server holds the line at the total.
+/// Why a payment would pay more than the invoice's balance on the server (two laptops paid
+/// the same invoice while apart, or a laptop that does not net credit notes), if it would.
+/// The balance is the laptops' own rule over what the server holds: the invoice's total,
+/// less the credit notes of its issuer that are credited to it (not voided or rejected,
+/// each credited to the first document it names that the server holds:
+/// [`icc_core::pagos::credit_note_targets`]), less the payments it holds.
 async fn overpaid(
     tx: &mut Transaction<'_, Postgres>,
     invoice: &str,
@@ -326,27 +329,120 @@ async fn overpaid(
     .bind(invoice)
     .fetch_one(&mut **tx)
     .await?;
-    // the total as the server has it now: its winning edit, else the newest document's
-    let total: Option<i64> = sqlx::query_scalar(
+    // the total as the server has it now (its winning edit, else the newest document's),
+    // and the issuer
+    let row: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
         "SELECT COALESCE( \
              (SELECT (f.value #>> '{}')::bigint FROM fields f \
-              WHERE f.entity = $1 AND f.entity_id = $2 AND f.field = 'monto_total'), \
-             (SELECT (o.value ->> 'monto_total')::bigint FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq \
-              WHERE e.entity = $1 AND e.entity_id = $2))",
+              WHERE f.entity = e.entity AND f.entity_id = e.entity_id AND f.field = 'monto_total'), \
+             (o.value ->> 'monto_total')::bigint), \
+             o.value #>> '{key,rut_emisor}' \
+         FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq WHERE e.entity = $1 AND e.entity_id = $2",
     )
     .bind(INVOICE_ENTITY)
     .bind(invoice)
-    .fetch_one(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(total.filter(|t| paid.saturating_add(monto) > *t).map(|t| {
+    let Some((Some(total), rut)) = row else {
+        return Ok(None);
+    };
+    let notas = match rut {
+        Some(rut) => credited_notes(tx, invoice, &rut).await?,
+        None => 0,
+    };
+    let saldo = total.saturating_sub(notas).saturating_sub(paid);
+    Ok((monto > saldo).then(|| {
+        let notas_text = if notas == 0 {
+            String::new()
+        } else {
+            format!(", menos notas de crédito por {}", icc_core::Clp::new(notas))
+        };
         format!(
-            "la factura {invoice} ya tiene pagos por {} en el servidor y este de {} superaría su total de {}: \
-             otro equipo la pagó mientras estaban sin conexión; descarte este pago y revise el saldo",
+            "la factura {invoice} tiene en el servidor un saldo de {} (total {}{notas_text}, \
+             menos pagos por {}) y este pago de {} lo superaría: otro equipo la pagó o le \
+             aplicó una nota de crédito mientras estaban sin conexión; descarte este pago y \
+             revise el saldo",
+            icc_core::Clp::new(saldo),
+            icc_core::Clp::new(total),
             icc_core::Clp::new(paid),
-            icc_core::Clp::new(monto),
-            icc_core::Clp::new(t)
+            icc_core::Clp::new(monto)
         )
     }))
+}
+
+/// The credit notes of `rut` credited to `invoice`, in pesos (each note's total as the server
+/// has it: its winning edit, else its newest document's), by the rule of
+/// [`icc_core::pagos::credit_note_targets`].
+async fn credited_notes(
+    tx: &mut Transaction<'_, Postgres>,
+    invoice: &str,
+    rut: &str,
+) -> ApiResult<i64> {
+    // the predicate repeats the partial index's (migration 0007) so it is used
+    let notes: Vec<(String, String, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT e.entity_id, o.value::text, \
+             (SELECT f.value #>> '{}' FROM fields f \
+              WHERE f.entity = e.entity AND f.entity_id = e.entity_id AND f.field = 'estado'), \
+             (SELECT (f.value #>> '{}')::bigint FROM fields f \
+              WHERE f.entity = e.entity AND f.entity_id = e.entity_id AND f.field = 'monto_total') \
+         FROM ops o JOIN entity_obras e ON e.doc_seq = o.seq AND e.entity = o.entity AND e.entity_id = o.entity_id \
+         WHERE o.entity = 'invoice' AND o.field = '_doc' AND (o.value #>> '{key,tipo_dte}') = '61' \
+           AND (o.value #>> '{key,rut_emisor}') = $1",
+    )
+    .bind(rut)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut counted: Vec<(Vec<String>, i64)> = Vec::new();
+    for (id, doc, estado, total) in notes {
+        let Ok(note) = serde_json::from_str::<icc_core::Invoice>(&doc) else {
+            continue; // the server refuses malformed documents; an old one counts nothing
+        };
+        if note.id().to_string() != id {
+            continue;
+        }
+        let estado = estado
+            .and_then(|e| e.parse::<icc_core::InvoiceStatus>().ok())
+            .unwrap_or(note.estado);
+        if matches!(
+            estado,
+            icc_core::InvoiceStatus::Anulada | icc_core::InvoiceStatus::Rechazada
+        ) {
+            continue;
+        }
+        let targets: Vec<String> = icc_core::pagos::credit_note_targets(&note)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if targets.iter().any(|t| t == invoice) {
+            let amount = total.unwrap_or_else(|| note.monto_total.pesos());
+            counted.push((targets, amount.saturating_abs()));
+        }
+    }
+    if counted.is_empty() {
+        return Ok(0);
+    }
+    let named: Vec<String> = counted
+        .iter()
+        .flat_map(|(t, _)| t.iter().cloned())
+        .collect();
+    let held: std::collections::HashSet<String> = sqlx::query_scalar(
+        "SELECT entity_id FROM entity_obras WHERE entity = $1 AND doc_seq IS NOT NULL AND entity_id = ANY($2)",
+    )
+    .bind(INVOICE_ENTITY)
+    .bind(&named)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(counted
+        .into_iter()
+        .filter(|(targets, _)| {
+            targets
+                .iter()
+                .find(|t| held.contains(*t))
+                .is_some_and(|t| t == invoice)
+        })
+        .fold(0i64, |sum, (_, amount)| sum.saturating_add(amount)))
 }
 
 /// Moves the records of an invoice (its payments and cesiones) with it to `obra`.

@@ -400,7 +400,7 @@ async fn bank_accounts_runs_and_payments_are_checked_against_the_accounts_that_p
         b["refused"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("superaría su total"),
+            .contains("lo superaría"),
         "{b}"
     );
     let rest = payment("77777777-7777-4777-8777-777777777777", &inv, 1_000_000);
@@ -459,4 +459,118 @@ async fn bank_accounts_runs_and_payments_are_checked_against_the_accounts_that_p
     removed.sort_unstable();
     assert_eq!(removed, ["invoice", "payment", "payment"], "{page}");
     srv.stop().await;
+}
+
+/// A credit note of invoice `folio`'s issuer, of `total`, naming the documents `names`
+/// (type 33) in that order, in `estado`; and its id.
+fn credit_note(folio: u64, total: i64, names: &[u64], estado: &str) -> (String, Value) {
+    let (_, mut doc) = authority::invoice(folio, Some("OB-1"));
+    doc["key"]["tipo_dte"] = json!(61);
+    doc["monto_neto"] = json!(0);
+    doc["monto_iva"] = json!(0);
+    doc["monto_exento"] = json!(total);
+    doc["monto_total"] = json!(total);
+    doc["estado"] = json!(estado);
+    if estado == "rechazada" {
+        doc["motivo_rechazo"] = json!("no corresponde");
+    }
+    doc["referencias"] = names
+        .iter()
+        .map(|f| json!({"tipo": "33", "folio": f.to_string(), "fecha": null, "codigo": 3, "razon": null}))
+        .collect();
+    let note: icc_core::Invoice = serde_json::from_value(doc.clone()).unwrap();
+    (note.id().to_string(), doc)
+}
+
+#[tokio::test]
+async fn the_server_nets_credit_notes_before_it_takes_a_payment() {
+    let srv = start().await;
+    let conta = srv.session("contadora", "pc_conta").await;
+    let ti = srv.session("ti", "pc_ti").await;
+    let t = now();
+    let (inv1, doc1) = authority::invoice(1, Some("OB-1"));
+    let (inv2, doc2) = authority::invoice(2, Some("OB-1"));
+    // 200,000 credited to invoice 2; one naming 1 first goes to 1; a rejected one counts
+    // nothing; one naming 2 by a folio written `02` names nothing
+    let (n1, nd1) = credit_note(901, 200_000, &[2], "recibida");
+    let (n2, nd2) = credit_note(902, 300_000, &[1, 2], "recibida");
+    let (n3, nd3) = credit_note(903, 400_000, &[2], "rechazada");
+    let (n4, mut nd4) = credit_note(904, 500_000, &[], "recibida");
+    nd4["referencias"] =
+        json!([{"tipo": "33", "folio": "02", "fecha": null, "codigo": 3, "razon": null}]);
+    let ops = vec![
+        op(&inv1, "_doc", doc1, hlc(t, "pc_conta"), None, "OB-1"),
+        op(&inv2, "_doc", doc2, hlc(t, "pc_conta"), None, "OB-1"),
+        op(&n1, "_doc", nd1, hlc(t, "pc_conta"), None, "OB-1"),
+        op(&n2, "_doc", nd2, hlc(t, "pc_conta"), None, "OB-1"),
+        op(&n3, "_doc", nd3, hlc(t, "pc_conta"), None, "OB-1"),
+        op(&n4, "_doc", nd4, hlc(t, "pc_conta"), None, "OB-1"),
+    ];
+    let (s, b) = srv.push(&conta, "pc_conta", ops).await;
+    assert_eq!(s, 200, "{b}");
+    // invoice 2: 1,190,000 − 200,000 = 990,000
+    let over = payment("88888888-8888-4888-8888-888888888888", &inv2, 990_001);
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record("payment", &over.id, v(&over), hlc(t + 1, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let reason = b["refused"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("saldo de $990.000"), "{reason}");
+    assert!(reason.contains("notas de crédito por $200.000"), "{reason}");
+    let exact = payment("99999999-9999-4999-8999-999999999999", &inv2, 990_000);
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record("payment", &exact.id, v(&exact), hlc(t + 2, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // invoice 1: 1,190,000 − 300,000 (the note naming it first) = 890,000, paid in two
+    let first = payment("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", &inv1, 500_000);
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record(
+                "payment",
+                &first.id,
+                v(&first),
+                hlc(t + 3, "pc_conta"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let second = payment("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", &inv1, 390_001);
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record(
+                "payment",
+                &second.id,
+                v(&second),
+                hlc(t + 4, "pc_ti"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let second = payment("cccccccc-cccc-4ccc-8ccc-cccccccccccc", &inv1, 390_000);
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record(
+                "payment",
+                &second.id,
+                v(&second),
+                hlc(t + 5, "pc_ti"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
 }
