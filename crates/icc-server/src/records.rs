@@ -67,6 +67,17 @@ pub(crate) async fn push_record(
             }
             return Ok(Pushed::Duplicate);
         }
+        // an account already replaced here, replaced again by a laptop that approved another
+        // one while apart (who replaced it first stays recorded): nothing changes
+        if op.entity == BANK_ACCOUNT_ENTITY {
+            let estado = |v: &serde_json::Value| v["estado"].as_str().map(str::to_owned);
+            let cur = serde_json::from_str::<serde_json::Value>(cur_text).ok();
+            if cur.as_ref().and_then(estado).as_deref() == Some("reemplazada")
+                && estado(&op.value).as_deref() == Some("reemplazada")
+            {
+                return Ok(Pushed::Duplicate);
+            }
+        }
     }
     let server_value = |c: &Option<(String, String, Option<String>)>| -> Option<FieldValue> {
         let (h, t, _) = c.as_ref()?;
@@ -306,7 +317,88 @@ pub(crate) async fn push_record(
         )
         .await?;
     }
+    if op.entity == BANK_ACCOUNT_ENTITY
+        && let Ok(a) = serde_json::from_value::<BankAccountDoc>(op.value.clone())
+        && a.estado == "aprobada"
+    {
+        supersede_approved(tx, user, &a, &op.hlc).await?;
+    }
     Ok(Pushed::Accepted)
+}
+
+/// Device id of the documents the server writes itself.
+const SERVER_DEVICE: &str = "servidor";
+
+/// Makes every other approved account of `approved`'s supplier `reemplazada`, as each laptop
+/// does when it approves or receives an approval: a supplier has one account to pay into.
+/// Two administrators approving different accounts of one supplier while apart would
+/// otherwise leave two approved on the server, and a run could be approved paying into the
+/// one every laptop shows as replaced. The documents are written as the server's own ops
+/// (device `servidor`), exactly as the approving laptop writes them (decided when and by whom
+/// the new account was), with a clock after both versions, so every laptop receives them.
+async fn supersede_approved(
+    tx: &mut Transaction<'_, Postgres>,
+    user: &Authed,
+    approved: &BankAccountDoc,
+    hlc: &icc_core::sync::Hlc,
+) -> ApiResult<()> {
+    let others: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT e.entity_id, e.doc_hlc, o.value::text FROM entity_obras e JOIN ops o ON o.seq = e.doc_seq \
+         WHERE e.entity = $1 AND e.entity_id <> $2 AND o.value ->> 'rut' = $3 AND o.value ->> 'estado' = 'aprobada'",
+    )
+    .bind(BANK_ACCOUNT_ENTITY)
+    .bind(&approved.id)
+    .bind(&approved.rut)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, doc_hlc, text) in others {
+        let Ok(mut old) = serde_json::from_str::<BankAccountDoc>(&text) else {
+            continue;
+        };
+        old.estado = "reemplazada".into();
+        old.decided_at = approved
+            .decided_at
+            .clone()
+            .or_else(|| Some(approved.created_at.clone()));
+        old.decided_by = approved
+            .decided_by
+            .clone()
+            .or_else(|| Some(approved.created_by.clone()));
+        let newest = std::cmp::max(hlc.clone(), parse_hlc(&doc_hlc)?);
+        let at = icc_core::sync::Hlc {
+            wall_ms: newest.wall_ms,
+            counter: newest.counter.saturating_add(1),
+            device: SERVER_DEVICE.to_owned(),
+        }
+        .to_string();
+        let value = serde_json::to_value(&old)
+            .map_err(|e| crate::error::ApiError::internal(format!("account {id}: {e}")))?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL) RETURNING seq",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(BANK_ACCOUNT_ENTITY)
+        .bind(&id)
+        .bind(DOC_FIELD)
+        .bind(&value)
+        .bind(&at)
+        .bind(SERVER_DEVICE)
+        .bind(&user.username)
+        .fetch_one(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE entity_obras SET doc_hlc = $3, doc_seq = $4 WHERE entity = $1 AND entity_id = $2",
+        )
+        .bind(BANK_ACCOUNT_ENTITY)
+        .bind(&id)
+        .bind(&at)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+        tracing::info!(account = %id, by = %approved.id, user = %user.username, "approved account replaced by a newer approval");
+    }
+    Ok(())
 }
 
 /// Why a payment would pay more than the invoice's balance on the server (two laptops paid

@@ -574,3 +574,142 @@ async fn the_server_nets_credit_notes_before_it_takes_a_payment() {
         .await;
     assert_eq!(s, 200, "{b}");
 }
+
+#[tokio::test]
+async fn two_accounts_of_one_supplier_approved_apart_leave_one_to_pay_into() {
+    let srv = start().await;
+    let ti = srv.session("ti", "pc_ti").await;
+    let ti2 = srv.session("ti2", "pc_ti2").await;
+    let conta = srv.session("contadora", "pc_conta").await;
+    let gerente = srv.session("gerente", "pc_ger").await;
+    let t = now();
+    let (inv, doc) = authority::invoice(1, Some("OB-1"));
+    let mut b = account("pendiente", "ana");
+    let mut c = account("pendiente", "ana");
+    c.id = "33333333-3333-4333-8333-333333333333".into();
+    c.numero = "87654321".into();
+    let ops = vec![
+        op(&inv, "_doc", doc, hlc(t, "pc_conta"), None, "OB-1"),
+        record("bank_account", &b.id, v(&b), hlc(t, "pc_conta")),
+        record("bank_account", &c.id, v(&c), hlc(t, "pc_conta")),
+    ];
+    let (s, body) = srv.push(&conta, "pc_conta", ops).await;
+    assert_eq!(s, 200, "{body}");
+    // one administrator approves B, another (apart, later) approves C
+    b.estado = "aprobada".into();
+    b.decided_at = Some("2026-12-02T09:00:00Z".into());
+    b.decided_by = Some("ti".into());
+    let (s, body) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record("bank_account", &b.id, v(&b), hlc(t + 1, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    c.estado = "aprobada".into();
+    c.decided_at = Some("2026-12-02T10:00:00Z".into());
+    c.decided_by = Some("ti2".into());
+    let (s, body) = srv
+        .push(
+            &ti2,
+            "pc_ti2",
+            vec![record("bank_account", &c.id, v(&c), hlc(t + 2, "pc_ti2"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    // every laptop receives B replaced, as the second approver's laptop made it
+    let pulled = srv.pull_all(&gerente).await;
+    let newest = |id: &str| {
+        pulled
+            .ops
+            .iter()
+            .filter(|o| o.op.entity == "bank_account" && o.op.entity_id == id)
+            .max_by(|x, y| x.op.hlc.cmp(&y.op.hlc))
+            .map(|o| (o.op.value.clone(), o.device_id.clone()))
+            .unwrap()
+    };
+    let (bv, device) = newest(&b.id);
+    assert_eq!(bv["estado"], "reemplazada", "{bv}");
+    assert_eq!(bv["decided_by"], "ti2", "{bv}");
+    assert_eq!(bv["decided_at"], "2026-12-02T10:00:00Z", "{bv}");
+    assert_eq!(device, "servidor");
+    assert_eq!(newest(&c.id).0["estado"], "aprobada");
+    // the first approver's laptop replacing B again, or late, changes nothing
+    let mut b_again = b.clone();
+    b_again.estado = "reemplazada".into();
+    let (s, body) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record(
+                "bank_account",
+                &b.id,
+                v(&b_again),
+                hlc(t + 50, "pc_ti"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        newest_after(&srv, &gerente, &b.id).await["decided_by"],
+        "ti2"
+    );
+    // a run paying into B is refused; into C it is approved
+    let draft = run(&inv, "borrador", 1_190_000, None);
+    let (s, body) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record(
+                "payment_run",
+                &draft.id,
+                v(&draft),
+                hlc(t + 60, "pc_conta"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let mut into_b = run(&inv, "aprobada", 1_190_000, Some(&b.id));
+    into_b.approved_by = Some("gerente".into());
+    let (s, body) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record(
+                "payment_run",
+                &draft.id,
+                v(&into_b),
+                hlc(t + 61, "pc_ger"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403, "{body}");
+    let mut into_c = run(&inv, "aprobada", 1_190_000, Some(&c.id));
+    into_c.approved_by = Some("gerente".into());
+    let (s, body) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record(
+                "payment_run",
+                &draft.id,
+                v(&into_c),
+                hlc(t + 62, "pc_ger"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+}
+
+/// The newest document of bank account `id` a laptop of `token` receives.
+async fn newest_after(srv: &TestServer, token: &str, id: &str) -> Value {
+    srv.pull_all(token)
+        .await
+        .ops
+        .into_iter()
+        .filter(|o| o.op.entity == "bank_account" && o.op.entity_id == id)
+        .max_by(|x, y| x.op.hlc.cmp(&y.op.hlc))
+        .map(|o| o.op.value)
+        .unwrap()
+}
