@@ -7,6 +7,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use icc_core::{DteType, NaturalKey, Rut};
 use quick_xml::events::Event;
+use std::collections::HashMap;
 
 use crate::source::{decode_text, looks_binary};
 
@@ -190,6 +191,10 @@ impl RawCesion {
     }
 }
 
+/// Deepest nesting read in an AEC (the SII's schema nests about a dozen levels; the signed
+/// invoice inside adds a few): deeper is refused before each field's path grows with it.
+const MAX_AEC_DEPTH: usize = 64;
+
 /// Reads an AEC XML: every `Cesion/DocumentoCesion` of the chain.
 ///
 /// # Errors
@@ -217,6 +222,13 @@ pub fn parse_aec(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
                 let name = e.local_name().as_ref().to_owned();
                 if root.is_none() {
                     root = Some(name.clone());
+                }
+                if path.len() >= MAX_AEC_DEPTH {
+                    return Err(refuse(format!(
+                        "el XML anida más de {MAX_AEC_DEPTH} elementos uno dentro de otro cerca del byte {}: \
+                         un AEC no llega a la mitad; el archivo no es un AEC o está dañado",
+                        reader.buffer_position()
+                    )));
                 }
                 path.push(name.clone());
                 if name == "DocumentoCesion" && inside.is_none() {
@@ -611,17 +623,18 @@ impl Labels {
         Labels { text, folded }
     }
 
-    /// Where `label` (folded) ends, searching from `from`.
-    fn after(&self, label: &str, from: usize) -> Option<usize> {
+    /// Where `label` (folded) ends, searching it whole within `from..to`.
+    fn after(&self, label: &str, from: usize, to: usize) -> Option<usize> {
         let l: Vec<char> = label.chars().collect();
-        (from..self.folded.len().saturating_sub(l.len() - 1))
+        let to = to.min(self.folded.len());
+        (from..(to + 1).saturating_sub(l.len()))
             .find(|&i| self.folded[i..].starts_with(&l))
             .map(|i| i + l.len())
     }
 
-    /// The rest of the line after `label`, trimmed of `:` and blanks.
+    /// The rest of the line after `label` within `from..to`, trimmed of `:` and blanks.
     fn line_after(&self, label: &str, from: usize, to: usize) -> Option<String> {
-        let start = self.after(label, from).filter(|s| *s <= to)?;
+        let start = self.after(label, from, to)?;
         let end = (start..to.min(self.text.len()))
             .find(|&i| self.text[i] == '\n')
             .unwrap_or(to.min(self.text.len()));
@@ -631,11 +644,18 @@ impl Labels {
     }
 }
 
-/// The first RUT written in `s` (`12.345.678-9`, `12345678-K`).
+/// The first RUT written in `s` (`12.345.678-9`, `12345678-K`): a run of digits and dots
+/// followed by `-` and a check digit, or the tail of such a run after one of its dots. One
+/// pass: only the last few characters of a run can start a RUT (a body has at most 8
+/// digits), so a long run of digits and dots costs its length, not its square.
 fn first_rut(s: &str) -> Option<Rut> {
+    /// `12.345.678` is the longest body as written.
+    const LONGEST_BODY: usize = 10;
     let chars: Vec<char> = s.chars().collect();
-    for start in 0..chars.len() {
-        if !chars[start].is_ascii_digit() || (start > 0 && chars[start - 1].is_ascii_digit()) {
+    let mut start = 0;
+    while start < chars.len() {
+        if !chars[start].is_ascii_digit() {
+            start += 1;
             continue;
         }
         let mut end = start;
@@ -646,11 +666,18 @@ fn first_rut(s: &str) -> Option<Rut> {
             && chars[end] == '-'
             && (chars[end + 1].is_ascii_digit() || matches!(chars[end + 1], 'k' | 'K'))
         {
-            let candidate: String = chars[start..end + 2].iter().collect();
-            if let Ok(r) = candidate.parse::<Rut>() {
-                return Some(r);
+            // the run from its start, else from a digit after one of its dots, leftmost first
+            let tails = std::iter::once(start).chain(
+                (start + 1..end).filter(|&i| chars[i - 1] == '.' && chars[i].is_ascii_digit()),
+            );
+            for from in tails.filter(|&i| end - i <= LONGEST_BODY) {
+                let candidate: String = chars[from..end + 2].iter().collect();
+                if let Ok(r) = candidate.parse::<Rut>() {
+                    return Some(r);
+                }
             }
         }
+        start = end.max(start + 1);
     }
     None
 }
@@ -714,7 +741,7 @@ pub fn parse_certificate_text(pages: &[(Option<u32>, String)]) -> CesionFile {
         let l = Labels::new(text);
         let mut starts = Vec::new();
         let mut at = 0;
-        while let Some(e) = l.after("SEQ", at) {
+        while let Some(e) = l.after("SEQ", at, l.folded.len()) {
             // `Seq:` or `Seq :`, not a word that merely starts with it
             let rest: String = l.folded[e..l.folded.len().min(e + 3)].iter().collect();
             if rest.trim_start().starts_with(':') {
@@ -735,10 +762,10 @@ pub fn parse_certificate_text(pages: &[(Option<u32>, String)]) -> CesionFile {
             }
             continue;
         }
-        let preamble_end = starts[0];
+        let preamble = Preamble::new(&l, starts[0]);
         for (i, &from) in starts.iter().enumerate() {
             let to = starts.get(i + 1).copied().unwrap_or(l.text.len());
-            match certificate_cesion(&l, from, to, preamble_end) {
+            match certificate_cesion(&l, from, to, &preamble) {
                 Ok(mut c) => {
                     c.page = *page;
                     out.cesiones.push(c);
@@ -759,16 +786,56 @@ pub fn parse_certificate_text(pages: &[(Option<u32>, String)]) -> CesionFile {
     out
 }
 
+/// The labels a certificate's cesión blocks read, looked for in order.
+const CERTIFICATE_LABELS: [&str; 13] = [
+    "SEQ",
+    "RUT EMISOR",
+    "EMISOR",
+    "FOLIO NO",
+    "FOLIO N",
+    "FOLIO",
+    "CEDIDO A",
+    "CEDIDO POR",
+    "MONTO CEDIDO",
+    "FECHA DE LA CESION",
+    "ULTIMO VENCIMIENTO",
+    "IDENTIFICADOR DE CESION",
+    "TIPO",
+];
+
+/// What the text before a page's first block says, read once for every block of the page
+/// (a block looking through the preamble itself made a page of many blocks quadratic).
+struct Preamble {
+    labels: HashMap<&'static str, Option<String>>,
+    tipo: Option<u16>,
+}
+
+impl Preamble {
+    fn new(l: &Labels, end: usize) -> Preamble {
+        Preamble {
+            labels: CERTIFICATE_LABELS
+                .iter()
+                .map(|label| (*label, l.line_after(label, 0, end)))
+                .collect(),
+            tipo: tipo_in(l, 0, end),
+        }
+    }
+
+    fn get(&self, label: &str) -> Option<String> {
+        self.labels.get(label).cloned().flatten()
+    }
+}
+
 fn certificate_cesion(
     l: &Labels,
     from: usize,
     to: usize,
-    preamble: usize,
+    preamble: &Preamble,
 ) -> Result<ParsedCesion, String> {
     // a label of the block, else of the text before the first block
     let find = |label: &str| {
         l.line_after(label, from, to)
-            .or_else(|| l.line_after(label, 0, preamble))
+            .or_else(|| preamble.get(label))
     };
     let seq = find("SEQ")
         .and_then(|v| digits(&v))
@@ -784,7 +851,7 @@ fn certificate_cesion(
         .find_map(|label| find(label).and_then(|v| digits(&v)))
         .ok_or("falta el folio del documento")?;
     let tipo = tipo_in(l, from, to)
-        .or_else(|| tipo_in(l, 0, preamble))
+        .or(preamble.tipo)
         .ok_or("no dice de qué tipo de documento es (33, 34, 43 o 46)")?;
     let documento = document(&emisor.to_string(), &tipo.to_string(), &folio.to_string())?;
     let cesionario = find("CEDIDO A").ok_or("falta «Cedido a»")?;
@@ -875,5 +942,29 @@ mod tests {
         assert_eq!(f[14], "f@x.cl;f2@x.cl");
         assert_eq!(f[15], "2026-10-05 10:18");
         assert!(sii_fields("a;b;c").is_none());
+    }
+
+    #[test]
+    fn a_rut_is_found_in_the_forms_certificates_write_it() {
+        let rut = |s: &str| first_rut(s).map(|r| r.to_string());
+        assert_eq!(
+            rut("FACTORING UNO S.A., RUT N° 76.086.428-5").as_deref(),
+            Some("76086428-5")
+        );
+        assert_eq!(rut("76086428-5").as_deref(), Some("76086428-5"));
+        assert_eq!(rut("rut 9.876.545-k fin").as_deref(), Some("9876545-K"));
+        // a tail after a dot when the whole run is no RUT
+        assert_eq!(rut("Folio 1.76.086.428-5").as_deref(), Some("76086428-5"));
+        assert_eq!(rut("sin rut 76.086.428"), None);
+        assert_eq!(rut("76.086.428-"), None);
+    }
+
+    #[test]
+    fn long_runs_of_digits_and_dots_cost_their_length() {
+        // quadratic before: every digit after a dot started a scan to the end of the run
+        let hostile = format!("{}-5", "1.".repeat(200_000));
+        assert_eq!(first_rut(&hostile), None);
+        let hostile = "9".repeat(300_000);
+        assert_eq!(first_rut(&hostile), None);
     }
 }

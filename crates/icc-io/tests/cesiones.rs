@@ -383,3 +383,30 @@ fn an_annulled_cesion_of_the_sii_file_is_reported_not_imported() {
         f.errors
     );
 }
+
+#[test]
+fn hostile_files_are_read_or_refused_in_time_proportional_to_their_size() {
+    // nesting deeper than any AEC: refused before each field's path grows with the depth
+    let deep = format!(
+        "<?xml version=\"1.0\"?><AEC><DocumentoAEC><Cesiones><DTECedido/><Cesion><DocumentoCesion>{}{}</DocumentoCesion></Cesion></Cesiones></DocumentoAEC></AEC>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    let e = parse(deep.as_bytes()).expect_err("too deep").to_string();
+    assert!(e.contains("anida más de 64"), "{e}");
+    // a certificate of many blocks after a long preamble: each block looks up the
+    // preamble's labels once per page, not once per block
+    let mut text = "x".repeat(200_000);
+    text.push('\n');
+    for i in 0..20_000 {
+        text.push_str(&format!("Seq: {}\n", i % 40 + 1));
+    }
+    let f = icc_io::cesion::parse_certificate_text(&[(Some(1), text)]);
+    assert!(f.cesiones.is_empty());
+    assert_eq!(f.errors.len(), 20_000);
+    assert!(
+        f.errors[0].message.contains("RUT del emisor"),
+        "{:?}",
+        f.errors[0]
+    );
+}
