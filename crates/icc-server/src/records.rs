@@ -276,35 +276,22 @@ pub(crate) async fn push_record(
             return Ok(Pushed::Refused);
         }
     }
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name, source) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, NULL) RETURNING seq",
+    store_doc(
+        tx,
+        &StoredDoc {
+            op_id: op.op_id,
+            entity: &op.entity,
+            entity_id: &op.entity_id,
+            value: &op.value,
+            hlc: &hlc,
+            obra: obra.as_deref(),
+            parent: needs.invoice.as_deref(),
+            device,
+            user: &user.username,
+        },
     )
-    .bind(op.op_id)
-    .bind(&op.entity)
-    .bind(&op.entity_id)
-    .bind(DOC_FIELD)
-    .bind(&op.value)
-    .bind(&hlc)
-    .bind(&obra)
-    .bind(device)
-    .bind(&user.username)
-    .fetch_one(&mut **tx)
     .await
     .map_err(|e| unstorable(e, op.op_id))?;
-    sqlx::query(
-        "INSERT INTO entity_obras (entity, entity_id, obra, doc_hlc, doc_seq, parent) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (entity, entity_id) DO UPDATE SET obra = EXCLUDED.obra, doc_hlc = EXCLUDED.doc_hlc, \
-             doc_seq = EXCLUDED.doc_seq, parent = EXCLUDED.parent",
-    )
-    .bind(&op.entity)
-    .bind(&op.entity_id)
-    .bind(&obra)
-    .bind(&hlc)
-    .bind(seq)
-    .bind(&needs.invoice)
-    .execute(&mut **tx)
-    .await?;
     if let Some((_, _, old)) = &current
         && !same_obra(old.as_deref(), obra.as_deref())
     {
@@ -324,6 +311,52 @@ pub(crate) async fn push_record(
         supersede_approved(tx, user, &a, &op.hlc).await?;
     }
     Ok(Pushed::Accepted)
+}
+
+/// A record document to store as the entity's current version.
+struct StoredDoc<'a> {
+    op_id: uuid::Uuid,
+    entity: &'a str,
+    entity_id: &'a str,
+    value: &'a serde_json::Value,
+    hlc: &'a str,
+    obra: Option<&'a str>,
+    parent: Option<&'a str>,
+    device: &'a str,
+    user: &'a str,
+}
+
+/// Appends `d` to the op log and makes it the entity's current document.
+async fn store_doc(tx: &mut Transaction<'_, Postgres>, d: &StoredDoc<'_>) -> sqlx::Result<()> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, NULL) RETURNING seq",
+    )
+    .bind(d.op_id)
+    .bind(d.entity)
+    .bind(d.entity_id)
+    .bind(DOC_FIELD)
+    .bind(d.value)
+    .bind(d.hlc)
+    .bind(d.obra)
+    .bind(d.device)
+    .bind(d.user)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO entity_obras (entity, entity_id, obra, doc_hlc, doc_seq, parent) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (entity, entity_id) DO UPDATE SET obra = EXCLUDED.obra, doc_hlc = EXCLUDED.doc_hlc, \
+             doc_seq = EXCLUDED.doc_seq, parent = EXCLUDED.parent",
+    )
+    .bind(d.entity)
+    .bind(d.entity_id)
+    .bind(d.obra)
+    .bind(d.hlc)
+    .bind(seq)
+    .bind(d.parent)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Device id of the documents the server writes itself.
@@ -373,28 +406,20 @@ async fn supersede_approved(
         .to_string();
         let value = serde_json::to_value(&old)
             .map_err(|e| crate::error::ApiError::internal(format!("account {id}: {e}")))?;
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO ops (op_id, entity, entity_id, field, value, hlc, base_hlc, obra, device_id, user_name, source) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL) RETURNING seq",
+        store_doc(
+            tx,
+            &StoredDoc {
+                op_id: uuid::Uuid::new_v4(),
+                entity: BANK_ACCOUNT_ENTITY,
+                entity_id: &id,
+                value: &value,
+                hlc: &at,
+                obra: None,
+                parent: None,
+                device: SERVER_DEVICE,
+                user: &user.username,
+            },
         )
-        .bind(uuid::Uuid::new_v4())
-        .bind(BANK_ACCOUNT_ENTITY)
-        .bind(&id)
-        .bind(DOC_FIELD)
-        .bind(&value)
-        .bind(&at)
-        .bind(SERVER_DEVICE)
-        .bind(&user.username)
-        .fetch_one(&mut **tx)
-        .await?;
-        sqlx::query(
-            "UPDATE entity_obras SET doc_hlc = $3, doc_seq = $4 WHERE entity = $1 AND entity_id = $2",
-        )
-        .bind(BANK_ACCOUNT_ENTITY)
-        .bind(&id)
-        .bind(&at)
-        .bind(seq)
-        .execute(&mut **tx)
         .await?;
         tracing::info!(account = %id, by = %approved.id, user = %user.username, "approved account replaced by a newer approval");
     }

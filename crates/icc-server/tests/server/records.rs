@@ -510,68 +510,68 @@ async fn the_server_nets_credit_notes_before_it_takes_a_payment() {
     assert_eq!(s, 200, "{b}");
     // invoice 2: 1,190,000 − 200,000 = 990,000
     let over = payment("88888888-8888-4888-8888-888888888888", &inv2, 990_001);
-    let (s, b) = srv
-        .push(
-            &ti,
-            "pc_ti",
-            vec![record("payment", &over.id, v(&over), hlc(t + 1, "pc_ti"))],
-        )
-        .await;
+    let (s, b) = put(
+        &srv,
+        &ti,
+        "pc_ti",
+        "payment",
+        &over.id,
+        v(&over),
+        hlc(t + 1, "pc_ti"),
+    )
+    .await;
     assert_eq!(s, 409, "{b}");
     let reason = b["refused"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("saldo de $990.000"), "{reason}");
     assert!(reason.contains("notas de crédito por $200.000"), "{reason}");
     let exact = payment("99999999-9999-4999-8999-999999999999", &inv2, 990_000);
-    let (s, b) = srv
-        .push(
-            &ti,
-            "pc_ti",
-            vec![record("payment", &exact.id, v(&exact), hlc(t + 2, "pc_ti"))],
-        )
-        .await;
+    let (s, b) = put(
+        &srv,
+        &ti,
+        "pc_ti",
+        "payment",
+        &exact.id,
+        v(&exact),
+        hlc(t + 2, "pc_ti"),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     // invoice 1: 1,190,000 − 300,000 (the note naming it first) = 890,000, paid in two
     let first = payment("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", &inv1, 500_000);
-    let (s, b) = srv
-        .push(
-            &conta,
-            "pc_conta",
-            vec![record(
-                "payment",
-                &first.id,
-                v(&first),
-                hlc(t + 3, "pc_conta"),
-            )],
-        )
-        .await;
+    let (s, b) = put(
+        &srv,
+        &conta,
+        "pc_conta",
+        "payment",
+        &first.id,
+        v(&first),
+        hlc(t + 3, "pc_conta"),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     let second = payment("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", &inv1, 390_001);
-    let (s, b) = srv
-        .push(
-            &ti,
-            "pc_ti",
-            vec![record(
-                "payment",
-                &second.id,
-                v(&second),
-                hlc(t + 4, "pc_ti"),
-            )],
-        )
-        .await;
+    let (s, b) = put(
+        &srv,
+        &ti,
+        "pc_ti",
+        "payment",
+        &second.id,
+        v(&second),
+        hlc(t + 4, "pc_ti"),
+    )
+    .await;
     assert_eq!(s, 409, "{b}");
     let second = payment("cccccccc-cccc-4ccc-8ccc-cccccccccccc", &inv1, 390_000);
-    let (s, b) = srv
-        .push(
-            &ti,
-            "pc_ti",
-            vec![record(
-                "payment",
-                &second.id,
-                v(&second),
-                hlc(t + 5, "pc_ti"),
-            )],
-        )
-        .await;
+    let (s, b) = put(
+        &srv,
+        &ti,
+        "pc_ti",
+        "payment",
+        &second.id,
+        v(&second),
+        hlc(t + 5, "pc_ti"),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
 }
 
@@ -599,117 +599,117 @@ async fn two_accounts_of_one_supplier_approved_apart_leave_one_to_pay_into() {
     b.estado = "aprobada".into();
     b.decided_at = Some("2026-12-02T09:00:00Z".into());
     b.decided_by = Some("ti".into());
-    let (s, body) = srv
-        .push(
-            &ti,
-            "pc_ti",
-            vec![record("bank_account", &b.id, v(&b), hlc(t + 1, "pc_ti"))],
-        )
-        .await;
+    let (s, body) = put(
+        &srv,
+        &ti,
+        "pc_ti",
+        "bank_account",
+        &b.id,
+        v(&b),
+        hlc(t + 1, "pc_ti"),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     c.estado = "aprobada".into();
     c.decided_at = Some("2026-12-02T10:00:00Z".into());
     c.decided_by = Some("ti2".into());
-    let (s, body) = srv
-        .push(
-            &ti2,
-            "pc_ti2",
-            vec![record("bank_account", &c.id, v(&c), hlc(t + 2, "pc_ti2"))],
-        )
-        .await;
+    let (s, body) = put(
+        &srv,
+        &ti2,
+        "pc_ti2",
+        "bank_account",
+        &c.id,
+        v(&c),
+        hlc(t + 2, "pc_ti2"),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     // every laptop receives B replaced, as the second approver's laptop made it
-    let pulled = srv.pull_all(&gerente).await;
-    let newest = |id: &str| {
-        pulled
-            .ops
-            .iter()
-            .filter(|o| o.op.entity == "bank_account" && o.op.entity_id == id)
-            .max_by(|x, y| x.op.hlc.cmp(&y.op.hlc))
-            .map(|o| (o.op.value.clone(), o.device_id.clone()))
-            .unwrap()
-    };
-    let (bv, device) = newest(&b.id);
+    let (bv, device) = newest(&srv, &gerente, &b.id).await;
     assert_eq!(bv["estado"], "reemplazada", "{bv}");
     assert_eq!(bv["decided_by"], "ti2", "{bv}");
     assert_eq!(bv["decided_at"], "2026-12-02T10:00:00Z", "{bv}");
     assert_eq!(device, "servidor");
-    assert_eq!(newest(&c.id).0["estado"], "aprobada");
+    assert_eq!(newest(&srv, &gerente, &c.id).await.0["estado"], "aprobada");
     // the first approver's laptop replacing B again, or late, changes nothing
     let mut b_again = b.clone();
     b_again.estado = "reemplazada".into();
-    let (s, body) = srv
-        .push(
-            &ti,
-            "pc_ti",
-            vec![record(
-                "bank_account",
-                &b.id,
-                v(&b_again),
-                hlc(t + 50, "pc_ti"),
-            )],
-        )
-        .await;
+    let (s, body) = put(
+        &srv,
+        &ti,
+        "pc_ti",
+        "bank_account",
+        &b.id,
+        v(&b_again),
+        hlc(t + 50, "pc_ti"),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(
-        newest_after(&srv, &gerente, &b.id).await["decided_by"],
-        "ti2"
-    );
+    assert_eq!(newest(&srv, &gerente, &b.id).await.0["decided_by"], "ti2");
     // a run paying into B is refused; into C it is approved
     let draft = run(&inv, "borrador", 1_190_000, None);
-    let (s, body) = srv
-        .push(
-            &conta,
-            "pc_conta",
-            vec![record(
-                "payment_run",
-                &draft.id,
-                v(&draft),
-                hlc(t + 60, "pc_conta"),
-            )],
-        )
-        .await;
+    let (s, body) = put(
+        &srv,
+        &conta,
+        "pc_conta",
+        "payment_run",
+        &draft.id,
+        v(&draft),
+        hlc(t + 60, "pc_conta"),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     let mut into_b = run(&inv, "aprobada", 1_190_000, Some(&b.id));
     into_b.approved_by = Some("gerente".into());
-    let (s, body) = srv
-        .push(
-            &gerente,
-            "pc_ger",
-            vec![record(
-                "payment_run",
-                &draft.id,
-                v(&into_b),
-                hlc(t + 61, "pc_ger"),
-            )],
-        )
-        .await;
+    let (s, body) = put(
+        &srv,
+        &gerente,
+        "pc_ger",
+        "payment_run",
+        &draft.id,
+        v(&into_b),
+        hlc(t + 61, "pc_ger"),
+    )
+    .await;
     assert_eq!(s, 403, "{body}");
     let mut into_c = run(&inv, "aprobada", 1_190_000, Some(&c.id));
     into_c.approved_by = Some("gerente".into());
-    let (s, body) = srv
-        .push(
-            &gerente,
-            "pc_ger",
-            vec![record(
-                "payment_run",
-                &draft.id,
-                v(&into_c),
-                hlc(t + 62, "pc_ger"),
-            )],
-        )
-        .await;
+    let (s, body) = put(
+        &srv,
+        &gerente,
+        "pc_ger",
+        "payment_run",
+        &draft.id,
+        v(&into_c),
+        hlc(t + 62, "pc_ger"),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
 }
 
-/// The newest document of bank account `id` a laptop of `token` receives.
-async fn newest_after(srv: &TestServer, token: &str, id: &str) -> Value {
+/// The newest document of bank account `id` a laptop of `token` receives, and the device
+/// that wrote it.
+async fn newest(srv: &TestServer, token: &str, id: &str) -> (Value, String) {
     srv.pull_all(token)
         .await
         .ops
         .into_iter()
         .filter(|o| o.op.entity == "bank_account" && o.op.entity_id == id)
         .max_by(|x, y| x.op.hlc.cmp(&y.op.hlc))
-        .map(|o| o.op.value)
+        .map(|o| (o.op.value, o.device_id))
         .unwrap()
+}
+
+/// Pushes one record document from `device`.
+async fn put(
+    srv: &TestServer,
+    token: &str,
+    device: &str,
+    entity: &str,
+    id: &str,
+    value: Value,
+    h: Hlc,
+) -> (u16, Value) {
+    srv.push(token, device, vec![record(entity, id, value, h)])
+        .await
 }
