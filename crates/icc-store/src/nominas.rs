@@ -252,6 +252,70 @@ struct Candidate {
     fecha_importacion: Option<String>,
 }
 
+/// Who an invoice is owed to now: its last cesionario (name and amount assigned) when it
+/// was assigned, else `None` (its issuer).
+async fn last_cesion(
+    conn: &mut sqlx::SqliteConnection,
+    rut_emisor: &str,
+    tipo_dte: i64,
+    folio: i64,
+) -> Result<Option<(String, String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT cesionario_rut, cesionario_nombre, monto_cedido FROM cesiones \
+         WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(rut_emisor)
+    .bind(tipo_dte)
+    .bind(folio)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// What runs other than `except` that are approved or sent (their money leaves, their
+/// payments are not recorded yet) include of an invoice: (run number, amount) each.
+async fn committed_elsewhere(
+    conn: &mut sqlx::SqliteConnection,
+    invoice_id: &str,
+    except: &str,
+) -> Result<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT r.numero, l.monto FROM payment_run_lines l JOIN payment_runs r ON r.id = l.run_id \
+         WHERE l.invoice_id = ? AND l.incluida AND l.monto > 0 AND r.id <> ? \
+           AND r.estado IN ('aprobada', 'enviada') ORDER BY r.numero",
+    )
+    .bind(invoice_id)
+    .bind(except)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// What runs other than `except`, approved, sent or paid, pay `payee` of an invoice.
+async fn run_paid_to(
+    conn: &mut sqlx::SqliteConnection,
+    invoice_id: &str,
+    payee: &str,
+    except: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce(SUM(l.monto), 0) FROM payment_run_lines l JOIN payment_runs r ON r.id = l.run_id \
+         WHERE l.invoice_id = ? AND l.incluida AND l.beneficiario_rut = ? AND r.id <> ? \
+           AND r.estado IN ('aprobada', 'enviada', 'pagada')",
+    )
+    .bind(invoice_id)
+    .bind(payee)
+    .bind(except)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// `N° 5 ($1.000), N° 6 ($2.000)`.
+fn runs_text(runs: &[(i64, i64)]) -> String {
+    runs.iter()
+        .map(|(n, m)| format!("N° {n} ({})", Clp::new(*m)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl WriteTx {
     /// Enters a cesión (by hand, or read from a file: `source`); audited. The id follows
     /// the document and sequence, so the same cesión from two sources is stored once.
@@ -393,27 +457,36 @@ impl WriteTx {
                 c.fecha_importacion.as_deref().and_then(|d| d.parse().ok()),
                 c.fecha_emision.parse().unwrap_or(corte),
             );
-            let chain: Option<(String, String, i64)> = sqlx::query_as(
-                "SELECT cesionario_rut, cesionario_nombre, monto_cedido FROM cesiones \
-                 WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ? ORDER BY seq DESC LIMIT 1",
-            )
-            .bind(&c.rut_emisor)
-            .bind(c.tipo_dte)
-            .bind(c.folio)
-            .fetch_optional(&mut *self.conn())
-            .await?;
+            let chain = last_cesion(self.conn(), &c.rut_emisor, c.tipo_dte, c.folio).await?;
             let mut notes: Vec<String> = Vec::new();
             let mut vence = due.date;
             let mut incluida = true;
-            let mut monto = saldo.pesos();
+            // what approved or sent runs already pay of it is not offered again
+            let committed = committed_elsewhere(self.conn(), &c.id, &id).await?;
+            let pending: i64 = committed.iter().map(|(_, m)| m).sum();
+            let mut monto = saldo.pesos().saturating_sub(pending).max(0);
+            if pending > 0 {
+                notes.push(format!(
+                    "ya va en la(s) nómina(s) {} sin marcar pagada(s); aquí solo lo que queda ({})",
+                    runs_text(&committed),
+                    Clp::new(monto)
+                ));
+            }
             let (beneficiario_rut, beneficiario, cedida) = match chain {
                 None => (c.rut_emisor.clone(), c.razon_social.clone(), false),
                 Some((rut, nombre, cedido)) => {
                     if cedido < c.monto_total {
-                        monto = monto.min(cedido);
+                        // lo cedido, less what runs already pay this cesionario
+                        let paid = run_paid_to(self.conn(), &c.id, &rut, &id).await?;
+                        monto = monto.min(cedido.saturating_sub(paid).max(0));
                         notes.push(format!(
-                            "cesión parcial: se paga al cesionario lo cedido ({}); el resto ({}) queda para que una persona decida",
+                            "cesión parcial: se paga al cesionario lo cedido ({}{}); el resto ({}) queda para que una persona decida",
                             Clp::new(cedido),
+                            if paid > 0 {
+                                format!(", del que otras nóminas ya le pagan {}", Clp::new(paid))
+                            } else {
+                                String::new()
+                            },
                             Clp::new(c.monto_total - cedido)
                         ));
                     }
@@ -434,6 +507,9 @@ impl WriteTx {
                     (rut, nombre, true)
                 }
             };
+            if monto == 0 {
+                incluida = false;
+            }
             pos += 1;
             sqlx::query(
                 "INSERT INTO payment_run_lines (run_id, pos, invoice_id, documento, folio, proveedor_rut, proveedor, \
@@ -576,6 +652,9 @@ impl WriteTx {
                 run.numero
             )));
         }
+        for l in lines.iter().filter(|l| l.incluida && l.monto > 0) {
+            self.check_line_now(&run, l).await?;
+        }
         sqlx::query(
             "UPDATE payment_run_lines SET account_id = (SELECT a.id FROM supplier_accounts a \
              WHERE a.rut = payment_run_lines.beneficiario_rut AND a.estado = 'aprobada') \
@@ -585,6 +664,64 @@ impl WriteTx {
         .execute(&mut *self.conn())
         .await?;
         self.set_run_state(&run, "aprobada", "approved").await
+    }
+
+    /// Refuses to approve a line that would pay what is not owed now, or to whom it is not
+    /// owed: more than the invoice's balance less what approved or sent runs already pay of
+    /// it (two runs would pay it twice), or a payee other than its last cesionario (else its
+    /// issuer) when it was assigned after the draft was made. The draft stays as it is; the
+    /// message says which line and what to do.
+    async fn check_line_now(&mut self, run: &RunRow, l: &RunLine) -> Result<()> {
+        let inv: Option<(String, i64, i64)> =
+            sqlx::query_as("SELECT rut_emisor, tipo_dte, folio FROM invoices WHERE id = ?")
+                .bind(&l.invoice_id)
+                .fetch_optional(&mut *self.conn())
+                .await?;
+        let Some((rut, tipo, folio)) = inv else {
+            return Err(StoreError::Refused(format!(
+                "la línea {} de la nómina N° {} paga {}, que ya no está en el registro: quítela de la nómina",
+                l.pos, run.numero, l.documento
+            )));
+        };
+        let saldo = crate::pagos::balance_on(self.conn(), &l.invoice_id)
+            .await?
+            .1
+            .saldo
+            .pesos();
+        let committed = committed_elsewhere(self.conn(), &l.invoice_id, &run.id).await?;
+        let pending: i64 = committed.iter().map(|(_, m)| m).sum();
+        if l.monto > saldo.saturating_sub(pending) {
+            let others = if committed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " y la(s) nómina(s) {} ya pagan {}",
+                    runs_text(&committed),
+                    Clp::new(pending)
+                )
+            };
+            return Err(StoreError::Refused(format!(
+                "la línea {} de la nómina N° {} pagaría {} de {}, pero su saldo es {}{others}: \
+                 se pagaría dos veces; ajuste el monto de la línea o quítela",
+                l.pos,
+                run.numero,
+                Clp::new(l.monto),
+                l.documento,
+                Clp::new(saldo)
+            )));
+        }
+        let owed = last_cesion(self.conn(), &rut, tipo, folio)
+            .await?
+            .map_or(rut, |(cesionario, _, _)| cesionario);
+        if owed != l.beneficiario_rut {
+            return Err(StoreError::Refused(format!(
+                "la línea {} de la nómina N° {} paga {} a {}, pero hoy se le debe a {owed} \
+                 (la factura fue cedida después de preparar la nómina): solo pagarle al \
+                 cesionario extingue la deuda; quite la línea y prepare una nómina nueva",
+                l.pos, run.numero, l.documento, l.beneficiario_rut
+            )));
+        }
+        Ok(())
     }
 
     /// Marks an approved run as sent to the bank.

@@ -68,7 +68,7 @@ WHERE i.id = ?1 AND n.tipo_dte = 61 AND n.estado NOT IN ('anulada', 'rechazada')
     SELECT 1 FROM invoice_references r0 \
     JOIN invoices i0 ON i0.rut_emisor = n.rut_emisor AND i0.tipo_dte = CAST(r0.tipo AS INTEGER) \
       AND i0.folio = CAST(r0.folio AS INTEGER) \
-    WHERE r0.invoice_id = n.id AND r0.pos < r.pos AND i0.id <> i.id \
+    WHERE r0.invoice_id = n.id AND r0.pos < r.pos AND i0.id <> i.id AND i0.id <> n.id \
       AND r0.tipo = CAST(i0.tipo_dte AS TEXT) AND r0.folio = CAST(i0.folio AS TEXT))";
 
 /// Every credited note with the document it is credited to, for all documents at once (the

@@ -194,20 +194,27 @@ async fn a_note_for_several_invoices_is_credited_to_the_first_it_lists() {
         30_000,
         &[("33", "601"), ("33", "600")],
     );
-    insert(&store, &[f1.clone(), f2.clone(), nc]).await;
+    // a note that lists itself first is credited to the next document it names
+    let own = doc(
+        DteType::NOTA_CREDITO,
+        81,
+        10_000,
+        &[("61", "81"), ("33", "600")],
+    );
+    insert(&store, &[f1.clone(), f2.clone(), nc, own]).await;
     assert_eq!(
         store.balance(f2.id()).await.unwrap().saldo,
         Clp::new(70_000)
     );
     assert_eq!(
         store.balance(f1.id()).await.unwrap().saldo,
-        Clp::new(100_000)
+        Clp::new(90_000)
     );
     // the one-pass maps of reports agree
     let maps = store.money_maps().await.unwrap();
     assert_eq!(maps.credited.get(&f2.id().to_string()), Some(&30_000));
-    assert_eq!(maps.credited.get(&f1.id().to_string()), None);
-    assert_eq!(maps.applied_notes.len(), 1);
+    assert_eq!(maps.credited.get(&f1.id().to_string()), Some(&10_000));
+    assert_eq!(maps.applied_notes.len(), 2);
 }
 
 #[tokio::test]
@@ -680,4 +687,96 @@ async fn marking_a_run_paid_records_nothing_when_an_invoice_was_paid_meanwhile()
         "nothing of the run was recorded"
     );
     assert_eq!(store.run(&run).await.unwrap().0.estado, "aprobada");
+}
+
+#[tokio::test]
+async fn a_run_never_pays_again_what_an_approved_run_pays_nor_a_payee_no_longer_owed() {
+    let (_dir, store) = store().await;
+    let a = doc(DteType::FACTURA, 960, 1_000_000, &[]);
+    let b = doc(DteType::FACTURA, 961, 5_000_000, &[]);
+    let c = doc(DteType::FACTURA, 962, 2_000_000, &[]);
+    insert(&store, &[a.clone(), b.clone(), c.clone()]).await;
+    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
+    let lines = |run: String| {
+        let store = store.clone();
+        async move { store.run(&run).await.unwrap().1 }
+    };
+    let line = |ls: &[icc_store::nominas::RunLine], inv: &Invoice| {
+        ls.iter()
+            .find(|l| l.invoice_id == inv.id().to_string())
+            .unwrap()
+            .clone()
+    };
+    // b assigned in part: its cesionario is owed 3,000,000
+    let mut tx = store.write("contadora").await.unwrap();
+    tx.add_cesion(&cesion(961, 1, 3_000_000)).await.unwrap();
+    let run1 = tx.create_run(corte, true).await.unwrap();
+    tx.set_run_line(&run1, &c.key.to_string(), Some(false), None)
+        .await
+        .unwrap();
+    // a draft commits no money: a second draft offers the same
+    let run2 = tx.create_run(corte, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let l2 = lines(run2.clone()).await;
+    assert_eq!(
+        (
+            line(&l2, &a).monto,
+            line(&l2, &b).monto,
+            line(&l2, &c).monto
+        ),
+        (1_000_000, 3_000_000, 2_000_000)
+    );
+    let mut tx = store.write("gerente").await.unwrap();
+    tx.approve_run(&run1).await.unwrap();
+    tx.commit().await.unwrap();
+    // the second draft would pay a and b twice
+    let mut tx = store.write("gerente").await.unwrap();
+    let e = tx.approve_run(&run2).await.unwrap_err().to_string();
+    drop(tx);
+    assert!(
+        e.contains("se pagaría dos veces") && e.contains("ya pagan") && e.contains("N° 1"),
+        "{e}"
+    );
+    assert_eq!(store.run(&run2).await.unwrap().0.estado, "borrador");
+    // a new draft leaves out what run 1 pays, and says so; c is still owed
+    let mut tx = store.write("contadora").await.unwrap();
+    let run3 = tx.create_run(corte, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let l3 = lines(run3.clone()).await;
+    let la = line(&l3, &a);
+    assert_eq!((la.monto, la.incluida), (0, false));
+    assert!(la.nota.as_deref().unwrap().contains("N° 1"), "{la:?}");
+    let lb = line(&l3, &b);
+    assert_eq!((lb.monto, lb.incluida), (0, false), "{lb:?}");
+    assert_eq!(
+        (line(&l3, &c).monto, line(&l3, &c).incluida),
+        (2_000_000, true)
+    );
+    // c is assigned after the draft: paying its issuer would not settle the debt
+    let mut tx = store.write("contadora").await.unwrap();
+    tx.add_cesion(&cesion(962, 1, 2_000_000)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("gerente").await.unwrap();
+    let e = tx.approve_run(&run3).await.unwrap_err().to_string();
+    drop(tx);
+    assert!(
+        e.contains("hoy se le debe a 96667560") && e.contains("cedida después"),
+        "{e}"
+    );
+    // once run 1 is paid, the cesionario of b got all that was assigned to it: the rest of
+    // b is for a person to decide, never the cesionario again
+    let mut tx = store.write("gerente").await.unwrap();
+    tx.mark_run_paid(&run1, d("2026-11-06")).await.unwrap();
+    let run4 = tx.create_run(corte, true).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.balance(b.id()).await.unwrap().saldo,
+        Clp::new(2_000_000)
+    );
+    let lb = line(&lines(run4).await, &b);
+    assert_eq!((lb.monto, lb.incluida), (0, false), "{lb:?}");
+    assert!(
+        lb.nota.as_deref().unwrap().contains("ya le pagan"),
+        "{lb:?}"
+    );
 }
