@@ -480,6 +480,29 @@ pub fn account_number(raw: &str) -> Result<String> {
     Ok(digits)
 }
 
+/// The number of a Cuenta RUT: the holder's RUT body, without check digit (`12345678`). Typed
+/// with its check digit (`12.345.678-5`, `123456785`) it is taken as the holder's RUT, which
+/// it must be; anything else is refused: the digits of a RUT with its check digit are another
+/// body, another person's account.
+///
+/// # Errors
+/// [`CoreError::Invalid`] when it is not the holder's RUT.
+pub fn cuenta_rut_number(raw: &str, titular: &crate::Rut) -> Result<String> {
+    let body = titular.body().to_string();
+    let digits = account_number(raw)?;
+    let with_dv = format!("{body}{}", titular.dv());
+    if digits.trim_start_matches('0') == body || digits.trim_start_matches('0') == with_dv {
+        return Ok(body);
+    }
+    Err(CoreError::invalid(
+        "número de cuenta",
+        raw.trim(),
+        format!(
+            "una Cuenta RUT es el RUT del titular sin dígito verificador ({body}, titular {titular}); revise el número o el RUT del titular"
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -764,6 +787,19 @@ mod tests {
         let e = "tarjeta".parse::<AccountType>().unwrap_err().to_string();
         assert!(e.contains("tarjeta") && e.contains("corriente"), "{e}");
         assert_eq!(account_number(" 00-123.456-7 ").unwrap(), "001234567");
+        let titular: crate::Rut = "2.345.678-8".parse().unwrap();
+        for typed in ["2345678", "2.345.678-8", "23456788", "02345678"] {
+            assert_eq!(
+                cuenta_rut_number(typed, &titular).unwrap(),
+                "2345678",
+                "{typed}"
+            );
+        }
+        // another person's body, or the holder's with a wrong check digit
+        for bad in ["23456785", "2.345.678-5", "9876543"] {
+            let e = cuenta_rut_number(bad, &titular).unwrap_err().to_string();
+            assert!(e.contains("sin dígito verificador (2345678"), "{bad}: {e}");
+        }
         for bad in ["", "123", "12a456", "1".repeat(21).as_str(), "12_3456"] {
             let e = account_number(bad).unwrap_err().to_string();
             assert!(e.contains("número de cuenta"), "{bad}: {e}");

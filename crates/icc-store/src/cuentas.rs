@@ -191,7 +191,10 @@ impl WriteTx {
         a: &NewAccount,
         origen: &'static str,
     ) -> Result<SupplierAccount> {
-        let numero = account_number(&a.numero)?;
+        let numero = match a.tipo {
+            AccountType::Rut => icc_core::pagos::cuenta_rut_number(&a.numero, &a.titular_rut)?,
+            _ => account_number(&a.numero)?,
+        };
         let email = clean_email(a.email.as_deref())?;
         let titular = a.titular_nombre.trim();
         if titular.is_empty() {
