@@ -440,6 +440,21 @@ fn check_account(
             a.numero
         )));
     }
+    // a new Cuenta RUT is its holder's RUT body (older ones are still decided as they are)
+    if tipo == AccountType::Rut && current.is_none() {
+        let titular: crate::Rut = a
+            .titular_rut
+            .parse()
+            .map_err(|e: crate::CoreError| invalid(e.to_string()))?;
+        let body = crate::pagos::cuenta_rut_number(&a.numero, &titular)
+            .map_err(|e| invalid(e.to_string()))?;
+        if body != a.numero {
+            return Err(invalid(format!(
+                "la Cuenta RUT {} se guarda como el RUT del titular sin dígito verificador ({body})",
+                a.numero
+            )));
+        }
+    }
     if !["pendiente", "aprobada", "reemplazada", "descartada"].contains(&a.estado.as_str()) {
         return Err(invalid(format!("«{}» no es un estado de cuenta", a.estado)));
     }
@@ -803,6 +818,25 @@ mod tests {
         let mut dotted = account("pendiente");
         dotted.rut = "76.086.428-5".into();
         assert!(check(BANK_ACCOUNT_ENTITY, "a1", &json(&dotted), None, Role::Admin).is_err());
+        // a new Cuenta RUT is its holder's RUT body, not the body with the check digit
+        let mut rut_account = account("pendiente");
+        rut_account.tipo_cuenta = "rut".into();
+        rut_account.numero = "76086428".into();
+        assert!(
+            check(
+                BANK_ACCOUNT_ENTITY,
+                "a1",
+                &json(&rut_account),
+                None,
+                Role::Admin
+            )
+            .is_ok()
+        );
+        rut_account.numero = "760864285".into();
+        assert!(matches!(
+            check(BANK_ACCOUNT_ENTITY, "a1", &json(&rut_account), None, Role::Admin),
+            Err(RecordRefusal::Invalid(m)) if m.contains("(76086428)")
+        ));
         // nor is the decision rewritten afterwards
         let mut other = account("aprobada");
         other.decided_by = Some("otro".into());
