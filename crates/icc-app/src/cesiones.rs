@@ -300,7 +300,28 @@ impl App {
                     };
                     match tx.add_cesion(&new).await {
                         Ok(_) => report.nuevas += 1,
-                        Err(StoreError::AlreadyExists { .. }) => {}
+                        // the same cesión again is nothing new; another one at its
+                        // sequence means the chain here and the file disagree
+                        Err(StoreError::AlreadyExists { .. }) => {
+                            if let Some((other_rut, other_fecha)) = tx
+                                .cesion_at(&c.documento, c.seq)
+                                .await?
+                                .filter(|(rut, _)| *rut != c.cesionario_rut.to_string())
+                            {
+                                report.errors.push(CesionIssue {
+                                    line: c.line,
+                                    page: c.page,
+                                    message: format!(
+                                        "{}: la cesión {} ya está registrada a {other_rut} ({other_fecha}), y el archivo \
+                                         la da a {}: revise la cadena antes de pagar la factura (¿una cesión \
+                                         ingresada a mano con otra secuencia?); no se guardó la del archivo",
+                                        c.documento,
+                                        c.seq,
+                                        c.cesionario_rut
+                                    ),
+                                });
+                            }
+                        }
                         Err(e @ StoreError::Db(_)) => return Err(e.into()),
                         // one cesión the register refuses (a sequence past 40) is reported
                         Err(e) => report.errors.push(CesionIssue {

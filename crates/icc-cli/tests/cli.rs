@@ -3316,3 +3316,69 @@ fn encoding_rs_free_latin1(s: &str) -> Vec<u8> {
         .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
         .collect()
 }
+
+#[test]
+fn a_cesion_typed_by_hand_at_another_sequence_is_reported_when_the_file_disagrees() {
+    let d = tempfile::tempdir().unwrap();
+    init(d.path());
+    add_user(d.path(), "contadora", "contabilidad", "");
+    ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "admin",
+            "pagos",
+            "configurar",
+            "--rut-empresa",
+            "77.777.777-7",
+            "--json",
+        ],
+        None,
+    ));
+    // the last cesión of the chain, typed by hand with the default sequence 1
+    ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cesiones",
+            "add",
+            "--documento",
+            "76555835-2:33:5001",
+            "--cesionario-rut",
+            "77879240-0",
+            "--cesionario",
+            "Banco Tres",
+            "--monto",
+            "1.190.000",
+            "--fecha",
+            "20-03-2026 14:05",
+            "--json",
+        ],
+        None,
+    ));
+    // the AEC gives sequence 1 to another cesionario: said, not swallowed
+    let aec = d.path().join("aec.xml");
+    std::fs::write(&aec, encoding_rs_free_latin1(&aec_file("77777777-7"))).unwrap();
+    let out = icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cesiones",
+            "import",
+            aec.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = r["files"][0]["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("la cesión 1 ya está registrada a 77879240-0")
+            && message.contains("revise la cadena"),
+        "{r}"
+    );
+}

@@ -271,6 +271,43 @@ async fn last_cesion(
     .await?)
 }
 
+/// Why an invoice's chain of cesiones cannot say who is owed, if it cannot: sequences
+/// 1, 2, … without a gap, the first ceded by the issuer, each next one by the previous
+/// cesionario. A chain entered out of order (a cesión typed by hand with the wrong sequence,
+/// a file of another period) would otherwise make an earlier cesionario look like the last.
+async fn chain_problem(
+    conn: &mut sqlx::SqliteConnection,
+    rut_emisor: &str,
+    tipo_dte: i64,
+    folio: i64,
+) -> Result<Option<String>> {
+    let chain: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, cedente_rut, cesionario_rut FROM cesiones \
+         WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ? ORDER BY seq",
+    )
+    .bind(rut_emisor)
+    .bind(tipo_dte)
+    .bind(folio)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut owner = rut_emisor.to_owned();
+    for (i, (seq, cedente, cesionario)) in chain.into_iter().enumerate() {
+        if seq != i as i64 + 1 {
+            return Ok(Some(format!(
+                "a la cadena de cesiones le falta la secuencia {} (sigue la {seq})",
+                i + 1
+            )));
+        }
+        if cedente != owner {
+            return Ok(Some(format!(
+                "la cesión {seq} la cede {cedente}, pero la factura era de {owner}"
+            )));
+        }
+        owner = cesionario;
+    }
+    Ok(None)
+}
+
 /// What runs other than `except` that are approved or sent (their money leaves, their
 /// payments are not recorded yet) include of an invoice: (run number, amount) each.
 async fn committed_elsewhere(
@@ -403,6 +440,27 @@ impl WriteTx {
             .await?)
     }
 
+    /// The cesionario and date of the cesión at `seq` of a document's chain, as this
+    /// transaction sees it.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn cesion_at(
+        &mut self,
+        documento: &icc_core::NaturalKey,
+        seq: u32,
+    ) -> Result<Option<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT cesionario_rut, fecha FROM cesiones WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ? AND seq = ?",
+        )
+        .bind(documento.rut_emisor.to_string())
+        .bind(i64::from(documento.tipo_dte.code()))
+        .bind(documento.folio.get() as i64)
+        .bind(i64::from(seq))
+        .fetch_optional(&mut *self.conn())
+        .await?)
+    }
+
     /// Makes a run (`borrador`) for `corte`: every approved or partly paid invoice with a
     /// balance due on or before it, paying its payee the balance. An assigned invoice of at
     /// least [`LARGE_ASSIGNED_CLP`] is due at 60 days when `rule_60` is on: while that day is
@@ -461,6 +519,14 @@ impl WriteTx {
             let mut notes: Vec<String> = Vec::new();
             let mut vence = due.date;
             let mut incluida = true;
+            if let Some(why) =
+                chain_problem(self.conn(), &c.rut_emisor, c.tipo_dte, c.folio).await?
+            {
+                incluida = false;
+                notes.push(format!(
+                    "{why}: revise las cesiones de la factura antes de pagarla"
+                ));
+            }
             // what approved or sent runs already pay of it is not offered again
             let committed = committed_elsewhere(self.conn(), &c.id, &id).await?;
             let pending: i64 = committed.iter().map(|(_, m)| m).sum();
@@ -708,6 +774,13 @@ impl WriteTx {
                 Clp::new(l.monto),
                 l.documento,
                 Clp::new(saldo)
+            )));
+        }
+        if let Some(why) = chain_problem(self.conn(), &rut, tipo, folio).await? {
+            return Err(StoreError::Refused(format!(
+                "la línea {} de la nómina N° {} paga {}, pero {why}: no se sabe a quién se le debe; \
+                 revise las cesiones de la factura",
+                l.pos, run.numero, l.documento
             )));
         }
         let owed = last_cesion(self.conn(), &rut, tipo, folio)

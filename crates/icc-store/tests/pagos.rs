@@ -780,3 +780,46 @@ async fn a_run_never_pays_again_what_an_approved_run_pays_nor_a_payee_no_longer_
         "{lb:?}"
     );
 }
+
+#[tokio::test]
+async fn a_chain_of_cesiones_that_does_not_link_keeps_its_invoice_out_of_runs() {
+    let (_dir, store) = store().await;
+    let e = doc(DteType::FACTURA, 970, 800_000, &[]);
+    let f = doc(DteType::FACTURA, 971, 900_000, &[]);
+    insert(&store, &[e.clone(), f.clone()]).await;
+    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
+    let mut tx = store.write("contadora").await.unwrap();
+    // e: the second cesión is ceded by someone the first did not assign it to
+    tx.add_cesion(&cesion(970, 1, 800_000)).await.unwrap();
+    let mut stray = cesion(970, 2, 800_000);
+    stray.cedente_rut = Rut::from_body(77_879_240).unwrap();
+    tx.add_cesion(&stray).await.unwrap();
+    // f: only a second cesión, its first missing
+    tx.add_cesion(&cesion(971, 2, 900_000)).await.unwrap();
+    let run = tx.create_run(corte, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let (_, lines) = store.run(&run).await.unwrap();
+    for (inv, why) in [
+        (&e, "la cesión 2 la cede 77879240"),
+        (&f, "falta la secuencia 1"),
+    ] {
+        let l = lines
+            .iter()
+            .find(|l| l.invoice_id == inv.id().to_string())
+            .unwrap();
+        assert!(!l.incluida, "{l:?}");
+        assert!(l.nota.as_deref().unwrap().contains(why), "{l:?}");
+    }
+    // included by hand, the approval still refuses it
+    let mut tx = store.write("contadora").await.unwrap();
+    tx.set_run_line(&run, &e.key.to_string(), Some(true), None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("gerente").await.unwrap();
+    let err = tx.approve_run(&run).await.unwrap_err().to_string();
+    assert!(
+        err.contains("no se sabe a quién se le debe") && err.contains("77879240"),
+        "{err}"
+    );
+}
