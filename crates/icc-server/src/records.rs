@@ -165,9 +165,11 @@ pub(crate) async fn push_record(
         );
         return Ok(Pushed::Refused);
     }
+    // (what a laptop brings from before it was linked is history, taken as it stands)
     if op.entity == icc_core::records::PAYMENT_ENTITY
+        && !brought
         && let Some(inv) = &needs.invoice
-        && let Some(why) = overpaid(tx, inv, &op.value).await?
+        && let Some(why) = overpaid(tx, inv, &op.value, &hlc).await?
     {
         refusals.add(op, Why::Unknown(why), server_value(&current));
         return Ok(Pushed::Refused);
@@ -436,6 +438,7 @@ async fn overpaid(
     tx: &mut Transaction<'_, Postgres>,
     invoice: &str,
     payment: &serde_json::Value,
+    at: &str,
 ) -> ApiResult<Option<String>> {
     let monto = payment["monto"].as_i64().unwrap_or(0);
     let paid: i64 = sqlx::query_scalar(
@@ -464,7 +467,7 @@ async fn overpaid(
         return Ok(None);
     };
     let notas = match rut {
-        Some(rut) => credited_notes(tx, invoice, &rut).await?,
+        Some(rut) => credited_notes(tx, invoice, &rut, at).await?,
         None => 0,
     };
     let saldo = total.saturating_sub(notas).saturating_sub(paid);
@@ -476,9 +479,9 @@ async fn overpaid(
         };
         format!(
             "la factura {invoice} tiene en el servidor un saldo de {} (total {}{notas_text}, \
-             menos pagos por {}) y este pago de {} lo superaría: otro equipo la pagó o le \
-             aplicó una nota de crédito mientras estaban sin conexión; descarte este pago y \
-             revise el saldo",
+             menos pagos por {}) y este pago de {} lo superaría: otro equipo ya registró pagos \
+             o notas de crédito de ella mientras estaban sin conexión; revise el saldo y, si el \
+             pago se registró dos veces, descártelo",
             icc_core::Clp::new(saldo),
             icc_core::Clp::new(total),
             icc_core::Clp::new(paid),
@@ -487,13 +490,17 @@ async fn overpaid(
     }))
 }
 
-/// The credit notes of `rut` credited to `invoice`, in pesos (each note's total as the server
-/// has it: its winning edit, else its newest document's), by the rule of
-/// [`icc_core::pagos::credit_note_targets`].
+/// The credit notes of `rut` credited to `invoice` that the payment made at `at` (its clock)
+/// could have known, in pesos (each note's total as the server has it: its winning edit,
+/// else its newest document's), by the rule of [`icc_core::pagos::credit_note_targets`]. A
+/// note whose document is newer than the payment does not count: the money had left when
+/// it arrived (a laptop that paid, then imported the note, pushes both at once), and
+/// refusing the payment would lose a fact, not prevent one.
 async fn credited_notes(
     tx: &mut Transaction<'_, Postgres>,
     invoice: &str,
     rut: &str,
+    at: &str,
 ) -> ApiResult<i64> {
     // the predicate repeats the partial index's (migration 0007) so it is used
     let notes: Vec<(String, String, Option<String>, Option<i64>)> = sqlx::query_as(
@@ -504,9 +511,10 @@ async fn credited_notes(
               WHERE f.entity = e.entity AND f.entity_id = e.entity_id AND f.field = 'monto_total') \
          FROM ops o JOIN entity_obras e ON e.doc_seq = o.seq AND e.entity = o.entity AND e.entity_id = o.entity_id \
          WHERE o.entity = 'invoice' AND o.field = '_doc' AND (o.value #>> '{key,tipo_dte}') = '61' \
-           AND (o.value #>> '{key,rut_emisor}') = $1",
+           AND (o.value #>> '{key,rut_emisor}') = $1 AND e.doc_hlc < $2",
     )
     .bind(rut)
+    .bind(at)
     .fetch_all(&mut **tx)
     .await?;
     let mut counted: Vec<(Vec<String>, i64)> = Vec::new();

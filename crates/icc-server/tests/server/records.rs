@@ -573,6 +573,23 @@ async fn the_server_nets_credit_notes_before_it_takes_a_payment() {
     )
     .await;
     assert_eq!(s, 200, "{b}");
+    // a laptop that paid invoice 3 in full, then imported its credit note, pushes both
+    // at once: the money had left when the note arrived, so the payment is recorded
+    let (inv3, doc3) = authority::invoice(3, Some("OB-1"));
+    let (n5, nd5) = credit_note(905, 100_000, &[3], "recibida");
+    let full = payment("dddddddd-dddd-4ddd-8ddd-dddddddddddd", &inv3, 1_190_000);
+    let (s, b) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![
+                op(&inv3, "_doc", doc3, hlc(t + 6, "pc_conta"), None, "OB-1"),
+                record("payment", &full.id, v(&full), hlc(t + 7, "pc_conta")),
+                op(&n5, "_doc", nd5, hlc(t + 8, "pc_conta"), None, "OB-1"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
 }
 
 #[tokio::test]
