@@ -186,10 +186,30 @@ impl App {
                     continue;
                 }
             };
+            // a Cuenta RUT is the holder's RUT body: a row that is not says so, alone
+            let numero = match a.tipo {
+                Some(AccountType::Rut) => {
+                    match icc_core::pagos::cuenta_rut_number(&a.numero, &a.rut) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            errores.push(icc_io::RowIssue {
+                                file: name.clone(),
+                                sheet: None,
+                                row: Some(a.row),
+                                column: Some("Número de cuenta destino".into()),
+                                value: Some(a.numero.clone()),
+                                message: e.to_string(),
+                            });
+                            continue;
+                        }
+                    }
+                }
+                _ => a.numero.clone(),
+            };
             let known = existing.iter().any(|e| {
                 e.rut == a.rut.to_string()
                     && e.banco == banco
-                    && e.numero == a.numero
+                    && e.numero == numero
                     && matches!(e.estado.as_str(), "pendiente" | "aprobada")
             });
             if known {
@@ -218,7 +238,7 @@ impl App {
                     rut: a.rut,
                     banco,
                     tipo: a.tipo.unwrap_or(AccountType::Corriente),
-                    numero: a.numero,
+                    numero,
                     titular_rut: a.rut,
                     titular_nombre: a.nombre,
                     email,

@@ -3382,3 +3382,60 @@ fn a_cesion_typed_by_hand_at_another_sequence_is_reported_when_the_file_disagree
         "{r}"
     );
 }
+
+#[test]
+fn a_cuenta_rut_from_a_transfer_sheet_is_its_holders_rut_body() {
+    let d = tempfile::tempdir().unwrap();
+    init(d.path());
+    let sheet = d.path().join("cuentas.csv");
+    std::fs::write(
+        &sheet,
+        "RUT beneficiario;Nombre beneficiario;Banco destino;Tipo de cuenta destino;Número de cuenta destino\n\
+         76001013-8;Áridos Uno SpA;012;Cuenta RUT;76.001.013-8\n\
+         2.345.678-8;Juan Dos;012;Cuenta RUT;23456785\n",
+    )
+    .unwrap();
+    let sheet = sheet.to_str().unwrap();
+    let args = [
+        "--user",
+        "admin",
+        "cuentas-bancarias",
+        "importar",
+        sheet,
+        "--json",
+    ];
+    let out = icc(d.path(), &args, None);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // the right one is stored as the body; the wrong one is its own finding, not the file's
+    assert_eq!(r["creadas"], 1, "{r}");
+    let e = &r["errores"][0];
+    assert_eq!(
+        (&e["row"], &e["column"]),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!("Número de cuenta destino")
+        ),
+        "{r}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("sin dígito verificador (2345678"),
+        "{r}"
+    );
+    let accounts = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "cuentas-bancarias", "list", "--json"],
+        None,
+    ));
+    assert_eq!(accounts[0]["numero"], "76001013", "{accounts}");
+    // importing again finds it (compared as stored)
+    let out = icc(d.path(), &args, None);
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&again["creadas"], &again["repetidas"]),
+        (&serde_json::json!(0), &serde_json::json!(1)),
+        "{again}"
+    );
+}

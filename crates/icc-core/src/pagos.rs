@@ -489,6 +489,19 @@ pub fn account_number(raw: &str) -> Result<String> {
 /// [`CoreError::Invalid`] when it is not the holder's RUT.
 pub fn cuenta_rut_number(raw: &str, titular: &crate::Rut) -> Result<String> {
     let body = titular.body().to_string();
+    // written as a RUT (`12.345.678-K`): it must be the holder's
+    if raw.contains('-') || raw.trim().ends_with(['k', 'K']) {
+        if raw.parse::<crate::Rut>().is_ok_and(|r| r == *titular) {
+            return Ok(body);
+        }
+        return Err(CoreError::invalid(
+            "número de cuenta",
+            raw.trim(),
+            format!(
+                "una Cuenta RUT es el RUT del titular sin dígito verificador ({body}, titular {titular}); revise el número o el RUT del titular"
+            ),
+        ));
+    }
     let digits = account_number(raw)?;
     let with_dv = format!("{body}{}", titular.dv());
     if digits.trim_start_matches('0') == body || digits.trim_start_matches('0') == with_dv {
@@ -787,6 +800,8 @@ mod tests {
         let e = "tarjeta".parse::<AccountType>().unwrap_err().to_string();
         assert!(e.contains("tarjeta") && e.contains("corriente"), "{e}");
         assert_eq!(account_number(" 00-123.456-7 ").unwrap(), "001234567");
+        let k: crate::Rut = "9.876.545-K".parse().unwrap();
+        assert_eq!(cuenta_rut_number("9.876.545-k", &k).unwrap(), "9876545");
         let titular: crate::Rut = "2.345.678-8".parse().unwrap();
         for typed in ["2345678", "2.345.678-8", "23456788", "02345678"] {
             assert_eq!(

@@ -757,18 +757,18 @@ impl WriteTx {
         let committed = committed_elsewhere(self.conn(), &l.invoice_id, &run.id).await?;
         let pending: i64 = committed.iter().map(|(_, m)| m).sum();
         if l.monto > saldo.saturating_sub(pending) {
-            let others = if committed.is_empty() {
-                String::new()
+            let why = if committed.is_empty() {
+                "se pagaría más de lo que se debe (hubo pagos o notas de crédito después de preparar la nómina)".to_owned()
             } else {
                 format!(
-                    " y la(s) nómina(s) {} ya pagan {}",
+                    "y la(s) nómina(s) {} ya pagan {}: se pagaría dos veces",
                     runs_text(&committed),
                     Clp::new(pending)
                 )
             };
             return Err(StoreError::Refused(format!(
-                "la línea {} de la nómina N° {} pagaría {} de {}, pero su saldo es {}{others}: \
-                 se pagaría dos veces; ajuste el monto de la línea o quítela",
+                "la línea {} de la nómina N° {} pagaría {} de {}, pero su saldo es {} {why}; \
+                 ajuste el monto de la línea o quítela",
                 l.pos,
                 run.numero,
                 Clp::new(l.monto),
@@ -776,16 +776,33 @@ impl WriteTx {
                 Clp::new(saldo)
             )));
         }
-        if let Some(why) = chain_problem(self.conn(), &rut, tipo, folio).await? {
-            return Err(StoreError::Refused(format!(
-                "la línea {} de la nómina N° {} paga {}, pero {why}: no se sabe a quién se le debe; \
-                 revise las cesiones de la factura",
-                l.pos, run.numero, l.documento
-            )));
+        let last = last_cesion(self.conn(), &rut, tipo, folio).await?;
+        let total: i64 = sqlx::query_scalar("SELECT monto_total FROM invoices WHERE id = ?")
+            .bind(&l.invoice_id)
+            .fetch_one(&mut *self.conn())
+            .await?;
+        // a partial cesión: the cesionario is never paid more than was assigned to it
+        if let Some((cesionario, _, cedido)) = &last
+            && *cedido < total
+            && *cesionario == l.beneficiario_rut
+        {
+            let paid = run_paid_to(self.conn(), &l.invoice_id, cesionario, &run.id).await?;
+            let left = cedido.saturating_sub(paid).max(0);
+            if l.monto > left {
+                return Err(StoreError::Refused(format!(
+                    "la línea {} de la nómina N° {} pagaría {} al cesionario {cesionario} de {}, pero se le cedieron {} \
+                     y otras nóminas ya le pagan {}: a lo más {}; el resto lo decide una persona",
+                    l.pos,
+                    run.numero,
+                    Clp::new(l.monto),
+                    l.documento,
+                    Clp::new(*cedido),
+                    Clp::new(paid),
+                    Clp::new(left)
+                )));
+            }
         }
-        let owed = last_cesion(self.conn(), &rut, tipo, folio)
-            .await?
-            .map_or(rut, |(cesionario, _, _)| cesionario);
+        let owed = last.map_or(rut, |(cesionario, _, _)| cesionario);
         if owed != l.beneficiario_rut {
             return Err(StoreError::Refused(format!(
                 "la línea {} de la nómina N° {} paga {} a {}, pero hoy se le debe a {owed} \
