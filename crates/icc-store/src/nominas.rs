@@ -252,37 +252,27 @@ struct Candidate {
     fecha_importacion: Option<String>,
 }
 
-/// Who an invoice is owed to now: its last cesionario (name and amount assigned) when it
-/// was assigned, else `None` (its issuer).
-async fn last_cesion(
-    conn: &mut sqlx::SqliteConnection,
-    rut_emisor: &str,
-    tipo_dte: i64,
-    folio: i64,
-) -> Result<Option<(String, String, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT cesionario_rut, cesionario_nombre, monto_cedido FROM cesiones \
-         WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ? ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(rut_emisor)
-    .bind(tipo_dte)
-    .bind(folio)
-    .fetch_optional(&mut *conn)
-    .await?)
+/// An invoice's chain of cesiones as runs need it.
+struct Chain {
+    /// Who it is owed to now: the cesionario of the highest sequence (RUT, name, amount
+    /// assigned); `None`: its issuer.
+    last: Option<(String, String, i64)>,
+    /// Why the chain cannot say who is owed, if it cannot: sequences 1, 2, … without a gap,
+    /// the first ceded by the issuer, each next one by the previous cesionario. A chain
+    /// entered out of order (a cesión typed by hand with the wrong sequence, a file of
+    /// another period) would otherwise make an earlier cesionario look like the last.
+    problem: Option<String>,
 }
 
-/// Why an invoice's chain of cesiones cannot say who is owed, if it cannot: sequences
-/// 1, 2, … without a gap, the first ceded by the issuer, each next one by the previous
-/// cesionario. A chain entered out of order (a cesión typed by hand with the wrong sequence,
-/// a file of another period) would otherwise make an earlier cesionario look like the last.
-async fn chain_problem(
+/// Reads an invoice's chain of cesiones (see [`Chain`]).
+async fn cesion_chain(
     conn: &mut sqlx::SqliteConnection,
     rut_emisor: &str,
     tipo_dte: i64,
     folio: i64,
-) -> Result<Option<String>> {
-    let chain: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT seq, cedente_rut, cesionario_rut FROM cesiones \
+) -> Result<Chain> {
+    let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+        "SELECT seq, cedente_rut, cesionario_rut, cesionario_nombre, monto_cedido FROM cesiones \
          WHERE rut_emisor = ? AND tipo_dte = ? AND folio = ? ORDER BY seq",
     )
     .bind(rut_emisor)
@@ -290,22 +280,29 @@ async fn chain_problem(
     .bind(folio)
     .fetch_all(&mut *conn)
     .await?;
-    let mut owner = rut_emisor.to_owned();
-    for (i, (seq, cedente, cesionario)) in chain.into_iter().enumerate() {
-        if seq != i as i64 + 1 {
-            return Ok(Some(format!(
+    let mut problem = None;
+    let mut owner = rut_emisor;
+    for (i, (seq, cedente, cesionario, _, _)) in rows.iter().enumerate() {
+        if *seq != i as i64 + 1 {
+            problem = Some(format!(
                 "a la cadena de cesiones le falta la secuencia {} (sigue la {seq})",
                 i + 1
-            )));
+            ));
+            break;
         }
         if cedente != owner {
-            return Ok(Some(format!(
+            problem = Some(format!(
                 "la cesión {seq} la cede {cedente}, pero la factura era de {owner}"
-            )));
+            ));
+            break;
         }
         owner = cesionario;
     }
-    Ok(None)
+    let last = rows
+        .into_iter()
+        .next_back()
+        .map(|(_, _, rut, nombre, cedido)| (rut, nombre, cedido));
+    Ok(Chain { last, problem })
 }
 
 /// What runs other than `except` that are approved or sent (their money leaves, their
@@ -515,13 +512,14 @@ impl WriteTx {
                 c.fecha_importacion.as_deref().and_then(|d| d.parse().ok()),
                 c.fecha_emision.parse().unwrap_or(corte),
             );
-            let chain = last_cesion(self.conn(), &c.rut_emisor, c.tipo_dte, c.folio).await?;
+            let Chain {
+                last: chain,
+                problem,
+            } = cesion_chain(self.conn(), &c.rut_emisor, c.tipo_dte, c.folio).await?;
             let mut notes: Vec<String> = Vec::new();
             let mut vence = due.date;
             let mut incluida = true;
-            if let Some(why) =
-                chain_problem(self.conn(), &c.rut_emisor, c.tipo_dte, c.folio).await?
-            {
+            if let Some(why) = problem {
                 incluida = false;
                 notes.push(format!(
                     "{why}: revise las cesiones de la factura antes de pagarla"
@@ -738,12 +736,13 @@ impl WriteTx {
     /// issuer) when it was assigned after the draft was made. The draft stays as it is; the
     /// message says which line and what to do.
     async fn check_line_now(&mut self, run: &RunRow, l: &RunLine) -> Result<()> {
-        let inv: Option<(String, i64, i64)> =
-            sqlx::query_as("SELECT rut_emisor, tipo_dte, folio FROM invoices WHERE id = ?")
-                .bind(&l.invoice_id)
-                .fetch_optional(&mut *self.conn())
-                .await?;
-        let Some((rut, tipo, folio)) = inv else {
+        let inv: Option<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT rut_emisor, tipo_dte, folio, monto_total FROM invoices WHERE id = ?",
+        )
+        .bind(&l.invoice_id)
+        .fetch_optional(&mut *self.conn())
+        .await?;
+        let Some((rut, tipo, folio, total)) = inv else {
             return Err(StoreError::Refused(format!(
                 "la línea {} de la nómina N° {} paga {}, que ya no está en el registro: quítela de la nómina",
                 l.pos, run.numero, l.documento
@@ -776,11 +775,7 @@ impl WriteTx {
                 Clp::new(saldo)
             )));
         }
-        let last = last_cesion(self.conn(), &rut, tipo, folio).await?;
-        let total: i64 = sqlx::query_scalar("SELECT monto_total FROM invoices WHERE id = ?")
-            .bind(&l.invoice_id)
-            .fetch_one(&mut *self.conn())
-            .await?;
+        let last = cesion_chain(self.conn(), &rut, tipo, folio).await?.last;
         // a partial cesión: the cesionario is never paid more than was assigned to it
         if let Some((cesionario, _, cedido)) = &last
             && *cedido < total
