@@ -171,18 +171,21 @@ impl App {
             ..AccountImportReport::default()
         };
         let mut tx = self.store.write(&s.username).await?;
+        let row_issue = |a: &icc_io::bank::SheetAccount, column: &str, value: &str, e: String| {
+            icc_io::RowIssue {
+                file: name.clone(),
+                sheet: None,
+                row: Some(a.row),
+                column: Some(column.into()),
+                value: Some(value.to_owned()),
+                message: e,
+            }
+        };
         for a in rows {
             let banco = match bank_code_in(&banks, &a.banco) {
                 Ok(b) => b,
                 Err(e) => {
-                    errores.push(icc_io::RowIssue {
-                        file: name.clone(),
-                        sheet: None,
-                        row: Some(a.row),
-                        column: Some("Banco destino".into()),
-                        value: Some(a.banco.clone()),
-                        message: e.to_string(),
-                    });
+                    errores.push(row_issue(&a, "Banco destino", &a.banco, e.to_string()));
                     continue;
                 }
             };
@@ -192,14 +195,12 @@ impl App {
                     match icc_core::pagos::cuenta_rut_number(&a.numero, &a.rut) {
                         Ok(n) => n,
                         Err(e) => {
-                            errores.push(icc_io::RowIssue {
-                                file: name.clone(),
-                                sheet: None,
-                                row: Some(a.row),
-                                column: Some("Número de cuenta destino".into()),
-                                value: Some(a.numero.clone()),
-                                message: e.to_string(),
-                            });
+                            errores.push(row_issue(
+                                &a,
+                                "Número de cuenta destino",
+                                &a.numero,
+                                e.to_string(),
+                            ));
                             continue;
                         }
                     }
