@@ -534,7 +534,13 @@ async function paymentRun() {
   assert.ok(fs.statSync(report).size > 1000, "the run's report was written");
   await click("#nav-facturas");
   await type("#f-q", "moldajes");
-  await driver.wait(async () => (await rows()).length >= 1, TIMEOUT);
+  // the search redraws the list: click only once it shows the one match, or the click
+  // lands on a row of the unfiltered list that the redraw removes
+  await driver.wait(
+    async () => (await rows()).length === 1 && /Moldajes/.test(await listText()),
+    TIMEOUT,
+    "the list filtered to Moldajes",
+  );
   await clickRow(0, null, true);
   await waitText("#detail-estado", /^Pagada$/);
   assert.match(await textOf("#detail-payments-list"), /Nómina N° 1/);
