@@ -33,6 +33,10 @@ pub enum StoreError {
     /// Any other database error.
     #[error("error de la base de datos: {0}")]
     Db(#[from] sqlx::Error),
+    /// A database error in a bulk write through a prepared-statement loop
+    /// (`crate::raw`): SQLite's own message.
+    #[error("error de la base de datos: {0}")]
+    Raw(String),
     /// A domain rule refused the change.
     #[error("{0}")]
     Core(#[from] CoreError),

@@ -23,6 +23,7 @@ pub mod legacy;
 pub mod nominas;
 mod obras;
 pub mod pagos;
+mod raw;
 mod record_sync;
 mod search;
 pub mod sync;

@@ -591,23 +591,29 @@ impl WriteTx {
             .iter()
             .map(|i| (ops[*i].op.entity_id.as_str(), ops[*i].op.hlc.to_string()))
             .collect();
-        sqlx::query(
-            "INSERT INTO sync_docs (entity, entity_id, hlc) \
-             SELECT 'invoice', value ->> 0, value ->> 1 FROM json_each(?) WHERE true \
-             ON CONFLICT DO UPDATE SET hlc = excluded.hlc WHERE excluded.hlc > sync_docs.hlc",
-        )
-        .bind(serde_json::to_string(&versions).unwrap_or_default())
-        .execute(&mut *self.conn())
+        // their versions, and which of them have edits held for them (those, and the page's
+        // older documents of the same invoices, then apply as usual: the older ones are
+        // skipped)
+        let held = crate::raw::with_raw(self.conn(), |c| {
+            let mut version = c.prepare(
+                "INSERT INTO sync_docs (entity, entity_id, hlc) VALUES ('invoice', ?1, ?2) \
+                 ON CONFLICT DO UPDATE SET hlc = excluded.hlc WHERE excluded.hlc > sync_docs.hlc",
+            )?;
+            let mut any_held =
+                c.prepare("SELECT EXISTS (SELECT 1 FROM sync_held WHERE entity_id = ?1)")?;
+            let any_held_at_all: bool =
+                c.query_row("SELECT EXISTS (SELECT 1 FROM sync_held)", [], |r| r.get(0))?;
+            let mut held = Vec::new();
+            for (id, hlc) in &versions {
+                version.execute(rusqlite::params![id, hlc])?;
+                if any_held_at_all && any_held.query_row([id], |r| r.get::<_, bool>(0))? {
+                    held.push((*id).to_owned());
+                }
+            }
+            Ok(held)
+        })
         .await?;
         out.applied += positions.len() as u64;
-        // edits held for them, and the page's older documents of the same invoices, apply
-        // as usual (the older ones are then skipped)
-        let held: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT entity_id FROM sync_held WHERE entity_id IN (SELECT value ->> 0 FROM json_each(?))",
-        )
-        .bind(serde_json::to_string(&versions).unwrap_or_default())
-        .fetch_all(&mut *self.conn())
-        .await?;
         for id in held {
             self.apply_held(&id, out).await?;
         }

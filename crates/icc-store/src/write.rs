@@ -9,8 +9,7 @@ use crate::error::{Result, StoreError, is_unique_violation};
 use crate::now_utc;
 use crate::users::NewUser;
 
-/// Invoices per multi-row INSERT. SQLite allows 32 766 bound values per statement; an
-/// invoice row binds 29.
+/// Invoices inserted between progress reports (and cancellation checks).
 const INVOICE_BATCH: usize = 1000;
 /// Audit rows per multi-row INSERT (8 values each).
 const AUDIT_BATCH: usize = 2000;
@@ -436,8 +435,9 @@ impl WriteTx {
             .collect())
     }
 
-    /// Inserts the invoices that are not stored yet (by natural key), batching many rows per
-    /// statement, with their taxes, references, suppliers and one audit row each.
+    /// Inserts the invoices that are not stored yet (by natural key) through prepared
+    /// statements ([`crate::raw`]), with their taxes, references and suppliers, and one
+    /// audit row for the batch.
     /// `progress` is called with the number of invoices processed so far and returns `false`
     /// to cancel, which makes this return [`StoreError::Cancelled`] (drop the transaction to
     /// roll back).
@@ -464,29 +464,9 @@ impl WriteTx {
         // (fecha_emision, seq) of every new row, for the full-text index in list order
         let mut positions: Vec<(chrono::NaiveDate, i64)> = Vec::new();
         for chunk in invoices.chunks(INVOICE_BATCH) {
-            // suppliers first (the invoice row references them); last name seen wins
-            let mut suppliers: HashMap<String, &str> = HashMap::new();
-            for (inv, _) in chunk {
-                suppliers.insert(inv.key.rut_emisor.to_string(), &inv.razon_social);
-            }
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO suppliers (rut, razon_social, created_at, updated_at) ",
-            );
-            qb.push_values(suppliers.iter(), |mut b, (rut, name)| {
-                b.push_bind(rut.clone())
-                    .push_bind(name.to_string())
-                    .push_bind(self.now.clone())
-                    .push_bind(self.now.clone());
-            });
-            qb.push(
-                " ON CONFLICT (rut) DO UPDATE SET razon_social = excluded.razon_social, updated_at = excluded.updated_at \
-                 WHERE suppliers.razon_social <> excluded.razon_social",
-            );
-            qb.build().execute(&mut *self.tx).await?;
-
-            let mut obra_of = Vec::with_capacity(chunk.len());
-            for (inv, _) in chunk {
-                obra_of.push(match &inv.obra {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (inv, raw) in chunk {
+                let obra_id = match &inv.obra {
                     None => None,
                     Some(code) => Some(*obras.get(&code.to_uppercase()).ok_or_else(|| {
                         StoreError::NotFound {
@@ -494,91 +474,32 @@ impl WriteTx {
                             key: code.clone(),
                         }
                     })?),
+                };
+                rows.push(NewRow {
+                    inv,
+                    raw: raw.as_deref(),
+                    id: inv.id().to_string(),
+                    obra_id,
+                    importacion: self.import_date(inv),
                 });
             }
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO invoices (id, rut_emisor, tipo_dte, folio, razon_social, fecha_emision, fecha_recepcion_sii, \
-                 fecha_vencimiento, vence, plazo_reclamo, monto_neto, monto_exento, monto_iva, monto_otros, monto_total, \
-                 obra_id, centro_costo, cuenta, orden_compra, glosa, estado, motivo_rechazo, source, external_id, raw, \
-                 created_at, created_by, updated_at, updated_by, fecha_importacion) ",
-            );
-            qb.push_values(
-                chunk.iter().zip(&obra_of),
-                |mut b, ((inv, raw), obra_id)| {
-                    let k = &inv.key;
-                    let importacion = self.import_date(inv);
-                    b.push_bind(inv.id().to_string())
-                        .push_bind(k.rut_emisor.to_string())
-                        .push_bind(i64::from(k.tipo_dte.code()))
-                        .push_bind(k.folio.get() as i64)
-                        .push_bind(inv.razon_social.clone())
-                        .push_bind(inv.fecha_emision.to_string())
-                        .push_bind(
-                            inv.fecha_recepcion_sii
-                                .map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string()),
-                        )
-                        .push_bind(inv.fecha_vencimiento.map(|d| d.to_string()))
-                        .push_bind(
-                            due_date(
-                                inv.fecha_vencimiento,
-                                inv.fecha_recepcion_sii,
-                                importacion,
-                                inv.fecha_emision,
-                            )
-                            .to_string(),
-                        )
-                        .push_bind(
-                            claim_deadline(k.tipo_dte, inv.fecha_recepcion_sii)
-                                .map(|d| d.to_string()),
-                        )
-                        .push_bind(inv.monto_neto.pesos())
-                        .push_bind(inv.monto_exento.pesos())
-                        .push_bind(inv.monto_iva.pesos())
-                        .push_bind(inv.otros_total().pesos())
-                        .push_bind(inv.monto_total.pesos())
-                        .push_bind(*obra_id)
-                        .push_bind(inv.centro_costo.clone())
-                        .push_bind(inv.cuenta.clone())
-                        .push_bind(inv.orden_compra.clone())
-                        .push_bind(inv.glosa.clone())
-                        .push_bind(inv.estado.as_str())
-                        .push_bind(inv.motivo_rechazo.clone())
-                        .push_bind(inv.source.as_str())
-                        .push_bind(inv.external_id.clone())
-                        .push_bind(raw.clone())
-                        .push_bind(self.now.clone())
-                        .push_bind(self.actor.clone())
-                        .push_bind(self.now.clone())
-                        .push_bind(self.actor.clone())
-                        .push_bind(importacion.map(|d| d.to_string()));
-                },
-            );
-            qb.push(" ON CONFLICT (rut_emisor, tipo_dte, folio) DO NOTHING RETURNING seq, id");
-            let rows: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *self.tx).await?;
-            for (seq, _) in &rows {
-                seq_range = Some(seq_range.map_or((*seq, *seq), |(lo, hi): (i64, i64)| {
-                    (lo.min(*seq), hi.max(*seq))
+            let (now, actor) = (self.now.as_str(), self.actor.as_str());
+            let seqs =
+                crate::raw::with_raw(&mut self.tx, |c| insert_rows(c, &rows, now, actor)).await?;
+            let mut fresh: Vec<&Invoice> = Vec::with_capacity(rows.len());
+            for (row, seq) in rows.iter().zip(seqs) {
+                let Some(seq) = seq else { continue };
+                seq_range = Some(seq_range.map_or((seq, seq), |(lo, hi): (i64, i64)| {
+                    (lo.min(seq), hi.max(seq))
                 }));
+                positions.push((row.inv.fecha_emision, seq));
+                fresh.push(row.inv);
             }
-            let new: HashMap<&str, i64> =
-                rows.iter().map(|(seq, id)| (id.as_str(), *seq)).collect();
-            let chunk_ids: Vec<String> = chunk.iter().map(|(i, _)| i.id().to_string()).collect();
-            let fresh: Vec<&Invoice> = chunk
-                .iter()
-                .map(|(i, _)| i)
-                .zip(&chunk_ids)
-                .filter_map(|(i, id)| {
-                    let seq = new.get(id.as_str())?;
-                    positions.push((i.fecha_emision, *seq));
-                    Some(i)
-                })
-                .collect();
             report.duplicates += chunk.len() - fresh.len();
             // vocabulary and day bounds, written at commit; tokenizing in Rust where that is
             // exact saves SQLite tokenizing every row twice (0.14 s per 100k)
             for inv in &fresh {
-                let importacion = self.import_date(inv);
-                self.new_days.add(inv, importacion);
+                self.new_days.add(inv, self.import_date(inv));
                 let rut = inv.key.rut_emisor.to_string();
                 for text in [
                     Some(inv.razon_social.as_str()),
@@ -593,7 +514,6 @@ impl WriteTx {
                     }
                 }
             }
-            self.insert_children(&fresh).await?;
             self.queue_docs(&fresh).await?;
             report.inserted.extend(fresh.iter().map(|i| i.id()));
             if self.audit.len() >= AUDIT_BATCH {
@@ -635,56 +555,6 @@ impl WriteTx {
             );
         }
         Ok(report)
-    }
-
-    async fn insert_children(&mut self, invoices: &[&Invoice]) -> Result<()> {
-        let taxes: Vec<(String, usize, &icc_core::OtroImpuesto)> = invoices
-            .iter()
-            .flat_map(|inv| {
-                inv.otros_impuestos
-                    .iter()
-                    .enumerate()
-                    .map(move |(p, t)| (inv.id().to_string(), p, t))
-            })
-            .collect();
-        for chunk in taxes.chunks(AUDIT_BATCH) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO invoice_taxes (invoice_id, pos, codigo, tasa, valor) ",
-            );
-            qb.push_values(chunk, |mut b, (id, pos, t)| {
-                b.push_bind(id.clone())
-                    .push_bind(*pos as i64)
-                    .push_bind(i64::from(t.codigo))
-                    .push_bind(t.tasa)
-                    .push_bind(t.valor.pesos());
-            });
-            qb.build().execute(&mut *self.tx).await?;
-        }
-        let refs: Vec<(String, usize, &icc_core::Referencia)> = invoices
-            .iter()
-            .flat_map(|inv| {
-                inv.referencias
-                    .iter()
-                    .enumerate()
-                    .map(move |(p, r)| (inv.id().to_string(), p, r))
-            })
-            .collect();
-        for chunk in refs.chunks(AUDIT_BATCH) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO invoice_references (invoice_id, pos, tipo, folio, fecha, codigo, razon) ",
-            );
-            qb.push_values(chunk, |mut b, (id, pos, r)| {
-                b.push_bind(id.clone())
-                    .push_bind(*pos as i64)
-                    .push_bind(r.tipo.clone())
-                    .push_bind(r.folio.clone())
-                    .push_bind(r.fecha.map(|d| d.to_string()))
-                    .push_bind(r.codigo.map(i64::from))
-                    .push_bind(r.razon.clone());
-            });
-            qb.build().execute(&mut *self.tx).await?;
-        }
-        Ok(())
     }
 
     /// Changes assignment fields of an invoice, one audit row per field that really changed.
@@ -1339,4 +1209,144 @@ fn eq_ci(a: Option<&str>, b: Option<&str>) -> bool {
         (None, None) => true,
         _ => false,
     }
+}
+
+/// An invoice about to be inserted, with what the insert derives from the store.
+struct NewRow<'a> {
+    inv: &'a Invoice,
+    raw: Option<&'a str>,
+    id: String,
+    obra_id: Option<i64>,
+    importacion: Option<chrono::NaiveDate>,
+}
+
+/// Inserts `rows` with their suppliers, tax lines and references through prepared
+/// statements (see [`crate::raw`]). Returns each row's `seq`, `None` where an invoice with
+/// the same natural key was already stored (that row and its children are left as they
+/// are).
+fn insert_rows(
+    c: &rusqlite::Connection,
+    rows: &[NewRow<'_>],
+    now: &str,
+    actor: &str,
+) -> rusqlite::Result<Vec<Option<i64>>> {
+    use crate::raw::insert_many;
+    // suppliers first (the invoice row references them); the last name seen wins
+    let mut suppliers: HashMap<String, &str> = HashMap::new();
+    for r in rows {
+        suppliers.insert(r.inv.key.rut_emisor.to_string(), &r.inv.razon_social);
+    }
+    let suppliers: Vec<(String, &str)> = suppliers.into_iter().collect();
+    insert_many(
+        c,
+        "INSERT INTO suppliers (rut, razon_social, created_at, updated_at)",
+        4,
+        "ON CONFLICT (rut) DO UPDATE SET razon_social = excluded.razon_social, updated_at = excluded.updated_at \
+         WHERE suppliers.razon_social <> excluded.razon_social",
+        suppliers.len(),
+        |b, i| {
+            let (rut, name) = &suppliers[i];
+            b.bind(rut)?.bind(name)?.bind(now)?.bind(now)?;
+            Ok(())
+        },
+        |_| Ok(()),
+    )?;
+    let mut seq_of: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    insert_many(
+        c,
+        "INSERT INTO invoices (id, rut_emisor, tipo_dte, folio, razon_social, fecha_emision, fecha_recepcion_sii, \
+         fecha_vencimiento, vence, plazo_reclamo, monto_neto, monto_exento, monto_iva, monto_otros, monto_total, \
+         obra_id, centro_costo, cuenta, orden_compra, glosa, estado, motivo_rechazo, source, external_id, raw, \
+         created_at, created_by, updated_at, updated_by, fecha_importacion)",
+        30,
+        "ON CONFLICT (rut_emisor, tipo_dte, folio) DO NOTHING RETURNING id, seq",
+        rows.len(),
+        |b, i| {
+            let r = &rows[i];
+            let inv = r.inv;
+            let k = &inv.key;
+            let vence = due_date(
+                inv.fecha_vencimiento,
+                inv.fecha_recepcion_sii,
+                r.importacion,
+                inv.fecha_emision,
+            );
+            b.bind(&r.id)?
+                .bind(k.rut_emisor.to_string())?
+                .bind(i64::from(k.tipo_dte.code()))?
+                .bind(k.folio.get() as i64)?
+                .bind(&inv.razon_social)?
+                .bind(inv.fecha_emision.to_string())?
+                .bind(
+                    inv.fecha_recepcion_sii
+                        .map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                )?
+                .bind(inv.fecha_vencimiento.map(|d| d.to_string()))?
+                .bind(vence.to_string())?
+                .bind(claim_deadline(k.tipo_dte, inv.fecha_recepcion_sii).map(|d| d.to_string()))?
+                .bind(inv.monto_neto.pesos())?
+                .bind(inv.monto_exento.pesos())?
+                .bind(inv.monto_iva.pesos())?
+                .bind(inv.otros_total().pesos())?
+                .bind(inv.monto_total.pesos())?
+                .bind(r.obra_id)?
+                .bind(&inv.centro_costo)?
+                .bind(&inv.cuenta)?
+                .bind(&inv.orden_compra)?
+                .bind(&inv.glosa)?
+                .bind(inv.estado.as_str())?
+                .bind(&inv.motivo_rechazo)?
+                .bind(inv.source.as_str())?
+                .bind(&inv.external_id)?
+                .bind(r.raw)?
+                .bind(now)?
+                .bind(actor)?
+                .bind(now)?
+                .bind(actor)?
+                .bind(r.importacion.map(|d| d.to_string()))?;
+            Ok(())
+        },
+        |row| {
+            seq_of.insert(row.get(0)?, row.get(1)?);
+            Ok(())
+        },
+    )?;
+    let mut tax = c.prepare(
+        "INSERT INTO invoice_taxes (invoice_id, pos, codigo, tasa, valor) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut reference = c.prepare(
+        "INSERT INTO invoice_references (invoice_id, pos, tipo, folio, fecha, codigo, razon) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut seqs = Vec::with_capacity(rows.len());
+    for r in rows {
+        // a key twice in `rows`: the first was stored, the second is a duplicate
+        let seq = seq_of.remove(&r.id);
+        seqs.push(seq);
+        if seq.is_none() {
+            continue;
+        }
+        let inv = r.inv;
+        for (pos, t) in inv.otros_impuestos.iter().enumerate() {
+            tax.execute(rusqlite::params![
+                r.id,
+                pos as i64,
+                i64::from(t.codigo),
+                t.tasa,
+                t.valor.pesos()
+            ])?;
+        }
+        for (pos, x) in inv.referencias.iter().enumerate() {
+            reference.execute(rusqlite::params![
+                r.id,
+                pos as i64,
+                x.tipo,
+                x.folio,
+                x.fecha.map(|d| d.to_string()),
+                x.codigo.map(i64::from),
+                x.razon
+            ])?;
+        }
+    }
+    Ok(seqs)
 }

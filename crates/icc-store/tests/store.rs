@@ -237,6 +237,35 @@ async fn inserts_record_who_and_when_and_skip_duplicates() {
 }
 
 #[tokio::test]
+async fn a_key_twice_in_one_batch_is_stored_once_with_its_lines_once() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    // invoice 3 has a reference, 5 a tax; each comes twice, the second a changed copy
+    let mut again3 = invoice(3);
+    again3.razon_social = "Otro nombre".into();
+    let r = insert(&s, vec![invoice(3), invoice(5), again3, invoice(5)]).await;
+    assert_eq!((r.inserted.len(), r.duplicates), (2, 2));
+    let count = |sql: &'static str| {
+        let pool = s.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM invoice_taxes").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM invoice_references").await, 1);
+    let id = s.invoice_id_by_key(&invoice(3).key).await.unwrap().unwrap();
+    let detail = s.invoice(id).await.unwrap().unwrap();
+    assert_eq!(
+        detail.row.razon_social,
+        invoice(3).razon_social,
+        "the first of the two is the one stored"
+    );
+}
+
+#[tokio::test]
 async fn a_transaction_dropped_or_cancelled_leaves_nothing_behind() {
     let (_d, s) = store().await;
     with_obras(&s).await;
