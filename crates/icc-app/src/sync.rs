@@ -382,9 +382,12 @@ impl App {
         let fetch = |cursor: i64, held: Option<String>| {
             let (client, access, device) = (client.clone(), access.clone(), device.clone());
             tokio::spawn(async move {
-                client
+                let page = client
                     .pull(&access, &device, cursor, PULL_PAGE, held.as_deref())
-                    .await
+                    .await?;
+                // decoded here, while the page before is written
+                let docs = icc_store::sync::decode_invoice_docs(&page.ops);
+                Ok::<_, AppError>((page, docs))
             })
         };
         let mut ahead = Some(fetch(cursor, held));
@@ -395,7 +398,7 @@ impl App {
         // BULK_RUN_OPS so a very large server is not one transaction.
         let mut bulk: Option<(icc_store::WriteTx, usize)> = None;
         while let Some(next) = ahead.take() {
-            let page = next.await.map_err(|e| {
+            let (page, docs) = next.await.map_err(|e| {
                 AppError::Remote(format!(
                     "la recepción desde el servidor se interrumpió ({e}); se reintentará en la próxima sincronización"
                 ))
@@ -425,8 +428,9 @@ impl App {
             };
             run += page.ops.len();
             let applied = tx
-                .apply_remote(
+                .apply_decoded(
                     &page.ops,
+                    docs,
                     &page.conflicts,
                     &page.removed,
                     page.scope.as_deref(),

@@ -407,9 +407,29 @@ impl WriteTx {
         scope: Option<&[String]>,
         cursor: i64,
     ) -> Result<Applied> {
+        let docs = decode_invoice_docs(ops);
+        self.apply_decoded(ops, docs, conflicts, removed, scope, cursor)
+            .await
+    }
+
+    /// [`WriteTx::apply_remote`] with the page's invoice documents already decoded by
+    /// [`decode_invoice_docs`] (which a caller can do on another thread while the previous
+    /// page is written).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn apply_decoded(
+        &mut self,
+        ops: &[ServerOp<RawJson>],
+        docs: Vec<Option<icc_core::Invoice>>,
+        conflicts: &[Conflict],
+        removed: &[Removal],
+        scope: Option<&[String]>,
+        cursor: i64,
+    ) -> Result<Applied> {
         self.sync.remote = true;
         let mut out = Applied::default();
-        let inserted = self.insert_new_docs(ops, &mut out).await?;
+        let inserted = self.insert_new_docs(ops, docs, &mut out).await?;
         for (i, sop) in ops.iter().enumerate() {
             let op = &sop.op;
             let record = icc_core::records::is_record(&op.entity) && op.field == DOC_FIELD;
@@ -531,20 +551,22 @@ impl WriteTx {
     async fn insert_new_docs(
         &mut self,
         ops: &[ServerOp<RawJson>],
+        docs: Vec<Option<icc_core::Invoice>>,
         out: &mut Applied,
     ) -> Result<std::collections::HashSet<usize>> {
         let mut newest: std::collections::HashMap<&str, (usize, icc_core::Invoice)> =
             std::collections::HashMap::new();
-        for (i, sop) in ops.iter().enumerate() {
-            let op = &sop.op;
-            if op.entity != icc_core::sync::INVOICE_ENTITY || op.field != DOC_FIELD {
+        // what did not decode goes through the per-op path, which counts it as invalid
+        for (i, inv) in docs.into_iter().enumerate() {
+            let (Some(inv), Some(sop)) = (inv, ops.get(i)) else {
                 continue;
-            }
-            let Ok(inv) = serde_json::from_str::<icc_core::Invoice>(op.value.get()) else {
-                continue; // the per-op path counts it as invalid
             };
-            if inv.id().to_string() != op.entity_id {
-                continue;
+            let op = &sop.op;
+            if op.entity != icc_core::sync::INVOICE_ENTITY
+                || op.field != DOC_FIELD
+                || inv.id().to_string() != op.entity_id
+            {
+                continue; // not this op's document: the per-op path decides
             }
             match newest.get(op.entity_id.as_str()) {
                 Some((j, _)) if ops[*j].op.hlc >= op.hlc => {}
@@ -1159,6 +1181,22 @@ struct FullRow {
 }
 
 /// A stored invoice as an [`icc_core::Invoice`] (for its creation op).
+/// The invoice documents of a pulled page, decoded: position `i` holds op `i`'s invoice
+/// when op `i` is an invoice document that reads, else `None`. Pure CPU work, apart from
+/// the store, so it can run ahead of [`WriteTx::apply_decoded`] (which checks each against
+/// its op).
+pub fn decode_invoice_docs(ops: &[ServerOp<RawJson>]) -> Vec<Option<icc_core::Invoice>> {
+    ops.iter()
+        .map(|sop| {
+            let op = &sop.op;
+            if op.entity != icc_core::sync::INVOICE_ENTITY || op.field != DOC_FIELD {
+                return None;
+            }
+            serde_json::from_str::<icc_core::Invoice>(op.value.get()).ok()
+        })
+        .collect()
+}
+
 async fn load_invoice(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<icc_core::Invoice> {
     let r: FullRow = sqlx::query_as(
         "SELECT i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.fecha_recepcion_sii, i.fecha_vencimiento, \
