@@ -216,3 +216,44 @@ async fn a_run_number_taken_elsewhere_moves_the_unsent_run_here_to_the_next() {
     .unwrap();
     assert_eq!(queued, 2, "the queued document goes with the new number");
 }
+
+#[tokio::test]
+async fn a_decoded_document_applies_only_to_the_op_it_was_read_from() {
+    let (_dir, store) = linked().await;
+    let (a, b) = (invoice(1), invoice(2));
+    let ops = [
+        sop(
+            1,
+            "invoice",
+            &a.id().to_string(),
+            serde_json::to_value(&a).unwrap(),
+        ),
+        sop(
+            2,
+            "invoice",
+            &b.id().to_string(),
+            serde_json::to_value(&b).unwrap(),
+        ),
+    ];
+    let decoded = icc_store::sync::decode_invoice_docs(&ops);
+    assert_eq!(decoded, [Some(a.clone()), Some(b.clone())]);
+    // a caller that passes them misaligned (b's document for a's op, none for b's) gets
+    // b's document refused for a's op: both go through the per-op path, which reads each
+    // op's own value
+    let mut tx = store.write("ana").await.unwrap();
+    let out = tx
+        .apply_decoded(&ops, vec![Some(b.clone()), None], &[], &[], None, 2)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((out.applied, out.invalid), (2, 0), "{out:?}");
+    for inv in [&a, &b] {
+        let folio: i64 = sqlx::query_scalar("SELECT folio FROM invoices WHERE id = ?")
+            .bind(inv.id().to_string())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(folio, inv.key.folio.get() as i64);
+    }
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM sync_docs").await, 2);
+}
