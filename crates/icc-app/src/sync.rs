@@ -385,9 +385,18 @@ impl App {
                 let page = client
                     .pull(&access, &device, cursor, PULL_PAGE, held.as_deref())
                     .await?;
-                // decoded here, while the page before is written
-                let docs = icc_store::sync::decode_invoice_docs(&page.ops);
-                Ok::<_, AppError>((page, docs))
+                // decoded here, while the page before is written (CPU work: off the
+                // runtime's threads)
+                tokio::task::spawn_blocking(move || {
+                    let docs = icc_store::sync::decode_invoice_docs(&page.ops);
+                    (page, docs)
+                })
+                .await
+                .map_err(|e| {
+                    AppError::Remote(format!(
+                        "no se pudo leer una página recibida del servidor ({e}); se reintentará en la próxima sincronización"
+                    ))
+                })
             })
         };
         let mut ahead = Some(fetch(cursor, held));

@@ -28,10 +28,11 @@ pub(crate) async fn with_raw<R>(
     let handle = locked.as_raw_handle();
     // SAFETY: `handle` is the live connection sqlx opened; `locked` keeps sqlx's worker off
     // it (the worker waits on the same lock) until it is dropped, which happens after
-    // `raw`, so nothing else touches the handle while rusqlite uses it. A connection made
-    // by `from_handle` never closes the handle, and dropping it finalizes the statements
-    // it prepared, so the handle goes back to sqlx as it came, with no statement left
-    // running.
+    // `raw` (also when `f` panics: locals drop in reverse order), and there is no await in
+    // between, so nothing else touches the handle while rusqlite uses it. A connection made
+    // by `from_handle` is not owned: dropping it never closes the handle. Statements `f`
+    // prepares borrow `raw`, so the borrow checker has them finalized (dropped) before
+    // `raw` is, and `R` cannot hold one.
     #[allow(unsafe_code)]
     let raw = unsafe { rusqlite::Connection::from_handle(handle.as_ptr()) }.map_err(raw_err)?;
     let out = f(&raw).map_err(raw_err);
@@ -40,7 +41,9 @@ pub(crate) async fn with_raw<R>(
     out
 }
 
-/// A rusqlite error as the store's: SQLite's message, as sqlx would have reported it.
+/// A rusqlite error as the store's: SQLite's message, as sqlx would have reported it (its
+/// code is not kept: nothing written through here is expected to conflict, so no caller
+/// needs to tell a unique violation or a busy database apart).
 fn raw_err(e: rusqlite::Error) -> StoreError {
     StoreError::Raw(e.to_string())
 }
@@ -104,6 +107,10 @@ pub(crate) fn insert_many(
         let mut b = Binder { stmt, next: 0 };
         for i in start..start + rows {
             bind(&mut b, i)?;
+        }
+        // a reused statement keeps the values bound last time: every one must be rebound
+        if b.next != rows * cols {
+            return Err(rusqlite::Error::InvalidParameterCount(b.next, rows * cols));
         }
         let mut out = stmt.raw_query();
         while let Some(row) = out.next()? {

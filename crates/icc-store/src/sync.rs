@@ -428,6 +428,12 @@ impl WriteTx {
         cursor: i64,
     ) -> Result<Applied> {
         self.sync.remote = true;
+        // decoded from another page, or not at all: decode this one
+        let docs = if docs.len() == ops.len() {
+            docs
+        } else {
+            decode_invoice_docs(ops)
+        };
         let mut out = Applied::default();
         let inserted = self.insert_new_docs(ops, docs, &mut out).await?;
         for (i, sop) in ops.iter().enumerate() {
@@ -1180,7 +1186,6 @@ struct FullRow {
     fecha_importacion: Option<String>,
 }
 
-/// A stored invoice as an [`icc_core::Invoice`] (for its creation op).
 /// The invoice documents of a pulled page, decoded: position `i` holds op `i`'s invoice
 /// when op `i` is an invoice document that reads, else `None`. Pure CPU work, apart from
 /// the store, so it can run ahead of [`WriteTx::apply_decoded`] (which checks each against
@@ -1197,6 +1202,7 @@ pub fn decode_invoice_docs(ops: &[ServerOp<RawJson>]) -> Vec<Option<icc_core::In
         .collect()
 }
 
+/// A stored invoice as an [`icc_core::Invoice`] (for its creation op).
 async fn load_invoice(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<icc_core::Invoice> {
     let r: FullRow = sqlx::query_as(
         "SELECT i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.fecha_recepcion_sii, i.fecha_vencimiento, \

@@ -436,7 +436,7 @@ impl WriteTx {
     }
 
     /// Inserts the invoices that are not stored yet (by natural key) through prepared
-    /// statements ([`crate::raw`]), with their taxes, references and suppliers, and one
+    /// statements on this transaction's connection (bypassing sqlx's binding), with their taxes, references and suppliers, and one
     /// audit row for the batch.
     /// `progress` is called with the number of invoices processed so far and returns `false`
     /// to cancel, which makes this return [`StoreError::Cancelled`] (drop the transaction to
@@ -1221,7 +1221,7 @@ struct NewRow<'a> {
 }
 
 /// Inserts `rows` with their suppliers, tax lines and references through prepared
-/// statements (see [`crate::raw`]). Returns each row's `seq`, `None` where an invoice with
+/// statements (see `crate::raw`). Returns each row's `seq`, `None` where an invoice with
 /// the same natural key was already stored (that row and its children are left as they
 /// are).
 fn insert_rows(
