@@ -60,6 +60,23 @@ fn init(dir: &Path) {
 }
 
 /// Adds a user (password `PW`) as the admin; `obras` comma-separated, or empty.
+/// The company's RUT (the payer of runs and cesiones), set by the administrator.
+fn set_company_rut(dir: &Path) {
+    ok_json(icc(
+        dir,
+        &[
+            "--user",
+            "admin",
+            "pagos",
+            "configurar",
+            "--rut-empresa",
+            "77.777.777-7",
+            "--json",
+        ],
+        None,
+    ));
+}
+
 fn add_user(dir: &Path, name: &str, role: &str, obras: &str) {
     ok_json(icc(
         dir,
@@ -3037,19 +3054,7 @@ fn cesiones_are_imported_from_the_sii_files_by_content_and_checked_against_the_c
         None,
     );
     assert!(!out.status.success(), "only administration sets it");
-    ok_json(icc(
-        d.path(),
-        &[
-            "--user",
-            "admin",
-            "pagos",
-            "configurar",
-            "--rut-empresa",
-            "77.777.777-7",
-            "--json",
-        ],
-        None,
-    ));
+    set_company_rut(d.path());
 
     let r = ok_json(icc(
         d.path(),
@@ -3322,19 +3327,7 @@ fn a_cesion_typed_by_hand_at_another_sequence_is_reported_when_the_file_disagree
     let d = tempfile::tempdir().unwrap();
     init(d.path());
     add_user(d.path(), "contadora", "contabilidad", "");
-    ok_json(icc(
-        d.path(),
-        &[
-            "--user",
-            "admin",
-            "pagos",
-            "configurar",
-            "--rut-empresa",
-            "77.777.777-7",
-            "--json",
-        ],
-        None,
-    ));
+    set_company_rut(d.path());
     // the last cesión of the chain, typed by hand with the default sequence 1
     ok_json(icc(
         d.path(),
