@@ -41,6 +41,13 @@ pub async fn init_admin(
     d.init_admin(&username, &password).await
 }
 
+/// The recovery key of the data folder, to print (administrators; `null` when the folder
+/// is not encrypted).
+#[tauri::command]
+pub fn recovery_key(d: State<'_, Desktop>) -> R<Option<String>> {
+    d.recovery_key()
+}
+
 /// Signs in.
 #[tauri::command]
 pub async fn login(d: State<'_, Desktop>, username: String, password: Secret) -> R<SessionInfo> {

@@ -355,6 +355,16 @@ impl Desktop {
         Ok(self.sign_in(s))
     }
 
+    /// The data folder's recovery key, to print (administrators); `None` when the folder is
+    /// not encrypted.
+    ///
+    /// # Errors
+    /// Not signed in, not an administrator.
+    pub fn recovery_key(&self) -> Result<Option<String>, UiError> {
+        let s = self.session()?;
+        Ok(self.app.recovery_key(&s)?)
+    }
+
     /// Signs in.
     ///
     /// # Errors

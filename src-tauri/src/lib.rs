@@ -76,6 +76,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::init_admin,
+            commands::recovery_key,
             commands::login,
             commands::lock,
             commands::unlock,

@@ -79,6 +79,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 export const api = {
   status: () => call<Status>("status"),
   initAdmin: (username: string, password: string) => call<SessionInfo>("init_admin", { username, password }),
+  recoveryKey: () => call<string | null>("recovery_key"),
   login: (username: string, password: string) => call<SessionInfo>("login", { username, password }),
   lock: () => call<void>("lock"),
   unlock: (password: string) => call<SessionInfo>("unlock", { password }),

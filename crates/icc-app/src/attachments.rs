@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::App;
 use crate::auth::{Permission, Session};
 use crate::error::{AppError, Result};
+use crate::sealed::FileKey;
 
 /// Folder of the data directory holding attachments, named by their SHA-256.
 pub const ATTACHMENTS_DIR: &str = "adjuntos";
@@ -34,15 +35,121 @@ fn kind_of(name: &str, bytes: &[u8]) -> Result<(&'static str, &'static str)> {
     }
 }
 
-/// Writes `bytes` as `dir/name` unless it exists, so a crash never leaves a half-written
-/// attachment under its final name.
-fn keep(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+/// Writes `bytes` as `dir/name` unless it exists, sealed with `key` when the folder is
+/// encrypted, so a crash never leaves a half-written attachment under its final name.
+fn keep(dir: &Path, name: &str, bytes: &[u8], key: Option<&FileKey>) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let dst = dir.join(name);
     if !dst.exists() {
-        write_atomically(&dst, bytes)?;
+        match key {
+            Some(key) => {
+                let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+                crate::sealed::seal(
+                    key,
+                    &mut &bytes[..],
+                    &mut std::io::BufWriter::new(tmp.as_file_mut()),
+                )
+                .map_err(std::io::Error::other)?;
+                tmp.as_file().sync_all()?;
+                tmp.persist(&dst).map_err(|e| e.error)?;
+            }
+            None => write_atomically(&dst, bytes)?,
+        }
     }
     Ok(dst)
+}
+
+/// Folder, outside the data folder, where opened attachments are decrypted for the OS
+/// viewer; only this user may read it, and files older than a day are removed.
+fn opened_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("icc-facturas-abiertos-{}", whoami_tag()));
+    std::fs::create_dir_all(&dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.filter_map(|e| e.ok()) {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
+            if old {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(dir)
+}
+
+/// Tells users of a shared temporary folder apart (their home folder's name).
+fn whoami_tag() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "usuario".into())
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+/// Decrypts the sealed attachment `src` into the viewer folder as `name`, checking that its
+/// content is the one its name (SHA-256) promises.
+fn open_sealed(src: &Path, key: &FileKey, sha: &str, name: &str) -> Result<PathBuf> {
+    let fail = |e: &dyn std::fmt::Display| {
+        AppError::Io(format!(
+            "no se pudo abrir el adjunto «{name}» ({}): {e}; restáurelo desde un respaldo",
+            src.display()
+        ))
+    };
+    let dir = opened_dir().map_err(|e| fail(&e))?;
+    let mut input = std::fs::File::open(src).map_err(|e| fail(&e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| fail(&e))?;
+    let got = {
+        let mut hasher = HashingWriter {
+            inner: std::io::BufWriter::new(tmp.as_file_mut()),
+            sha: Sha256::new(),
+        };
+        // `open` flushes its output at the end
+        crate::sealed::open(key, &mut input, &mut hasher).map_err(|e| fail(&e))?;
+        hex::encode(hasher.sha.finalize())
+    };
+    if got != sha {
+        return Err(fail(&"su contenido no corresponde al registrado"));
+    }
+    // a name of the user's file, but kept apart per content (two «factura.pdf» differ)
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let out = dir.join(format!("{}-{safe}", &sha[..12.min(sha.len())]));
+    tmp.persist(&out).map_err(|e| fail(&e.error))?;
+    Ok(out)
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    sha: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Writes `bytes` to `out` through a synced temporary file in the same folder and a rename,
@@ -92,7 +199,8 @@ impl App {
         let (ext, mime) = kind_of(&name, &bytes)?;
         let sha = hex::encode(Sha256::digest(&bytes));
         let dir = self.data_dir.join(ATTACHMENTS_DIR);
-        keep(&dir, &format!("{sha}.{ext}"), &bytes).map_err(|e| {
+        let key = self.key.as_ref().map(|k| k.file_key());
+        keep(&dir, &format!("{sha}.{ext}"), &bytes, key.as_ref()).map_err(|e| {
             AppError::Io(format!(
                 "no se pudo guardar el adjunto en {}: {e}; revise el espacio en disco",
                 dir.display()
@@ -128,14 +236,32 @@ impl App {
             .data_dir
             .join(ATTACHMENTS_DIR)
             .join(format!("{}.{ext}", a.sha256));
-        if !path.exists() {
+        let head = std::fs::File::open(&path).and_then(|mut f| {
+            let mut head = [0u8; 8];
+            let n = std::io::Read::read(&mut f, &mut head)?;
+            Ok(head[..n].to_vec())
+        });
+        let Ok(head) = head else {
             return Err(AppError::Io(format!(
                 "falta el archivo del adjunto «{}» ({}); restáurelo desde un respaldo",
                 a.file_name,
                 path.display()
             )));
+        };
+        if !crate::sealed::is_sealed(&head) {
+            // stored before the folder was encrypted and not yet sealed
+            return Ok(path);
         }
-        Ok(path)
+        let Some(key) = self.key.as_ref().map(|k| k.file_key()) else {
+            return Err(AppError::KeyMissing(format!(
+                "el adjunto «{}» está cifrado y esta base no tiene su clave; recupérela con `icc encryption recover`",
+                a.file_name
+            )));
+        };
+        let (src, sha, name) = (path, a.sha256.clone(), a.file_name.clone());
+        tokio::task::spawn_blocking(move || open_sealed(&src, &key, &sha, &name))
+            .await
+            .map_err(|e| AppError::Io(e.to_string()))?
     }
 
     /// An invoice's attachments.

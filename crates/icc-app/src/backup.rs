@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, NaiveDateTime, Utc};
+use icc_store::DbKey;
 use icc_store::backup::{Facts, inspect, supported_schema};
 use serde::{Deserialize, Serialize};
 
@@ -197,7 +198,7 @@ impl App {
         let result = async {
             let db = partial.join(DB_FILE);
             self.store.snapshot_to(&db).await?;
-            let expected = inspect(&db).await?;
+            let expected = inspect(&db, self.store.key()).await?;
             copy_missing(
                 &self.data_dir.join(ATTACHMENTS_DIR),
                 &partial.join(ATTACHMENTS_DIR),
@@ -279,7 +280,7 @@ impl App {
     /// Unknown backup, or one that is damaged (the message says what failed).
     pub async fn verify_backup(&self, _s: &Session, id: Option<&str>) -> Result<BackupInfo> {
         let b = self.find_backup(id).await?;
-        verified(&b).await?;
+        verified(&b, self.store.key()).await?;
         Ok(b)
     }
 
@@ -292,10 +293,11 @@ impl App {
     pub async fn restore_backup(&self, s: &Session, id: Option<&str>) -> Result<BackupInfo> {
         s.require(Permission::ManageUsers)?;
         let b = self.find_backup(id).await?;
-        verified(&b).await?;
+        let key = self.store.key().cloned();
+        verified(&b, key.as_ref()).await?;
         let dir = self.backup_dir().await?;
         self.store.close().await;
-        let safety = swap_in(&self.data_dir, &dir, &b).await?;
+        let safety = swap_in(&self.data_dir, &dir, &b, key.as_ref()).await?;
         tracing::warn!(backup = %b.id, safety = %safety.display(), user = %s.username, "database restored from backup");
         Ok(b)
     }
@@ -356,9 +358,9 @@ fn find(all: Vec<BackupInfo>, id: Option<&str>) -> Result<BackupInfo> {
 }
 
 /// `integrity_check`, the manifest's counts and a schema this build knows.
-async fn verified(b: &BackupInfo) -> Result<()> {
+async fn verified(b: &BackupInfo, key: Option<&DbKey>) -> Result<()> {
     let db = Path::new(&b.path).join(DB_FILE);
-    let found = inspect(&db).await?;
+    let found = inspect(&db, key).await?;
     if found != b.facts {
         return Err(AppError::Invalid(format!(
             "el respaldo {} no coincide con su manifiesto (esperado {:?}, encontrado {:?}); use otro respaldo",
@@ -381,7 +383,12 @@ async fn verified(b: &BackupInfo) -> Result<()> {
 /// backup folder, so even a damaged database is kept for inspection; the backup's copy
 /// replaces the database by a rename; attachments it has and the folder lacks are copied.
 /// Returns the safety folder.
-async fn swap_in(data_dir: &Path, backup_dir: &Path, b: &BackupInfo) -> Result<PathBuf> {
+async fn swap_in(
+    data_dir: &Path,
+    backup_dir: &Path,
+    b: &BackupInfo,
+    key: Option<&DbKey>,
+) -> Result<PathBuf> {
     let safety = backup_dir.join(format!(
         ".antes-de-restaurar-{}",
         Utc::now().format(ID_FORMAT)
@@ -401,7 +408,7 @@ async fn swap_in(data_dir: &Path, backup_dir: &Path, b: &BackupInfo) -> Result<P
         .map_err(|e| io("no se pudo copiar", &incoming, e))?;
     // a linked laptop restored to an older state gets a new device id and pulls everything
     // again at its next sync (the copy is changed before it replaces the live file)
-    if icc_store::backup::mark_restored(&incoming).await? {
+    if icc_store::backup::mark_restored(&incoming, key).await? {
         tracing::info!(
             "restored a linked database: new device id and a full pull at the next sync"
         );
@@ -436,14 +443,20 @@ pub async fn restore_without_live_db(
 ) -> Result<BackupInfo> {
     let password: Secret = password.into();
     let live = data_dir.join(DB_FILE);
-    let dir = match icc_store::backup::setting_in(&live, BACKUP_DIR_SETTING).await {
+    // the folder's key, when there is one: backups of an encrypted folder are encrypted
+    // with it (the live database itself may be what is broken)
+    let key = crate::encryption::key_for_encrypted(data_dir)
+        .await
+        .ok()
+        .map(|k| k.db_key());
+    let dir = match icc_store::backup::setting_in(&live, key.as_ref(), BACKUP_DIR_SETTING).await {
         Some(d) if !d.trim().is_empty() => PathBuf::from(d),
         _ => data_dir.join(BACKUPS_DIR),
     };
     let b = find(backups_in(&dir), id)?;
-    verified(&b).await?;
+    verified(&b, key.as_ref()).await?;
     let db = Path::new(&b.path).join(DB_FILE);
-    let account = icc_store::backup::account_in(&db, username).await?;
+    let account = icc_store::backup::account_in(&db, key.as_ref(), username).await?;
     let ok = match account {
         Some(a) if !a.legacy => {
             let hash = a.password_hash.clone();
@@ -462,7 +475,7 @@ pub async fn restore_without_live_db(
             b.id
         )));
     }
-    let safety = swap_in(data_dir, &dir, &b).await?;
+    let safety = swap_in(data_dir, &dir, &b, key.as_ref()).await?;
     tracing::warn!(backup = %b.id, safety = %safety.display(), user = %username, "database restored from backup without the live database");
     Ok(b)
 }

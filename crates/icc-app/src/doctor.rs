@@ -32,7 +32,7 @@ pub enum Level {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Check {
     /// Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`, `keyring`,
-    /// `iconstruye`, `sync`, `backup`).
+    /// `encryption`, `iconstruye`, `sync`, `backup`).
     pub id: &'static str,
     /// Spanish name.
     pub name: &'static str,
@@ -206,6 +206,21 @@ impl App {
             }),
         });
 
+        checks.push(Check {
+            id: "encryption",
+            name: "Cifrado de los datos",
+            ok: self.is_encrypted(),
+            level: Level::Ok,
+            detail: if self.is_encrypted() {
+                "base de datos, adjuntos y respaldos cifrados; la clave está en el llavero".into()
+            } else {
+                "la base de datos y los adjuntos NO están cifrados (no había llavero del sistema al crearlos)".into()
+            },
+            hint: (!self.is_encrypted()).then(|| {
+                "abra ICC Facturas con el llavero del sistema disponible (una sesión de escritorio) y se cifrarán solos; luego imprima la clave de recuperación con `icc encryption recovery-key`".into()
+            }),
+        });
+
         if keyring.is_ok() {
             let url = self
                 .iconstruye_settings()
@@ -290,7 +305,7 @@ impl App {
                 Level::Ok
             } else {
                 match c.id {
-                    "backup" => Level::Aviso,
+                    "backup" | "encryption" => Level::Aviso,
                     "keyring" if !needs_keyring => Level::Aviso,
                     "disk" if free.as_ref().is_ok_and(|b| *b >= CRITICAL_FREE_BYTES) => {
                         Level::Aviso
@@ -306,6 +321,12 @@ impl App {
                 );
             }
         }
+        DoctorReport::of(&dir, checks)
+    }
+}
+
+impl DoctorReport {
+    fn of(dir: &std::path::Path, checks: Vec<Check>) -> DoctorReport {
         let level = checks
             .iter()
             .map(|c| c.level)
@@ -321,5 +342,23 @@ impl App {
             data_dir: dir.display().to_string(),
             checks,
         }
+    }
+
+    /// The report for a data folder whose encrypted database cannot be opened (`why`, an
+    /// [`AppError::KeyMissing`]): one failed check that says how to recover.
+    pub fn locked(data_dir: &std::path::Path, why: &AppError) -> DoctorReport {
+        DoctorReport::of(
+            data_dir,
+            vec![Check {
+                id: "encryption",
+                name: "Cifrado de los datos",
+                ok: false,
+                level: Level::Falla,
+                detail: why.to_string(),
+                hint: Some(
+                    "escriba la clave de recuperación impresa al crear la base: `icc encryption recover` (por la entrada estándar); sin ella, restaure un respaldo de esta instalación".into(),
+                ),
+            }],
+        )
     }
 }

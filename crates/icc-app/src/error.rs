@@ -70,6 +70,10 @@ pub enum AppError {
     /// The database failed.
     #[error("{0}")]
     Store(StoreError),
+    /// The database is encrypted and its key is not in this keyring (or does not open it):
+    /// the message gives the recovery path.
+    #[error("{0}")]
+    KeyMissing(String),
 }
 
 impl AppError {
@@ -89,6 +93,7 @@ impl AppError {
             AppError::Io(_) => "io",
             AppError::Cancelled => "cancelled",
             AppError::Keyring(_) => "keyring",
+            AppError::KeyMissing(_) => "key_missing",
             AppError::Credentials(_) => "credentials",
             AppError::Remote(_) => "remote",
             AppError::Store(_) => "internal",

@@ -23,6 +23,7 @@ mod credentials;
 mod cuentas;
 mod dashboard;
 mod doctor;
+pub mod encryption;
 mod error;
 mod export;
 mod filter;
@@ -34,6 +35,7 @@ pub mod legacy_fixture;
 pub mod logging;
 mod nominas;
 mod pagos;
+mod sealed;
 mod seed;
 mod settings;
 mod sync;
@@ -86,6 +88,91 @@ pub use sync::{Keep, LinkReport, SyncReport, SyncStatus};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "icc.db";
+/// Lock file held while a data folder's database is being encrypted.
+const ENCRYPT_LOCK_FILE: &str = "cifrado.lock";
+
+/// Opens the database of `data_dir`: encrypted with the folder's key from the keyring, a new
+/// one created encrypted, a plain one encrypted in place first (attachments too). Plain only
+/// where no keyring answers.
+async fn open_store(data_dir: &Path) -> Result<(Store, Option<encryption::MasterKey>)> {
+    let db = data_dir.join(DB_FILE);
+    let kind = |db: &Path| {
+        icc_store::file_kind(db).map_err(|e| {
+            AppError::Io(format!(
+                "no se pudo leer {}: {e}; revise los permisos de la carpeta de datos",
+                db.display()
+            ))
+        })
+    };
+    if kind(&db)? != icc_store::FileKind::Encrypted {
+        // one process at a time decides and encrypts; the others wait and find it done
+        let lock_path = data_dir.join(ENCRYPT_LOCK_FILE);
+        let _lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            f.lock()?;
+            Ok(f)
+        })
+        .await
+        .map_err(|e| AppError::Io(e.to_string()))?
+        .map_err(|e| {
+            AppError::Io(format!(
+                "no se pudo bloquear {ENCRYPT_LOCK_FILE} en {}: {e}; revise los permisos de la carpeta",
+                data_dir.display()
+            ))
+        })?;
+        match kind(&db)? {
+            icc_store::FileKind::Encrypted => {}
+            icc_store::FileKind::Absent => {
+                return match encryption::key_for_plain(data_dir).await? {
+                    Some(key) => {
+                        let store = Store::open_encrypted(&db, key.db_key()).await?;
+                        Ok((store, Some(key)))
+                    }
+                    None => Ok((Store::open(&db).await?, None)),
+                };
+            }
+            icc_store::FileKind::Plain => {
+                let Some(key) = encryption::key_for_plain(data_dir).await? else {
+                    return Ok((Store::open(&db).await?, None));
+                };
+                // bring the schema up to date first: the copy is then made of a current file
+                Store::open(&db).await?.close().await;
+                if !icc_store::encrypt_in_place(&db, &key.db_key()).await? {
+                    // another process has it open: stay plain this time
+                    return Ok((Store::open(&db).await?, None));
+                }
+                tracing::info!(db = %db.display(), "database encrypted in place");
+                let sealed = encryption::seal_plain_files(
+                    &data_dir.join(attachments::ATTACHMENTS_DIR),
+                    &key.file_key(),
+                )?;
+                tracing::info!(sealed, "attachments encrypted in place");
+                let store = Store::open_encrypted(&db, key.db_key()).await?;
+                return Ok((store, Some(key)));
+            }
+        }
+    }
+    let key = encryption::key_for_encrypted(data_dir).await?;
+    match Store::open_encrypted(&db, key.db_key()).await {
+        Ok(store) => {
+            // attachments a restored backup of the plain days brought back
+            encryption::seal_plain_files(
+                &data_dir.join(attachments::ATTACHMENTS_DIR),
+                &key.file_key(),
+            )?;
+            Ok((store, Some(key)))
+        }
+        Err(e) if icc_store::key_opens(&db, &key.db_key()).await => Err(e.into()),
+        Err(_) => Err(AppError::KeyMissing(format!(
+            "la clave del llavero no abre la base de datos {} (es de otra instalación, o el archivo está dañado). Si tiene la clave de recuperación de esta base, restáurela con `icc encryption recover`; si no, restaure un respaldo con `icc backup restore`",
+            db.display()
+        ))),
+    }
+}
 
 /// The application: its data directory and the store in it.
 #[derive(Clone, Debug)]
@@ -97,6 +184,9 @@ pub struct App {
     sync_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The server's access token and when it stops being used, reused until then.
     access: std::sync::Arc<std::sync::Mutex<Option<(icc_core::Secret, std::time::Instant)>>>,
+    /// The data folder's key when its database is encrypted (`None`: a plain database,
+    /// created where no keyring answered).
+    key: Option<std::sync::Arc<encryption::MasterKey>>,
 }
 
 impl App {
@@ -119,12 +209,13 @@ impl App {
                 data_dir.display()
             ))
         })?;
-        let store = Store::open(&data_dir.join(DB_FILE)).await?;
+        let (store, key) = open_store(data_dir).await?;
         Ok(App {
             store,
             data_dir: data_dir.to_owned(),
             sync_gate: std::sync::Arc::default(),
             access: std::sync::Arc::default(),
+            key: key.map(std::sync::Arc::new),
         })
     }
 

@@ -679,7 +679,18 @@ async fn attachments_are_kept_once_checked_by_content_and_scoped() {
     );
     let stored = app.attachment_file(&admin, list[0].id).await.unwrap();
     assert_eq!(std::fs::read(&stored).unwrap(), b"%PDF-1.4\n%%EOF\n");
-    assert!(stored.starts_with(d.path().join(icc_app::ATTACHMENTS_DIR)));
+    if app.is_encrypted() {
+        // the stored file is sealed; what opens is a decrypted copy outside the data folder
+        assert!(!stored.starts_with(d.path()), "{}", stored.display());
+        let sealed: Vec<_> = std::fs::read_dir(d.path().join(icc_app::ATTACHMENTS_DIR))
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
+        assert_eq!(sealed.len(), 1);
+        assert!(!sealed[0].starts_with(b"%PDF"));
+    } else {
+        assert!(stored.starts_with(d.path().join(icc_app::ATTACHMENTS_DIR)));
+    }
     let v = app.show_invoice(&admin, &inv.id).await.unwrap();
     assert_eq!(v.adjuntos.len(), 1);
     assert!(
@@ -885,8 +896,8 @@ async fn a_backup_from_a_newer_version_is_refused_with_a_clear_message() {
     let dir = std::path::Path::new(&b.path);
     {
         use sqlx::Connection;
-        let url = format!("sqlite://{}", dir.join("icc.db").display());
-        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let opts = icc_store::connect_options(&dir.join("icc.db"), app.store().key()).unwrap();
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
         sqlx::query("UPDATE _sqlx_migrations SET version = 9999 WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
             .execute(&mut c)
             .await

@@ -115,6 +115,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CredentialsCommand,
     },
+    /// Cifrado de la base de datos, los adjuntos y los respaldos
+    Encryption {
+        #[command(subcommand)]
+        command: EncryptionCommand,
+    },
     /// Vincula este equipo al servidor central e inicia sesión (contraseña del servidor en
     /// ICC_SERVER_PASSWORD o por la entrada estándar)
     Login {
@@ -569,6 +574,17 @@ pub enum ConflictsCommand {
         #[arg(long, value_name = "mine|theirs")]
         keep: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EncryptionCommand {
+    /// Dice si la carpeta de datos está cifrada
+    Status,
+    /// Muestra la clave de recuperación para imprimirla (administradores, con --user)
+    RecoveryKey,
+    /// Vuelve a guardar la clave en el llavero a partir de la clave de recuperación
+    /// (leída de la entrada estándar), cuando el llavero se perdió
+    Recover,
 }
 
 #[derive(Debug, Subcommand)]

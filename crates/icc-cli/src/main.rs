@@ -22,8 +22,8 @@ use icc_core::{InvoiceStatus, Role};
 
 use args::{
     BackupCommand, CesionesCommand, Cli, Command, ConflictsCommand, CredentialsCommand,
-    CuentasCommand, DevCommand, FilterArgs, IconstruyeCommand, InvoicesCommand, ObrasCommand,
-    PagosCommand, SyncCommand, UsersCommand,
+    CuentasCommand, DevCommand, EncryptionCommand, FilterArgs, IconstruyeCommand, InvoicesCommand,
+    ObrasCommand, PagosCommand, SyncCommand, UsersCommand,
 };
 
 /// A failure with its exit code.
@@ -145,7 +145,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         let id = if *latest { None } else { id.as_deref() };
         return restore(&cli, &data_dir, id, json, &mut stdin).await;
     }
-    let app = App::open(&data_dir).await?;
+    if let Command::Encryption {
+        command: EncryptionCommand::Recover,
+    } = &cli.command
+    {
+        // before opening: the database cannot be opened without the key this puts back
+        let text = stdin.password("la clave de recuperación")?;
+        icc_app::encryption::recover(&data_dir, &text).await?;
+        output::done(
+            json,
+            &serde_json::json!({"ok": true, "data_dir": data_dir}),
+            "Clave recuperada y guardada en el llavero del sistema; la base de datos se abre de nuevo.",
+        );
+        return Ok(());
+    }
+    let app = match App::open(&data_dir).await {
+        Ok(app) => app,
+        Err(e @ AppError::KeyMissing(_)) if matches!(cli.command, Command::Doctor) => {
+            // doctor explains a locked folder instead of failing to open it
+            let report = icc_app::DoctorReport::locked(&data_dir, &e);
+            output::doctor(json, &report);
+            return Err(Failure {
+                code: 1,
+                message: "hay verificaciones con problemas (vea arriba qué hacer)".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let result = dispatch(&app, &cli, json, &mut stdin).await;
     app.close().await;
     result
@@ -191,7 +217,7 @@ async fn restore(
     .await;
     let b = match live {
         Ok(b) => b,
-        Err(e @ (AppError::Store(_) | AppError::NotInitialized(_))) => {
+        Err(e @ (AppError::Store(_) | AppError::NotInitialized(_) | AppError::KeyMissing(_))) => {
             eprintln!(
                 "aviso: la base de datos actual no se pudo usar ({e}); se restaura comprobando la contraseña en el respaldo"
             );
@@ -234,14 +260,23 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
             }
             let pw = stdin.password("--password-stdin")?;
             let s = app.init(admin_user, &pw).await?;
-            output::done(
-                json,
-                &serde_json::json!({"ok": true, "admin": s.username, "data_dir": app.data_dir()}),
-                &format!(
-                    "Base de datos creada en {} con el administrador «{}».",
+            let recovery = app.recovery_key(&s)?;
+            let text = match &recovery {
+                Some(k) => format!(
+                    "Base de datos cifrada creada en {} con el administrador «{}».\n\nClave de recuperación (imprímala y guárdela bajo llave; no se vuelve a mostrar sin una cuenta de administrador):\n\n    {k}\n\nSin ella, si se pierde el llavero del sistema, los datos no se pueden recuperar.",
                     app.data_dir().display(),
                     s.username
                 ),
+                None => format!(
+                    "Base de datos creada en {} con el administrador «{}».\naviso: no hay llavero del sistema, así que la base quedó sin cifrar; se cifrará sola al abrirla con un llavero disponible (vea `icc doctor`).",
+                    app.data_dir().display(),
+                    s.username
+                ),
+            };
+            output::done(
+                json,
+                &serde_json::json!({"ok": true, "admin": s.username, "data_dir": app.data_dir(), "encrypted": recovery.is_some(), "recovery_key": recovery}),
+                &text,
             );
         }
         Command::Doctor => {
@@ -536,6 +571,44 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                 "Sesión con el servidor cerrada; los cambios se siguen guardando y se enviarán al volver a vincular.",
             );
         }
+        Command::Encryption { command } => match command {
+            EncryptionCommand::Status => {
+                let encrypted = app.is_encrypted();
+                output::done(
+                    json,
+                    &serde_json::json!({"ok": true, "encrypted": encrypted, "data_dir": app.data_dir()}),
+                    &if encrypted {
+                        "La base de datos, los adjuntos y los respaldos están cifrados; la clave está en el llavero del sistema.".to_owned()
+                    } else {
+                        "La base de datos NO está cifrada (no había llavero del sistema al crearla); se cifrará al abrirla con un llavero disponible.".to_owned()
+                    },
+                );
+            }
+            EncryptionCommand::RecoveryKey => {
+                let s = login(app, cli, stdin).await?;
+                match app.recovery_key(&s)? {
+                    Some(k) => output::done(
+                        json,
+                        &serde_json::json!({"ok": true, "recovery_key": k}),
+                        &format!(
+                            "Clave de recuperación de {}:\n\n    {k}",
+                            app.data_dir().display()
+                        ),
+                    ),
+                    None => {
+                        return Err(Failure {
+                            code: 1,
+                            message: "esta carpeta de datos no está cifrada: no tiene clave de recuperación".into(),
+                        });
+                    }
+                }
+            }
+            EncryptionCommand::Recover => {
+                return Err(Failure::usage(
+                    "encryption recover se atiende antes de abrir la base",
+                ));
+            }
+        },
         Command::Credentials { command } => match command {
             CredentialsCommand::Set { name } => {
                 // with --user the role is checked; without it, the OS account that owns the

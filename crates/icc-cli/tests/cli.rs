@@ -560,29 +560,177 @@ fn exit_codes_follow_the_contract() {
             .iter()
             .any(|c| c["id"] == "integrity" && c["ok"] == true)
     );
-    // a headless box with no keyring, while no credential needs one: a warning, exit 0
-    let out = Command::new(env!("CARGO_BIN_EXE_icc"))
-        .arg("--data-dir")
-        .arg(d.path())
-        .args(["doctor", "--json"])
+    // a headless box with no keyring, while no credential needs one: a warning, exit 0;
+    // its folder was created there, so it is plain, which is a warning too
+    let headless = tempfile::tempdir().unwrap();
+    let out = icc_without_keyring(
+        headless.path(),
+        &[
+            "init",
+            "--admin-user",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
+        Some(&format!("{PW}\n")),
+    );
+    let created = ok_json(out);
+    assert_eq!(created["encrypted"], false, "{created}");
+    let out = icc_without_keyring(headless.path(), &["doctor", "--json"], None);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let keyring = check("keyring");
+    assert_ne!(keyring["detail"], "responde", "{keyring}");
+    assert_eq!(keyring["level"], "aviso", "{keyring}");
+    assert_eq!(check("encryption")["level"], "aviso", "{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+}
+
+/// `icc` on a box where no keyring answers (no D-Bus session bus).
+fn icc_without_keyring(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icc"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("ICC_PASSWORD", PW)
         .env(
             "DBUS_SESSION_BUS_ADDRESS",
             "unix:path=/nonexistent/icc-no-bus",
         )
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let keyring = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "keyring")
-        .unwrap()
-        .clone();
-    if keyring["detail"] != "responde" {
-        assert_eq!(keyring["level"], "aviso", "{keyring}");
-        assert_eq!(out.status.code(), Some(0), "{report}");
+        .env_remove("ICC_USER")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
     }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn file_has(path: &Path, needle: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_folder_made_without_keyring_is_encrypted_in_place_when_one_answers() {
+    let d = tempfile::tempdir().unwrap();
+    let out = icc_without_keyring(
+        d.path(),
+        &["init", "--admin-user", "admin", "--password-stdin"],
+        Some(&format!("{PW}\n")),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sin cifrar"));
+    let out = icc_without_keyring(
+        d.path(),
+        &["--user", "admin", "dev", "seed", "--invoices", "300"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = |out: Output| ok_json(out)["items"].as_array().unwrap().clone();
+    let before = list(icc_without_keyring(
+        d.path(),
+        &[
+            "--user", "admin", "--json", "invoices", "list", "--limit", "500",
+        ],
+        None,
+    ));
+    assert_eq!(before.len(), 300);
+    let name = before[0]["razon_social"].as_str().unwrap().to_owned();
+    let db = d.path().join("icc.db");
+    let status = ok_json(icc_without_keyring(
+        d.path(),
+        &["--json", "encryption", "status"],
+        None,
+    ));
+    assert_eq!(status["encrypted"], false);
+    // the WAL may hold the rows; the file and its WAL together do
+    let plain_somewhere = file_has(&db, &name)
+        || d.path().join("icc.db-wal").exists() && file_has(&d.path().join("icc.db-wal"), &name);
+    assert!(plain_somewhere, "the plain database should show «{name}»");
+
+    // the next command where the keyring answers encrypts it, rows and all
+    let status = ok_json(icc(d.path(), &["--json", "encryption", "status"], None));
+    assert_eq!(status["encrypted"], true, "{status}");
+    for f in ["icc.db", "icc.db-wal"] {
+        let p = d.path().join(f);
+        if p.exists() {
+            assert!(!file_has(&p, &name), "«{name}» still in plaintext in {f}");
+        }
+    }
+    let after = list(icc(
+        d.path(),
+        &[
+            "--user", "admin", "--json", "invoices", "list", "--limit", "500",
+        ],
+        None,
+    ));
+    assert_eq!(after, before);
+    // the recovery key prints for an administrator, and brings a lost keyring back
+    let key = ok_json(icc(
+        d.path(),
+        &["--user", "admin", "--json", "encryption", "recovery-key"],
+        None,
+    ))["recovery_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("cifrado.json")).unwrap())
+            .unwrap();
+    let service = format!("icc-facturas:cifrado:{}", id["key_id"].as_str().unwrap());
+    let gone = Command::new("secret-tool")
+        .args(["clear", "service", &service, "username", "clave-de-datos"])
+        .status()
+        .unwrap();
+    assert!(gone.success());
+    let out = icc(d.path(), &["doctor", "--json"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let enc = &report["checks"][0];
+    assert_eq!(
+        (&enc["id"], &enc["level"]),
+        (
+            &serde_json::json!("encryption"),
+            &serde_json::json!("falla")
+        ),
+        "{report}"
+    );
+    assert!(
+        enc["hint"]
+            .as_str()
+            .unwrap()
+            .contains("icc encryption recover"),
+        "{report}"
+    );
+    refused(d.path(), &["invoices", "list"], "icc encryption recover");
+    let out = icc(
+        d.path(),
+        &["encryption", "recover"],
+        Some(&format!("{key}\n")),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = list(icc(
+        d.path(),
+        &[
+            "--user", "admin", "--json", "invoices", "list", "--limit", "500",
+        ],
+        None,
+    ));
+    assert_eq!(again, before);
 }
 
 #[test]
@@ -1627,8 +1775,9 @@ async fn a_full_session_at_trace_level_logs_no_secret() {
         // the refresh token as the keyring holds it now (it rotated at the sync)
         let install_id = tokio::runtime::Runtime::new().unwrap().block_on(async {
             use sqlx::Connection;
-            let url = format!("sqlite://{}", d.path().join("icc.db").display());
-            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let key = icc_app::encryption::database_key(d.path()).await.unwrap();
+            let opts = icc_store::connect_options(&d.path().join("icc.db"), key.as_ref()).unwrap();
+            let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
             let id: String =
                 sqlx::query_scalar("SELECT value FROM settings WHERE key = 'install_id'")
                     .fetch_one(&mut c)
@@ -1709,8 +1858,13 @@ fn assert_integrity_ok(dir: &Path) {
 /// Every row of every table of a database file, as text, table by table.
 async fn db_content(path: &Path) -> Vec<(String, Vec<String>)> {
     use sqlx::Connection;
-    let url = format!("sqlite://{}?mode=ro", path.display());
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let key = icc_app::encryption::database_key(path.parent().unwrap())
+        .await
+        .unwrap();
+    let opts = icc_store::connect_options(path, key.as_ref())
+        .unwrap()
+        .read_only(true);
+    let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
          AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name",

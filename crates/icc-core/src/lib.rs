@@ -23,6 +23,7 @@ mod invoice;
 pub mod pagos;
 pub mod password;
 pub mod records;
+pub mod recovery;
 mod role;
 mod rut;
 mod secret;

@@ -1,14 +1,13 @@
 //! Consistent snapshots of the database and what a snapshot holds.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 use crate::error::{Result, StoreError};
-use crate::{MIGRATOR, Store};
+use crate::{DbKey, MIGRATOR, Store};
 
 /// What a database holds, to tell a sound backup from a broken one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,8 +67,7 @@ impl Store {
         // A connection of its own, closed afterwards: on the pool's, the copy would read the
         // whole file through that connection's page cache, evicting the pages the invoice
         // list keeps warm and leaving the cache full for the rest of the run.
-        let opts = SqliteConnectOptions::new()
-            .filename(self.path())
+        let opts = crate::cipher::options(self.path(), self.key())?
             .busy_timeout(std::time::Duration::from_secs(10))
             .pragma("cache_size", SNAPSHOT_CACHE_KIB.to_string());
         let mut conn = SqliteConnection::connect_with(&opts).await?;
@@ -97,12 +95,12 @@ impl Store {
 ///
 /// # Errors
 /// [`StoreError::BadBackup`] naming the file when it cannot be read or fails the check.
-pub async fn inspect(path: &Path) -> Result<Facts> {
+pub async fn inspect(path: &Path, key: Option<&DbKey>) -> Result<Facts> {
     let broken = |reason: String| StoreError::BadBackup {
         path: path.to_path_buf(),
         reason,
     };
-    let mut conn = SqliteConnection::connect_with(&read_only(path)?)
+    let mut conn = SqliteConnection::connect_with(&read_only(path, key)?)
         .await
         .map_err(|e| broken(e.to_string()))?;
     let check: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
@@ -134,13 +132,12 @@ pub struct StoredAccount {
 }
 
 /// Options that open a database file without changing it (read-only, immutable).
-pub(crate) fn read_only(path: &Path) -> Result<SqliteConnectOptions> {
-    Ok(SqliteConnectOptions::from_str("sqlite://")
+pub(crate) fn read_only(path: &Path, key: Option<&DbKey>) -> Result<SqliteConnectOptions> {
+    Ok(crate::cipher::options_for_file(path, key)
         .map_err(|e| StoreError::BadBackup {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?
-        .filename(path)
         .read_only(true)
         .immutable(true))
 }
@@ -149,8 +146,12 @@ pub(crate) fn read_only(path: &Path) -> Result<SqliteConnectOptions> {
 ///
 /// # Errors
 /// The file cannot be read.
-pub async fn account_in(path: &Path, username: &str) -> Result<Option<StoredAccount>> {
-    let mut conn = SqliteConnection::connect_with(&read_only(path)?).await?;
+pub async fn account_in(
+    path: &Path,
+    key: Option<&DbKey>,
+    username: &str,
+) -> Result<Option<StoredAccount>> {
+    let mut conn = SqliteConnection::connect_with(&read_only(path, key)?).await?;
     let row: Option<(String, String, bool, bool)> = sqlx::query_as(
         "SELECT password_hash, role, disabled, password_legacy FROM users WHERE username = ?",
     )
@@ -169,8 +170,8 @@ pub async fn account_in(path: &Path, username: &str) -> Result<Option<StoredAcco
 }
 
 /// Reads one setting from a database file that may be damaged: any failure is `None`.
-pub async fn setting_in(path: &Path, key: &str) -> Option<String> {
-    let mut conn = SqliteConnection::connect_with(&read_only(path).ok()?)
+pub async fn setting_in(path: &Path, db_key: Option<&DbKey>, key: &str) -> Option<String> {
+    let mut conn = SqliteConnection::connect_with(&read_only(path, db_key).ok()?)
         .await
         .ok()?;
     let v = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
@@ -194,14 +195,8 @@ pub const DEVICE_RESET_SETTING: &str = "sync.device_reset";
 ///
 /// # Errors
 /// The file cannot be opened or written.
-pub async fn mark_restored(path: &Path) -> Result<bool> {
-    let opts = SqliteConnectOptions::from_str("sqlite://")
-        .map_err(|e| StoreError::BadBackup {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?
-        .filename(path)
-        .create_if_missing(false);
+pub async fn mark_restored(path: &Path, key: Option<&DbKey>) -> Result<bool> {
+    let opts = crate::cipher::options_for_file(path, key)?.create_if_missing(false);
     let mut conn = SqliteConnection::connect_with(&opts).await?;
     let linked: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
         .bind(crate::sync::DEVICE_SETTING)

@@ -52,7 +52,7 @@ pub async fn read_legacy_db(path: &Path) -> Result<LegacyDb> {
     if !path.is_file() {
         return Err(broken("no existe o no es un archivo".into()));
     }
-    let opts = crate::backup::read_only(path).map_err(|e| broken(e.to_string()))?;
+    let opts = crate::backup::read_only(path, None).map_err(|e| broken(e.to_string()))?;
     let mut conn = SqliteConnection::connect_with(&opts)
         .await
         .map_err(|e| broken(e.to_string()))?;

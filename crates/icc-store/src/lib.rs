@@ -15,6 +15,7 @@
 
 mod attachments;
 pub mod backup;
+mod cipher;
 pub mod cuentas;
 mod error;
 mod export;
@@ -31,13 +32,15 @@ mod users;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use attachments::{Attachment, SupplierRow};
+pub use cipher::{
+    DbKey, FileKind, encrypt_in_place, file_kind, key_opens, options as connect_options,
+};
 pub use error::{Result, StoreError};
 pub use export::{
     ClaimGroup, DashboardGroups, DueGroup, EXPORT_CHUNK, ExportRow, ReportSet, SpendGroup,
@@ -60,6 +63,8 @@ pub fn now_utc() -> String {
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// The SQLCipher key of an encrypted file.
+    key: Option<DbKey>,
 }
 
 impl Store {
@@ -70,12 +75,21 @@ impl Store {
     /// a newer application wrote it, [`StoreError::Migrate`] when a migration fails (it is
     /// rolled back).
     pub async fn open(path: &Path) -> Result<Store> {
-        let opts = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open {
-                path: path.to_owned(),
-                source,
-            })?
-            .filename(path)
+        Store::open_with(path, None).await
+    }
+
+    /// Opens (creating if missing) the database at `path` encrypted with `key` (SQLCipher),
+    /// as [`Store::open`] otherwise. A file encrypted with another key, or a plain one,
+    /// fails with [`StoreError::Open`] ("file is not a database").
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn open_encrypted(path: &Path, key: DbKey) -> Result<Store> {
+        Store::open_with(path, Some(key)).await
+    }
+
+    async fn open_with(path: &Path, key: Option<DbKey>) -> Result<Store> {
+        let opts = cipher::options(path, key.as_ref())?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -96,6 +110,7 @@ impl Store {
         let store = Store {
             pool,
             path: path.to_owned(),
+            key,
         };
         store.migrate().await?;
         Ok(store)
@@ -121,6 +136,16 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file is encrypted (opened with [`Store::open_encrypted`]).
+    pub fn is_encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The key of an encrypted file, to open its snapshots.
+    pub fn key(&self) -> Option<&DbKey> {
+        self.key.as_ref()
     }
 
     /// The connection pool, for crates that add their own tables (sync, backups).

@@ -1188,3 +1188,122 @@ fn due(i: &Invoice) -> chrono::NaiveDate {
         i.fecha_emision,
     )
 }
+
+/// Whether `needle` appears anywhere in the file's bytes.
+fn file_has(path: &std::path::Path, needle: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+fn key(b: u8) -> icc_store::DbKey {
+    icc_store::DbKey::new([b; 32])
+}
+
+#[tokio::test]
+async fn an_encrypted_store_keeps_no_plaintext_and_opens_only_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("icc.db");
+    let store = Store::open_encrypted(&path, key(1)).await.unwrap();
+    assert!(store.is_encrypted());
+    with_obras(&store).await;
+    insert(&store, (0..50).map(invoice).collect()).await;
+    store.close().await;
+    assert_eq!(
+        icc_store::file_kind(&path).unwrap(),
+        icc_store::FileKind::Encrypted
+    );
+    // RUT, supplier name and obra codes of the rows are nowhere in the file
+    for needle in ["76369187", "Hormigones", "OB-2", "SQLite format 3"] {
+        assert!(!file_has(&path, needle), "«{needle}» in the encrypted file");
+    }
+    assert!(icc_store::key_opens(&path, &key(1)).await);
+    assert!(!icc_store::key_opens(&path, &key(2)).await);
+    let wrong = Store::open_encrypted(&path, key(2)).await.unwrap_err();
+    assert!(matches!(wrong, StoreError::Open { .. }), "{wrong}");
+    assert!(Store::open(&path).await.is_err(), "opened without the key");
+
+    let store = Store::open_encrypted(&path, key(1)).await.unwrap();
+    let ids = all_ids(&store, &InvoiceFilter::default(), 20).await;
+    assert_eq!(ids.len(), 50);
+    // a snapshot (the backup's copy) is encrypted with the same key
+    let snap = dir.path().join("copia.db");
+    store.snapshot_to(&snap).await.unwrap();
+    assert!(!file_has(&snap, "76369187"));
+    assert!(icc_store::key_opens(&snap, &key(1)).await);
+    let facts = icc_store::backup::inspect(&snap, Some(&key(1)))
+        .await
+        .unwrap();
+    assert_eq!(facts.invoices, 50);
+    assert!(
+        icc_store::backup::inspect(&snap, Some(&key(2)))
+            .await
+            .is_err()
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_plain_store_is_encrypted_in_place_with_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("icc.db");
+    let store = Store::open(&path).await.unwrap();
+    with_obras(&store).await;
+    insert(&store, (0..120).map(invoice).collect()).await;
+    let before = all_ids(&store, &InvoiceFilter::default(), 50).await;
+    let facts = store.facts().await.unwrap();
+    // a store still open elsewhere: the encryption waits rather than orphan its writes
+    assert!(!icc_store::encrypt_in_place(&path, &key(3)).await.unwrap());
+    assert_eq!(
+        icc_store::file_kind(&path).unwrap(),
+        icc_store::FileKind::Plain
+    );
+    store.close().await;
+    assert!(file_has(&path, "76369187"));
+
+    // an interrupted earlier attempt left its half copy: it is discarded
+    std::fs::write(dir.path().join("icc.db.cifrando"), b"basura").unwrap();
+    assert!(icc_store::encrypt_in_place(&path, &key(3)).await.unwrap());
+    assert!(!dir.path().join("icc.db.cifrando").exists());
+    assert!(!file_has(&path, "76369187"));
+    let store = Store::open_encrypted(&path, key(3)).await.unwrap();
+    assert_eq!(all_ids(&store, &InvoiceFilter::default(), 50).await, before);
+    assert_eq!(store.facts().await.unwrap(), facts);
+    assert_eq!(store.integrity_check().await.unwrap(), ["ok"]);
+    // and it keeps working: writes after the switch
+    insert(&store, (120..130).map(invoice).collect()).await;
+    assert_eq!(
+        all_ids(&store, &InvoiceFilter::default(), 50).await.len(),
+        130
+    );
+    store.close().await;
+}
+
+#[test]
+fn file_kinds_are_told_by_their_first_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x");
+    assert_eq!(
+        icc_store::file_kind(&p).unwrap(),
+        icc_store::FileKind::Absent
+    );
+    std::fs::write(&p, b"").unwrap();
+    assert_eq!(
+        icc_store::file_kind(&p).unwrap(),
+        icc_store::FileKind::Absent
+    );
+    std::fs::write(&p, b"SQLite format 3\0rest").unwrap();
+    assert_eq!(
+        icc_store::file_kind(&p).unwrap(),
+        icc_store::FileKind::Plain
+    );
+    std::fs::write(&p, b"SQLite").unwrap();
+    assert_eq!(
+        icc_store::file_kind(&p).unwrap(),
+        icc_store::FileKind::Plain
+    );
+    std::fs::write(&p, [0x9c_u8; 64]).unwrap();
+    assert_eq!(
+        icc_store::file_kind(&p).unwrap(),
+        icc_store::FileKind::Encrypted
+    );
+}

@@ -23,7 +23,10 @@ export function firstRun(onDone: (s: SessionInfo) => void): HTMLElement {
         if (pw.input.value !== pw2.input.value) return say(msg, "Las contraseñas no coinciden.");
         submit.disabled = true;
         try {
-          onDone(await api.initAdmin(user.input.value.trim(), pw.input.value));
+          const session = await api.initAdmin(user.input.value.trim(), pw.input.value);
+          const key = await api.recoveryKey().catch(() => null);
+          if (key) form.replaceWith(recoveryKeySheet(key, () => onDone(session)));
+          else onDone(session);
         } catch (err) {
           say(msg, errorText(err));
         } finally {
@@ -45,6 +48,35 @@ export function firstRun(onDone: (s: SessionInfo) => void): HTMLElement {
   );
   queueMicrotask(() => user.input.focus());
   return form;
+}
+
+/** The recovery key, shown once after the first administrator is created, to print. */
+export function recoveryKeySheet(key: string, onDone: () => void): HTMLElement {
+  const done = h("button", { type: "button", id: "recovery-continue", class: "primary", onclick: onDone }, "Ya la guardé: continuar");
+  const sheet = h(
+    "div",
+    { class: "card auth recovery", role: "dialog", "aria-labelledby": "recovery-title" },
+    h("h1", { id: "recovery-title" }, "Clave de recuperación"),
+    h(
+      "p",
+      {},
+      "Los datos de este equipo quedaron cifrados con una clave guardada en el llavero del sistema. Si el llavero se pierde (equipo reinstalado, perfil dañado), solo esta clave permite abrirlos. Imprímala y guárdela bajo llave, lejos del equipo.",
+    ),
+    h("pre", { id: "recovery-key", class: "recovery-key" }, key),
+    h(
+      "p",
+      { class: "muted" },
+      "Un administrador puede volver a imprimirla con «icc encryption recovery-key». Para usarla: «icc encryption recover».",
+    ),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "button", id: "recovery-print", onclick: () => window.print() }, "Imprimir"),
+      done,
+    ),
+  );
+  queueMicrotask(() => done.focus());
+  return sheet;
 }
 
 export function login(onDone: (s: SessionInfo) => void): HTMLElement {
