@@ -22,4 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = s.parse::<Role>();
     let _ = parse_date("fecha", s);
     let _ = parse_datetime("fecha", s);
+    if let Ok(key) = icc_core::recovery::decode(s) {
+        assert_eq!(icc_core::recovery::decode(&icc_core::recovery::encode(&key)), Ok(key));
+    }
 });

@@ -56,8 +56,22 @@ pub fn run() {
         .manage(updates::Pending::default())
         .setup(move |app| {
             let (lock, fixed) = lock_after();
-            let desktop = tauri::async_runtime::block_on(Desktop::open(&dir, lock, fixed))
-                .map_err(|e| e.message)?;
+            let desktop = match tauri::async_runtime::block_on(Desktop::open(&dir, lock, fixed)) {
+                Ok(d) => d,
+                Err(e) => {
+                    // the data cannot be opened (an encrypted folder whose key is not in this
+                    // keyring, a damaged file): say so in a window, not only in a log, and end
+                    use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
+                    tracing::error!(code = %e.code, "the data folder cannot be opened");
+                    let handle = app.handle().clone();
+                    app.dialog()
+                        .message(e.message)
+                        .title("ICC Facturas no puede abrir sus datos")
+                        .kind(MessageDialogKind::Error)
+                        .show(move |_| handle.exit(1));
+                    return Ok(());
+                }
+            };
             // The daily backup, in the background and a little after the start: copying the
             // database competes for the disk and the CPU with opening the window, signing in
             // and reading the first page.

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::App;
 use crate::auth::{Permission, Session};
 use crate::error::{AppError, Result};
-use crate::sealed::FileKey;
+use icc_io::sealed::FileKey;
 
 /// Folder of the data directory holding attachments, named by their SHA-256.
 pub const ATTACHMENTS_DIR: &str = "adjuntos";
@@ -44,7 +44,7 @@ fn keep(dir: &Path, name: &str, bytes: &[u8], key: Option<&FileKey>) -> std::io:
         match key {
             Some(key) => {
                 let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-                crate::sealed::seal(
+                icc_io::sealed::seal(
                     key,
                     &mut &bytes[..],
                     &mut std::io::BufWriter::new(tmp.as_file_mut()),
@@ -113,7 +113,7 @@ fn open_sealed(src: &Path, key: &FileKey, sha: &str, name: &str) -> Result<PathB
             sha: Sha256::new(),
         };
         // `open` flushes its output at the end
-        crate::sealed::open(key, &mut input, &mut hasher).map_err(|e| fail(&e))?;
+        icc_io::sealed::open(key, &mut input, &mut hasher).map_err(|e| fail(&e))?;
         hex::encode(hasher.sha.finalize())
     };
     if got != sha {
@@ -248,7 +248,7 @@ impl App {
                 path.display()
             )));
         };
-        if !crate::sealed::is_sealed(&head) {
+        if !icc_io::sealed::is_sealed(&head) {
             // stored before the folder was encrypted and not yet sealed
             return Ok(path);
         }

@@ -3,7 +3,7 @@
 //! One random 256-bit key per data folder, created with its database, kept in the OS keyring
 //! and nowhere else on disk. From it two keys are derived (HKDF-SHA-256, one label each): the
 //! SQLCipher key of the database (and so of its snapshots in backups) and the key that seals
-//! attachments ([`crate::sealed`]). The keyring entry is named by a key id written in
+//! attachments ([`icc_io::sealed`]). The keyring entry is named by a key id written in
 //! `cifrado.json` beside the database (not a secret: it only says which entry to ask for),
 //! since the database cannot be read before the key is known.
 //!
@@ -24,7 +24,7 @@ use sha2::Sha256;
 
 use crate::credentials::KEYRING_SERVICE;
 use crate::error::{AppError, Result};
-use crate::sealed::FileKey;
+use icc_io::sealed::FileKey;
 
 /// The file beside the database naming its key's keyring entry.
 pub const KEY_FILE: &str = "cifrado.json";
@@ -293,6 +293,46 @@ pub async fn recover(data_dir: &Path, recovery_text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Keeps a copy of `src` as `dst` unless `dst` exists: sealed with `key` when the folder is
+/// encrypted, and in both cases through a synced temporary file and a rename, so a crash
+/// never leaves a partial copy under the final name.
+pub(crate) fn keep_copy(src: &Path, dst: &Path, key: Option<&FileKey>) -> std::io::Result<()> {
+    if dst.exists() {
+        return Ok(());
+    }
+    let dir = dst
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut input = std::fs::File::open(src)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    {
+        let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+        match key {
+            Some(key) => {
+                icc_io::sealed::seal(key, &mut input, &mut out).map_err(std::io::Error::other)?
+            }
+            None => {
+                std::io::copy(&mut input, &mut out)?;
+            }
+        }
+        std::io::Write::flush(&mut out)?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(dst).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The folders of a data folder whose files are sealed when it is encrypted: attachments
+/// and the imported originals.
+pub(crate) fn sealed_dirs(data_dir: &Path) -> [PathBuf; 2] {
+    [
+        data_dir.join(crate::attachments::ATTACHMENTS_DIR),
+        data_dir.join(crate::import::IMPORTS_DIR),
+    ]
+}
+
 /// Seals every attachment of `dir` still stored plain (a folder encrypted after attachments
 /// were added, or a restored backup of that time): each through a temporary file and a
 /// rename, so a crash leaves each file either plain or sealed, both readable.
@@ -316,12 +356,12 @@ pub(crate) fn seal_plain_files(dir: &Path, key: &FileKey) -> Result<usize> {
         let mut file = std::fs::File::open(&path).map_err(|err| fail(&err))?;
         let mut head = [0u8; 8];
         let n = std::io::Read::read(&mut file, &mut head).map_err(|err| fail(&err))?;
-        if crate::sealed::is_sealed(&head[..n]) {
+        if icc_io::sealed::is_sealed(&head[..n]) {
             continue;
         }
         let mut file = std::fs::File::open(&path).map_err(|err| fail(&err))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|err| fail(&err))?;
-        crate::sealed::seal(
+        icc_io::sealed::seal(
             key,
             &mut file,
             &mut std::io::BufWriter::new(tmp.as_file_mut()),

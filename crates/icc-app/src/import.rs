@@ -544,24 +544,16 @@ impl App {
         // originals first: content-addressed, so a crash before commit leaves only a file
         // that the next import of the same content reuses
         let dir = self.data_dir.join(IMPORTS_DIR);
+        let key = self.key.as_ref().map(|k| k.file_key());
         for l in loaded.iter() {
             if let Some((src, name)) = &l.original {
-                std::fs::create_dir_all(&dir)
-                    .and_then(|()| {
-                        let dst = dir.join(name);
-                        if dst.exists() {
-                            Ok(())
-                        } else {
-                            std::fs::copy(src, &dst).map(|_| ())
-                        }
-                    })
-                    .map_err(|e| {
-                        AppError::Io(format!(
-                            "no se pudo guardar una copia de {} en {}: {e}",
-                            src.display(),
-                            dir.display()
-                        ))
-                    })?;
+                crate::encryption::keep_copy(src, &dir.join(name), key.as_ref()).map_err(|e| {
+                    AppError::Io(format!(
+                        "no se pudo guardar una copia de {} en {}: {e}",
+                        src.display(),
+                        dir.display()
+                    ))
+                })?;
             }
         }
         let total = to_insert.len() as u64;

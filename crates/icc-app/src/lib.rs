@@ -35,7 +35,6 @@ pub mod legacy_fixture;
 pub mod logging;
 mod nominas;
 mod pagos;
-mod sealed;
 mod seed;
 mod settings;
 mod sync;
@@ -146,11 +145,14 @@ async fn open_store(data_dir: &Path) -> Result<(Store, Option<encryption::Master
                     return Ok((Store::open(&db).await?, None));
                 }
                 tracing::info!(db = %db.display(), "database encrypted in place");
-                let sealed = encryption::seal_plain_files(
-                    &data_dir.join(attachments::ATTACHMENTS_DIR),
-                    &key.file_key(),
-                )?;
-                tracing::info!(sealed, "attachments encrypted in place");
+                let mut sealed = 0;
+                for dir in encryption::sealed_dirs(data_dir) {
+                    sealed += encryption::seal_plain_files(&dir, &key.file_key())?;
+                }
+                tracing::info!(
+                    sealed,
+                    "attachments and imported originals encrypted in place"
+                );
                 let store = Store::open_encrypted(&db, key.db_key()).await?;
                 return Ok((store, Some(key)));
             }
@@ -159,11 +161,11 @@ async fn open_store(data_dir: &Path) -> Result<(Store, Option<encryption::Master
     let key = encryption::key_for_encrypted(data_dir).await?;
     match Store::open_encrypted(&db, key.db_key()).await {
         Ok(store) => {
-            // attachments a restored backup of the plain days brought back
-            encryption::seal_plain_files(
-                &data_dir.join(attachments::ATTACHMENTS_DIR),
-                &key.file_key(),
-            )?;
+            // attachments a restored backup of the plain days brought back, originals an
+            // import interrupted by a crash left
+            for dir in encryption::sealed_dirs(data_dir) {
+                encryption::seal_plain_files(&dir, &key.file_key())?;
+            }
             Ok((store, Some(key)))
         }
         Err(e) if icc_store::key_opens(&db, &key.db_key()).await => Err(e.into()),

@@ -67,7 +67,26 @@ async fn a_new_folder_is_encrypted_with_its_database_attachments_and_backups() {
     let recovery = app.recovery_key(&admin).unwrap().unwrap();
     assert_eq!(recovery.len(), 69, "{recovery}");
     app.seed(400, 3, &mut |_, _| true).await.unwrap();
-    let secrets = plaintext_of(&app, &admin).await;
+    let mut secrets = plaintext_of(&app, &admin).await;
+    // an imported SII register: its original is kept, sealed too
+    let rcv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rcv/rcv_registro_utf8.csv");
+    let text = std::fs::read_to_string(&rcv).unwrap();
+    let first: Vec<&str> = text.lines().nth(1).unwrap().split(';').collect();
+    secrets.extend([
+        first[3].split('-').next().unwrap().to_owned(),
+        first[4].to_owned(),
+    ]);
+    let imported = app
+        .import_files(
+            &admin,
+            &[rcv],
+            &icc_app::ImportOptions::default(),
+            &mut |_| true,
+        )
+        .await
+        .unwrap();
+    assert!(imported.total.counts.inserted > 0);
 
     // an attachment whose content names the supplier
     let inv = app

@@ -12,7 +12,7 @@ use icc_app::{App, ExportFormat, ExportOptions, InvoiceFilter, ReportKind};
 use icc_store::{ExportRow, ReportSet};
 use rust_xlsxwriter::{Format, Workbook};
 
-use crate::import_bench::{PASSWORD, init_data_dir, timed_icc};
+use crate::import_bench::{PASSWORD, Storage, init_data_dir, timed_icc};
 use crate::report;
 
 /// One row of the report, already in cell form: what "the same rows from memory" means.
@@ -238,7 +238,9 @@ fn median3<F: FnMut() -> Result<()>>(mut f: F) -> Result<f64> {
 }
 
 pub async fn run(rows: u64, icc: &Path, out: Option<&Path>) -> Result<()> {
-    let data = init_data_dir(icc)?;
+    // plain: the in-process baselines below read the same file (scripts/bench runs this
+    // without a keyring)
+    let data = init_data_dir(icc, Storage::Plain)?;
     eprintln!("seeding {rows} invoices…");
     let seeded = Command::new(icc)
         .arg("--data-dir")
@@ -316,6 +318,7 @@ pub async fn run(rows: u64, icc: &Path, out: Option<&Path>) -> Result<()> {
         procs.push(timed_icc(
             icc,
             data.path(),
+            Storage::Plain,
             &[
                 "export".as_ref(),
                 "facturas".as_ref(),

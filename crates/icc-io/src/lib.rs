@@ -19,6 +19,7 @@ pub mod export;
 pub mod header;
 pub mod legacy;
 mod parse;
+pub mod sealed;
 pub mod source;
 
 pub use error::{FileError, RowIssue};

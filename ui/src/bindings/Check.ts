@@ -7,7 +7,7 @@ import type { Level } from "./Level";
 export type Check = { 
 /**
  * Stable id (`data_dir`, `schema`, `integrity`, `disk`, `users`, `keyring`,
- * `iconstruye`, `sync`, `backup`).
+ * `encryption`, `iconstruye`, `sync`, `backup`).
  */
 id: string, 
 /**

@@ -14,14 +14,15 @@ use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::Payload;
 
 /// First bytes of a sealed file (a plain PDF starts `%PDF`, an XML `<` or a BOM).
-pub(crate) const MAGIC: &[u8; 8] = b"ICCSEAL1";
+pub const MAGIC: &[u8; 8] = b"ICCSEAL1";
 const NONCE_LEN: usize = 19;
 const CHUNK: usize = 64 * 1024;
 const TAG: usize = 16;
 
-/// A 256-bit key for sealed files (derived from the data folder's key).
+/// A 256-bit key for sealed files (derived from the data folder's key). Never printed and
+/// wiped when dropped.
 #[derive(Clone)]
-pub(crate) struct FileKey(pub(crate) [u8; 32]);
+pub struct FileKey(pub [u8; 32]);
 
 impl Drop for FileKey {
     fn drop(&mut self) {
@@ -35,9 +36,9 @@ impl std::fmt::Debug for FileKey {
     }
 }
 
-/// Why a sealed file could not be opened.
+/// Why a sealed file could not be written or opened.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SealError {
+pub enum SealError {
     /// Reading or writing failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -49,7 +50,7 @@ pub(crate) enum SealError {
 }
 
 /// Whether `head` (the first bytes of a file) is a sealed file.
-pub(crate) fn is_sealed(head: &[u8]) -> bool {
+pub fn is_sealed(head: &[u8]) -> bool {
     head.starts_with(MAGIC)
 }
 
@@ -69,11 +70,10 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Seals everything `input` yields into `out`.
-pub(crate) fn seal(
-    key: &FileKey,
-    input: &mut impl Read,
-    out: &mut impl Write,
-) -> Result<(), SealError> {
+///
+/// # Errors
+/// Reading `input` or writing `out` failed.
+pub fn seal(key: &FileKey, input: &mut impl Read, out: &mut impl Write) -> Result<(), SealError> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::fill(&mut nonce);
     let mut enc = EncryptorBE32::<XChaCha20Poly1305>::new(&key.0.into(), &nonce.into());
@@ -104,11 +104,11 @@ pub(crate) fn seal(
 /// Opens a sealed file from `input` (its magic included) into `out`. Nothing is written to
 /// `out` from a chunk that does not authenticate, but earlier chunks are: write to a
 /// temporary file and keep it only on `Ok`.
-pub(crate) fn open(
-    key: &FileKey,
-    input: &mut impl Read,
-    out: &mut impl Write,
-) -> Result<(), SealError> {
+///
+/// # Errors
+/// [`SealError::Forged`] for anything that does not authenticate (another key, a bit
+/// changed, chunks reordered, the file cut or not sealed at all); I/O errors.
+pub fn open(key: &FileKey, input: &mut impl Read, out: &mut impl Write) -> Result<(), SealError> {
     let mut head = [0u8; MAGIC.len() + NONCE_LEN];
     if read_full(input, &mut head)? < head.len() || !is_sealed(&head) {
         return Err(SealError::Forged);
