@@ -38,31 +38,21 @@ fn kind_of(name: &str, bytes: &[u8]) -> Result<(&'static str, &'static str)> {
 /// Writes `bytes` as `dir/name` unless it exists, sealed with `key` when the folder is
 /// encrypted, so a crash never leaves a half-written attachment under its final name.
 fn keep(dir: &Path, name: &str, bytes: &[u8], key: Option<&FileKey>) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
     let dst = dir.join(name);
     if !dst.exists() {
-        match key {
-            Some(key) => {
-                let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-                icc_io::sealed::seal(
-                    key,
-                    &mut &bytes[..],
-                    &mut std::io::BufWriter::new(tmp.as_file_mut()),
-                )
-                .map_err(std::io::Error::other)?;
-                tmp.as_file().sync_all()?;
-                tmp.persist(&dst).map_err(|e| e.error)?;
-            }
-            None => write_atomically(&dst, bytes)?,
-        }
+        crate::encryption::write_sealed_atomically(&dst, &mut &bytes[..], key)?;
     }
     Ok(dst)
 }
 
 /// Folder, outside the data folder, where opened attachments are decrypted for the OS
-/// viewer; only this user may read it, and files older than a day are removed.
+/// viewer: in this user's own runtime folder (a tmpfs on Linux) or cache, only this user may
+/// read it, and files older than a day are removed.
 fn opened_dir() -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("icc-facturas-abiertos-{}", whoami_tag()));
+    let base = directories::BaseDirs::new()
+        .map(|b| b.runtime_dir().unwrap_or_else(|| b.cache_dir()).to_owned())
+        .ok_or_else(|| std::io::Error::other("no se encontró la carpeta del usuario"))?;
+    let dir = base.join("icc-facturas").join("abiertos");
     std::fs::create_dir_all(&dir)?;
     #[cfg(unix)]
     {
@@ -83,16 +73,6 @@ fn opened_dir() -> std::io::Result<PathBuf> {
         }
     }
     Ok(dir)
-}
-
-/// Tells users of a shared temporary folder apart (their home folder's name).
-fn whoami_tag() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "usuario".into())
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect()
 }
 
 /// Decrypts the sealed attachment `src` into the viewer folder as `name`, checking that its
@@ -155,15 +135,7 @@ impl<W: Write> Write for HashingWriter<W> {
 /// Writes `bytes` to `out` through a synced temporary file in the same folder and a rename,
 /// so a crash never leaves a half-written file under its name.
 pub(crate) fn write_atomically(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(out).map_err(|e| e.error)?;
-    Ok(())
+    crate::encryption::write_sealed_atomically(out, &mut &bytes[..], None)
 }
 
 impl App {
@@ -236,19 +208,14 @@ impl App {
             .data_dir
             .join(ATTACHMENTS_DIR)
             .join(format!("{}.{ext}", a.sha256));
-        let head = std::fs::File::open(&path).and_then(|mut f| {
-            let mut head = [0u8; 8];
-            let n = std::io::Read::read(&mut f, &mut head)?;
-            Ok(head[..n].to_vec())
-        });
-        let Ok(head) = head else {
+        let Ok(sealed) = crate::encryption::is_sealed_file(&path) else {
             return Err(AppError::Io(format!(
                 "falta el archivo del adjunto «{}» ({}); restáurelo desde un respaldo",
                 a.file_name,
                 path.display()
             )));
         };
-        if !icc_io::sealed::is_sealed(&head) {
+        if !sealed {
             // stored before the folder was encrypted and not yet sealed
             return Ok(path);
         }

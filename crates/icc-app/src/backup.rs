@@ -257,7 +257,7 @@ impl App {
         Ok(())
     }
 
-    async fn backups(&self) -> Result<Vec<BackupInfo>> {
+    pub(crate) async fn backups(&self) -> Result<Vec<BackupInfo>> {
         Ok(backups_in(&self.backup_dir().await?))
     }
 
@@ -445,15 +445,27 @@ pub async fn restore_without_live_db(
     let live = data_dir.join(DB_FILE);
     // the folder's key, when there is one: backups of an encrypted folder are encrypted
     // with it (the live database itself may be what is broken)
-    let key = crate::encryption::key_for_encrypted(data_dir)
-        .await
-        .ok()
-        .map(|k| k.db_key());
-    let dir = match icc_store::backup::setting_in(&live, key.as_ref(), BACKUP_DIR_SETTING).await {
+    let key = crate::encryption::key_for_encrypted(data_dir).await;
+    let db_key = key.as_ref().ok().map(|k| k.db_key());
+    let dir = match icc_store::backup::setting_in(&live, db_key.as_ref(), BACKUP_DIR_SETTING).await
+    {
         Some(d) if !d.trim().is_empty() => PathBuf::from(d),
         _ => data_dir.join(BACKUPS_DIR),
     };
     let b = find(backups_in(&dir), id)?;
+    // an encrypted backup and no key for it: say so (and how to get it back), not "damaged"
+    if let Err(e) = &key
+        && matches!(
+            icc_store::file_kind(&Path::new(&b.path).join(DB_FILE)),
+            Ok(icc_store::FileKind::Encrypted)
+        )
+    {
+        return Err(AppError::KeyMissing(format!(
+            "el respaldo {} está cifrado y su clave no está disponible ({e}); escriba la clave de recuperación de esa instalación con `icc encryption recover` y repita",
+            b.id
+        )));
+    }
+    let key = db_key;
     verified(&b, key.as_ref()).await?;
     let db = Path::new(&b.path).join(DB_FILE);
     let account = icc_store::backup::account_in(&db, key.as_ref(), username).await?;

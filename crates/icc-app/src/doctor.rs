@@ -206,19 +206,42 @@ impl App {
             }),
         });
 
+        // backups taken before the folder was encrypted stay plain until rotation removes them
+        let plain_backups = if self.is_encrypted() {
+            self.backups()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .filter(|b| {
+                    matches!(
+                        icc_store::file_kind(&std::path::Path::new(&b.path).join(crate::DB_FILE)),
+                        Ok(icc_store::FileKind::Plain)
+                    )
+                })
+                .count()
+        } else {
+            0
+        };
         checks.push(Check {
             id: "encryption",
             name: "Cifrado de los datos",
-            ok: self.is_encrypted(),
+            ok: self.is_encrypted() && plain_backups == 0,
             level: Level::Ok,
-            detail: if self.is_encrypted() {
-                "base de datos, adjuntos y respaldos cifrados; la clave está en el llavero".into()
-            } else {
-                "la base de datos y los adjuntos NO están cifrados (no había llavero del sistema al crearlos)".into()
+            detail: match (self.is_encrypted(), plain_backups) {
+                (true, 0) => "base de datos, adjuntos y respaldos cifrados; la clave está en el llavero".into(),
+                (true, n) => format!(
+                    "base de datos y adjuntos cifrados, pero {n} respaldo(s) de antes del cifrado siguen sin cifrar"
+                ),
+                (false, _) => "la base de datos y los adjuntos NO están cifrados (no había llavero del sistema al crearlos)".into(),
             },
-            hint: (!self.is_encrypted()).then(|| {
-                "abra ICC Facturas con el llavero del sistema disponible (una sesión de escritorio) y se cifrarán solos; luego imprima la clave de recuperación con `icc encryption recovery-key`".into()
-            }),
+            hint: match (self.is_encrypted(), plain_backups) {
+                (true, 0) => None,
+                (true, _) => Some(format!(
+                    "cuando tenga un respaldo nuevo, borre de {} las carpetas de respaldo anteriores al cifrado (o espere a que la rotación las quite)",
+                    self.backup_dir().await.map(|d| d.display().to_string()).unwrap_or_default()
+                )),
+                (false, _) => Some("abra ICC Facturas con el llavero del sistema disponible (una sesión de escritorio) y se cifrarán solos; luego imprima la clave de recuperación con `icc encryption recovery-key`".into()),
+            },
         });
 
         if keyring.is_ok() {

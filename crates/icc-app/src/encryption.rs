@@ -52,13 +52,17 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
+    // Both calls fail only for lengths this code never uses (a key shorter than the hash,
+    // more than 8160 bytes out); a silent all-zero key would be far worse than a panic.
+    #[allow(clippy::expect_used)]
     fn derive(&self, label: &[u8]) -> [u8; 32] {
         let mut out = [0u8; 32];
         // the key is uniformly random, so it serves as the pseudo-random key directly
-        // (HKDF-Expand only); 32 bytes is far below HKDF's 8160-byte limit
-        if let Ok(hk) = Hkdf::<Sha256>::from_prk(&self.bytes) {
-            let _ = hk.expand(label, &mut out);
-        }
+        // (HKDF-Expand only)
+        Hkdf::<Sha256>::from_prk(&self.bytes)
+            .expect("a 32-byte pseudo-random key")
+            .expand(label, &mut out)
+            .expect("32 bytes of output");
         out
     }
 
@@ -248,39 +252,42 @@ pub async fn database_key(data_dir: &Path) -> Result<Option<DbKey>> {
 }
 
 /// Puts a key typed from its recovery text back into the keyring, after checking that it
-/// opens the database of `data_dir`. Keeps the key id of `cifrado.json` when there is one.
+/// opens the database of `data_dir` or, where that database is missing or plain (a new
+/// installation receiving the old one's backups in `DATA_DIR/respaldos`), an encrypted
+/// backup there. Keeps the key id of `cifrado.json` when there is one.
 ///
 /// # Errors
-/// A malformed recovery key (what is wrong and where), a key that does not open this
-/// database, a database that is not encrypted, no keyring.
+/// A malformed recovery key (what is wrong and where), a key that opens neither, nothing
+/// encrypted to open, no keyring.
 pub async fn recover(data_dir: &Path, recovery_text: &str) -> Result<()> {
     let bytes =
         icc_core::recovery::decode(recovery_text).map_err(|e| AppError::Invalid(e.to_string()))?;
     let db = data_dir.join(crate::DB_FILE);
-    match icc_store::file_kind(&db) {
-        Ok(FileKind::Encrypted) => {}
-        Ok(_) => {
-            return Err(AppError::Invalid(format!(
-                "{} no está cifrada; no hay clave que recuperar",
-                db.display()
-            )));
-        }
+    let target = match icc_store::file_kind(&db) {
+        Ok(FileKind::Encrypted) => db.clone(),
+        Ok(_) => newest_encrypted_backup(data_dir).ok_or_else(|| {
+            AppError::Invalid(format!(
+                "en {} no hay una base cifrada ni respaldos cifrados: no hay clave que recuperar. Para recuperar los datos de otro equipo, copie su carpeta de respaldos en {} y repita",
+                data_dir.display(),
+                data_dir.join(crate::BACKUPS_DIR).display()
+            ))
+        })?,
         Err(e) => {
             return Err(AppError::Io(format!(
                 "no se pudo leer {}: {e}",
                 db.display()
             )));
         }
-    }
+    };
     let id = match read_key_id(data_dir) {
         Ok(Some(id)) => id,
         _ => uuid::Uuid::new_v4().to_string(),
     };
     let key = MasterKey { bytes, id };
-    if !icc_store::key_opens(&db, &key.db_key()).await {
+    if !icc_store::key_opens(&target, &key.db_key()).await {
         return Err(AppError::Invalid(format!(
             "esa clave de recuperación no abre {}: es de otra instalación (cada carpeta de datos tiene la suya)",
-            db.display()
+            target.display()
         )));
     }
     store_in_keyring(&key.id, &key.bytes).await.map_err(|e| {
@@ -293,28 +300,42 @@ pub async fn recover(data_dir: &Path, recovery_text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Keeps a copy of `src` as `dst` unless `dst` exists: sealed with `key` when the folder is
-/// encrypted, and in both cases through a synced temporary file and a rename, so a crash
-/// never leaves a partial copy under the final name.
-pub(crate) fn keep_copy(src: &Path, dst: &Path, key: Option<&FileKey>) -> std::io::Result<()> {
-    if dst.exists() {
-        return Ok(());
-    }
+/// The database of the newest encrypted backup in the default backup folder.
+fn newest_encrypted_backup(data_dir: &Path) -> Option<PathBuf> {
+    let mut dbs: Vec<PathBuf> = std::fs::read_dir(data_dir.join(crate::BACKUPS_DIR))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path().join(crate::DB_FILE))
+        .filter(|p| matches!(icc_store::file_kind(p), Ok(FileKind::Encrypted)))
+        .collect();
+    // backup folders are named AAAAMMDD-HHMMSS: the greatest name is the newest
+    dbs.sort();
+    dbs.pop()
+}
+
+/// Writes what `input` yields as `dst`, sealed with `key` (plain without one), through a
+/// synced temporary file in the same folder and a rename, so a crash never leaves a
+/// partial file under the final name.
+pub(crate) fn write_sealed_atomically(
+    dst: &Path,
+    input: &mut impl std::io::Read,
+    key: Option<&FileKey>,
+) -> std::io::Result<()> {
     let dir = dst
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut input = std::fs::File::open(src)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     {
         let mut out = std::io::BufWriter::new(tmp.as_file_mut());
         match key {
             Some(key) => {
-                icc_io::sealed::seal(key, &mut input, &mut out).map_err(std::io::Error::other)?
+                icc_io::sealed::seal(key, input, &mut out).map_err(std::io::Error::other)?
             }
             None => {
-                std::io::copy(&mut input, &mut out)?;
+                std::io::copy(input, &mut out)?;
             }
         }
         std::io::Write::flush(&mut out)?;
@@ -324,54 +345,72 @@ pub(crate) fn keep_copy(src: &Path, dst: &Path, key: Option<&FileKey>) -> std::i
     Ok(())
 }
 
+/// Keeps a copy of `src` as `dst` unless `dst` exists, sealed with `key` when the folder is
+/// encrypted.
+pub(crate) fn keep_copy(src: &Path, dst: &Path, key: Option<&FileKey>) -> std::io::Result<()> {
+    if dst.exists() {
+        return Ok(());
+    }
+    write_sealed_atomically(dst, &mut std::fs::File::open(src)?, key)
+}
+
+/// Whether the file at `path` is sealed (reads its first bytes).
+pub(crate) fn is_sealed_file(path: &Path) -> std::io::Result<bool> {
+    let mut head = [0u8; 8];
+    let mut f = std::fs::File::open(path)?;
+    let mut n = 0;
+    while n < head.len() {
+        match std::io::Read::read(&mut f, &mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(icc_io::sealed::is_sealed(&head[..n]))
+}
+
 /// The folders of a data folder whose files are sealed when it is encrypted: attachments
 /// and the imported originals.
-pub(crate) fn sealed_dirs(data_dir: &Path) -> [PathBuf; 2] {
+fn sealed_dirs(data_dir: &Path) -> [PathBuf; 2] {
     [
         data_dir.join(crate::attachments::ATTACHMENTS_DIR),
         data_dir.join(crate::import::IMPORTS_DIR),
     ]
 }
 
-/// Seals every attachment of `dir` still stored plain (a folder encrypted after attachments
-/// were added, or a restored backup of that time): each through a temporary file and a
-/// rename, so a crash leaves each file either plain or sealed, both readable.
-pub(crate) fn seal_plain_files(dir: &Path, key: &FileKey) -> Result<usize> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(0);
-    };
+/// Seals every file of the sealed folders still stored plain (a folder encrypted after
+/// attachments were added, a restored backup of that time, an import's original a crash
+/// left): each through a temporary file and a rename, so a crash leaves each file either
+/// plain or sealed, both readable. A file that cannot be sealed now (in use, unreadable) is
+/// logged and left for the next start. Returns how many were sealed.
+pub(crate) fn seal_folders(data_dir: &Path, key: &FileKey) -> usize {
     let mut sealed = 0;
-    for e in entries.filter_map(|e| e.ok()) {
-        let path = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !path.is_file() || name.starts_with('.') {
+    for dir in sealed_dirs(data_dir) {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
-        }
-        let fail = |err: &dyn std::fmt::Display| {
-            AppError::Io(format!(
-                "no se pudo cifrar el adjunto {}: {err}; revise el espacio libre",
-                path.display()
-            ))
         };
-        let mut file = std::fs::File::open(&path).map_err(|err| fail(&err))?;
-        let mut head = [0u8; 8];
-        let n = std::io::Read::read(&mut file, &mut head).map_err(|err| fail(&err))?;
-        if icc_io::sealed::is_sealed(&head[..n]) {
-            continue;
+        for e in entries.filter_map(|e| e.ok()) {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !path.is_file() || name.starts_with('.') {
+                continue;
+            }
+            let done = is_sealed_file(&path).and_then(|is| {
+                if is {
+                    return Ok(false);
+                }
+                write_sealed_atomically(&path, &mut std::fs::File::open(&path)?, Some(key))?;
+                Ok(true)
+            });
+            match done {
+                Ok(true) => sealed += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(file = %path.display(), error = %err, "could not seal a plain file; trying again at the next start");
+                }
+            }
         }
-        let mut file = std::fs::File::open(&path).map_err(|err| fail(&err))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|err| fail(&err))?;
-        icc_io::sealed::seal(
-            key,
-            &mut file,
-            &mut std::io::BufWriter::new(tmp.as_file_mut()),
-        )
-        .map_err(|err| fail(&err))?;
-        tmp.as_file().sync_all().map_err(|err| fail(&err))?;
-        tmp.persist(&path).map_err(|err| fail(&err.error))?;
-        sealed += 1;
     }
-    Ok(sealed)
+    sealed
 }
 
 impl crate::App {

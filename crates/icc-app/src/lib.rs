@@ -87,88 +87,153 @@ pub use sync::{Keep, LinkReport, SyncReport, SyncStatus};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "icc.db";
-/// Lock file held while a data folder's database is being encrypted.
-const ENCRYPT_LOCK_FILE: &str = "cifrado.lock";
+/// Lock file taken exclusively, briefly, by whoever decides how to open the database
+/// (create it, encrypt it in place, or open it as it is).
+const DECIDE_LOCK_FILE: &str = "cifrado.lock";
+/// Lock file every open `App` holds shared for its whole life: taking it exclusively proves
+/// that no other process of this application has the folder open.
+const IN_USE_LOCK_FILE: &str = "en-uso.lock";
+
+/// Opens (creating) the lock file `name` of `data_dir` and waits for the lock: exclusive,
+/// or shared when `shared`.
+pub(crate) async fn lock_file(
+    data_dir: &Path,
+    name: &'static str,
+    shared: bool,
+) -> Result<std::fs::File> {
+    let path = data_dir.join(name);
+    tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let f = open_lock_file(&path)?;
+        if shared {
+            f.lock_shared()?;
+        } else {
+            f.lock()?;
+        }
+        Ok(f)
+    })
+    .await
+    .map_err(|e| AppError::Io(format!("no se pudo esperar {name}: {e}")))?
+    .map_err(|e| lock_error(data_dir, name, &e))
+}
+
+fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
+fn lock_error(data_dir: &Path, name: &str, e: &std::io::Error) -> AppError {
+    AppError::Io(format!(
+        "no se pudo bloquear {name} en {}: {e}; revise los permisos de la carpeta de datos",
+        data_dir.display()
+    ))
+}
+
+/// The in-use lock of `data_dir`, held shared, and whether this process had the folder to
+/// itself when it took it (only then may the database be created or encrypted in place).
+/// Called under the decide lock, so no one else is between the two steps.
+async fn take_in_use(data_dir: &Path) -> Result<(std::fs::File, bool)> {
+    let path = data_dir.join(IN_USE_LOCK_FILE);
+    let dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<(std::fs::File, bool)> {
+        let f = open_lock_file(&path).map_err(|e| lock_error(&dir, IN_USE_LOCK_FILE, &e))?;
+        let alone = match f.try_lock() {
+            Ok(()) => {
+                // no one else holds it: from exclusive to shared (the decide lock keeps
+                // everyone out of this gap)
+                f.unlock()
+                    .map_err(|e| lock_error(&dir, IN_USE_LOCK_FILE, &e))?;
+                true
+            }
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(lock_error(&dir, IN_USE_LOCK_FILE, &e));
+            }
+        };
+        f.lock_shared()
+            .map_err(|e| lock_error(&dir, IN_USE_LOCK_FILE, &e))?;
+        Ok((f, alone))
+    })
+    .await
+    .map_err(|e| AppError::Io(format!("no se pudo esperar {IN_USE_LOCK_FILE}: {e}")))?
+}
 
 /// Opens the database of `data_dir`: encrypted with the folder's key from the keyring, a new
-/// one created encrypted, a plain one encrypted in place first (attachments too). Plain only
-/// where no keyring answers.
-async fn open_store(data_dir: &Path) -> Result<(Store, Option<encryption::MasterKey>)> {
+/// one created encrypted, a plain one encrypted in place first (attachments too) when no
+/// other process has the folder open. Plain only where no keyring answers. Returns the
+/// in-use lock to hold for the life of the `App`.
+async fn open_store(
+    data_dir: &Path,
+) -> Result<(Store, Option<encryption::MasterKey>, std::fs::File)> {
     let db = data_dir.join(DB_FILE);
-    let kind = |db: &Path| {
-        icc_store::file_kind(db).map_err(|e| {
-            AppError::Io(format!(
-                "no se pudo leer {}: {e}; revise los permisos de la carpeta de datos",
-                db.display()
-            ))
-        })
+    let decide = lock_file(data_dir, DECIDE_LOCK_FILE, false).await?;
+    let (in_use, alone) = take_in_use(data_dir).await?;
+    let kind = icc_store::file_kind(&db).map_err(|e| {
+        AppError::Io(format!(
+            "no se pudo leer {}: {e}; revise los permisos de la carpeta de datos",
+            db.display()
+        ))
+    })?;
+    let opened = match kind {
+        icc_store::FileKind::Encrypted => open_encrypted(data_dir, &db).await,
+        icc_store::FileKind::Absent => match encryption::key_for_plain(data_dir).await? {
+            Some(key) => Ok((Store::open_encrypted(&db, key.db_key()).await?, Some(key))),
+            None => Ok((Store::open(&db).await?, None)),
+        },
+        icc_store::FileKind::Plain if !alone => {
+            tracing::info!("the folder is open elsewhere: its encryption waits for a later start");
+            Ok((Store::open(&db).await?, None))
+        }
+        icc_store::FileKind::Plain => encrypt_plain(data_dir, &db).await,
     };
-    if kind(&db)? != icc_store::FileKind::Encrypted {
-        // one process at a time decides and encrypts; the others wait and find it done
-        let lock_path = data_dir.join(ENCRYPT_LOCK_FILE);
-        let _lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)?;
-            f.lock()?;
-            Ok(f)
-        })
-        .await
-        .map_err(|e| AppError::Io(e.to_string()))?
-        .map_err(|e| {
-            AppError::Io(format!(
-                "no se pudo bloquear {ENCRYPT_LOCK_FILE} en {}: {e}; revise los permisos de la carpeta",
-                data_dir.display()
-            ))
-        })?;
-        match kind(&db)? {
-            icc_store::FileKind::Encrypted => {}
-            icc_store::FileKind::Absent => {
-                return match encryption::key_for_plain(data_dir).await? {
-                    Some(key) => {
-                        let store = Store::open_encrypted(&db, key.db_key()).await?;
-                        Ok((store, Some(key)))
-                    }
-                    None => Ok((Store::open(&db).await?, None)),
-                };
-            }
-            icc_store::FileKind::Plain => {
-                let Some(key) = encryption::key_for_plain(data_dir).await? else {
-                    return Ok((Store::open(&db).await?, None));
-                };
-                // bring the schema up to date first: the copy is then made of a current file
-                Store::open(&db).await?.close().await;
-                if !icc_store::encrypt_in_place(&db, &key.db_key()).await? {
-                    // another process has it open: stay plain this time
-                    return Ok((Store::open(&db).await?, None));
-                }
-                tracing::info!(db = %db.display(), "database encrypted in place");
-                let mut sealed = 0;
-                for dir in encryption::sealed_dirs(data_dir) {
-                    sealed += encryption::seal_plain_files(&dir, &key.file_key())?;
-                }
-                tracing::info!(
-                    sealed,
-                    "attachments and imported originals encrypted in place"
-                );
-                let store = Store::open_encrypted(&db, key.db_key()).await?;
-                return Ok((store, Some(key)));
-            }
+    drop(decide);
+    let (store, key) = opened?;
+    Ok((store, key, in_use))
+}
+
+/// A plain database with the folder to itself: encrypted in place when a keyring answers,
+/// then its sealed folders. A failure leaves it plain, to be tried again at the next start
+/// (the work goes on; doctor shows the folder unencrypted).
+async fn encrypt_plain(
+    data_dir: &Path,
+    db: &Path,
+) -> Result<(Store, Option<encryption::MasterKey>)> {
+    let Some(key) = encryption::key_for_plain(data_dir).await? else {
+        return Ok((Store::open(db).await?, None));
+    };
+    // bring the schema up to date first: the copy is then made of a current file
+    Store::open(db).await?.close().await;
+    match icc_store::encrypt_in_place(db, &key.db_key()).await {
+        Ok(true) => tracing::info!(db = %db.display(), "database encrypted in place"),
+        Ok(false) => return Ok((Store::open(db).await?, None)),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encrypt the database; it stays plain until the next start");
+            return Ok((Store::open(db).await?, None));
         }
     }
+    let sealed = encryption::seal_folders(data_dir, &key.file_key());
+    tracing::info!(
+        sealed,
+        "attachments and imported originals encrypted in place"
+    );
+    Ok((Store::open_encrypted(db, key.db_key()).await?, Some(key)))
+}
+
+async fn open_encrypted(
+    data_dir: &Path,
+    db: &Path,
+) -> Result<(Store, Option<encryption::MasterKey>)> {
     let key = encryption::key_for_encrypted(data_dir).await?;
-    match Store::open_encrypted(&db, key.db_key()).await {
+    match Store::open_encrypted(db, key.db_key()).await {
         Ok(store) => {
             // attachments a restored backup of the plain days brought back, originals an
             // import interrupted by a crash left
-            for dir in encryption::sealed_dirs(data_dir) {
-                encryption::seal_plain_files(&dir, &key.file_key())?;
-            }
+            encryption::seal_folders(data_dir, &key.file_key());
             Ok((store, Some(key)))
         }
-        Err(e) if icc_store::key_opens(&db, &key.db_key()).await => Err(e.into()),
+        Err(e) if icc_store::key_opens(db, &key.db_key()).await => Err(e.into()),
         Err(_) => Err(AppError::KeyMissing(format!(
             "la clave del llavero no abre la base de datos {} (es de otra instalación, o el archivo está dañado). Si tiene la clave de recuperación de esta base, restáurela con `icc encryption recover`; si no, restaure un respaldo con `icc backup restore`",
             db.display()
@@ -189,6 +254,8 @@ pub struct App {
     /// The data folder's key when its database is encrypted (`None`: a plain database,
     /// created where no keyring answered).
     key: Option<std::sync::Arc<encryption::MasterKey>>,
+    /// The folder's in-use lock, held shared while any clone of this `App` lives.
+    _in_use: std::sync::Arc<std::fs::File>,
 }
 
 impl App {
@@ -211,13 +278,14 @@ impl App {
                 data_dir.display()
             ))
         })?;
-        let (store, key) = open_store(data_dir).await?;
+        let (store, key, in_use) = open_store(data_dir).await?;
         Ok(App {
             store,
             data_dir: data_dir.to_owned(),
             sync_gate: std::sync::Arc::default(),
             access: std::sync::Arc::default(),
             key: key.map(std::sync::Arc::new),
+            _in_use: std::sync::Arc::new(in_use),
         })
     }
 

@@ -278,23 +278,7 @@ impl App {
     /// its timer, the command line) and holds the turn until the guard is dropped.
     async fn sync_turn(&self) -> Result<SyncTurn<'_>> {
         let gate = self.sync_gate.lock().await;
-        let path = self.data_dir.join(SYNC_LOCK_FILE);
-        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            f.lock()?;
-            Ok(f)
-        })
-        .await
-        .map_err(|e| AppError::Io(format!("no se pudo esperar el turno de sincronización: {e}")))?
-        .map_err(|e| {
-            AppError::Io(format!(
-                "no se pudo bloquear {SYNC_LOCK_FILE} en la carpeta de datos: {e}; revise los permisos de la carpeta"
-            ))
-        })?;
+        let file = crate::lock_file(&self.data_dir, SYNC_LOCK_FILE, false).await?;
         Ok(SyncTurn {
             _gate: gate,
             _file: file,

@@ -198,3 +198,59 @@ async fn a_lost_keyring_is_explained_and_the_recovery_key_opens_the_folder_again
     );
     app.close().await;
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
+        let dst = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_installation_gets_a_stolen_laptops_backup_back_with_the_recovery_key() {
+    let old = tempfile::tempdir().unwrap();
+    let app = App::open(old.path()).await.unwrap();
+    let admin = app.init("admin", ADMIN_PW).await.unwrap();
+    app.seed(80, 11, &mut |_, _| true).await.unwrap();
+    let recovery = app.recovery_key(&admin).unwrap().unwrap();
+    app.create_backup(&admin).await.unwrap();
+    app.close().await;
+    // the laptop is gone with its keyring; IT copies its backup folder to a new one
+    lose_keyring_entry(old.path());
+    let new = tempfile::tempdir().unwrap();
+    copy_tree(&old.path().join("respaldos"), &new.path().join("respaldos"));
+
+    let e = icc_app::restore_without_live_db(new.path(), None, "admin", ADMIN_PW)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AppError::KeyMissing(_)), "{e}");
+    assert!(e.to_string().contains("icc encryption recover"), "{e}");
+    assert!(
+        !new.path().join("icc.db").exists(),
+        "nothing changed on error"
+    );
+
+    icc_app::encryption::recover(new.path(), &recovery)
+        .await
+        .unwrap();
+    icc_app::restore_without_live_db(new.path(), None, "admin", ADMIN_PW)
+        .await
+        .unwrap();
+    let app = App::open(new.path()).await.unwrap();
+    assert!(app.is_encrypted());
+    let admin = app.login("admin", ADMIN_PW).await.unwrap();
+    assert_eq!(
+        app.list_invoices(&admin, InvoiceFilter::default(), 200, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        80
+    );
+    app.close().await;
+}

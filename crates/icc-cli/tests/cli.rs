@@ -1825,7 +1825,38 @@ async fn a_full_session_at_trace_level_logs_no_secret() {
         ] {
             assert!(text.contains(event), "the log mentions {event:?}");
         }
-        for secret in [PW, JEFE_PW, WRONG, KEY, SPW, refresh.as_str(), "eyJhbGci"] {
+        // the data folder's key as the keyring holds it, and any statement that carries a
+        // SQLCipher key (`PRAGMA key = "x'…'"`, `ATTACH … KEY "x'…'"`)
+        let key_file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.path().join("cifrado.json")).unwrap())
+                .unwrap();
+        let master = Command::new("secret-tool")
+            .args([
+                "lookup",
+                "service",
+                &format!(
+                    "icc-facturas:cifrado:{}",
+                    key_file["key_id"].as_str().unwrap()
+                ),
+                "username",
+                "clave-de-datos",
+            ])
+            .output()
+            .unwrap();
+        let master = String::from_utf8(master.stdout).unwrap().trim().to_owned();
+        assert_eq!(master.len(), 64, "the folder's key is in the keyring");
+        for secret in [
+            PW,
+            JEFE_PW,
+            WRONG,
+            KEY,
+            SPW,
+            refresh.as_str(),
+            "eyJhbGci",
+            master.as_str(),
+            "PRAGMA key",
+            "KEY \"x'",
+        ] {
             for (name, h) in &hay {
                 assert!(
                     !h.windows(secret.len()).any(|w| w == secret.as_bytes()),

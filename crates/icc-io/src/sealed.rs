@@ -69,6 +69,13 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// The one way sealing fails: more chunks than the 32-bit counter numbers (256 TiB).
+fn too_long() -> SealError {
+    SealError::Io(std::io::Error::other(
+        "el archivo es demasiado grande para cifrarlo (más de 256 TiB)",
+    ))
+}
+
 /// Seals everything `input` yields into `out`.
 ///
 /// # Errors
@@ -90,11 +97,11 @@ pub fn seal(key: &FileKey, input: &mut impl Read, out: &mut impl Write) -> Resul
             aad: MAGIC,
         };
         if last {
-            let sealed = enc.encrypt_last(payload).map_err(|_| SealError::Forged)?;
+            let sealed = enc.encrypt_last(payload).map_err(|_| too_long())?;
             out.write_all(&sealed)?;
             break;
         }
-        let sealed = enc.encrypt_next(payload).map_err(|_| SealError::Forged)?;
+        let sealed = enc.encrypt_next(payload).map_err(|_| too_long())?;
         out.write_all(&sealed)?;
     }
     out.flush()?;

@@ -98,9 +98,11 @@ pub fn options(path: &Path, key: Option<&DbKey>) -> Result<SqliteConnectOptions>
         })?
         .filename(path);
     Ok(match key {
+        // no statement of these connections is logged, not even a slow one: the first is
+        // `PRAGMA key`
         Some(k) => opts
             .pragma("key", k.pragma_value())
-            .log_statements(log::LevelFilter::Off),
+            .disable_statement_logging(),
         None => opts,
     })
 }
@@ -114,9 +116,7 @@ pub(crate) fn options_for_file(path: &Path, key: Option<&DbKey>) -> Result<Sqlit
 
 /// Sidecar of an encryption in progress: the encrypted copy being written.
 fn in_progress(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".cifrando");
-    PathBuf::from(name)
+    sidecar(path, ".cifrando")
 }
 
 /// Encrypts the plain database at `path` with `key`, in place and crash-safe: the encrypted
@@ -125,7 +125,9 @@ fn in_progress(path: &Path) -> PathBuf {
 /// discarded on the next try); after it, the encrypted one whole.
 ///
 /// Returns `false`, changing nothing, when another connection has the database open (it
-/// would keep writing to the plain file): the caller tries again on a later start.
+/// would keep writing to the plain file): the caller tries again on a later start. The
+/// caller must also keep other processes from opening the file until this returns (the
+/// application holds a folder lock for that).
 ///
 /// # Errors
 /// The file cannot be read or the copy written (disk full, permissions), or the copy fails
@@ -135,9 +137,12 @@ pub async fn encrypt_in_place(path: &Path, key: &DbKey) -> Result<bool> {
     match std::fs::remove_file(&tmp) {
         Ok(()) => tracing::info!(file = %tmp.display(), "discarded an interrupted encryption"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(&tmp, &e)),
+        Err(e) => return Err(io_error("no se pudo borrar", &tmp, &e)),
     }
-    let opts = options(path, None)?.create_if_missing(false);
+    // its ATTACH statement carries the key: never logged
+    let opts = options(path, None)?
+        .create_if_missing(false)
+        .disable_statement_logging();
     let mut conn = SqliteConnection::connect_with(&opts).await?;
     // Leaving WAL needs every other connection gone: the test that no one else is writing.
     // It also folds the WAL into the file, so the export reads everything.
@@ -147,9 +152,14 @@ pub async fn encrypt_in_place(path: &Path, key: &DbKey) -> Result<bool> {
             .await;
     match mode {
         Ok(m) if m.eq_ignore_ascii_case("delete") => {}
-        Ok(_) | Err(_) => {
+        Ok(m) => {
             conn.close().await.ok();
-            tracing::warn!(file = %path.display(), "database in use by another process; encryption postponed");
+            tracing::warn!(file = %path.display(), mode = %m, "database in use by another process; encryption postponed");
+            return Ok(false);
+        }
+        Err(e) => {
+            conn.close().await.ok();
+            tracing::warn!(file = %path.display(), error = %e, "could not leave WAL mode; encryption postponed");
             return Ok(false);
         }
     }
@@ -169,7 +179,7 @@ pub async fn encrypt_in_place(path: &Path, key: &DbKey) -> Result<bool> {
         .await?;
         // attached files open with the main connection's flags, which do not create: the
         // copy starts as an empty file (SQLite reads a 0-byte file as an empty database)
-        std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, &e))?;
+        std::fs::File::create(&tmp).map_err(|e| io_error("no se pudo crear", &tmp, &e))?;
         let attach = format!("ATTACH DATABASE ? AS cifrada KEY {}", key.pragma_value());
         sqlx::query(sqlx::AssertSqlSafe(attach))
             .bind(tmp.display().to_string())
@@ -225,22 +235,39 @@ pub async fn encrypt_in_place(path: &Path, key: &DbKey) -> Result<bool> {
     }
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
-        .map_err(|e| io_error(&tmp, &e))?;
-    // still holding the plain file's exclusive lock, swap the files
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))?;
+        .map_err(|e| io_error("no se pudo escribir", &tmp, &e))?;
+    // Closed before the rename: Windows cannot replace a file that is open. The caller's
+    // folder lock keeps every other process of this application out meanwhile.
+    conn.close().await.ok();
+    // In exclusive locking mode SQLite zeroes a journal's header instead of deleting it, so
+    // the journals would keep a plain page: remove them (a zeroed journal is never replayed).
+    for journal in [sidecar(path, "-journal"), sidecar(&tmp, "-journal")] {
+        match std::fs::remove_file(&journal) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("no se pudo borrar", &journal, &e)),
+        }
+    }
+    std::fs::rename(&tmp, path).map_err(|e| io_error("no se pudo reemplazar", path, &e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // make the rename durable (a no-op where directories cannot be synced)
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
     }
-    conn.close().await.ok();
     Ok(true)
 }
 
-fn io_error(path: &Path, e: &std::io::Error) -> StoreError {
+/// `path` with `suffix` appended to its file name.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn io_error(what: &str, path: &Path, e: &std::io::Error) -> StoreError {
     StoreError::Raw(format!(
-        "no se pudo escribir {}: {e}; revise el espacio libre y los permisos de la carpeta de datos",
+        "{what} {}: {e}; revise el espacio libre y los permisos de la carpeta de datos (la base sigue sin cifrar)",
         path.display()
     ))
 }
