@@ -734,6 +734,78 @@ fn a_folder_made_without_keyring_is_encrypted_in_place_when_one_answers() {
 }
 
 #[test]
+fn a_stolen_laptops_backup_comes_back_on_a_new_one_with_the_recovery_key() {
+    let old = tempfile::tempdir().unwrap();
+    let out = icc(
+        old.path(),
+        &[
+            "--json",
+            "init",
+            "--admin-user",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(&format!("{PW}\n")),
+    );
+    let key = ok_json(out)["recovery_key"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 69, "{key}");
+    let out = icc(
+        old.path(),
+        &["--user", "admin", "dev", "seed", "--invoices", "120"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = icc(old.path(), &["--user", "admin", "backup", "create"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = |dir: &Path| {
+        ok_json(icc(
+            dir,
+            &[
+                "--user", "admin", "--json", "invoices", "list", "--limit", "500",
+            ],
+            None,
+        ))["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let before = list(old.path());
+
+    // a new laptop: its data folder holds only the old one's backup folder
+    let new = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(old.path().join("respaldos"))
+        .arg(new.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let wrong = icc_core::recovery::encode(&[3; 32]);
+    let out = icc(
+        new.path(),
+        &["encryption", "recover"],
+        Some(&format!("{wrong}\n")),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no abre"), "{}", stderr(&out));
+    let out = icc(
+        new.path(),
+        &["encryption", "recover"],
+        Some(&format!("{key}\n")),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = icc(
+        new.path(),
+        &["--user", "admin", "--json", "backup", "restore", "--latest"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(list(new.path()), before);
+    let status = ok_json(icc(new.path(), &["--json", "encryption", "status"], None));
+    assert_eq!(status["encrypted"], true);
+}
+
+#[test]
 fn users_and_obras_round_trip_through_the_cli() {
     let d = tempfile::tempdir().unwrap();
     init(d.path());
