@@ -596,27 +596,15 @@ fn exit_codes_follow_the_contract() {
 
 /// `icc` on a box where no keyring answers (no D-Bus session bus).
 fn icc_without_keyring(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icc"));
-    cmd.arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("ICC_PASSWORD", PW)
-        .env(
+    icc_env(
+        dir,
+        args,
+        stdin,
+        &[(
             "DBUS_SESSION_BUS_ADDRESS",
             "unix:path=/nonexistent/icc-no-bus",
-        )
-        .env_remove("ICC_USER")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+        )],
+    )
 }
 
 fn file_has(path: &Path, needle: &str) -> bool {
