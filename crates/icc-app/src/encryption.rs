@@ -182,7 +182,8 @@ async fn create(data_dir: &Path) -> Result<Option<MasterKey>> {
     rand::fill(&mut bytes);
     let id = uuid::Uuid::new_v4().to_string();
     if let Err(e) = store_in_keyring(&id, &bytes).await {
-        tracing::warn!("no OS keyring ({e}): the database stays unencrypted");
+        // said once, when the database is created (lib.rs); doctor keeps saying it
+        tracing::info!("no OS keyring ({e}): the database stays unencrypted");
         return Ok(None);
     }
     write_key_id(data_dir, &id)?;
@@ -198,7 +199,8 @@ pub(crate) async fn key_for_plain(data_dir: &Path) -> Result<Option<MasterKey>> 
         match lookup(&id).await {
             Lookup::Found(bytes) => return Ok(Some(MasterKey { bytes, id })),
             Lookup::Unavailable(e) => {
-                tracing::warn!("no OS keyring ({e}): the database stays unencrypted");
+                // said once, when the database is created (lib.rs); doctor keeps saying it
+                tracing::info!("no OS keyring ({e}): the database stays unencrypted");
                 return Ok(None);
             }
             Lookup::Missing => {}

@@ -180,7 +180,10 @@ async fn open_store(
         icc_store::FileKind::Encrypted => open_encrypted(data_dir, &db).await,
         icc_store::FileKind::Absent => match encryption::key_for_plain(data_dir).await? {
             Some(key) => Ok((Store::open_encrypted(&db, key.db_key()).await?, Some(key))),
-            None => Ok((Store::open(&db).await?, None)),
+            None => {
+                tracing::warn!(db = %db.display(), "no OS keyring: the new database is created unencrypted");
+                Ok((Store::open(&db).await?, None))
+            }
         },
         icc_store::FileKind::Plain if !alone => {
             tracing::info!("the folder is open elsewhere: its encryption waits for a later start");
