@@ -360,6 +360,28 @@ fn find(all: Vec<BackupInfo>, id: Option<&str>) -> Result<BackupInfo> {
 /// `integrity_check`, the manifest's counts and a schema this build knows.
 async fn verified(b: &BackupInfo, key: Option<&DbKey>) -> Result<()> {
     let db = Path::new(&b.path).join(DB_FILE);
+    // an encrypted backup this folder's key does not open: another installation's (or
+    // this folder was made again with a new key) — say that, not "damaged"
+    if matches!(
+        icc_store::file_kind(&db),
+        Ok(icc_store::FileKind::Encrypted)
+    ) {
+        let opens = match key {
+            Some(k) => icc_store::key_opens(&db, k).await,
+            None => false,
+        };
+        if !opens {
+            let whose = if key.is_some() {
+                "con una clave que no es la de esta carpeta de datos (la de otra instalación, o la de antes de crear esta base de nuevo)"
+            } else {
+                "y la clave de esta carpeta de datos no está en el llavero"
+            };
+            return Err(AppError::KeyMissing(format!(
+                "el respaldo {} está cifrado {whose}. Para restaurarlo: si la carpeta de datos tiene icc.db y cifrado.json de otra clave, muévalos a otra parte; escriba la clave de recuperación de la instalación que hizo el respaldo con `icc encryption recover` y repita la restauración",
+                b.id
+            )));
+        }
+    }
     let found = inspect(&db, key).await?;
     if found != b.facts {
         return Err(AppError::Invalid(format!(
@@ -445,27 +467,15 @@ pub async fn restore_without_live_db(
     let live = data_dir.join(DB_FILE);
     // the folder's key, when there is one: backups of an encrypted folder are encrypted
     // with it (the live database itself may be what is broken)
-    let key = crate::encryption::key_for_encrypted(data_dir).await;
-    let db_key = key.as_ref().ok().map(|k| k.db_key());
-    let dir = match icc_store::backup::setting_in(&live, db_key.as_ref(), BACKUP_DIR_SETTING).await
-    {
+    let key = crate::encryption::key_for_encrypted(data_dir)
+        .await
+        .ok()
+        .map(|k| k.db_key());
+    let dir = match icc_store::backup::setting_in(&live, key.as_ref(), BACKUP_DIR_SETTING).await {
         Some(d) if !d.trim().is_empty() => PathBuf::from(d),
         _ => data_dir.join(BACKUPS_DIR),
     };
     let b = find(backups_in(&dir), id)?;
-    // an encrypted backup and no key for it: say so (and how to get it back), not "damaged"
-    if let Err(e) = &key
-        && matches!(
-            icc_store::file_kind(&Path::new(&b.path).join(DB_FILE)),
-            Ok(icc_store::FileKind::Encrypted)
-        )
-    {
-        return Err(AppError::KeyMissing(format!(
-            "el respaldo {} está cifrado y su clave no está disponible ({e}); escriba la clave de recuperación de esa instalación con `icc encryption recover` y repita",
-            b.id
-        )));
-    }
-    let key = db_key;
     verified(&b, key.as_ref()).await?;
     let db = Path::new(&b.path).join(DB_FILE);
     let account = icc_store::backup::account_in(&db, key.as_ref(), username).await?;

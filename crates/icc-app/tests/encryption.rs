@@ -235,6 +235,18 @@ async fn a_new_installation_gets_a_stolen_laptops_backup_back_with_the_recovery_
         "nothing changed on error"
     );
 
+    // opening the new folder first makes a database with a key of its own: its backups'
+    // key is another one, which is said as such, with the way out
+    App::open(new.path()).await.unwrap().close().await;
+    let e = icc_app::restore_without_live_db(new.path(), None, "admin", ADMIN_PW)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AppError::KeyMissing(_)), "{e}");
+    assert!(e.to_string().contains("no es la de esta carpeta"), "{e}");
+    for f in ["icc.db", "icc.db-wal", "icc.db-shm", "cifrado.json"] {
+        let _ = std::fs::remove_file(new.path().join(f));
+    }
+
     icc_app::encryption::recover(new.path(), &recovery)
         .await
         .unwrap();
