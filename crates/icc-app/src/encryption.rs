@@ -379,13 +379,27 @@ fn sealed_dirs(data_dir: &Path) -> [PathBuf; 2] {
     ]
 }
 
-/// Seals every file of the sealed folders still stored plain (a folder encrypted after
-/// attachments were added, a restored backup of that time, an import's original a crash
-/// left): each through a temporary file and a rename, so a crash leaves each file either
-/// plain or sealed, both readable. A file that cannot be sealed now (in use, unreadable) is
-/// logged and left for the next start. Returns how many were sealed.
-pub(crate) fn seal_folders(data_dir: &Path, key: &FileKey) -> usize {
-    let mut sealed = 0;
+/// Marker file: the database was (or is being) encrypted in place and some files of the
+/// sealed folders may still be plain. Only then are those folders scanned at start-up.
+const SEAL_PENDING_FILE: &str = "sellado-pendiente";
+
+/// Records, before a plain folder's database is encrypted, that its files are to be sealed,
+/// so a crash between the two is finished at the next start.
+pub(crate) fn mark_seal_pending(data_dir: &Path) -> std::io::Result<()> {
+    crate::attachments::write_atomically(&data_dir.join(SEAL_PENDING_FILE), b"")
+}
+
+/// When the marker is there, seals every file of the sealed folders still stored plain
+/// (attachments and imported originals of the plain days), each through a temporary file
+/// and a rename, so a crash leaves each file either plain or sealed, both readable. A file
+/// that cannot be sealed now (in use, unreadable) is logged and left, with the marker, for
+/// the next start. Returns how many were sealed.
+pub(crate) fn seal_pending(data_dir: &Path, key: &FileKey) -> usize {
+    let marker = data_dir.join(SEAL_PENDING_FILE);
+    if !marker.exists() {
+        return 0;
+    }
+    let (mut sealed, mut failed) = (0, 0);
     for dir in sealed_dirs(data_dir) {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -407,10 +421,16 @@ pub(crate) fn seal_folders(data_dir: &Path, key: &FileKey) -> usize {
                 Ok(true) => sealed += 1,
                 Ok(false) => {}
                 Err(err) => {
+                    failed += 1;
                     tracing::warn!(file = %path.display(), error = %err, "could not seal a plain file; trying again at the next start");
                 }
             }
         }
+    }
+    if failed == 0
+        && let Err(e) = std::fs::remove_file(&marker)
+    {
+        tracing::warn!(error = %e, "could not remove {SEAL_PENDING_FILE}; the folders will be checked again");
     }
     sealed
 }

@@ -208,6 +208,10 @@ async fn encrypt_plain(
     };
     // bring the schema up to date first: the copy is then made of a current file
     Store::open(db).await?.close().await;
+    if let Err(e) = encryption::mark_seal_pending(data_dir) {
+        tracing::error!(error = %e, "could not prepare the encryption; the database stays plain until the next start");
+        return Ok((Store::open(db).await?, None));
+    }
     match icc_store::encrypt_in_place(db, &key.db_key()).await {
         Ok(true) => tracing::info!(db = %db.display(), "database encrypted in place"),
         Ok(false) => return Ok((Store::open(db).await?, None)),
@@ -216,7 +220,7 @@ async fn encrypt_plain(
             return Ok((Store::open(db).await?, None));
         }
     }
-    let sealed = encryption::seal_folders(data_dir, &key.file_key());
+    let sealed = encryption::seal_pending(data_dir, &key.file_key());
     tracing::info!(
         sealed,
         "attachments and imported originals encrypted in place"
@@ -231,9 +235,9 @@ async fn open_encrypted(
     let key = encryption::key_for_encrypted(data_dir).await?;
     match Store::open_encrypted(db, key.db_key()).await {
         Ok(store) => {
-            // attachments a restored backup of the plain days brought back, originals an
-            // import interrupted by a crash left
-            encryption::seal_folders(data_dir, &key.file_key());
+            // files an encryption in place interrupted by a crash left plain (a no-op
+            // unless its marker is there)
+            encryption::seal_pending(data_dir, &key.file_key());
             Ok((store, Some(key)))
         }
         Err(e) if icc_store::key_opens(db, &key.db_key()).await => Err(e.into()),

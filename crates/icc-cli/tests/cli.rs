@@ -628,6 +628,32 @@ fn a_folder_made_without_keyring_is_encrypted_in_place_when_one_answers() {
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    // an import of the plain days keeps its original, plain
+    let rcv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rcv/rcv_registro_utf8.csv");
+    let supplier = std::fs::read_to_string(&rcv)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .nth(4)
+        .unwrap()
+        .to_owned();
+    let out = icc_without_keyring(
+        d.path(),
+        &["--user", "admin", "import", rcv.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let originals = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(d.path().join("importaciones"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    assert_eq!(originals().len(), 1);
+    assert!(file_has(&originals()[0], &supplier));
     let list = |out: Output| ok_json(out)["items"].as_array().unwrap().clone();
     let before = list(icc_without_keyring(
         d.path(),
@@ -636,7 +662,7 @@ fn a_folder_made_without_keyring_is_encrypted_in_place_when_one_answers() {
         ],
         None,
     ));
-    assert_eq!(before.len(), 300);
+    assert!(before.len() > 300, "{}", before.len());
     let name = before[0]["razon_social"].as_str().unwrap().to_owned();
     let db = d.path().join("icc.db");
     let status = ok_json(icc_without_keyring(
@@ -659,6 +685,10 @@ fn a_folder_made_without_keyring_is_encrypted_in_place_when_one_answers() {
             assert!(!file_has(&p, &name), "«{name}» still in plaintext in {f}");
         }
     }
+    // and the original, sealed; nothing left pending
+    assert_eq!(originals().len(), 1);
+    assert!(!file_has(&originals()[0], &supplier));
+    assert!(!d.path().join("sellado-pendiente").exists());
     let after = list(icc(
         d.path(),
         &[
