@@ -20,6 +20,7 @@ mod deadline;
 mod dte;
 mod error;
 mod invoice;
+pub mod kame;
 pub mod pagos;
 pub mod password;
 pub mod records;
