@@ -25,6 +25,7 @@ pub mod pagos;
 pub mod password;
 pub mod records;
 pub mod recovery;
+pub mod retry;
 mod role;
 mod rut;
 mod secret;

@@ -356,21 +356,12 @@ impl Client {
     }
 
     fn backoff(&self, retry: u32, headers: Option<&HeaderMap>) -> Duration {
-        if let Some(d) = headers.and_then(retry_after) {
-            return d.min(self.cfg.backoff_max);
-        }
-        let exp = self
-            .cfg
-            .backoff_base
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.cfg.backoff_max);
-        // up to a quarter more, so many laptops do not retry in step
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let jitter = exp.mul_f64(f64::from(nanos % 1000) / 4000.0);
-        (exp + jitter).min(self.cfg.backoff_max)
+        icc_core::retry::backoff(
+            self.cfg.backoff_base,
+            self.cfg.backoff_max,
+            retry,
+            headers.and_then(retry_after),
+        )
     }
 
     /// One GET with pacing, retries and key rotation; the answer parsed as JSON.
@@ -535,13 +526,7 @@ fn as_list(endpoint: &str, v: Value) -> Result<Vec<Value>> {
 
 /// `Retry-After` as seconds or as an HTTP date.
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let ms = (at.timestamp_millis() - chrono::Utc::now().timestamp_millis()).max(0);
-    Some(Duration::from_millis(ms.unsigned_abs()))
+    icc_core::retry::retry_after(h.get(RETRY_AFTER)?.to_str().ok()?, chrono::Utc::now())
 }
 
 fn short_message(body: &str) -> String {
