@@ -200,6 +200,7 @@ fn info(s: &Session) -> SessionInfo {
         (Permission::ApproveBankAccounts, "approve_bank_accounts"),
         (Permission::PrepareRuns, "prepare_runs"),
         (Permission::ApproveRuns, "approve_runs"),
+        (Permission::Accounting, "accounting"),
     ];
     SessionInfo {
         username: s.username.clone(),

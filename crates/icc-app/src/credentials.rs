@@ -26,7 +26,7 @@ pub struct CredentialSpec {
 }
 
 /// Every credential name, in the order screens show them.
-pub const CREDENTIALS: [CredentialSpec; 5] = [
+pub const CREDENTIALS: [CredentialSpec; 6] = [
     CredentialSpec {
         name: "iconstruye-facturas",
         label: "iConstruye: clave de suscripción de facturas (cvbf)",
@@ -42,6 +42,10 @@ pub const CREDENTIALS: [CredentialSpec; 5] = [
     CredentialSpec {
         name: "iconstruye-ordenes-secundaria",
         label: "iConstruye: clave secundaria de órdenes de compra",
+    },
+    CredentialSpec {
+        name: crate::kame::SECRET_CREDENTIAL,
+        label: "Kame: client_secret de la API (OAuth)",
     },
     CredentialSpec {
         name: crate::correo::SMTP_CREDENTIAL,

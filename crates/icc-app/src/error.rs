@@ -111,6 +111,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
         match e {
             StoreError::Core(c) => AppError::Invalid(c.to_string()),
+            StoreError::Invalid(m) => AppError::Invalid(m),
             StoreError::NotFound { what, key } => AppError::NotFound { what, key },
             StoreError::AlreadyExists { .. } => AppError::Conflict(e.to_string()),
             StoreError::Cancelled => AppError::Cancelled,

@@ -30,6 +30,7 @@ mod filter;
 mod iconstruye;
 mod import;
 mod invoices;
+pub mod kame;
 pub mod legacy;
 pub mod legacy_fixture;
 pub mod logging;

@@ -110,6 +110,11 @@ pub enum Command {
         #[command(subcommand)]
         command: IconstruyeCommand,
     },
+    /// Kame: fichas de proveedores, plantillas contables y contabilización de facturas
+    Kame {
+        #[command(subcommand)]
+        command: KameCommand,
+    },
     /// Claves de servicios externos en el llavero del sistema (nunca en archivos)
     Credentials {
         #[command(subcommand)]
@@ -546,6 +551,86 @@ pub enum IconstruyeCommand {
         /// Último día (por defecto, hoy)
         #[arg(long, value_name = "FECHA")]
         hasta: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KameCommand {
+    /// Muestra la configuración de Kame y cuántas facturas hay en cada estado de envío
+    Estado,
+    /// Configura el acceso (el secreto va aparte: `icc credentials set kame`)
+    Configurar {
+        /// client_id de la API de Kame
+        #[arg(long)]
+        client_id: String,
+        /// Usuario de Kame con que se registran los comprobantes
+        #[arg(long)]
+        usuario: String,
+        /// Dirección de la API (por defecto, la pública de Kame: api.kameone.cl)
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Trae las fichas de proveedores desde Kame (getListFicha); las editadas aquí se conservan
+    Fichas,
+    /// Asigna el concepto de compra de un proveedor aquí (se conserva al traer las fichas)
+    Concepto {
+        /// RUT del proveedor
+        rut: String,
+        /// Concepto de compra (el de su plantilla contable)
+        concepto: String,
+    },
+    /// Plantillas contables por concepto de compra
+    Plantilla {
+        #[command(subcommand)]
+        command: PlantillaCommand,
+    },
+    /// Asocia un centro de gestión (sus 4 primeros caracteres) a una unidad de negocio
+    Unidad {
+        /// Centro de gestión
+        centro: String,
+        /// Unidad de negocio de Kame
+        unidad: String,
+    },
+    /// Contabiliza facturas en Kame: un comprobante por factura, nunca dos
+    Post {
+        /// Facturas (id o RUT:TIPO:FOLIO), separadas por comas; sin ellas, las del filtro
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlantillaCommand {
+    /// Lista las plantillas
+    List,
+    /// Crea o reemplaza la plantilla de un concepto
+    Set {
+        /// Concepto de compra
+        #[arg(long)]
+        concepto: String,
+        /// Cuenta del neto (debe)
+        #[arg(long)]
+        neto: String,
+        /// Cuenta del exento (debe; por defecto, la del neto)
+        #[arg(long)]
+        exento: Option<String>,
+        /// Cuenta del IVA crédito fiscal (debe)
+        #[arg(long)]
+        iva: String,
+        /// Cuenta de otros impuestos (debe)
+        #[arg(long)]
+        otros: Option<String>,
+        /// Cuenta de proveedores por pagar (haber)
+        #[arg(long)]
+        proveedor: String,
+        /// TRASPASO, INGRESO o EGRESO
+        #[arg(long, default_value = "TRASPASO")]
+        tipo: String,
+        /// Permite que la cuenta de proveedores sea también una del debe
+        #[arg(long)]
+        misma_cuenta: bool,
     },
 }
 

@@ -23,7 +23,7 @@ use icc_core::{InvoiceStatus, Role};
 use args::{
     BackupCommand, CesionesCommand, Cli, Command, ConflictsCommand, CredentialsCommand,
     CuentasCommand, DevCommand, EncryptionCommand, FilterArgs, IconstruyeCommand, InvoicesCommand,
-    ObrasCommand, PagosCommand, SyncCommand, UsersCommand,
+    KameCommand, ObrasCommand, PagosCommand, PlantillaCommand, SyncCommand, UsersCommand,
 };
 
 /// A failure with its exit code.
@@ -931,6 +931,10 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
             let s = login(app, cli, stdin).await?;
             pagos(app, &s, command, json).await?;
         }
+        Command::Kame { command } => {
+            let s = login(app, cli, stdin).await?;
+            kame(app, &s, command, json).await?;
+        }
         Command::Obras { command } => {
             let s = login(app, cli, stdin).await?;
             match command {
@@ -1080,6 +1084,172 @@ async fn cuentas(
                 for a in &r.avisos {
                     println!("  aviso: {a}");
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn kame(app: &App, s: &Session, command: &KameCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        KameCommand::Estado => {
+            let settings = app.kame_settings().await?;
+            let envios = app.kame_envios(s).await?;
+            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+            for e in &envios {
+                *counts.entry(e.estado.as_str()).or_insert(0) += 1;
+            }
+            let text = format!(
+                "Kame: {} (client_id {}, usuario {}, secreto {}). Envíos: {}.",
+                settings.url,
+                settings.client_id.as_deref().unwrap_or("sin configurar"),
+                settings.usuario.as_deref().unwrap_or("sin configurar"),
+                if settings.secreto_guardado {
+                    "guardado"
+                } else {
+                    "sin guardar: `icc credentials set kame`"
+                },
+                if counts.is_empty() {
+                    "ninguno".to_owned()
+                } else {
+                    counts
+                        .iter()
+                        .map(|(k, v)| format!("{v} {k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+            output::done(
+                json,
+                &serde_json::json!({"configuracion": settings, "envios": counts}),
+                &text,
+            );
+        }
+        KameCommand::Configurar {
+            client_id,
+            usuario,
+            url,
+        } => {
+            app.set_kame_settings(s, client_id, usuario, url.as_deref())
+                .await?;
+            output::done(
+                json,
+                &app.kame_settings().await?,
+                "Configuración de Kame guardada.",
+            );
+        }
+        KameCommand::Fichas => {
+            let r = app.kame_pull_fichas(s).await?;
+            let text = format!(
+                "{} fichas recibidas en {} páginas: {} nuevas, {} actualizadas, {} editadas aquí conservadas{}",
+                r.recibidas,
+                r.paginas,
+                r.guardadas.nuevas,
+                r.guardadas.actualizadas,
+                r.guardadas.locales_conservadas,
+                if r.rechazadas.is_empty() {
+                    ".".to_owned()
+                } else {
+                    format!("; no se pudieron leer:\n  {}", r.rechazadas.join("\n  "))
+                }
+            );
+            output::done(json, &r, &text);
+        }
+        KameCommand::Concepto { rut, concepto } => {
+            app.kame_set_concepto(s, rut, concepto).await?;
+            output::done(
+                json,
+                &serde_json::json!({"rut": rut, "concepto": concepto}),
+                &format!("Concepto de {rut}: {concepto}."),
+            );
+        }
+        KameCommand::Plantilla { command } => match command {
+            PlantillaCommand::List => {
+                let list = app.kame_plantillas(s).await?;
+                let text = if list.is_empty() {
+                    "No hay plantillas contables: cree una con `icc kame plantilla set`.".to_owned()
+                } else {
+                    list.iter()
+                        .map(|p| {
+                            format!(
+                                "{}: neto {}, exento {}, IVA {}, otros {}, proveedores {} ({})",
+                                p.concepto,
+                                p.cuenta_neto,
+                                p.cuenta_exento.as_deref().unwrap_or("= neto"),
+                                p.cuenta_iva,
+                                p.cuenta_otros.as_deref().unwrap_or("—"),
+                                p.cuenta_proveedor,
+                                p.tipo.as_str()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                output::done(json, &list, &text);
+            }
+            PlantillaCommand::Set {
+                concepto,
+                neto,
+                exento,
+                iva,
+                otros,
+                proveedor,
+                tipo,
+                misma_cuenta,
+            } => {
+                let p = icc_core::kame::Plantilla {
+                    concepto: concepto.clone(),
+                    cuenta_neto: neto.clone(),
+                    cuenta_exento: exento.clone(),
+                    cuenta_iva: iva.clone(),
+                    cuenta_otros: otros.clone(),
+                    cuenta_proveedor: proveedor.clone(),
+                    tipo: tipo
+                        .parse()
+                        .map_err(|e: String| Failure::usage(format!("--tipo: {e}")))?,
+                    misma_cuenta: *misma_cuenta,
+                };
+                app.kame_set_plantilla(s, &p).await?;
+                output::done(json, &p, &format!("Plantilla «{concepto}» guardada."));
+            }
+        },
+        KameCommand::Unidad { centro, unidad } => {
+            app.kame_set_unidad(s, centro, unidad).await?;
+            output::done(
+                json,
+                &serde_json::json!({"centro": centro, "unidad": unidad}),
+                &format!("Centro {centro}: unidad de negocio {unidad}."),
+            );
+        }
+        KameCommand::Post { ids, filters } => {
+            let selection = app.kame_selection(s, ids, filter_from(filters)?).await?;
+            let mut last = std::time::Instant::now();
+            let report = app
+                .kame_post(s, &selection, &mut |p| {
+                    if last.elapsed() >= std::time::Duration::from_secs(1) {
+                        last = std::time::Instant::now();
+                        eprintln!("contabilizando: {} de {}", p.hechas, p.total);
+                    }
+                })
+                .await?;
+            output::kame_post(json, &report);
+            if report.rechazadas > 0 {
+                return Err(Failure {
+                    code: 3,
+                    message: format!(
+                        "{} factura(s) no se contabilizaron (ver el motivo de cada una)",
+                        report.rechazadas
+                    ),
+                });
+            }
+            if report.pendientes > 0 {
+                return Err(Failure {
+                    code: 1,
+                    message: format!(
+                        "{} factura(s) quedaron pendientes; vuelva a ejecutar `icc kame post` (nada se contabiliza dos veces)",
+                        report.pendientes
+                    ),
+                });
             }
         }
     }

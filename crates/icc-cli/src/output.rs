@@ -729,3 +729,29 @@ pub fn cesion_import(json: bool, r: &icc_app::CesionImportReport) {
         }
     }
 }
+
+pub fn kame_post(json: bool, r: &icc_app::kame::PostReport) {
+    if json {
+        return print_json(r);
+    }
+    for x in &r.resultados {
+        let what = x.documento.as_deref().unwrap_or(&x.id);
+        let how = match x.resultado {
+            icc_app::kame::Resultado::Publicado => "contabilizada",
+            icc_app::kame::Resultado::YaPublicado => "ya estaba contabilizada",
+            icc_app::kame::Resultado::Recuperado => "ya estaba en Kame (respuesta perdida)",
+            icc_app::kame::Resultado::Rechazado => "no contabilizada",
+            icc_app::kame::Resultado::Incierto => "sin respuesta de Kame",
+            icc_app::kame::Resultado::NoEnviado => "no enviada",
+        };
+        match (&x.kame_id, &x.mensaje) {
+            (_, Some(m)) => println!("{what}: {how}: {m}"),
+            (Some(k), None) => println!("{what}: {how} (comprobante {k})"),
+            (None, None) => println!("{what}: {how}"),
+        }
+    }
+    println!(
+        "{} contabilizadas, {} ya estaban, {} rechazadas, {} pendientes.",
+        r.publicadas, r.ya_publicadas, r.rechazadas, r.pendientes
+    );
+}

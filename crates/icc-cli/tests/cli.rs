@@ -3707,3 +3707,173 @@ fn a_cuenta_rut_from_a_transfer_sheet_is_its_holders_rut_body() {
         "{again}"
     );
 }
+
+/// Kame posting (issue 21's proof): 200 invoices against the fake with injected 429s and
+/// lost answers, the posting process killed (-9) mid-run and run again: every invoice
+/// posted exactly once, every voucher balanced, one token per process, no secret logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kame_posting_survives_429s_lost_answers_and_a_kill_without_posting_twice() {
+    use icc_kame::fake::{FakeConfig, FakeServer};
+    const ID: &str = "icc-cli-pruebas";
+    const SECRET: &str = "kame-secreto-cli-5d4c3b2a";
+    let mut cfg = FakeConfig::new(ID, SECRET).with_fichas(60);
+    cfg.per_minute = 100_000;
+    cfg.per_page = 25;
+    cfg.inject_429_every = Some(9);
+    cfg.lose_answer_every = Some(37);
+    let fake = std::sync::Arc::new(FakeServer::start(cfg, 0).await.unwrap());
+    let url = fake.url();
+    let f = fake.clone();
+    tokio::task::spawn_blocking(move || {
+        let env = [
+            ("ICC_KAME_URL", url.as_str()),
+            ("ICC_KAME_INTERVALO_MS", "3"),
+        ];
+        let d = tempfile::tempdir().unwrap();
+        init(d.path());
+        let admin = |args: &[&str]| {
+            let mut a = vec!["--user", "admin"];
+            a.extend_from_slice(args);
+            a.push("--json");
+            icc_env(d.path(), &a, None, &env)
+        };
+        // not configured: says how
+        let out = admin(&["kame", "fichas"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("icc credentials set kame"), "{}", stderr(&out));
+        ok_json(admin(&["kame", "configurar", "--client-id", ID, "--usuario", "conta@icc.cl"]));
+        let out = icc_env(
+            d.path(),
+            &["--user", "admin", "credentials", "set", "kame"],
+            Some(&format!("{SECRET}\n")),
+            &env,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+
+        // fichas: 60 in pages of 25
+        let r = ok_json(admin(&["kame", "fichas"]));
+        assert_eq!((r["recibidas"].as_u64(), r["paginas"].as_u64()), (Some(60), Some(3)));
+        assert_eq!(r["nuevas"], 60);
+        for (concepto, neto) in [("MATERIALES", "5101"), ("SUBCONTRATO", "5102"), ("ARRIENDO", "5103")] {
+            ok_json(admin(&[
+                "kame", "plantilla", "set", "--concepto", concepto, "--neto", neto, "--iva",
+                "1109", "--proveedor", "2101",
+            ]));
+        }
+        // a template with a blank account is refused as bad input
+        let out = admin(&[
+            "kame",
+            "plantilla",
+            "set",
+            "--concepto",
+            "X",
+            "--neto",
+            " ",
+            "--iva",
+            "1",
+            "--proveedor",
+            "2",
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains("falta la cuenta de neto"), "{}", stderr(&out));
+
+        // 200 invoices of the 60 suppliers (every tenth a credit note), one of a supplier
+        // Kame has no ficha for
+        let mut csv = String::from(
+            "RUT Proveedor;Razón social;Tipo Doc;Folio;Fecha emisión;Monto Neto;Monto Exento;IVA;Monto Total\n",
+        );
+        let mut expected = std::collections::BTreeSet::new();
+        for i in 0..200u32 {
+            let rut = icc_core::Rut::from_body(76_000_000 + (i % 60) * 37).unwrap();
+            let tipo = if i % 10 == 9 { 61 } else { 33 };
+            let neto = 10_000 + i64::from(i) * 1_313;
+            let iva = neto * 19 / 100;
+            csv.push_str(&format!(
+                "{rut};Proveedor {};{tipo};{};{:02}-11-2026;{neto};0;{iva};{}\n",
+                i % 60,
+                5000 + i,
+                1 + i % 28,
+                neto + iva
+            ));
+            expected.insert(format!("ICC {tipo} {} {rut}", 5000 + i));
+        }
+        csv.push_str("11.111.111-1;Sin Ficha;33;1;02-11-2026;1000;0;190;1190\n");
+        let file = d.path().join("facturas.csv");
+        std::fs::write(&file, csv).unwrap();
+        let imp = ok_json(admin(&["import", file.to_str().unwrap(), "--format", "generic"]));
+        assert_eq!(imp["total"]["inserted"], 201, "{imp}");
+
+        // the first run, killed once 80 vouchers reached Kame
+        let mut child = Command::new(env!("CARGO_BIN_EXE_icc"))
+            .arg("--data-dir")
+            .arg(d.path())
+            .args(["--user", "admin", "kame", "post", "--json"])
+            .env("ICC_PASSWORD", PW)
+            .envs(env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        while f.vouchers().len() < 80 {
+            assert!(t.elapsed() < std::time::Duration::from_secs(120), "posting stalled");
+            assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert_integrity_ok(d.path());
+        let lost_before = f.voucher_requests();
+        assert!(lost_before >= 80);
+
+        // the rerun: no lost answers now; the one without a ficha is refused (exit 3)
+        f.configure(|c| c.lose_answer_every = None);
+        let out = admin(&["kame", "post"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["rechazadas"], 1, "{r}");
+        assert_eq!(r["pendientes"], 0, "{r}");
+        let sin_ficha = r["resultados"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["resultado"] == "rechazado")
+            .unwrap();
+        assert!(sin_ficha["mensaje"].as_str().unwrap().contains("sin cuenta"), "{sin_ficha}");
+        let recovered = r["resultados"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["resultado"] == "recuperado")
+            .count();
+        assert!(recovered >= 2, "the answers lost in the first run were found in Kame: {r}");
+
+        // exactly once, balanced
+        let counts = f.voucher_counts();
+        let got: std::collections::BTreeSet<String> = counts.keys().cloned().collect();
+        assert_eq!(got, expected);
+        assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+        for v in f.vouchers() {
+            let lines = v.body["detalle"].as_array().unwrap();
+            let sum = |k: &str| lines.iter().map(|l| l[k].as_i64().unwrap()).sum::<i64>();
+            assert_eq!(sum("debe"), sum("haber"), "{}", v.body);
+            let debit: Vec<&str> = lines.iter().filter(|l| l["debe"].as_i64() > Some(0)).map(|l| l["cuenta"].as_str().unwrap()).collect();
+            let credit: Vec<&str> = lines.iter().filter(|l| l["haber"].as_i64() > Some(0)).map(|l| l["cuenta"].as_str().unwrap()).collect();
+            assert!(debit.iter().all(|c| !credit.contains(c)), "{}", v.body);
+        }
+
+        // a third run sends nothing
+        let before = f.voucher_requests();
+        let out = admin(&["kame", "post"]);
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(f.voucher_requests(), before, "nothing sent twice");
+
+        // one token per process that talked to Kame: fichas, the killed run, the rerun (the
+        // third run had nothing to ask Kame, so it asked for no token)
+        assert_eq!(f.token_requests(), 3);
+        assert!(files_containing(d.path(), SECRET).is_empty(), "the secret is nowhere on disk");
+        assert!(files_containing(&d.path().join("logs"), "tok-").is_empty(), "no token in logs");
+    })
+    .await
+    .unwrap();
+}

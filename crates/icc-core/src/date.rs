@@ -148,6 +148,7 @@ pub fn audit_action_label(action: &str) -> &str {
         "envio" => "envío por correo",
         "guardada" => "credencial guardada",
         "eliminada" => "credencial eliminada",
+        "kame" => "contabilizada en Kame",
         other => other,
     }
 }

@@ -53,7 +53,15 @@ impl Role {
             Role::Gerente => matches!(p, Export | Review | Approve | Pay | ApproveRuns),
             Role::Contabilidad => matches!(
                 p,
-                Import | Export | Assign | Review | Pay | Void | EnterBankAccounts | PrepareRuns
+                Import
+                    | Export
+                    | Assign
+                    | Review
+                    | Pay
+                    | Void
+                    | EnterBankAccounts
+                    | PrepareRuns
+                    | Accounting
             ),
             Role::AdminObra => matches!(p, Export | Assign | Review | Approve),
         }
@@ -91,6 +99,8 @@ pub enum Permission {
     PrepareRuns,
     /// Approve payment runs.
     ApproveRuns,
+    /// Post invoices to the ERP (Kame) and keep its templates, fichas and business units.
+    Accounting,
 }
 
 impl Permission {
@@ -132,6 +142,7 @@ impl Permission {
             Permission::ApproveBankAccounts => "aprobar cuentas bancarias de proveedores",
             Permission::PrepareRuns => "preparar nóminas de pago",
             Permission::ApproveRuns => "aprobar nóminas de pago",
+            Permission::Accounting => "contabilizar en Kame",
         }
     }
 }

@@ -85,6 +85,9 @@ pub enum StoreError {
     /// A rule of who may do what, checked inside the transaction (four eyes).
     #[error("{0}")]
     Refused(String),
+    /// A value the store refuses (the message says which and why).
+    #[error("{0}")]
+    Invalid(String),
     /// The caller cancelled a long write; nothing was written.
     #[error("operación cancelada; no se guardó ningún cambio")]
     Cancelled,

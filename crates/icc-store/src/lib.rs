@@ -20,6 +20,7 @@ pub mod cuentas;
 mod error;
 mod export;
 mod invoices;
+pub mod kame;
 pub mod legacy;
 pub mod nominas;
 mod obras;

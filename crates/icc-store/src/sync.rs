@@ -1203,7 +1203,10 @@ pub fn decode_invoice_docs(ops: &[ServerOp<RawJson>]) -> Vec<Option<icc_core::In
 }
 
 /// A stored invoice as an [`icc_core::Invoice`] (for its creation op).
-async fn load_invoice(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<icc_core::Invoice> {
+pub(crate) async fn load_invoice(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+) -> Result<icc_core::Invoice> {
     let r: FullRow = sqlx::query_as(
         "SELECT i.rut_emisor, i.tipo_dte, i.folio, i.razon_social, i.fecha_emision, i.fecha_recepcion_sii, i.fecha_vencimiento, \
          i.monto_neto, i.monto_exento, i.monto_iva, i.monto_total, o.codigo AS obra, i.centro_costo, i.cuenta, i.orden_compra, \

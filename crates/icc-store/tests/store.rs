@@ -1307,3 +1307,101 @@ fn file_kinds_are_told_by_their_first_bytes() {
         icc_store::FileKind::Encrypted
     );
 }
+
+#[tokio::test]
+async fn kame_records_keep_local_fichas_and_never_resend_a_posted_voucher() {
+    use icc_store::kame::NewFicha;
+    let (_d, store) = store().await;
+    with_obras(&store).await;
+    insert(&store, vec![invoice(1)]).await;
+    let id = invoice(1).id().to_string();
+    let rut = Rut::from_body(RUTS[1]).unwrap();
+    let ficha = |concepto: &str| NewFicha {
+        rut,
+        nombre: None,
+        concepto: Some(concepto.into()),
+        proveedor: true,
+        honorario: false,
+    };
+
+    // a pull, a local edit, a pull again: the local edit stays
+    let mut tx = store.write("conta").await.unwrap();
+    let r = tx
+        .store_kame_fichas(&[ficha("MATERIALES")], false)
+        .await
+        .unwrap();
+    assert_eq!(r.nuevas, 1);
+    tx.store_kame_fichas(&[ficha("ARRIENDO")], true)
+        .await
+        .unwrap();
+    let r = tx
+        .store_kame_fichas(&[ficha("SUBCONTRATO")], false)
+        .await
+        .unwrap();
+    assert_eq!(r.locales_conservadas, 1);
+    tx.commit().await.unwrap();
+    let k = store.kame_invoice(&id).await.unwrap().unwrap();
+    assert_eq!(k.concepto.as_deref(), Some("ARRIENDO"));
+    assert!(k.envio.is_none());
+    assert!(store.kame_invoice("no-existe").await.unwrap().is_none());
+
+    // sending, then posted: a second send is refused by the store itself
+    let mut tx = store.write("conta").await.unwrap();
+    tx.kame_sending(&id, "{}").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.kame_envios(Some("enviando")).await.unwrap().len(), 1);
+    let mut tx = store.write("conta").await.unwrap();
+    tx.kame_sending(&id, "{}").await.unwrap(); // a retry of an unanswered request
+    tx.kame_sent(&id, "publicado", Some("77"), None, false)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let e = store
+        .kame_invoice(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .envio
+        .unwrap();
+    assert_eq!(
+        (e.estado.as_str(), e.intentos, e.kame_id.as_deref()),
+        ("publicado", 2, Some("77"))
+    );
+    let mut tx = store.write("conta").await.unwrap();
+    assert!(matches!(
+        tx.kame_sending(&id, "{}").await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(
+        tx.kame_sent(&id, "rechazado", None, Some("x"), false)
+            .await
+            .is_err()
+    );
+    drop(tx);
+
+    // templates and business units
+    let mut tx = store.write("conta").await.unwrap();
+    let mut p = icc_core::kame::Plantilla {
+        concepto: "arriendo".into(),
+        cuenta_neto: "5103".into(),
+        cuenta_exento: Some(" ".into()),
+        cuenta_iva: "1109".into(),
+        cuenta_otros: None,
+        cuenta_proveedor: "2101".into(),
+        tipo: icc_core::kame::TipoComprobante::Traspaso,
+        misma_cuenta: false,
+    };
+    tx.set_kame_plantilla(&p).await.unwrap();
+    p.cuenta_iva = String::new();
+    assert!(tx.set_kame_plantilla(&p).await.is_err());
+    tx.set_kame_unidad("OB01-ADMIN", "UN-OB01").await.unwrap();
+    assert!(tx.set_kame_unidad(" ", "x").await.is_err());
+    tx.commit().await.unwrap();
+    let stored = store.kame_plantilla("ARRIENDO").await.unwrap().unwrap();
+    assert_eq!(stored.cuenta_exento, None, "a blank account is no account");
+    assert_eq!(
+        store.kame_unidad("ob01-otra").await.unwrap().as_deref(),
+        Some("UN-OB01")
+    );
+    assert_eq!(store.kame_unidad("").await.unwrap(), None);
+}

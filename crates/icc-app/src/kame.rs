@@ -1,0 +1,591 @@
+//! Posting invoices to the Kame ERP (docs/kame.md): settings, the accountant's templates,
+//! the suppliers' fichas pulled from Kame, and the posting run.
+//!
+//! Kame has no duplicate protection, so every voucher is recorded before its request
+//! (`enviando`) and after Kame's answer. A voucher left `enviando` (a crash, a lost answer)
+//! is looked up in Kame's payables before anything is sent again; one run at a time per
+//! data folder (a file lock), so two runs never race on the same invoice.
+
+use std::time::Duration;
+
+use icc_core::kame::{Plantilla, comprobante};
+use icc_core::{Permission, Rut, Secret};
+use icc_kame::{Client, ClientConfig, KameError};
+use icc_store::kame::{FichasStored, KameInvoice, NewFicha};
+use serde::Serialize;
+
+use crate::{App, AppError, Result, Session};
+
+const URL_SETTING: &str = "kame.url";
+const CLIENT_ID_SETTING: &str = "kame.client_id";
+const USUARIO_SETTING: &str = "kame.usuario";
+const INTERVAL_SETTING: &str = "kame.intervalo_ms";
+/// Overrides the stored address (tests, the fake server).
+pub const URL_ENV: &str = "ICC_KAME_URL";
+/// Overrides the pace between requests, in milliseconds (tests against the fake).
+pub const INTERVAL_ENV: &str = "ICC_KAME_INTERVALO_MS";
+/// The keyring credential holding the OAuth client secret.
+pub const SECRET_CREDENTIAL: &str = "kame";
+const LOCK_FILE: &str = "kame.lock";
+/// Most invoices one posting run takes (at Kame's 180 requests a minute, 50 minutes).
+pub const MAX_RUN: usize = 10_000;
+
+impl From<KameError> for AppError {
+    fn from(e: KameError) -> AppError {
+        match e {
+            KameError::BadUrl(_) => AppError::Invalid(e.to_string()),
+            e if e.is_credentials() => AppError::Credentials(e.to_string()),
+            e => AppError::Remote(e.to_string()),
+        }
+    }
+}
+
+/// The Kame settings a screen shows (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct KameSettings {
+    /// Base address in use.
+    pub url: String,
+    /// Whether `ICC_KAME_URL` overrides it.
+    pub url_de_entorno: bool,
+    /// OAuth client id.
+    pub client_id: Option<String>,
+    /// Kame user vouchers are written as.
+    pub usuario: Option<String>,
+    /// Whether the client secret is in the keyring.
+    pub secreto_guardado: bool,
+}
+
+/// What `kame fichas` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FichasReport {
+    /// Pages read.
+    pub paginas: u32,
+    /// Fichas received and read.
+    pub recibidas: usize,
+    /// Items that could not be read, with why.
+    pub rechazadas: Vec<String>,
+    /// What storing them did.
+    #[serde(flatten)]
+    pub guardadas: FichasStored,
+}
+
+/// How posting one invoice ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resultado {
+    /// Kame took the voucher now.
+    Publicado,
+    /// It was posted before: nothing sent.
+    YaPublicado,
+    /// Its earlier answer was lost and Kame has it: recorded, nothing sent.
+    Recuperado,
+    /// Not sendable (no template, void, amounts that do not add up) or refused by Kame.
+    Rechazado,
+    /// Sent, and no answer: checked before anything is sent again.
+    Incierto,
+    /// Not sent (no connection, the run stopped).
+    NoEnviado,
+}
+
+/// One invoice's line of a posting run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostResult {
+    /// Invoice id.
+    pub id: String,
+    /// `RUT:TIPO:FOLIO`, when the invoice exists.
+    pub documento: Option<String>,
+    /// How it ended.
+    pub resultado: Resultado,
+    /// Kame's voucher number.
+    pub kame_id: Option<String>,
+    /// Why, when it was not posted.
+    pub mensaje: Option<String>,
+}
+
+/// A posting run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostReport {
+    /// Per invoice, in the order asked.
+    pub resultados: Vec<PostResult>,
+    /// Posted now.
+    pub publicadas: usize,
+    /// Found posted (before, or recovered).
+    pub ya_publicadas: usize,
+    /// Refused.
+    pub rechazadas: usize,
+    /// Left uncertain or unsent: run again.
+    pub pendientes: usize,
+}
+
+/// Progress of a posting run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PostProgress {
+    /// Invoices done.
+    pub hechas: usize,
+    /// Invoices in the run.
+    pub total: usize,
+}
+
+impl App {
+    /// The Kame settings.
+    ///
+    /// # Errors
+    /// Store or keyring errors.
+    pub async fn kame_settings(&self) -> Result<KameSettings> {
+        let env = std::env::var(URL_ENV).ok().filter(|v| !v.trim().is_empty());
+        let url = match &env {
+            Some(u) => u.trim().to_owned(),
+            None => self
+                .store
+                .setting(URL_SETTING)
+                .await?
+                .unwrap_or_else(|| icc_kame::DEFAULT_BASE_URL.to_owned()),
+        };
+        Ok(KameSettings {
+            url,
+            url_de_entorno: env.is_some(),
+            client_id: self.store.setting(CLIENT_ID_SETTING).await?,
+            usuario: self.store.setting(USUARIO_SETTING).await?,
+            secreto_guardado: self.credential(SECRET_CREDENTIAL).await?.is_some(),
+        })
+    }
+
+    /// Sets the client id, the Kame user and, optionally, the address (empty: the public
+    /// API). The secret goes to the keyring with `credentials set kame`.
+    ///
+    /// # Errors
+    /// Forbidden, an empty client id or user, an address that is not http(s), store errors.
+    pub async fn set_kame_settings(
+        &self,
+        s: &Session,
+        client_id: &str,
+        usuario: &str,
+        url: Option<&str>,
+    ) -> Result<()> {
+        s.require(Permission::Accounting)?;
+        let (client_id, usuario) = (client_id.trim(), usuario.trim());
+        if client_id.is_empty() || usuario.is_empty() {
+            return Err(AppError::Invalid(
+                "Kame: el client_id y el usuario no pueden estar vacíos".into(),
+            ));
+        }
+        let url = url.map(str::trim).filter(|u| !u.is_empty());
+        if let Some(u) = url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(AppError::Invalid(format!(
+                "la dirección de Kame «{u}» no es válida: use por ejemplo {}",
+                icc_kame::DEFAULT_BASE_URL
+            )));
+        }
+        let mut tx = self.store.write(&s.username).await?;
+        for (key, value) in [
+            (CLIENT_ID_SETTING, client_id),
+            (USUARIO_SETTING, usuario),
+            (URL_SETTING, url.unwrap_or(icc_kame::DEFAULT_BASE_URL)),
+        ] {
+            tx.set_setting(key, value).await?;
+            tx.audit(
+                "setting",
+                key,
+                "update",
+                Some("valor"),
+                None,
+                Some(value.to_owned()),
+            );
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn kame_client(&self) -> Result<Client> {
+        let settings = self.kame_settings().await?;
+        let secret = self
+            .credential(SECRET_CREDENTIAL)
+            .await?
+            .unwrap_or_else(|| Secret::new(""));
+        let mut cfg = ClientConfig::new(
+            settings.client_id.as_deref().unwrap_or(""),
+            secret,
+            settings.usuario.as_deref().unwrap_or(""),
+        );
+        cfg.base_url = settings.url;
+        let interval = match std::env::var(INTERVAL_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            Some(ms) => Some(ms),
+            None => self
+                .store
+                .setting(INTERVAL_SETTING)
+                .await?
+                .and_then(|v| v.parse().ok()),
+        };
+        if let Some(ms) = interval {
+            // never faster than Kame's published limit against the real service
+            cfg.min_interval = Duration::from_millis(ms);
+            cfg.backoff_base = Duration::from_millis(ms.clamp(10, 500));
+        }
+        Ok(Client::new(cfg)?)
+    }
+
+    /// Pulls every supplier ficha from Kame (page by page) and stores them; fichas edited
+    /// here are kept.
+    ///
+    /// # Errors
+    /// Forbidden, Kame errors (nothing is stored then), store errors.
+    pub async fn kame_pull_fichas(&self, s: &Session) -> Result<FichasReport> {
+        s.require(Permission::Accounting)?;
+        let client = self.kame_client().await?;
+        let mut fichas = Vec::new();
+        let mut rechazadas = Vec::new();
+        let mut paginas = 0u32;
+        let mut seen = 0usize;
+        loop {
+            let page = client.fichas_page(paginas + 1).await?;
+            paginas += 1;
+            seen += page.items;
+            fichas.extend(page.fichas);
+            rechazadas.extend(page.rejected);
+            // the last page is short or empty; `total` guards against a server that never
+            // sends an empty page, the page cap against one whose total is wrong
+            if page.items == 0
+                || page.items < page.per_page
+                || seen >= page.total
+                || paginas >= 10_000
+            {
+                break;
+            }
+        }
+        let recibidas = fichas.len();
+        let new: Vec<NewFicha> = fichas
+            .into_iter()
+            .map(|f| NewFicha {
+                rut: f.rut,
+                nombre: f.nombre,
+                concepto: f.concepto,
+                proveedor: f.proveedor,
+                honorario: f.honorario,
+            })
+            .collect();
+        let mut tx = self.store.write(&s.username).await?;
+        let guardadas = tx.store_kame_fichas(&new, false).await?;
+        tx.commit().await?;
+        Ok(FichasReport {
+            paginas,
+            recibidas,
+            rechazadas,
+            guardadas,
+        })
+    }
+
+    /// Sets a supplier's concepto de compra here (kept when Kame's fichas are pulled again).
+    ///
+    /// # Errors
+    /// Forbidden, a malformed RUT, store errors.
+    pub async fn kame_set_concepto(&self, s: &Session, rut: &str, concepto: &str) -> Result<()> {
+        s.require(Permission::Accounting)?;
+        let rut: Rut = rut
+            .parse()
+            .map_err(|e| AppError::Invalid(format!("RUT «{}»: {e}", rut.trim())))?;
+        let stored = self.store.kame_fichas().await?;
+        let old = stored.iter().find(|f| f.rut == rut.to_string());
+        let mut tx = self.store.write(&s.username).await?;
+        tx.store_kame_fichas(
+            &[NewFicha {
+                rut,
+                nombre: old.and_then(|f| f.nombre.clone()),
+                concepto: Some(concepto.trim().to_owned()),
+                proveedor: old.is_none_or(|f| f.proveedor),
+                honorario: old.is_some_and(|f| f.honorario),
+            }],
+            true,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The templates.
+    ///
+    /// # Errors
+    /// Forbidden, store errors.
+    pub async fn kame_plantillas(&self, s: &Session) -> Result<Vec<Plantilla>> {
+        s.require(Permission::Accounting)?;
+        Ok(self.store.kame_plantillas().await?)
+    }
+
+    /// Every voucher record, newest first.
+    ///
+    /// # Errors
+    /// Forbidden, store errors.
+    pub async fn kame_envios(&self, s: &Session) -> Result<Vec<icc_store::kame::Envio>> {
+        s.require(Permission::Accounting)?;
+        Ok(self.store.kame_envios(None).await?)
+    }
+
+    /// Creates or replaces a template.
+    ///
+    /// # Errors
+    /// Forbidden, an empty account, store errors.
+    pub async fn kame_set_plantilla(&self, s: &Session, p: &Plantilla) -> Result<()> {
+        s.require(Permission::Accounting)?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_kame_plantilla(p).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Maps a centro de costo (its first 4 characters) to a unidad de negocio.
+    ///
+    /// # Errors
+    /// Forbidden, empty values, store errors.
+    pub async fn kame_set_unidad(&self, s: &Session, centro: &str, unidad: &str) -> Result<()> {
+        s.require(Permission::Accounting)?;
+        let mut tx = self.store.write(&s.username).await?;
+        tx.set_kame_unidad(centro, unidad).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The invoices a posting run covers: `refs` (ids or `RUT:TIPO:FOLIO`) when given, else
+    /// every invoice `filter` shows this user (at most [`MAX_RUN`]).
+    ///
+    /// # Errors
+    /// Forbidden, an unknown reference, a selection larger than [`MAX_RUN`], store errors.
+    pub async fn kame_selection(
+        &self,
+        s: &Session,
+        refs: &[String],
+        filter: icc_store::InvoiceFilter,
+    ) -> Result<Vec<String>> {
+        s.require(Permission::Accounting)?;
+        if !refs.is_empty() {
+            let mut ids = Vec::with_capacity(refs.len());
+            for r in refs {
+                ids.push(self.resolve_invoice(s, r).await?.row.id);
+            }
+            return Ok(ids);
+        }
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .list_invoices(s, filter.clone(), 1000, cursor.as_deref())
+                .await?;
+            ids.extend(page.items.into_iter().map(|r| r.id));
+            if ids.len() > MAX_RUN {
+                return Err(AppError::Invalid(format!(
+                    "el filtro abarca más de {MAX_RUN} facturas: acótelo (por fechas u obra) y contabilice por partes"
+                )));
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// Posts the invoices `ids` to Kame, one voucher each, never twice (module docs).
+    /// `progress` is told after each invoice. Stops sending at the first failure that will
+    /// repeat for every invoice (credentials, no connection); the rest are `no_enviado`.
+    ///
+    /// # Errors
+    /// Forbidden, no Kame settings or secret, store errors. Per-invoice failures are in the
+    /// report, not errors.
+    pub async fn kame_post(
+        &self,
+        s: &Session,
+        ids: &[String],
+        progress: &mut (dyn FnMut(PostProgress) + Send),
+    ) -> Result<PostReport> {
+        s.require(Permission::Accounting)?;
+        let client = self.kame_client().await?;
+        let _run = crate::lock_file(&self.data_dir, LOCK_FILE, false).await?;
+        let mut resultados = Vec::with_capacity(ids.len());
+        let mut stop: Option<String> = None;
+        for (i, id) in ids.iter().enumerate() {
+            let r = match &stop {
+                Some(why) => PostResult {
+                    id: id.clone(),
+                    documento: None,
+                    resultado: Resultado::NoEnviado,
+                    kame_id: None,
+                    mensaje: Some(why.clone()),
+                },
+                None => {
+                    let (r, fatal) = self.post_one(s, &client, id).await?;
+                    if let Some(why) = fatal {
+                        stop = Some(format!("no se envió: {why}"));
+                    }
+                    r
+                }
+            };
+            resultados.push(r);
+            progress(PostProgress {
+                hechas: i + 1,
+                total: ids.len(),
+            });
+        }
+        let count =
+            |f: &dyn Fn(Resultado) -> bool| resultados.iter().filter(|r| f(r.resultado)).count();
+        Ok(PostReport {
+            publicadas: count(&|r| r == Resultado::Publicado),
+            ya_publicadas: count(&|r| matches!(r, Resultado::YaPublicado | Resultado::Recuperado)),
+            rechazadas: count(&|r| r == Resultado::Rechazado),
+            pendientes: count(&|r| matches!(r, Resultado::Incierto | Resultado::NoEnviado)),
+            resultados,
+        })
+    }
+
+    /// Posts one invoice. The second value, when set, is a failure every later invoice
+    /// would meet too (the run stops sending).
+    async fn post_one(
+        &self,
+        s: &Session,
+        client: &Client,
+        id: &str,
+    ) -> Result<(PostResult, Option<String>)> {
+        let mut out = PostResult {
+            id: id.to_owned(),
+            documento: None,
+            resultado: Resultado::Rechazado,
+            kame_id: None,
+            mensaje: None,
+        };
+        let Some(k) = self.store.kame_invoice(id).await? else {
+            out.mensaje = Some(format!("la factura «{id}» no existe"));
+            return Ok((out, None));
+        };
+        out.documento = Some(k.invoice.key.to_string());
+        if let Some(e) = &k.envio
+            && e.estado == "publicado"
+        {
+            out.resultado = Resultado::YaPublicado;
+            out.kame_id = e.kame_id.clone();
+            return Ok((out, None));
+        }
+        // an earlier request whose answer never came: does Kame have it?
+        if let Some(e) = k.envio.as_ref().filter(|e| e.estado == "enviando") {
+            match self.kame_has(client, &k, &e.comprobante).await {
+                Ok(true) => {
+                    let mut tx = self.store.write(&s.username).await?;
+                    tx.kame_sent(id, "publicado", None, None, true).await?;
+                    tx.commit().await?;
+                    out.resultado = Resultado::Recuperado;
+                    out.mensaje = Some(
+                        "la respuesta anterior de Kame se perdió; el comprobante ya estaba en Kame"
+                            .into(),
+                    );
+                    return Ok((out, None));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    // cannot tell: never send blind
+                    let fatal = e.is_credentials() || matches!(e, KameError::Network { .. });
+                    out.resultado = Resultado::Incierto;
+                    out.mensaje = Some(format!("no se pudo verificar en Kame: {e}"));
+                    return Ok((out, fatal.then(|| e.to_string())));
+                }
+            }
+        }
+        let plantilla = match &k.concepto {
+            Some(c) => self.store.kame_plantilla(c).await?,
+            None => None,
+        };
+        let Some(mut plantilla) = plantilla else {
+            out.mensaje = Some(match &k.concepto {
+                None => format!(
+                    "sin cuenta: el proveedor {} no tiene concepto de compra (traiga las fichas de Kame o asígnelo)",
+                    k.invoice.key.rut_emisor.display()
+                ),
+                Some(c) => format!("sin cuenta: el concepto «{c}» no tiene plantilla contable"),
+            });
+            return Ok((out, None));
+        };
+        // an account assigned to the invoice itself takes the template's expense account
+        if let Some(c) = k
+            .invoice
+            .cuenta
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            plantilla.cuenta_neto = c.to_owned();
+        }
+        let unidad = match k.invoice.centro_costo.as_deref() {
+            Some(c) => self.store.kame_unidad(c).await?,
+            None => None,
+        };
+        let voucher = match comprobante(&k.invoice, &plantilla, unidad.as_deref(), k.vence) {
+            Ok(v) => v,
+            Err(e) => {
+                out.mensaje = Some(e.to_string());
+                return Ok((out, None));
+            }
+        };
+        let json = serde_json::to_string(&voucher)
+            .map_err(|e| AppError::Io(format!("comprobante de {id}: {e}")))?;
+        {
+            let mut tx = self.store.write(&s.username).await?;
+            tx.kame_sending(id, &json).await?;
+            tx.commit().await?;
+        }
+        let (estado, fatal) = match client.add_comprobante(&voucher).await {
+            Ok(p) => {
+                out.resultado = Resultado::Publicado;
+                out.kame_id = p.id;
+                ("publicado", None)
+            }
+            Err(e @ KameError::Uncertain { .. }) => {
+                out.resultado = Resultado::Incierto;
+                out.mensaje = Some(e.to_string());
+                ("enviando", None)
+            }
+            Err(e @ KameError::Refused { .. }) => {
+                out.mensaje = Some(e.to_string());
+                ("rechazado", None)
+            }
+            Err(e) => {
+                // Kame never took it: credentials, no connection, 429 to the end
+                out.resultado = Resultado::NoEnviado;
+                out.mensaje = Some(e.to_string());
+                ("no_enviado", Some(e.to_string()))
+            }
+        };
+        let mut tx = self.store.write(&s.username).await?;
+        tx.kame_sent(
+            id,
+            estado,
+            out.kame_id.as_deref(),
+            out.mensaje.as_deref(),
+            false,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((out, fatal))
+    }
+
+    /// Whether Kame's payables hold the document of the voucher `sent` (JSON) for `k`.
+    async fn kame_has(
+        &self,
+        client: &Client,
+        k: &KameInvoice,
+        sent: &str,
+    ) -> std::result::Result<bool, KameError> {
+        let voucher: Option<icc_core::kame::Comprobante> = serde_json::from_str(sent).ok();
+        let due = voucher
+            .as_ref()
+            .and_then(|v| v.lineas.iter().find_map(|l| l.fecha_vencimiento))
+            .unwrap_or(k.vence);
+        let key = &k.invoice.key;
+        let found = client.cuentas_por_pagar(due, due).await?;
+        Ok(found.iter().any(|c| {
+            c.is(
+                &key.rut_emisor,
+                &key.tipo_dte.code().to_string(),
+                &key.folio.get().to_string(),
+            )
+        }))
+    }
+}
