@@ -17,7 +17,7 @@ use crate::updates::{self, UpdateOffer, UpdateSource};
 
 type R<T> = Result<T, UiError>;
 
-fn emitter(app: AppHandle) -> impl Fn(JobProgress) + Send + Sync {
+pub(crate) fn emitter(app: AppHandle) -> impl Fn(JobProgress) + Send + Sync {
     move |p: JobProgress| {
         if let Err(e) = app.emit("job-progress", p) {
             tracing::warn!(error = %e, "progress event not delivered");

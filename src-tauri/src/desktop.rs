@@ -520,7 +520,7 @@ impl Desktop {
         Ok(out)
     }
 
-    fn job(&self, id: &str) -> Arc<AtomicBool> {
+    pub(crate) fn job(&self, id: &str) -> Arc<AtomicBool> {
         let flag = Arc::new(AtomicBool::new(false));
         self.jobs
             .lock()
@@ -529,7 +529,7 @@ impl Desktop {
         flag
     }
 
-    fn end_job(&self, id: &str) {
+    pub(crate) fn end_job(&self, id: &str) {
         self.jobs
             .lock()
             .unwrap_or_else(|e| e.into_inner())

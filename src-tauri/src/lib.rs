@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod desktop;
 pub mod error;
+pub mod kame;
 pub mod pagos;
 pub mod updates;
 
@@ -115,6 +116,13 @@ pub fn run() {
             pagos::add_bank_account,
             pagos::approve_bank_account,
             pagos::list_banks,
+            kame::kame_settings,
+            kame::set_kame_settings,
+            kame::kame_pull_fichas,
+            kame::kame_plantillas,
+            kame::kame_set_plantilla,
+            kame::kame_envios,
+            kame::kame_post,
             commands::invoice_history,
             commands::set_status,
             commands::assign,

@@ -62,6 +62,11 @@ fn generate(dir: &Path) {
     icc_app::CesionImportReport::export_all(&cfg).unwrap();
     icc_app::CesionRow::export_all(&cfg).unwrap();
     icc_app::AccountRequest::export_all(&cfg).unwrap();
+    icc_app::kame::KameSettings::export_all(&cfg).unwrap();
+    icc_app::kame::FichasReport::export_all(&cfg).unwrap();
+    icc_app::kame::PostReport::export_all(&cfg).unwrap();
+    icc_core::kame::Plantilla::export_all(&cfg).unwrap();
+    icc_app::kame::Envio::export_all(&cfg).unwrap();
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

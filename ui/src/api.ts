@@ -46,6 +46,11 @@ import type { CesionRow } from "./bindings/CesionRow";
 import type { RunRow } from "./bindings/RunRow";
 import type { RunView } from "./bindings/RunView";
 import type { SupplierAccount } from "./bindings/SupplierAccount";
+import type { Envio } from "./bindings/Envio";
+import type { FichasReport } from "./bindings/FichasReport";
+import type { KameSettings } from "./bindings/KameSettings";
+import type { Plantilla } from "./bindings/Plantilla";
+import type { PostReport } from "./bindings/PostReport";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
@@ -54,6 +59,7 @@ export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncRepo
 
 export type { Page };
 export type { AccountRequest, Bank, BankFileReport, CesionImportReport, CesionRow, RunEmail, RunRow, RunView, SupplierAccount };
+export type { Envio, FichasReport, KameSettings, Plantilla, PostReport };
 
 /** Listeners for "the session is locked" answers, so any screen falls back to the lock screen. */
 const lockedListeners: Array<() => void> = [];
@@ -156,6 +162,14 @@ export const api = {
   addBankAccount: (account: AccountRequest) => call<SupplierAccount>("add_bank_account", { account }),
   approveBankAccount: (id: string) => call<SupplierAccount>("approve_bank_account", { id }),
   listBanks: () => call<Bank[]>("list_banks"),
+  kameSettings: () => call<KameSettings>("kame_settings"),
+  setKameSettings: (clientId: string, usuario: string, url: string | null) =>
+    call<KameSettings>("set_kame_settings", { clientId, usuario, url }),
+  kamePullFichas: () => call<FichasReport>("kame_pull_fichas"),
+  kamePlantillas: () => call<Plantilla[]>("kame_plantillas"),
+  kameSetPlantilla: (plantilla: Plantilla) => call<void>("kame_set_plantilla", { plantilla }),
+  kameEnvios: () => call<Envio[]>("kame_envios"),
+  kamePost: (job: string, ids: string[], filter: ListFilter) => call<PostReport>("kame_post", { job, ids, filter }),
 };
 
 /** Download progress of an update. */

@@ -6,6 +6,7 @@ import { api, onLocked, type ListFilter, type SessionInfo, type Status } from ".
 import { clear, h } from "./dom";
 import { diagnosticsScreen, obrasScreen, suppliersScreen, usersScreen } from "./screens/admin";
 import { cesionesScreen, cuentasScreen, pagosScreen } from "./screens/pagos";
+import { kameScreen } from "./screens/kame";
 import { firstRun, login, lockScreen } from "./screens/auth";
 import { detailScreen } from "./screens/detail";
 import { exportScreen } from "./screens/export";
@@ -37,6 +38,7 @@ type Route =
   | "pagos"
   | "cuentas"
   | "cesiones"
+  | "contabilidad"
   | "obras"
   | "proveedores"
   | "usuarios"
@@ -104,6 +106,7 @@ function navItems(s: SessionInfo): Array<[Route, string, boolean]> {
     ["pagos", "Pagos", may("prepare_runs") || may("approve_runs") || may("pay")],
     ["cuentas", "Cuentas", may("enter_bank_accounts") || may("approve_bank_accounts") || may("pay")],
     ["cesiones", "Cesiones", may("prepare_runs") || may("approve_runs") || may("pay")],
+    ["contabilidad", "Contabilidad", may("accounting")],
     ["obras", "Obras", true],
     ["proveedores", "Proveedores", true],
     ["usuarios", "Usuarios", may("manage_users")],
@@ -231,6 +234,9 @@ function render(content: HTMLElement): void {
       break;
     case "cesiones":
       content.append(cesionesScreen(session));
+      break;
+    case "contabilidad":
+      content.append(kameScreen());
       break;
     case "obras":
       content.append(obrasScreen(session));

@@ -23,6 +23,8 @@ pub struct CredentialSpec {
     pub name: &'static str,
     /// Spanish description.
     pub label: &'static str,
+    /// What a session must be allowed to set or delete it.
+    pub permission: Permission,
 }
 
 /// Every credential name, in the order screens show them.
@@ -30,26 +32,32 @@ pub const CREDENTIALS: [CredentialSpec; 6] = [
     CredentialSpec {
         name: "iconstruye-facturas",
         label: "iConstruye: clave de suscripción de facturas (cvbf)",
+        permission: Permission::Import,
     },
     CredentialSpec {
         name: "iconstruye-facturas-secundaria",
         label: "iConstruye: clave secundaria de facturas",
+        permission: Permission::Import,
     },
     CredentialSpec {
         name: "iconstruye-ordenes",
         label: "iConstruye: clave de suscripción de órdenes de compra",
+        permission: Permission::Import,
     },
     CredentialSpec {
         name: "iconstruye-ordenes-secundaria",
         label: "iConstruye: clave secundaria de órdenes de compra",
+        permission: Permission::Import,
     },
     CredentialSpec {
         name: crate::kame::SECRET_CREDENTIAL,
         label: "Kame: client_secret de la API (OAuth)",
+        permission: Permission::Accounting,
     },
     CredentialSpec {
         name: crate::correo::SMTP_CREDENTIAL,
         label: "Correo (SMTP): clave de la cuenta que envía las nóminas de pago",
+        permission: Permission::Import,
     },
 ];
 
@@ -142,7 +150,8 @@ impl App {
     }
 
     /// Stores a secret under `name` in the OS keyring. From the desktop (and the CLI with
-    /// `--user`) the session must be allowed to import; the CLI without `--user` acts with
+    /// `--user`) the session must have the credential's permission (import for iConstruye
+    /// and mail, accounting for Kame); the CLI without `--user` acts with
     /// the authority of the OS account that owns the keyring.
     ///
     /// # Errors
@@ -153,10 +162,10 @@ impl App {
         name: &str,
         secret: impl Into<Secret>,
     ) -> Result<()> {
-        if let Some(s) = s {
-            s.require(Permission::Import)?;
-        }
         let spec = spec(name)?;
+        if let Some(s) = s {
+            s.require(spec.permission)?;
+        }
         let secret: Secret = secret.into();
         let secret = Secret::new(secret.expose().trim());
         if secret.is_empty() {
@@ -179,10 +188,10 @@ impl App {
     /// # Errors
     /// As [`App::set_credential`].
     pub async fn delete_credential(&self, s: Option<&Session>, name: &str) -> Result<bool> {
-        if let Some(s) = s {
-            s.require(Permission::Import)?;
-        }
         let spec = spec(name)?;
+        if let Some(s) = s {
+            s.require(spec.permission)?;
+        }
         let entry = self.entry(spec.name).await?;
         let gone = tokio::task::spawn_blocking(move || entry.delete_credential())
             .await

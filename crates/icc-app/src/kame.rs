@@ -11,7 +11,8 @@ use std::time::Duration;
 use icc_core::kame::{Plantilla, comprobante};
 use icc_core::{Permission, Rut, Secret};
 use icc_kame::{Client, ClientConfig, KameError};
-use icc_store::kame::{FichasStored, KameInvoice, NewFicha};
+pub use icc_store::kame::{Envio, FichasStored};
+use icc_store::kame::{KameInvoice, NewFicha};
 use serde::Serialize;
 
 use crate::{App, AppError, Result, Session};
@@ -42,6 +43,7 @@ impl From<KameError> for AppError {
 
 /// The Kame settings a screen shows (never the secret).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct KameSettings {
     /// Base address in use.
     pub url: String,
@@ -57,6 +59,7 @@ pub struct KameSettings {
 
 /// What `kame fichas` did.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FichasReport {
     /// Pages read.
     pub paginas: u32,
@@ -71,6 +74,7 @@ pub struct FichasReport {
 
 /// How posting one invoice ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Resultado {
     /// Kame took the voucher now.
@@ -89,6 +93,7 @@ pub enum Resultado {
 
 /// One invoice's line of a posting run.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PostResult {
     /// Invoice id.
     pub id: String,
@@ -104,6 +109,7 @@ pub struct PostResult {
 
 /// A posting run.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PostReport {
     /// Per invoice, in the order asked.
     pub resultados: Vec<PostResult>,
@@ -319,7 +325,7 @@ impl App {
     ///
     /// # Errors
     /// Forbidden, store errors.
-    pub async fn kame_envios(&self, s: &Session) -> Result<Vec<icc_store::kame::Envio>> {
+    pub async fn kame_envios(&self, s: &Session) -> Result<Vec<Envio>> {
         s.require(Permission::Accounting)?;
         Ok(self.store.kame_envios(None).await?)
     }
@@ -387,7 +393,8 @@ impl App {
     }
 
     /// Posts the invoices `ids` to Kame, one voucher each, never twice (module docs).
-    /// `progress` is told after each invoice. Stops sending at the first failure that will
+    /// `progress` is told after each invoice; setting `cancel` stops before the next one
+    /// (the rest are `no_enviado`). Stops sending at the first failure that will
     /// repeat for every invoice (credentials, no connection); the rest are `no_enviado`.
     ///
     /// # Errors
@@ -397,6 +404,7 @@ impl App {
         &self,
         s: &Session,
         ids: &[String],
+        cancel: &std::sync::atomic::AtomicBool,
         progress: &mut (dyn FnMut(PostProgress) + Send),
     ) -> Result<PostReport> {
         s.require(Permission::Accounting)?;
@@ -405,6 +413,9 @@ impl App {
         let mut resultados = Vec::with_capacity(ids.len());
         let mut stop: Option<String> = None;
         for (i, id) in ids.iter().enumerate() {
+            if stop.is_none() && cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                stop = Some("no se envió: contabilización cancelada".into());
+            }
             let r = match &stop {
                 Some(why) => PostResult {
                     id: id.clone(),

@@ -1223,9 +1223,17 @@ async fn kame(app: &App, s: &Session, command: &KameCommand, json: bool) -> Resu
         }
         KameCommand::Post { ids, filters } => {
             let selection = app.kame_selection(s, ids, filter_from(filters)?).await?;
+            let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = cancel.clone();
+            // Ctrl+C stops before the next invoice; every voucher sent is recorded
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
             let mut last = std::time::Instant::now();
             let report = app
-                .kame_post(s, &selection, &mut |p| {
+                .kame_post(s, &selection, &cancel, &mut |p| {
                     if last.elapsed() >= std::time::Duration::from_secs(1) {
                         last = std::time::Instant::now();
                         eprintln!("contabilizando: {} de {}", p.hechas, p.total);

@@ -10,6 +10,7 @@ use crate::{Invoice, InvoiceStatus};
 
 /// Kame's voucher kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum TipoComprobante {
     /// A transfer between accounts: the usual kind for a purchase invoice.
@@ -49,6 +50,7 @@ impl std::str::FromStr for TipoComprobante {
 
 /// The accounts one concepto de compra posts to, as the accountant set them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Plantilla {
     /// Concepto de compra (Kame's `ConceptoCompras` of the supplier's ficha).
     pub concepto: String,

@@ -42,6 +42,7 @@ pub struct NewFicha {
 
 /// What storing a pull of fichas did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FichasStored {
     /// New fichas.
     pub nuevas: usize,
@@ -53,9 +54,12 @@ pub struct FichasStored {
 
 /// An invoice's voucher record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Envio {
     /// Invoice id.
     pub invoice_id: String,
+    /// `RUT:TIPO:FOLIO`.
+    pub documento: String,
     /// `enviando`, `publicado`, `rechazado`, `no_enviado`.
     pub estado: String,
     /// The voucher as sent (JSON).
@@ -122,8 +126,10 @@ impl PlantillaRow {
 
 const PLANTILLA_SELECT: &str = "SELECT concepto, cuenta_neto, cuenta_exento, cuenta_iva, cuenta_otros, \
      cuenta_proveedor, tipo, misma_cuenta FROM kame_plantillas";
-const ENVIO_SELECT: &str = "SELECT invoice_id, estado, comprobante, kame_id, intentos, error, recuperado, \
-     updated_at, updated_by FROM kame_envios";
+const ENVIO_SELECT: &str = "SELECT e.invoice_id, \
+     i.rut_emisor || ':' || i.tipo_dte || ':' || i.folio AS documento, e.estado, e.comprobante, \
+     e.kame_id, e.intentos, e.error, e.recuperado, e.updated_at, e.updated_by \
+     FROM kame_envios e JOIN invoices i ON i.id = e.invoice_id";
 
 fn blank_to_none(v: Option<&str>) -> Option<String> {
     v.map(str::trim)
@@ -206,7 +212,7 @@ impl Store {
     /// Database errors.
     pub async fn kame_envios(&self, estado: Option<&str>) -> Result<Vec<Envio>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{ENVIO_SELECT} WHERE ?1 IS NULL OR estado = ?1 ORDER BY updated_at DESC, invoice_id"
+            "{ENVIO_SELECT} WHERE ?1 IS NULL OR e.estado = ?1 ORDER BY e.updated_at DESC, e.invoice_id"
         )))
         .bind(estado)
         .fetch_all(self.pool())

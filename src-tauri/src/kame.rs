@@ -1,0 +1,101 @@
+//! The Contabilidad screen's commands: Kame settings, fichas, templates and posting runs.
+//! Every permission is decided in icc-app; these only unwrap the arguments and call it.
+
+use icc_app::ListFilter;
+use icc_app::kame::{Envio, FichasReport, KameSettings, PostReport};
+use icc_core::kame::Plantilla;
+use tauri::{AppHandle, State};
+
+use crate::desktop::{Desktop, JobProgress};
+use crate::error::UiError;
+
+type R<T> = Result<T, UiError>;
+
+/// The Kame settings (never the secret: only whether it is stored).
+#[tauri::command]
+pub async fn kame_settings(d: State<'_, Desktop>) -> R<KameSettings> {
+    d.session()?;
+    Ok(d.app.kame_settings().await?)
+}
+
+/// Saves the client id, the Kame user and the address.
+#[tauri::command]
+pub async fn set_kame_settings(
+    d: State<'_, Desktop>,
+    client_id: String,
+    usuario: String,
+    url: Option<String>,
+) -> R<KameSettings> {
+    let s = d.session()?;
+    d.app
+        .set_kame_settings(&s, &client_id, &usuario, url.as_deref())
+        .await?;
+    Ok(d.app.kame_settings().await?)
+}
+
+/// Pulls the suppliers' fichas from Kame.
+#[tauri::command]
+pub async fn kame_pull_fichas(d: State<'_, Desktop>) -> R<FichasReport> {
+    let s = d.session()?;
+    Ok(d.app.kame_pull_fichas(&s).await?)
+}
+
+/// The templates.
+#[tauri::command]
+pub async fn kame_plantillas(d: State<'_, Desktop>) -> R<Vec<Plantilla>> {
+    let s = d.session()?;
+    Ok(d.app.kame_plantillas(&s).await?)
+}
+
+/// Creates or replaces a template.
+#[tauri::command]
+pub async fn kame_set_plantilla(d: State<'_, Desktop>, plantilla: Plantilla) -> R<()> {
+    let s = d.session()?;
+    Ok(d.app.kame_set_plantilla(&s, &plantilla).await?)
+}
+
+/// Every voucher record, newest first.
+#[tauri::command]
+pub async fn kame_envios(d: State<'_, Desktop>) -> R<Vec<Envio>> {
+    let s = d.session()?;
+    Ok(d.app.kame_envios(&s).await?)
+}
+
+/// Posts to Kame the invoices `ids` (when given) or those `filter` shows, with
+/// `job-progress` events.
+#[tauri::command]
+pub async fn kame_post(
+    app: AppHandle,
+    d: State<'_, Desktop>,
+    job: String,
+    ids: Vec<String>,
+    filter: ListFilter,
+) -> R<PostReport> {
+    let s = d.session()?;
+    let selection = d
+        .app
+        .kame_selection(&s, &ids, filter.parse().map_err(icc_app::AppError::from)?)
+        .await?;
+    let emit = crate::commands::emitter(app);
+    let total = selection.len() as u64;
+    emit(JobProgress {
+        job: job.clone(),
+        phase: "contabilizando en Kame".into(),
+        done: 0,
+        total: Some(total),
+    });
+    let cancel = d.job(&job);
+    let r = d
+        .app
+        .kame_post(&s, &selection, &cancel, &mut |p| {
+            emit(JobProgress {
+                job: job.clone(),
+                phase: "contabilizando en Kame".into(),
+                done: p.hechas as u64,
+                total: Some(p.total as u64),
+            });
+        })
+        .await;
+    d.end_job(&job);
+    Ok(r?)
+}
