@@ -54,6 +54,13 @@ pub async fn kame_set_plantilla(d: State<'_, Desktop>, plantilla: Plantilla) -> 
     Ok(d.app.kame_set_plantilla(&s, &plantilla).await?)
 }
 
+/// Sets a supplier's concepto de compra here.
+#[tauri::command]
+pub async fn kame_set_concepto(d: State<'_, Desktop>, rut: String, concepto: String) -> R<()> {
+    let s = d.session()?;
+    Ok(d.app.kame_set_concepto(&s, &rut, &concepto).await?)
+}
+
 /// Every voucher record, newest first.
 #[tauri::command]
 pub async fn kame_envios(d: State<'_, Desktop>) -> R<Vec<Envio>> {

@@ -122,6 +122,7 @@ pub fn run() {
             kame::kame_plantillas,
             kame::kame_set_plantilla,
             kame::kame_envios,
+            kame::kame_set_concepto,
             kame::kame_post,
             commands::invoice_history,
             commands::set_status,

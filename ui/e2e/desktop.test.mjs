@@ -17,6 +17,9 @@ import { Builder, By, until } from "selenium-webdriver";
 const APP = process.env.ICC_E2E_APP;
 const FAKE = process.env.ICC_E2E_FAKE_ICONSTRUYE;
 const FAKE_KEY = "e2e-clave-iconstruye-5b9d2f";
+const FAKE_KAME = process.env.ICC_E2E_FAKE_KAME;
+const KAME_ID = "icc-e2e";
+const KAME_SECRET = "e2e-secreto-kame-3c9a71";
 const ARTIFACTS = process.env.ICC_E2E_ARTIFACTS ?? path.resolve("test-artifacts/e2e");
 const PASSWORD = "Faena-Hormigon-Moldaje-2026";
 const TIMEOUT = 20_000;
@@ -24,6 +27,7 @@ const TIMEOUT = 20_000;
 let driver;
 let tauriDriver;
 let fake;
+let fakeKame;
 let updates;
 let work;
 let shot = 0;
@@ -162,6 +166,19 @@ before(async () => {
     });
     fake.on("exit", (c) => reject(new Error(`icc-iconstruye-fake exited with ${c}`)));
   });
+  // the fake Kame, for the Contabilidad screen
+  assert.ok(FAKE_KAME && fs.existsSync(FAKE_KAME), "ICC_E2E_FAKE_KAME must point at icc-kame-fake");
+  fakeKame = spawn(FAKE_KAME, ["--port", "0", "--client-id", KAME_ID, "--fichas", "10"], {
+    env: { ...process.env, ICC_FAKE_KAME_SECRET: KAME_SECRET },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const kameUrl = await new Promise((resolve, reject) => {
+    fakeKame.stdout.on("data", (b) => {
+      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(b.toString());
+      if (m) resolve(m[1]);
+    });
+    fakeKame.on("exit", (c) => reject(new Error(`icc-kame-fake exited with ${c}`)));
+  });
   // a local update server offering a newer version (the offer must show; nothing installs)
   updates = http.createServer((req, res) => {
     if (req.url.endsWith("/latest.json")) {
@@ -184,6 +201,8 @@ before(async () => {
     ICC_UPDATE_URL: updateUrl,
     ICC_ICONSTRUYE_URL: fakeUrl,
     ICC_ICONSTRUYE_INTERVALO_MS: "0",
+    ICC_KAME_URL: kameUrl,
+    ICC_KAME_INTERVALO_MS: "0",
     ICC_DATA_DIR: path.join(work, "data"),
     XDG_DATA_HOME: path.join(work, "xdg-data"),
     XDG_CONFIG_HOME: path.join(work, "xdg-config"),
@@ -202,6 +221,7 @@ after(async () => {
   if (driver) await driver.quit().catch(() => {});
   if (tauriDriver) tauriDriver.kill();
   if (fake) fake.kill();
+  if (fakeKame) fakeKame.kill();
   // the app normally exits with its WebDriver session; if it lingers, its open connection
   // would keep the update server (and this test run) alive: end both
   killLeftoverApps();
@@ -556,4 +576,59 @@ async function paymentRun() {
   await clickRow(0, null, true);
   await waitText("#detail-estado", /^Pagada$/);
   assert.match(await textOf("#detail-payments-list"), /Nómina N° 1/);
+}
+
+// Runs after the payment run, in the same window: the administrator posts the period's
+// invoices to the fake Kame; a second run sends nothing.
+test("posting to Kame from the Contabilidad screen", async () => {
+  try {
+    await kamePosting();
+  } catch (e) {
+    await screenshot("fallo-kame").catch(() => {});
+    throw e;
+  }
+});
+
+async function kamePosting() {
+  await click("#logout");
+  await type("#login-user", "admin");
+  await type("#login-password", PASSWORD);
+  await click("#login-submit");
+  await click("#nav-contabilidad");
+  await waitText("#kame-status", /Falta el secreto/);
+  await type("#kame-client-id", KAME_ID);
+  await type("#kame-usuario", "contabilidad@icc.cl");
+  await type("#kame-secret", KAME_SECRET);
+  await click("#kame-settings-save");
+  await waitText("#kame-status", /secreto está guardado/);
+  assert.equal(await (await $("#kame-secret")).getAttribute("value"), "");
+  assert.ok(!(await driver.getPageSource()).includes(KAME_SECRET), "the secret is not on screen");
+  for (const [id, v] of [
+    ["#plantilla-concepto", "MATERIALES"],
+    ["#plantilla-neto", "5101001"],
+    ["#plantilla-iva", "1109001"],
+    ["#plantilla-proveedor", "2101001"],
+  ]) {
+    await type(id, v);
+  }
+  await click("#plantilla-save");
+  await waitText("#kame-plantillas", /MATERIALES/);
+  for (const rut of ["76.555.835-2", "76.177.907-9", "96.874.030-K"]) {
+    await type("#concepto-rut", rut);
+    await type("#concepto-nombre", "MATERIALES");
+    await click("#concepto-save");
+    await waitText("#kame-msg", new RegExp(`Concepto de ${rut.replace(/\./g, "\\.")}`));
+  }
+  await click("#kame-post");
+  await click("#confirm-accept");
+  const first = await waitText("#kame-summary", /contabilizadas/);
+  const m = /^(\d+) contabilizadas, 0 ya estaban, (\d+) rechazadas, 0 pendientes/.exec(first);
+  assert.ok(m && Number(m[1]) >= 2, first);
+  // the pulled iConstruye invoices have no concepto: listed with the reason
+  await waitText("#kame-results", /sin cuenta/);
+  await waitText("#kame-envios", /contabilizada/);
+  await screenshot("contabilidad");
+  await click("#kame-post");
+  await click("#confirm-accept");
+  await waitText("#kame-summary", new RegExp(`^0 contabilizadas, ${m[1]} ya estaban`));
 }

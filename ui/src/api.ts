@@ -169,6 +169,7 @@ export const api = {
   kamePlantillas: () => call<Plantilla[]>("kame_plantillas"),
   kameSetPlantilla: (plantilla: Plantilla) => call<void>("kame_set_plantilla", { plantilla }),
   kameEnvios: () => call<Envio[]>("kame_envios"),
+  kameSetConcepto: (rut: string, concepto: string) => call<void>("kame_set_concepto", { rut, concepto }),
   kamePost: (job: string, ids: string[], filter: ListFilter) => call<PostReport>("kame_post", { job, ids, filter }),
 };
 

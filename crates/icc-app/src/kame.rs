@@ -294,6 +294,12 @@ impl App {
         let rut: Rut = rut
             .parse()
             .map_err(|e| AppError::Invalid(format!("RUT «{}»: {e}", rut.trim())))?;
+        if concepto.trim().is_empty() {
+            return Err(AppError::Invalid(format!(
+                "el concepto de compra de {} no puede quedar vacío",
+                rut.display()
+            )));
+        }
         let stored = self.store.kame_fichas().await?;
         let old = stored.iter().find(|f| f.rut == rut.to_string());
         let mut tx = self.store.write(&s.username).await?;

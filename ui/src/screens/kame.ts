@@ -7,6 +7,7 @@ import { api, type Envio, type ListFilter, type Plantilla, type PostReport } fro
 import { clear, errorText, h, say } from "../dom";
 import { fecha, fechaHora, isoFromChilean, thousands } from "../format";
 import { jobView } from "./jobs";
+import { confirmDialog } from "./modal";
 
 const RESULTADO: Record<string, string> = {
   publicado: "contabilizada",
@@ -219,7 +220,7 @@ export function kameScreen(): HTMLElement {
       type: "button",
       class: "primary",
       id: "kame-post",
-      onclick: () => {
+      onclick: async () => {
         const f: ListFilter = {
           obra: null,
           estado: null,
@@ -231,9 +232,12 @@ export function kameScreen(): HTMLElement {
           q: null,
           ids: null,
         };
-        if (confirm(`¿Contabilizar en Kame las facturas emitidas del ${desde.value} al ${hasta.value}? Las ya contabilizadas no se envían otra vez.`)) {
-          void post([], f);
-        }
+        const ok = await confirmDialog(
+          "Contabilizar en Kame",
+          `Se enviará un comprobante por cada factura emitida del ${desde.value} al ${hasta.value} que tenga cuenta. Las ya contabilizadas no se envían otra vez.`,
+          "Contabilizar",
+        );
+        if (ok) await post([], f);
       },
     },
     "Contabilizar período",
@@ -274,6 +278,29 @@ export function kameScreen(): HTMLElement {
       },
     },
     "Traer fichas de Kame",
+  );
+
+  const conceptoRut = h("input", { id: "concepto-rut", placeholder: "RUT del proveedor", size: 14 });
+  const conceptoNombre = h("input", { id: "concepto-nombre", placeholder: "concepto de compra", size: 16 });
+  const conceptoForm = h(
+    "form",
+    {
+      class: "toolbar",
+      id: "concepto-form",
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        try {
+          await api.kameSetConcepto(conceptoRut.value, conceptoNombre.value);
+          say(msg, `Concepto de ${conceptoRut.value.trim()}: ${conceptoNombre.value.trim()} (se conserva al traer las fichas de Kame).`, "ok");
+          conceptoRut.value = "";
+        } catch (err) {
+          say(msg, errorText(err));
+        }
+      },
+    },
+    conceptoRut,
+    conceptoNombre,
+    h("button", { type: "submit", id: "concepto-save" }, "Asignar concepto"),
   );
 
   const clientId = h("input", { id: "kame-client-id", placeholder: "client_id", size: 24 });
@@ -338,6 +365,9 @@ export function kameScreen(): HTMLElement {
     h("h2", {}, "Plantillas contables"),
     plantillas,
     plantillaForm(() => void loadPlantillas()),
+    h("h2", {}, "Concepto de compra de un proveedor"),
+    h("p", { class: "muted" }, "Las fichas de Kame dan el concepto de cada proveedor; aquí se asigna o corrige uno."),
+    conceptoForm,
     h("h2", {}, "Acceso"),
     status,
     settings,
