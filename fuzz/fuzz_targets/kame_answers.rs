@@ -3,11 +3,12 @@
 //! RUT and every item is either read or reported.
 #![no_main]
 
-use icc_kame::wire::{cuentas_por_pagar, error_message, ficha_page, posted};
+use icc_kame::wire::{cuentas_por_pagar, error_in_success, error_message, ficha_page, posted};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = posted(data);
+    let _ = error_in_success(data);
     let text = String::from_utf8_lossy(data);
     assert!(error_message(&text).chars().count() <= 300);
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };

@@ -43,8 +43,10 @@ CREATE TABLE kame_unidades (
 --   publicado  Kame took it
 --   rechazado  Kame refused it and said why (nothing was recorded there)
 --   no_enviado the request never reached Kame (no connection, 429 to the end)
+-- No foreign key to invoices: an invoice a sync removes from this laptop keeps its record
+-- (were it to come back, it must not be posted again).
 CREATE TABLE kame_envios (
-    invoice_id  TEXT    NOT NULL PRIMARY KEY REFERENCES invoices (id),
+    invoice_id  TEXT    NOT NULL PRIMARY KEY,
     estado      TEXT    NOT NULL CHECK (estado IN ('enviando', 'publicado', 'rechazado', 'no_enviado')),
     comprobante TEXT    NOT NULL,  -- the voucher as sent (JSON)
     kame_id     TEXT,

@@ -14,7 +14,8 @@ type R<T> = Result<T, UiError>;
 /// The Kame settings (never the secret: only whether it is stored).
 #[tauri::command]
 pub async fn kame_settings(d: State<'_, Desktop>) -> R<KameSettings> {
-    d.session()?;
+    let s = d.session()?;
+    s.require(icc_core::Permission::Accounting)?;
     Ok(d.app.kame_settings().await?)
 }
 

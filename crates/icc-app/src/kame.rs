@@ -31,6 +31,28 @@ const LOCK_FILE: &str = "kame.lock";
 /// Most invoices one posting run takes (at Kame's 180 requests a minute, 50 minutes).
 pub const MAX_RUN: usize = 10_000;
 
+/// Whether `url` names this machine (127.0.0.1, ::1, localhost).
+fn reqwest_host_is_loopback(url: &str) -> bool {
+    let rest = url.trim().split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// How long a voucher left `enviando` waits before it is looked up in Kame (and possibly
+/// sent again): a request that timed out may still be being processed.
+const VERIFY_AFTER_SECS: i64 = 120;
+/// Overrides [`VERIFY_AFTER_SECS`] (tests).
+pub const VERIFY_AFTER_ENV: &str = "ICC_KAME_VERIFICAR_TRAS_S";
+
 impl From<KameError> for AppError {
     fn from(e: KameError) -> AppError {
         match e {
@@ -156,8 +178,9 @@ impl App {
         })
     }
 
-    /// Sets the client id, the Kame user and, optionally, the address (empty: the public
-    /// API). The secret goes to the keyring with `credentials set kame`.
+    /// Sets the client id, the Kame user and, optionally, the address (none: the stored one
+    /// stays, the public API when none was stored). The secret goes to the keyring with
+    /// `credentials set kame`.
     ///
     /// # Errors
     /// Forbidden, an empty client id or user, an address that is not http(s), store errors.
@@ -185,11 +208,12 @@ impl App {
             )));
         }
         let mut tx = self.store.write(&s.username).await?;
-        for (key, value) in [
-            (CLIENT_ID_SETTING, client_id),
-            (USUARIO_SETTING, usuario),
-            (URL_SETTING, url.unwrap_or(icc_kame::DEFAULT_BASE_URL)),
-        ] {
+        let mut values = vec![(CLIENT_ID_SETTING, client_id), (USUARIO_SETTING, usuario)];
+        // no address: the stored one (or the public API) stays
+        if let Some(u) = url {
+            values.push((URL_SETTING, u));
+        }
+        for (key, value) in values {
             tx.set_setting(key, value).await?;
             tx.audit(
                 "setting",
@@ -228,8 +252,14 @@ impl App {
                 .and_then(|v| v.parse().ok()),
         };
         if let Some(ms) = interval {
-            // never faster than Kame's published limit against the real service
+            // never faster than Kame's published limit, except against a server on this
+            // machine (the fake, in tests and demos)
+            let local = reqwest_host_is_loopback(&cfg.base_url);
+            let floor = cfg.min_interval;
             cfg.min_interval = Duration::from_millis(ms);
+            if !local {
+                cfg.min_interval = cfg.min_interval.max(floor);
+            }
             cfg.backoff_base = Duration::from_millis(ms.clamp(10, 500));
         }
         Ok(Client::new(cfg)?)
@@ -415,7 +445,14 @@ impl App {
     ) -> Result<PostReport> {
         s.require(Permission::Accounting)?;
         let client = self.kame_client().await?;
-        let _run = crate::lock_file(&self.data_dir, LOCK_FILE, false).await?;
+        let Some(_run) = crate::try_lock_file(&self.data_dir, LOCK_FILE)? else {
+            return Err(AppError::Conflict(
+                "otra contabilización en Kame está en curso en esta carpeta de datos; espere a que termine".into(),
+            ));
+        };
+        // the same invoice twice in one run (an id and its RUT:TIPO:FOLIO) is posted once
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<&String> = ids.iter().filter(|id| seen.insert(id.as_str())).collect();
         let mut resultados = Vec::with_capacity(ids.len());
         let mut stop: Option<String> = None;
         for (i, id) in ids.iter().enumerate() {
@@ -424,14 +461,14 @@ impl App {
             }
             let r = match &stop {
                 Some(why) => PostResult {
-                    id: id.clone(),
+                    id: (*id).clone(),
                     documento: None,
                     resultado: Resultado::NoEnviado,
                     kame_id: None,
                     mensaje: Some(why.clone()),
                 },
                 None => {
-                    let (r, fatal) = self.post_one(s, &client, id).await?;
+                    let (r, fatal) = self.post_one(s, &client, id).await;
                     if let Some(why) = fatal {
                         stop = Some(format!("no se envió: {why}"));
                     }
@@ -456,13 +493,13 @@ impl App {
     }
 
     /// Posts one invoice. The second value, when set, is a failure every later invoice
-    /// would meet too (the run stops sending).
+    /// would meet too (the run stops sending). Never fails: what went wrong is the result.
     async fn post_one(
         &self,
         s: &Session,
         client: &Client,
         id: &str,
-    ) -> Result<(PostResult, Option<String>)> {
+    ) -> (PostResult, Option<String>) {
         let mut out = PostResult {
             id: id.to_owned(),
             documento: None,
@@ -470,9 +507,33 @@ impl App {
             kame_id: None,
             mensaje: None,
         };
+        match self.try_post_one(s, client, id, &mut out).await {
+            Ok(fatal) => (out, fatal),
+            Err(e) => {
+                // a local failure (the database busy or full): whatever was recorded stays,
+                // and an `enviando` left behind is looked up before anything is sent again
+                if out.resultado == Resultado::Rechazado {
+                    out.resultado = Resultado::NoEnviado;
+                }
+                out.mensaje = Some(match out.mensaje.take() {
+                    Some(m) => format!("{m}; además no se pudo registrar: {e}"),
+                    None => e.to_string(),
+                });
+                (out, Some(e.to_string()))
+            }
+        }
+    }
+
+    async fn try_post_one(
+        &self,
+        s: &Session,
+        client: &Client,
+        id: &str,
+        out: &mut PostResult,
+    ) -> Result<Option<String>> {
         let Some(k) = self.store.kame_invoice(id).await? else {
             out.mensaje = Some(format!("la factura «{id}» no existe"));
-            return Ok((out, None));
+            return Ok(None);
         };
         out.documento = Some(k.invoice.key.to_string());
         if let Some(e) = &k.envio
@@ -480,10 +541,25 @@ impl App {
         {
             out.resultado = Resultado::YaPublicado;
             out.kame_id = e.kame_id.clone();
-            return Ok((out, None));
+            return Ok(None);
         }
         // an earlier request whose answer never came: does Kame have it?
+        let mut checked_attempts = None;
         if let Some(e) = k.envio.as_ref().filter(|e| e.estado == "enviando") {
+            let wait = std::env::var(VERIFY_AFTER_ENV)
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(VERIFY_AFTER_SECS);
+            let age = chrono::DateTime::parse_from_rfc3339(&e.updated_at)
+                .map(|t| (chrono::Utc::now() - t.to_utc()).num_seconds())
+                .unwrap_or(i64::MAX);
+            if age < wait {
+                out.resultado = Resultado::Incierto;
+                out.mensaje = Some(format!(
+                    "se envió hace {age} s y Kame aún no responde; se verificará en Kame pasados {wait} s"
+                ));
+                return Ok(None);
+            }
             match self.kame_has(client, &k, &e.comprobante).await {
                 Ok(true) => {
                     let mut tx = self.store.write(&s.username).await?;
@@ -494,15 +570,15 @@ impl App {
                         "la respuesta anterior de Kame se perdió; el comprobante ya estaba en Kame"
                             .into(),
                     );
-                    return Ok((out, None));
+                    return Ok(None);
                 }
-                Ok(false) => {}
+                Ok(false) => checked_attempts = Some(e.intentos),
                 Err(e) => {
                     // cannot tell: never send blind
                     let fatal = e.is_credentials() || matches!(e, KameError::Network { .. });
                     out.resultado = Resultado::Incierto;
                     out.mensaje = Some(format!("no se pudo verificar en Kame: {e}"));
-                    return Ok((out, fatal.then(|| e.to_string())));
+                    return Ok(fatal.then(|| e.to_string()));
                 }
             }
         }
@@ -518,7 +594,7 @@ impl App {
                 ),
                 Some(c) => format!("sin cuenta: el concepto «{c}» no tiene plantilla contable"),
             });
-            return Ok((out, None));
+            return Ok(None);
         };
         // an account assigned to the invoice itself takes the template's expense account
         if let Some(c) = k
@@ -538,15 +614,18 @@ impl App {
             Ok(v) => v,
             Err(e) => {
                 out.mensaje = Some(e.to_string());
-                return Ok((out, None));
+                return Ok(None);
             }
         };
-        let json = serde_json::to_string(&voucher)
-            .map_err(|e| AppError::Io(format!("comprobante de {id}: {e}")))?;
+        let json = serde_json::to_string(&voucher).map_err(|e| {
+            AppError::Io(format!("no se pudo preparar el comprobante de {id}: {e}"))
+        })?;
         {
             let mut tx = self.store.write(&s.username).await?;
-            tx.kame_sending(id, &json).await?;
+            tx.kame_sending(id, &json, checked_attempts).await?;
             tx.commit().await?;
+            // on disk before the request leaves, even if the machine loses power next
+            self.store.make_durable().await?;
         }
         let (estado, fatal) = match client.add_comprobante(&voucher).await {
             Ok(p) => {
@@ -570,20 +649,51 @@ impl App {
                 ("no_enviado", Some(e.to_string()))
             }
         };
-        let mut tx = self.store.write(&s.username).await?;
-        tx.kame_sent(
-            id,
-            estado,
-            out.kame_id.as_deref(),
-            out.mensaje.as_deref(),
-            false,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((out, fatal))
+        // Kame's answer is recorded with a few tries: a busy database must not lose it
+        let mut tries = 0u32;
+        loop {
+            let r = async {
+                let mut tx = self.store.write(&s.username).await?;
+                tx.kame_sent(
+                    id,
+                    estado,
+                    out.kame_id.as_deref(),
+                    out.mensaje.as_deref(),
+                    false,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok::<(), AppError>(())
+            }
+            .await;
+            match r {
+                Ok(()) => return Ok(fatal),
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    tracing::warn!(invoice = id, error = %e, "kame: recording the answer, retrying");
+                    tokio::time::sleep(Duration::from_millis(500 << tries)).await;
+                }
+                Err(e) => {
+                    if out.resultado == Resultado::Publicado {
+                        // posted, and the record says `enviando`: the next run finds it in
+                        // Kame's payables instead of sending it again
+                        out.resultado = Resultado::Incierto;
+                        out.mensaje = Some(format!(
+                            "Kame registró el comprobante {} pero no se pudo anotar aquí ({e}); la próxima contabilización lo reconocerá",
+                            out.kame_id.as_deref().unwrap_or("")
+                        ));
+                        return Ok(Some(e.to_string()));
+                    }
+                    return Err(e);
+                }
+            }
+        }
     }
 
-    /// Whether Kame's payables hold the document of the voucher `sent` (JSON) for `k`.
+    /// Whether Kame's payables hold the document of the voucher `sent` (JSON) for `k`,
+    /// looked up over its emission date to 60 days after its due date (Kame may compute
+    /// the due date from the ficha's terms). Every page is read and every line must be
+    /// understood, or this fails: absence is only trusted from a whole answer.
     async fn kame_has(
         &self,
         client: &Client,
@@ -595,14 +705,12 @@ impl App {
             .as_ref()
             .and_then(|v| v.lineas.iter().find_map(|l| l.fecha_vencimiento))
             .unwrap_or(k.vence);
+        let desde = due.min(k.invoice.fecha_emision).min(k.vence);
+        let hasta = due.max(k.vence) + chrono::Days::new(60);
         let key = &k.invoice.key;
-        let found = client.cuentas_por_pagar(due, due).await?;
-        Ok(found.iter().any(|c| {
-            c.is(
-                &key.rut_emisor,
-                &key.tipo_dte.code().to_string(),
-                &key.folio.get().to_string(),
-            )
-        }))
+        let found = client.cuentas_por_pagar(desde, hasta).await?;
+        Ok(found
+            .iter()
+            .any(|c| c.is(&key.rut_emisor, key.tipo_dte.code(), key.folio.get())))
     }
 }

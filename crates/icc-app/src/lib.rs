@@ -117,6 +117,16 @@ pub(crate) async fn lock_file(
     .map_err(|e| lock_error(data_dir, name, &e))
 }
 
+/// [`lock_file`] (exclusive) without waiting: `None` when another process holds it.
+pub(crate) fn try_lock_file(data_dir: &Path, name: &'static str) -> Result<Option<std::fs::File>> {
+    let f = open_lock_file(&data_dir.join(name)).map_err(|e| lock_error(data_dir, name, &e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(Some(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(lock_error(data_dir, name, &e)),
+    }
+}
+
 fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)

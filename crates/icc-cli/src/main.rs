@@ -1093,8 +1093,8 @@ async fn cuentas(
 async fn kame(app: &App, s: &Session, command: &KameCommand, json: bool) -> Result<(), Failure> {
     match command {
         KameCommand::Estado => {
-            let settings = app.kame_settings().await?;
             let envios = app.kame_envios(s).await?;
+            let settings = app.kame_settings().await?;
             let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
             for e in &envios {
                 *counts.entry(e.estado.as_str()).or_insert(0) += 1;
@@ -1241,21 +1241,22 @@ async fn kame(app: &App, s: &Session, command: &KameCommand, json: bool) -> Resu
                 })
                 .await?;
             output::kame_post(json, &report);
-            if report.rechazadas > 0 {
-                return Err(Failure {
-                    code: 3,
-                    message: format!(
-                        "{} factura(s) no se contabilizaron (ver el motivo de cada una)",
-                        report.rechazadas
-                    ),
-                });
-            }
+            // pending first: they need another run, which scripts can act on
             if report.pendientes > 0 {
                 return Err(Failure {
                     code: 1,
                     message: format!(
                         "{} factura(s) quedaron pendientes; vuelva a ejecutar `icc kame post` (nada se contabiliza dos veces)",
                         report.pendientes
+                    ),
+                });
+            }
+            if report.rechazadas > 0 {
+                return Err(Failure {
+                    code: 3,
+                    message: format!(
+                        "{} factura(s) no se contabilizaron (ver el motivo de cada una)",
+                        report.rechazadas
                     ),
                 });
             }

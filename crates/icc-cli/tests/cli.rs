@@ -3728,6 +3728,8 @@ async fn kame_posting_survives_429s_lost_answers_and_a_kill_without_posting_twic
         let env = [
             ("ICC_KAME_URL", url.as_str()),
             ("ICC_KAME_INTERVALO_MS", "3"),
+            // look up unanswered vouchers at once (the product waits two minutes)
+            ("ICC_KAME_VERIFICAR_TRAS_S", "0"),
         ];
         let d = tempfile::tempdir().unwrap();
         init(d.path());

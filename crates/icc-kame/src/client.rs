@@ -26,6 +26,8 @@ const TOKEN: &str = "oauth/token";
 const FICHAS: &str = "api/Maestro/getListFicha";
 const COMPROBANTE: &str = "api/Contabilidad/addComprobante";
 const POR_PAGAR: &str = "api/Contabilidad/getCuentaxPagar";
+/// Most pages one payables lookup reads.
+const MAX_PAGES: u32 = 500;
 
 /// How the client reaches Kame.
 #[derive(Debug, Clone)]
@@ -121,7 +123,10 @@ impl Client {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
+        // no redirects: a 301/302 would turn a voucher's POST into a GET that "succeeds",
+        // and a 307 would carry the client secret elsewhere
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("icc-facturas/", env!("CARGO_PKG_VERSION")))
@@ -183,7 +188,8 @@ impl Client {
         Ok(wire::posted(&bytes))
     }
 
-    /// `getCuentaxPagar` for documents due in `desde..=hasta`.
+    /// `getCuentaxPagar` for documents due in `desde..=hasta`, every page. Fails (rather
+    /// than answering less) when an item cannot be read: callers decide from absence.
     ///
     /// # Errors
     /// See [`KameError`].
@@ -192,18 +198,38 @@ impl Client {
         desde: NaiveDate,
         hasta: NaiveDate,
     ) -> Result<Vec<CuentaPorPagar>> {
-        let v = self
-            .read(
-                POR_PAGAR,
-                &[
-                    ("fechaVencimientoDesde", desde.to_string()),
-                    ("fechaVencimientoHasta", hasta.to_string()),
-                ],
-            )
-            .await?;
-        wire::cuentas_por_pagar(&v).map_err(|detail| KameError::Malformed {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let v = self
+                .read(
+                    POR_PAGAR,
+                    &[
+                        ("fechaVencimientoDesde", desde.to_string()),
+                        ("fechaVencimientoHasta", hasta.to_string()),
+                        ("page", page.to_string()),
+                    ],
+                )
+                .await?;
+            let p = wire::cuentas_por_pagar(&v).map_err(|detail| KameError::Malformed {
+                endpoint: POR_PAGAR.into(),
+                detail,
+            })?;
+            let items = p.items.len();
+            out.extend(p.items);
+            let seen = out.len();
+            let more = match (p.per_page, p.total) {
+                (_, Some(total)) => seen < total && items > 0,
+                (Some(per), None) => items >= per && items > 0,
+                // a plain list is the whole answer
+                (None, None) => false,
+            };
+            if !more {
+                return Ok(out);
+            }
+        }
+        Err(KameError::Malformed {
             endpoint: POR_PAGAR.into(),
-            detail,
+            detail: format!("más de {MAX_PAGES} páginas de cuentas por pagar"),
         })
     }
 

@@ -268,7 +268,7 @@ async fn handle(
     match (method, path.as_str()) {
         (Method::GET, "/api/Maestro/getListFicha") => fichas(&cfg, &query),
         (Method::POST, "/api/Contabilidad/addComprobante") => comprobante(&shared, &cfg, &body),
-        (Method::GET, "/api/Contabilidad/getCuentaxPagar") => por_pagar(&shared, &query),
+        (Method::GET, "/api/Contabilidad/getCuentaxPagar") => por_pagar(&shared, &cfg, &query),
         _ => error(StatusCode::NOT_FOUND, "ruta", "recurso no encontrado"),
     }
 }
@@ -406,7 +406,7 @@ fn comprobante(shared: &Shared, cfg: &FakeConfig, body: &[u8]) -> Response {
     axum::Json(json!({"Estado": "OK", "Id": numero})).into_response()
 }
 
-fn por_pagar(shared: &Shared, q: &HashMap<String, String>) -> Response {
+fn por_pagar(shared: &Shared, cfg: &FakeConfig, q: &HashMap<String, String>) -> Response {
     let day = |k: &str| {
         q.get(k)
             .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
@@ -445,5 +445,14 @@ fn por_pagar(shared: &Shared, q: &HashMap<String, String>) -> Response {
             }
         }
     }
-    axum::Json(json!({"items": items})).into_response()
+    // paged like getListFicha
+    let page: usize = q
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let per = cfg.per_page.max(1);
+    let total = items.len();
+    let items: Vec<Value> = items.into_iter().skip((page - 1) * per).take(per).collect();
+    axum::Json(json!({"items": items, "per_page": per, "total": total})).into_response()
 }

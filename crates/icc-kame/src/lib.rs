@@ -22,4 +22,4 @@ pub mod fake;
 
 pub use client::{AUDIENCE, Client, ClientConfig, DEFAULT_BASE_URL, REQUESTS_PER_MINUTE};
 pub use error::{KameError, Result};
-pub use wire::{CuentaPorPagar, Ficha, FichaPage, Posted};
+pub use wire::{CuentaPorPagar, Ficha, FichaPage, PorPagarPage, Posted};

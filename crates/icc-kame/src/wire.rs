@@ -215,49 +215,95 @@ pub fn posted(body: &[u8]) -> Posted {
     }
 }
 
+/// Kame's error messages when a 2xx answer has its error shape (`"Estado": "Error"` or a
+/// non-empty `Error` list); `None` for anything else.
+pub fn error_in_success(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let estado_error =
+        text(field(&v, &["Estado"])).is_some_and(|e| e.eq_ignore_ascii_case("error"));
+    let list = field(&v, &["Error", "errors"])
+        .and_then(Value::as_array)
+        .is_some_and(|l| !l.is_empty());
+    (estado_error || list).then(|| error_message(&String::from_utf8_lossy(body)))
+}
+
 /// One line of `getCuentaxPagar`: a document owed to a supplier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CuentaPorPagar {
     /// Supplier RUT, as Kame writes it.
     pub rut_ficha: String,
-    /// Document kind.
+    /// Document kind (code or name, as Kame writes it).
     pub documento: String,
-    /// Document folio.
+    /// Document folio, as Kame writes it.
     pub folio_documento: String,
 }
 
+fn folio_number(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let t = t.strip_suffix(".0").unwrap_or(t);
+    t.parse().ok()
+}
+
 impl CuentaPorPagar {
-    /// Whether this is the document `rut`, `documento`, `folio` (RUTs compared by value).
-    pub fn is(&self, rut: &Rut, documento: &str, folio: &str) -> bool {
+    /// Whether this is the document `rut`, DTE `tipo`, `folio`: RUTs by value, folios as
+    /// numbers (`123`, `"000123"`, `123.0`), the document kind when Kame writes it as a code.
+    pub fn is(&self, rut: &Rut, tipo: u16, folio: u64) -> bool {
+        let doc = self.documento.trim();
+        let tipo_ok = doc.is_empty() || doc.parse::<u16>().map_or(true, |d| d == tipo);
         self.rut_ficha.parse::<Rut>().is_ok_and(|r| &r == rut)
-            && self.documento.trim() == documento
-            && self.folio_documento.trim() == folio
+            && folio_number(&self.folio_documento) == Some(folio)
+            && tipo_ok
     }
 }
 
-/// Reads a `getCuentaxPagar` answer: a list, or an object with `items`.
+/// One page of `getCuentaxPagar`.
+#[derive(Debug, Clone, Default)]
+pub struct PorPagarPage {
+    /// The lines.
+    pub items: Vec<CuentaPorPagar>,
+    /// Page size, when Kame says it.
+    pub per_page: Option<usize>,
+    /// Total lines, when Kame says it.
+    pub total: Option<usize>,
+}
+
+/// Reads a `getCuentaxPagar` answer: a list, or an object with `items` (and paging).
 ///
 /// # Errors
-/// Neither shape.
-pub fn cuentas_por_pagar(v: &Value) -> Result<Vec<CuentaPorPagar>, String> {
-    let list = match v {
-        Value::Array(a) => a,
-        Value::Object(_) => field(v, &["items"])
-            .and_then(Value::as_array)
-            .ok_or_else(|| "se esperaba una lista o un objeto con «items»".to_owned())?,
-        Value::Null => return Ok(vec![]),
+/// Neither shape, or an item without a RUT or folio (an answer half understood must not
+/// pass for "the document is not there").
+pub fn cuentas_por_pagar(v: &Value) -> Result<PorPagarPage, String> {
+    let (list, per_page, total) = match v {
+        Value::Array(a) => (a, None, None),
+        Value::Object(_) => (
+            field(v, &["items"])
+                .and_then(Value::as_array)
+                .ok_or_else(|| "se esperaba una lista o un objeto con «items»".to_owned())?,
+            integer(field(v, &["per_page", "perPage"])).and_then(|n| usize::try_from(n).ok()),
+            integer(field(v, &["total"])).and_then(|n| usize::try_from(n).ok()),
+        ),
+        Value::Null => return Ok(PorPagarPage::default()),
         other => return Err(format!("se esperaba una lista y llegó {}", kind(other))),
     };
-    Ok(list
-        .iter()
-        .filter_map(|i| {
-            Some(CuentaPorPagar {
-                rut_ficha: text(field(i, &["rutFicha", "Rut"]))?,
-                documento: text(field(i, &["documento", "Documento"])).unwrap_or_default(),
-                folio_documento: text(field(i, &["folioDocumento", "Folio"]))?,
-            })
-        })
-        .collect())
+    let mut items = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let (Some(rut), Some(folio)) = (
+            text(field(item, &["rutFicha", "Rut", "rut"])),
+            text(field(item, &["folioDocumento", "Folio", "folio"])),
+        ) else {
+            return Err(format!("la línea {} no trae RUT y folio", i + 1));
+        };
+        items.push(CuentaPorPagar {
+            rut_ficha: rut,
+            documento: text(field(item, &["documento", "Documento"])).unwrap_or_default(),
+            folio_documento: folio,
+        });
+    }
+    Ok(PorPagarPage {
+        items,
+        per_page,
+        total,
+    })
 }
 
 #[cfg(test)]
@@ -294,13 +340,30 @@ mod tests {
     }
 
     #[test]
-    fn payables_match_by_rut_value() {
-        let l = cuentas_por_pagar(&json!({"items": [{"rutFicha": "76.369.187-K", "documento": "33", "folioDocumento": 12}]})).unwrap();
+    fn payables_match_by_value_and_half_read_answers_fail() {
+        let p = cuentas_por_pagar(&json!({"items": [
+            {"rutFicha": "76.369.187-K", "documento": "33", "folioDocumento": 12},
+            {"rutFicha": "76369187-k", "documento": "FACTURA ELECTRONICA", "folioDocumento": "000013"},
+            {"rutFicha": "76369187-k", "folioDocumento": "14.0"}
+        ], "total": 3})).unwrap();
         let rut: Rut = "76369187-k".parse().unwrap();
-        assert!(l[0].is(&rut, "33", "12"));
-        assert!(!l[0].is(&rut, "61", "12"));
+        assert!(p.items[0].is(&rut, 33, 12));
+        assert!(!p.items[0].is(&rut, 61, 12));
+        assert!(!p.items[0].is(&rut, 33, 13));
+        assert!(
+            p.items[1].is(&rut, 33, 13),
+            "a kind written as a name still matches"
+        );
+        assert!(p.items[2].is(&rut, 33, 14));
+        assert_eq!(p.total, Some(3));
+        assert!(cuentas_por_pagar(&json!({"items": [{"rutFicha": "1-9"}]})).is_err());
         assert!(cuentas_por_pagar(&json!("x")).is_err());
-        assert!(cuentas_por_pagar(&Value::Null).unwrap().is_empty());
+        assert!(cuentas_por_pagar(&Value::Null).unwrap().items.is_empty());
+        assert!(
+            error_in_success(br#"{"Estado":"Error","Error":[{"ErrorMessage":"no"}]}"#).is_some()
+        );
+        assert!(error_in_success(br#"{"Estado":"OK","Id":3}"#).is_none());
+        assert!(error_in_success(b"").is_none());
         assert_eq!(posted(br#"{"Id": 991}"#).id.as_deref(), Some("991"));
         assert_eq!(posted(b"").id, None);
     }

@@ -117,7 +117,7 @@ async fn a_lost_answer_is_uncertain_and_never_resent() {
     let due = "2026-12-31".parse().unwrap();
     let found = client.cuentas_por_pagar(due, due).await.unwrap();
     let rut = "76369187-K".parse().unwrap();
-    assert!(found.iter().any(|c| c.is(&rut, "33", "7")), "{found:?}");
+    assert!(found.iter().any(|c| c.is(&rut, 33, 7)), "{found:?}");
 }
 
 #[tokio::test]

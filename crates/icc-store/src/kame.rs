@@ -138,6 +138,20 @@ fn blank_to_none(v: Option<&str>) -> Option<String> {
 }
 
 impl Store {
+    /// Makes every committed transaction durable now: a checkpoint, which syncs the WAL
+    /// before copying it (with `synchronous=NORMAL` a commit alone survives a crash of the
+    /// program but not of the machine). Called after recording a voucher as `enviando`, so
+    /// a power cut cannot forget that it may have been sent.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn make_durable(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Every template, by concepto.
     ///
     /// # Errors
@@ -411,27 +425,38 @@ impl WriteTx {
     }
 
     /// Records that `comprobante` is about to be sent for `invoice_id` (estado `enviando`,
-    /// one more attempt). Commit before sending.
+    /// one more attempt). Compare-and-swap: it succeeds only from no record, `rechazado`,
+    /// `no_enviado`, or an `enviando` whose attempts are still `seen_attempts` (the one the
+    /// caller checked in Kame); so two runs can never both send. Commit (and make durable)
+    /// before sending.
     ///
     /// # Errors
-    /// The invoice is already posted ([`StoreError::Invalid`]), database errors.
-    pub async fn kame_sending(&mut self, invoice_id: &str, comprobante: &str) -> Result<()> {
+    /// The record changed since it was read ([`StoreError::Refused`]), database errors.
+    pub async fn kame_sending(
+        &mut self,
+        invoice_id: &str,
+        comprobante: &str,
+        seen_attempts: Option<i64>,
+    ) -> Result<()> {
         let (now, actor) = (self.now().to_owned(), self.actor().to_owned());
         let done = sqlx::query(
             "INSERT INTO kame_envios (invoice_id, estado, comprobante, intentos, updated_at, updated_by) \
              VALUES (?1, 'enviando', ?2, 1, ?3, ?4) ON CONFLICT (invoice_id) DO UPDATE SET \
              estado = 'enviando', comprobante = ?2, intentos = kame_envios.intentos + 1, error = NULL, \
-             updated_at = ?3, updated_by = ?4 WHERE kame_envios.estado <> 'publicado'",
+             updated_at = ?3, updated_by = ?4 \
+             WHERE kame_envios.estado IN ('rechazado', 'no_enviado') \
+                OR (kame_envios.estado = 'enviando' AND kame_envios.intentos = ?5)",
         )
         .bind(invoice_id)
         .bind(comprobante)
         .bind(&now)
         .bind(&actor)
+        .bind(seen_attempts)
         .execute(&mut *self.conn())
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!(
-                "la factura {invoice_id} ya está contabilizada en Kame"
+            return Err(StoreError::Refused(format!(
+                "la factura {invoice_id} ya está contabilizada en Kame o la está enviando otra contabilización"
             )));
         }
         Ok(())

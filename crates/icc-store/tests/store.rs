@@ -1347,11 +1347,17 @@ async fn kame_records_keep_local_fichas_and_never_resend_a_posted_voucher() {
 
     // sending, then posted: a second send is refused by the store itself
     let mut tx = store.write("conta").await.unwrap();
-    tx.kame_sending(&id, "{}").await.unwrap();
+    tx.kame_sending(&id, "{}", None).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.kame_envios(Some("enviando")).await.unwrap().len(), 1);
     let mut tx = store.write("conta").await.unwrap();
-    tx.kame_sending(&id, "{}").await.unwrap(); // a retry of an unanswered request
+    // an unanswered request is sent again only by the run that checked it (attempts seen)
+    assert!(matches!(
+        tx.kame_sending(&id, "{}", None).await,
+        Err(StoreError::Refused(_))
+    ));
+    assert!(tx.kame_sending(&id, "{}", Some(7)).await.is_err());
+    tx.kame_sending(&id, "{}", Some(1)).await.unwrap();
     tx.kame_sent(&id, "publicado", Some("77"), None, false)
         .await
         .unwrap();
@@ -1369,8 +1375,8 @@ async fn kame_records_keep_local_fichas_and_never_resend_a_posted_voucher() {
     );
     let mut tx = store.write("conta").await.unwrap();
     assert!(matches!(
-        tx.kame_sending(&id, "{}").await,
-        Err(StoreError::Invalid(_))
+        tx.kame_sending(&id, "{}", Some(2)).await,
+        Err(StoreError::Refused(_))
     ));
     assert!(
         tx.kame_sent(&id, "rechazado", None, Some("x"), false)

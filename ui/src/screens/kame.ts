@@ -221,6 +221,10 @@ export function kameScreen(): HTMLElement {
       class: "primary",
       id: "kame-post",
       onclick: async () => {
+        if (!isoOf(desde) || !isoOf(hasta)) {
+          say(msg, "Indique las dos fechas del período (dd-mm-aaaa).");
+          return;
+        }
         const f: ListFilter = {
           obra: null,
           estado: null,
@@ -319,7 +323,8 @@ export function kameScreen(): HTMLElement {
             await api.setCredential("kame", secreto.value);
             secreto.value = "";
           }
-          const st = await api.setKameSettings(clientId.value, usuario.value, url.value.trim() || null);
+          // an address set by the environment (tests, demos) is not saved as the setting
+          const st = await api.setKameSettings(clientId.value, usuario.value, url.disabled ? null : url.value.trim() || null);
           showSettings(st);
           say(msg, "Configuración de Kame guardada.", "ok");
         } catch (err) {
