@@ -145,6 +145,23 @@ pub struct PostReport {
     pub pendientes: usize,
 }
 
+/// What bringing the predecessor's Kame maps and upload log across did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LegacyKameReport {
+    /// Templates made from `cuentas.xlsx` (concepto → cuenta del neto).
+    pub plantillas_nuevas: usize,
+    /// Conceptos that already had a template here (left as they are).
+    pub plantillas_existentes: usize,
+    /// Centro → unidad de negocio entries from `UN.xlsx`.
+    pub unidades: usize,
+    /// Invoices the predecessor had sent to Kame (`subidas.csv`), now marked posted.
+    pub contabilizadas_antes: usize,
+    /// Upload-log entries whose invoice is not here.
+    pub subidas_sin_factura: usize,
+    /// Rows not used, with why.
+    pub omitidas: Vec<String>,
+}
+
 /// Progress of a posting run.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct PostProgress {
@@ -346,6 +363,110 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Brings across what the predecessor kept for Kame, archived by `migrate-legacy`:
+    /// `cuentas.xlsx` (concepto → expense account) as templates with the given IVA and
+    /// payable accounts (a concepto that has a template keeps it), `UN.xlsx` (centro de
+    /// costo → unidad de negocio), and its upload log `subidas.csv`: those invoices are
+    /// recorded as posted, so no run sends them again. A second run adds nothing.
+    ///
+    /// # Errors
+    /// Forbidden, empty accounts, store errors.
+    pub async fn kame_import_legacy(
+        &self,
+        s: &Session,
+        cuenta_iva: &str,
+        cuenta_proveedor: &str,
+    ) -> Result<LegacyKameReport> {
+        s.require(Permission::Accounting)?;
+        let mut r = LegacyKameReport::default();
+        let value = |data: &serde_json::Value, name: &str| -> Option<String> {
+            let m = data.as_object()?;
+            m.iter()
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.as_str())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let parse = |raw: &str| serde_json::from_str::<serde_json::Value>(raw).unwrap_or_default();
+        let existing: std::collections::HashSet<String> = self
+            .store
+            .kame_plantillas()
+            .await?
+            .into_iter()
+            .map(|p| p.concepto.to_lowercase())
+            .collect();
+        let mut plantillas = Vec::new();
+        for (id, raw) in self.store.legacy_records("cuentas.xlsx").await? {
+            let data = parse(&raw);
+            match (value(&data, "Concepto"), value(&data, "Cuenta")) {
+                (Some(concepto), Some(cuenta)) => {
+                    if existing.contains(&concepto.to_lowercase()) {
+                        r.plantillas_existentes += 1;
+                        continue;
+                    }
+                    plantillas.push(Plantilla {
+                        concepto,
+                        cuenta_neto: cuenta,
+                        cuenta_exento: None,
+                        cuenta_iva: cuenta_iva.trim().to_owned(),
+                        cuenta_otros: None,
+                        cuenta_proveedor: cuenta_proveedor.trim().to_owned(),
+                        tipo: icc_core::kame::TipoComprobante::Traspaso,
+                        misma_cuenta: false,
+                    });
+                }
+                _ => r
+                    .omitidas
+                    .push(format!("cuentas.xlsx {id}: sin concepto o sin cuenta")),
+            }
+        }
+        let mut unidades = Vec::new();
+        for (id, raw) in self.store.legacy_records("UN.xlsx").await? {
+            let data = parse(&raw);
+            match (
+                value(&data, "Centro de Costo Previred")
+                    .map(|c| icc_iconstruye::mapping::folio_text(&c)),
+                value(&data, "Unidad de Negocio"),
+            ) {
+                (Some(centro), Some(unidad)) => unidades.push((centro, unidad)),
+                _ => r
+                    .omitidas
+                    .push(format!("UN.xlsx {id}: sin centro o sin unidad de negocio")),
+            }
+        }
+        let subidas: Vec<String> = self
+            .store
+            .legacy_records("subidas.csv")
+            .await?
+            .into_iter()
+            .filter_map(|(_, raw)| value(&parse(&raw), "idDocumento"))
+            .map(|d| icc_iconstruye::mapping::folio_text(&d))
+            .collect();
+        let known = self.store.invoices_by_external_id(&subidas).await?;
+        let mut tx = self.store.write(&s.username).await?;
+        for p in &plantillas {
+            tx.set_kame_plantilla(p).await?;
+            r.plantillas_nuevas += 1;
+        }
+        for (centro, unidad) in &unidades {
+            tx.set_kame_unidad(centro, unidad).await?;
+            r.unidades += 1;
+        }
+        for d in &subidas {
+            match known.get(d) {
+                Some(invoice) => {
+                    if tx.kame_posted_before(invoice).await? {
+                        r.contabilizadas_antes += 1;
+                    }
+                }
+                None => r.subidas_sin_factura += 1,
+            }
+        }
+        tx.commit().await?;
+        Ok(r)
     }
 
     /// The templates.

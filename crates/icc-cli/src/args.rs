@@ -591,6 +591,16 @@ pub enum KameCommand {
         /// Unidad de negocio de Kame
         unidad: String,
     },
+    /// Trae lo que la aplicación anterior tenía para Kame (cuentas.xlsx, UN.xlsx y su registro
+    /// de subidas, archivados por migrate-legacy); las facturas ya subidas no se reenvían
+    ImportarAnterior {
+        /// Cuenta del IVA crédito fiscal para las plantillas creadas
+        #[arg(long)]
+        iva: String,
+        /// Cuenta de proveedores por pagar para las plantillas creadas
+        #[arg(long)]
+        proveedor: String,
+    },
     /// Contabiliza facturas en Kame: un comprobante por factura, nunca dos
     Post {
         /// Facturas (id o RUT:TIPO:FOLIO), separadas por comas; sin ellas, las del filtro

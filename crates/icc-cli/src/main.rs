@@ -1213,6 +1213,23 @@ async fn kame(app: &App, s: &Session, command: &KameCommand, json: bool) -> Resu
                 output::done(json, &p, &format!("Plantilla «{concepto}» guardada."));
             }
         },
+        KameCommand::ImportarAnterior { iva, proveedor } => {
+            let r = app.kame_import_legacy(s, iva, proveedor).await?;
+            let text = format!(
+                "De la aplicación anterior: {} plantillas nuevas ({} conceptos ya tenían una), {} unidades de negocio, {} facturas ya subidas a Kame marcadas como contabilizadas ({} subidas sin su factura aquí){}",
+                r.plantillas_nuevas,
+                r.plantillas_existentes,
+                r.unidades,
+                r.contabilizadas_antes,
+                r.subidas_sin_factura,
+                if r.omitidas.is_empty() {
+                    ".".to_owned()
+                } else {
+                    format!("; omitidas:\n  {}", r.omitidas.join("\n  "))
+                }
+            );
+            output::done(json, &r, &text);
+        }
         KameCommand::Unidad { centro, unidad } => {
             app.kame_set_unidad(s, centro, unidad).await?;
             output::done(

@@ -2265,6 +2265,57 @@ fn migrate_legacy_follows_the_contract() {
     let r: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(r["invoices"], 0);
     assert_eq!(r["existing"], facts["distinct_invoices"]);
+    // what the predecessor kept for Kame: its account and business-unit maps become
+    // templates and units, its upload log marks those invoices posted; once
+    let old_admin = [("ICC_PASSWORD", "Contab-Sur-2024")];
+    let kame = |args: &[&str]| {
+        let mut a = vec!["--user", "mlopez@constructoraicc.cl", "kame"];
+        a.extend_from_slice(args);
+        a.push("--json");
+        ok_json(icc_env(d.path(), &a, None, &old_admin))
+    };
+    let maps = [
+        "importar-anterior",
+        "--iva",
+        "1109001",
+        "--proveedor",
+        "2101001",
+    ];
+    let k = kame(&maps);
+    assert_eq!(
+        (k["plantillas_nuevas"].as_u64(), k["unidades"].as_u64()),
+        (Some(3), Some(3)),
+        "{k}"
+    );
+    let logged =
+        k["contabilizadas_antes"].as_u64().unwrap() + k["subidas_sin_factura"].as_u64().unwrap();
+    assert_eq!(logged, 3, "every entry of subidas.csv accounted for: {k}");
+    // 31000000 and 31000001 from facturas.csv, 32000001 from facturas_subidas_datos.csv
+    assert_eq!(
+        k["contabilizadas_antes"], 3,
+        "the uploaded documents were migrated: {k}"
+    );
+    let list = kame(&["plantilla", "list"]);
+    let materiales = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["concepto"] == "Materiales")
+        .unwrap();
+    assert_eq!(materiales["cuenta_neto"], "4.01.02.01");
+    assert_eq!(materiales["cuenta_proveedor"], "2101001");
+    let k = kame(&maps);
+    assert_eq!(
+        (
+            k["plantillas_nuevas"].as_u64(),
+            k["plantillas_existentes"].as_u64()
+        ),
+        (Some(0), Some(3))
+    );
+    assert_eq!(
+        k["contabilizadas_antes"], 0,
+        "a second run marks nothing again"
+    );
     let denied = icc(
         d.path(),
         &["migrate-legacy", "--db", db, "--files", files],

@@ -152,6 +152,37 @@ impl Store {
         Ok(())
     }
 
+    /// The predecessor's archived records from `source` (`cuentas.xlsx`, …) as
+    /// `(legacy_id, JSON of the values)`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn legacy_records(&self, source: &str) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT legacy_id, data FROM legacy_records WHERE source = ? ORDER BY legacy_id",
+        )
+        .bind(source)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The invoice of each iConstruye document id (`external_id`) that is stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn invoices_by_external_id(
+        &self,
+        external_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT external_id, id FROM invoices WHERE external_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(external_ids).unwrap_or_default())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Every template, by concepto.
     ///
     /// # Errors
@@ -460,6 +491,26 @@ impl WriteTx {
             )));
         }
         Ok(())
+    }
+
+    /// Records an invoice the predecessor already sent to Kame (its upload log) as
+    /// `publicado`, unless it has a record. Returns whether it was recorded now.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn kame_posted_before(&mut self, invoice_id: &str) -> Result<bool> {
+        let (now, actor) = (self.now().to_owned(), self.actor().to_owned());
+        let done = sqlx::query(
+            "INSERT INTO kame_envios (invoice_id, estado, comprobante, intentos, error, updated_at, updated_by) \
+             VALUES (?, 'publicado', '{\"origen\":\"aplicación anterior\"}', 0, NULL, ?, ?) \
+             ON CONFLICT (invoice_id) DO NOTHING",
+        )
+        .bind(invoice_id)
+        .bind(&now)
+        .bind(&actor)
+        .execute(&mut *self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Records how a voucher's request ended: `publicado` (with Kame's number; `recuperado`
