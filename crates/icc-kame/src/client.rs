@@ -251,6 +251,27 @@ impl Client {
         tokio::time::sleep(d).await;
     }
 
+    /// Waits before another attempt after `status` (429 or 5xx), or gives up when the
+    /// retries are spent.
+    async fn again(
+        &self,
+        retry: &mut u32,
+        endpoint: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Result<()> {
+        if *retry >= self.cfg.max_retries {
+            return Err(KameError::GaveUp {
+                endpoint: endpoint.into(),
+                status: status.as_u16(),
+                attempts: *retry + 1,
+            });
+        }
+        self.wait(*retry, Some(headers)).await;
+        *retry += 1;
+        Ok(())
+    }
+
     fn network(&self, endpoint: &str, e: &reqwest::Error) -> KameError {
         let detail = if e.is_timeout() {
             format!("no respondió en {} s", self.cfg.timeout.as_secs())
@@ -304,16 +325,8 @@ impl Client {
             let status = resp.status();
             tracing::debug!(status = status.as_u16(), retry, "kame token");
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                if retry >= self.cfg.max_retries {
-                    return Err(KameError::GaveUp {
-                        endpoint: TOKEN.into(),
-                        status: status.as_u16(),
-                        attempts: retry + 1,
-                    });
-                }
-                let h = resp.headers().clone();
-                self.wait(retry, Some(&h)).await;
-                retry += 1;
+                self.again(&mut retry, TOKEN, status, resp.headers())
+                    .await?;
                 continue;
             }
             if matches!(
@@ -413,16 +426,8 @@ impl Client {
             let retryable = status == StatusCode::TOO_MANY_REQUESTS
                 || (status.is_server_error() && repeat == Repeat::Safe);
             if retryable {
-                if retry >= self.cfg.max_retries {
-                    return Err(KameError::GaveUp {
-                        endpoint: endpoint.into(),
-                        status: status.as_u16(),
-                        attempts: retry + 1,
-                    });
-                }
-                let h = resp.headers().clone();
-                self.wait(retry, Some(&h)).await;
-                retry += 1;
+                self.again(&mut retry, endpoint, status, resp.headers())
+                    .await?;
                 continue;
             }
             let bytes = match resp.bytes().await {
