@@ -631,4 +631,14 @@ async function kamePosting() {
   await click("#kame-post");
   await click("#confirm-accept");
   await waitText("#kame-summary", new RegExp(`^0 contabilizadas, ${m[1]} ya estaban`));
+  // the invoice's detail says where it stands in Kame
+  await click("#nav-facturas");
+  await type("#f-q", "moldajes");
+  await driver.wait(
+    async () => (await rows()).length === 1 && /Moldajes/.test(await listText()),
+    TIMEOUT,
+    "the list filtered to Moldajes",
+  );
+  await clickRow(0, null, true);
+  await waitText("#detail-kame", /Kame: contabilizada \(comprobante \d+\)/);
 }

@@ -46,6 +46,8 @@ pub struct InvoiceView {
     pub cambios_de_estado: Vec<String>,
     /// Its cesiones, in chain order (the payee is the cesionario of the last one).
     pub cesiones: Vec<icc_store::nominas::CesionRow>,
+    /// Its voucher record in Kame, when it was ever sent.
+    pub kame: Option<icc_store::kame::Envio>,
 }
 
 /// Fills what the store leaves for people and today's date: the claim deadline's state,
@@ -175,6 +177,7 @@ impl App {
         v.adjuntos = adjuntos;
         v.relacionados = relacionados;
         v.pagos = pagos;
+        v.kame = self.store.kame_envio(&v.detail.row.id).await?;
         if let Ok(key) = format!(
             "{}:{}:{}",
             v.detail.row.rut_emisor, v.detail.row.tipo_dte, v.detail.row.folio
@@ -351,5 +354,6 @@ fn view(mut detail: InvoiceDetail, today: NaiveDate) -> InvoiceView {
         pagos: None,
         cambios_de_estado: Vec::new(),
         cesiones: Vec::new(),
+        kame: None,
     }
 }

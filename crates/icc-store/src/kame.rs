@@ -264,6 +264,19 @@ impl Store {
         .await?)
     }
 
+    /// The voucher record of invoice `id`, if it was ever sent.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn kame_envio(&self, id: &str) -> Result<Option<Envio>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ENVIO_SELECT} WHERE e.invoice_id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// What posting invoice `id` needs; `None` when there is no such invoice.
     ///
     /// # Errors

@@ -3,6 +3,7 @@ import type { AgingBucket } from "./AgingBucket";
 import type { Attachment } from "./Attachment";
 import type { CesionRow } from "./CesionRow";
 import type { DueSource } from "./DueSource";
+import type { Envio } from "./Envio";
 import type { InvoicePayments } from "./InvoicePayments";
 import type { InvoiceRow } from "./InvoiceRow";
 import type { OtroImpuesto } from "./OtroImpuesto";
@@ -59,6 +60,10 @@ cambios_de_estado: Array<string>,
  * Its cesiones, in chain order (the payee is the cesionario of the last one).
  */
 cesiones: Array<CesionRow>, 
+/**
+ * Its voucher record in Kame, when it was ever sent.
+ */
+kame: Envio | null, 
 /**
  * SII reception (America/Santiago), `AAAA-MM-DDTHH:MM:SS`.
  */

@@ -79,6 +79,23 @@ function paymentsBox(v: InvoiceView, record: () => void): HTMLElement | string {
   );
 }
 
+// Where the invoice stands in Kame (only once it was sent).
+function kameBox(v: InvoiceView): HTMLElement | string {
+  const k = v.kame;
+  if (!k) return "";
+  const estado: Record<string, string> = {
+    publicado: k.kame_id ? `contabilizada (comprobante ${k.kame_id})` : "contabilizada",
+    enviando: "enviada sin respuesta de Kame: se verifica antes de reenviar",
+    rechazado: "Kame la rechazó",
+    no_enviado: "no se pudo enviar",
+  };
+  return h(
+    "p",
+    { id: "detail-kame", class: k.estado === "publicado" ? "muted" : "msg" },
+    `Kame: ${estado[k.estado] ?? k.estado}${k.error ? ` (${k.error})` : ""}.`,
+  );
+}
+
 // The cesiones of the invoice, in chain order: the last cesionario is who is paid.
 function cesionesBox(v: InvoiceView): HTMLElement | string {
   if (!v.cesiones.length) return "";
@@ -297,6 +314,7 @@ export function detailScreen(session: SessionInfo, start: string, back: () => vo
         ),
       ),
       cesionesBox(v),
+      kameBox(v),
       attachmentsBox(v, msg),
       v.relacionados.length
         ? h(

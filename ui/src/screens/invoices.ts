@@ -1,10 +1,11 @@
 // Facturas: filters, a virtualized list over keyset pages, multi-select with bulk actions.
 
-import { api, type InvoiceRow, type ListFilter, type SessionInfo } from "../api";
+import { api, newJobId, type InvoiceRow, type ListFilter, type SessionInfo } from "../api";
 import { clear, errorText, h, say } from "../dom";
 import { clp, ESTADOS, estadoLabel, fecha, isoFromChilean, PLAZO_LABELS, rut } from "../format";
 import { KeysetList, ROW_HEIGHT } from "../list";
-import { modal } from "./modal";
+import { summaryText } from "./kame";
+import { confirmDialog, modal } from "./modal";
 
 // 100 rows (3,000 px, several screens) per request keeps each IPC answer small.
 const PAGE_SIZE = 100;
@@ -155,6 +156,31 @@ export function invoicesScreen(
     },
     "Asignar…",
   );
+  const kameBtn = h(
+    "button",
+    {
+      type: "button",
+      id: "bulk-kame",
+      onclick: async () => {
+        const ids = selectedIds();
+        const ok = await confirmDialog(
+          "Contabilizar en Kame",
+          `Se enviará a Kame un comprobante por cada una de las ${ids.length} factura(s) seleccionadas que tenga cuenta. Las ya contabilizadas no se envían otra vez.`,
+          "Contabilizar",
+        );
+        if (!ok) return;
+        try {
+          const r = await api.kamePost(newJobId(), ids, filter);
+          const notDone = r.resultados.filter((x) => !["publicado", "ya_publicado", "recuperado"].includes(x.resultado));
+          const lines = notDone.map((x) => `${x.documento ?? x.id}: ${x.mensaje ?? x.resultado}`).join("\n");
+          say(msg, `${summaryText(r)}${lines ? `\n${lines}` : ""}`, notDone.length ? "error" : "ok");
+        } catch (e) {
+          say(msg, errorText(e));
+        }
+      },
+    },
+    "Contabilizar en Kame",
+  );
   const exportBtn = h("button", { type: "button", id: "bulk-export", onclick: () => exportWith(filter) }, "Exportar lista…");
   const selInfo = h("span", { id: "bulk-count" });
   bulk.append(
@@ -162,6 +188,7 @@ export function invoicesScreen(
     may("approve") ? approveBtn : "",
     may("approve") ? rejectBtn : "",
     may("assign") ? assignBtn : "",
+    may("accounting") ? kameBtn : "",
     may("export")
       ? h(
           "button",
