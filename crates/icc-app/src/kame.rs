@@ -49,7 +49,7 @@ fn reqwest_host_is_loopback(url: &str) -> bool {
 
 /// How long a voucher left `enviando` waits before it is looked up in Kame (and possibly
 /// sent again): a request that timed out may still be being processed.
-const VERIFY_AFTER_SECS: i64 = 120;
+pub const VERIFY_AFTER_SECS: i64 = 120;
 /// Overrides [`VERIFY_AFTER_SECS`] (tests).
 pub const VERIFY_AFTER_ENV: &str = "ICC_KAME_VERIFICAR_TRAS_S";
 
