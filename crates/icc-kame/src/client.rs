@@ -21,6 +21,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.kameone.cl";
 pub const AUDIENCE: &str = "https://api.kameone.cl/api";
 /// Kame's published limit.
 pub const REQUESTS_PER_MINUTE: u32 = 180;
+/// The least time between two requests that keeps under it.
+const KAME_PACE: Duration = Duration::from_millis(60_000 / REQUESTS_PER_MINUTE as u64 + 1);
 
 const TOKEN: &str = "oauth/token";
 const FICHAS: &str = "api/Maestro/getListFicha";
@@ -40,7 +42,8 @@ pub struct ClientConfig {
     pub client_secret: Secret,
     /// The Kame user vouchers are written as (`usuario`).
     pub usuario: String,
-    /// Least time between two requests: 60 s / 180 by default.
+    /// Least time between two requests: 60 s / 180 by default, and never less against
+    /// anything but a server on this machine (the fake, in tests and demos).
     pub min_interval: Duration,
     /// Retries of one request after a 429 (or, for reads, a 5xx or a network error).
     pub max_retries: u32,
@@ -60,7 +63,7 @@ impl ClientConfig {
             client_id: client_id.trim().to_owned(),
             client_secret,
             usuario: usuario.trim().to_owned(),
-            min_interval: Duration::from_millis(60_000 / u64::from(REQUESTS_PER_MINUTE) + 1),
+            min_interval: KAME_PACE,
             max_retries: 6,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
@@ -122,6 +125,16 @@ impl Client {
         if !base.path().ends_with('/') {
             let p = format!("{}/", base.path());
             base.set_path(&p);
+        }
+        let mut cfg = cfg;
+        let local = base.host_str().is_some_and(|h| {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            h.eq_ignore_ascii_case("localhost")
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        if !local {
+            cfg.min_interval = cfg.min_interval.max(KAME_PACE);
         }
         // no redirects: a 301/302 would turn a voucher's POST into a GET that "succeeds",
         // and a 307 would carry the client secret elsewhere

@@ -208,6 +208,19 @@ impl Store {
         .await?)
     }
 
+    /// One supplier's ficha.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn kame_ficha(&self, rut: &Rut) -> Result<Option<Ficha>> {
+        Ok(sqlx::query_as(
+            "SELECT rut, nombre, concepto, proveedor, honorario, origen FROM kame_fichas WHERE rut = ?",
+        )
+        .bind(rut.to_string())
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// The centro → unidad de negocio map.
     ///
     /// # Errors
