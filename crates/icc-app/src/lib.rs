@@ -36,6 +36,7 @@ pub mod legacy_fixture;
 pub mod logging;
 mod nominas;
 mod pagos;
+mod presupuesto;
 mod seed;
 mod settings;
 mod sync;
@@ -82,6 +83,10 @@ pub use nominas::{
     BankFileReport, CesionRequest, Payee, PaymentSettings, RunView, SPLIT_LIMIT_SETTING,
 };
 pub use pagos::{InvoicePayments, PaymentReceipt, PaymentRequest, parse_monto};
+pub use presupuesto::{
+    BudgetLineInput, LoanEdit, LoanInput, ObraBudgetView, TreasuryBankInput, TreasuryRowInput,
+    TreasuryView, WeekInput,
+};
 pub use seed::SeedReport;
 pub use settings::LOCK_MINUTES_RANGE;
 pub use sync::{Keep, LinkReport, SyncReport, SyncStatus};

@@ -23,6 +23,7 @@ mod invoice;
 pub mod kame;
 pub mod pagos;
 pub mod password;
+pub mod presupuesto;
 pub mod records;
 pub mod recovery;
 pub mod retry;

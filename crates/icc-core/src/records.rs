@@ -23,13 +23,20 @@ pub const CESION_ENTITY: &str = "cesion";
 /// Entity name of a month's interest rate (the id is `AAAA-MM`).
 pub const INTEREST_RATE_ENTITY: &str = "interest_rate";
 
-/// Every record entity, in the order a device applies a page's documents of them.
-pub const RECORD_ENTITIES: [&str; 5] = [
+/// Every record entity, in the order a device applies a page's documents of them (the
+/// budget and treasury documents of `presupuesto` depend on nothing).
+pub const RECORD_ENTITIES: [&str; 11] = [
     INTEREST_RATE_ENTITY,
     BANK_ACCOUNT_ENTITY,
     CESION_ENTITY,
     RUN_ENTITY,
     PAYMENT_ENTITY,
+    crate::presupuesto::BUDGET_LINE_ENTITY,
+    crate::presupuesto::OBRA_BUDGET_ENTITY,
+    crate::presupuesto::OBRA_LINE_ENTITY,
+    crate::presupuesto::TREASURY_BANK_ENTITY,
+    crate::presupuesto::TREASURY_ROW_ENTITY,
+    crate::presupuesto::LOAN_ENTITY,
 ];
 
 /// The `source` of the record documents a laptop sends when it is linked to a server: what
@@ -248,6 +255,9 @@ pub enum RecordRefusal {
 /// What the server must check beyond [`check_record`], with its own data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordNeeds {
+    /// The obra the record itself belongs to (an obra's budget), which decides who may see
+    /// and change it.
+    pub obra: Option<String>,
     /// The invoice the record belongs to (a payment's, a cesión's by its natural key): the
     /// record takes its obra, and a payment needs the server to hold it.
     pub invoice: Option<String>,
@@ -344,6 +354,9 @@ pub fn check_record(
         RUN_ENTITY => check_run(entity_id, value, current, role, user),
         CESION_ENTITY => check_cesion(entity_id, value, current, role, user),
         INTEREST_RATE_ENTITY => check_rate(entity_id, value, role, user),
+        e if crate::presupuesto::PLAN_ENTITIES.contains(&e) => {
+            crate::presupuesto::check_plan(e, entity_id, value, current, role, user)
+        }
         other => Err(invalid(format!(
             "no se sincronizan documentos de «{other}»"
         ))),

@@ -50,7 +50,17 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Gerente => matches!(p, Export | Review | Approve | Pay | ApproveRuns),
+            Role::Gerente => matches!(
+                p,
+                Export
+                    | Review
+                    | Approve
+                    | Pay
+                    | ApproveRuns
+                    | ManageBudgetCatalog
+                    | EditBudgets
+                    | Treasury
+            ),
             Role::Contabilidad => matches!(
                 p,
                 Import
@@ -63,7 +73,7 @@ impl Role {
                     | PrepareRuns
                     | Accounting
             ),
-            Role::AdminObra => matches!(p, Export | Assign | Review | Approve),
+            Role::AdminObra => matches!(p, Export | Assign | Review | Approve | EditBudgets),
         }
     }
 }
@@ -101,6 +111,12 @@ pub enum Permission {
     ApproveRuns,
     /// Post invoices to the ERP (Kame) and keep its templates, fichas and business units.
     Accounting,
+    /// Edit the catalogue of budget lines.
+    ManageBudgetCatalog,
+    /// Edit the budgets of the obras one sees.
+    EditBudgets,
+    /// See and edit the company treasury.
+    Treasury,
 }
 
 impl Permission {
@@ -143,6 +159,9 @@ impl Permission {
             Permission::PrepareRuns => "preparar nóminas de pago",
             Permission::ApproveRuns => "aprobar nóminas de pago",
             Permission::Accounting => "contabilizar en Kame",
+            Permission::ManageBudgetCatalog => "editar el catálogo de partidas",
+            Permission::EditBudgets => "editar presupuestos de obra",
+            Permission::Treasury => "ver y editar la tesorería",
         }
     }
 }

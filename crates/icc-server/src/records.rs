@@ -151,7 +151,7 @@ pub(crate) async fn push_record(
                 None => None,
             }
         }
-        None => None,
+        None => needs.obra.clone(),
     };
     if !user.sees(obra.as_deref()) {
         refusals.add(

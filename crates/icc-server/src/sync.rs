@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use std::collections::{HashMap, HashSet};
 
+use icc_core::presupuesto::TREASURY_ENTITIES;
 use icc_core::sync::{
     CONFLICT_ENTITY, Conflict, FieldValue, Hlc, INVOICE_ENTITY, MAX_CLOCK_SKEW_MS, MAX_PUSH_OPS,
     Op, PROTOCOL_HEADER, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse, RawJson,
@@ -1157,20 +1158,30 @@ pub async fn pull(
     // in one prepared statement PostgreSQL's generic plan joined and sorted every op after
     // the cursor for each page (a first pull of 100k invoices read the op log 50 times);
     // without them a page is a walk of the primary key that stops at the limit.
+    // The catalogue of budget lines reaches every account (a site manager's budgets are
+    // made of its lines); the treasury only accounts that may see it.
     let scope_join = if scope.is_some() {
-        "JOIN entity_obras e ON e.entity = o.entity AND e.entity_id = o.entity_id AND upper(e.obra) = ANY($5)"
+        "JOIN entity_obras e ON e.entity = o.entity AND e.entity_id = o.entity_id \
+         AND (upper(e.obra) = ANY($6) OR e.entity = 'budget_line')"
     } else {
         ""
+    };
+    let hidden: Vec<String> = if user.role.may(icc_core::Permission::Treasury) {
+        Vec::new()
+    } else {
+        TREASURY_ENTITIES.iter().map(|e| (*e).to_owned()).collect()
     };
     let mut q = sqlx::query_as::<_, OpRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {OP_COLUMNS} FROM ops o {scope_join} \
          WHERE o.seq > $1 AND o.seq <= $2 AND ($4::text IS NULL OR o.device_id <> $4) \
+           AND o.entity <> ALL($5::text[]) \
          ORDER BY o.seq LIMIT $3"
     )))
     .bind(cursor)
     .bind(horizon)
     .bind(limit)
-    .bind(device.as_deref());
+    .bind(device.as_deref())
+    .bind(hidden);
     if let Some(scope) = &scope {
         q = q.bind(scope.clone());
     }

@@ -25,6 +25,7 @@ pub mod legacy;
 pub mod nominas;
 mod obras;
 pub mod pagos;
+mod presupuesto;
 mod raw;
 mod record_sync;
 mod search;

@@ -2,6 +2,7 @@
 //! interest rates): each travels as its whole document, the newest by clock wins
 //! (docs/sync.md, "Records"). The document types and the rules are `icc_core::records`.
 
+use icc_core::presupuesto::{PLAN_ENTITIES, doc_obra};
 use icc_core::records::{
     BANK_ACCOUNT_ENTITY, BankAccountDoc, CESION_ENTITY, CesionDoc, INTEREST_RATE_ENTITY,
     InterestRateDoc, PAYMENT_ENTITY, PaymentDoc, RECORD_ENTITIES, RUN_ENTITY, RunDoc, is_record,
@@ -77,6 +78,17 @@ async fn record_doc(
         INTEREST_RATE_ENTITY => {
             "SELECT json_object('month', month, 'annual_bp', annual_bp, 'updated_at', updated_at, \
                  'updated_by', updated_by), NULL FROM interest_rates WHERE month = ?"
+        }
+        e if PLAN_ENTITIES.contains(&e) => {
+            let row: Option<(String, Option<String>)> =
+                sqlx::query_as("SELECT doc, obra FROM plan_docs WHERE entity = ? AND id = ?")
+                    .bind(e)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            return row
+                .map(|(json, obra)| Ok((serde_json::from_str(&json).map_err(corrupt)?, obra)))
+                .transpose();
         }
         _ => return Ok(None),
     };
@@ -168,10 +180,11 @@ impl WriteTx {
                 BANK_ACCOUNT_ENTITY => "SELECT id FROM supplier_accounts ORDER BY created_at, id",
                 CESION_ENTITY => "SELECT id FROM cesiones ORDER BY created_at, id",
                 RUN_ENTITY => "SELECT id FROM payment_runs ORDER BY numero",
-                _ => "SELECT month AS id FROM interest_rates ORDER BY month",
+                INTEREST_RATE_ENTITY => "SELECT month AS id FROM interest_rates ORDER BY month",
+                _ => "SELECT id FROM plan_docs WHERE entity = ?1 ORDER BY updated_at, id",
             };
             let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM ({sql}) WHERE id NOT IN (SELECT entity_id FROM sync_docs WHERE entity = ?)"
+                "SELECT id FROM ({sql}) WHERE id NOT IN (SELECT entity_id FROM sync_docs WHERE entity = ?1)"
             )))
             .bind(entity)
             .fetch_all(&mut *self.conn())
@@ -267,6 +280,9 @@ impl WriteTx {
                 let r: RunDoc = serde_json::from_value(op.value.clone()).map_err(corrupt)?;
                 self.store_run(&r).await?;
             }
+            e if PLAN_ENTITIES.contains(&e) => {
+                self.store_plan_doc(e, &op.entity_id, &op.value).await?;
+            }
             _ => {
                 let r: InterestRateDoc =
                     serde_json::from_value(op.value.clone()).map_err(corrupt)?;
@@ -284,6 +300,33 @@ impl WriteTx {
             }
         }
         Ok(Outcome::Applied)
+    }
+
+    /// Stores a budget or treasury document as it is (a pulled one, or one made here).
+    pub(crate) async fn store_plan_doc(
+        &mut self,
+        entity: &str,
+        id: &str,
+        doc: &Value,
+    ) -> Result<()> {
+        let at = doc
+            .get("updated_at")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        sqlx::query(
+            "INSERT INTO plan_docs (entity, id, obra, doc, updated_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (entity, id) DO UPDATE SET obra = excluded.obra, doc = excluded.doc, \
+                 updated_at = excluded.updated_at",
+        )
+        .bind(entity)
+        .bind(id)
+        .bind(doc_obra(entity, doc))
+        .bind(doc.to_string())
+        .bind(at)
+        .execute(&mut *self.conn())
+        .await?;
+        Ok(())
     }
 
     /// Keeps a pulled op until the invoice `invoice_id` arrives.
@@ -524,9 +567,19 @@ impl WriteTx {
             CESION_ENTITY => "DELETE FROM cesiones WHERE id = ?",
             RUN_ENTITY => "DELETE FROM payment_runs WHERE id = ?",
             INTEREST_RATE_ENTITY => "DELETE FROM interest_rates WHERE month = ?",
+            e if PLAN_ENTITIES.contains(&e) => {
+                sqlx::query("DELETE FROM plan_docs WHERE entity = ? AND id = ?")
+                    .bind(e)
+                    .bind(id)
+                    .execute(&mut *self.conn())
+                    .await?;
+                ""
+            }
             _ => return Ok(()),
         };
-        sqlx::query(sql).bind(id).execute(&mut *self.conn()).await?;
+        if !sql.is_empty() {
+            sqlx::query(sql).bind(id).execute(&mut *self.conn()).await?;
+        }
         sqlx::query("DELETE FROM sync_docs WHERE entity = ? AND entity_id = ?")
             .bind(entity)
             .bind(id)

@@ -14,6 +14,7 @@
 //! totals are `SUBTOTAL` formulas Excel recalculates, with their values cached so any
 //! reader sees them without recalculating.
 
+pub mod grid;
 mod reports;
 mod table;
 

@@ -730,3 +730,273 @@ async fn put(
     srv.push(token, device, vec![record(entity, id, value, h)])
         .await
 }
+
+/// An obra's budget line as a laptop sends it.
+fn budget_line(obra: &str, mods: Vec<icc_core::presupuesto::Modificacion>) -> Value {
+    use icc_core::presupuesto::{ObraLineDoc, obra_line_id};
+    v(&ObraLineDoc {
+        id: obra_line_id(obra, "linea-moldajes"),
+        obra: obra.into(),
+        line_id: "linea-moldajes".into(),
+        familia: "SUBCONTRATO".into(),
+        nombre: "Moldajes".into(),
+        cuentas: vec!["5101".into()],
+        centros: vec![],
+        inicial: 10_000_000,
+        modificaciones: mods,
+        semanas: vec![],
+        updated_at: "2026-12-01T10:00:00.000Z".into(),
+        updated_by: "jefe".into(),
+    })
+}
+
+fn modificacion(por: &str, monto: i64) -> icc_core::presupuesto::Modificacion {
+    icc_core::presupuesto::Modificacion {
+        monto,
+        motivo: "mayor obra".into(),
+        por: por.into(),
+        en: "2026-12-02T10:00:00.000Z".into(),
+    }
+}
+
+#[tokio::test]
+async fn budgets_follow_their_obra_and_the_treasury_reaches_only_who_may_see_it() {
+    use icc_core::presupuesto::{
+        BudgetLineDoc, LOAN_ENTITY, LoanDoc, OBRA_LINE_ENTITY, obra_line_id, schedule,
+    };
+    let srv = start().await;
+    let ti = srv.session("ti", "pc_ti").await;
+    let conta = srv.session("contadora", "pc_conta").await;
+    let gerente = srv.session("gerente", "pc_ger").await;
+    let jefe = srv.session("jefe", "pc_jefe").await;
+    let t = now();
+    let at = |n: i64, d: &str| hlc(t + n, d);
+    let status = |b: &Value| b["refused"][0]["reason"].as_str().unwrap_or("").to_owned();
+
+    // the catalogue: admin and gerente only, and it reaches the site manager
+    let cat = v(&BudgetLineDoc {
+        id: "linea-moldajes".into(),
+        familia: "SUBCONTRATO".into(),
+        nombre: "Moldajes".into(),
+        cuentas: vec!["5101".into()],
+        centros: vec![],
+        activa: true,
+        orden: 1,
+        updated_at: "2026-12-01T10:00:00.000Z".into(),
+        updated_by: "gerente".into(),
+    });
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record(
+                "budget_line",
+                "linea-moldajes",
+                cat.clone(),
+                at(1, "pc_jefe"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record(
+                "budget_line",
+                "linea-moldajes",
+                cat.clone(),
+                at(1, "pc_ger"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+
+    // a site manager budgets its obra, not another one
+    let ob1 = obra_line_id("OB-1", "linea-moldajes");
+    let ob2 = obra_line_id("OB-2", "linea-moldajes");
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob1,
+                budget_line("OB-1", vec![]),
+                at(2, "pc_jefe"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob2,
+                budget_line("OB-2", vec![]),
+                at(3, "pc_jefe"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(status(&b).contains("OB-2"), "{b}");
+    // contabilidad reads budgets but does not edit them
+    let (s, _) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob2,
+                budget_line("OB-2", vec![]),
+                at(3, "pc_conta"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403);
+    // a modification is signed by who pushes it, and never removed or rewritten
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob1,
+                budget_line("OB-1", vec![modificacion("gerente", 500)]),
+                at(4, "pc_jefe"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob1,
+                budget_line("OB-1", vec![modificacion("jefe", 500)]),
+                at(5, "pc_jefe"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob1,
+                budget_line("OB-1", vec![]),
+                at(6, "pc_ti"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(status(&b).contains("no se borran"), "{b}");
+    // the initial budget changes only through a modification
+    let mut raised = budget_line("OB-1", vec![modificacion("jefe", 500)]);
+    raised["inicial"] = json!(20_000_000);
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record(OBRA_LINE_ENTITY, &ob1, raised, at(7, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+
+    // the gerente's modification of the site manager's line reaches the site manager
+    let (s, b) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob1,
+                budget_line(
+                    "OB-1",
+                    vec![modificacion("jefe", 500), modificacion("gerente", -200)],
+                ),
+                at(8, "pc_ger"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+
+    // the treasury: admin and gerente push it, and only they receive it
+    let loan = LoanDoc {
+        id: "33333333-3333-4333-8333-333333333333".into(),
+        banco: "Banco de Chile".into(),
+        descripcion: "Capital de trabajo".into(),
+        banco_id: None,
+        monto: 3_000_000,
+        cuotas: schedule(3_300_000, 6, "2026-12-15".parse().unwrap()),
+        eliminado: false,
+        updated_at: "2026-12-01T10:00:00.000Z".into(),
+        updated_by: "gerente".into(),
+    };
+    for (tok, dev) in [(&conta, "pc_conta"), (&jefe, "pc_jefe")] {
+        let (s, b) = srv
+            .push(
+                tok,
+                dev,
+                vec![record(LOAN_ENTITY, &loan.id, v(&loan), at(8, dev))],
+            )
+            .await;
+        assert_eq!(s, 403, "{b}");
+    }
+    let (s, b) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record(LOAN_ENTITY, &loan.id, v(&loan), at(9, "pc_ger"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let mut paid = loan.clone();
+    paid.pay_next("2026-12-15", "gerente").unwrap();
+    let (s, b) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record(LOAN_ENTITY, &loan.id, v(&paid), at(10, "pc_ger"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // a paid instalment stays paid
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record(LOAN_ENTITY, &loan.id, v(&loan), at(11, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+
+    let entities = |p: &PullResponse| -> Vec<(String, String)> {
+        p.ops
+            .iter()
+            .map(|o| (o.op.entity.clone(), o.op.entity_id.clone()))
+            .collect()
+    };
+    let seen_by_admin = entities(&srv.pull_all(&ti).await);
+    assert!(seen_by_admin.contains(&(LOAN_ENTITY.into(), loan.id.clone())));
+    assert!(seen_by_admin.contains(&(OBRA_LINE_ENTITY.into(), ob1.clone())));
+    let seen_by_conta = entities(&srv.pull_all(&conta).await);
+    assert!(
+        !seen_by_conta.iter().any(|(e, _)| e == LOAN_ENTITY),
+        "{seen_by_conta:?}"
+    );
+    assert!(seen_by_conta.contains(&(OBRA_LINE_ENTITY.into(), ob1.clone())));
+    let seen_by_jefe = entities(&srv.pull_all(&jefe).await);
+    assert!(
+        !seen_by_jefe.iter().any(|(e, _)| e == LOAN_ENTITY),
+        "{seen_by_jefe:?}"
+    );
+    assert!(seen_by_jefe.contains(&("budget_line".into(), "linea-moldajes".into())));
+    assert!(seen_by_jefe.contains(&(OBRA_LINE_ENTITY.into(), ob1)));
+}
