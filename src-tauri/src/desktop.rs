@@ -201,6 +201,9 @@ fn info(s: &Session) -> SessionInfo {
         (Permission::PrepareRuns, "prepare_runs"),
         (Permission::ApproveRuns, "approve_runs"),
         (Permission::Accounting, "accounting"),
+        (Permission::ManageBudgetCatalog, "budget_catalog"),
+        (Permission::EditBudgets, "edit_budgets"),
+        (Permission::Treasury, "treasury"),
     ];
     SessionInfo {
         username: s.username.clone(),

@@ -9,6 +9,7 @@ pub mod desktop;
 pub mod error;
 pub mod kame;
 pub mod pagos;
+pub mod presupuesto;
 pub mod updates;
 
 use std::time::Duration;
@@ -116,6 +117,23 @@ pub fn run() {
             pagos::add_bank_account,
             pagos::approve_bank_account,
             pagos::list_banks,
+            presupuesto::budget_catalog,
+            presupuesto::budget_catalog_save,
+            presupuesto::budget_catalog_seed,
+            presupuesto::obra_budget,
+            presupuesto::obra_budget_set_period,
+            presupuesto::obra_budget_add_line,
+            presupuesto::obra_budget_modify,
+            presupuesto::obra_budget_set_weeks,
+            presupuesto::obra_budget_export,
+            presupuesto::treasury,
+            presupuesto::treasury_bank_save,
+            presupuesto::treasury_row_save,
+            presupuesto::treasury_delete,
+            presupuesto::loan_create,
+            presupuesto::loan_update,
+            presupuesto::loan_pay_next,
+            presupuesto::treasury_export,
             kame::kame_settings,
             kame::set_kame_settings,
             kame::kame_pull_fichas,

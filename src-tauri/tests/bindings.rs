@@ -54,6 +54,14 @@ fn generate(dir: &Path) {
     AttachmentContent::export_all(&cfg).unwrap();
     UpdateSource::export_all(&cfg).unwrap();
     icc_app::RunView::export_all(&cfg).unwrap();
+    icc_app::ObraBudgetView::export_all(&cfg).unwrap();
+    icc_app::TreasuryView::export_all(&cfg).unwrap();
+    icc_app::BudgetLineInput::export_all(&cfg).unwrap();
+    icc_app::WeekInput::export_all(&cfg).unwrap();
+    icc_app::TreasuryBankInput::export_all(&cfg).unwrap();
+    icc_app::TreasuryRowInput::export_all(&cfg).unwrap();
+    icc_app::LoanInput::export_all(&cfg).unwrap();
+    icc_app::LoanEdit::export_all(&cfg).unwrap();
     icc_app::RunRow::export_all(&cfg).unwrap();
     icc_app::SupplierAccount::export_all(&cfg).unwrap();
     icc_app::Bank::export_all(&cfg).unwrap();

@@ -51,6 +51,20 @@ import type { FichasReport } from "./bindings/FichasReport";
 import type { KameSettings } from "./bindings/KameSettings";
 import type { Plantilla } from "./bindings/Plantilla";
 import type { PostReport } from "./bindings/PostReport";
+import type { BudgetLineDoc } from "./bindings/BudgetLineDoc";
+import type { BudgetLineInput } from "./bindings/BudgetLineInput";
+import type { GridRow } from "./bindings/GridRow";
+import type { LoanDoc } from "./bindings/LoanDoc";
+import type { LoanEdit } from "./bindings/LoanEdit";
+import type { LoanInput } from "./bindings/LoanInput";
+import type { ObraBudgetView } from "./bindings/ObraBudgetView";
+import type { ObraGrid } from "./bindings/ObraGrid";
+import type { ObraLineDoc } from "./bindings/ObraLineDoc";
+import type { TreasuryBankInput } from "./bindings/TreasuryBankInput";
+import type { TreasuryGrid } from "./bindings/TreasuryGrid";
+import type { TreasuryRowInput } from "./bindings/TreasuryRowInput";
+import type { TreasuryView } from "./bindings/TreasuryView";
+import type { WeekInput } from "./bindings/WeekInput";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
 export type { JobProgress, ListFilter, Obra, SessionInfo, Status, UiError, User, Assignment };
@@ -60,6 +74,8 @@ export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncRepo
 export type { Page };
 export type { AccountRequest, Bank, BankFileReport, CesionImportReport, CesionRow, RunEmail, RunRow, RunView, SupplierAccount };
 export type { Envio, FichasReport, KameSettings, Plantilla, PostReport };
+export type { BudgetLineDoc, BudgetLineInput, GridRow, LoanDoc, LoanEdit, LoanInput, ObraBudgetView, ObraGrid };
+export type { ObraLineDoc, TreasuryBankInput, TreasuryGrid, TreasuryRowInput, TreasuryView, WeekInput };
 
 /** Listeners for "the session is locked" answers, so any screen falls back to the lock screen. */
 const lockedListeners: Array<() => void> = [];
@@ -171,6 +187,28 @@ export const api = {
   kameEnvios: () => call<Envio[]>("kame_envios"),
   kameSetConcepto: (rut: string, concepto: string) => call<void>("kame_set_concepto", { rut, concepto }),
   kamePost: (job: string, ids: string[], filter: ListFilter) => call<PostReport>("kame_post", { job, ids, filter }),
+  budgetCatalog: () => call<BudgetLineDoc[]>("budget_catalog"),
+  budgetCatalogSave: (input: BudgetLineInput) => call<BudgetLineDoc>("budget_catalog_save", { input }),
+  budgetCatalogSeed: () => call<number>("budget_catalog_seed"),
+  obraBudget: (obra: string) => call<ObraBudgetView>("obra_budget", { obra }),
+  obraBudgetSetPeriod: (obra: string, desde: string, hasta: string) =>
+    call<unknown>("obra_budget_set_period", { obra, desde, hasta }),
+  obraBudgetAddLine: (obra: string, lineId: string, inicial: number) =>
+    call<ObraLineDoc>("obra_budget_add_line", { obra, lineId, inicial }),
+  obraBudgetModify: (obra: string, line: string, monto: number, motivo: string) =>
+    call<ObraLineDoc>("obra_budget_modify", { obra, line, monto, motivo }),
+  obraBudgetSetWeeks: (obra: string, line: string, weeks: WeekInput[]) =>
+    call<ObraLineDoc>("obra_budget_set_weeks", { obra, line, weeks }),
+  obraBudgetExport: (obra: string, path: string) => call<void>("obra_budget_export", { obra, path }),
+  treasury: (desde: string, semanas: number) => call<TreasuryView>("treasury", { desde, semanas }),
+  treasuryBankSave: (input: TreasuryBankInput) => call<void>("treasury_bank_save", { input }),
+  treasuryRowSave: (input: TreasuryRowInput) => call<void>("treasury_row_save", { input }),
+  treasuryDelete: (kind: "banco" | "fila" | "prestamo", id: string) => call<void>("treasury_delete", { kind, id }),
+  loanCreate: (input: LoanInput) => call<LoanDoc>("loan_create", { input }),
+  loanUpdate: (edit: LoanEdit) => call<LoanDoc>("loan_update", { edit }),
+  loanPayNext: (id: string, fecha: string) => call<LoanDoc>("loan_pay_next", { id, fecha }),
+  treasuryExport: (desde: string, semanas: number, path: string) =>
+    call<void>("treasury_export", { desde, semanas, path }),
 };
 
 /** Download progress of an update. */

@@ -7,6 +7,7 @@ import { clear, h } from "./dom";
 import { diagnosticsScreen, obrasScreen, suppliersScreen, usersScreen } from "./screens/admin";
 import { cesionesScreen, cuentasScreen, pagosScreen } from "./screens/pagos";
 import { kameScreen } from "./screens/kame";
+import { presupuestoScreen, tesoreriaScreen } from "./screens/presupuesto";
 import { firstRun, login, lockScreen } from "./screens/auth";
 import { detailScreen } from "./screens/detail";
 import { exportScreen } from "./screens/export";
@@ -39,6 +40,8 @@ type Route =
   | "cuentas"
   | "cesiones"
   | "contabilidad"
+  | "presupuesto"
+  | "tesoreria"
   | "obras"
   | "proveedores"
   | "usuarios"
@@ -107,6 +110,8 @@ function navItems(s: SessionInfo): Array<[Route, string, boolean]> {
     ["cuentas", "Cuentas", may("enter_bank_accounts") || may("approve_bank_accounts") || may("pay")],
     ["cesiones", "Cesiones", may("prepare_runs") || may("approve_runs") || may("pay")],
     ["contabilidad", "Contabilidad", may("accounting")],
+    ["presupuesto", "Presupuesto", true],
+    ["tesoreria", "Tesorería", may("treasury")],
     ["obras", "Obras", true],
     ["proveedores", "Proveedores", true],
     ["usuarios", "Usuarios", may("manage_users")],
@@ -237,6 +242,12 @@ function render(content: HTMLElement): void {
       break;
     case "contabilidad":
       content.append(kameScreen());
+      break;
+    case "presupuesto":
+      content.append(presupuestoScreen(session));
+      break;
+    case "tesoreria":
+      content.append(tesoreriaScreen());
       break;
     case "obras":
       content.append(obrasScreen(session));
