@@ -92,6 +92,13 @@ impl App {
             .await?;
         let today = filter.today.unwrap_or_else(today);
         page.items.iter_mut().for_each(|r| present(r, today));
+        if s.may(Permission::Accounting) {
+            let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
+            let unmapped = self.store.kame_unmapped(&ids).await?;
+            for r in &mut page.items {
+                r.sin_cuenta = unmapped.contains(&r.id);
+            }
+        }
         Ok(page)
     }
 

@@ -3855,6 +3855,16 @@ async fn kame_posting_survives_429s_lost_answers_and_a_kill_without_posting_twic
         std::fs::write(&file, csv).unwrap();
         let imp = ok_json(admin(&["import", file.to_str().unwrap(), "--format", "generic"]));
         assert_eq!(imp["total"]["inserted"], 201, "{imp}");
+        // the list marks the invoice no template reaches, and only it
+        let page = ok_json(admin(&["invoices", "list", "--limit", "1000"]));
+        let unmapped: Vec<&str> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["sin_cuenta"] == true)
+            .map(|r| r["razon_social"].as_str().unwrap())
+            .collect();
+        assert_eq!(unmapped, ["Sin Ficha"], "{page}");
 
         // the first run, killed once 80 vouchers reached Kame
         let mut child = Command::new(env!("CARGO_BIN_EXE_icc"))

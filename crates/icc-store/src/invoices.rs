@@ -115,6 +115,10 @@ pub struct InvoiceRow {
     pub plazo_reclamo_estado: Option<String>,
     /// Payable and past its due date as of today; filled by icc-app.
     pub vencida: bool,
+    /// No accounting template reaches it (its supplier has no concepto de compra, or the
+    /// concepto no template): Kame posting would refuse it. Filled by icc-app for users who
+    /// post to Kame; `false` otherwise.
+    pub sin_cuenta: bool,
 }
 
 /// The list columns, in the order [`InvoiceRow`]'s decoder reads them.
@@ -168,6 +172,7 @@ impl From<PageRow> for InvoiceRow {
             obra: r.14,
             plazo_reclamo_estado: None,
             vencida: false,
+            sin_cuenta: false,
         }
     }
 }
@@ -198,6 +203,7 @@ impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for InvoiceRow {
             obra: r.try_get(14)?,
             plazo_reclamo_estado: None,
             vencida: false,
+            sin_cuenta: false,
         })
     }
 }

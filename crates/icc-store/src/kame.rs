@@ -196,6 +196,28 @@ impl Store {
         rows.into_iter().map(PlantillaRow::into_plantilla).collect()
     }
 
+    /// Which of the invoices `ids` no accounting template reaches: no ficha with a concepto
+    /// for their supplier, or a concepto without a template (what Kame posting refuses as
+    /// «sin cuenta»).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn kame_unmapped(&self, ids: &[&str]) -> Result<std::collections::HashSet<String>> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let json = serde_json::to_string(ids).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT j.value FROM json_each(?) j WHERE NOT EXISTS ( \
+                 SELECT 1 FROM invoices i JOIN kame_fichas f ON f.rut = i.rut_emisor \
+                 JOIN kame_plantillas p ON p.concepto = trim(f.concepto) WHERE i.id = j.value)",
+        )
+        .bind(json)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// The fichas, by RUT.
     ///
     /// # Errors

@@ -196,4 +196,10 @@ plazo_reclamo_estado: string | null,
 /**
  * Payable and past its due date as of today; filled by icc-app.
  */
-vencida: boolean, };
+vencida: boolean, 
+/**
+ * No accounting template reaches it (its supplier has no concepto de compra, or the
+ * concepto no template): Kame posting would refuse it. Filled by icc-app for users who
+ * post to Kame; `false` otherwise.
+ */
+sin_cuenta: boolean, };

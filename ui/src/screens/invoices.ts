@@ -253,7 +253,18 @@ export function invoicesScreen(
       h("span", {}, plazoText),
       h("span", { class: "num" }, clp(r.monto_total)),
       h("span", {}, estadoLabel(r.estado)),
-      h("span", {}, r.obra ?? ""),
+      h(
+        "span",
+        {},
+        r.obra ?? "",
+        r.sin_cuenta
+          ? h(
+              "span",
+              { class: "badge sin-cuenta", title: "Ninguna plantilla contable alcanza esta factura: asigne el concepto de compra del proveedor en Contabilidad" },
+              "sin cuenta",
+            )
+          : null,
+      ),
     );
     return el;
   };
