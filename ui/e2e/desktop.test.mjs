@@ -642,3 +642,107 @@ async function kamePosting() {
   await clickRow(0, null, true);
   await waitText("#detail-kame", /Kame: contabilizada \(comprobante \d+\)/);
 }
+
+/** `dd-mm-aaaa` of today plus `days`. */
+function chileanDay(days) {
+  const x = new Date(Date.now() + days * 86400000);
+  return `${String(x.getDate()).padStart(2, "0")}-${String(x.getMonth() + 1).padStart(2, "0")}-${x.getFullYear()}`;
+}
+
+/** Waits until the canvas has a chart drawn on it: Chart.js done and pixels painted. */
+async function chartDrawn(css) {
+  const painted = () =>
+    driver.executeScript(
+      `const c = document.querySelector(arguments[0]);
+       if (!c || !c.dataset.drawn) return 0;
+       const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+       let n = 0;
+       for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+       return n;`,
+      css,
+    );
+  await driver.wait(async () => (await painted()) > 500, TIMEOUT, `${css} has a chart drawn`);
+}
+
+test("an obra's budget grid and the treasury, with their charts", async () => {
+  try {
+    await budgetsAndTreasury();
+  } catch (e) {
+    await screenshot("fallo-presupuesto").catch(() => {});
+    throw e;
+  }
+});
+
+async function budgetsAndTreasury() {
+  await click("#nav-presupuesto");
+  // the base catalogue, then the obra's period and two lines
+  await click("#catalogo-base");
+  await waitText("#catalogo", /Estados de pago/);
+  await click("#nav-facturas");
+  await click("#nav-presupuesto");
+  await waitText("#presupuesto-sin-periodo", /Fije el período/);
+  await type("#periodo-desde", chileanDay(-28));
+  await type("#periodo-hasta", chileanDay(56));
+  await click("#periodo-save");
+  await visible("#presupuesto-grid");
+  await type("#linea-inicial", "50.000.000");
+  await click("#linea-add");
+  await waitText("#presupuesto-msg", /Partida agregada/);
+  await type("#linea-inicial", "1.000.000");
+  await click("#linea-add");
+  await waitText("#presupuesto-grid", /Obras preliminares/);
+  // the week plan of the income line, then a modification with its reason
+  await click("#linea-0");
+  const first = await visible("#semanas-form input");
+  await first.clear();
+  await first.sendKeys("30.000.000");
+  await click("#semanas-save");
+  await waitText("#presupuesto-msg", /Semanas guardadas/);
+  await click("#linea-0");
+  await type("#modif-monto", "2.000.000");
+  await type("#modif-motivo", "Aumento de obra");
+  await click("#modif-save");
+  await waitText("#presupuesto-msg", /Modificación registrada/);
+  await click("#linea-0");
+  await waitText("#modificaciones", /Aumento de obra/);
+  // the obra's invoices have no cuenta: their spend is on its own line
+  const grid = await textOf("#presupuesto-grid");
+  assert.match(grid, /Estados de pago/);
+  assert.match(grid, /\$52\.000\.000/, "vigente = inicial + modificación");
+  assert.match(grid, /Sin partida/);
+  assert.match(grid, /TOTAL/);
+  await chartDrawn("#presupuesto-chart");
+  await screenshot("presupuesto");
+
+  // the treasury: an account, an expense that overdraws it the week after, a loan
+  await click("#nav-tesoreria");
+  await visible("#tesoreria-grid");
+  await type("#banco-nombre", "Santander cta. cte.");
+  await type("#banco-saldo", "1.000.000");
+  // (from next week: this week holds the payment run the manager paid above)
+  await type("#banco-semana", chileanDay(7));
+  await click("#banco-save");
+  await waitText("#tesoreria-msg", /Cuenta guardada/);
+  await type("#fila-concepto", "Arriendo oficina");
+  await click('#fila-tipo option[value="egreso"]');
+  await type("#fila-semana", chileanDay(14));
+  await type("#fila-monto", "1.500.000");
+  await click("#fila-save");
+  await waitText("#tesoreria-msg", /Fila guardada/);
+  const saldo = await waitText("#tesoreria-saldo", /-\$500\.000/);
+  assert.match(saldo, /\$1\.000\.000/);
+  assert.ok((await driver.findElements(By.css("#tesoreria-saldo td.neg"))).length >= 2, "overdrawn weeks are red and carried");
+  await type("#prestamo-banco", "Banco de Chile");
+  await type("#prestamo-descripcion", "Capital de trabajo");
+  await type("#prestamo-monto", "1.000.000");
+  await type("#prestamo-total", "1.200.000");
+  await type("#prestamo-cuotas", "6");
+  await type("#prestamo-primera", chileanDay(10));
+  await click("#prestamo-save");
+  await waitText("#prestamo-0-estado", /0 de 6 cuotas pagadas/);
+  await click("#prestamo-0-pagar");
+  await click("#confirm-accept");
+  await waitText("#prestamo-0-estado", /1 de 6 cuotas pagadas; por pagar \$1\.000\.000\. Próxima: cuota 2/);
+  await chartDrawn("#tesoreria-chart");
+  await screenshot("tesoreria");
+}
