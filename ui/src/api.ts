@@ -64,6 +64,8 @@ import type { TreasuryBankInput } from "./bindings/TreasuryBankInput";
 import type { TreasuryGrid } from "./bindings/TreasuryGrid";
 import type { TreasuryRowInput } from "./bindings/TreasuryRowInput";
 import type { TreasuryView } from "./bindings/TreasuryView";
+import type { TreasuryBankDoc } from "./bindings/TreasuryBankDoc";
+import type { TreasuryRowDoc } from "./bindings/TreasuryRowDoc";
 import type { WeekInput } from "./bindings/WeekInput";
 
 export type { AuditEntry, BulkResult, DoctorReport, ExportReport, ImportReport, InvoiceRow, InvoiceView };
@@ -75,7 +77,7 @@ export type { Page };
 export type { AccountRequest, Bank, BankFileReport, CesionImportReport, CesionRow, RunEmail, RunRow, RunView, SupplierAccount };
 export type { Envio, FichasReport, KameSettings, Plantilla, PostReport };
 export type { BudgetLineDoc, BudgetLineInput, GridRow, LoanDoc, LoanEdit, LoanInput, ObraBudgetView, ObraGrid };
-export type { ObraLineDoc, TreasuryBankInput, TreasuryGrid, TreasuryRowInput, TreasuryView, WeekInput };
+export type { ObraLineDoc, TreasuryBankDoc, TreasuryBankInput, TreasuryGrid, TreasuryRowDoc, TreasuryRowInput, TreasuryView, WeekInput };
 
 /** Listeners for "the session is locked" answers, so any screen falls back to the lock screen. */
 const lockedListeners: Array<() => void> = [];

@@ -172,8 +172,13 @@ fn refused(e: RecordRefusal) -> AppError {
 }
 
 fn day(what: &str, s: &str) -> Result<NaiveDate> {
+    use chrono::Datelike;
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| AppError::Invalid(format!("{what} «{s}» no es una fecha AAAA-MM-DD")))
+        .ok()
+        .filter(|d| icc_core::presupuesto::YEARS.contains(&d.year()))
+        .ok_or_else(|| {
+            AppError::Invalid(format!("{what} «{s}» no es una fecha válida (dd-mm-aaaa)"))
+        })
 }
 
 fn monday(what: &str, s: &str) -> Result<String> {
@@ -664,7 +669,7 @@ impl App {
                         values: pick(r)
                             .iter()
                             .copied()
-                            .chain([pick(r).iter().sum()])
+                            .chain([pick(r).iter().fold(0i64, |a, b| a.saturating_add(*b))])
                             .map(Some)
                             .collect(),
                         style: style(&r.kind),
@@ -978,7 +983,7 @@ impl App {
         let with_total = |v: &[i64]| -> Vec<Option<i64>> {
             v.iter()
                 .copied()
-                .chain([v.iter().sum()])
+                .chain([v.iter().fold(0i64, |a, b| a.saturating_add(*b))])
                 .map(Some)
                 .collect()
         };

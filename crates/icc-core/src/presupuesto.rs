@@ -103,8 +103,7 @@ pub fn week_of(d: NaiveDate) -> NaiveDate {
 /// # Errors
 /// Not a date, or not a Monday.
 pub fn parse_monday(what: &str, s: &str) -> Result<NaiveDate, RecordRefusal> {
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| invalid(format!("{what} «{s}» no es una fecha AAAA-MM-DD")))?;
+    let d = date_ok(what, s)?;
     if d.weekday() == Weekday::Mon {
         Ok(d)
     } else {
@@ -216,7 +215,7 @@ impl ObraLineDoc {
     /// Initial budget plus every modification.
     pub fn vigente(&self) -> i64 {
         self.inicial
-            .saturating_add(self.modificaciones.iter().map(|m| m.monto).sum::<i64>())
+            .saturating_add(total(self.modificaciones.iter().map(|m| &m.monto)))
     }
 }
 
@@ -322,11 +321,12 @@ impl LoanDoc {
 
     /// What is still owed.
     pub fn saldo(&self) -> i64 {
-        self.cuotas
-            .iter()
-            .filter(|c| c.pagada.is_none())
-            .map(|c| c.monto)
-            .sum()
+        total(
+            self.cuotas
+                .iter()
+                .filter(|c| c.pagada.is_none())
+                .map(|c| &c.monto),
+        )
     }
 
     /// Pays the next instalment on `fecha`; the one after it becomes the next.
@@ -404,7 +404,7 @@ fn text_ok(what: &str, s: &str, required: bool) -> Result<(), RecordRefusal> {
 }
 
 fn amount_ok(what: &str, v: i64, negative: bool) -> Result<(), RecordRefusal> {
-    if v.abs() > MAX_AMOUNT || (!negative && v < 0) {
+    if !(-MAX_AMOUNT..=MAX_AMOUNT).contains(&v) || (!negative && v < 0) {
         Err(invalid(format!(
             "{what} ({v}) está fuera de rango{}",
             if negative {
@@ -418,9 +418,21 @@ fn amount_ok(what: &str, v: i64, negative: bool) -> Result<(), RecordRefusal> {
     }
 }
 
+/// Years a date here may fall in: grids step through weeks, and nothing of a company's
+/// budget is outside them.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1990..=2200;
+
 fn date_ok(what: &str, s: &str) -> Result<NaiveDate, RecordRefusal> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| invalid(format!("{what} «{s}» no es una fecha AAAA-MM-DD")))
+        .ok()
+        .filter(|d| YEARS.contains(&d.year()))
+        .ok_or_else(|| {
+            invalid(format!(
+                "{what} «{s}» no es una fecha AAAA-MM-DD entre {} y {}",
+                YEARS.start(),
+                YEARS.end()
+            ))
+        })
 }
 
 fn familia_ok(f: &str) -> Result<(), RecordRefusal> {
@@ -556,6 +568,20 @@ pub fn check_plan(
                     if !cur.obra.eq_ignore_ascii_case(&l.obra) || cur.line_id != l.line_id {
                         return Err(invalid("una partida no cambia de obra ni de catálogo"));
                     }
+                    let copy = |d: &ObraLineDoc| {
+                        (
+                            d.familia.clone(),
+                            d.nombre.clone(),
+                            d.cuentas.clone(),
+                            d.centros.clone(),
+                        )
+                    };
+                    if copy(&cur) != copy(&l) && !role.may(Permission::ManageBudgetCatalog) {
+                        return Err(RecordRefusal::Forbidden(format!(
+                            "el nombre, la familia y las cuentas de la partida «{}» son del catálogo: los cambia administración o gerencia",
+                            cur.nombre
+                        )));
+                    }
                     if cur.inicial != l.inicial {
                         return Err(invalid(format!(
                             "el presupuesto inicial de «{}» no se cambia: se agrega una modificación con su motivo",
@@ -575,12 +601,7 @@ pub fn check_plan(
                 None => 0,
             };
             for m in &l.modificaciones[kept..] {
-                if m.por != user {
-                    return Err(RecordRefusal::Forbidden(format!(
-                        "«{user}» envía una modificación firmada por «{}»",
-                        m.por
-                    )));
-                }
+                text_ok("quién hizo la modificación", &m.por, true)?;
                 if m.monto == 0 {
                     return Err(invalid("una modificación de $0 no cambia nada"));
                 }
@@ -595,8 +616,12 @@ pub fn check_plan(
                     l.nombre
                 )));
             }
+            // a new line's copy must be the catalogue's, unless the catalogue is theirs to edit
+            let catalog_line = (current.is_none() && !role.may(Permission::ManageBudgetCatalog))
+                .then(|| l.line_id.clone());
             Ok(RecordNeeds {
                 obra: Some(l.obra),
+                catalog_line,
                 ..RecordNeeds::default()
             })
         }
@@ -658,11 +683,12 @@ pub fn check_plan(
             if let Some(cur) = current {
                 let cur: LoanDoc = parse("el préstamo del servidor", cur)?;
                 for c in cur.cuotas.iter().filter(|c| c.pagada.is_some()) {
-                    let same = l
-                        .cuotas
-                        .get(usize::try_from(c.n - 1).unwrap_or(usize::MAX))
-                        .is_some_and(|n| n == c);
-                    if !same && !l.eliminado {
+                    let same =
+                        c.n.checked_sub(1)
+                            .and_then(|i| usize::try_from(i).ok())
+                            .and_then(|i| l.cuotas.get(i))
+                            .is_some_and(|n| n == c);
+                    if !same {
                         return Err(invalid(format!(
                             "la cuota {} del préstamo ya está pagada y no se modifica",
                             c.n
@@ -767,6 +793,12 @@ pub struct ObraGrid {
     pub filas: Vec<GridRow>,
 }
 
+/// A saturating sum: grids add user-typed and imported amounts, which must never panic or
+/// wrap however large they are.
+fn total<'a>(v: impl IntoIterator<Item = &'a i64>) -> i64 {
+    v.into_iter().fold(0, |a, b| a.saturating_add(*b))
+}
+
 fn add_into(a: &mut [i64], b: &[i64], sign: i64) {
     for (x, y) in a.iter_mut().zip(b) {
         *x = x.saturating_add(y.saturating_mul(sign));
@@ -795,15 +827,17 @@ impl GridRow {
 
     fn close(&mut self) {
         self.vigente = self.inicial.saturating_add(self.modificaciones);
-        self.plan_total = self.plan.iter().sum();
-        self.real_total = self.real.iter().sum();
-        self.pagado_total = self.pagado.iter().sum();
-        self.variacion = self.vigente - self.real_total;
+        self.plan_total = total(&self.plan);
+        self.real_total = total(&self.real);
+        self.pagado_total = total(&self.pagado);
+        self.variacion = self.vigente.saturating_sub(self.real_total);
     }
 
     fn add(&mut self, o: &GridRow, sign: i64) {
-        self.inicial += o.inicial * sign;
-        self.modificaciones += o.modificaciones * sign;
+        self.inicial = self.inicial.saturating_add(o.inicial.saturating_mul(sign));
+        self.modificaciones = self
+            .modificaciones
+            .saturating_add(o.modificaciones.saturating_mul(sign));
         add_into(&mut self.plan, &o.plan, sign);
         add_into(&mut self.real, &o.real, sign);
         add_into(&mut self.pagado, &o.pagado, sign);
@@ -854,7 +888,7 @@ pub fn obra_grid(
             let mut r = GridRow::empty("linea", &l.familia, &l.nombre, n);
             r.id = Some(l.id.clone());
             r.inicial = l.inicial;
-            r.modificaciones = l.modificaciones.iter().map(|m| m.monto).sum();
+            r.modificaciones = total(l.modificaciones.iter().map(|m| &m.monto));
             for s in &l.semanas {
                 if let Some(i) = NaiveDate::parse_from_str(&s.semana, "%Y-%m-%d")
                     .ok()
@@ -1028,11 +1062,11 @@ pub fn treasury(
         ws.iter().position(|x| *x == w)
     };
     for o in obras {
-        let mut montos = vec![0; n];
+        let mut montos = vec![0i64; n];
         for (w, v) in &o.semanas {
             flows.push((principal.clone(), *w, *v));
             if let Some(i) = col(*w) {
-                montos[i] += v;
+                montos[i] = montos[i].saturating_add(*v);
             }
         }
         filas.push(TreasuryLine {
@@ -1043,15 +1077,19 @@ pub fn treasury(
         });
     }
     for r in rows.iter().filter(|r| !r.eliminado) {
-        let sign = if r.tipo == "egreso" { -1 } else { 1 };
-        let mut montos = vec![0; n];
+        let sign: i64 = if r.tipo == "egreso" { -1 } else { 1 };
+        let mut montos = vec![0i64; n];
         for m in &r.montos {
             let Ok(w) = NaiveDate::parse_from_str(&m.semana, "%Y-%m-%d") else {
                 continue;
             };
-            flows.push((bank_of(&r.banco_id), week_of(w), sign * m.monto));
+            flows.push((
+                bank_of(&r.banco_id),
+                week_of(w),
+                sign.saturating_mul(m.monto),
+            ));
             if let Some(i) = col(w) {
-                montos[i] += sign * m.monto;
+                montos[i] = montos[i].saturating_add(sign.saturating_mul(m.monto));
             }
         }
         filas.push(TreasuryLine {
@@ -1062,15 +1100,15 @@ pub fn treasury(
         });
     }
     for l in loans.iter().filter(|l| !l.eliminado) {
-        let mut montos = vec![0; n];
+        let mut montos = vec![0i64; n];
         for c in &l.cuotas {
             let day = c.pagada.as_deref().unwrap_or(&c.vence);
             let Ok(d) = NaiveDate::parse_from_str(day, "%Y-%m-%d") else {
                 continue;
             };
-            flows.push((bank_of(&l.banco_id), week_of(d), -c.monto));
+            flows.push((bank_of(&l.banco_id), week_of(d), c.monto.saturating_neg()));
             if let Some(i) = col(d) {
-                montos[i] -= c.monto;
+                montos[i] = montos[i].saturating_sub(c.monto);
             }
         }
         filas.push(TreasuryLine {
@@ -1083,11 +1121,15 @@ pub fn treasury(
         });
     }
     if !runs.is_empty() {
-        let mut montos = vec![0; n];
+        let mut montos = vec![0i64; n];
         for r in runs {
-            flows.push((principal.clone(), week_of(r.fecha), -r.monto));
+            flows.push((
+                principal.clone(),
+                week_of(r.fecha),
+                r.monto.saturating_neg(),
+            ));
             if let Some(i) = col(r.fecha) {
-                montos[i] -= r.monto;
+                montos[i] = montos[i].saturating_sub(r.monto);
             }
         }
         filas.push(TreasuryLine {
@@ -1118,17 +1160,13 @@ pub fn treasury(
             .map(|w| {
                 (*w >= start).then(|| {
                     b.saldo_inicial
-                        + mine
-                            .iter()
-                            .filter(|(d, _)| d <= w)
-                            .map(|(_, v)| v)
-                            .sum::<i64>()
+                        .saturating_add(total(mine.iter().filter(|(d, _)| d <= w).map(|(_, v)| v)))
                 })
             })
             .collect();
         for (t, s) in saldo_total.iter_mut().zip(&saldos) {
             if let Some(s) = s {
-                *t = Some(t.unwrap_or(0) + s);
+                *t = Some(t.unwrap_or(0).saturating_add(*s));
             }
         }
         bancos.push(TreasuryBalance {
@@ -1153,10 +1191,11 @@ pub fn treasury(
 pub fn obra_flow(obra: &str, lines: &[ObraLineDoc]) -> ObraFlow {
     let mut semanas = BTreeMap::new();
     for l in lines {
-        let sign = if l.familia == INGRESOS { 1 } else { -1 };
+        let sign: i64 = if l.familia == INGRESOS { 1 } else { -1 };
         for s in &l.semanas {
             if let Ok(w) = NaiveDate::parse_from_str(&s.semana, "%Y-%m-%d") {
-                *semanas.entry(week_of(w)).or_insert(0) += sign * s.plan;
+                let e: &mut i64 = semanas.entry(week_of(w)).or_insert(0);
+                *e = (*e).saturating_add(sign.saturating_mul(s.plan));
             }
         }
     }
@@ -1266,7 +1305,7 @@ mod tests {
     }
 
     #[test]
-    fn modifications_are_kept_and_signed_by_the_pusher() {
+    fn modifications_are_kept_and_the_catalogue_copy_is_the_office_s() {
         let mut l = line("OB-1", "EQUIPOS", "Grúa", &[], 100);
         let cur = serde_json::to_string(&l).unwrap();
         l.modificaciones.push(Modificacion {
@@ -1287,17 +1326,35 @@ mod tests {
             )
             .is_ok()
         );
+        // the site manager may not rewrite the catalogue's copy
+        let mut renamed = l.clone();
+        renamed.nombre = "Grúa torre".into();
+        let r = serde_json::to_string(&renamed).unwrap();
         assert!(matches!(
             check_plan(
                 OBRA_LINE_ENTITY,
                 &l.id,
-                &v,
-                Some(&cur),
+                &r,
+                Some(&v),
                 Role::AdminObra,
-                "beto"
+                "ana"
             ),
             Err(RecordRefusal::Forbidden(_))
         ));
+        assert!(check_plan(OBRA_LINE_ENTITY, &l.id, &r, Some(&v), Role::Gerente, "gg").is_ok());
+        // nor push a date outside the years a budget may cover, or an amount out of range
+        let mut far = l.clone();
+        far.semanas.push(Semana {
+            semana: "+262142-12-25".into(),
+            plan: 1,
+            real: None,
+        });
+        let f = serde_json::to_string(&far).unwrap();
+        assert!(check_plan(OBRA_LINE_ENTITY, &l.id, &f, Some(&v), Role::Admin, "root").is_err());
+        let mut min = l.clone();
+        min.inicial = i64::MIN;
+        let m = serde_json::to_string(&min).unwrap();
+        assert!(check_plan(OBRA_LINE_ENTITY, &l.id, &m, None, Role::Admin, "root").is_err());
         // removing it later is refused
         let mut gone = l.clone();
         gone.modificaciones.clear();
@@ -1328,6 +1385,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(needs.obra.as_deref(), Some("OB-1"));
+        // a site manager's new line is checked against the catalogue on the server
+        let needs =
+            check_plan(OBRA_LINE_ENTITY, &l.id, &cur, None, Role::AdminObra, "ana").unwrap();
+        assert_eq!(needs.catalog_line.as_deref(), Some(l.line_id.as_str()));
     }
 
     #[test]

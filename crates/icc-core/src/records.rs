@@ -258,6 +258,9 @@ pub struct RecordNeeds {
     /// The obra the record itself belongs to (an obra's budget), which decides who may see
     /// and change it.
     pub obra: Option<String>,
+    /// The catalogue line an obra's new budget line copies: the server checks the copy
+    /// (family, name, cuentas, centros) against its own `budget_line` document.
+    pub catalog_line: Option<String>,
     /// The invoice the record belongs to (a payment's, a cesión's by its natural key): the
     /// record takes its obra, and a payment needs the server to hold it.
     pub invoice: Option<String>,

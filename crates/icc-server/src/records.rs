@@ -4,6 +4,10 @@
 //! payment belongs to and its obra, who entered a bank account, which accounts are
 //! approved, run numbers) is checked here.
 
+use icc_core::presupuesto::{
+    BUDGET_LINE_ENTITY, BudgetLineDoc, LOAN_ENTITY, LoanDoc, OBRA_LINE_ENTITY, ObraLineDoc,
+    TREASURY_ENTITIES,
+};
 use icc_core::records::{
     BANK_ACCOUNT_ENTITY, BankAccountDoc, RUN_ENTITY, RecordRefusal, check_record,
 };
@@ -57,8 +61,24 @@ pub(crate) async fn push_record(
     }
     let current = current_doc(tx, &op.entity, &op.entity_id).await?;
     let hlc = op.hlc.to_string();
+    // what a refusal may show of the server's document: only what the account may see
+    let may_see_current = current.as_ref().is_some_and(|(_, _, obra)| {
+        user.sees(obra.as_deref())
+            && (!TREASURY_ENTITIES.contains(&op.entity.as_str())
+                || user.role.may(icc_core::Permission::Treasury))
+    });
     if let Some((cur_hlc, cur_text, _)) = &current {
         let same = serde_json::from_str::<serde_json::Value>(cur_text).is_ok_and(|c| c == op.value);
+        // an older budget line or loan that carries a modification or a paid instalment
+        // the newer one lacks (made apart, then overtaken): refused, so the laptop lists
+        // it and its author adds it again, instead of losing it in silence
+        if !same
+            && hlc <= *cur_hlc
+            && let Some(why) = overtaken(&op.entity, &op.value, cur_text)
+        {
+            refusals.add(op, Why::Unknown(why), None);
+            return Ok(Pushed::Refused);
+        }
         // the same document again (a laptop linked anew), or one a newer version already
         // replaced (last writer wins, as for a field): nothing changes
         if same || hlc <= *cur_hlc {
@@ -80,6 +100,9 @@ pub(crate) async fn push_record(
         }
     }
     let server_value = |c: &Option<(String, String, Option<String>)>| -> Option<FieldValue> {
+        if !may_see_current {
+            return None;
+        }
         let (h, t, _) = c.as_ref()?;
         Some(FieldValue {
             value: serde_json::from_str(t).ok()?,
@@ -126,6 +149,33 @@ pub(crate) async fn push_record(
             return Ok(Pushed::Refused);
         }
     };
+    // a site manager's new budget line copies the catalogue as the server holds it
+    if let Some(line) = &needs.catalog_line {
+        let catalog = current_doc(tx, BUDGET_LINE_ENTITY, line)
+            .await?
+            .and_then(|(_, t, _)| serde_json::from_str::<BudgetLineDoc>(&t).ok());
+        let copy = serde_json::from_value::<ObraLineDoc>(op.value.clone()).ok();
+        let matches = match (&catalog, &copy) {
+            (Some(c), Some(l)) => {
+                c.familia == l.familia
+                    && c.nombre == l.nombre
+                    && c.cuentas == l.cuentas
+                    && c.centros == l.centros
+            }
+            _ => false,
+        };
+        if !matches {
+            refusals.add(
+                op,
+                Why::Forbidden(format!(
+                    "la partida {line} no es, tal como llega, una partida del catálogo del servidor; \
+                     sincronice para recibir el catálogo y agréguela de nuevo"
+                )),
+                None,
+            );
+            return Ok(Pushed::Refused);
+        }
+    }
     // the record takes the obra of its invoice, which decides who may see and change it
     let obra = match &needs.invoice {
         Some(inv) => {
@@ -313,6 +363,37 @@ pub(crate) async fn push_record(
         supersede_approved(tx, user, &a, &op.hlc).await?;
     }
     Ok(Pushed::Accepted)
+}
+
+/// Why an older document of an obra's budget line or a loan would lose something the newer
+/// one lacks: a modification or a paid instalment. `None`: nothing is lost.
+fn overtaken(entity: &str, pushed: &serde_json::Value, current: &str) -> Option<String> {
+    match entity {
+        OBRA_LINE_ENTITY => {
+            let p: ObraLineDoc = serde_json::from_value(pushed.clone()).ok()?;
+            let c: ObraLineDoc = serde_json::from_str(current).ok()?;
+            let lost = p
+                .modificaciones
+                .iter()
+                .find(|m| !c.modificaciones.contains(m))?;
+            Some(format!(
+                "la partida «{}» cambió en el servidor mientras tanto; su modificación de {} («{}») no quedó: agréguela de nuevo",
+                p.nombre, lost.monto, lost.motivo
+            ))
+        }
+        LOAN_ENTITY => {
+            let p: LoanDoc = serde_json::from_value(pushed.clone()).ok()?;
+            let c: LoanDoc = serde_json::from_str(current).ok()?;
+            let lost = p.cuotas.iter().find(|q| {
+                q.pagada.is_some() && !c.cuotas.iter().any(|x| x.n == q.n && x.pagada.is_some())
+            })?;
+            Some(format!(
+                "el préstamo de {} cambió en el servidor mientras tanto; el pago de la cuota {} no quedó: regístrelo de nuevo",
+                p.banco, lost.n
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// A record document to store as the entity's current version.

@@ -105,7 +105,7 @@ impl Store {
         let rows: Vec<(Option<String>, Option<String>, String, i64)> = sqlx::query_as(
             "SELECT i.cuenta, i.centro_costo, p.fecha, SUM(p.monto) \
              FROM payments p JOIN invoices i ON i.id = p.invoice_id JOIN obras o ON o.id = i.obra_id \
-             WHERE o.codigo = ? AND p.fecha BETWEEN ? AND ? \
+             WHERE o.codigo = ? AND i.estado NOT IN ('anulada', 'rechazada') AND p.fecha BETWEEN ? AND ? \
              GROUP BY i.cuenta, i.centro_costo, p.fecha",
         )
         .bind(obra)

@@ -740,6 +740,30 @@ impl WriteTx {
             };
             out.extend(self.remove_invoice(&id, &reason).await?);
         }
+        // the budgets of the obras it no longer sees go with their invoices
+        let plan: Vec<(String, String)> = match lost {
+            Some(lost) => {
+                sqlx::query_as(
+                    "SELECT entity, id FROM plan_docs WHERE obra IS NOT NULL \
+                     AND upper(obra) IN (SELECT value FROM json_each(?))",
+                )
+                .bind(upper(lost))
+                .fetch_all(&mut *self.conn())
+                .await?
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT entity, id FROM plan_docs WHERE obra IS NOT NULL \
+                     AND upper(obra) NOT IN (SELECT value FROM json_each(?))",
+                )
+                .bind(upper(obras))
+                .fetch_all(&mut *self.conn())
+                .await?
+            }
+        };
+        for (entity, id) in plan {
+            self.remove_record(&entity, &id).await?;
+        }
         Ok(out)
     }
 

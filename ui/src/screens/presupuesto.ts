@@ -14,6 +14,8 @@ import {
   type ObraBudgetView,
   type ObraLineDoc,
   type SessionInfo,
+  type TreasuryBankDoc,
+  type TreasuryRowDoc,
   type TreasuryView,
 } from "../api";
 import { clear, errorText, h, say } from "../dom";
@@ -347,6 +349,7 @@ function catalogView(): HTMLElement {
   const nombre = input("catalogo-nombre", "nombre de la partida", 24);
   const cuentas = input("catalogo-cuentas", "cuentas (5101, 5102)", 18);
   const centros = input("catalogo-centros", "centros de costo", 18);
+  const activa = h("input", { type: "checkbox", id: "catalogo-activa", checked: true });
   let editing: BudgetLineDoc | null = null;
   const saveBtn = h("button", { type: "submit", id: "catalogo-save" }, "Agregar al catálogo");
   const reload = async () => {
@@ -400,6 +403,7 @@ function catalogView(): HTMLElement {
                     nombre.value = l.nombre;
                     cuentas.value = l.cuentas.join(", ");
                     centros.value = l.centros.join(", ");
+                    activa.checked = l.activa;
                     saveBtn.textContent = "Guardar cambios";
                     nombre.focus();
                   },
@@ -432,12 +436,13 @@ function catalogView(): HTMLElement {
               nombre: nombre.value,
               cuentas: codes(cuentas.value),
               centros: codes(centros.value),
-              activa: editing?.activa ?? true,
+              activa: activa.checked,
             });
             say(msg, `Partida «${nombre.value.trim()}» guardada.`, "ok");
             editing = null;
             saveBtn.textContent = "Agregar al catálogo";
             nombre.value = cuentas.value = centros.value = "";
+            activa.checked = true;
             await reload();
           } catch (err) {
             say(msg, errorText(err));
@@ -448,6 +453,7 @@ function catalogView(): HTMLElement {
       nombre,
       cuentas,
       centros,
+      h("label", {}, activa, " activa"),
       saveBtn,
     ),
     msg,
@@ -464,21 +470,26 @@ export function tesoreriaScreen(): HTMLElement {
   const desde = input("tesoreria-desde", "desde dd-mm-aaaa", 12, fecha(mondayOf(new Date(), -2)));
   const semanas = h("input", { id: "tesoreria-semanas", type: "number", min: 1, max: 104, value: "12", "aria-label": "Semanas" });
   const range = () => ({ desde: isoFromChilean(desde.value), semanas: Math.max(1, Math.min(104, Number(semanas.value) || 12)) });
-  const load = async () => {
-    try {
-      const r = range();
-      const v = await api.treasury(r.desde, r.semanas);
-      clear(body);
-      body.append(treasuryView(v, load, msg));
-    } catch (e) {
-      say(msg, errorText(e));
-    }
-  };
-  const act = async (f: () => Promise<unknown>, ok: string) => {
+  const act = async (f: () => Promise<unknown>, ok: string): Promise<boolean> => {
     try {
       await f();
       await load();
       say(msg, ok, "ok");
+      return true;
+    } catch (e) {
+      say(msg, errorText(e));
+      return false;
+    }
+  };
+  const banks = bankForm(act);
+  const rows = rowForm(act);
+  const load = async () => {
+    try {
+      const r = range();
+      const v = await api.treasury(r.desde, r.semanas);
+      rows.setBanks(v.bancos);
+      clear(body);
+      body.append(treasuryView(v, load, msg, { bank: banks.edit, row: rows.edit }));
     } catch (e) {
       say(msg, errorText(e));
     }
@@ -517,13 +528,16 @@ export function tesoreriaScreen(): HTMLElement {
     ),
     msg,
     body,
-    bankForm(act),
-    rowForm(act),
+    banks.el,
+    rows.el,
     loanForm(act),
   );
 }
 
-function treasuryView(v: TreasuryView, reload: () => Promise<void>, msg: HTMLElement): HTMLElement {
+/** Fills a form with an existing account or row to change it. */
+type Editors = { bank: (b: TreasuryBankDoc) => void; row: (r: TreasuryRowDoc) => void };
+
+function treasuryView(v: TreasuryView, reload: () => Promise<void>, msg: HTMLElement, edit: Editors): HTMLElement {
   const g = v.grid;
   const act = async (f: () => Promise<unknown>, ok: string) => {
     try {
@@ -571,6 +585,8 @@ function treasuryView(v: TreasuryView, reload: () => Promise<void>, msg: HTMLEle
           h(
             "td",
             {},
+            h("button", { type: "button", onclick: () => edit.bank(b) }, "Editar"),
+            " ",
             h(
               "button",
               {
@@ -599,6 +615,8 @@ function treasuryView(v: TreasuryView, reload: () => Promise<void>, msg: HTMLEle
           h(
             "td",
             {},
+            h("button", { type: "button", onclick: () => edit.row(f) }, "Editar"),
+            " ",
             h(
               "button",
               {
@@ -700,14 +718,17 @@ function loanView(l: LoanDoc, i: number, act: (f: () => Promise<unknown>, ok: st
   );
 }
 
-type Act = (f: () => Promise<unknown>, ok: string) => Promise<void>;
+/** Runs a change, redraws, and says whether it was saved. */
+type Act = (f: () => Promise<unknown>, ok: string) => Promise<boolean | void>;
 
-function bankForm(act: Act): HTMLElement {
+function bankForm(act: Act): { el: HTMLElement; edit: (b: TreasuryBankDoc) => void } {
   const nombre = input("banco-nombre", "nombre de la cuenta", 24);
   const saldo = input("banco-saldo", "saldo (puede ser negativo)", 16);
   const semana = input("banco-semana", "al dd-mm-aaaa", 12, fecha(mondayOf(new Date())));
   const principal = h("input", { type: "checkbox", id: "banco-principal", checked: true });
-  return h(
+  const title = h("strong", {}, "Nueva cuenta: ");
+  let editing: string | null = null;
+  const el = h(
     "form",
     {
       class: "toolbar",
@@ -717,31 +738,52 @@ function bankForm(act: Act): HTMLElement {
         void act(
           () =>
             api.treasuryBankSave({
-              id: null,
+              id: editing,
               nombre: nombre.value,
               saldo_inicial: amountOf(saldo, "El saldo"),
               semana: isoFromChilean(semana.value),
               principal: principal.checked,
             }),
           "Cuenta guardada.",
-        );
+        ).then((saved) => {
+          if (!saved) return;
+          editing = null;
+          title.textContent = "Nueva cuenta: ";
+        });
       },
     },
-    h("strong", {}, "Nueva cuenta: "),
+    title,
     nombre,
     saldo,
     semana,
     h("label", {}, principal, " principal"),
     h("button", { type: "submit", id: "banco-save" }, "Guardar cuenta"),
   );
+  const edit = (b: TreasuryBankDoc) => {
+    editing = b.id;
+    title.textContent = `Cambiar «${b.nombre}»: `;
+    nombre.value = b.nombre;
+    saldo.value = String(b.saldo_inicial);
+    semana.value = fecha(b.semana);
+    principal.checked = b.principal;
+    nombre.focus();
+  };
+  return { el, edit };
 }
 
-function rowForm(act: Act): HTMLElement {
+function rowForm(act: Act): {
+  el: HTMLElement;
+  edit: (r: TreasuryRowDoc) => void;
+  setBanks: (b: TreasuryBankDoc[]) => void;
+} {
   const concepto = input("fila-concepto", "concepto", 22);
   const tipo = h("select", { id: "fila-tipo", "aria-label": "Tipo" }, h("option", { value: "ingreso" }, "Ingreso"), h("option", { value: "egreso" }, "Egreso"));
+  const banco = h("select", { id: "fila-banco", "aria-label": "Cuenta" }, h("option", { value: "" }, "cuenta principal"));
   const semana = input("fila-semana", "semana dd-mm-aaaa", 14, fecha(mondayOf(new Date())));
-  const monto = input("fila-monto", "monto", 14);
-  return h(
+  const monto = input("fila-monto", "monto (0 quita la semana)", 14);
+  const title = h("strong", {}, "Nueva fila: ");
+  let editing: string | null = null;
+  const el = h(
     "form",
     {
       class: "toolbar",
@@ -751,23 +793,47 @@ function rowForm(act: Act): HTMLElement {
         void act(
           () =>
             api.treasuryRowSave({
-              id: null,
+              id: editing,
               concepto: concepto.value,
               tipo: tipo.value,
-              banco_id: null,
+              banco_id: banco.value || null,
               montos: [{ semana: isoFromChilean(semana.value), monto: amountOf(monto, "El monto") }],
             }),
           "Fila guardada.",
-        );
+        ).then((saved) => {
+          if (!saved) return;
+          editing = null;
+          title.textContent = "Nueva fila: ";
+        });
       },
     },
-    h("strong", {}, "Nueva fila: "),
+    title,
     concepto,
     tipo,
+    banco,
     semana,
     monto,
-    h("button", { type: "submit", id: "fila-save" }, "Agregar"),
+    h("button", { type: "submit", id: "fila-save" }, "Guardar"),
   );
+  const edit = (r: TreasuryRowDoc) => {
+    editing = r.id;
+    title.textContent = `Cambiar «${r.concepto}» (una semana a la vez): `;
+    concepto.value = r.concepto;
+    tipo.value = r.tipo;
+    banco.value = r.banco_id ?? "";
+    const first = r.montos[0];
+    if (first) {
+      semana.value = fecha(first.semana);
+      monto.value = String(first.monto);
+    }
+    monto.focus();
+  };
+  const setBanks = (bs: TreasuryBankDoc[]) => {
+    const keep = banco.value;
+    banco.replaceChildren(h("option", { value: "" }, "cuenta principal"), ...bs.map((b) => h("option", { value: b.id }, b.nombre)));
+    banco.value = bs.some((b) => b.id === keep) ? keep : "";
+  };
+  return { el, edit, setBanks };
 }
 
 function loanForm(act: Act): HTMLElement {

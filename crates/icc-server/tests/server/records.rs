@@ -856,20 +856,32 @@ async fn budgets_follow_their_obra_and_the_treasury_reaches_only_who_may_see_it(
         )
         .await;
     assert_eq!(s, 403);
-    // a modification is signed by who pushes it, and never removed or rewritten
+    // the catalogue's copy in a line is not the site manager's to rewrite
+    let mut renamed = budget_line("OB-1", vec![]);
+    renamed["cuentas"] = json!(["9999"]);
     let (s, b) = srv
         .push(
             &jefe,
             "pc_jefe",
-            vec![record(
-                OBRA_LINE_ENTITY,
-                &ob1,
-                budget_line("OB-1", vec![modificacion("gerente", 500)]),
-                at(4, "pc_jefe"),
-            )],
+            vec![record(OBRA_LINE_ENTITY, &ob1, renamed, at(4, "pc_jefe"))],
         )
         .await;
     assert_eq!(s, 403, "{b}");
+    // nor may it create a line whose copy is not the catalogue's
+    let ob1b = obra_line_id("OB-1", "linea-inventada");
+    let mut invented = budget_line("OB-1", vec![]);
+    invented["id"] = json!(ob1b);
+    invented["line_id"] = json!("linea-inventada");
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record(OBRA_LINE_ENTITY, &ob1b, invented, at(4, "pc_jefe"))],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(status(&b).contains("catálogo"), "{b}");
+    // a modification is kept: never removed or rewritten
     let (s, b) = srv
         .push(
             &jefe,
@@ -926,6 +938,52 @@ async fn budgets_follow_their_obra_and_the_treasury_reaches_only_who_may_see_it(
         )
         .await;
     assert_eq!(s, 200, "{b}");
+
+    // a modification made apart and overtaken by the gerente's newer version is refused
+    // (listed on the laptop), not lost in silence
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob1,
+                budget_line(
+                    "OB-1",
+                    vec![modificacion("jefe", 500), modificacion("jefe", 777)],
+                ),
+                at(7, "pc_jefe"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert!(status(&b).contains("no quedó"), "{b}");
+    // a refusal never shows a document the account may not see
+    let mut planned = budget_line("OB-2", vec![]);
+    planned["semanas"] = json!([{"semana": "2026-11-30", "plan": 1, "real": null}]);
+    let (s, b) = srv
+        .push(
+            &gerente,
+            "pc_ger",
+            vec![record(
+                OBRA_LINE_ENTITY,
+                &ob2,
+                budget_line("OB-2", vec![]),
+                at(8, "pc_ger"),
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = srv
+        .push(
+            &jefe,
+            "pc_jefe",
+            vec![record(OBRA_LINE_ENTITY, &ob2, planned, at(9, "pc_jefe"))],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(b["refused"][0]["current"].is_null(), "{b}");
+    assert!(!b.to_string().contains("2026-11-30"), "{b}");
 
     // the treasury: admin and gerente push it, and only they receive it
     let loan = LoanDoc {
