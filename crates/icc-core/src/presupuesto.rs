@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
-use crate::records::{RecordNeeds, RecordRefusal};
+use crate::records::{RecordNeeds, RecordRefusal, invalid, parse, require, same_id};
 use crate::role::{Permission, Role};
 
 /// The families of budget lines, in the order the grids show them.
@@ -371,26 +371,6 @@ pub fn schedule(total: i64, n: i64, primera: NaiveDate) -> Vec<Cuota> {
         .collect()
 }
 
-fn invalid(m: impl Into<String>) -> RecordRefusal {
-    RecordRefusal::Invalid(m.into())
-}
-
-fn parse<T: serde::de::DeserializeOwned>(what: &str, value: &str) -> Result<T, RecordRefusal> {
-    serde_json::from_str(value).map_err(|e| invalid(format!("{what} mal formado: {e}")))
-}
-
-fn require(role: Role, user: &str, p: Permission) -> Result<(), RecordRefusal> {
-    if role.may(p) {
-        Ok(())
-    } else {
-        Err(RecordRefusal::Forbidden(format!(
-            "el rol {} de «{user}» no puede {}",
-            role.label(),
-            p.label()
-        )))
-    }
-}
-
 fn text_ok(what: &str, s: &str, required: bool) -> Result<(), RecordRefusal> {
     if required && s.trim().is_empty() {
         return Err(invalid(format!("falta {what}")));
@@ -462,14 +442,6 @@ fn obra_ok(obra: &str) -> Result<(), RecordRefusal> {
         return Err(invalid(format!("«{obra}» no es un código de obra")));
     }
     Ok(())
-}
-
-fn same_id(entity_id: &str, id: &str, what: &str) -> Result<(), RecordRefusal> {
-    if entity_id == id {
-        Ok(())
-    } else {
-        Err(invalid(format!("{what} {id} llegó como {entity_id}")))
-    }
 }
 
 fn weeks_ok(what: &str, weeks: impl Iterator<Item = String>) -> Result<(), RecordRefusal> {

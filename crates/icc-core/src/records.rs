@@ -280,15 +280,18 @@ pub struct RecordNeeds {
     pub replaced_for: Option<String>,
 }
 
-fn invalid(m: impl Into<String>) -> RecordRefusal {
+pub(crate) fn invalid(m: impl Into<String>) -> RecordRefusal {
     RecordRefusal::Invalid(m.into())
 }
 
-fn parse<T: serde::de::DeserializeOwned>(what: &str, value: &str) -> Result<T, RecordRefusal> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    what: &str,
+    value: &str,
+) -> Result<T, RecordRefusal> {
     serde_json::from_str(value).map_err(|e| invalid(format!("{what} mal formado: {e}")))
 }
 
-fn require(role: Role, user: &str, p: Permission) -> Result<(), RecordRefusal> {
+pub(crate) fn require(role: Role, user: &str, p: Permission) -> Result<(), RecordRefusal> {
     if role.may(p) {
         Ok(())
     } else {
@@ -300,7 +303,7 @@ fn require(role: Role, user: &str, p: Permission) -> Result<(), RecordRefusal> {
     }
 }
 
-fn same_id(entity_id: &str, id: &str, what: &str) -> Result<(), RecordRefusal> {
+pub(crate) fn same_id(entity_id: &str, id: &str, what: &str) -> Result<(), RecordRefusal> {
     if entity_id == id {
         Ok(())
     } else {
