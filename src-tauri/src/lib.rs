@@ -117,6 +117,7 @@ pub fn run() {
             pagos::add_bank_account,
             pagos::approve_bank_account,
             pagos::list_banks,
+            presupuesto::budget_families,
             presupuesto::budget_catalog,
             presupuesto::budget_catalog_save,
             presupuesto::budget_catalog_seed,

@@ -173,3 +173,10 @@ pub async fn treasury_export(
     let s = d.session()?;
     Ok(d.app.treasury_export(&s, &desde, semanas, &path).await?)
 }
+
+/// The families of budget lines, in grid order.
+#[tauri::command]
+pub async fn budget_families(d: State<'_, Desktop>) -> R<Vec<String>> {
+    d.session()?;
+    Ok(d.app.budget_families())
+}

@@ -189,6 +189,7 @@ export const api = {
   kameEnvios: () => call<Envio[]>("kame_envios"),
   kameSetConcepto: (rut: string, concepto: string) => call<void>("kame_set_concepto", { rut, concepto }),
   kamePost: (job: string, ids: string[], filter: ListFilter) => call<PostReport>("kame_post", { job, ids, filter }),
+  budgetFamilies: () => call<string[]>("budget_families"),
   budgetCatalog: () => call<BudgetLineDoc[]>("budget_catalog"),
   budgetCatalogSave: (input: BudgetLineInput) => call<BudgetLineDoc>("budget_catalog_save", { input }),
   budgetCatalogSeed: () => call<number>("budget_catalog_seed"),

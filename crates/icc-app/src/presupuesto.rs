@@ -243,15 +243,21 @@ impl App {
         Ok(())
     }
 
-    fn obra_in_scope(s: &Session, obra: &str) -> Result<()> {
-        if s.sees_obra(Some(obra)) {
-            Ok(())
-        } else {
-            Err(AppError::NotFound {
-                what: "obra",
-                key: obra.to_owned(),
-            })
+    /// The obra `obra` when this user sees it (one it does not see is "not found").
+    async fn scoped_obra(&self, s: &Session, obra: &str) -> Result<icc_store::Obra> {
+        let not_found = || AppError::NotFound {
+            what: "obra",
+            key: obra.to_owned(),
+        };
+        if !s.sees_obra(Some(obra)) {
+            return Err(not_found());
         }
+        self.store.obra(obra).await?.ok_or_else(not_found)
+    }
+
+    /// The families of budget lines, in grid order.
+    pub fn budget_families(&self) -> Vec<String> {
+        FAMILIAS.iter().map(|f| (*f).to_owned()).collect()
     }
 
     /// The catalogue of budget lines, by family and order.
@@ -385,15 +391,7 @@ impl App {
     /// # Errors
     /// An obra this user does not see or that does not exist, store errors.
     pub async fn obra_budget(&self, s: &Session, obra: &str) -> Result<ObraBudgetView> {
-        Self::obra_in_scope(s, obra)?;
-        let o = self
-            .store
-            .obra(obra)
-            .await?
-            .ok_or_else(|| AppError::NotFound {
-                what: "obra",
-                key: obra.to_owned(),
-            })?;
+        let o = self.scoped_obra(s, obra).await?;
         let presupuesto: Option<ObraBudgetDoc> = self
             .store
             .plan_doc(OBRA_BUDGET_ENTITY, &obra_budget_id(&o.codigo))
@@ -440,23 +438,21 @@ impl App {
         hasta: &str,
     ) -> Result<ObraBudgetDoc> {
         s.require(Permission::EditBudgets)?;
-        let view = self.obra_budget(s, obra).await?;
+        let o = self.scoped_obra(s, obra).await?;
+        let before: Option<ObraBudgetDoc> = self
+            .store
+            .plan_doc(OBRA_BUDGET_ENTITY, &obra_budget_id(&o.codigo))
+            .await?;
         let doc = ObraBudgetDoc {
-            id: obra_budget_id(&view.obra),
-            obra: view.obra.clone(),
+            id: obra_budget_id(&o.codigo),
+            obra: o.codigo.clone(),
             desde: monday("el inicio del período", desde)?,
             hasta: monday("el fin del período", hasta)?,
             updated_at: now(),
             updated_by: s.username.clone(),
         };
-        self.save_doc(
-            s,
-            OBRA_BUDGET_ENTITY,
-            &doc.id,
-            &doc,
-            view.presupuesto.as_ref(),
-        )
-        .await?;
+        self.save_doc(s, OBRA_BUDGET_ENTITY, &doc.id, &doc, before.as_ref())
+            .await?;
         Ok(doc)
     }
 
@@ -472,7 +468,7 @@ impl App {
         inicial: i64,
     ) -> Result<ObraLineDoc> {
         s.require(Permission::EditBudgets)?;
-        let view = self.obra_budget(s, obra).await?;
+        let o = self.scoped_obra(s, obra).await?;
         let c: BudgetLineDoc = self
             .store
             .plan_doc(BUDGET_LINE_ENTITY, line_id)
@@ -481,16 +477,21 @@ impl App {
                 what: "partida del catálogo",
                 key: line_id.to_owned(),
             })?;
-        let id = obra_line_id(&view.obra, &c.id);
-        if view.lineas.iter().any(|l| l.id == id) {
+        let id = obra_line_id(&o.codigo, &c.id);
+        if self
+            .store
+            .plan_doc::<ObraLineDoc>(OBRA_LINE_ENTITY, &id)
+            .await?
+            .is_some()
+        {
             return Err(AppError::Conflict(format!(
                 "la obra {} ya tiene la partida «{}»",
-                view.obra, c.nombre
+                o.codigo, c.nombre
             )));
         }
         let doc = ObraLineDoc {
             id,
-            obra: view.obra.clone(),
+            obra: o.codigo.clone(),
             line_id: c.id,
             familia: c.familia,
             nombre: c.nombre,
@@ -508,7 +509,7 @@ impl App {
     }
 
     async fn obra_line(&self, s: &Session, obra: &str, id: &str) -> Result<ObraLineDoc> {
-        Self::obra_in_scope(s, obra)?;
+        self.scoped_obra(s, obra).await?;
         let l: ObraLineDoc = self
             .store
             .plan_doc(OBRA_LINE_ENTITY, id)

@@ -24,15 +24,22 @@ import { balanceSeries, budgetSeries, mondayOf, pesosFromText, rowClass, signCla
 import { barChart, lineChart } from "./charts";
 import { confirmDialog } from "./modal";
 
-const FAMILIAS = [
-  "INGRESOS",
-  "Obras Preliminares",
-  "SUBCONTRATO",
-  "EQUIPOS",
-  "INSTALACION FAENA",
-  "GASTOS GENERALES",
-  "MANO DE OBRA",
-];
+/** Runs a change, redraws, says how it went in `msg`, and whether it was saved. */
+type Act = (f: () => Promise<unknown>, ok: string) => Promise<boolean>;
+
+function actor(msg: HTMLElement, reload: () => Promise<void>): Act {
+  return async (f, ok) => {
+    try {
+      await f();
+      await reload();
+      say(msg, ok, "ok");
+      return true;
+    } catch (e) {
+      say(msg, errorText(e));
+      return false;
+    }
+  };
+}
 
 function money(n: number | null, id?: string): HTMLElement {
   return h("td", { class: `num ${signClass(n)}`, id }, n === null ? "—" : clp(n));
@@ -86,7 +93,8 @@ export function presupuestoScreen(s: SessionInfo): HTMLElement {
   api
     .listObras()
     .then((obras) => {
-      const visible = obras.filter((o) => o.activa && (s.role !== "admin_obra" || s.obras.some((x) => x.toUpperCase() === o.codigo.toUpperCase())));
+      // (list_obras holds only the obras this user sees)
+      const visible = obras.filter((o) => o.activa);
       if (!visible.length) {
         body.append(h("p", {}, "No hay obras que usted pueda ver. Cree obras en la sección Obras."));
         return;
@@ -101,15 +109,7 @@ export function presupuestoScreen(s: SessionInfo): HTMLElement {
 
 function obraView(v: ObraBudgetView, reload: () => Promise<void>, msg: HTMLElement): HTMLElement {
   const out = h("div", {});
-  const act = async (f: () => Promise<unknown>, ok: string) => {
-    try {
-      await f();
-      await reload();
-      say(msg, ok, "ok");
-    } catch (e) {
-      say(msg, errorText(e));
-    }
-  };
+  const act = actor(msg, reload);
   // period
   const desde = input("periodo-desde", "desde dd-mm-aaaa", 12, v.presupuesto ? fecha(v.presupuesto.desde) : "");
   const hasta = input("periodo-hasta", "hasta dd-mm-aaaa", 12, v.presupuesto ? fecha(v.presupuesto.hasta) : "");
@@ -258,7 +258,7 @@ function showEditor(
   box: HTMLElement,
   v: ObraBudgetView,
   line: ObraLineDoc,
-  act: (f: () => Promise<unknown>, ok: string) => Promise<void>,
+  act: Act,
 ): void {
   clear(box);
   const grid = v.grid;
@@ -345,7 +345,11 @@ function showEditor(
 function catalogView(): HTMLElement {
   const msg = h("p", { class: "msg", hidden: true, role: "alert" });
   const list = h("div", { id: "catalogo-list" });
-  const familia = h("select", { id: "catalogo-familia", "aria-label": "Familia" }, ...FAMILIAS.map((f) => h("option", { value: f }, f)));
+  const familia = h("select", { id: "catalogo-familia", "aria-label": "Familia" });
+  api
+    .budgetFamilies()
+    .then((fs) => familia.replaceChildren(...fs.map((f) => h("option", { value: f }, f))))
+    .catch((e) => say(msg, errorText(e)));
   const nombre = input("catalogo-nombre", "nombre de la partida", 24);
   const cuentas = input("catalogo-cuentas", "cuentas (5101, 5102)", 18);
   const centros = input("catalogo-centros", "centros de costo", 18);
@@ -470,17 +474,7 @@ export function tesoreriaScreen(): HTMLElement {
   const desde = input("tesoreria-desde", "desde dd-mm-aaaa", 12, fecha(mondayOf(new Date(), -2)));
   const semanas = h("input", { id: "tesoreria-semanas", type: "number", min: 1, max: 104, value: "12", "aria-label": "Semanas" });
   const range = () => ({ desde: isoFromChilean(desde.value), semanas: Math.max(1, Math.min(104, Number(semanas.value) || 12)) });
-  const act = async (f: () => Promise<unknown>, ok: string): Promise<boolean> => {
-    try {
-      await f();
-      await load();
-      say(msg, ok, "ok");
-      return true;
-    } catch (e) {
-      say(msg, errorText(e));
-      return false;
-    }
-  };
+  const act = actor(msg, () => load());
   const banks = bankForm(act);
   const rows = rowForm(act);
   const load = async () => {
@@ -489,7 +483,7 @@ export function tesoreriaScreen(): HTMLElement {
       const v = await api.treasury(r.desde, r.semanas);
       rows.setBanks(v.bancos);
       clear(body);
-      body.append(treasuryView(v, load, msg, { bank: banks.edit, row: rows.edit }));
+      body.append(treasuryView(v, act, msg, { bank: banks.edit, row: rows.edit }));
     } catch (e) {
       say(msg, errorText(e));
     }
@@ -537,17 +531,8 @@ export function tesoreriaScreen(): HTMLElement {
 /** Fills a form with an existing account or row to change it. */
 type Editors = { bank: (b: TreasuryBankDoc) => void; row: (r: TreasuryRowDoc) => void };
 
-function treasuryView(v: TreasuryView, reload: () => Promise<void>, msg: HTMLElement, edit: Editors): HTMLElement {
+function treasuryView(v: TreasuryView, act: Act, msg: HTMLElement, edit: Editors): HTMLElement {
   const g = v.grid;
-  const act = async (f: () => Promise<unknown>, ok: string) => {
-    try {
-      await f();
-      await reload();
-      say(msg, ok, "ok");
-    } catch (e) {
-      say(msg, errorText(e));
-    }
-  };
   const kindLabel: Record<string, string> = { obra: "Obra (plan)", ingreso: "Ingreso", egreso: "Egreso", prestamo: "Préstamo", nomina: "Nóminas" };
   const canvas = h("canvas", { id: "tesoreria-chart", width: 900, height: 280, role: "img", "aria-label": "Saldo de las cuentas por semana" });
   const table = h(
@@ -640,7 +625,7 @@ function treasuryView(v: TreasuryView, reload: () => Promise<void>, msg: HTMLEle
   return out;
 }
 
-function loanView(l: LoanDoc, i: number, act: (f: () => Promise<unknown>, ok: string) => Promise<void>): HTMLElement {
+function loanView(l: LoanDoc, i: number, act: Act): HTMLElement {
   const next = l.cuotas.find((c) => c.pagada === null) ?? null;
   const saldo = l.cuotas.filter((c) => c.pagada === null).reduce((a, c) => a + c.monto, 0);
   const pagoFecha = input(`prestamo-${i}-fecha`, "fecha de pago dd-mm-aaaa", 14, next ? fecha(next.vence) : "");
@@ -718,8 +703,6 @@ function loanView(l: LoanDoc, i: number, act: (f: () => Promise<unknown>, ok: st
   );
 }
 
-/** Runs a change, redraws, and says whether it was saved. */
-type Act = (f: () => Promise<unknown>, ok: string) => Promise<boolean | void>;
 
 function bankForm(act: Act): { el: HTMLElement; edit: (b: TreasuryBankDoc) => void } {
   const nombre = input("banco-nombre", "nombre de la cuenta", 24);
