@@ -16,6 +16,7 @@
 mod attachments;
 pub mod backup;
 mod cipher;
+mod closing;
 pub mod cuentas;
 mod error;
 mod export;
@@ -34,6 +35,7 @@ mod users;
 mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -60,13 +62,15 @@ pub fn now_utc() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// An open local database.
+/// An open local database. Clones share one pool; when the last one is dropped, the
+/// process waits at exit for its connections to close (`closing.rs`).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
     /// The SQLCipher key of an encrypted file.
     key: Option<DbKey>,
+    _dropped: Arc<closing::OnDrop>,
 }
 
 impl Store {
@@ -99,6 +103,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory")
             .pragma("cache_size", write::NORMAL_CACHE_KIB.to_string());
+        let (opts, token) = closing::track(opts);
         let pool = SqlitePoolOptions::new()
             // one writer and one reader: SQLite page caches are per connection, so fewer
             // connections keep the list's index pages warm (WAL lets the reader run during a write)
@@ -109,7 +114,9 @@ impl Store {
                 path: path.to_owned(),
                 source,
             })?;
+        closing::wait_at_exit();
         let store = Store {
+            _dropped: Arc::new(closing::OnDrop(token)),
             pool,
             path: path.to_owned(),
             key,

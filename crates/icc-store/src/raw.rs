@@ -7,8 +7,8 @@
 //! holds, inside the transaction sqlx opened, and binds straight from Rust values into
 //! prepared statements reused for every row.
 //!
-//! This is the crate's only `unsafe`: handing SQLite's connection pointer from one safe
-//! wrapper to another. Both wrap the same `libsqlite3-sys`, so the pointer type is the same.
+//! One of the crate's two `unsafe` (the other registers an exit handler, `closing.rs`):
+//! handing SQLite's connection pointer from one safe wrapper to another. Both wrap the same `libsqlite3-sys`, so the pointer type is the same.
 
 use sqlx::SqliteConnection;
 
