@@ -188,10 +188,37 @@ pub fn run() {
             commands::update_check,
             commands::update_install,
         ])
-        .run(tauri::generate_context!());
+        .build(tauri::generate_context!())
+        .map(|app| {
+            app.run(|handle, event| {
+                if let tauri::RunEvent::Exit = event {
+                    close_store(handle);
+                }
+            });
+        });
     if let Err(e) = result {
         tracing::error!(error = %e, "the desktop app stopped");
         eprintln!("error: la aplicación se detuvo: {e}");
         std::process::exit(1);
+    }
+}
+
+/// How long quitting waits for work still holding the database (a sync, a backup) before
+/// the process ends anyway.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// Closes the database before the process ends: the store's connections finish their work
+/// and close, so no thread is inside SQLCipher when its exit handler frees its state
+/// (`icc-store/src/closing.rs`).
+fn close_store(handle: &tauri::AppHandle) {
+    let Some(desktop) = handle.try_state::<Desktop>() else {
+        return;
+    };
+    let app = desktop.app().clone();
+    let closed = tauri::async_runtime::block_on(async move {
+        tokio::time::timeout(CLOSE_WAIT, app.close()).await
+    });
+    if closed.is_err() {
+        tracing::warn!("the database was still in use when the app quit");
     }
 }
