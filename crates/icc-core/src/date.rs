@@ -106,10 +106,9 @@ mod tests {
     }
 }
 
-/// A UTC time stored as text (`AAAA-MM-DDTHH:MM:SS[.fff]Z` or RFC 3339) as people in Chile
-/// read it: America/Santiago local time (summer time included, from the bundled time-zone
-/// database), `dd-mm-aaaa HH:MM:SS`. `None` for text that is not such a time.
-pub fn santiago_text(utc: &str) -> Option<String> {
+/// A UTC time stored as text: `AAAA-MM-DDTHH:MM:SS[.fff]Z`, RFC 3339 or
+/// `AAAA-MM-DD HH:MM:SS[.fff]`.
+fn parse_utc(utc: &str) -> Option<chrono::DateTime<chrono_tz::Tz>> {
     use chrono::TimeZone;
     let t = chrono::DateTime::parse_from_rfc3339(utc.trim())
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -122,11 +121,21 @@ pub fn santiago_text(utc: &str) -> Option<String> {
             .map(|n| chrono::Utc.from_utc_datetime(&n))
         })
         .ok()?;
-    Some(
-        t.with_timezone(&chrono_tz::America::Santiago)
-            .format("%d-%m-%Y %H:%M:%S")
-            .to_string(),
-    )
+    Some(t.with_timezone(&chrono_tz::America::Santiago))
+}
+
+/// A UTC time stored as text (`AAAA-MM-DDTHH:MM:SS[.fff]Z` or RFC 3339) as people in Chile
+/// read it: America/Santiago local time (summer time included, from the bundled time-zone
+/// database), `dd-mm-aaaa HH:MM:SS`. `None` for text that is not such a time.
+pub fn santiago_text(utc: &str) -> Option<String> {
+    Some(parse_utc(utc)?.format("%d-%m-%Y %H:%M:%S").to_string())
+}
+
+/// The day in Chile (America/Santiago) of a UTC time stored as text, as for
+/// [`santiago_text`]: a payment marked at 22:00 on a Sunday in Santiago belongs to that
+/// Sunday's week, not to Monday's in UTC.
+pub fn santiago_date(utc: &str) -> Option<NaiveDate> {
+    Some(parse_utc(utc)?.date_naive())
 }
 
 /// The Spanish name of an audit action, as the Historial shows it (the stored names are
@@ -175,6 +184,16 @@ mod santiago_tests {
             Some("03-12-2026 22:00:00")
         );
         assert_eq!(santiago_text("ayer"), None);
+        // a Sunday 22:00 in Santiago is Monday 01:00 UTC: the day is Sunday
+        assert_eq!(
+            santiago_date("2026-12-07T01:00:00.000Z"),
+            NaiveDate::from_ymd_opt(2026, 12, 6)
+        );
+        assert_eq!(
+            santiago_date("2026-07-01T03:59:59Z"),
+            NaiveDate::from_ymd_opt(2026, 6, 30)
+        );
+        assert_eq!(santiago_date("2026-13-01T00:00:00Z"), None);
         assert_eq!(audit_action_label("create"), "creación");
         assert_eq!(audit_action_label("update"), "cambio");
     }

@@ -35,7 +35,7 @@ pub mod sync;
 mod validation;
 
 pub use clp::{Clp, group_thousands};
-pub use date::{audit_action_label, parse_date, parse_datetime, santiago_text};
+pub use date::{audit_action_label, parse_date, parse_datetime, santiago_date, santiago_text};
 pub use deadline::{
     AgingBucket, CLAIM_DAYS, CLAIM_WARNING_DAYS, ClaimState, DEFAULT_PAYMENT_TERM_DAYS,
     aging_bucket, claim_deadline, claim_state, due_date,

@@ -125,24 +125,39 @@ impl Store {
         Ok((spend, paid))
     }
 
-    /// The approved payment runs (approved, sent or paid) with what they pay: on the day
-    /// they were marked paid, else on their cut-off date.
+    /// The approved payment runs (approved, sent or paid) with what they pay: a paid run on
+    /// the payment date it was marked paid with, others on their cut-off date.
     ///
     /// # Errors
     /// Database errors.
     pub async fn run_outflows(&self) -> Result<Vec<RunOutflow>> {
-        let rows: Vec<(i64, String, Option<String>, i64)> = sqlx::query_as(
+        // numero, corte, paid_at, the payments' date, what the included lines pay
+        type Row = (i64, String, Option<String>, Option<String>, i64);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT r.numero, r.corte, r.paid_at, \
+                 (SELECT MIN(p.fecha) FROM payments p WHERE p.run_id = r.id), \
                  coalesce((SELECT SUM(monto) FROM payment_run_lines l WHERE l.run_id = r.id AND l.incluida), 0) \
              FROM payment_runs r WHERE r.estado IN ('aprobada', 'enviada', 'pagada') ORDER BY r.numero",
         )
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|(numero, corte, paid, monto)| {
+            .map(|(numero, corte, paid_at, paid_on, monto)| {
+                // a paid run on the payment date given when it was marked paid (its
+                // payments'), else on the day it was marked, in Chile (paid_at is UTC)
+                let fecha = match (paid_on, paid_at) {
+                    (Some(d), _) => date(&d)?,
+                    (None, Some(at)) => {
+                        icc_core::santiago_date(&at).ok_or(StoreError::Corrupt {
+                            column: "paid_at",
+                            value: at,
+                        })?
+                    }
+                    (None, None) => date(&corte)?,
+                };
                 Ok(RunOutflow {
                     numero,
-                    fecha: date(paid.as_deref().unwrap_or(&corte))?,
+                    fecha,
                     monto,
                 })
             })

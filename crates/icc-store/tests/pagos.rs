@@ -627,11 +627,32 @@ async fn a_payment_run_pays_each_payee_once_freezes_at_approval_and_records_paym
     let (_, again) = store.run(&run).await.unwrap();
     assert_eq!(again, frozen);
 
+    // the treasury counts an approved run on its cut-off date
+    let (head, _) = store.run(&run).await.unwrap();
+    let outflows = |o: Vec<icc_core::presupuesto::RunOutflow>| {
+        o.into_iter()
+            .map(|o| (o.numero, o.fecha.to_string(), o.monto))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        outflows(store.run_outflows().await.unwrap()),
+        vec![(1, head.corte.clone(), head.total)]
+    );
+
     // marking it paid records one payment per included line
     let mut tx = store.write("gerente").await.unwrap();
     let paid = tx.mark_run_paid(&run, d("2026-11-06")).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(paid.estado, "pagada");
+    // and the treasury moves it to the payment date given, not the day it was marked
+    assert_ne!(
+        paid.paid_at.as_deref().map(|t| &t[..10]),
+        Some("2026-11-06")
+    );
+    assert_eq!(
+        outflows(store.run_outflows().await.unwrap()),
+        vec![(1, "2026-11-06".to_owned(), head.total)]
+    );
     let p = store.payments(plain.id()).await.unwrap();
     assert_eq!(
         (p.len(), p[0].monto, p[0].run_id.as_deref()),
