@@ -363,11 +363,23 @@ impl App {
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         let held = self.store.setting(icc_store::sync::SCOPE_SETTING).await?;
-        let fetch = |cursor: i64, held: Option<String>| {
+        let treasury = self
+            .store
+            .setting(icc_store::sync::TREASURY_SETTING)
+            .await?
+            .map(|t| t == "1");
+        let fetch = |cursor: i64, held: Option<String>, treasury: Option<bool>| {
             let (client, access, device) = (client.clone(), access.clone(), device.clone());
             tokio::spawn(async move {
                 let page = client
-                    .pull(&access, &device, cursor, PULL_PAGE, held.as_deref())
+                    .pull(
+                        &access,
+                        &device,
+                        cursor,
+                        PULL_PAGE,
+                        held.as_deref(),
+                        treasury,
+                    )
                     .await?;
                 // decoded here, while the page before is written (CPU work: off the
                 // runtime's threads)
@@ -383,7 +395,7 @@ impl App {
                 })
             })
         };
-        let mut ahead = Some(fetch(cursor, held));
+        let mut ahead = Some(fetch(cursor, held, treasury));
         // A laptop catching up on many documents (a new one joining) applies them as a bulk
         // load: pages share one write transaction, the list indexes are rebuilt once at its
         // end (WriteTx::expect_bulk), and the full-text index is merged once. A crash or an
@@ -401,7 +413,7 @@ impl App {
                     .scope
                     .as_ref()
                     .map_or_else(|| "*".to_owned(), |s| s.join(","));
-                ahead = Some(fetch(page.next_cursor, Some(scope)));
+                ahead = Some(fetch(page.next_cursor, Some(scope), page.treasury));
             }
             let (mut tx, mut run) = match bulk.take() {
                 Some(b) => b,
@@ -430,6 +442,13 @@ impl App {
                     page.next_cursor,
                 )
                 .await?;
+            let left = tx.apply_treasury_scope(page.treasury).await?;
+            if left > 0 {
+                tracing::info!(
+                    left,
+                    "sync: the account no longer sees the treasury; its documents were removed here"
+                );
+            }
             if page.more && tx.bulk_load() && run < BULK_RUN_OPS {
                 bulk = Some((tx, run));
             } else {

@@ -547,9 +547,9 @@ async fn an_account_given_another_obra_receives_it_and_one_losing_an_obra_remove
     site.app.sync(&site.s).await.unwrap();
     assert_eq!(keys(&site).await, vec![A.to_owned()]);
 
-    // IT gives jefe1 OB-2 as well: the next pull brings B whole
-    sqlx::query("UPDATE users SET obras = ARRAY['OB-1', 'OB-2'] WHERE username = 'jefe1'")
-        .execute(&srv.pool)
+    // IT gives jefe1 OB-2 as well (`icc-server user set`): the next pull brings B whole
+    let obras = ["OB-1".to_owned(), "OB-2".to_owned()];
+    icc_server::users::set(&srv.pool, "jefe1", None, Some(&obras))
         .await
         .unwrap();
     site.app.sync(&site.s).await.unwrap();
@@ -557,8 +557,7 @@ async fn an_account_given_another_obra_receives_it_and_one_losing_an_obra_remove
     assert_eq!(whole(&site, B).await, whole(&office, B).await);
 
     // and takes OB-1 away: A leaves the laptop, with the reason
-    sqlx::query("UPDATE users SET obras = ARRAY['OB-2'] WHERE username = 'jefe1'")
-        .execute(&srv.pool)
+    icc_server::users::set(&srv.pool, "jefe1", None, Some(&["OB-2".to_owned()]))
         .await
         .unwrap();
     let r = site.app.sync(&site.s).await.unwrap();
@@ -569,6 +568,67 @@ async fn an_account_given_another_obra_receives_it_and_one_losing_an_obra_remove
             .any(|g| g.invoice.contains("5001") && g.reason.contains("OB-1")),
         "{r:?}"
     );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_account_given_the_treasury_receives_it_and_one_losing_it_removes_it() {
+    use icc_app::TreasuryBankInput;
+    use icc_core::presupuesto::TREASURY_BANK_ENTITY;
+    let srv = start_server().await;
+    let boss = laptop(&srv, "gerente").await;
+    let bank = boss
+        .app
+        .treasury_bank_save(
+            &boss.s,
+            &TreasuryBankInput {
+                id: None,
+                nombre: "Banco de Chile cta. cte.".into(),
+                saldo_inicial: -2_500_000,
+                semana: "2026-11-30".into(),
+                principal: true,
+            },
+        )
+        .await
+        .unwrap();
+    boss.app.sync(&boss.s).await.unwrap();
+    let office = laptop(&srv, "contadora").await;
+    import_rcv(&office).await;
+    office.app.sync(&office.s).await.unwrap();
+    let banks = |l: &Laptop| {
+        let store = l.app.store().clone();
+        async move {
+            store
+                .plan_docs::<serde_json::Value>(TREASURY_BANK_ENTITY, None)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        banks(&office).await.is_empty(),
+        "contabilidad never receives it"
+    );
+
+    // IT makes the accountant a gerente: the next sync brings the treasury whole
+    icc_server::users::set(&srv.pool, "contadora", Some(Role::Gerente), None)
+        .await
+        .unwrap();
+    office.app.sync(&office.s).await.unwrap();
+    let held = banks(&office).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["id"], bank.id.as_str());
+    assert_eq!(held[0]["saldo_inicial"], -2_500_000);
+    // once: the sync after it does not start over
+    let again = office.app.sync(&office.s).await.unwrap();
+    assert_eq!(again.pulled, 0, "{again:?}");
+
+    // and back to contabilidad: the treasury leaves the laptop, the invoices stay
+    icc_server::users::set(&srv.pool, "contadora", Some(Role::Contabilidad), None)
+        .await
+        .unwrap();
+    office.app.sync(&office.s).await.unwrap();
+    assert!(banks(&office).await.is_empty());
+    assert_eq!(keys(&office).await, vec![A.to_owned(), B.to_owned()]);
     srv.stop().await;
 }
 

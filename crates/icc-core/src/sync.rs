@@ -536,6 +536,11 @@ pub struct PullResponse<V = serde_json::Value> {
     /// outside it.
     #[serde(default)]
     pub scope: Option<Vec<String>>,
+    /// Whether the account sees the company treasury (`Permission::Treasury`). The device
+    /// stores it and sends it back as `treasury` on its next pull; a laptop that may no
+    /// longer see it removes what it holds of it. Absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treasury: Option<bool>,
     /// The server's clock.
     pub server_ms: i64,
     /// About how many ops are left after this page (an upper bound: sequence numbers the

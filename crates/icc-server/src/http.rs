@@ -186,8 +186,10 @@ pub fn openapi_document() -> serde_json::Value {
                 "responses": {"200": {"description": "accepted, duplicates, conflicts, server_ms"}, "400": {"description": "Reloj desfasado o cambios mal formados"}, "403": {"description": "Obra no permitida"}, "426": {"description": "Versión de protocolo distinta"}}}},
             "/sync/pull": {"get": {"summary": "Cambios y conflictos después del cursor", "security": bearer, "parameters": [proto,
                 {"name": "cursor", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": sync::MAX_PULL}},
-                {"name": "device", "in": "query", "schema": {"type": "string"}, "description": "el dispositivo que pide: sus propios cambios no se le devuelven"}],
-                "responses": {"200": {"description": "ops, conflicts, next_cursor, more, server_ms"}, "426": {"description": "Versión de protocolo distinta"}}}},
+                {"name": "device", "in": "query", "schema": {"type": "string"}, "description": "el dispositivo que pide: sus propios cambios no se le devuelven"},
+                {"name": "scope", "in": "query", "schema": {"type": "string"}, "description": "las obras que el dispositivo tiene (`*`: todas), como dijo la última respuesta"},
+                {"name": "treasury", "in": "query", "schema": {"type": "boolean"}, "description": "si el dispositivo tiene la tesorería, como dijo la última respuesta"}],
+                "responses": {"200": {"description": "ops, conflicts, next_cursor, more, removed, scope, treasury, server_ms, remaining"}, "426": {"description": "Versión de protocolo distinta"}}}},
             "/conflicts/{id}/resolve": {"post": {"summary": "Marca un conflicto como resuelto", "security": bearer, "parameters": [proto, {"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
                 "responses": {"204": {"description": "Resuelto"}, "404": {"description": "No existe o no es visible"}}}}
         }

@@ -53,6 +53,17 @@ enum UserCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Cambia el rol o las obras de una cuenta; sus equipos lo reciben al sincronizar
+    Set {
+        /// Nombre de usuario
+        name: String,
+        /// Rol nuevo: admin, gerente, contabilidad, admin_obra
+        #[arg(long)]
+        role: Option<String>,
+        /// Obras (para admin_obra), separadas por comas; reemplazan las anteriores
+        #[arg(long, value_delimiter = ',')]
+        obras: Option<Vec<String>>,
+    },
     /// Deshabilita una cuenta y cierra sus sesiones
     Disable {
         /// Nombre de usuario
@@ -235,9 +246,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     obras,
                     password_stdin,
                 } => {
-                    let role: icc_core::Role = role
-                        .parse()
-                        .map_err(|e: icc_core::CoreError| e.to_string())?;
+                    let role = parse_role(&role)?;
                     let pw = read_password(password_stdin)?;
                     icc_server::users::add(&pool, &name, role, &obras, &pw).await?;
                     println!("Usuario «{}» creado ({}).", name.trim(), role.label());
@@ -265,6 +274,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                         }
                     }
                 }
+                UserCmd::Set { name, role, obras } => {
+                    let role = role.as_deref().map(parse_role).transpose()?;
+                    let u = icc_server::users::set(&pool, &name, role, obras.as_deref()).await?;
+                    let label =
+                        parse_role(&u.role).map_or(u.role.clone(), |r| r.label().to_owned());
+                    println!(
+                        "Usuario «{}»: {}{}. Sus equipos lo reciben en la próxima sincronización.",
+                        u.username,
+                        label,
+                        if u.obras.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", obras {}", u.obras.join(","))
+                        }
+                    );
+                }
                 UserCmd::Disable { name } => {
                     icc_server::users::disable(&pool, &name).await?;
                     println!(
@@ -287,6 +312,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn parse_role(role: &str) -> Result<icc_core::Role, String> {
+    role.parse().map_err(|e: icc_core::CoreError| e.to_string())
 }
 
 #[tokio::main]

@@ -1060,6 +1060,10 @@ pub struct PullQuery {
     /// codes otherwise; absent: unknown, an older client). When the account now sees more,
     /// the pull starts again from the beginning for it.
     pub scope: Option<String>,
+    /// Whether the device holds the treasury, as the last pull told it (absent: unknown).
+    /// When the account now sees it and the device does not hold it, the pull starts again
+    /// from the beginning for it.
+    pub treasury: Option<bool>,
 }
 
 /// An op's columns; the value as PostgreSQL's text of it, sent as is (decoding each stored
@@ -1116,7 +1120,8 @@ fn widened(held: Option<&[String]>, now: Option<&[String]>) -> bool {
 /// the entities the account may see. For a site manager, an entity that entered its obras
 /// in the page's range comes whole (its newest document and every field's winning edit,
 /// whatever their sequence), and one that left them comes as a removal; when the account
-/// sees obras the device did not hold, the pull starts again from the beginning.
+/// sees obras the device did not hold, or the treasury the device did not hold, the pull
+/// starts again from the beginning.
 ///
 /// # Errors
 /// 426 old client, database errors.
@@ -1139,8 +1144,10 @@ pub async fn pull(
                 .collect()
         })
     });
+    let treasury = user.role.may(icc_core::Permission::Treasury);
     let cursor = match &held {
         Some(h) if widened(h.as_deref(), scope.as_deref()) => 0,
+        _ if q.treasury == Some(false) && treasury => 0,
         _ => q.cursor,
     };
     let device = user.device.clone().or(q.device);
@@ -1166,7 +1173,7 @@ pub async fn pull(
     } else {
         ""
     };
-    let hidden: Vec<String> = if user.role.may(icc_core::Permission::Treasury) {
+    let hidden: Vec<String> = if treasury {
         Vec::new()
     } else {
         TREASURY_ENTITIES.iter().map(|e| (*e).to_owned()).collect()
@@ -1276,6 +1283,7 @@ pub async fn pull(
         more,
         removed,
         scope,
+        treasury: Some(treasury),
         server_ms: now_ms(),
         remaining: Some(if more { horizon - upto } else { 0 }),
     }))

@@ -92,6 +92,64 @@ async fn revoke_sessions(
     tx.commit().await.map_err(|e| e.to_string())
 }
 
+/// Changes an account's role, its obras, or both (what is not given stays). Sessions stay
+/// open: every request reads the account's role and obras afresh, and the account's laptops
+/// receive what it now sees, and lose what it no longer sees, on their next sync. A role
+/// other than admin_obra keeps no obras.
+///
+/// # Errors
+/// Unknown account; a site manager left without obras; nothing to change.
+pub async fn set(
+    pool: &PgPool,
+    name: &str,
+    role: Option<Role>,
+    obras: Option<&[String]>,
+) -> Result<UserInfo, String> {
+    if role.is_none() && obras.is_none() {
+        return Err("indique qué cambiar: --role, --obras o ambos".into());
+    }
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let current: Option<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT role, obras FROM users WHERE lower(username) = lower($1) FOR UPDATE",
+    )
+    .bind(name.trim())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    let Some((was_role, was_obras)) = current else {
+        return Err(format!("el usuario «{}» no existe", name.trim()));
+    };
+    let role = match role {
+        Some(r) => r,
+        None => was_role
+            .parse()
+            .map_err(|_| format!("la cuenta tiene un rol desconocido ({was_role})"))?,
+    };
+    let obras = match (role, obras) {
+        (Role::AdminObra, Some(o)) => obras_for(role, o)?,
+        (Role::AdminObra, None) => obras_for(role, &was_obras)?,
+        (_, Some(o)) if !o.is_empty() => {
+            return Err(format!(
+                "solo un administrador de obra tiene obras; el rol {} ve todas",
+                role.as_str()
+            ));
+        }
+        _ => Vec::new(),
+    };
+    let info: UserInfo = sqlx::query_as(
+        "UPDATE users SET role = $2, obras = $3, updated_at = now() WHERE lower(username) = lower($1) \
+         RETURNING username, role, obras, disabled",
+    )
+    .bind(name.trim())
+    .bind(role.as_str())
+    .bind(&obras)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(info)
+}
+
 /// Disables an account and revokes its sessions.
 ///
 /// # Errors

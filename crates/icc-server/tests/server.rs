@@ -865,6 +865,33 @@ fn the_binary_refuses_to_start_without_a_strong_secret_and_manages_users() {
         !String::from_utf8_lossy(&out.stdout).contains("argon2"),
         "no hashes printed"
     );
+    let out = run(
+        &env,
+        &[
+            "user",
+            "set",
+            "ana",
+            "--role",
+            "admin_obra",
+            "--obras",
+            "ob-1,ob-3",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OB-1,OB-3"));
+    let out = run(&env, &["user", "set", "ana", "--role", "jefe"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&env, &["user", "list", "--json"], "");
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&list[0]["role"], &list[0]["obras"]),
+        (&json!("admin_obra"), &json!(["OB-1", "OB-3"]))
+    );
     let out = run(&env, &["user", "disable", "ana"], "");
     assert!(out.status.success());
     rt.block_on(async {
@@ -1840,16 +1867,44 @@ async fn a_role_or_obra_change_applies_to_tokens_already_issued() {
     let (access, _) = srv.login("jefe").await;
     let (_, me) = srv.get("/api/v1/me", Some(&access)).await;
     assert_eq!(me["obras"], json!(["OB-1"]));
-    sqlx::query("UPDATE users SET obras = '{OB-2}' WHERE username = 'jefe'")
-        .execute(&srv.pool)
-        .await
-        .unwrap();
+    let set = |role: Option<Role>, obras: Option<Vec<String>>| {
+        let pool = srv.pool.clone();
+        async move { icc_server::users::set(&pool, "jefe", role, obras.as_deref()).await }
+    };
+    let u = set(None, Some(vec![" ob-2 ".into()])).await.unwrap();
+    assert_eq!(
+        (u.role.as_str(), u.obras.clone()),
+        ("admin_obra", vec!["OB-2".to_owned()])
+    );
     let (_, me) = srv.get("/api/v1/me", Some(&access)).await;
     assert_eq!(me["obras"], json!(["OB-2"]));
-    sqlx::query("UPDATE users SET role = 'contabilidad', obras = '{}' WHERE username = 'jefe'")
-        .execute(&srv.pool)
+    // what IT may not leave behind: a site manager without obras, obras on another role,
+    // an empty change, an unknown account
+    for (role, obras, says) in [
+        (None, Some(vec![]), "--obras"),
+        (
+            Some(Role::Gerente),
+            Some(vec!["OB-1".into()]),
+            "solo un administrador de obra",
+        ),
+        (None, None, "indique qué cambiar"),
+    ] {
+        let e = set(role, obras).await.unwrap_err();
+        assert!(e.contains(says), "{e}");
+    }
+    let e = icc_server::users::set(&srv.pool, "nadie", Some(Role::Gerente), None)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(e.contains("no existe"), "{e}");
+    let (_, me) = srv.get("/api/v1/me", Some(&access)).await;
+    assert_eq!(
+        me["obras"],
+        json!(["OB-2"]),
+        "a refused change changes nothing"
+    );
+    // a new role drops the obras
+    let u = set(Some(Role::Contabilidad), None).await.unwrap();
+    assert!(u.obras.is_empty());
     let (_, me) = srv.get("/api/v1/me", Some(&access)).await;
     assert_eq!(
         (me["role"].as_str(), &me["obras"]),

@@ -214,8 +214,9 @@ pub async fn mark_restored(path: &Path, key: Option<&DbKey>) -> Result<bool> {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM settings WHERE key = ?")
+        sqlx::query("DELETE FROM settings WHERE key IN (?, ?)")
             .bind(crate::sync::SCOPE_SETTING)
+            .bind(crate::sync::TREASURY_SETTING)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

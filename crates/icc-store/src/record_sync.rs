@@ -2,7 +2,7 @@
 //! interest rates): each travels as its whole document, the newest by clock wins
 //! (docs/sync.md, "Records"). The document types and the rules are `icc_core::records`.
 
-use icc_core::presupuesto::{PLAN_ENTITIES, doc_obra};
+use icc_core::presupuesto::{PLAN_ENTITIES, TREASURY_ENTITIES, doc_obra};
 use icc_core::records::{
     BANK_ACCOUNT_ENTITY, BankAccountDoc, CESION_ENTITY, CesionDoc, INTEREST_RATE_ENTITY,
     InterestRateDoc, PAYMENT_ENTITY, PaymentDoc, RECORD_ENTITIES, RUN_ENTITY, RunDoc, is_record,
@@ -556,6 +556,35 @@ impl WriteTx {
             .await?;
         }
         Ok(())
+    }
+
+    /// Records whether the account sees the company treasury, as a pull said (`None`: an
+    /// older server, nothing changes). When it does not, the treasury documents held here
+    /// are removed (an account that lost `Permission::Treasury`); when it does again, the
+    /// next pull says this device lacks them and the server sends everything again.
+    /// Returns how many documents were removed.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn apply_treasury_scope(&mut self, sees: Option<bool>) -> Result<usize> {
+        let Some(sees) = sees else { return Ok(0) };
+        let mut removed = 0;
+        if !sees {
+            for entity in TREASURY_ENTITIES {
+                let ids: Vec<String> =
+                    sqlx::query_scalar("SELECT id FROM plan_docs WHERE entity = ?")
+                        .bind(entity)
+                        .fetch_all(&mut *self.conn())
+                        .await?;
+                for id in &ids {
+                    self.remove_record(entity, id).await?;
+                }
+                removed += ids.len();
+            }
+        }
+        self.set_setting(crate::sync::TREASURY_SETTING, if sees { "1" } else { "0" })
+            .await?;
+        Ok(removed)
     }
 
     /// Removes a record here (it left the account's obras, or the server refused it and the

@@ -33,6 +33,10 @@ pub const DOC_FIELD: &str = "_doc";
 /// Settings key of the obras this device holds, as the server last said (`*`: all).
 pub const SCOPE_SETTING: &str = "sync.scope";
 
+/// Settings key of whether this device holds the treasury, as the server last said
+/// (`1`/`0`; absent: unknown).
+pub const TREASURY_SETTING: &str = "sync.treasury";
+
 /// A transaction's sync state.
 #[derive(Debug, Default)]
 pub(crate) struct TxSync {

@@ -315,7 +315,8 @@ impl SyncClient {
 
     /// Ops and conflicts after `cursor`, except the ops `device` made itself (it has them).
     /// `scope` is what the device holds, as the last pull said (`*`: all obras; `None`:
-    /// unknown): when the account sees more now, the server starts again from the beginning.
+    /// unknown), and `treasury` whether it holds the treasury: when the account sees more
+    /// now, the server starts again from the beginning.
     ///
     /// # Errors
     /// [`SyncError`].
@@ -326,6 +327,7 @@ impl SyncClient {
         cursor: i64,
         limit: i64,
         scope: Option<&str>,
+        treasury: Option<bool>,
     ) -> Result<PullResponse<RawJson>, SyncError> {
         let mut url = self.endpoint("api/v1/sync/pull")?;
         url.query_pairs_mut()
@@ -334,6 +336,10 @@ impl SyncClient {
             .append_pair("device", device);
         if let Some(scope) = scope {
             url.query_pairs_mut().append_pair("scope", scope);
+        }
+        if let Some(t) = treasury {
+            url.query_pairs_mut()
+                .append_pair("treasury", if t { "true" } else { "false" });
         }
         let req = self.http.get(url).bearer_auth(access.expose());
         self.send(req).await?.ok_or_else(|| empty(self))
