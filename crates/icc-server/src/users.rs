@@ -130,7 +130,7 @@ pub async fn set(
         (Role::AdminObra, None) => obras_for(role, &was_obras)?,
         (_, Some(o)) if !o.is_empty() => {
             return Err(format!(
-                "solo un administrador de obra tiene obras; el rol {} ve todas",
+                "solo un administrador de obra tiene obras; el rol {} ve todas (para limitar la cuenta a obras: --role admin_obra --obras A,B)",
                 role.as_str()
             ));
         }

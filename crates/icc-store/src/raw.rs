@@ -8,7 +8,8 @@
 //! prepared statements reused for every row.
 //!
 //! One of the crate's two `unsafe` (the other registers an exit handler, `closing.rs`):
-//! handing SQLite's connection pointer from one safe wrapper to another. Both wrap the same `libsqlite3-sys`, so the pointer type is the same.
+//! handing SQLite's connection pointer from one safe wrapper to another. Both wrap the
+//! same `libsqlite3-sys`, so the pointer type is the same.
 
 use sqlx::SqliteConnection;
 
