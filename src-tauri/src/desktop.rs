@@ -67,6 +67,8 @@ pub struct SessionInfo {
     pub obras: Vec<String>,
     /// What the role may do: `import`, `export`, `assign`, `approve`, `manage_users`, ...
     pub permissions: Vec<String>,
+    /// The server account whose role and obras apply, on a laptop linked to a server.
+    pub account: Option<String>,
 }
 
 /// What the first screen needs to know.
@@ -206,6 +208,7 @@ fn info(s: &Session) -> SessionInfo {
         (Permission::Treasury, "treasury"),
     ];
     SessionInfo {
+        account: s.account.clone(),
         username: s.username.clone(),
         role: s.role,
         role_label: s.role.label().to_owned(),
@@ -966,10 +969,33 @@ impl Desktop {
         password: impl Into<Secret>,
     ) -> Result<LinkReport, UiError> {
         let s = self.session()?;
-        Ok(self
+        let r = self
             .app
             .login_server(&s, url, server_user, password)
-            .await?)
+            .await?;
+        self.follow_account().await;
+        Ok(r)
+    }
+
+    /// Brings the signed-in session up to date after a sync, a link or a logout: on a
+    /// linked laptop the server account's role and obras decide, and IT may have changed
+    /// them (the window sees it at its next status check).
+    async fn follow_account(&self) {
+        let Some(held) = self.signed().as_ref().map(|s| s.session.clone()) else {
+            return;
+        };
+        match self.app.current_session(&held).await {
+            Ok(now) if now != held => {
+                if let Some(s) = self.signed().as_mut()
+                    && s.session.username == held.username
+                {
+                    tracing::info!(user = %now.username, role = ?now.role, account = ?now.account, "session follows the server account");
+                    s.session = now;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("the session could not be brought up to date: {e}"),
+        }
     }
 
     /// Syncs now (the background sync calls it too, so it does not count as activity).
@@ -978,7 +1004,9 @@ impl Desktop {
     /// No session, not linked, the session refused, the server unreachable.
     pub async fn sync_now(&self) -> Result<SyncReport, UiError> {
         let s = self.passive_session()?;
-        Ok(self.app.sync(&s).await?)
+        let r = self.app.sync(&s).await;
+        self.follow_account().await;
+        Ok(r?)
     }
 
     /// The conflicts this user may see.
@@ -1044,7 +1072,9 @@ impl Desktop {
     /// No session, the keyring unusable.
     pub async fn logout_server(&self) -> Result<(), UiError> {
         let s = self.session()?;
-        Ok(self.app.logout_server(&s).await?)
+        self.app.logout_server(&s).await?;
+        self.follow_account().await;
+        Ok(())
     }
 
     /// The `doctor` checks.

@@ -424,6 +424,19 @@ async fn the_desktop_links_to_the_server_syncs_and_lists_conflicts() {
     assert_eq!(e.code, "credentials");
     let r = d.login_server(&server, "contadora", SPW).await.unwrap();
     assert_eq!(r.server_user, "contadora");
+    // the signed-in session now acts as the server account (the window's menus follow)
+    let who = d.status().await.unwrap().session.unwrap();
+    assert_eq!(
+        (who.account.as_deref(), who.role_label.as_str()),
+        (Some("contadora"), "Contabilidad")
+    );
+    assert!(
+        who.permissions.iter().any(|p| p == "import")
+            && !who.permissions.iter().any(|p| p == "approve")
+            && who.permissions.iter().any(|p| p == "manage_users"),
+        "{:?}",
+        who.permissions
+    );
     let s = d.session().unwrap();
     d.app().seed(50, 3, &mut |_, _| true).await.unwrap();
     let st = d.sync_status().await.unwrap();
@@ -457,6 +470,11 @@ async fn the_desktop_links_to_the_server_syncs_and_lists_conflicts() {
     );
     d.logout_server().await.unwrap();
     assert_eq!(d.sync_now().await.unwrap_err().code, "credentials");
+    let who = d.status().await.unwrap().session.unwrap();
+    assert_eq!(
+        (who.account, who.role_label.as_str()),
+        (None, "Administrador")
+    );
     drop(s);
     srv.stop().await;
 }

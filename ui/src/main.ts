@@ -121,8 +121,15 @@ function navItems(s: SessionInfo): Array<[Route, string, boolean]> {
 
 function main(): void {
   if (!session) return void boot();
-  const s = session;
   const content = h("main", { id: "content" });
+  banner ??= updateBanner();
+  syncBanner ??= h("div", { class: "sync-banner", id: "sync-notice", role: "status", hidden: true });
+  app.replaceChildren(header(session), banner, syncBanner, content);
+  render(content);
+}
+
+/** The top bar: the sections `s` may open, the sync line, who is signed in. */
+function header(s: SessionInfo): HTMLElement {
   const nav = h("nav", { "aria-label": "Secciones" });
   navItems(s)
     .filter(([, , shown]) => shown)
@@ -141,13 +148,21 @@ function main(): void {
         ),
       );
     });
-  const top = h(
+  return h(
     "header",
     { class: "top" },
     h("strong", { class: "brand" }, "ICC Facturas"),
     nav,
     syncStatusLine(() => go("sincronizacion"), showSyncNotice),
-    h("span", { class: "who", id: "who" }, `${s.username} · ${s.role_label}`),
+    h(
+      "span",
+      {
+        class: "who",
+        id: "who",
+        title: s.account ? `Rol y obras de la cuenta del servidor «${s.account}»` : "",
+      },
+      s.account ? `${s.username} · ${s.role_label} (cuenta ${s.account})` : `${s.username} · ${s.role_label}`,
+    ),
     h("button", { type: "button", id: "lock-now", title: "Bloquear (Ctrl+L)", onclick: lockNow }, "Bloquear"),
     h(
       "button",
@@ -163,10 +178,6 @@ function main(): void {
       "Salir",
     ),
   );
-  banner ??= updateBanner();
-  syncBanner ??= h("div", { class: "sync-banner", id: "sync-notice", role: "status", hidden: true });
-  app.replaceChildren(top, banner, syncBanner, content);
-  render(content);
 }
 
 /** Shows a background sync's notice under the header, with a way to the details. */
@@ -298,6 +309,12 @@ window.setInterval(async () => {
   try {
     const st = await api.status();
     if (st.locked) showLock();
+    else if (st.session && JSON.stringify(st.session) !== JSON.stringify(session)) {
+      // IT changed the server account's role or obras: the menus follow what Rust now
+      // allows; the screen and whatever is being typed in it stay
+      session = st.session;
+      document.querySelector("header.top")?.replaceWith(header(session));
+    }
   } catch {
     /* the next command reports it */
   }

@@ -54,18 +54,51 @@ pub fn lock_seconds(failed: i64) -> i64 {
 pub struct Session {
     /// Login name.
     pub username: String,
-    /// Role.
+    /// The role that decides: on a laptop linked to a server, the server account's (its
+    /// role and obras are kept here at every token refresh and applied, as the server would
+    /// refuse anything beyond them); otherwise the local user's.
     pub role: Role,
-    /// Obra codes (meaningful for `admin_obra`).
+    /// Obra codes (meaningful for `admin_obra`), from the same source as `role`.
     pub obras: Vec<String>,
+    /// The server account whose role and obras apply, on a linked laptop.
+    pub account: Option<String>,
+    /// The local user's own role: it alone decides over this laptop's local users, which
+    /// never leave it.
+    pub local_role: Role,
 }
 
 pub use icc_core::Permission;
 
 impl Session {
+    /// A session of a local user on a laptop not linked to a server.
+    pub fn local(username: impl Into<String>, role: Role, obras: Vec<String>) -> Session {
+        Session {
+            username: username.into(),
+            role,
+            obras,
+            account: None,
+            local_role: role,
+        }
+    }
+
+    /// This session as the linked server account `account` allows it: its role and obras
+    /// decide everything that reaches the server; local users stay the local role's.
+    pub fn under_account(self, account: &str, role: Role, obras: Vec<String>) -> Session {
+        Session {
+            role,
+            obras,
+            account: Some(account.to_owned()),
+            ..self
+        }
+    }
+
     /// Whether the role grants `p` (obra scope is checked separately).
     pub fn may(&self, p: Permission) -> bool {
-        self.role.may(p)
+        if p == Permission::ManageUsers {
+            self.local_role.may(p)
+        } else {
+            self.role.may(p)
+        }
     }
 
     /// Like [`Session::may`], as an error naming the role and the action.
@@ -74,14 +107,16 @@ impl Session {
     /// [`AppError::Forbidden`].
     pub fn require(&self, p: Permission) -> Result<()> {
         if self.may(p) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(format!(
-                "el rol {} no puede {}",
+            return Ok(());
+        }
+        Err(AppError::Forbidden(match &self.account {
+            Some(a) if p != Permission::ManageUsers => format!(
+                "este equipo está vinculado a la cuenta del servidor «{a}», de rol {}, que no puede {}; si debe poder, pida a TI que cambie el rol de esa cuenta",
                 self.role.label(),
                 p.label()
-            )))
-        }
+            ),
+            _ => format!("el rol {} no puede {}", self.local_role.label(), p.label()),
+        }))
     }
 
     /// The obras this user is limited to; `None` means all.
@@ -144,11 +179,7 @@ mod tests {
 
     #[test]
     fn roles_grant_what_the_domain_says() {
-        let s = |role| Session {
-            username: "x".into(),
-            role,
-            obras: vec!["OB-1".into()],
-        };
+        let s = |role| Session::local("x", role, vec!["OB-1".into()]);
         assert!(s(Role::Admin).may(Permission::ManageUsers));
         assert!(!s(Role::Gerente).may(Permission::Import));
         assert!(s(Role::Contabilidad).may(Permission::Import));
@@ -162,5 +193,38 @@ mod tests {
             "unassigned invoices are not a site manager's"
         );
         assert!(s(Role::Gerente).sees_obra(None));
+    }
+
+    #[test]
+    fn a_linked_laptop_follows_its_server_account_but_keeps_its_local_users() {
+        let admin = Session::local("ana", Role::Admin, vec![]);
+        let site = admin.under_account("jperez", Role::AdminObra, vec!["OB-2".into()]);
+        assert!(
+            !site.may(Permission::Import),
+            "the server account cannot import"
+        );
+        assert!(site.may(Permission::Approve));
+        assert!(site.sees_obra(Some("ob-2")) && !site.sees_obra(Some("OB-1")));
+        assert!(
+            site.may(Permission::ManageUsers),
+            "local users stay the local administrator's"
+        );
+        let e = site.require(Permission::Import).unwrap_err().to_string();
+        assert!(
+            e.contains("«jperez»") && e.contains("Administrador de obra"),
+            "{e}"
+        );
+        let e = Session::local("x", Role::Gerente, vec![])
+            .require(Permission::Import)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(": el rol Gerente no puede importar"), "{e}");
+        let office = Session::local("x", Role::AdminObra, vec!["OB-1".into()]).under_account(
+            "maria",
+            Role::Contabilidad,
+            vec![],
+        );
+        assert!(!office.may(Permission::ManageUsers));
+        assert!(office.may(Permission::Import) && office.sees_obra(None));
     }
 }

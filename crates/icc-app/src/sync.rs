@@ -192,6 +192,7 @@ impl App {
         tx.set_setting(SERVER_USER_SETTING, &tokens.user.username)
             .await?;
         let queued = tx.link_device(&device).await?;
+        self.keep_account(&mut tx, &tokens.user).await?;
         tx.audit(
             "sync",
             device.clone(),
@@ -270,8 +271,87 @@ impl App {
             tx.commit().await?;
             tracing::info!(device = %tokens.device_id, "new device id after a restore; pulling everything again");
         }
+        if self.account_profile().await? != Some(canonical(&tokens.user)) {
+            let mut tx = self.store.write("sync").await?;
+            self.keep_account(&mut tx, &tokens.user).await?;
+            tx.commit().await?;
+        }
         self.remember_access(&tokens);
         Ok(tokens.access_token)
+    }
+
+    /// The server account this laptop is linked as, as the server last described it.
+    async fn account_profile(&self) -> Result<Option<icc_sync::Profile>> {
+        let Some(text) = self.store.setting(icc_store::sync::ACCOUNT_SETTING).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_str(&text) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                tracing::warn!(
+                    "the stored server account is unreadable ({e}); the next token refresh rewrites it"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Keeps the server account's role and obras as the server just said them (every
+    /// session on this laptop then follows them, [`App::with_account`]), audited when they
+    /// change.
+    async fn keep_account(
+        &self,
+        tx: &mut icc_store::WriteTx,
+        profile: &icc_sync::Profile,
+    ) -> Result<()> {
+        let profile = &canonical(profile);
+        let old = self.account_profile().await?;
+        if old.as_ref() == Some(profile) {
+            return Ok(());
+        }
+        let text = serde_json::to_string(profile)
+            .map_err(|e| AppError::Io(format!("no se pudo guardar la cuenta del servidor: {e}")))?;
+        tx.set_setting(icc_store::sync::ACCOUNT_SETTING, &text)
+            .await?;
+        let describe = |p: &icc_sync::Profile| {
+            let role = p
+                .role
+                .parse::<icc_core::Role>()
+                .map_or(p.role.as_str(), |r| r.label());
+            if p.obras.is_empty() {
+                format!("{} ({role})", p.username)
+            } else {
+                format!("{} ({role}; obras {})", p.username, p.obras.join(", "))
+            }
+        };
+        tx.audit(
+            "sync",
+            "servidor",
+            "cuenta",
+            Some("cuenta"),
+            old.as_ref().map(describe),
+            Some(describe(profile)),
+        );
+        tracing::info!(user = %profile.username, role = %profile.role, obras = ?profile.obras, "server account's role and obras kept");
+        Ok(())
+    }
+
+    /// `s` as the linked server account allows it (DESIGN: a linked laptop keeps the
+    /// account's role and obras and applies them; the server would refuse the rest). A role
+    /// this version does not know applies as the narrowest one, a site manager of the
+    /// account's obras.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub(crate) async fn with_account(&self, s: Session) -> Result<Session> {
+        let Some(p) = self.account_profile().await? else {
+            return Ok(s);
+        };
+        let role = p.role.parse().unwrap_or_else(|_| {
+            tracing::warn!(role = %p.role, "unknown server role; applied as a site manager's");
+            icc_core::Role::AdminObra
+        });
+        Ok(s.under_account(&p.username, role, p.obras))
     }
 
     /// Waits for any other sync of this data folder (in this process or another: the app,
@@ -402,6 +482,8 @@ impl App {
         // error rolls the whole run back to the cursor it started from; runs are cut at
         // BULK_RUN_OPS so a very large server is not one transaction.
         let mut bulk: Option<(icc_store::WriteTx, usize)> = None;
+        // the account's role and obras as the last page says them (kept at the end)
+        let mut account: Option<(String, Option<Vec<String>>)> = None;
         while let Some(next) = ahead.take() {
             let (page, docs) = next.await.map_err(|e| {
                 AppError::Remote(format!(
@@ -414,6 +496,9 @@ impl App {
                     .as_ref()
                     .map_or_else(|| "*".to_owned(), |s| s.join(","));
                 ahead = Some(fetch(page.next_cursor, Some(scope), page.treasury));
+            }
+            if let Some(role) = &page.role {
+                account = Some((role.clone(), page.scope.clone()));
             }
             let (mut tx, mut run) = match bulk.take() {
                 Some(b) => b,
@@ -463,6 +548,16 @@ impl App {
         let mut tx = self.store.write(&s.username).await?;
         tx.set_setting(LAST_SYNC_SETTING, &icc_store::now_utc())
             .await?;
+        if let (Some((role, scope)), Some(username)) =
+            (account, self.store.setting(SERVER_USER_SETTING).await?)
+        {
+            let profile = icc_sync::Profile {
+                username,
+                role,
+                obras: scope.unwrap_or_default(),
+            };
+            self.keep_account(&mut tx, &profile).await?;
+        }
         tx.commit().await?;
         report.conflicts = self
             .conflicts(s)
@@ -793,8 +888,33 @@ impl App {
         self.forget_secret(REFRESH_TOKEN_ENTRY).await?;
         self.forget_access();
         let mut tx = self.store.write(&s.username).await?;
+        // no longer acting for that account: the local users' own roles apply again (what
+        // waits in the outbox still goes as the account that next links this laptop)
+        tx.delete_setting(icc_store::sync::ACCOUNT_SETTING).await?;
         tx.audit("sync", "servidor", "logout", None, None, None);
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A server account as this laptop keeps it, whichever answer described it (a token
+/// refresh lists the account's obras as IT typed them, a pull as its scope): obras in upper
+/// case and sorted, and none for a role that sees every obra.
+fn canonical(p: &icc_sync::Profile) -> icc_sync::Profile {
+    let scoped = p
+        .role
+        .parse::<icc_core::Role>()
+        .map_or(true, |r| r == icc_core::Role::AdminObra);
+    let mut obras: Vec<String> = if scoped {
+        p.obras.iter().map(|o| o.trim().to_uppercase()).collect()
+    } else {
+        Vec::new()
+    };
+    obras.sort();
+    obras.dedup();
+    icc_sync::Profile {
+        username: p.username.clone(),
+        role: p.role.trim().to_lowercase(),
+        obras,
     }
 }

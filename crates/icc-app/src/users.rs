@@ -81,11 +81,7 @@ impl App {
         .await?;
         tx.commit().await?;
         tracing::info!(user = %username, "first administrator created");
-        Ok(Session {
-            username,
-            role: Role::Admin,
-            obras: vec![],
-        })
+        Ok(Session::local(username, Role::Admin, vec![]))
     }
 
     /// Logs a user in. Failed attempts are counted in the database (so the count survives
@@ -146,11 +142,26 @@ impl App {
             tx.reset_failed_logins(&user.username).await?;
             tx.commit().await?;
         }
-        Ok(Session {
-            username: user.username,
-            role: user.role,
-            obras: user.obras,
-        })
+        self.with_account(Session::local(user.username, user.role, user.obras))
+            .await
+    }
+
+    /// `s` again as it stands now: the local user's role and obras as stored, and the linked
+    /// server account's as the last sync kept them (a session held open, as the desktop's,
+    /// follows a change IT made on the server).
+    ///
+    /// # Errors
+    /// [`AppError::Disabled`] or [`AppError::BadCredentials`] when the user was disabled or
+    /// removed meanwhile, database errors.
+    pub async fn current_session(&self, s: &Session) -> Result<Session> {
+        let Some(user) = self.store.user(&s.username).await? else {
+            return Err(AppError::BadCredentials);
+        };
+        if user.disabled {
+            return Err(AppError::Disabled(user.username));
+        }
+        self.with_account(Session::local(user.username, user.role, user.obras))
+            .await
     }
 
     /// Creates a user. Admin only. An `admin_obra` needs at least one obra.

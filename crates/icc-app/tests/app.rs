@@ -362,11 +362,7 @@ async fn users_can_be_disabled_but_not_the_last_administrator() {
         ),
         "a wrong password does not reveal the account state"
     );
-    let ana = Session {
-        username: "ana".into(),
-        role: Role::AdminObra,
-        obras: vec!["OB-1".into()],
-    };
+    let ana = Session::local("ana", Role::AdminObra, vec!["OB-1".into()]);
     assert!(
         matches!(
             app.change_password(&ana, "admin", USER_PW).await,

@@ -440,9 +440,14 @@ async fn whole(l: &Laptop, key: &str) -> String {
 }
 
 async fn keys(l: &Laptop) -> Vec<String> {
+    keys_as(l, &l.s).await
+}
+
+/// The invoices `s` lists on `l`.
+async fn keys_as(l: &Laptop, s: &Session) -> Vec<String> {
     let mut k: Vec<String> = l
         .app
-        .list_invoices(&l.s, Default::default(), 100, None)
+        .list_invoices(s, Default::default(), 100, None)
         .await
         .unwrap()
         .items
@@ -546,8 +551,33 @@ async fn an_account_given_another_obra_receives_it_and_one_losing_an_obra_remove
     let site = laptop(&srv, "jefe1").await;
     site.app.sync(&site.s).await.unwrap();
     assert_eq!(keys(&site).await, vec![A.to_owned()]);
+    // whoever signs in on the laptop acts as the account it is linked as (the server would
+    // refuse anything more), and keeps only the say over the laptop's own users
+    let signed = site.app.login("admin", PW).await.unwrap();
+    assert_eq!(
+        (signed.role, signed.obras.clone(), signed.account.as_deref()),
+        (Role::AdminObra, vec!["OB-1".to_owned()], Some("jefe1"))
+    );
+    let e = site
+        .app
+        .add_obra(&signed, "OB-9", "Bodega")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    assert!(e.to_string().contains("«jefe1»"), "{e}");
+    site.app
+        .add_user(
+            &signed,
+            "bodeguero",
+            Role::AdminObra,
+            &["OB-1".into()],
+            "Bodega-Central-Fierro-2026",
+        )
+        .await
+        .unwrap();
 
-    // IT gives jefe1 OB-2 as well (`icc-server user set`): the next pull brings B whole
+    // IT gives jefe1 OB-2 as well (`icc-server user set`): the next pull brings B whole,
+    // and the laptop's sessions see it
     let obras = ["OB-1".to_owned(), "OB-2".to_owned()];
     icc_server::users::set(&srv.pool, "jefe1", None, Some(&obras))
         .await
@@ -555,6 +585,14 @@ async fn an_account_given_another_obra_receives_it_and_one_losing_an_obra_remove
     site.app.sync(&site.s).await.unwrap();
     assert_eq!(keys(&site).await, vec![A.to_owned(), B.to_owned()]);
     assert_eq!(whole(&site, B).await, whole(&office, B).await);
+    let signed = site.app.login("admin", PW).await.unwrap();
+    assert_eq!(signed.obras, obras);
+    assert_eq!(
+        keys_as(&site, &signed).await,
+        vec![A.to_owned(), B.to_owned()]
+    );
+    let held = site.app.current_session(&site.s).await.unwrap();
+    assert_eq!(held, signed, "a session held open follows too");
 
     // and takes OB-1 away: A leaves the laptop, with the reason
     icc_server::users::set(&srv.pool, "jefe1", None, Some(&["OB-2".to_owned()]))
@@ -568,6 +606,21 @@ async fn an_account_given_another_obra_receives_it_and_one_losing_an_obra_remove
             .any(|g| g.invoice.contains("5001") && g.reason.contains("OB-1")),
         "{r:?}"
     );
+    let signed = site.app.login("admin", PW).await.unwrap();
+    assert_eq!(signed.obras, vec!["OB-2".to_owned()]);
+    assert_eq!(keys_as(&site, &signed).await, vec![B.to_owned()]);
+    let changes = site.app.store().history("sync", "servidor").await.unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.new_value.as_deref() == Some("jefe1 (Administrador de obra; obras OB-2)")),
+        "every change of the account is audited: {changes:?}"
+    );
+
+    // signed out of the server, the local roles apply again
+    site.app.logout_server(&site.s).await.unwrap();
+    let signed = site.app.login("admin", PW).await.unwrap();
+    assert_eq!((signed.role, signed.account), (Role::Admin, None));
     srv.stop().await;
 }
 
@@ -614,6 +667,13 @@ async fn an_account_given_the_treasury_receives_it_and_one_losing_it_removes_it(
         .await
         .unwrap();
     office.app.sync(&office.s).await.unwrap();
+    let signed = office.app.login("admin", PW).await.unwrap();
+    assert_eq!(
+        signed.role,
+        Role::Gerente,
+        "the laptop follows the new role"
+    );
+    assert!(signed.may(icc_app::Permission::Treasury) && !signed.may(icc_app::Permission::Import));
     let held = banks(&office).await;
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["id"], bank.id.as_str());
@@ -629,6 +689,7 @@ async fn an_account_given_the_treasury_receives_it_and_one_losing_it_removes_it(
     office.app.sync(&office.s).await.unwrap();
     assert!(banks(&office).await.is_empty());
     assert_eq!(keys(&office).await, vec![A.to_owned(), B.to_owned()]);
+
     srv.stop().await;
 }
 

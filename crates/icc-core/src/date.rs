@@ -152,6 +152,7 @@ pub fn audit_action_label(action: &str) -> &str {
         "retiro" => "retiro (salió de sus obras)",
         "login" => "vinculación al servidor",
         "logout" => "desvinculación del servidor",
+        "cuenta" => "cambio de rol u obras en el servidor",
         "login_failed" => "ingreso fallido",
         "nuevo_dispositivo" => "nuevo dispositivo",
         "envio" => "envío por correo",

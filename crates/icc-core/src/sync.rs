@@ -541,6 +541,11 @@ pub struct PullResponse<V = serde_json::Value> {
     /// longer see it removes what it holds of it. Absent from older servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treasury: Option<bool>,
+    /// The account's role now (its code, as `Role` spells it). A linked laptop keeps it with
+    /// `scope` and applies both to its sessions, so a change IT makes reaches the laptop at
+    /// its next sync. Absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// The server's clock.
     pub server_ms: i64,
     /// About how many ops are left after this page (an upper bound: sequence numbers the

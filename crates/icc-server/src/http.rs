@@ -189,7 +189,7 @@ pub fn openapi_document() -> serde_json::Value {
                 {"name": "device", "in": "query", "schema": {"type": "string"}, "description": "el dispositivo que pide: sus propios cambios no se le devuelven"},
                 {"name": "scope", "in": "query", "schema": {"type": "string"}, "description": "las obras que el dispositivo tiene (`*`: todas), como dijo la última respuesta"},
                 {"name": "treasury", "in": "query", "schema": {"type": "boolean"}, "description": "si el dispositivo tiene la tesorería, como dijo la última respuesta"}],
-                "responses": {"200": {"description": "ops, conflicts, next_cursor, more, removed, scope, treasury, server_ms, remaining"}, "426": {"description": "Versión de protocolo distinta"}}}},
+                "responses": {"200": {"description": "ops, conflicts, next_cursor, more, removed, scope, treasury, role, server_ms, remaining"}, "426": {"description": "Versión de protocolo distinta"}}}},
             "/conflicts/{id}/resolve": {"post": {"summary": "Marca un conflicto como resuelto", "security": bearer, "parameters": [proto, {"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
                 "responses": {"204": {"description": "Resuelto"}, "404": {"description": "No existe o no es visible"}}}}
         }

@@ -1284,6 +1284,7 @@ pub async fn pull(
         removed,
         scope,
         treasury: Some(treasury),
+        role: Some(user.role.as_str().to_owned()),
         server_ms: now_ms(),
         remaining: Some(if more { horizon - upto } else { 0 }),
     }))

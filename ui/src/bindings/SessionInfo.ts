@@ -25,4 +25,8 @@ obras: Array<string>,
 /**
  * What the role may do: `import`, `export`, `assign`, `approve`, `manage_users`, ...
  */
-permissions: Array<string>, };
+permissions: Array<string>, 
+/**
+ * The server account whose role and obras apply, on a laptop linked to a server.
+ */
+account: string | null, };
