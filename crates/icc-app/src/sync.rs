@@ -443,11 +443,14 @@ impl App {
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         let held = self.store.setting(icc_store::sync::SCOPE_SETTING).await?;
-        let treasury = self
-            .store
-            .setting(icc_store::sync::TREASURY_SETTING)
-            .await?
-            .map(|t| t == "1");
+        // Not known here (a laptop linked before pulls answered it, or just restored): said
+        // as not held, so an account that may see the treasury gets it whole once
+        let treasury = Some(
+            self.store
+                .setting(icc_store::sync::TREASURY_SETTING)
+                .await?
+                .is_some_and(|t| t == "1"),
+        );
         let fetch = |cursor: i64, held: Option<String>, treasury: Option<bool>| {
             let (client, access, device) = (client.clone(), access.clone(), device.clone());
             tokio::spawn(async move {

@@ -690,6 +690,18 @@ async fn an_account_given_the_treasury_receives_it_and_one_losing_it_removes_it(
     assert!(banks(&office).await.is_empty());
     assert_eq!(keys(&office).await, vec![A.to_owned(), B.to_owned()]);
 
+    // A laptop linked before pulls answered `treasury` never stored it: made gerente while
+    // on that version, its first sync on this one still brings the treasury whole
+    let mut tx = office.app.store().write("prueba").await.unwrap();
+    tx.delete_setting(icc_store::sync::TREASURY_SETTING)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    icc_server::users::set(&srv.pool, "contadora", Some(Role::Gerente), None)
+        .await
+        .unwrap();
+    office.app.sync(&office.s).await.unwrap();
+    assert_eq!(banks(&office).await.len(), 1);
     srv.stop().await;
 }
 
