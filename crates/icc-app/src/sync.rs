@@ -921,3 +921,44 @@ fn canonical(p: &icc_sync::Profile) -> icc_sync::Profile {
         obras,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(role: &str, obras: &[&str]) -> icc_sync::Profile {
+        icc_sync::Profile {
+            username: "jefe1".into(),
+            role: role.into(),
+            obras: obras.iter().map(|o| (*o).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_account_is_kept_the_same_whichever_answer_described_it() {
+        // a refresh lists the obras as IT typed them, a pull as the upper-cased scope
+        assert_eq!(
+            canonical(&profile("admin_obra", &["ob-2", " OB-1", "OB-2"])),
+            canonical(&profile("admin_obra", &["OB-1", "OB-2"]))
+        );
+        assert_eq!(
+            canonical(&profile("admin_obra", &["ob-2", "OB-1"])).obras,
+            vec!["OB-1".to_owned(), "OB-2".to_owned()]
+        );
+        // a role that sees every obra keeps none (a refresh may list stale ones)
+        assert!(
+            canonical(&profile("Contabilidad", &["OB-1"]))
+                .obras
+                .is_empty()
+        );
+        assert_eq!(
+            canonical(&profile("Contabilidad", &[])).role,
+            "contabilidad"
+        );
+        // a role this version does not know keeps its obras: it applies as a site manager's
+        assert_eq!(
+            canonical(&profile("auditor", &["ob-9"])).obras,
+            vec!["OB-9".to_owned()]
+        );
+    }
+}
