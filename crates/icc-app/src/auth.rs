@@ -55,8 +55,8 @@ pub struct Session {
     /// Login name.
     pub username: String,
     /// The role that decides: on a laptop linked to a server, the server account's (its
-    /// role and obras are kept here at every token refresh and applied, as the server would
-    /// refuse anything beyond them); otherwise the local user's.
+    /// role and obras are kept at every sync and token refresh and applied, as the server
+    /// would refuse anything beyond them); otherwise the local user's.
     pub role: Role,
     /// Obra codes (meaningful for `admin_obra`), from the same source as `role`.
     pub obras: Vec<String>,
