@@ -192,7 +192,8 @@ impl App {
         tx.set_setting(SERVER_USER_SETTING, &tokens.user.username)
             .await?;
         let queued = tx.link_device(&device).await?;
-        self.keep_account(&mut tx, &tokens.user).await?;
+        let old = self.account_profile().await?;
+        self.keep_account(&mut tx, &tokens.user, old).await?;
         tx.audit(
             "sync",
             device.clone(),
@@ -271,9 +272,11 @@ impl App {
             tx.commit().await?;
             tracing::info!(device = %tokens.device_id, "new device id after a restore; pulling everything again");
         }
-        if self.account_profile().await? != Some(canonical(&tokens.user)) {
+        // a write only when the account changed (every refresh describes it)
+        let old = self.account_profile().await?;
+        if old != Some(canonical(&tokens.user)) {
             let mut tx = self.store.write("sync").await?;
-            self.keep_account(&mut tx, &tokens.user).await?;
+            self.keep_account(&mut tx, &tokens.user, old).await?;
             tx.commit().await?;
         }
         self.remember_access(&tokens);
@@ -289,7 +292,7 @@ impl App {
             Ok(p) => Ok(Some(p)),
             Err(e) => {
                 tracing::warn!(
-                    "the stored server account is unreadable ({e}); the next token refresh rewrites it"
+                    "the stored server account is unreadable ({e}); the next sync rewrites it"
                 );
                 Ok(None)
             }
@@ -298,14 +301,14 @@ impl App {
 
     /// Keeps the server account's role and obras as the server just said them (every
     /// session on this laptop then follows them, [`App::with_account`]), audited when they
-    /// change.
+    /// differ from `old`, the account kept so far ([`App::account_profile`]).
     async fn keep_account(
         &self,
         tx: &mut icc_store::WriteTx,
         profile: &icc_sync::Profile,
+        old: Option<icc_sync::Profile>,
     ) -> Result<()> {
         let profile = &canonical(profile);
-        let old = self.account_profile().await?;
         if old.as_ref() == Some(profile) {
             return Ok(());
         }
@@ -559,7 +562,8 @@ impl App {
                 role,
                 obras: scope.unwrap_or_default(),
             };
-            self.keep_account(&mut tx, &profile).await?;
+            let old = self.account_profile().await?;
+            self.keep_account(&mut tx, &profile, old).await?;
         }
         tx.commit().await?;
         report.conflicts = self

@@ -40,7 +40,7 @@ pub const TREASURY_SETTING: &str = "sync.treasury";
 /// Settings key of the server account this device is linked as: its role and obras as the
 /// server last said (JSON `{"username", "role", "obras"}`), which icc-app applies to every
 /// session on this laptop (the server would refuse anything beyond them). Absent: not
-/// linked, logged out, or linked before this was kept (the next token refresh writes it).
+/// linked, logged out, or linked before this was kept (the next sync writes it).
 pub const ACCOUNT_SETTING: &str = "sync.account";
 
 /// A transaction's sync state.
