@@ -266,6 +266,42 @@ async fn a_key_twice_in_one_batch_is_stored_once_with_its_lines_once() {
 }
 
 #[tokio::test]
+async fn a_supplier_named_in_several_batches_of_one_transaction_keeps_the_last_name() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let name = |store: &Store, rut: String| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT razon_social FROM suppliers WHERE rut = ?")
+                .bind(rut)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let rut = invoice(0).key.rut_emisor;
+    // invoices 0 and 4 share a supplier: the same name twice, then another, then back
+    let mut renamed = invoice(4);
+    renamed.razon_social = "Nombre Nuevo Ltda.".into();
+    let mut back = invoice(8);
+    assert_eq!(back.key.rut_emisor, rut);
+    back.razon_social = invoice(0).razon_social;
+    let mut tx = s.write("tester").await.unwrap();
+    for batch in [vec![invoice(0)], vec![invoice(4)], vec![renamed]] {
+        let rows: Vec<_> = batch.into_iter().map(|i| (i, None)).collect();
+        tx.insert_invoices(&rows, &mut |_| true).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(name(&s, rut.to_string()).await, "Nombre Nuevo Ltda.");
+    let mut tx = s.write("tester").await.unwrap();
+    tx.insert_invoices(&[(back, None)], &mut |_| true)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(name(&s, rut.to_string()).await, invoice(0).razon_social);
+}
+
+#[tokio::test]
 async fn a_transaction_dropped_or_cancelled_leaves_nothing_behind() {
     let (_d, s) = store().await;
     with_obras(&s).await;
