@@ -949,6 +949,14 @@ impl Store {
         condition: &'static str,
     ) -> Result<std::collections::HashSet<NaturalKey>> {
         let mut found = std::collections::HashSet::new();
+        // the first import into a new database: nothing to match (binding 100k keys to
+        // find none cost 0.1 s)
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM invoices)")
+            .fetch_one(self.pool())
+            .await?;
+        if !any {
+            return Ok(found);
+        }
         for chunk in keys.chunks(5000) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("WITH k(rut, tipo, folio) AS (");
             qb.push_values(chunk, |mut b, k| {
