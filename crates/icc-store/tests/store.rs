@@ -279,26 +279,29 @@ async fn a_supplier_named_in_several_batches_of_one_transaction_keeps_the_last_n
                 .unwrap()
         }
     };
+    // invoices 0, 4, 8 and 12 share a supplier
     let rut = invoice(0).key.rut_emisor;
-    // invoices 0 and 4 share a supplier: the same name twice, then another, then back
-    let mut renamed = invoice(4);
-    renamed.razon_social = "Nombre Nuevo Ltda.".into();
-    let mut back = invoice(8);
-    assert_eq!(back.key.rut_emisor, rut);
-    back.razon_social = invoice(0).razon_social;
+    let named = |i: u64, razon: &str| {
+        let mut inv = invoice(i);
+        assert_eq!(inv.key.rut_emisor, rut);
+        inv.razon_social = razon.into();
+        (inv, None)
+    };
+    let (original, nuevo) = (invoice(0).razon_social, "Nombre Nuevo Ltda.");
+    // one transaction: the same name in two batches, then another name
     let mut tx = s.write("tester").await.unwrap();
-    for batch in [vec![invoice(0)], vec![invoice(4)], vec![renamed]] {
-        let rows: Vec<_> = batch.into_iter().map(|i| (i, None)).collect();
-        tx.insert_invoices(&rows, &mut |_| true).await.unwrap();
+    for batch in [named(0, &original), named(4, &original), named(8, nuevo)] {
+        tx.insert_invoices(&[batch], &mut |_| true).await.unwrap();
     }
     tx.commit().await.unwrap();
-    assert_eq!(name(&s, rut.to_string()).await, "Nombre Nuevo Ltda.");
+    assert_eq!(name(&s, rut.to_string()).await, nuevo);
+    // another: the stored name, then back to the first one
     let mut tx = s.write("tester").await.unwrap();
-    tx.insert_invoices(&[(back, None)], &mut |_| true)
-        .await
-        .unwrap();
+    for batch in [named(12, nuevo), named(16, &original)] {
+        tx.insert_invoices(&[batch], &mut |_| true).await.unwrap();
+    }
     tx.commit().await.unwrap();
-    assert_eq!(name(&s, rut.to_string()).await, invoice(0).razon_social);
+    assert_eq!(name(&s, rut.to_string()).await, original);
 }
 
 #[tokio::test]
