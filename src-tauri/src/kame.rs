@@ -2,7 +2,9 @@
 //! Every permission is decided in icc-app; these only unwrap the arguments and call it.
 
 use icc_app::ListFilter;
-use icc_app::kame::{Envio, FichasReport, KameSettings, PostReport};
+use icc_app::kame::{
+    ConceptoAsignado, Envio, Ficha, FichaEdit, FichasReport, KameSettings, PostReport,
+};
 use icc_core::kame::Plantilla;
 use tauri::{AppHandle, State};
 
@@ -60,6 +62,32 @@ pub async fn kame_set_plantilla(d: State<'_, Desktop>, plantilla: Plantilla) -> 
 pub async fn kame_set_concepto(d: State<'_, Desktop>, rut: String, concepto: String) -> R<()> {
     let s = d.session()?;
     Ok(d.app.kame_set_concepto(&s, &rut, &concepto).await?)
+}
+
+/// A supplier's ficha, if it has one here.
+#[tauri::command]
+pub async fn kame_ficha(d: State<'_, Desktop>, rut: String) -> R<Option<Ficha>> {
+    let s = d.session()?;
+    Ok(d.app.kame_ficha(&s, &rut).await?)
+}
+
+/// Edits a supplier's ficha here (concepto, flags).
+#[tauri::command]
+pub async fn kame_edit_ficha(d: State<'_, Desktop>, rut: String, edit: FichaEdit) -> R<()> {
+    let s = d.session()?;
+    Ok(d.app.kame_edit_ficha(&s, &rut, &edit).await?)
+}
+
+/// Gives the suppliers of the selected invoices a concepto de compra (the list's bulk
+/// action).
+#[tauri::command]
+pub async fn kame_assign_concepto(
+    d: State<'_, Desktop>,
+    ids: Vec<String>,
+    concepto: String,
+) -> R<ConceptoAsignado> {
+    let s = d.session()?;
+    Ok(d.app.kame_assign_concepto(&s, &ids, &concepto).await?)
 }
 
 /// Every voucher record, newest first.

@@ -75,6 +75,9 @@ fn generate(dir: &Path) {
     icc_app::kame::PostReport::export_all(&cfg).unwrap();
     icc_core::kame::Plantilla::export_all(&cfg).unwrap();
     icc_app::kame::Envio::export_all(&cfg).unwrap();
+    icc_app::kame::Ficha::export_all(&cfg).unwrap();
+    icc_app::kame::FichaEdit::export_all(&cfg).unwrap();
+    icc_app::kame::ConceptoAsignado::export_all(&cfg).unwrap();
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -613,12 +613,31 @@ async function kamePosting() {
   }
   await click("#plantilla-save");
   await waitText("#kame-plantillas", /MATERIALES/);
-  for (const rut of ["76.555.835-2", "76.177.907-9", "96.874.030-K"]) {
+  for (const rut of ["76.555.835-2", "76.177.907-9"]) {
     await type("#concepto-rut", rut);
     await type("#concepto-nombre", "MATERIALES");
     await click("#concepto-save");
     await waitText("#kame-msg", new RegExp(`Concepto de ${rut.replace(/\./g, "\\.")}`));
   }
+  // the third supplier from the invoice list: its invoice is «sin cuenta» until then
+  await click("#nav-facturas");
+  await type("#f-q", "moldajes");
+  await driver.wait(
+    async () => (await rows()).length === 1 && /Moldajes[\s\S]*sin cuenta/.test(await listText()),
+    TIMEOUT,
+    "Moldajes listed «sin cuenta»",
+  );
+  await clickRow(0, "input[type=checkbox]");
+  await click("#bulk-concepto");
+  await type("#modal-concepto", "MATERIALES");
+  await click("#modal-accept");
+  await waitText("#list-msg", /Concepto «MATERIALES» asignado a 1 proveedor\(es\) de las 1 factura\(s\)/);
+  await driver.wait(
+    async () => (await rows()).length === 1 && !/sin cuenta/.test(await listText()),
+    TIMEOUT,
+    "Moldajes no longer «sin cuenta»",
+  );
+  await click("#nav-contabilidad");
   await click("#kame-post");
   await click("#confirm-accept");
   const first = await waitText("#kame-summary", /contabilizadas/);

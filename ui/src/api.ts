@@ -46,7 +46,10 @@ import type { CesionRow } from "./bindings/CesionRow";
 import type { RunRow } from "./bindings/RunRow";
 import type { RunView } from "./bindings/RunView";
 import type { SupplierAccount } from "./bindings/SupplierAccount";
+import type { ConceptoAsignado } from "./bindings/ConceptoAsignado";
 import type { Envio } from "./bindings/Envio";
+import type { Ficha } from "./bindings/Ficha";
+import type { FichaEdit } from "./bindings/FichaEdit";
 import type { FichasReport } from "./bindings/FichasReport";
 import type { KameSettings } from "./bindings/KameSettings";
 import type { Plantilla } from "./bindings/Plantilla";
@@ -75,7 +78,7 @@ export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncRepo
 
 export type { Page };
 export type { AccountRequest, Bank, BankFileReport, CesionImportReport, CesionRow, RunEmail, RunRow, RunView, SupplierAccount };
-export type { Envio, FichasReport, KameSettings, Plantilla, PostReport };
+export type { ConceptoAsignado, Envio, Ficha, FichaEdit, FichasReport, KameSettings, Plantilla, PostReport };
 export type { BudgetLineDoc, BudgetLineInput, GridRow, LoanDoc, LoanEdit, LoanInput, ObraBudgetView, ObraGrid };
 export type { ObraLineDoc, TreasuryBankDoc, TreasuryBankInput, TreasuryGrid, TreasuryRowDoc, TreasuryRowInput, TreasuryView, WeekInput };
 
@@ -188,6 +191,9 @@ export const api = {
   kameSetPlantilla: (plantilla: Plantilla) => call<void>("kame_set_plantilla", { plantilla }),
   kameEnvios: () => call<Envio[]>("kame_envios"),
   kameSetConcepto: (rut: string, concepto: string) => call<void>("kame_set_concepto", { rut, concepto }),
+  kameFicha: (rut: string) => call<Ficha | null>("kame_ficha", { rut }),
+  kameEditFicha: (rut: string, edit: FichaEdit) => call<void>("kame_edit_ficha", { rut, edit }),
+  kameAssignConcepto: (ids: string[], concepto: string) => call<ConceptoAsignado>("kame_assign_concepto", { ids, concepto }),
   kamePost: (job: string, ids: string[], filter: ListFilter) => call<PostReport>("kame_post", { job, ids, filter }),
   budgetFamilies: () => call<string[]>("budget_families"),
   budgetCatalog: () => call<BudgetLineDoc[]>("budget_catalog"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use icc_core::kame::{Plantilla, comprobante};
 use icc_core::{Permission, Rut, Secret};
 use icc_kame::{Client, ClientConfig, KameError};
-pub use icc_store::kame::{Envio, FichasStored};
+pub use icc_store::kame::{Envio, Ficha, FichasStored};
 use icc_store::kame::{KameInvoice, NewFicha};
 use serde::Serialize;
 
@@ -61,6 +61,32 @@ pub struct KameSettings {
     pub usuario: Option<String>,
     /// Whether the client secret is in the keyring.
     pub secreto_guardado: bool,
+}
+
+/// A local edit of a supplier's ficha: `None` leaves the field as it is.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct FichaEdit {
+    /// Concepto de compra (never emptied).
+    pub concepto: Option<String>,
+    /// Kame's «proveedor» flag.
+    pub proveedor: Option<bool>,
+    /// Kame's «honorario» flag (fees: a boleta de honorarios, not an invoice).
+    pub honorario: Option<bool>,
+}
+
+/// What a bulk concepto assignment did ([`App::kame_assign_concepto`]).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ConceptoAsignado {
+    /// The concepto, as its template writes it.
+    pub concepto: String,
+    /// Invoices selected (each now reached by the template).
+    pub facturas: u64,
+    /// Suppliers whose ficha got the concepto.
+    pub proveedores: u64,
+    /// Suppliers that already had it.
+    pub sin_cambio: u64,
 }
 
 /// What `kame fichas` did.
@@ -313,18 +339,52 @@ impl App {
     /// Sets a supplier's concepto de compra here (kept when Kame's fichas are pulled again).
     ///
     /// # Errors
-    /// Forbidden, a malformed RUT, store errors.
+    /// Forbidden, a malformed RUT, an empty concepto, store errors.
     pub async fn kame_set_concepto(&self, s: &Session, rut: &str, concepto: &str) -> Result<()> {
+        self.kame_edit_ficha(
+            s,
+            rut,
+            &FichaEdit {
+                concepto: Some(concepto.to_owned()),
+                ..FichaEdit::default()
+            },
+        )
+        .await
+    }
+
+    /// A supplier's ficha as kept here, if it has one.
+    ///
+    /// # Errors
+    /// Forbidden, a malformed RUT, store errors.
+    pub async fn kame_ficha(&self, s: &Session, rut: &str) -> Result<Option<Ficha>> {
         s.require(Permission::Accounting)?;
         let rut: Rut = rut
             .parse()
             .map_err(|e| AppError::Invalid(format!("RUT «{}»: {e}", rut.trim())))?;
-        if concepto.trim().is_empty() {
-            return Err(AppError::Invalid(format!(
-                "el concepto de compra de {} no puede quedar vacío",
-                rut.display()
-            )));
-        }
+        Ok(self.store.kame_ficha(&rut).await?)
+    }
+
+    /// Edits a supplier's ficha here: what `edit` names changes, the rest stays (a supplier
+    /// without a ficha gets one, a provider without the honorario flag unless told). The
+    /// ficha is then kept as edited when Kame's fichas are pulled again; every field
+    /// changed is audited.
+    ///
+    /// # Errors
+    /// Forbidden, a malformed RUT, an empty concepto, store errors.
+    pub async fn kame_edit_ficha(&self, s: &Session, rut: &str, edit: &FichaEdit) -> Result<()> {
+        s.require(Permission::Accounting)?;
+        let rut: Rut = rut
+            .parse()
+            .map_err(|e| AppError::Invalid(format!("RUT «{}»: {e}", rut.trim())))?;
+        let concepto = match edit.concepto.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(AppError::Invalid(format!(
+                    "el concepto de compra de {} no puede quedar vacío",
+                    rut.display()
+                )));
+            }
+            other => other.map(str::to_owned),
+        };
         let old = self.store.kame_ficha(&rut).await?;
         let old = old.as_ref();
         let mut tx = self.store.write(&s.username).await?;
@@ -332,15 +392,91 @@ impl App {
             &[NewFicha {
                 rut,
                 nombre: old.and_then(|f| f.nombre.clone()),
-                concepto: Some(concepto.trim().to_owned()),
-                proveedor: old.is_none_or(|f| f.proveedor),
-                honorario: old.is_some_and(|f| f.honorario),
+                concepto: concepto.or_else(|| old.and_then(|f| f.concepto.clone())),
+                proveedor: edit
+                    .proveedor
+                    .unwrap_or_else(|| old.is_none_or(|f| f.proveedor)),
+                honorario: edit
+                    .honorario
+                    .unwrap_or_else(|| old.is_some_and(|f| f.honorario)),
             }],
             true,
         )
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Gives the suppliers of the invoices `ids` the concepto de compra `concepto`, so a
+    /// template reaches every one of those invoices (the list's bulk «Asignar concepto»):
+    /// the concepto must have a template, or the invoices would stay «sin cuenta». One
+    /// transaction; each ficha changed is audited and kept when Kame's fichas are pulled
+    /// again.
+    ///
+    /// # Errors
+    /// Forbidden, no invoice or an unknown one, a concepto without a template, store errors.
+    pub async fn kame_assign_concepto(
+        &self,
+        s: &Session,
+        ids: &[String],
+        concepto: &str,
+    ) -> Result<ConceptoAsignado> {
+        s.require(Permission::Accounting)?;
+        let concepto = concepto.trim();
+        if concepto.is_empty() {
+            return Err(AppError::Invalid(
+                "indique el concepto de compra que se asigna".into(),
+            ));
+        }
+        let Some(plantilla) = self.store.kame_plantilla(concepto).await? else {
+            return Err(AppError::Invalid(format!(
+                "el concepto «{concepto}» no tiene plantilla contable: créela en Contabilidad (o con `icc kame plantilla set`) y vuelva a asignarlo"
+            )));
+        };
+        if ids.is_empty() {
+            return Err(AppError::Invalid(
+                "no hay facturas seleccionadas a las que asignar el concepto".into(),
+            ));
+        }
+        let ids = self
+            .kame_selection(s, ids, icc_store::InvoiceFilter::default())
+            .await?;
+        let (suppliers, facturas) = self.store.suppliers_of_invoices(&ids).await?;
+        let mut fichas = Vec::with_capacity(suppliers.len());
+        let mut sin_cambio = 0;
+        for (rut, name) in &suppliers {
+            let rut: Rut = rut
+                .parse()
+                .map_err(|e| AppError::Invalid(format!("RUT «{rut}» guardado: {e}")))?;
+            let old = self.store.kame_ficha(&rut).await?;
+            if old.as_ref().is_some_and(|f| {
+                f.concepto.as_deref().map(str::trim) == Some(plantilla.concepto.as_str())
+            }) {
+                sin_cambio += 1;
+                continue;
+            }
+            fichas.push(NewFicha {
+                rut,
+                nombre: old
+                    .as_ref()
+                    .and_then(|f| f.nombre.clone())
+                    .or_else(|| Some(name.clone())),
+                concepto: Some(plantilla.concepto.clone()),
+                proveedor: old.as_ref().is_none_or(|f| f.proveedor),
+                honorario: old.as_ref().is_some_and(|f| f.honorario),
+            });
+        }
+        if !fichas.is_empty() {
+            let mut tx = self.store.write(&s.username).await?;
+            tx.store_kame_fichas(&fichas, true).await?;
+            tx.commit().await?;
+        }
+        Ok(ConceptoAsignado {
+            concepto: plantilla.concepto,
+            facturas,
+            proveedores: fichas.len() as u64,
+            sin_cambio,
+        })
     }
 
     /// Brings across what the predecessor kept for Kame, archived by `migrate-legacy`:

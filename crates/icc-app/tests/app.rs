@@ -1151,3 +1151,143 @@ async fn migration_refuses_non_admins_and_bad_input_without_writing() {
             .is_none()
     );
 }
+
+/// Issue 21 item 1: invoices show «sin cuenta» until a template reaches them; selecting
+/// some in the list and assigning a concepto maps their suppliers (every invoice of those
+/// suppliers, none of the others), audited, kept as local fichas, refused to a site
+/// manager and for a concepto without a template.
+#[tokio::test]
+async fn a_concepto_assigned_from_the_list_maps_the_suppliers_of_the_selection() {
+    let (_d, app, admin) = seeded().await;
+    app.kame_set_plantilla(
+        &admin,
+        &icc_core::kame::Plantilla {
+            concepto: "MATERIALES".into(),
+            cuenta_neto: "5101".into(),
+            cuenta_exento: None,
+            cuenta_iva: "1109".into(),
+            cuenta_otros: None,
+            cuenta_proveedor: "2101".into(),
+            tipo: icc_core::kame::TipoComprobante::default(),
+            misma_cuenta: false,
+        },
+    )
+    .await
+    .unwrap();
+    let rows = all(&app, &admin, InvoiceFilter::default()).await;
+    assert!(
+        rows.iter().all(|r| r.sin_cuenta),
+        "no ficha yet: every invoice sin cuenta"
+    );
+    // two suppliers: two invoices of the first, one of the second are selected
+    let mut by_rut: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for r in &rows {
+        by_rut
+            .entry(r.rut_emisor.as_str())
+            .or_default()
+            .push(r.id.as_str());
+    }
+    let mut many = by_rut.iter().filter(|(_, ids)| ids.len() >= 2);
+    let (rut_a, ids_a) = many.next().unwrap();
+    let (rut_b, ids_b) = many.next().unwrap();
+    let selection: Vec<String> = [ids_a[0], ids_a[1], ids_b[0]]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+
+    let jefe = site_manager(&app, &admin).await;
+    assert!(matches!(
+        app.kame_assign_concepto(&jefe, &selection, "MATERIALES")
+            .await,
+        Err(AppError::Forbidden(_))
+    ));
+    let Err(AppError::Invalid(e)) = app
+        .kame_assign_concepto(&admin, &selection, "ARRIENDOS")
+        .await
+    else {
+        panic!("a concepto without a template is refused")
+    };
+    assert!(e.contains("«ARRIENDOS» no tiene plantilla contable"), "{e}");
+
+    // the template's own spelling is stored, whatever the case typed
+    let r = app
+        .kame_assign_concepto(&admin, &selection, " materiales ")
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.concepto.as_str(), r.facturas, r.proveedores, r.sin_cambio),
+        ("MATERIALES", 3, 2, 0)
+    );
+    let rows = all(&app, &admin, InvoiceFilter::default()).await;
+    for row in &rows {
+        let mapped = row.rut_emisor == *rut_a || row.rut_emisor == *rut_b;
+        assert_eq!(
+            row.sin_cuenta, !mapped,
+            "{} of {}",
+            row.folio, row.rut_emisor
+        );
+    }
+    // again: nothing to change
+    let r = app
+        .kame_assign_concepto(&admin, &selection, "MATERIALES")
+        .await
+        .unwrap();
+    assert_eq!((r.proveedores, r.sin_cambio), (0, 2));
+
+    // a ficha's flags edited here keep its concepto, and every change is audited
+    app.kame_edit_ficha(
+        &admin,
+        rut_a,
+        &icc_app::kame::FichaEdit {
+            honorario: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let f = app.kame_ficha(&admin, rut_a).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            f.concepto.as_deref(),
+            f.proveedor,
+            f.honorario,
+            f.origen.as_str()
+        ),
+        (Some("MATERIALES"), true, true, "local")
+    );
+    let history = app.store().history("kame_ficha", rut_a).await.unwrap();
+    let changes: Vec<_> = history
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_deref(),
+                h.old_value.as_deref(),
+                h.new_value.as_deref(),
+                h.user_name.as_str(),
+            )
+        })
+        .collect();
+    for expected in [
+        (Some("concepto"), None, Some("MATERIALES"), "admin"),
+        (Some("proveedor"), None, Some("sí"), "admin"),
+        (Some("honorario"), None, Some("no"), "admin"),
+        (Some("honorario"), Some("no"), Some("sí"), "admin"),
+    ] {
+        assert!(changes.contains(&expected), "{expected:?} in {changes:?}");
+    }
+    assert_eq!(changes.len(), 4, "{changes:?}");
+    let Err(AppError::Invalid(e)) = app
+        .kame_edit_ficha(
+            &admin,
+            rut_b,
+            &icc_app::kame::FichaEdit {
+                concepto: Some("  ".into()),
+                ..Default::default()
+            },
+        )
+        .await
+    else {
+        panic!("an emptied concepto is refused")
+    };
+    assert!(e.contains("no puede quedar vacío"), "{e}");
+}

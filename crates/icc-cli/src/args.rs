@@ -221,6 +221,20 @@ pub struct FilterArgs {
     pub q: Option<String>,
 }
 
+impl FilterArgs {
+    /// Whether no filter was given (the whole list).
+    pub fn is_empty(&self) -> bool {
+        self.obra.is_none()
+            && self.estado.is_none()
+            && self.proveedor.is_none()
+            && self.desde.is_none()
+            && self.hasta.is_none()
+            && !self.vencidas
+            && self.plazo_por_vencer.is_none()
+            && self.q.is_none()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CuentasCommand {
     /// Ingresa la cuenta de un proveedor; queda pendiente hasta que otra persona la apruebe
@@ -578,6 +592,33 @@ pub enum KameCommand {
         rut: String,
         /// Concepto de compra (el de su plantilla contable)
         concepto: String,
+    },
+    /// Muestra la ficha de un proveedor y, con opciones, la edita aquí (se conserva al
+    /// traer las fichas)
+    Ficha {
+        /// RUT del proveedor
+        rut: String,
+        /// Concepto de compra (el de su plantilla contable)
+        #[arg(long)]
+        concepto: Option<String>,
+        /// Marca de proveedor de Kame: si o no
+        #[arg(long, value_name = "si|no")]
+        proveedor: Option<String>,
+        /// Marca de honorario de Kame: si o no
+        #[arg(long, value_name = "si|no")]
+        honorario: Option<String>,
+    },
+    /// Asigna un concepto de compra a los proveedores de varias facturas (las que dejan de
+    /// estar «sin cuenta»)
+    Asignar {
+        /// Concepto de compra; debe tener plantilla contable
+        #[arg(long)]
+        concepto: String,
+        /// Facturas (id o RUT:TIPO:FOLIO), separadas por comas; sin ellas, las del filtro
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
     },
     /// Plantillas contables por concepto de compra
     Plantilla {

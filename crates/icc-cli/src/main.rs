@@ -968,6 +968,19 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
 }
 
 /// The store filter the flags describe.
+/// A `si|no` option's value (`None` when not given).
+fn yes_no(flag: &str, v: &Option<String>) -> Result<Option<bool>, Failure> {
+    v.as_deref()
+        .map(|t| match t.trim().to_lowercase().as_str() {
+            "si" | "sí" | "s" | "1" => Ok(true),
+            "no" | "n" | "0" => Ok(false),
+            other => Err(Failure::usage(format!(
+                "{flag}: «{other}» no es válido; use si o no"
+            ))),
+        })
+        .transpose()
+}
+
 fn filter_from(f: &FilterArgs) -> Result<InvoiceFilter, Failure> {
     Ok(ListFilter {
         obra: f.obra.clone(),
@@ -1161,6 +1174,71 @@ async fn kame(app: &App, s: &Session, command: &KameCommand, json: bool) -> Resu
                 json,
                 &serde_json::json!({"rut": rut, "concepto": concepto}),
                 &format!("Concepto de {rut}: {concepto}."),
+            );
+        }
+        KameCommand::Ficha {
+            rut,
+            concepto,
+            proveedor,
+            honorario,
+        } => {
+            let edit = icc_app::kame::FichaEdit {
+                concepto: concepto.clone(),
+                proveedor: yes_no("--proveedor", proveedor)?,
+                honorario: yes_no("--honorario", honorario)?,
+            };
+            if edit.concepto.is_some() || edit.proveedor.is_some() || edit.honorario.is_some() {
+                app.kame_edit_ficha(s, rut, &edit).await?;
+            }
+            let ficha = app.kame_ficha(s, rut).await?;
+            let text = match &ficha {
+                Some(f) => format!(
+                    "{}{}: concepto {}; proveedor {}; honorario {}; {}.",
+                    f.rut,
+                    f.nombre
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default(),
+                    f.concepto.as_deref().unwrap_or("(ninguno)"),
+                    if f.proveedor { "sí" } else { "no" },
+                    if f.honorario { "sí" } else { "no" },
+                    if f.origen == "local" {
+                        "editada aquí (se conserva al traer las fichas)"
+                    } else {
+                        "de Kame"
+                    },
+                ),
+                None => format!(
+                    "{rut} no tiene ficha: `icc kame fichas` las trae de Kame, o asígnele un concepto con --concepto."
+                ),
+            };
+            output::done(json, &ficha, &text);
+        }
+        KameCommand::Asignar {
+            concepto,
+            ids,
+            filters,
+        } => {
+            // one concepto for every supplier is never what is meant
+            if ids.is_empty() && filters.is_empty() {
+                return Err(Failure::usage(
+                    "indique las facturas: --ids, o un filtro de la lista (--proveedor, --desde, --obra, …)",
+                ));
+            }
+            let selection = app.kame_selection(s, ids, filter_from(filters)?).await?;
+            let r = app.kame_assign_concepto(s, &selection, concepto).await?;
+            let already = if r.sin_cambio > 0 {
+                format!("; {} ya lo tenían", r.sin_cambio)
+            } else {
+                String::new()
+            };
+            output::done(
+                json,
+                &r,
+                &format!(
+                    "Concepto «{}» asignado a {} proveedor(es) de {} factura(s){already}.",
+                    r.concepto, r.proveedores, r.facturas
+                ),
             );
         }
         KameCommand::Plantilla { command } => match command {
@@ -1371,17 +1449,6 @@ async fn pagos(app: &App, s: &Session, command: &PagosCommand, json: bool) -> Re
             if mail_given {
                 app.set_mail_settings(s, mail).await?;
             }
-            let yes_no = |flag: &str, v: &Option<String>| -> Result<Option<bool>, Failure> {
-                v.as_deref()
-                    .map(|t| match t.trim().to_lowercase().as_str() {
-                        "si" | "sí" | "s" | "1" => Ok(true),
-                        "no" | "n" | "0" => Ok(false),
-                        other => Err(Failure::usage(format!(
-                            "{flag}: «{other}» no es válido; use si o no"
-                        ))),
-                    })
-                    .transpose()
-            };
             let c = app
                 .set_payment_settings(
                     s,

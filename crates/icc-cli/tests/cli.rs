@@ -3940,3 +3940,151 @@ async fn kame_posting_survives_429s_lost_answers_and_a_kill_without_posting_twic
     .await
     .unwrap();
 }
+
+/// `icc kame asignar` and `icc kame ficha` (issue 21 item 1): a concepto given to the
+/// suppliers of the invoices named or filtered, never to the whole list by accident; a
+/// ficha shown and its flags edited.
+#[test]
+fn kame_conceptos_are_assigned_in_bulk_and_fichas_edited_from_the_command_line() {
+    let d = tempfile::tempdir().unwrap();
+    init(d.path());
+    let admin = |args: &[&str]| {
+        let mut a = vec!["--user", "admin"];
+        a.extend_from_slice(args);
+        icc(d.path(), &a, None)
+    };
+    let csv = d.path().join("f.csv");
+    std::fs::write(
+        &csv,
+        "RUT Proveedor;Razón social;Tipo Doc;Folio;Fecha emisión;Monto Neto;Monto Exento;IVA;Monto Total\n\
+         76.086.428-5;Áridos Uno SpA;33;11;02-11-2026;1000;0;190;1190\n\
+         76.086.428-5;Áridos Uno SpA;33;12;03-11-2026;1000;0;190;1190\n\
+         77.879.240-0;Ferretería Dos Ltda.;33;21;04-11-2026;1000;0;190;1190\n\
+         96.874.030-K;Moldajes Tres S.A.;33;31;05-11-2026;1000;0;190;1190\n",
+    )
+    .unwrap();
+    ok_json(admin(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--format",
+        "generic",
+        "--json",
+    ]));
+    ok_json(admin(&[
+        "kame",
+        "plantilla",
+        "set",
+        "--concepto",
+        "MATERIALES",
+        "--neto",
+        "5101",
+        "--iva",
+        "1109",
+        "--proveedor",
+        "2101",
+        "--json",
+    ]));
+    let unmapped = || -> Vec<String> {
+        let page = ok_json(admin(&["invoices", "list", "--json"]));
+        let mut v: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["sin_cuenta"] == true)
+            .map(|r| r["folio"].to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(unmapped(), ["11", "12", "21", "31"]);
+
+    // nothing named: refused as a usage error, nothing changed
+    let out = admin(&["kame", "asignar", "--concepto", "MATERIALES"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("indique las facturas"),
+        "{}",
+        stderr(&out)
+    );
+    let out = admin(&[
+        "kame",
+        "asignar",
+        "--concepto",
+        "OTRO",
+        "--ids",
+        "76086428-5:33:11",
+    ]);
+    assert!(
+        stderr(&out).contains("«OTRO» no tiene plantilla contable"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(unmapped().len(), 4);
+
+    // one invoice named maps its supplier's other invoice too
+    let r = ok_json(admin(&[
+        "kame",
+        "asignar",
+        "--concepto",
+        "materiales",
+        "--ids",
+        "76086428-5:33:11",
+        "--json",
+    ]));
+    assert_eq!(
+        r,
+        serde_json::json!({"concepto": "MATERIALES", "facturas": 1, "proveedores": 1, "sin_cambio": 0})
+    );
+    assert_eq!(unmapped(), ["21", "31"]);
+    // by a list filter
+    let r = ok_json(admin(&[
+        "kame",
+        "asignar",
+        "--concepto",
+        "MATERIALES",
+        "--proveedor",
+        "96874030-K",
+        "--json",
+    ]));
+    assert_eq!(
+        (&r["facturas"], &r["proveedores"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
+    assert_eq!(unmapped(), ["21"]);
+
+    // a ficha: shown, flags edited, a bad flag refused
+    let f = ok_json(admin(&[
+        "kame",
+        "ficha",
+        "76.086.428-5",
+        "--honorario",
+        "si",
+        "--json",
+    ]));
+    assert_eq!(
+        (
+            &f["concepto"],
+            &f["proveedor"],
+            &f["honorario"],
+            &f["origen"]
+        ),
+        (
+            &serde_json::json!("MATERIALES"),
+            &serde_json::json!(true),
+            &serde_json::json!(true),
+            &serde_json::json!("local")
+        ),
+        "{f}"
+    );
+    let out = admin(&["kame", "ficha", "76.086.428-5", "--proveedor", "quizás"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--proveedor: «quizás» no es válido"),
+        "{}",
+        stderr(&out)
+    );
+    let f = ok_json(admin(&["kame", "ficha", "77.879.240-0", "--json"]));
+    assert!(f.is_null(), "no ficha yet: {f}");
+    let out = admin(&["kame", "ficha", "77.879.240-0"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no tiene ficha"));
+}

@@ -10,6 +10,7 @@ use crate::{Result, Store, StoreError, WriteTx};
 
 /// A supplier's ficha as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Ficha {
     /// Canonical RUT.
     pub rut: String,
@@ -216,6 +217,36 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// The suppliers of the invoices `ids` that are stored, each once by RUT, with the
+    /// name of its newest invoice among them, and how many of `ids` were found.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn suppliers_of_invoices(
+        &self,
+        ids: &[String],
+    ) -> Result<(Vec<(String, String)>, u64)> {
+        let json = serde_json::to_string(ids).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut conn = self.pool().acquire().await?;
+        let suppliers: Vec<(String, String)> = sqlx::query_as(
+            "SELECT rut_emisor, razon_social FROM ( \
+                 SELECT rut_emisor, razon_social, row_number() OVER ( \
+                     PARTITION BY rut_emisor ORDER BY fecha_emision DESC, seq DESC) AS n \
+                 FROM invoices WHERE id IN (SELECT value FROM json_each(?1))) \
+             WHERE n = 1 ORDER BY rut_emisor",
+        )
+        .bind(&json)
+        .fetch_all(&mut *conn)
+        .await?;
+        let found: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM invoices WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&json)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok((suppliers, u64::try_from(found).unwrap_or(0)))
     }
 
     /// The fichas, by RUT.
@@ -442,14 +473,26 @@ impl WriteTx {
             .execute(&mut *self.conn())
             .await?;
             if local {
-                self.audit(
-                    "kame_ficha",
-                    rut,
-                    "update",
-                    Some("concepto"),
-                    stored.and_then(|s| s.concepto),
-                    new.concepto,
-                );
+                // one audit row per field changed here (a new ficha: every field set)
+                let yes_no = |b: bool| if b { "sí" } else { "no" }.to_owned();
+                let (old_concepto, old_proveedor, old_honorario) = match &stored {
+                    Some(s) => (
+                        s.concepto.clone(),
+                        Some(yes_no(s.proveedor)),
+                        Some(yes_no(s.honorario)),
+                    ),
+                    None => (None, None, None),
+                };
+                let changes = [
+                    ("concepto", old_concepto, new.concepto.clone()),
+                    ("proveedor", old_proveedor, Some(yes_no(new.proveedor))),
+                    ("honorario", old_honorario, Some(yes_no(new.honorario))),
+                ];
+                for (field, old, value) in changes {
+                    if old != value {
+                        self.audit("kame_ficha", rut.clone(), "update", Some(field), old, value);
+                    }
+                }
             }
         }
         if !local && out.nuevas + out.actualizadas > 0 {

@@ -181,6 +181,39 @@ export function invoicesScreen(
     },
     "Contabilizar en Kame",
   );
+  // «sin cuenta» goes once the suppliers have a concepto that a template reaches
+  const conceptoBtn = h(
+    "button",
+    {
+      type: "button",
+      id: "bulk-concepto",
+      onclick: async () => {
+        let conceptos: string[] = [];
+        try {
+          conceptos = (await api.kamePlantillas()).map((p) => p.concepto);
+        } catch (e) {
+          say(msg, errorText(e));
+          return;
+        }
+        modal(
+          "Asignar concepto de compra a los proveedores",
+          [{ id: "concepto", label: "Concepto de compra (uno con plantilla contable)", options: conceptos }],
+          async (v) => {
+            const r = await api.kameAssignConcepto(selectedIds(), v.concepto);
+            const already = r.sin_cambio > 0 ? `; ${r.sin_cambio} ya lo tenían` : "";
+            say(
+              msg,
+              `Concepto «${r.concepto}» asignado a ${r.proveedores} proveedor(es) de las ${r.facturas} factura(s) seleccionadas${already}. Se conserva al traer las fichas de Kame.`,
+              "ok",
+            );
+            await list.reset();
+            render(true);
+          },
+        );
+      },
+    },
+    "Asignar concepto…",
+  );
   const exportBtn = h("button", { type: "button", id: "bulk-export", onclick: () => exportWith(filter) }, "Exportar lista…");
   const selInfo = h("span", { id: "bulk-count" });
   bulk.append(
@@ -188,6 +221,7 @@ export function invoicesScreen(
     may("approve") ? approveBtn : "",
     may("approve") ? rejectBtn : "",
     may("assign") ? assignBtn : "",
+    may("accounting") ? conceptoBtn : "",
     may("accounting") ? kameBtn : "",
     may("export")
       ? h(
@@ -260,7 +294,7 @@ export function invoicesScreen(
         r.sin_cuenta
           ? h(
               "span",
-              { class: "badge sin-cuenta", title: "Ninguna plantilla contable alcanza esta factura: asigne el concepto de compra del proveedor en Contabilidad" },
+              { class: "badge sin-cuenta", title: "Ninguna plantilla contable alcanza esta factura: selecciónela y use «Asignar concepto…», o asigne el concepto del proveedor en Contabilidad" },
               "sin cuenta",
             )
           : null,

@@ -284,8 +284,27 @@ export function kameScreen(): HTMLElement {
     "Traer fichas de Kame",
   );
 
+  // a supplier's ficha: concepto and Kame's flags, read when the RUT is typed
   const conceptoRut = h("input", { id: "concepto-rut", placeholder: "RUT del proveedor", size: 14 });
   const conceptoNombre = h("input", { id: "concepto-nombre", placeholder: "concepto de compra", size: 16 });
+  const proveedorFlag = h("input", { type: "checkbox", id: "ficha-proveedor", checked: true });
+  const honorarioFlag = h("input", { type: "checkbox", id: "ficha-honorario" });
+  const fichaInfo = h("span", { id: "ficha-info", class: "muted" });
+  conceptoRut.addEventListener("change", async () => {
+    fichaInfo.textContent = "";
+    if (conceptoRut.value.trim() === "") return;
+    try {
+      const f = await api.kameFicha(conceptoRut.value);
+      conceptoNombre.value = f?.concepto ?? "";
+      proveedorFlag.checked = f ? f.proveedor : true;
+      honorarioFlag.checked = f ? f.honorario : false;
+      fichaInfo.textContent = f
+        ? `${f.nombre ?? "sin nombre"} · ficha ${f.origen === "local" ? "editada aquí" : "de Kame"}`
+        : "sin ficha: se crea al guardar";
+    } catch (err) {
+      say(msg, errorText(err));
+    }
+  });
   const conceptoForm = h(
     "form",
     {
@@ -293,10 +312,21 @@ export function kameScreen(): HTMLElement {
       id: "concepto-form",
       onsubmit: async (e: Event) => {
         e.preventDefault();
+        const concepto = conceptoNombre.value.trim();
         try {
-          await api.kameSetConcepto(conceptoRut.value, conceptoNombre.value);
-          say(msg, `Concepto de ${conceptoRut.value.trim()}: ${conceptoNombre.value.trim()} (se conserva al traer las fichas de Kame).`, "ok");
+          await api.kameEditFicha(conceptoRut.value, {
+            concepto: concepto === "" ? null : concepto,
+            proveedor: proveedorFlag.checked,
+            honorario: honorarioFlag.checked,
+          });
+          const flags = [proveedorFlag.checked ? "proveedor" : "", honorarioFlag.checked ? "honorario" : ""].filter(Boolean).join(", ");
+          say(
+            msg,
+            `Concepto de ${conceptoRut.value.trim()}: ${concepto || "sin cambio"}${flags ? ` (${flags})` : ""}; se conserva al traer las fichas de Kame.`,
+            "ok",
+          );
           conceptoRut.value = "";
+          fichaInfo.textContent = "";
         } catch (err) {
           say(msg, errorText(err));
         }
@@ -304,7 +334,10 @@ export function kameScreen(): HTMLElement {
     },
     conceptoRut,
     conceptoNombre,
-    h("button", { type: "submit", id: "concepto-save" }, "Asignar concepto"),
+    h("label", {}, proveedorFlag, " proveedor"),
+    h("label", {}, honorarioFlag, " honorario"),
+    h("button", { type: "submit", id: "concepto-save" }, "Guardar ficha"),
+    fichaInfo,
   );
 
   const clientId = h("input", { id: "kame-client-id", placeholder: "client_id", size: 24 });
@@ -370,8 +403,12 @@ export function kameScreen(): HTMLElement {
     h("h2", {}, "Plantillas contables"),
     plantillas,
     plantillaForm(() => void loadPlantillas()),
-    h("h2", {}, "Concepto de compra de un proveedor"),
-    h("p", { class: "muted" }, "Las fichas de Kame dan el concepto de cada proveedor; aquí se asigna o corrige uno."),
+    h("h2", {}, "Ficha de un proveedor"),
+    h(
+      "p",
+      { class: "muted" },
+      "Las fichas de Kame dan el concepto de compra de cada proveedor; aquí se asigna o corrige uno, con sus marcas de proveedor y honorario. Para varios a la vez: seleccione sus facturas en Facturas y use «Asignar concepto…».",
+    ),
     conceptoForm,
     h("h2", {}, "Acceso"),
     status,

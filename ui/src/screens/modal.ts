@@ -4,10 +4,15 @@ import { errorText, h, say } from "../dom";
 
 export function modal(
   title: string,
-  fields: Array<{ id: string; label: string; value?: string }>,
+  fields: Array<{ id: string; label: string; value?: string; options?: string[] }>,
   onAccept: (values: Record<string, string>) => Promise<void>,
 ): void {
-  const inputs = fields.map((f) => ({ f, input: h("input", { id: `modal-${f.id}`, value: f.value ?? "" }) }));
+  // `options`: suggestions offered as the field is typed (a datalist; any text is accepted)
+  const inputs = fields.map((f) => ({
+    f,
+    input: h("input", { id: `modal-${f.id}`, value: f.value ?? "", list: f.options ? `modal-${f.id}-options` : undefined }),
+    options: f.options ? h("datalist", { id: `modal-${f.id}-options` }, ...f.options.map((o) => h("option", { value: o }))) : null,
+  }));
   const msg = h("p", { class: "msg", hidden: true, role: "alert" });
   const close = () => overlay.remove();
   const form = h(
@@ -30,7 +35,7 @@ export function modal(
       },
     },
     h("h2", {}, title),
-    ...inputs.map(({ f, input }) => h("label", { class: "field" }, h("span", {}, f.label), input)),
+    ...inputs.map(({ f, input, options }) => h("label", { class: "field" }, h("span", {}, f.label), input, options)),
     msg,
     h(
       "div",
