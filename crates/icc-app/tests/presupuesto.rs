@@ -373,6 +373,37 @@ async fn obra_grids_and_the_treasury_add_up_and_respect_roles() {
         90_000_000 - 41_500_000 - 8_000_000 - 12_000_000
     );
     assert_eq!(total.plan_total, 30_000_000 - 7_000_000);
+    // each family is its one line here; TOTAL = INGRESOS − the rest, for payments and the
+    // variance too (the income line is typed, so nothing is paid on it)
+    for (family, name) in [
+        ("SUBCONTRATO", "Moldajes"),
+        ("EQUIPOS", "Grúa"),
+        ("MANO DE OBRA", "Remuneraciones"),
+    ] {
+        let f = grid
+            .filas
+            .iter()
+            .find(|r| r.kind == "familia" && r.nombre == family)
+            .unwrap();
+        assert_eq!(f.vigente, row(name).vigente, "{family}");
+        assert_eq!(f.pagado_total, expected_paid(name), "{family}");
+        assert_eq!(
+            f.variacion,
+            row(name).vigente - expected_real(name),
+            "{family}"
+        );
+    }
+    let paid_costs: i64 = ["Moldajes", "Grúa", "Remuneraciones", SIN_PARTIDA]
+        .iter()
+        .map(|n| expected_paid(n))
+        .sum();
+    assert_ne!(paid_costs, 0, "the test pays some invoices in the period");
+    assert_eq!(total.pagado_total, -paid_costs);
+    assert_eq!(
+        total.variacion,
+        (90_000_000 - 41_500_000 - 8_000_000 - 12_000_000)
+            - (28_500_000 - costs - expected_real(SIN_PARTIDA))
+    );
     // every week adds up to its total
     for r in &grid.filas {
         assert_eq!(r.real.iter().sum::<i64>(), r.real_total, "{}", r.nombre);

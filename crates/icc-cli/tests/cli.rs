@@ -3893,6 +3893,10 @@ async fn kame_posting_survives_429s_lost_answers_and_a_kill_without_posting_twic
         f.configure(|c| c.lose_answer_every = None);
         let out = admin(&["kame", "post"]);
         assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        for console in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(console);
+            assert!(!text.contains(SECRET) && !text.contains("tok-"), "{text}");
+        }
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(r["rechazadas"], 1, "{r}");
         assert_eq!(r["pendientes"], 0, "{r}");
@@ -3911,6 +3915,8 @@ async fn kame_posting_survives_429s_lost_answers_and_a_kill_without_posting_twic
             .count();
         assert!(recovered >= 2, "the answers lost in the first run were found in Kame: {r}");
 
+        // the fake did refuse requests with 429 along the way (every ninth)
+        assert!(f.refused_429() >= 20, "429s were injected: {}", f.refused_429());
         // exactly once, balanced
         let counts = f.voucher_counts();
         let got: std::collections::BTreeSet<String> = counts.keys().cloned().collect();
