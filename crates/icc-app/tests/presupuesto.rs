@@ -551,6 +551,50 @@ async fn obra_grids_and_the_treasury_add_up_and_respect_roles() {
     assert_eq!(g.saldo_total, *saldos);
     let prestamo = g.filas.iter().find(|f| f.kind == "prestamo").unwrap();
     assert_eq!(prestamo.montos, [0, 0, -1_100_000, 0]);
+    // editing a row and the account: the balances follow
+    app.treasury_row_save(
+        &gerente,
+        &TreasuryRowInput {
+            id: Some(row_doc.id.clone()),
+            concepto: "Arriendo oficina y bodega".into(),
+            tipo: "egreso".into(),
+            banco_id: None,
+            montos: vec![SemanaMonto {
+                semana: "2026-12-07".into(),
+                monto: 1_200_000,
+            }],
+        },
+    )
+    .await
+    .unwrap();
+    app.treasury_bank_save(
+        &gerente,
+        &TreasuryBankInput {
+            id: Some(bank.id.clone()),
+            nombre: "Santander cuenta corriente".into(),
+            saldo_inicial: 1_100_000,
+            semana: "2026-11-30".into(),
+            principal: true,
+        },
+    )
+    .await
+    .unwrap();
+    let t = app.treasury(&gerente, "2026-11-30", 4).await.unwrap();
+    assert_eq!(t.grid.bancos.len(), 1);
+    assert_eq!(
+        t.grid.bancos[0].saldos,
+        [
+            Some(1_100_000),
+            Some(-100_000),
+            Some(-1_200_000),
+            Some(-1_200_000)
+        ]
+    );
+    let fila = t.grid.filas.iter().find(|f| f.kind == "egreso").unwrap();
+    assert_eq!(
+        (fila.etiqueta.as_str(), fila.montos.as_slice()),
+        ("Arriendo oficina y bodega", &[0, -1_200_000, 0, 0][..])
+    );
     // deleting works, and its flows leave the grid
     app.treasury_delete(&gerente, "prestamo", &loan.id)
         .await
@@ -560,15 +604,21 @@ async fn obra_grids_and_the_treasury_add_up_and_respect_roles() {
         .unwrap();
     let t = app.treasury(&gerente, "2026-11-30", 4).await.unwrap();
     assert!(t.prestamos.is_empty() && t.filas.is_empty());
-    assert_eq!(t.grid.bancos[0].saldos, [Some(1_000_000); 4]);
+    assert_eq!(t.grid.bancos[0].saldos, [Some(1_100_000); 4]);
     let out = dir.path().join("tesoreria.xlsx");
     app.treasury_export(&admin, "2026-11-30", 4, &out)
         .await
         .unwrap();
     let mut wb: Xlsx<_> = calamine::open_workbook(&out).unwrap();
     let r = wb.worksheet_range("Tesorería").unwrap();
-    assert!(
-        r.rows()
-            .any(|row| row.first() == Some(&Data::String("Saldo total".into())))
-    );
+    let saldo = r
+        .rows()
+        .find(|row| row.first() == Some(&Data::String("Saldo total".into())))
+        .unwrap();
+    let weeks: Vec<&Data> = saldo
+        .iter()
+        .skip(1)
+        .filter(|c| **c != Data::Empty)
+        .collect();
+    assert_eq!(weeks, [&Data::Float(1_100_000.0); 4], "{saldo:?}");
 }
