@@ -258,6 +258,34 @@ async fn obra_grids_and_the_treasury_add_up_and_respect_roles() {
             .is_err(),
         "a modification needs its reason"
     );
+    // each edit is in the line's history: who, and the document before and after
+    let history = app
+        .store()
+        .history(icc_core::presupuesto::OBRA_LINE_ENTITY, mold)
+        .await
+        .unwrap();
+    let by: Vec<(&str, bool)> = history
+        .iter()
+        .map(|h| {
+            (
+                h.user_name.as_str(),
+                h.new_value
+                    .as_deref()
+                    .is_some_and(|v| v.contains("renegociado")),
+            )
+        })
+        .collect();
+    assert!(
+        by.contains(&("jefe", false)) && by.contains(&("gerente", true)),
+        "{by:?}"
+    );
+    let last = history.iter().find(|h| h.user_name == "gerente").unwrap();
+    assert!(
+        last.old_value
+            .as_deref()
+            .is_some_and(|v| v.contains("adicional de moldajes") && !v.contains("renegociado")),
+        "{last:?}"
+    );
     app.obra_budget_set_weeks(
         &jefe,
         "OB-1",
