@@ -3,7 +3,7 @@
 
 use icc_app::ListFilter;
 use icc_app::kame::{
-    ConceptoAsignado, Envio, Ficha, FichaEdit, FichasReport, KameSettings, PostReport,
+    ConceptoAsignado, Envio, Ficha, FichaEdit, FichasReport, KameSettings, PostReport, Unidad,
 };
 use icc_core::kame::Plantilla;
 use tauri::{AppHandle, State};
@@ -88,6 +88,20 @@ pub async fn kame_assign_concepto(
 ) -> R<ConceptoAsignado> {
     let s = d.session()?;
     Ok(d.app.kame_assign_concepto(&s, &ids, &concepto).await?)
+}
+
+/// The centro → unidad de negocio map.
+#[tauri::command]
+pub async fn kame_unidades(d: State<'_, Desktop>) -> R<Vec<Unidad>> {
+    let s = d.session()?;
+    Ok(d.app.kame_unidades(&s).await?)
+}
+
+/// Maps a centro (its first 4 characters) to a unidad de negocio.
+#[tauri::command]
+pub async fn kame_set_unidad(d: State<'_, Desktop>, centro: String, unidad: String) -> R<()> {
+    let s = d.session()?;
+    Ok(d.app.kame_set_unidad(&s, &centro, &unidad).await?)
 }
 
 /// Every voucher record, newest first.

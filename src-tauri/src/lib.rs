@@ -145,6 +145,8 @@ pub fn run() {
             kame::kame_ficha,
             kame::kame_edit_ficha,
             kame::kame_assign_concepto,
+            kame::kame_unidades,
+            kame::kame_set_unidad,
             kame::kame_post,
             commands::invoice_history,
             commands::set_status,

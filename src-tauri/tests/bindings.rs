@@ -78,6 +78,7 @@ fn generate(dir: &Path) {
     icc_app::kame::Ficha::export_all(&cfg).unwrap();
     icc_app::kame::FichaEdit::export_all(&cfg).unwrap();
     icc_app::kame::ConceptoAsignado::export_all(&cfg).unwrap();
+    icc_app::kame::Unidad::export_all(&cfg).unwrap();
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -54,6 +54,7 @@ import type { FichasReport } from "./bindings/FichasReport";
 import type { KameSettings } from "./bindings/KameSettings";
 import type { Plantilla } from "./bindings/Plantilla";
 import type { PostReport } from "./bindings/PostReport";
+import type { Unidad } from "./bindings/Unidad";
 import type { BudgetLineDoc } from "./bindings/BudgetLineDoc";
 import type { BudgetLineInput } from "./bindings/BudgetLineInput";
 import type { GridRow } from "./bindings/GridRow";
@@ -78,7 +79,7 @@ export type { LinkReport, LocalConflict, RefusedChange, RemovedInvoice, SyncRepo
 
 export type { Page };
 export type { AccountRequest, Bank, BankFileReport, CesionImportReport, CesionRow, RunEmail, RunRow, RunView, SupplierAccount };
-export type { ConceptoAsignado, Envio, Ficha, FichaEdit, FichasReport, KameSettings, Plantilla, PostReport };
+export type { ConceptoAsignado, Envio, Ficha, FichaEdit, FichasReport, KameSettings, Plantilla, PostReport, Unidad };
 export type { BudgetLineDoc, BudgetLineInput, GridRow, LoanDoc, LoanEdit, LoanInput, ObraBudgetView, ObraGrid };
 export type { ObraLineDoc, TreasuryBankDoc, TreasuryBankInput, TreasuryGrid, TreasuryRowDoc, TreasuryRowInput, TreasuryView, WeekInput };
 
@@ -194,6 +195,8 @@ export const api = {
   kameFicha: (rut: string) => call<Ficha | null>("kame_ficha", { rut }),
   kameEditFicha: (rut: string, edit: FichaEdit) => call<void>("kame_edit_ficha", { rut, edit }),
   kameAssignConcepto: (ids: string[], concepto: string) => call<ConceptoAsignado>("kame_assign_concepto", { ids, concepto }),
+  kameUnidades: () => call<Unidad[]>("kame_unidades"),
+  kameSetUnidad: (centro: string, unidad: string) => call<void>("kame_set_unidad", { centro, unidad }),
   kamePost: (job: string, ids: string[], filter: ListFilter) => call<PostReport>("kame_post", { job, ids, filter }),
   budgetFamilies: () => call<string[]>("budget_families"),
   budgetCatalog: () => call<BudgetLineDoc[]>("budget_catalog"),

@@ -63,6 +63,16 @@ pub struct KameSettings {
     pub secreto_guardado: bool,
 }
 
+/// One entry of the centro de gestión → unidad de negocio map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Unidad {
+    /// The centro's first 4 characters.
+    pub centro: String,
+    /// Kame's unidad de negocio.
+    pub unidad: String,
+}
+
 /// A local edit of a supplier's ficha: `None` leaves the field as it is.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -623,6 +633,21 @@ impl App {
         tx.set_kame_unidad(centro, unidad).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The centro de gestión → unidad de negocio map, by centro.
+    ///
+    /// # Errors
+    /// Forbidden, store errors.
+    pub async fn kame_unidades(&self, s: &Session) -> Result<Vec<Unidad>> {
+        s.require(Permission::Accounting)?;
+        Ok(self
+            .store
+            .kame_unidades()
+            .await?
+            .into_iter()
+            .map(|(centro, unidad)| Unidad { centro, unidad })
+            .collect())
     }
 
     /// The invoices a posting run covers: `refs` (ids or `RUT:TIPO:FOLIO`) when given, else

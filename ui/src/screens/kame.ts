@@ -191,8 +191,19 @@ export function kameScreen(): HTMLElement {
     );
     if (!all.length) plantillas.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "Sin plantillas: sin ellas ninguna factura tiene cuenta.")));
   };
+  // centro de gestión (first 4 characters) → unidad de negocio, the predecessor's UN.xlsx
+  const unidades = h("table", { id: "kame-unidades" });
+  const loadUnidades = async () => {
+    const all = await api.kameUnidades();
+    clear(unidades);
+    unidades.append(
+      h("tr", {}, h("th", {}, "Centro de gestión"), h("th", {}, "Unidad de negocio")),
+      ...all.map((u) => h("tr", {}, h("td", {}, u.centro), h("td", {}, u.unidad))),
+    );
+    if (!all.length) unidades.append(h("tr", {}, h("td", { colspan: 2, class: "muted" }, "Sin unidades: los comprobantes van sin unidad de negocio.")));
+  };
   const load = () =>
-    Promise.all([loadEnvios(), loadPlantillas()]).catch((e) => say(msg, errorText(e)));
+    Promise.all([loadEnvios(), loadPlantillas(), loadUnidades()]).catch((e) => say(msg, errorText(e)));
 
   const post = async (ids: string[], filter: ListFilter) => {
     say(msg, "");
@@ -410,8 +421,41 @@ export function kameScreen(): HTMLElement {
       "Las fichas de Kame dan el concepto de compra de cada proveedor; aquí se asigna o corrige uno, con sus marcas de proveedor y honorario. Para varios a la vez: seleccione sus facturas en Facturas y use «Asignar concepto…».",
     ),
     conceptoForm,
+    h("h2", {}, "Unidades de negocio"),
+    h("p", { class: "muted" }, "Cada comprobante lleva la unidad de negocio del centro de gestión de la factura (sus 4 primeros caracteres)."),
+    unidades,
+    unidadForm(msg, () => void loadUnidades()),
     h("h2", {}, "Acceso"),
     status,
     settings,
+  );
+}
+
+/** The form that maps a centro de gestión to a unidad de negocio (a mapped centro is
+ *  replaced). */
+function unidadForm(msg: HTMLElement, saved: () => void): HTMLElement {
+  const centro = h("input", { id: "unidad-centro", placeholder: "centro (4 caracteres)", size: 12, maxlength: 40 });
+  const unidad = h("input", { id: "unidad-nombre", placeholder: "unidad de negocio", size: 18 });
+  return h(
+    "form",
+    {
+      class: "toolbar",
+      id: "unidad-form",
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        const c = Array.from(centro.value.trim()).slice(0, 4).join(""); // as stored: 4 characters
+        try {
+          await api.kameSetUnidad(centro.value, unidad.value);
+          say(msg, `Centro ${c}: unidad de negocio ${unidad.value.trim()}.`, "ok");
+          centro.value = unidad.value = "";
+          saved();
+        } catch (err) {
+          say(msg, errorText(err));
+        }
+      },
+    },
+    centro,
+    unidad,
+    h("button", { type: "submit", id: "unidad-save" }, "Guardar unidad"),
   );
 }
