@@ -633,6 +633,7 @@ async function kamePosting() {
     "Moldajes listed «sin cuenta»",
   );
   await clickRow(0, "input[type=checkbox]");
+  await waitText("#bulk-count", /^1 seleccionada/);
   await click("#bulk-concepto");
   await type("#modal-concepto", "MATERIALES");
   await click("#modal-accept");

@@ -70,7 +70,11 @@ export function invoicesScreen(
   const apply = () => {
     window.clearTimeout(debounce);
     debounce = window.setTimeout(async () => {
-      filter = readFilters();
+      // the same filters typed again (or a field cleared and retyped) keep the rows and
+      // the selection
+      const next = readFilters();
+      if (JSON.stringify(next) === JSON.stringify(filter)) return;
+      filter = next;
       await list.reset();
       render(true);
     }, 250);
