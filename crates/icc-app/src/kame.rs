@@ -459,8 +459,11 @@ impl App {
                 .parse()
                 .map_err(|e| AppError::Invalid(format!("RUT «{rut}» guardado: {e}")))?;
             let old = self.store.kame_ficha(&rut).await?;
+            // compared as the template lookup does (SQLite's NOCASE folds ASCII only)
             if old.as_ref().is_some_and(|f| {
-                f.concepto.as_deref().map(str::trim) == Some(plantilla.concepto.as_str())
+                f.concepto
+                    .as_deref()
+                    .is_some_and(|c| c.trim().eq_ignore_ascii_case(&plantilla.concepto))
             }) {
                 sin_cambio += 1;
                 continue;
