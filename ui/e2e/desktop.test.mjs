@@ -617,13 +617,13 @@ async function kamePosting() {
     await type("#concepto-rut", rut);
     await type("#concepto-nombre", "MATERIALES");
     await click("#concepto-save");
-    await waitText("#kame-msg", new RegExp(`Concepto de ${rut.replace(/\./g, "\\.")}`));
+    await waitText("#kame-msg", new RegExp(`Concepto de ${rut.replace(/\./g, "\\.")}: MATERIALES`));
   }
   // a centro de gestión's unidad de negocio, kept by its first 4 characters
   await type("#unidad-centro", "CC-NORTE");
   await type("#unidad-nombre", "UN-NORTE");
   await click("#unidad-save");
-  await waitText("#kame-unidades", /CC-N\s+UN-NORTE/);
+  await waitText("#kame-unidades", /CC-N\s*UN-NORTE/);
   // the third supplier from the invoice list: its invoice is «sin cuenta» until then
   await click("#nav-facturas");
   await type("#f-q", "moldajes");

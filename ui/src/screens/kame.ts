@@ -301,14 +301,24 @@ export function kameScreen(): HTMLElement {
   const proveedorFlag = h("input", { type: "checkbox", id: "ficha-proveedor", checked: true });
   const honorarioFlag = h("input", { type: "checkbox", id: "ficha-honorario" });
   const fichaInfo = h("span", { id: "ficha-info", class: "muted" });
+  // what the user typed or ticked before the ficha arrived is theirs: the load fills only
+  // the fields left alone, and only for the RUT still in the box
+  let conceptoTouched = false;
+  let flagsTouched = false;
+  conceptoNombre.addEventListener("input", () => (conceptoTouched = true));
+  for (const f of [proveedorFlag, honorarioFlag]) f.addEventListener("change", () => (flagsTouched = true));
   conceptoRut.addEventListener("change", async () => {
     fichaInfo.textContent = "";
-    if (conceptoRut.value.trim() === "") return;
+    const asked = conceptoRut.value;
+    if (asked.trim() === "") return;
     try {
-      const f = await api.kameFicha(conceptoRut.value);
-      conceptoNombre.value = f?.concepto ?? "";
-      proveedorFlag.checked = f ? f.proveedor : true;
-      honorarioFlag.checked = f ? f.honorario : false;
+      const f = await api.kameFicha(asked);
+      if (conceptoRut.value !== asked) return;
+      if (!conceptoTouched) conceptoNombre.value = f?.concepto ?? "";
+      if (!flagsTouched) {
+        proveedorFlag.checked = f ? f.proveedor : true;
+        honorarioFlag.checked = f ? f.honorario : false;
+      }
       fichaInfo.textContent = f
         ? `${f.nombre ?? "sin nombre"} · ficha ${f.origen === "local" ? "editada aquí" : "de Kame"}`
         : "sin ficha: se crea al guardar";
@@ -336,8 +346,9 @@ export function kameScreen(): HTMLElement {
             `Concepto de ${conceptoRut.value.trim()}: ${concepto || "sin cambio"}${flags ? ` (${flags})` : ""}; se conserva al traer las fichas de Kame.`,
             "ok",
           );
-          conceptoRut.value = "";
+          conceptoRut.value = conceptoNombre.value = "";
           fichaInfo.textContent = "";
+          conceptoTouched = flagsTouched = false;
         } catch (err) {
           say(msg, errorText(err));
         }
