@@ -35,6 +35,8 @@ pub struct FakeConfig {
     pub inject_429_every: Option<u64>,
     /// Every this many vouchers, record it and then answer 500 (the answer "lost").
     pub lose_answer_every: Option<u64>,
+    /// Every this many reads (GET), a 503 before doing anything (an overloaded Kame).
+    pub fail_read_every: Option<u64>,
     /// The supplier fichas `getListFicha` serves.
     pub fichas: Vec<Value>,
     /// Page size of `getListFicha`.
@@ -51,6 +53,7 @@ impl FakeConfig {
             per_minute: crate::REQUESTS_PER_MINUTE,
             inject_429_every: None,
             lose_answer_every: None,
+            fail_read_every: None,
             fichas: Vec::new(),
             per_page: 50,
         }
@@ -103,6 +106,8 @@ struct Shared {
     token_requests: AtomicU64,
     voucher_requests: AtomicU64,
     refused_429: AtomicU64,
+    reads: AtomicU64,
+    failed_reads: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,6 +142,8 @@ impl FakeServer {
             token_requests: AtomicU64::new(0),
             voucher_requests: AtomicU64::new(0),
             refused_429: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            failed_reads: AtomicU64::new(0),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -181,6 +188,11 @@ impl FakeServer {
     /// Requests answered 429.
     pub fn refused_429(&self) -> u64 {
         self.shared.refused_429.load(Ordering::Relaxed)
+    }
+
+    /// Reads answered 503 by `fail_read_every`.
+    pub fn failed_reads(&self) -> u64 {
+        self.shared.failed_reads.load(Ordering::Relaxed)
     }
 
     /// Forgets every token handed out (as when Kame revokes them).
@@ -264,6 +276,20 @@ async fn handle(
             "Too Many Requests",
         )
             .into_response();
+    }
+    if method == Method::GET {
+        let r = shared.reads.fetch_add(1, Ordering::Relaxed) + 1;
+        if cfg
+            .fail_read_every
+            .is_some_and(|e| e > 0 && r.is_multiple_of(e))
+        {
+            shared.failed_reads.fetch_add(1, Ordering::Relaxed);
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "servicio",
+                "servicio no disponible, intente más tarde",
+            );
+        }
     }
     match (method, path.as_str()) {
         (Method::GET, "/api/Maestro/getListFicha") => fichas(&cfg, &query),

@@ -199,3 +199,34 @@ async fn the_pace_keeps_under_the_limit() {
     );
     assert_eq!(fake.refused_429(), 0);
 }
+
+/// A 5xx on a read is retried with backoff (nothing was done), until the page comes.
+#[tokio::test]
+async fn reads_answered_503_are_retried() {
+    let fake = FakeServer::start(
+        {
+            let mut c = FakeConfig::new(ID, SECRET).with_fichas(30);
+            c.per_page = 10;
+            c.fail_read_every = Some(2);
+            c
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let client = Client::new(config(&fake.url())).unwrap();
+    let mut all = Vec::new();
+    for page in 1.. {
+        let p = client.fichas_page(page).await.unwrap();
+        if p.items == 0 {
+            break;
+        }
+        all.extend(p.fichas);
+    }
+    assert_eq!(all.len(), 30);
+    assert!(
+        fake.failed_reads() >= 3,
+        "503s were injected: {}",
+        fake.failed_reads()
+    );
+}
