@@ -40,6 +40,19 @@ fn voucher(folio: u64, amount: i64) -> Comprobante {
     }
 }
 
+/// Every ficha, page after page until an empty one.
+async fn every_ficha(client: &Client) -> Vec<icc_kame::Ficha> {
+    let mut all = Vec::new();
+    for page in 1.. {
+        let p = client.fichas_page(page).await.unwrap();
+        if p.items == 0 {
+            break;
+        }
+        all.extend(p.fichas);
+    }
+    all
+}
+
 #[tokio::test]
 async fn one_token_per_expiry_and_429s_are_waited_out() {
     let fake = FakeServer::start(
@@ -53,14 +66,7 @@ async fn one_token_per_expiry_and_429s_are_waited_out() {
     .await
     .unwrap();
     let client = Client::new(config(&fake.url())).unwrap();
-    let mut all = Vec::new();
-    for page in 1.. {
-        let p = client.fichas_page(page).await.unwrap();
-        if p.items == 0 {
-            break;
-        }
-        all.extend(p.fichas);
-    }
+    let all = every_ficha(&client).await;
     assert_eq!(all.len(), 120);
     for f in 1..=10 {
         client.add_comprobante(&voucher(f, 1000)).await.unwrap();
@@ -215,14 +221,7 @@ async fn reads_answered_503_are_retried() {
     .await
     .unwrap();
     let client = Client::new(config(&fake.url())).unwrap();
-    let mut all = Vec::new();
-    for page in 1.. {
-        let p = client.fichas_page(page).await.unwrap();
-        if p.items == 0 {
-            break;
-        }
-        all.extend(p.fichas);
-    }
+    let all = every_ficha(&client).await;
     assert_eq!(all.len(), 30);
     assert!(
         fake.failed_reads() >= 3,
