@@ -1685,3 +1685,112 @@ impl Laptop {
         (self, r)
     }
 }
+
+/// Issue 21 item 8, budgets across laptops: the gerente's catalogue line and an obra's
+/// budget reach the site manager of that obra, whose modification (with its reason) comes
+/// back to the gerente; the catalogue stays the gerente's.
+#[tokio::test]
+async fn an_obra_budget_crosses_laptops_with_its_modifications() {
+    use icc_app::BudgetLineInput;
+    let srv = start_server().await;
+    let office = laptop(&srv, "contadora").await;
+    office
+        .app
+        .add_obra(&office.s, "OB-1", "Edificio Uno")
+        .await
+        .unwrap();
+    import_rcv(&office).await;
+    assign(&office, A, "obra", "OB-1").await;
+    office.app.sync(&office.s).await.unwrap();
+
+    let boss = laptop(&srv, "gerente").await;
+    boss.app.sync(&boss.s).await.unwrap();
+    // signed in after linking: the session carries the account's role and obras
+    let gerente = boss.app.login("admin", PW).await.unwrap();
+    let catalog = |nombre: &str| BudgetLineInput {
+        id: None,
+        familia: "SUBCONTRATO".into(),
+        nombre: nombre.into(),
+        cuentas: vec!["5101".into()],
+        centros: vec![],
+        activa: true,
+    };
+    let moldajes = boss
+        .app
+        .budget_catalog_save(&gerente, &catalog("Moldajes"))
+        .await
+        .unwrap();
+    boss.app
+        .obra_budget_set_period(&gerente, "OB-1", "2026-03-02", "2026-06-29")
+        .await
+        .unwrap();
+    let line = boss
+        .app
+        .obra_budget_add_line(&gerente, "OB-1", &moldajes.id, 10_000_000)
+        .await
+        .unwrap();
+    boss.app.sync(&boss.s).await.unwrap();
+
+    let site = laptop(&srv, "jefe1").await;
+    let r = site.app.sync(&site.s).await.unwrap();
+    let jefe = site.app.login("admin", PW).await.unwrap();
+    assert_eq!(r.invalid, 0, "{r:?}");
+    let view = site.app.obra_budget(&jefe, "OB-1").await.unwrap();
+    assert!(view.editable);
+    let held = view.lineas.iter().find(|l| l.id == line.id).unwrap();
+    assert_eq!(
+        (held.nombre.as_str(), held.inicial),
+        ("Moldajes", 10_000_000)
+    );
+    site.app
+        .obra_budget_modify(&jefe, "OB-1", &line.id, 1_500_000, "losa adicional")
+        .await
+        .unwrap();
+    assert!(
+        site.app
+            .budget_catalog_save(&jefe, &catalog("Andamios"))
+            .await
+            .is_err(),
+        "the catalogue is not the site manager's"
+    );
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert!(r.refused.is_empty(), "{r:?}");
+    // a session held from before the link still carries the local administrator's role:
+    // what it writes in the catalogue the server refuses, and it is set aside
+    site.app
+        .budget_catalog_save(&site.s, &catalog("Andamios"))
+        .await
+        .unwrap();
+    let r = site.app.sync(&site.s).await.unwrap();
+    assert_eq!(r.refused.len(), 1, "{r:?}");
+    assert_eq!(
+        r.refused[0].entity,
+        icc_core::presupuesto::BUDGET_LINE_ENTITY,
+        "{r:?}"
+    );
+
+    boss.app.sync(&boss.s).await.unwrap();
+    let view = boss.app.obra_budget(&gerente, "OB-1").await.unwrap();
+    let back = view.lineas.iter().find(|l| l.id == line.id).unwrap();
+    let mods: Vec<(i64, &str)> = back
+        .modificaciones
+        .iter()
+        .map(|m| (m.monto, m.motivo.as_str()))
+        .collect();
+    assert_eq!(mods, [(1_500_000, "losa adicional")]);
+    assert_eq!(back.vigente(), 11_500_000);
+    let names: Vec<String> = boss
+        .app
+        .budget_catalog(&gerente)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.nombre)
+        .collect();
+    assert_eq!(
+        names,
+        ["Moldajes"],
+        "the refused line never reached the gerente"
+    );
+    srv.stop().await;
+}
