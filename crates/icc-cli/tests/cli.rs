@@ -3936,6 +3936,20 @@ async fn kame_posting_survives_429s_lost_answers_and_a_kill_without_posting_twic
         let out = admin(&["kame", "post"]);
         assert_eq!(out.status.code(), Some(3));
         assert_eq!(f.voucher_requests(), before, "nothing sent twice");
+        // --ids: only the invoices named, the same rules
+        let posted = format!("{}:33:5000", icc_core::Rut::from_body(76_000_000).unwrap());
+        let ids = format!("{posted},11.111.111-1:33:1");
+        let out = admin(&["kame", "post", "--ids", &ids]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got: Vec<&str> = r["resultados"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["resultado"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, ["ya_publicado", "rechazado"], "{r}");
+        assert_eq!(f.voucher_requests(), before, "nothing sent for --ids either");
 
         // one token per process that talked to Kame: fichas, the killed run, the rerun (the
         // third run had nothing to ask Kame, so it asked for no token)
