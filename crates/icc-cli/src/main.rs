@@ -967,7 +967,6 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
     Ok(())
 }
 
-/// The store filter the flags describe.
 /// A `si|no` option's value (`None` when not given).
 fn yes_no(flag: &str, v: &Option<String>) -> Result<Option<bool>, Failure> {
     v.as_deref()
@@ -981,6 +980,7 @@ fn yes_no(flag: &str, v: &Option<String>) -> Result<Option<bool>, Failure> {
         .transpose()
 }
 
+/// The store filter the flags describe.
 fn filter_from(f: &FilterArgs) -> Result<InvoiceFilter, Failure> {
     Ok(ListFilter {
         obra: f.obra.clone(),
