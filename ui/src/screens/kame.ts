@@ -337,8 +337,9 @@ export function kameScreen(): HTMLElement {
         try {
           await api.kameEditFicha(conceptoRut.value, {
             concepto: concepto === "" ? null : concepto,
-            proveedor: proveedorFlag.checked,
-            honorario: honorarioFlag.checked,
+            // flags left alone stay as the ficha has them (a new ficha: icc-app's defaults)
+            proveedor: flagsTouched ? proveedorFlag.checked : null,
+            honorario: flagsTouched ? honorarioFlag.checked : null,
           });
           const flags = [proveedorFlag.checked ? "proveedor" : "", honorarioFlag.checked ? "honorario" : ""].filter(Boolean).join(", ");
           say(
