@@ -596,14 +596,18 @@ impl WriteTx {
             return Ok(chosen);
         }
         let ids: Vec<&str> = newest.keys().copied().collect();
-        let present: std::collections::HashSet<String> = sqlx::query_scalar(
-            "SELECT id FROM invoices WHERE id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(serde_json::to_string(&ids).unwrap_or_default())
-        .fetch_all(&mut *self.conn())
-        .await?
-        .into_iter()
-        .collect();
+        // a new laptop's first pull knows what it holds: what it inserted
+        let present: std::collections::HashSet<String> = match self.known_present(&ids) {
+            Some(here) => here.into_iter().map(str::to_owned).collect(),
+            None => sqlx::query_scalar(
+                "SELECT id FROM invoices WHERE id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(serde_json::to_string(&ids).unwrap_or_default())
+            .fetch_all(&mut *self.conn())
+            .await?
+            .into_iter()
+            .collect(),
+        };
         let mut fresh: Vec<(usize, icc_core::Invoice)> = newest
             .into_iter()
             .filter(|(id, _)| !present.contains(*id))

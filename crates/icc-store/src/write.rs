@@ -167,6 +167,13 @@ pub struct WriteTx {
     /// Secondary indexes of `invoices` dropped for a bulk load, as their `CREATE INDEX`
     /// statements read from `sqlite_master`; recreated before commit.
     deferred_indexes: Vec<String>,
+    /// A bulk load into an empty `invoices` table: the ids of the invoices this transaction
+    /// inserted, which are then every invoice stored (a first pull asks this instead of
+    /// probing the id index for each document of a page).
+    fresh_ids: Option<std::collections::HashSet<String>>,
+    /// List positions (fecha_emision, seq) of the rows a bulk load inserted, given their
+    /// full-text entries at commit in one statement, in list order.
+    deferred_search: Vec<(chrono::NaiveDate, i64)>,
     /// Suppliers this transaction has written, with the name written: a bulk load names
     /// the same few hundred suppliers in every batch, and upserting them again each time
     /// cost a tenth of a first pull.
@@ -207,6 +214,8 @@ impl WriteTx {
             audit: Vec::new(),
             bulk_cache: false,
             deferred_indexes: Vec::new(),
+            fresh_ids: None,
+            deferred_search: Vec::new(),
             suppliers: HashMap::new(),
             scratch_terms: false,
             new_terms: std::collections::HashSet::new(),
@@ -248,7 +257,20 @@ impl WriteTx {
                 .await?;
             self.deferred_indexes.push(sql);
         }
+        if stored == 0 {
+            self.fresh_ids = Some(std::collections::HashSet::with_capacity(expected));
+        }
         Ok(())
+    }
+
+    /// Which of `ids` are stored, when this transaction knows without asking the database:
+    /// a bulk load that started on an empty `invoices` table ([`WriteTx::expect_bulk`])
+    /// inserted every invoice there is. `None` otherwise. It may name an invoice removed
+    /// since (callers check again before relying on presence), never miss a stored one.
+    pub(crate) fn known_present<'a>(&self, ids: &[&'a str]) -> Option<Vec<&'a str>> {
+        self.fresh_ids
+            .as_ref()
+            .map(|f| ids.iter().copied().filter(|id| f.contains(*id)).collect())
     }
 
     /// Whether this transaction is a bulk load ([`WriteTx::expect_bulk`] dropped the list
@@ -350,6 +372,9 @@ impl WriteTx {
     /// # Errors
     /// On database errors; then nothing of the transaction is kept.
     pub async fn commit(mut self) -> Result<()> {
+        // before the vocabulary is written, which empties `search_pending`
+        let deferred = std::mem::take(&mut self.deferred_search);
+        self.index_search(deferred, true).await?;
         self.write_outbox().await?;
         self.flush_search_terms().await?;
         self.flush_audit().await?;
@@ -502,6 +527,9 @@ impl WriteTx {
                 }));
                 positions.push((row.inv.fecha_emision, seq));
                 fresh.push(row.inv);
+                if let Some(f) = &mut self.fresh_ids {
+                    f.insert(row.id.clone());
+                }
             }
             report.duplicates += chunk.len() - fresh.len();
             // vocabulary and day bounds, written at commit; tokenizing in Rust where that is
@@ -532,24 +560,13 @@ impl WriteTx {
                 return Err(StoreError::Cancelled);
             }
         }
-        // Full-text index of the new rows in one statement, in key order: FTS5 flushes its
-        // pending terms at every statement and whenever a rowid is lower than the one before,
-        // so indexing per INSERT batch, by trigger or unsorted was several times slower. The
-        // order is the list's (newest first), sorted here on two numbers per row: an ORDER BY
-        // in SQL sorted whole rows in memory (+9 MB peak for 100k rows).
         if let Some((lo, hi)) = seq_range {
-            positions.sort_unstable_by(|a, b| b.cmp(a));
-            let seqs: Vec<i64> = positions.iter().map(|(_, seq)| *seq).collect();
-            // CROSS JOIN keeps json_each, in array order, as the outer loop
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO invoices_search (rowid, razon_social, rut_emisor, folio, glosa, obra) \
-                 SELECT {key}, i.razon_social, i.rut_emisor, i.folio, i.glosa, i.obra_id \
-                 FROM json_each(?) j CROSS JOIN invoices i ON i.seq = j.value",
-                key = crate::search::search_key("i.fecha_emision", "i.seq"),
-            )))
-            .bind(serde_json::to_string(&seqs).unwrap_or_default())
-            .execute(&mut *self.tx)
-            .await?;
+            // a bulk load indexes all its rows at commit, in one statement
+            if self.bulk_load() {
+                self.deferred_search.extend(positions);
+            } else {
+                self.index_search(positions, false).await?;
+            }
             // Creation is recorded on each row (created_at, created_by); the audit log gets
             // one row for the whole batch instead of one per invoice (which cost ~17 µs per
             // row, half the insert time, for no information the row does not already hold).
@@ -563,6 +580,65 @@ impl WriteTx {
             );
         }
         Ok(report)
+    }
+
+    /// Gives the rows at `positions` (fecha_emision, seq) their full-text entries in one
+    /// statement, in key order: FTS5 flushes its pending terms at every statement and
+    /// whenever a rowid is lower than the one before, so indexing per INSERT batch, by
+    /// trigger or unsorted was several times slower. The order is the list's (newest
+    /// first), sorted here on two numbers per row: an ORDER BY in SQL sorted whole rows in
+    /// memory (+9 MB peak for 100k rows).
+    ///
+    /// `deferred`: the rows were inserted earlier in this transaction (a bulk load indexes
+    /// them at commit), so some may have changed since. A row deleted since is no longer
+    /// there to join; a row whose searched columns were updated since already got its entry
+    /// from the update trigger (which marks it in `search_pending`), and is replaced rather
+    /// than added twice.
+    async fn index_search(
+        &mut self,
+        mut positions: Vec<(chrono::NaiveDate, i64)>,
+        deferred: bool,
+    ) -> Result<()> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        positions.sort_unstable_by(|a, b| b.cmp(a));
+        let mut seqs: Vec<i64> = positions.iter().map(|(_, seq)| *seq).collect();
+        if deferred {
+            // a seq freed by a deletion can be given to a later row
+            let mut seen = std::collections::HashSet::with_capacity(seqs.len());
+            seqs.retain(|s| seen.insert(*s));
+        }
+        let seqs = serde_json::to_string(&seqs).unwrap_or_default();
+        let key = crate::search::search_key("i.fecha_emision", "i.seq");
+        // CROSS JOIN keeps json_each, in array order, as the outer loop
+        let select = format!(
+            "SELECT {key}, i.razon_social, i.rut_emisor, i.folio, i.glosa, i.obra_id \
+             FROM json_each(?) j CROSS JOIN invoices i ON i.seq = j.value"
+        );
+        let columns = "invoices_search (rowid, razon_social, rut_emisor, folio, glosa, obra)";
+        if !deferred {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {columns} {select}"
+            )))
+            .bind(seqs)
+            .execute(&mut *self.tx)
+            .await?;
+            return Ok(());
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {columns} {select} WHERE i.seq NOT IN (SELECT seq FROM search_pending)"
+        )))
+        .bind(&seqs)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT OR REPLACE INTO {columns} {select} WHERE i.seq IN (SELECT seq FROM search_pending)"
+        )))
+        .bind(&seqs)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     /// Changes assignment fields of an invoice, one audit row per field that really changed.

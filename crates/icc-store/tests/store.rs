@@ -1154,6 +1154,112 @@ async fn a_bulk_load_rebuilds_the_list_indexes_at_commit_and_a_rollback_keeps_th
     assert!(page.items.iter().all(|r| r.obra.as_deref() == Some("OB-2")));
 }
 
+/// Ids of the invoices a search `q` finds (at most 50).
+async fn search_ids(s: &Store, q: &str) -> Vec<String> {
+    let page = s
+        .list_invoices(
+            &InvoiceFilter {
+                q: Some(q.into()),
+                ..Default::default()
+            },
+            50,
+            None,
+        )
+        .await
+        .unwrap();
+    page.items.into_iter().map(|r| r.id).collect()
+}
+
+#[tokio::test]
+async fn a_bulk_load_indexes_its_rows_for_search_at_commit_as_they_end() {
+    let (_d, s) = store().await;
+    with_obras(&s).await;
+    let mut tx = s.write("tester").await.unwrap();
+    tx.expect_bulk(30_000).await.unwrap();
+    let first: Vec<_> = (0..15_000).map(|i| (invoice(i), None)).collect();
+    tx.insert_invoices(&first, &mut |_| true).await.unwrap();
+    // changed and removed in the same transaction, before the search index is written
+    let moldaje = AssignmentChange {
+        glosa: Some(Some("moldaje quimérico".into())),
+        ..Default::default()
+    };
+    tx.update_assignment(invoice(7).id(), &moldaje)
+        .await
+        .unwrap();
+    let gone = |i: u64| invoice(i).id().to_string();
+    sqlx::query("DELETE FROM invoices WHERE id = ?")
+        .bind(gone(8))
+        .execute(&mut *tx.conn())
+        .await
+        .unwrap();
+    let second: Vec<_> = (15_000..30_000).map(|i| (invoice(i), None)).collect();
+    tx.insert_invoices(&second, &mut |_| true).await.unwrap();
+    // the last row changed, then removed: its seq is given to the next row inserted
+    let last = invoice(29_999).id();
+    let zapallo = AssignmentChange {
+        glosa: Some(Some("zapallo perdido".into())),
+        ..Default::default()
+    };
+    tx.update_assignment(last, &zapallo).await.unwrap();
+    let seq_of =
+        |id: String| sqlx::query_scalar::<_, i64>("SELECT seq FROM invoices WHERE id = ?").bind(id);
+    let last_seq = seq_of(last.to_string())
+        .fetch_one(&mut *tx.conn())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM invoices WHERE id = ?")
+        .bind(last.to_string())
+        .execute(&mut *tx.conn())
+        .await
+        .unwrap();
+    let mut heir = invoice(30_000);
+    heir.glosa = Some("heredero del número".into());
+    tx.insert_invoices(&[(heir.clone(), None)], &mut |_| true)
+        .await
+        .unwrap();
+    assert_eq!(
+        seq_of(heir.id().to_string())
+            .fetch_one(&mut *tx.conn())
+            .await
+            .unwrap(),
+        last_seq,
+        "the test needs the seq reused"
+    );
+    tx.commit().await.unwrap();
+
+    assert_eq!(search_ids(&s, "quimérico").await, [gone(7)]);
+    assert_eq!(search_ids(&s, "heredero").await, [heir.id().to_string()]);
+    assert!(search_ids(&s, "zapallo").await.is_empty());
+    // the removed row's folio is indexed no more, its neighbour's is, once
+    let folio_hits = |folio: &'static str| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM invoices_search WHERE invoices_search MATCH 'folio : ' || ?",
+        )
+        .bind(folio)
+    };
+    assert_eq!(folio_hits("1008").fetch_one(s.pool()).await.unwrap(), 0);
+    assert_eq!(folio_hits("1009").fetch_one(s.pool()).await.unwrap(), 1);
+    // every row once: as many entries for a supplier as its rows
+    let rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM invoices WHERE razon_social = 'Grúas Andes'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    let entries: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invoices_search WHERE invoices_search MATCH 'razon_social : gruas'",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!((entries, rows), (7_499, 7_499));
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices_search")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(total, 29_999, "30,001 inserted, 2 removed");
+    assert_eq!(s.integrity_check().await.unwrap(), ["ok"]);
+}
+
 #[tokio::test]
 async fn a_push_batch_is_the_outbox_encoded_as_sent_within_its_limits() {
     let (_d, s) = store().await;
