@@ -182,7 +182,63 @@ impl App {
         tx.add_attachment(&detail.row.id, &sha, &name, mime, size as i64)
             .await?;
         tx.commit().await?;
+        // a sweep (below) between the file and the commit took it as nobody's: write it again
+        keep(&dir, &format!("{sha}.{ext}"), &bytes, key.as_ref()).map_err(|e| {
+            AppError::Io(format!(
+                "no se pudo guardar el adjunto en {}: {e}; revise el espacio en disco",
+                dir.display()
+            ))
+        })?;
         Ok(self.store.attachments(&detail.row.id).await?)
+    }
+
+    /// Deletes the attachment files no attachment row names any more: those of invoices
+    /// removed from this laptop when they left the account's obras (a laptop keeps nothing
+    /// it may no longer see), and any left by a crash before their row was written. Reads
+    /// the names inside a write transaction, so no attachment is recorded meanwhile
+    /// ([`App::add_attachment`] writes its file again after its commit). Returns how many
+    /// files went.
+    ///
+    /// # Errors
+    /// Store errors; a file that cannot be deleted is logged and left.
+    pub(crate) async fn forget_unreferenced_attachments(&self) -> Result<usize> {
+        let dir = self.data_dir.join(ATTACHMENTS_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0); // no attachment was ever stored here
+        };
+        let files: Vec<(String, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let (sha, ext) = name.split_once('.')?;
+                let ours = sha.len() == 64
+                    && sha.bytes().all(|b| b.is_ascii_hexdigit())
+                    && matches!(ext, "pdf" | "xml");
+                ours.then(|| (sha.to_owned(), e.path()))
+            })
+            .collect();
+        if files.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.store.write("sync").await?;
+        let named = tx.attachment_hashes().await?;
+        let mut gone = 0;
+        for (sha, path) in files {
+            if named.contains(&sha) {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => gone += 1,
+                Err(e) => tracing::warn!(
+                    file = %path.display(),
+                    error = %e,
+                    "an attachment file of an invoice no longer here could not be deleted"
+                ),
+            }
+        }
+        // nothing written: the transaction only kept attachments from being recorded
+        drop(tx);
+        Ok(gone)
     }
 
     /// The file of an attachment, to open it; only for an invoice the user may see.

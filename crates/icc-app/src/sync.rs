@@ -551,6 +551,18 @@ impl App {
             report.held += applied.held;
             report.removed.extend(applied.removed);
         }
+        if !report.removed.is_empty() {
+            // their attachments' files, now that the removal is committed
+            match self.forget_unreferenced_attachments().await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(files = n, "sync: attachments of removed invoices deleted")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync: attachments of removed invoices were not deleted; the next removal retries")
+                }
+            }
+        }
         let mut tx = self.store.write(&s.username).await?;
         tx.set_setting(LAST_SYNC_SETTING, &icc_store::now_utc())
             .await?;

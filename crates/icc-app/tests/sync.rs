@@ -489,11 +489,42 @@ async fn the_office_assigns_the_site_sees_and_approves_and_the_office_sees_the_a
         );
     }
 
+    // the site attaches the same delivery note to both, and B's own invoice PDF to B
+    let note = site._dir.path().join("guia.pdf");
+    std::fs::write(&note, b"%PDF-1.4 guia de despacho 1234").unwrap();
+    let own = site._dir.path().join("factura-5002.pdf");
+    std::fs::write(&own, b"%PDF-1.4 factura 5002").unwrap();
+    for (key, file) in [(A, &note), (B, &note), (B, &own)] {
+        site.app.add_attachment(&site.s, key, file).await.unwrap();
+    }
+    let stored = || {
+        let mut names: Vec<String> = std::fs::read_dir(site._dir.path().join("adjuntos"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(stored().len(), 2);
+
     // the office moves B to OB-2: the site keeps only A, and says why B left
     assign(&office, B, "obra", "OB-2").await;
     office.app.sync(&office.s).await.unwrap();
     let r = site.app.sync(&site.s).await.unwrap();
     assert_eq!(keys(&site).await, vec![A.to_owned()]);
+    // B's own PDF is gone from the laptop; the note A still has stays, and opens
+    let a_files = site.app.attachments(&site.s, A).await.unwrap();
+    assert_eq!(a_files.len(), 1);
+    assert_eq!(stored(), [format!("{}.pdf", a_files[0].sha256)]);
+    let opened = site
+        .app
+        .attachment_file(&site.s, a_files[0].id)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(opened).unwrap(),
+        b"%PDF-1.4 guia de despacho 1234"
+    );
     assert_eq!(r.removed.len(), 1, "{r:?}");
     assert!(
         r.removed[0].invoice.contains("5002") && r.removed[0].reason.contains("OB-2"),

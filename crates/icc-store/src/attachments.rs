@@ -85,6 +85,21 @@ impl WriteTx {
         }
         Ok(added)
     }
+
+    /// The content hashes (SHA-256, hex) some attachment row names, read in this
+    /// transaction: while it is open no attachment can be recorded.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn attachment_hashes(&mut self) -> Result<std::collections::HashSet<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT sha256 FROM attachments")
+                .fetch_all(self.conn())
+                .await?
+                .into_iter()
+                .collect(),
+        )
+    }
 }
 
 impl Store {

@@ -664,8 +664,9 @@ impl WriteTx {
     }
 
     /// Removes an invoice that left the account's obras: the row and everything hanging
-    /// from it (search index, tax lines, references, attachments' rows), its sync versions
-    /// and held edits; the audit log keeps its history and `sync_removed` says why.
+    /// from it (search index, tax lines, references, attachments' rows), its sync versions,
+    /// held edits, conflicts, refused and unsent changes; the audit log keeps its history
+    /// and `sync_removed` says why. The attachments' files go after the commit (icc-app).
     /// `None` when it was not here.
     async fn remove_invoice(&mut self, id: &str, reason: &str) -> Result<Option<RemovedInvoice>> {
         self.forget_payment_versions(id).await?;
@@ -673,6 +674,11 @@ impl WriteTx {
             "DELETE FROM sync_held WHERE entity_id = ?",
             "DELETE FROM sync_fields WHERE entity = 'invoice' AND entity_id = ?",
             "DELETE FROM sync_docs WHERE entity = 'invoice' AND entity_id = ?",
+            // the server's values it held in conflicts, and changes the server cannot take
+            // any more (out of the account's obras: refused at the next push)
+            "DELETE FROM sync_conflicts WHERE entity = 'invoice' AND entity_id = ?",
+            "DELETE FROM sync_refused WHERE entity = 'invoice' AND entity_id = ?",
+            "DELETE FROM sync_outbox WHERE entity = 'invoice' AND entity_id = ?",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *self.conn()).await?;
         }

@@ -257,3 +257,185 @@ async fn a_decoded_document_applies_only_to_the_op_it_was_read_from() {
     }
     assert_eq!(count(&store, "SELECT COUNT(*) FROM sync_docs").await, 2);
 }
+
+/// A field edit of invoice `id` as the server sends it.
+fn edit(seq: i64, id: &str, field: &str, value: Value) -> ServerOp<RawJson> {
+    let mut op = sop(seq, "invoice", id, value);
+    op.op.field = field.into();
+    op
+}
+
+async fn text(store: &Store, sql: &'static str, id: &str) -> Option<String> {
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_invoice_edit_waits_for_its_document_and_bad_values_are_counted_not_stored() {
+    let (_dir, store) = linked().await;
+    let inv = invoice(8);
+    let id = inv.id().to_string();
+    // the edit arrives first (the document comes in a later page)
+    let mut tx = store.write("ana").await.unwrap();
+    let a = tx
+        .apply_remote(
+            &[edit(1, &id, "glosa", json!("losa piso 3"))],
+            &[],
+            &[],
+            None,
+            1,
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((a.held, a.applied, a.invalid), (1, 0, 0), "{a:?}");
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM invoices").await, 0);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM sync_held").await, 1);
+
+    // the document (older than the edit) arrives: both apply, the edit wins its field
+    let mut doc = sop(0, "invoice", &id, serde_json::to_value(&inv).unwrap());
+    doc.seq = 2;
+    let mut tx = store.write("ana").await.unwrap();
+    let a = tx.apply_remote(&[doc], &[], &[], None, 2).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(a.held, 0, "{a:?}");
+    assert_eq!(
+        text(&store, "SELECT glosa FROM invoices WHERE id = ?", &id).await,
+        Some("losa piso 3".into())
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM sync_held").await, 0);
+
+    // values this laptop cannot hold: skipped and counted, the page still moves the
+    // cursor, and a good edit of the same page applies
+    let mut tx = store.write("ana").await.unwrap();
+    let a = tx
+        .apply_remote(
+            &[
+                edit(3, &id, "razon_social", Value::Null),
+                edit(4, &id, "monto_total", json!("mil")),
+                edit(5, &id, "estado", json!("regalada")),
+                edit(6, &id, "cuenta", json!("5101")),
+            ],
+            &[],
+            &[],
+            None,
+            6,
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((a.invalid, a.applied), (3, 1), "{a:?}");
+    assert_eq!(
+        text(
+            &store,
+            "SELECT razon_social FROM invoices WHERE id = ?",
+            &id
+        )
+        .await,
+        Some("Ferretería Ñuñoa Ltda.".into())
+    );
+    assert_eq!(
+        count(&store, "SELECT monto_total FROM invoices").await,
+        1_000_000
+    );
+    assert_eq!(
+        text(&store, "SELECT estado FROM invoices WHERE id = ?", &id).await,
+        Some("aprobada".into())
+    );
+    assert_eq!(
+        text(&store, "SELECT cuenta FROM invoices WHERE id = ?", &id).await,
+        Some("5101".into())
+    );
+    assert_eq!(
+        text(
+            &store,
+            "SELECT value FROM settings WHERE key = ?",
+            "sync.cursor"
+        )
+        .await,
+        Some("6".into())
+    );
+}
+
+#[tokio::test]
+async fn an_invoice_that_leaves_takes_its_conflicts_refused_and_unsent_changes_along() {
+    let (_dir, store) = linked().await;
+    let (gone, kept) = (invoice(9), invoice(10));
+    let mut tx = store.write("ana").await.unwrap();
+    let docs: Vec<_> = [&gone, &kept]
+        .iter()
+        .enumerate()
+        .map(|(i, inv)| {
+            sop(
+                i as i64 + 1,
+                "invoice",
+                &inv.id().to_string(),
+                serde_json::to_value(inv).unwrap(),
+            )
+        })
+        .collect();
+    tx.apply_remote(&docs, &[], &[], None, 2).await.unwrap();
+    tx.commit().await.unwrap();
+    // what the laptop holds of both: a conflict, a refused change and an unsent one each
+    for inv in [&gone, &kept] {
+        let id = inv.id().to_string();
+        let n: i64 = inv.key.folio.get() as i64;
+        sqlx::query(
+            "INSERT INTO sync_conflicts (id, entity, entity_id, field, winner_value, winner_hlc, loser_value, loser_hlc, loser_user, obra) \
+             VALUES (?, 'invoice', ?, 'glosa', '\"a\"', 'h1', '\"b\"', 'h0', 'ana', NULL)",
+        )
+        .bind(n)
+        .bind(&id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO sync_refused (op_id, entity, entity_id, field, value, hlc, obra, reason, refused_at) \
+             VALUES (?, 'invoice', ?, 'estado', '\"pagada\"', 'h2', NULL, 'no', '2026-12-01T00:00:00Z')",
+        )
+        .bind(format!("r{n}"))
+        .bind(&id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO sync_outbox (op_id, entity, entity_id, field, value, hlc, base_hlc, obra) \
+             VALUES (?, 'invoice', ?, 'glosa', '\"c\"', 'h3', NULL, NULL)",
+        )
+        .bind(format!("o{n}"))
+        .bind(&id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let mut tx = store.write("ana").await.unwrap();
+    let a = tx
+        .apply_remote(
+            &[],
+            &[],
+            &[icc_core::sync::Removal {
+                entity: "invoice".into(),
+                entity_id: gone.id().to_string(),
+                obra: Some("OB-2".into()),
+            }],
+            None,
+            3,
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(a.removed.len(), 1, "{a:?}");
+    for table in ["sync_conflicts", "sync_refused", "sync_outbox"] {
+        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT entity_id FROM {table} WHERE entity = 'invoice'"
+        )))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(ids, [kept.id().to_string()], "{table}");
+    }
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM invoices").await, 1);
+}
