@@ -407,6 +407,8 @@ impl App {
             })?;
         let mut report = SyncReport::default();
         let mut rounds = 0;
+        // invoices whose document this sync sent again (at most once each)
+        let mut resent_docs = std::collections::HashSet::new();
         loop {
             match self
                 .push_outbox(s, client, access, &device, &mut report)
@@ -415,15 +417,37 @@ impl App {
                 None => break,
                 Some(refused) => {
                     rounds += 1;
+                    // changes of an invoice the server does not hold: its document goes
+                    // again, ahead of them (a server restored from an older backup)
                     let mut tx = self.store.write(&s.username).await?;
-                    let moved = tx.set_aside(&refused).await?;
+                    let (behind, resent) = tx.resend_documents(&refused, &resent_docs).await?;
                     tx.commit().await?;
-                    tracing::warn!(
-                        refused = refused.len(),
-                        moved,
-                        "sync: the server refused changes; set aside"
-                    );
-                    if moved == 0 || rounds >= MAX_REFUSAL_ROUNDS {
+                    if !behind.is_empty() {
+                        let mut tx = self.store.write(&s.username).await?;
+                        tx.move_behind(&behind).await?;
+                        tx.commit().await?;
+                        tracing::warn!(
+                            invoices = resent.len(),
+                            "sync: the server did not hold invoices this laptop changed; their documents go again"
+                        );
+                    }
+                    resent_docs.extend(resent);
+                    let rest: Vec<icc_core::sync::Refusal> = refused
+                        .into_iter()
+                        .filter(|r| !behind.contains(&r.op_id))
+                        .collect();
+                    let mut tx = self.store.write(&s.username).await?;
+                    let moved = tx.set_aside(&rest).await?;
+                    tx.commit().await?;
+                    if !rest.is_empty() {
+                        tracing::warn!(
+                            refused = rest.len(),
+                            moved,
+                            "sync: the server refused changes; set aside"
+                        );
+                    }
+                    let refused = rest;
+                    if (moved == 0 && behind.is_empty()) || rounds >= MAX_REFUSAL_ROUNDS {
                         return Err(AppError::Remote(format!(
                             "el servidor rechazó cambios que este equipo no pudo apartar ({}); los cambios siguen guardados aquí: pida a TI que lo revise",
                             refused

@@ -1825,3 +1825,45 @@ async fn an_obra_budget_crosses_laptops_with_its_modifications() {
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_to_an_invoice_the_server_lost_sends_its_document_again() {
+    let srv = start_server().await;
+    let l1 = laptop(&srv, "contadora").await;
+    import_rcv(&l1).await;
+    l1.app.sync(&l1.s).await.unwrap();
+    // the server is restored from a backup taken before B arrived: B is gone there
+    let b = l1.app.show_invoice(&l1.s, B).await.unwrap().detail.row.id;
+    for sql in [
+        "DELETE FROM fields WHERE entity_id = $1",
+        "DELETE FROM entity_docs WHERE entity_id = $1",
+        "DELETE FROM entity_obras WHERE entity_id = $1",
+        "DELETE FROM scope_moves WHERE entity_id = $1",
+        "DELETE FROM conflicts WHERE entity_id = $1",
+        "DELETE FROM ops WHERE entity_id = $1",
+    ] {
+        sqlx::query(sql).bind(&b).execute(&srv.pool).await.unwrap();
+    }
+    // a change to B is refused there (no document), so the laptop sends B's document
+    // again ahead of it, instead of setting the change aside for good
+    assign(&l1, B, "glosa", "vuelve con su documento").await;
+    let r = l1.app.sync(&l1.s).await.unwrap();
+    assert!(r.refused.is_empty(), "{r:?}");
+    assert_eq!(r.pending, 0, "{r:?}");
+    let docs: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM ops WHERE entity_id = $1 AND field = '_doc'")
+            .bind(&b)
+            .fetch_one(&srv.pool)
+            .await
+            .unwrap();
+    assert_eq!(docs, 1);
+    // and every laptop converges on B with the change
+    let l2 = laptop(&srv, "contadora2").await;
+    l2.app.sync(&l2.s).await.unwrap();
+    assert_eq!(
+        field(&l2, B, "glosa").await.as_deref(),
+        Some("vuelve con su documento")
+    );
+    assert_eq!(whole(&l2, B).await, whole(&l1, B).await);
+    srv.stop().await;
+}

@@ -365,6 +365,12 @@ pub struct Refusal {
     /// The server's value of that field when it refused (to restore it on the laptop when
     /// the change is discarded); `None` when the server does not hold the entity.
     pub current: Option<FieldValue>,
+    /// Refused because the server does not hold the entity (its document never arrived, or
+    /// the server was restored from an older backup): a laptop that holds the invoice sends
+    /// its document again ahead of the change instead of setting the change aside. Absent
+    /// (false) from servers older than this field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown_entity: bool,
 }
 
 /// A field's value as the server holds it.

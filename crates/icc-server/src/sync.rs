@@ -237,7 +237,24 @@ impl Refusals {
             field: op.field.clone(),
             reason,
             current,
+            unknown_entity: false,
         });
+    }
+
+    /// Refuses an edit of an invoice whose document the server does not hold (409): the
+    /// laptop sends the document again ahead of it.
+    pub(crate) fn add_missing(&mut self, op: &Op<impl Sized>) {
+        self.add(
+            op,
+            Why::Unknown(format!(
+                "el servidor no tiene la factura {}: un cambio solo se acepta después de su documento",
+                op.entity_id
+            )),
+            None,
+        );
+        if let Some(r) = self.list.last_mut() {
+            r.unknown_entity = true;
+        }
     }
 
     fn into_error(self) -> ApiError {
@@ -783,14 +800,7 @@ async fn check_edit(
     .fetch_optional(&mut **tx)
     .await?;
     let Some((obra, doc_seq)) = held else {
-        refusals.add(
-            op,
-            Why::Unknown(format!(
-                "el servidor no tiene la factura {}: un cambio solo se acepta después de su documento",
-                op.entity_id
-            )),
-            None,
-        );
+        refusals.add_missing(op);
         return Ok(false);
     };
     // the server's value of the field is read only where it is needed: for the status

@@ -967,6 +967,72 @@ impl WriteTx {
         Ok(n)
     }
 
+    /// Of the changes the server refused because it does not hold their invoice (its
+    /// document never arrived, or the server was restored from an older backup), those of
+    /// an invoice this laptop holds: the invoice's current document is queued again
+    /// (written to the outbox at commit), and the caller moves the changes behind it with
+    /// [`WriteTx::move_behind`] in a second transaction, so they go after it. Invoices in
+    /// `skip` (sent again already) and invoices whose own document the same push refused
+    /// are left to be set aside. Returns the changes' op ids, and the invoices sent again.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn resend_documents(
+        &mut self,
+        refused: &[Refusal],
+        skip: &std::collections::HashSet<String>,
+    ) -> Result<(Vec<uuid::Uuid>, Vec<String>)> {
+        let doc_refused: std::collections::HashSet<&str> = refused
+            .iter()
+            .filter(|r| r.field == DOC_FIELD)
+            .map(|r| r.entity_id.as_str())
+            .collect();
+        let (mut moving, mut resent, mut absent) = (Vec::new(), Vec::new(), Vec::new());
+        for r in refused {
+            let id = &r.entity_id;
+            if !r.unknown_entity
+                || r.entity != icc_core::sync::INVOICE_ENTITY
+                || r.field == DOC_FIELD
+                || skip.contains(id)
+                || doc_refused.contains(id.as_str())
+                || absent.contains(id)
+            {
+                continue;
+            }
+            if !resent.contains(id) {
+                if !self.exists(id).await? {
+                    absent.push(id.clone());
+                    continue;
+                }
+                resent.push(id.clone());
+            }
+            moving.push(r.op_id);
+        }
+        let mut invoices = Vec::with_capacity(resent.len());
+        for id in &resent {
+            invoices.push(load_invoice(self.conn(), id).await?);
+        }
+        let refs: Vec<&icc_core::Invoice> = invoices.iter().collect();
+        self.queue_docs(&refs).await?;
+        Ok((moving, resent))
+    }
+
+    /// Moves the outbox ops `op_ids`, in this order, to the end of the outbox.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn move_behind(&mut self, op_ids: &[uuid::Uuid]) -> Result<()> {
+        for id in op_ids {
+            sqlx::query(
+                "UPDATE sync_outbox SET seq = (SELECT MAX(seq) + 1 FROM sync_outbox) WHERE op_id = ?",
+            )
+            .bind(id.to_string())
+            .execute(&mut *self.conn())
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Discards a refused change: the server's value of its field (as the server said when
     /// it refused) is restored here, audited as `descarte`, and the change is forgotten.
     /// Later pulls bring any newer value as usual.

@@ -275,6 +275,9 @@ async fn an_edits_batch_sent_before_its_documents_batch_still_converges() {
     let (s, v) = srv.push(&admin, "pc1", edits.clone()).await;
     assert_eq!(s, 409, "{v}");
     assert_eq!(ops_count(&srv).await, 0);
+    // said as such, so a laptop holding the invoice sends its document again
+    assert_eq!(v["refused"][0]["unknown_entity"], true, "{v}");
+    assert_eq!(v["refused"][1]["unknown_entity"], true, "{v}");
     let (s, v) = srv
         .push(&admin, "pc1", vec![doc_op(&z, dz, hlc(t, "pc1"))])
         .await;
