@@ -373,7 +373,7 @@ pub async fn conflicts(d: State<'_, Desktop>) -> R<Vec<LocalConflict>> {
 
 /// Resolves a conflict.
 #[tauri::command]
-pub async fn resolve_conflict(d: State<'_, Desktop>, id: i64, keep: String) -> R<()> {
+pub async fn resolve_conflict(d: State<'_, Desktop>, id: i64, keep: String) -> R<Option<String>> {
     d.resolve_conflict(id, &keep).await
 }
 

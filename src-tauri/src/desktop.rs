@@ -1019,10 +1019,11 @@ impl Desktop {
     }
 
     /// Resolves a conflict keeping `mine` (the losing value) or `theirs` (the winner).
+    /// `Some(reason)` when the resolution was saved but could not be sent yet.
     ///
     /// # Errors
-    /// No session, unknown conflict, a bad choice, the server unreachable.
-    pub async fn resolve_conflict(&self, id: i64, keep: &str) -> Result<(), UiError> {
+    /// No session, unknown conflict, a bad choice.
+    pub async fn resolve_conflict(&self, id: i64, keep: &str) -> Result<Option<String>, UiError> {
         let s = self.session()?;
         let keep = match keep {
             "mine" => Keep::Mine,

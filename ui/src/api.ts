@@ -158,7 +158,9 @@ export const api = {
     call<LinkReport>("login_server", { url, serverUser, password }),
   syncNow: () => call<SyncReport>("sync_now"),
   conflicts: () => call<LocalConflict[]>("conflicts"),
-  resolveConflict: (id: number, keep: "mine" | "theirs") => call<void>("resolve_conflict", { id, keep }),
+  /** `null` when sent now; else why it waits in the outbox for the next sync. */
+  resolveConflict: (id: number, keep: "mine" | "theirs") =>
+    call<string | null>("resolve_conflict", { id, keep }),
   refusedChanges: () => call<RefusedChange[]>("refused_changes"),
   discardRefused: (opId: string) => call<RefusedChange>("discard_refused", { opId }),
   removedInvoices: () => call<RemovedInvoice[]>("removed_invoices"),

@@ -846,12 +846,19 @@ impl App {
     }
 
     /// Resolves a conflict: `Theirs` accepts the winner; `Mine` writes the losing value
-    /// again as a new edit (which then wins everywhere). Either way the resolution is sent
-    /// to the server and reaches every device.
+    /// again as a new edit (which then wins everywhere). Either way the resolution is
+    /// saved here and sent to the server, and reaches every device. `Some(reason)` when it
+    /// could not be sent now (no server answer, say): it waits in the outbox for the next
+    /// sync, like any edit made offline.
     ///
     /// # Errors
-    /// Unknown conflict, forbidden obra, the server unreachable.
-    pub async fn resolve_conflict(&self, s: &Session, id: i64, keep: Keep) -> Result<()> {
+    /// Unknown conflict, forbidden obra, a value the user may not keep.
+    pub async fn resolve_conflict(
+        &self,
+        s: &Session,
+        id: i64,
+        keep: Keep,
+    ) -> Result<Option<String>> {
         let c = self
             .conflicts(s)
             .await?
@@ -911,8 +918,13 @@ impl App {
         tx.commit().await?;
         // the kept value and the resolution travel through the outbox like any edit: sent
         // now if the server answers, else at the next sync
-        self.sync(s).await?;
-        Ok(())
+        match self.sync(s).await {
+            Ok(_) => Ok(None),
+            Err(e) => {
+                tracing::warn!(conflict = id, error = %e, "a resolved conflict waits for the next sync");
+                Ok(Some(e.to_string()))
+            }
+        }
     }
 
     /// Ends the session with the server (revoked there, removed from the keyring). The

@@ -1827,6 +1827,62 @@ async fn an_obra_budget_crosses_laptops_with_its_modifications() {
 }
 
 #[tokio::test]
+async fn a_conflict_resolved_while_the_server_does_not_answer_is_kept_and_sent_later() {
+    let srv = start_server().await;
+    let proxy = Proxy::start(&srv.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path()).await.unwrap();
+    let s = app.init("admin", PW).await.unwrap();
+    app.login_server(&s, &proxy.url, "contadora", SERVER_PW)
+        .await
+        .unwrap();
+    let l1 = Laptop { _dir: dir, app, s };
+    let l2 = laptop(&srv, "contadora2").await;
+    import_rcv(&l1).await;
+    l1.app.sync(&l1.s).await.unwrap();
+    l2.app.sync(&l2.s).await.unwrap();
+    // both change B's centro de costo; l2's later change wins, l1's is the conflict
+    assign(&l1, B, "centro_costo", "CC-L1").await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assign(&l2, B, "centro_costo", "CC-L2").await;
+    l2.app.sync(&l2.s).await.unwrap();
+    l1.app.sync(&l1.s).await.unwrap();
+    let c = l1.app.conflicts(&l1.s).await.unwrap();
+    assert_eq!(c.len(), 1, "{c:?}");
+
+    // l1 keeps its value while the server's answer never comes back: saved here, not an
+    // error, and said to wait for the next sync
+    proxy.lose_next("/api/v1/sync/push");
+    let unsent = l1
+        .app
+        .resolve_conflict(&l1.s, c[0].id, Keep::Mine)
+        .await
+        .unwrap();
+    assert!(unsent.is_some_and(|why| !why.is_empty()));
+    assert_eq!(
+        field(&l1, B, "centro_costo").await.as_deref(),
+        Some("CC-L1")
+    );
+    assert!(
+        l1.app.conflicts(&l1.s).await.unwrap()[0]
+            .resolved_by
+            .is_some()
+    );
+    assert!(l1.app.sync_status(&l1.s).await.unwrap().pending > 0);
+
+    // the next sync sends it, and l1's value wins everywhere
+    let r = l1.app.sync(&l1.s).await.unwrap();
+    assert_eq!(r.pending, 0, "{r:?}");
+    l2.app.sync(&l2.s).await.unwrap();
+    assert_eq!(
+        field(&l2, B, "centro_costo").await.as_deref(),
+        Some("CC-L1")
+    );
+    proxy.task.abort();
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn a_change_to_an_invoice_the_server_lost_sends_its_document_again() {
     let srv = start_server().await;
     let l1 = laptop(&srv, "contadora").await;

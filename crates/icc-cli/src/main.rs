@@ -553,11 +553,17 @@ async fn dispatch(app: &App, cli: &Cli, json: bool, stdin: &mut Stdin) -> Result
                             )));
                         }
                     };
-                    app.resolve_conflict(&s, *id, keep).await?;
+                    let unsent = app.resolve_conflict(&s, *id, keep).await?;
+                    let text = match &unsent {
+                        None => format!("Conflicto {id} resuelto."),
+                        Some(why) => format!(
+                            "Conflicto {id} resuelto en este equipo; se enviará al servidor en la próxima sincronización (ahora no se pudo: {why})."
+                        ),
+                    };
                     output::done(
                         json,
-                        &serde_json::json!({"ok": true, "id": id}),
-                        &format!("Conflicto {id} resuelto."),
+                        &serde_json::json!({"ok": true, "id": id, "enviado": unsent.is_none(), "aviso": unsent}),
+                        &text,
                     );
                 }
             }

@@ -346,8 +346,14 @@ export function syncScreen(): HTMLElement {
     for (const c of list) {
       const keep = (which: "mine" | "theirs") => async () => {
         try {
-          await api.resolveConflict(c.id, which);
-          say(msg, `Conflicto ${c.id} resuelto.`, "ok");
+          const unsent = await api.resolveConflict(c.id, which);
+          if (unsent === null) say(msg, `Conflicto ${c.id} resuelto.`, "ok");
+          else
+            say(
+              msg,
+              `Conflicto ${c.id} resuelto en este equipo; se enviará en la próxima sincronización (ahora no se pudo: ${unsent}).`,
+              "info",
+            );
           syncChanged();
           await loadConflicts();
         } catch (e) {
