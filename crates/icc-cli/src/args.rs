@@ -217,7 +217,7 @@ pub struct FilterArgs {
     #[arg(long, value_name = "DIAS", num_args = 0..=1, default_missing_value = "2")]
     pub plazo_por_vencer: Option<u32>,
     /// Búsqueda por proveedor, RUT, folio o glosa
-    #[arg(long, value_name = "TEXTO")]
+    #[arg(long, visible_alias = "filtro", value_name = "TEXTO")]
     pub q: Option<String>,
 }
 

@@ -233,8 +233,9 @@ pub fn doctor(json: bool, r: &DoctorReport) {
     }
 }
 
-/// Errors listed in the human report before summarising the rest.
-const MAX_ERRORS_SHOWN: usize = 50;
+/// Warnings and preview rows listed in the human report before summarising the rest.
+/// Errors are all listed: a rejected run reports every bad row (exit 3), as with --json.
+const MAX_SHOWN: usize = 50;
 
 pub fn import(json: bool, r: &ImportReport) {
     if json {
@@ -266,17 +267,17 @@ pub fn import(json: bool, r: &ImportReport) {
         if f.already_imported {
             println!("  este archivo ya fue importado antes: no se escribió nada");
         }
-        for w in f.warnings.iter().take(MAX_ERRORS_SHOWN) {
+        for w in f.warnings.iter().take(MAX_SHOWN) {
             println!(
                 "  aviso, fila {}: {}",
                 w.row.map_or_else(|| "—".to_owned(), |r| r.to_string()),
                 w.message
             );
         }
-        if f.warnings.len() > MAX_ERRORS_SHOWN {
+        if f.warnings.len() > MAX_SHOWN {
             println!(
                 "  … y {} avisos más (use --json para verlos todos)",
-                f.warnings.len() - MAX_ERRORS_SHOWN
+                f.warnings.len() - MAX_SHOWN
             );
         }
         println!(
@@ -290,7 +291,7 @@ pub fn import(json: bool, r: &ImportReport) {
             Clp::new(c.sum_iva_signed)
         );
         if let Some(p) = &f.preview {
-            for row in p.iter().take(MAX_ERRORS_SHOWN) {
+            for row in p.iter().take(MAX_SHOWN) {
                 println!(
                     "    fila {:>6}  {:<24} {:>16}  {}{}",
                     row.row,
@@ -303,10 +304,10 @@ pub fn import(json: bool, r: &ImportReport) {
                         .unwrap_or_default()
                 );
             }
-            if p.len() > MAX_ERRORS_SHOWN {
+            if p.len() > MAX_SHOWN {
                 println!(
                     "    … y {} documentos más (use --json para verlos todos)",
-                    p.len() - MAX_ERRORS_SHOWN
+                    p.len() - MAX_SHOWN
                 );
             }
         }
@@ -314,7 +315,7 @@ pub fn import(json: bool, r: &ImportReport) {
     let errors = &r.total.errors;
     if !errors.is_empty() {
         println!("\nProblemas:");
-        for e in errors.iter().take(MAX_ERRORS_SHOWN) {
+        for e in errors.iter() {
             let at = match (e.row, &e.column) {
                 (Some(row), Some(col)) => format!("fila {row}, columna {col}"),
                 (Some(row), None) => format!("fila {row}"),
@@ -331,12 +332,6 @@ pub fn import(json: bool, r: &ImportReport) {
             } else {
                 println!("  {} — {at}: {}{value}", e.file, e.message);
             }
-        }
-        if errors.len() > MAX_ERRORS_SHOWN {
-            println!(
-                "  … y {} más (use --json para verlos todos)",
-                errors.len() - MAX_ERRORS_SHOWN
-            );
         }
     }
     if let Some(c) = &r.cesiones {
@@ -431,7 +426,7 @@ pub fn pull(json: bool, r: &icc_app::PullReport) {
         r.rejected,
         if r.cancelled { " (cancelada)" } else { "" }
     );
-    for e in r.errors.iter().take(MAX_ERRORS_SHOWN) {
+    for e in r.errors.iter() {
         println!(
             "  rechazado ({}{}{}): {}",
             e.origen,
@@ -444,12 +439,6 @@ pub fn pull(json: bool, r: &icc_app::PullReport) {
                 .map(|f| format!(", folio {f}"))
                 .unwrap_or_default(),
             e.message
-        );
-    }
-    if r.errors.len() > MAX_ERRORS_SHOWN {
-        println!(
-            "  … y {} más (use --json para verlos todos)",
-            r.errors.len() - MAX_ERRORS_SHOWN
         );
     }
     for e in &r.estados_no_aplicados {
@@ -718,14 +707,8 @@ pub fn cesion_import(json: bool, r: &icc_app::CesionImportReport) {
             "  cesiones: {} (nuevas: {}), con su factura en el registro: {}, en revisión (la factura aún no llega): {}",
             f.cesiones, f.nuevas, f.matched, f.unmatched
         );
-        for e in f.errors.iter().take(MAX_ERRORS_SHOWN) {
+        for e in f.errors.iter() {
             println!("  {}", e.message);
-        }
-        if f.errors.len() > MAX_ERRORS_SHOWN {
-            println!(
-                "  … y {} más (use --json para verlos todos)",
-                f.errors.len() - MAX_ERRORS_SHOWN
-            );
         }
     }
 }

@@ -4108,3 +4108,48 @@ fn kame_conceptos_are_assigned_in_bulk_and_fichas_edited_from_the_command_line()
     let out = admin(&["kame", "ficha", "77.879.240-0"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("no tiene ficha"));
 }
+
+#[test]
+fn a_rejected_import_reports_every_bad_row_without_json_too() {
+    let d = tempfile::tempdir().unwrap();
+    init(d.path());
+    // 70 rows with an invalid RUT, then one good row
+    let mut csv = String::from(
+        "RUT Proveedor;Razón social;Tipo Doc;Folio;Fecha emisión;Monto Neto;Monto Exento;IVA;Monto Total\n",
+    );
+    for i in 0..70 {
+        csv.push_str(&format!(
+            "76555835-0;Mala {i};33;{};03-11-2026;1000;0;190;1190\n",
+            100 + i
+        ));
+    }
+    csv.push_str("76555835-2;Buena;33;999;03-11-2026;1000;0;190;1190\n");
+    let file = d.path().join("compras.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = icc(
+        d.path(),
+        &["--user", "admin", "import", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // the CSV's lines 2..=71 hold the bad rows
+    for line in 2..=71 {
+        assert!(
+            text.contains(&format!("fila {line}, columna")),
+            "row {line} is reported: {text}"
+        );
+    }
+    assert!(!text.contains("use --json para verlos"), "{text}");
+    // the good row went in, and `--filtro` is the list's text search
+    let list = ok_json(icc(
+        d.path(),
+        &[
+            "--user", "admin", "invoices", "list", "--filtro", "Buena", "--json",
+        ],
+        None,
+    ));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["folio"], 999);
+}
