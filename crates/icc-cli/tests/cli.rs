@@ -1573,9 +1573,11 @@ async fn login_sync_conflicts_and_logout_follow_the_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
     const SPW: &str = "Moldaje-Andamio-Losa-2026";
-    let srv = icc_server::testing::TestServer::start(
+    const METRICS: &str = "metricas-de-la-prueba-de-cortes-2026";
+    let srv = icc_server::testing::TestServer::start_with(
         &[("contadora", icc_core::Role::Contabilidad, &[])],
         SPW,
+        |c| c.metrics_token = Some(icc_server::config::SecretString::new(METRICS)),
     )
     .await;
     let (server, pool) = (srv.url.clone(), srv.pool.clone());
@@ -1634,6 +1636,37 @@ async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
         partial < 6000,
         "killed in the middle ({partial} of 6000 sent)"
     );
+    // 19 more kills at other moments, each with more invoices to send: before the push,
+    // while batches travel, while the server stores them, during the pull
+    let mut expected = 6000u64;
+    for round in 1..20u64 {
+        let seeded = ok_json(icc(
+            a.path(),
+            &[
+                "--json",
+                "dev",
+                "seed",
+                "--invoices",
+                "300",
+                "--seed",
+                &(100 + round).to_string(),
+            ],
+            None,
+        ));
+        expected += seeded["inserted"].as_u64().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_icc"))
+            .arg("--data-dir")
+            .arg(a.path())
+            .args(["--user", "admin", "sync"])
+            .env("ICC_PASSWORD", PW)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(round * 37 % 450)).await;
+        child.kill().unwrap(); // SIGKILL, or already done
+        child.wait().unwrap();
+    }
 
     let a_path = a.path().to_owned();
     let server2 = server.clone();
@@ -1702,12 +1735,27 @@ async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
     .fetch_one(&pool)
     .await
     .unwrap();
+    let expected = i64::try_from(expected).unwrap();
     assert_eq!(
         (docs, distinct),
-        (6000, 6000),
+        (expected, expected),
         "every invoice once, none lost"
     );
-    assert_eq!(list_b, 6000, "the other laptop has them all");
+    assert_eq!(list_b, expected as u64, "the other laptop has them all");
+    // no request the kills cut, nor any after them, made the server answer 500
+    let metrics = reqwest::Client::new()
+        .get(format!("{server}/metrics"))
+        .bearer_auth(METRICS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("route=\"/api/v1/sync/push\",status=\"200\""),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("status=\"5"), "{metrics}");
     drop(pool);
     srv.stop().await;
 }

@@ -307,7 +307,10 @@ async fn an_edits_batch_sent_before_its_documents_batch_still_converges() {
 #[tokio::test]
 async fn pushes_cut_off_mid_way_never_make_the_server_answer_500() {
     use tokio::io::AsyncWriteExt;
-    let srv = TestServer::start().await;
+    let srv = TestServer::start_with(|c| {
+        c.metrics_token = Some(icc_server::config::SecretString::new(METRICS_TOKEN));
+    })
+    .await;
     let admin = srv.session("admin", "pc1").await;
     let addr = srv.url.trim_start_matches("http://").to_owned();
     let mut folio = 10_000;
@@ -351,9 +354,13 @@ async fn pushes_cut_off_mid_way_never_make_the_server_answer_500() {
     .await
     .unwrap();
     assert!(per_clock.iter().all(|n| *n == 2_000), "{per_clock:?}");
+    // and the server counted no 500, for these requests or any other
     let (s, text) = srv.metrics(Some(METRICS_TOKEN)).await;
-    if s == 200 {
-        assert!(!text.contains("status=\"500\""), "{text}");
-    }
+    assert_eq!(s, 200, "{text}");
+    assert!(
+        text.contains("route=\"/api/v1/sync/push\",status=\"200\""),
+        "the pushes are counted: {text}"
+    );
+    assert!(!text.contains("status=\"500\""), "{text}");
     srv.stop().await;
 }
