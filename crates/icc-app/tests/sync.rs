@@ -1892,7 +1892,6 @@ async fn a_change_to_an_invoice_the_server_lost_sends_its_document_again() {
     let b = l1.app.show_invoice(&l1.s, B).await.unwrap().detail.row.id;
     for sql in [
         "DELETE FROM fields WHERE entity_id = $1",
-        "DELETE FROM entity_docs WHERE entity_id = $1",
         "DELETE FROM entity_obras WHERE entity_id = $1",
         "DELETE FROM scope_moves WHERE entity_id = $1",
         "DELETE FROM conflicts WHERE entity_id = $1",
