@@ -632,12 +632,17 @@ impl WriteTx {
         .bind(&seqs)
         .execute(&mut *self.tx)
         .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT OR REPLACE INTO {columns} {select} WHERE i.seq IN (SELECT seq FROM search_pending)"
-        )))
-        .bind(&seqs)
-        .execute(&mut *self.tx)
-        .await?;
+        let updated: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM search_pending)")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        if updated {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT OR REPLACE INTO {columns} {select} WHERE i.seq IN (SELECT seq FROM search_pending)"
+            )))
+            .bind(&seqs)
+            .execute(&mut *self.tx)
+            .await?;
+        }
         Ok(())
     }
 
