@@ -237,7 +237,7 @@ pub async fn run(n: u64, clients: usize, secs: u64) -> Result<String> {
          batch). A new laptop's first pull reads pages of 2,000 ops (the server walks the op log \
          and sends each stored value as PostgreSQL's text) and applies them as one bulk load: \
          one SQLite transaction, the import's bulk insert, the list indexes rebuilt and the \
-         full-text index merged once at the end. The {clients} clients share the two cores with the server and PostgreSQL; \
+         full-text entries written in one statement at the end. The {clients} clients share the two cores with the server and PostgreSQL; \
          pushes are serialised by design (docs/sync.md).\n",
         date = chrono::Local::now().format("%Y-%m-%d"),
         machine = crate::report::machine(),
