@@ -41,10 +41,19 @@ async fn laptop(server: &Server, server_user: &str) -> Laptop {
 /// A laptop whose local administrator is `local_user` (people are told apart by name, on
 /// the laptop as on the server).
 async fn laptop_of(server: &Server, server_user: &str, local_user: &str) -> Laptop {
+    linked_laptop(&server.url, server_user, local_user).await
+}
+
+/// A laptop linked through `url` (a proxy in front of the server, say).
+async fn laptop_at(url: &str, server_user: &str) -> Laptop {
+    linked_laptop(url, server_user, "admin").await
+}
+
+async fn linked_laptop(url: &str, server_user: &str, local_user: &str) -> Laptop {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path()).await.unwrap();
     let s = app.init(local_user, PW).await.unwrap();
-    app.login_server(&s, &server.url, server_user, SERVER_PW)
+    app.login_server(&s, url, server_user, SERVER_PW)
         .await
         .unwrap();
     Laptop { _dir: dir, app, s }
@@ -1069,13 +1078,7 @@ impl Proxy {
 async fn lost_answers_to_a_push_or_a_pull_lose_nothing_and_duplicate_nothing() {
     let srv = start_server().await;
     let proxy = Proxy::start(&srv.url).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::open(dir.path()).await.unwrap();
-    let s = app.init("admin", PW).await.unwrap();
-    app.login_server(&s, &proxy.url, "contadora", SERVER_PW)
-        .await
-        .unwrap();
-    let l1 = Laptop { _dir: dir, app, s };
+    let l1 = laptop_at(&proxy.url, "contadora").await;
     import_rcv(&l1).await;
     assign(&l1, A, "glosa", "antes del corte").await;
 
@@ -1830,13 +1833,7 @@ async fn an_obra_budget_crosses_laptops_with_its_modifications() {
 async fn a_conflict_resolved_while_the_server_does_not_answer_is_kept_and_sent_later() {
     let srv = start_server().await;
     let proxy = Proxy::start(&srv.url).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::open(dir.path()).await.unwrap();
-    let s = app.init("admin", PW).await.unwrap();
-    app.login_server(&s, &proxy.url, "contadora", SERVER_PW)
-        .await
-        .unwrap();
-    let l1 = Laptop { _dir: dir, app, s };
+    let l1 = laptop_at(&proxy.url, "contadora").await;
     let l2 = laptop(&srv, "contadora2").await;
     import_rcv(&l1).await;
     l1.app.sync(&l1.s).await.unwrap();

@@ -1606,16 +1606,20 @@ async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // a sync in its own process, to be killed
+    let sync = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_icc"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--user", "admin", "sync"])
+            .env("ICC_PASSWORD", PW)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
     // kill -9 once the server has started receiving
-    let mut child = Command::new(env!("CARGO_BIN_EXE_icc"))
-        .arg("--data-dir")
-        .arg(a.path())
-        .args(["--user", "admin", "sync"])
-        .env("ICC_PASSWORD", PW)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sync(a.path());
     loop {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ops")
             .fetch_one(&pool)
@@ -1654,15 +1658,7 @@ async fn a_laptop_killed_mid_sync_resumes_without_loss_or_duplicates() {
             None,
         ));
         expected += seeded["inserted"].as_u64().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_icc"))
-            .arg("--data-dir")
-            .arg(a.path())
-            .args(["--user", "admin", "sync"])
-            .env("ICC_PASSWORD", PW)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = sync(a.path());
         tokio::time::sleep(std::time::Duration::from_millis(round * 37 % 450)).await;
         child.kill().unwrap(); // SIGKILL, or already done
         child.wait().unwrap();
