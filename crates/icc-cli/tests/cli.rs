@@ -1538,7 +1538,7 @@ async fn login_sync_conflicts_and_logout_follow_the_contract() {
             &[],
         );
         assert_eq!(out.status.code(), Some(2));
-        let out = icc_env(
+        let resolved = ok_json(icc_env(
             a.path(),
             &[
                 "--user",
@@ -1548,11 +1548,21 @@ async fn login_sync_conflicts_and_logout_follow_the_contract() {
                 &id,
                 "--keep",
                 "theirs",
+                "--json",
             ],
             None,
             &[],
+        ));
+        // the server answered: sent now, nothing waits
+        assert_eq!(
+            (&resolved["ok"], &resolved["enviado"], &resolved["aviso"]),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!(true),
+                &serde_json::Value::Null
+            ),
+            "{resolved}"
         );
-        assert!(out.status.success(), "{}", stderr(&out));
         let ok = ok_json(icc_env(
             a.path(),
             &["--user", "admin", "logout", "--json"],
