@@ -436,10 +436,11 @@ impl App {
                         .into_iter()
                         .filter(|r| !behind.contains(&r.op_id))
                         .collect();
-                    let mut tx = self.store.write(&s.username).await?;
-                    let moved = tx.set_aside(&rest).await?;
-                    tx.commit().await?;
+                    let mut moved = 0;
                     if !rest.is_empty() {
+                        let mut tx = self.store.write(&s.username).await?;
+                        moved = tx.set_aside(&rest).await?;
+                        tx.commit().await?;
                         tracing::warn!(
                             refused = rest.len(),
                             moved,

@@ -167,9 +167,10 @@ pub struct WriteTx {
     /// Secondary indexes of `invoices` dropped for a bulk load, as their `CREATE INDEX`
     /// statements read from `sqlite_master`; recreated before commit.
     deferred_indexes: Vec<String>,
-    /// A bulk load into an empty `invoices` table: the ids of the invoices this transaction
-    /// inserted, which are then every invoice stored (a first pull asks this instead of
-    /// probing the id index for each document of a page).
+    /// A bulk load from the server into an empty `invoices` table: the ids of the invoices
+    /// this transaction inserted, which are then every invoice stored (a first pull asks
+    /// this instead of probing the id index for each document of a page). Dropped at the
+    /// first local insert (an import or a seed keeps no such list).
     fresh_ids: Option<std::collections::HashSet<String>>,
     /// List positions (fecha_emision, seq) of the rows a bulk load inserted, given their
     /// full-text entries at commit in one statement, in list order.
@@ -258,7 +259,7 @@ impl WriteTx {
             self.deferred_indexes.push(sql);
         }
         if stored == 0 {
-            self.fresh_ids = Some(std::collections::HashSet::with_capacity(expected));
+            self.fresh_ids = Some(std::collections::HashSet::new());
         }
         Ok(())
     }
@@ -527,7 +528,10 @@ impl WriteTx {
                 }));
                 positions.push((row.inv.fecha_emision, seq));
                 fresh.push(row.inv);
-                if let Some(f) = &mut self.fresh_ids {
+                if !self.sync.remote {
+                    // only a pull asks, and only while every insert was the server's
+                    self.fresh_ids = None;
+                } else if let Some(f) = &mut self.fresh_ids {
                     f.insert(row.id.clone());
                 }
             }
