@@ -99,7 +99,7 @@ pub async fn kame_unidades(d: State<'_, Desktop>) -> R<Vec<Unidad>> {
 
 /// Maps a centro (its first 4 characters) to a unidad de negocio.
 #[tauri::command]
-pub async fn kame_set_unidad(d: State<'_, Desktop>, centro: String, unidad: String) -> R<()> {
+pub async fn kame_set_unidad(d: State<'_, Desktop>, centro: String, unidad: String) -> R<Unidad> {
     let s = d.session()?;
     Ok(d.app.kame_set_unidad(&s, &centro, &unidad).await?)
 }

@@ -624,6 +624,8 @@ async function kamePosting() {
   await type("#unidad-nombre", "UN-NORTE");
   await click("#unidad-save");
   await waitText("#kame-unidades", /CC-N\s*UN-NORTE/);
+  // and the message says the centro as it was stored
+  await waitText("#kame-msg", /Centro CC-N: unidad de negocio UN-NORTE\./);
   // the third supplier from the invoice list: its invoice is «sin cuenta» until then
   await click("#nav-facturas");
   await type("#f-q", "moldajes");

@@ -198,7 +198,8 @@ export const api = {
   kameEditFicha: (rut: string, edit: FichaEdit) => call<void>("kame_edit_ficha", { rut, edit }),
   kameAssignConcepto: (ids: string[], concepto: string) => call<ConceptoAsignado>("kame_assign_concepto", { ids, concepto }),
   kameUnidades: () => call<Unidad[]>("kame_unidades"),
-  kameSetUnidad: (centro: string, unidad: string) => call<void>("kame_set_unidad", { centro, unidad }),
+  /** The entry as stored (the centro cut to its first 4 characters). */
+  kameSetUnidad: (centro: string, unidad: string) => call<Unidad>("kame_set_unidad", { centro, unidad }),
   kamePost: (job: string, ids: string[], filter: ListFilter) => call<PostReport>("kame_post", { job, ids, filter }),
   budgetFamilies: () => call<string[]>("budget_families"),
   budgetCatalog: () => call<BudgetLineDoc[]>("budget_catalog"),

@@ -626,16 +626,17 @@ impl App {
         Ok(())
     }
 
-    /// Maps a centro de costo (its first 4 characters) to a unidad de negocio.
+    /// Maps a centro de costo (its first 4 characters) to a unidad de negocio. Returns the
+    /// entry as stored.
     ///
     /// # Errors
     /// Forbidden, empty values, store errors.
-    pub async fn kame_set_unidad(&self, s: &Session, centro: &str, unidad: &str) -> Result<()> {
+    pub async fn kame_set_unidad(&self, s: &Session, centro: &str, unidad: &str) -> Result<Unidad> {
         s.require(Permission::Accounting)?;
         let mut tx = self.store.write(&s.username).await?;
-        tx.set_kame_unidad(centro, unidad).await?;
+        let (centro, unidad) = tx.set_kame_unidad(centro, unidad).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Unidad { centro, unidad })
     }
 
     /// The centro de gestión → unidad de negocio map, by centro.

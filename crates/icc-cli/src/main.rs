@@ -1315,12 +1315,9 @@ async fn kame(app: &App, s: &Session, command: &KameCommand, json: bool) -> Resu
             output::done(json, &r, &text);
         }
         KameCommand::Unidad { centro, unidad } => {
-            app.kame_set_unidad(s, centro, unidad).await?;
-            output::done(
-                json,
-                &serde_json::json!({"centro": centro, "unidad": unidad}),
-                &format!("Centro {centro}: unidad de negocio {unidad}."),
-            );
+            let u = app.kame_set_unidad(s, centro, unidad).await?;
+            let text = format!("Centro {}: unidad de negocio {}.", u.centro, u.unidad);
+            output::done(json, &u, &text);
         }
         KameCommand::Post { ids, filters } => {
             let selection = app.kame_selection(s, ids, filter_from(filters)?).await?;

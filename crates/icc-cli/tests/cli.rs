@@ -4044,6 +4044,17 @@ fn kame_conceptos_are_assigned_in_bulk_and_fichas_edited_from_the_command_line()
         "generic",
         "--json",
     ]));
+    // a unidad de negocio: the centro is kept, and answered, by its first 4 characters
+    assert_eq!(
+        ok_json(admin(&[
+            "kame",
+            "unidad",
+            "OB01-ADMIN",
+            "UN-OB01",
+            "--json"
+        ])),
+        serde_json::json!({"centro": "OB01", "unidad": "UN-OB01"})
+    );
     ok_json(admin(&[
         "kame",
         "plantilla",

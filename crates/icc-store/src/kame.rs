@@ -511,11 +511,16 @@ impl WriteTx {
         Ok(out)
     }
 
-    /// Maps a centro (its first 4 characters) to a unidad de negocio; audited.
+    /// Maps a centro (its first 4 characters) to a unidad de negocio; audited. Returns
+    /// the centro and unidad as stored.
     ///
     /// # Errors
     /// An empty centro or unidad, database errors.
-    pub async fn set_kame_unidad(&mut self, centro: &str, unidad: &str) -> Result<()> {
+    pub async fn set_kame_unidad(
+        &mut self,
+        centro: &str,
+        unidad: &str,
+    ) -> Result<(String, String)> {
         let centro: String = centro.trim().chars().take(4).collect();
         let unidad = unidad.trim();
         if centro.is_empty() || unidad.is_empty() {
@@ -537,13 +542,13 @@ impl WriteTx {
         .await?;
         self.audit(
             "kame_unidad",
-            centro,
+            centro.clone(),
             "update",
             Some("unidad"),
             None,
             Some(unidad.to_owned()),
         );
-        Ok(())
+        Ok((centro, unidad.to_owned()))
     }
 
     /// Records that `comprobante` is about to be sent for `invoice_id` (estado `enviando`,

@@ -1545,7 +1545,11 @@ async fn kame_records_keep_local_fichas_and_never_resend_a_posted_voucher() {
     tx.set_kame_plantilla(&p).await.unwrap();
     p.cuenta_iva = String::new();
     assert!(tx.set_kame_plantilla(&p).await.is_err());
-    tx.set_kame_unidad("OB01-ADMIN", "UN-OB01").await.unwrap();
+    assert_eq!(
+        tx.set_kame_unidad("OB01-ADMIN", " UN-OB01 ").await.unwrap(),
+        ("OB01".to_owned(), "UN-OB01".to_owned()),
+        "answered as stored"
+    );
     assert!(tx.set_kame_unidad(" ", "x").await.is_err());
     tx.commit().await.unwrap();
     let stored = store.kame_plantilla("ARRIENDO").await.unwrap().unwrap();

@@ -455,10 +455,9 @@ function unidadForm(msg: HTMLElement, saved: () => void): HTMLElement {
       id: "unidad-form",
       onsubmit: async (e: Event) => {
         e.preventDefault();
-        const c = Array.from(centro.value.trim()).slice(0, 4).join(""); // as stored: 4 characters
         try {
-          await api.kameSetUnidad(centro.value, unidad.value);
-          say(msg, `Centro ${c}: unidad de negocio ${unidad.value.trim()}.`, "ok");
+          const u = await api.kameSetUnidad(centro.value, unidad.value);
+          say(msg, `Centro ${u.centro}: unidad de negocio ${u.unidad}.`, "ok");
           centro.value = unidad.value = "";
           saved();
         } catch (err) {
