@@ -494,7 +494,12 @@ impl App {
                             column: parsed.mapping.get(&icc_io::Field::Obra).cloned(),
                             value: Some(o.clone()),
                             message: format!(
-                                "la obra «{o}» no existe: la factura se importó sin obra; créela («Crear obras» en Importar, o `icc import ARCHIVO --crear-obras`) y se le asigna"
+                                "la obra «{o}» no existe: la factura {} sin obra; créela («Crear obras» en Importar, o `icc import ARCHIVO --crear-obras`) y se le asigna",
+                                if opts.dry_run {
+                                    "se importará"
+                                } else {
+                                    "se importó"
+                                }
                             ),
                         });
                         inv.obra = None;

@@ -346,6 +346,27 @@ async fn rows_naming_an_unknown_obra_are_kept_without_it_and_mapping_profiles_ar
         .await
         .unwrap();
     let mapping = app.mapping_profile("proveedor raro").await.unwrap();
+    // the preview says what the import will do, in the future tense
+    let preview = import(
+        &app,
+        &s,
+        std::slice::from_ref(&f),
+        &ImportOptions {
+            mapping: Some(mapping.clone()),
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(preview.total.obras_nuevas, ["OB-9999"]);
+    assert_eq!(preview.total.warnings.len(), 1);
+    assert!(
+        preview.total.warnings[0]
+            .message
+            .contains("la factura se importará sin obra"),
+        "{}",
+        preview.total.warnings[0].message
+    );
     let r = import(
         &app,
         &s,
@@ -367,8 +388,8 @@ async fn rows_naming_an_unknown_obra_are_kept_without_it_and_mapping_profiles_ar
     let w = &r.total.warnings[0];
     assert_eq!((w.row, w.value.as_deref()), (Some(3), Some("OB-9999")));
     assert!(
-        w.message.contains("crear-obras"),
-        "says what to do: {}",
+        w.message.contains("crear-obras") && w.message.contains("la factura se importó sin obra"),
+        "says what happened and what to do: {}",
         w.message
     );
     assert_eq!(r.total.obras_nuevas, ["OB-9999"]);
