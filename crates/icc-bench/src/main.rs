@@ -25,6 +25,7 @@ use icc_store::{Cursor, InvoiceFilter, Store};
 mod export_bench;
 mod import_bench;
 mod report;
+mod schema_floor;
 mod sync_bench;
 
 const PAGE: u32 = 50;
