@@ -773,3 +773,60 @@ async function budgetsAndTreasury() {
   await chartDrawn("#tesoreria-chart");
   await screenshot("tesoreria");
 }
+
+test("a sheet naming obras that do not exist: «Crear obras» from the preview", async () => {
+  try {
+    await unknownObras();
+  } catch (e) {
+    await screenshot("fallo-crear-obras").catch(() => {});
+    throw e;
+  }
+});
+
+async function unknownObras() {
+  // a spreadsheet export (generic columns): three invoices, naming two obras nobody created
+  const day = chileanDay(-3).replace(/-/g, "/");
+  const file = path.join(work, "facturas-obras-nuevas.csv");
+  const lines = [
+    "RUT Proveedor;Razón social;Tipo Doc;Folio;Fecha emisión;Monto Neto;IVA;Monto Total;Obra",
+    `76555835-2;Hormigones Andinos SpA;33;88001;${day};100.000;19.000;119.000;OB-NORTE`,
+    `76177907-9;Ferretería Ñuñoa Ltda.;33;88002;${day};200.000;38.000;238.000;OB-NORTE`,
+    `96874030-K;Moldajes del Sur S.A.;33;88003;${day};300.000;57.000;357.000;OB-SUR`,
+  ];
+  fs.writeFileSync(file, lines.join("\r\n") + "\r\n");
+  await click("#nav-importar");
+  await type("#import-path", file);
+  await click("#import-add");
+  await click("#import-preview");
+  await waitText("#import-unknown-obras", /Obras que no existen: OB-NORTE, OB-SUR/);
+  assert.match(await textOf("#import-warnings"), /la obra «OB-NORTE» no existe/);
+  await screenshot("importar-obras-nuevas");
+  await click("#import-create-obras");
+  // created, said after the preview ran again, which no longer names unknown obras
+  await waitText("#import-msg", /Obras creadas: OB-NORTE, OB-SUR\. Al importar/);
+  assert.equal((await driver.findElements(By.css("#import-unknown-obras"))).length, 0);
+  assert.equal((await driver.findElements(By.css("#import-warnings"))).length, 0);
+  await click("#import-commit");
+  await waitText("#import-msg", /Importación terminada: 3 nuevas/);
+  // each invoice has the obra its row names
+  // (the list keeps the filters of the last visit: cleared first)
+  await click("#nav-facturas");
+  await click("#f-clear");
+  await click('#f-obra option[value="OB-NORTE"]');
+  await driver.wait(
+    async () => {
+      const text = await listText();
+      return (await rows()).length === 2 && /88001[\s\S]*OB-NORTE/.test(text) && /88002[\s\S]*OB-NORTE/.test(text);
+    },
+    TIMEOUT,
+    "the two OB-NORTE invoices",
+  );
+  await click('#f-obra option[value="OB-SUR"]');
+  await driver.wait(
+    async () => (await rows()).length === 1 && /88003Moldajes del Sur[\s\S]*OB-SUR/.test(await listText()),
+    TIMEOUT,
+    "the OB-SUR invoice",
+  );
+  await screenshot("facturas-obra-creada");
+  await click("#f-clear");
+}

@@ -38,6 +38,8 @@ export function importScreen(): HTMLElement {
   const sheet = h("input", { id: "import-sheet", placeholder: "Hoja (opcional)", size: 18 });
   const msg = h("p", { class: "msg", hidden: true, role: "alert", id: "import-msg" });
   const result = h("div", { id: "import-result" });
+  // what asks for a decision (obras to create), above the column mapping of a long sheet
+  const notice = h("div", { id: "import-notice" });
   const job = jobView();
   const previewBtn = h("button", { type: "button", id: "import-preview", disabled: true }, "Vista previa");
   const profile = h("select", { id: "import-profile" }, h("option", { value: "" }, "Columnas: detectar automáticamente"));
@@ -69,6 +71,7 @@ export function importScreen(): HTMLElement {
     previewBtn.disabled = commitBtn.disabled = paths.length === 0;
     mapping = null;
     clear(result);
+    clear(notice);
     clear(mappingBox);
   };
   const add = (ps: string[]) => {
@@ -86,7 +89,8 @@ export function importScreen(): HTMLElement {
     save_profile: saveAs,
     crear_obras: assignObras,
   });
-  const run = async (dry: boolean) => {
+  // `done`: what the user did just before (obras created), said with the outcome
+  const run = async (dry: boolean, done = "") => {
     say(msg, "");
     previewBtn.disabled = commitBtn.disabled = true;
     try {
@@ -95,11 +99,16 @@ export function importScreen(): HTMLElement {
       drawReport(r);
       drawMapping(r);
       if (!dry) {
+        const assigned = r.total.obras_asignadas
+          ? ` ${thousands(r.total.obras_asignadas)} ya guardadas quedaron asignadas a su obra.`
+          : "";
         say(
           msg,
-          `Importación terminada: ${thousands(r.total.inserted)} nuevas, ${thousands(r.total.updated)} actualizadas, ${thousands(r.total.duplicates)} ya existían, ${thousands(r.total.rejected)} rechazadas.`,
+          `${done}Importación terminada: ${thousands(r.total.inserted)} nuevas, ${thousands(r.total.updated)} actualizadas, ${thousands(r.total.duplicates)} ya existían, ${thousands(r.total.rejected)} rechazadas.${assigned}`,
           r.total.rejected ? "error" : "ok",
         );
+      } else if (done) {
+        say(msg, `${done}Al importar, las facturas de esas filas quedan asignadas a su obra.`, "ok");
       }
     } catch (e) {
       say(msg, errorText(e));
@@ -157,6 +166,7 @@ export function importScreen(): HTMLElement {
 
   const drawReport = (r: ImportReport) => {
     clear(result);
+    clear(notice);
     if (r.cesiones) {
       // cesión files among the chosen ones: told apart by their content
       result.append(h("h3", {}, "Archivos de cesiones"), cesionReport(r.cesiones));
@@ -173,8 +183,8 @@ export function importScreen(): HTMLElement {
             try {
               const made = await api.createObras(r.total.obras_nuevas);
               assignObras = true;
-              say(msg, `Obras creadas: ${made.join(", ") || "ninguna nueva"}. Las facturas de esas filas quedarán asignadas.`, "ok");
-              await run(r.dry_run);
+              // said after the run, which clears the message when it starts
+              await run(r.dry_run, `Obras creadas: ${made.join(", ") || "ninguna nueva"}. `);
             } catch (e) {
               say(msg, errorText(e));
             }
@@ -182,7 +192,7 @@ export function importScreen(): HTMLElement {
         },
         "Crear obras",
       );
-      result.append(
+      notice.append(
         h(
           "div",
           { class: "box", id: "import-unknown-obras" },
@@ -271,6 +281,7 @@ export function importScreen(): HTMLElement {
     h("div", { class: "toolbar" }, previewBtn, commitBtn),
     job.el,
     msg,
+    notice,
     mappingBox,
     result,
     iconstruyePullBox(),
