@@ -75,11 +75,11 @@ pub(crate) async fn measure(rows: &Path) -> Result<SchemaFloor> {
     let mut encrypted = Vec::new();
     for _ in 0..3 {
         runs.push(measure_once(rows, None).await?);
-        let bytes = [
-            uuid::Uuid::new_v4().into_bytes(),
-            uuid::Uuid::new_v4().into_bytes(),
-        ];
-        let key = icc_store::DbKey::new(bytes.concat().try_into().unwrap_or([7; 32]));
+        // a random 256-bit key, as `icc init` makes one
+        let mut bytes = [0u8; 32];
+        bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let key = icc_store::DbKey::new(bytes);
         encrypted.push(measure_once(rows, Some(&key)).await?.total());
     }
     encrypted.sort_by(f64::total_cmp);
