@@ -99,9 +99,13 @@ export function importScreen(): HTMLElement {
       drawReport(r);
       drawMapping(r);
       if (!dry) {
-        const assigned = r.total.obras_asignadas
-          ? ` ${thousands(r.total.obras_asignadas)} ya guardadas quedaron asignadas a su obra.`
-          : "";
+        const n = r.total.obras_asignadas;
+        const assigned =
+          n === 0
+            ? ""
+            : n === 1
+              ? " 1 factura ya guardada quedó asignada a su obra."
+              : ` ${thousands(n)} facturas ya guardadas quedaron asignadas a su obra.`;
         say(
           msg,
           `${done}Importación terminada: ${thousands(r.total.inserted)} nuevas, ${thousands(r.total.updated)} actualizadas, ${thousands(r.total.duplicates)} ya existían, ${thousands(r.total.rejected)} rechazadas.${assigned}`,
