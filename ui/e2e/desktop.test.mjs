@@ -813,6 +813,16 @@ async function unknownObras() {
     /Obras creadas: OB-NORTE, OB-SUR\. Importación terminada: 0 nuevas, 0 actualizadas, 3 ya existían, 0 rechazadas\. 3 facturas ya guardadas quedaron asignadas a su obra\./,
   );
   assert.equal((await driver.findElements(By.css("#import-unknown-obras"))).length, 0);
+  // another file on the same screen: its unknown obra is created only if the user asks again
+  const other = path.join(work, "facturas-obra-oeste.csv");
+  fs.writeFileSync(other, [lines[0], `76555835-2;Hormigones Andinos SpA;33;88004;${day};100.000;19.000;119.000;OB-OESTE`].join("\r\n") + "\r\n");
+  await click("#import-files button");
+  await type("#import-path", other);
+  await click("#import-add");
+  await click("#import-commit");
+  await waitText("#import-msg", /Importación terminada: 1 nuevas/);
+  await waitText("#import-unknown-obras", /Obras que no existen: OB-OESTE/);
+  assert.match(await textOf("#import-warnings"), /la obra «OB-OESTE» no existe: la factura se importó sin obra/);
   // each invoice has the obra its row names
   // (the list keeps the filters of the last visit: cleared first)
   await click("#nav-facturas");

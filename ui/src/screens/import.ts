@@ -70,6 +70,9 @@ export function importScreen(): HTMLElement {
     }
     previewBtn.disabled = commitBtn.disabled = paths.length === 0;
     mapping = null;
+    // «Crear obras» answered for the files it was shown with: other files' unknown obras
+    // are created only when the user asks again
+    assignObras = false;
     clear(result);
     clear(notice);
     clear(mappingBox);
