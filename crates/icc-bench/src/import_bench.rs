@@ -551,7 +551,7 @@ pub async fn run(rows: u64, icc: &Path, out: Option<&Path>) -> Result<()> {
          The schema floor is what the design itself costs (DESIGN.md, \"Local data model\"): the rows an `icc import` of \
          the xlsx stored (copied beforehand into a temporary table, so nothing is read, parsed or bound from Rust) written \
          again by SQLite into a fresh database made by the store's migrations, as cheaply as SQLite can (one transaction, \
-         list indexes built after the rows, full-text entries in one statement, no checkpoint), into a plain file and into \
+         list indexes built after the rows, full-text entries in one statement, the commit with the checkpoint SQLite runs in it), into a plain file and into \
          an encrypted one; the search vocabulary, day bounds, segment merge and audit the product also pays are left out. \
          With the reading on the other core, no import of this design into an encrypted folder can take less: here {:.2} s, \
          {} the xlsx goal of {:.2} s.\n",

@@ -250,8 +250,8 @@ pub async fn run(n: u64, clients: usize, secs: u64) -> Result<String> {
          (DESIGN.md, \"Local data model\"; `crates/icc-bench/src/schema_floor.rs`): the rows the first pull stored, \
          copied beforehand into a temporary table and written again by SQLite alone into a fresh database made by \
          the store's migrations, as cheaply as SQLite can (one transaction, list indexes built after the rows, \
-         full-text entries in one statement, no checkpoint), into a plain file and into an encrypted one; the first \
-         pull into an encrypted folder cannot take less. The {clients} clients share the two cores with the server and PostgreSQL; \
+         full-text entries in one statement, the commit with the checkpoint SQLite runs in it), into a plain file and \
+         into an encrypted one; the first pull into an encrypted folder cannot take less. The {clients} clients share the two cores with the server and PostgreSQL; \
          pushes are serialised by design (docs/sync.md).\n",
         date = chrono::Local::now().format("%Y-%m-%d"),
         machine = crate::report::machine(),
