@@ -151,13 +151,19 @@ pub fn parse(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
 fn xml_text(bytes: &[u8]) -> Result<String, CesionFileError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).to_lowercase();
-    let label = head
-        .split("encoding=")
-        .nth(1)
-        .and_then(|r| {
-            // the quote that opens the value closes it (any first char: the header may be
-            // anything, so no byte index is assumed)
-            let q = r.chars().next()?;
+    // the declaration `<?xml … encoding = "…" ?>`: XML allows blanks around `=` and either
+    // quote; anything after `?>` is the document, not the declaration
+    let decl = head
+        .trim_start()
+        .strip_prefix("<?xml")
+        .and_then(|d| d.split("?>").next())
+        .unwrap_or("");
+    let label = decl
+        .split_once("encoding")
+        .and_then(|(_, r)| {
+            let r = r.trim_start().strip_prefix('=')?.trim_start();
+            // the quote that opens the value closes it
+            let q = r.chars().next().filter(|c| matches!(c, '"' | '\''))?;
             r[q.len_utf8()..].split(q).next().map(str::to_owned)
         })
         .unwrap_or_else(|| "utf-8".into());

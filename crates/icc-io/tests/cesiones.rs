@@ -74,7 +74,16 @@ fn an_aec_chain_of_one_to_three_cesiones_reads_whole_in_both_encodings() {
             .encode(&aec(&chain(n), "ISO-8859-1"))
             .0
             .into_owned();
-        for bytes in [utf8, latin] {
+        // XML allows blanks around `=` and single quotes in the declaration
+        let spaced = encoding_rs::WINDOWS_1252
+            .encode(&aec(&chain(n), "ISO-8859-1").replacen(
+                "encoding=\"ISO-8859-1\"",
+                "encoding = 'ISO-8859-1'",
+                1,
+            ))
+            .0
+            .into_owned();
+        for bytes in [utf8, latin, spaced] {
             assert_eq!(detect(&bytes), Some(CesionFileKind::Aec));
             let f = parse(&bytes).unwrap();
             assert!(f.errors.is_empty(), "{:?}", f.errors);
