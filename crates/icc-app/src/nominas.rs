@@ -178,10 +178,12 @@ impl App {
         Ok(self.store.runs().await?)
     }
 
-    /// Includes or excludes a line of a draft run, or pays part of it.
+    /// Includes or excludes a line of a draft run, or pays part of it; of an approved run,
+    /// excludes a line no longer owed as approved (see `WriteTx::set_run_line`).
     ///
     /// # Errors
-    /// Forbidden for the role; a run no longer a draft; an amount above the balance.
+    /// Forbidden for the role; a run no longer a draft (but for that exclusion); an amount
+    /// above the balance.
     pub async fn set_run_line(
         &self,
         s: &Session,

@@ -340,7 +340,8 @@ pub enum PagosCommand {
         /// ID o número de la nómina
         id: String,
     },
-    /// Excluye una factura de una nómina en borrador
+    /// Excluye una factura de una nómina en borrador (de una aprobada, solo si ya no se
+    /// debe como se aprobó)
     Excluir {
         /// ID o número de la nómina
         id: String,

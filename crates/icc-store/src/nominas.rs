@@ -342,6 +342,16 @@ async fn run_paid_to(
     .await?)
 }
 
+/// What was paid of an invoice outside payment runs (recorded by hand: no payee is known).
+async fn paid_outside_runs(conn: &mut sqlx::SqliteConnection, invoice_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce(SUM(monto), 0) FROM payments WHERE invoice_id = ? AND run_id IS NULL",
+    )
+    .bind(invoice_id)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 /// `N° 5 ($1.000), N° 6 ($2.000)`.
 fn runs_text(runs: &[(i64, i64)]) -> String {
     runs.iter()
@@ -543,16 +553,41 @@ impl WriteTx {
                         // lo cedido, less what runs already pay this cesionario
                         let paid = run_paid_to(self.conn(), &c.id, &rut, &id).await?;
                         monto = monto.min(cedido.saturating_sub(paid).max(0));
+                        // what is still owed once this line is paid (credit notes and
+                        // earlier payments counted): the issuer's part, if any
+                        let rest = saldo
+                            .pesos()
+                            .saturating_sub(pending)
+                            .saturating_sub(monto)
+                            .max(0);
                         notes.push(format!(
-                            "cesión parcial: se paga al cesionario lo cedido ({}{}); el resto ({}) queda para que una persona decida",
+                            "cesión parcial: se paga al cesionario lo cedido ({}{}){}",
                             Clp::new(cedido),
                             if paid > 0 {
                                 format!(", del que otras nóminas ya le pagan {}", Clp::new(paid))
                             } else {
                                 String::new()
                             },
-                            Clp::new(c.monto_total - cedido)
+                            if rest > 0 {
+                                format!(
+                                    "; el resto ({}) queda para que una persona decida",
+                                    Clp::new(rest)
+                                )
+                            } else {
+                                String::new()
+                            }
                         ));
+                        // a payment recorded by hand has no payee: whether it went to the
+                        // cesionario is for a person to say, not for the run to guess
+                        let by_hand = paid_outside_runs(self.conn(), &c.id).await?;
+                        if by_hand > 0 {
+                            incluida = false;
+                            notes.push(format!(
+                                "tiene pagos registrados fuera de nóminas ({}) y no se sabe si fueron al cesionario o al emisor: \
+                                 revise a quién se pagó y, si corresponde, incluya la línea con el monto que se le debe al cesionario",
+                                Clp::new(by_hand)
+                            ));
+                        }
                     }
                     if rule_60
                         && c.monto_total >= LARGE_ASSIGNED_CLP
@@ -628,10 +663,14 @@ impl WriteTx {
         Ok((run, lines))
     }
 
-    /// Edits a line of a draft run: include or exclude it, or pay part of its balance.
+    /// Edits a line of a draft run: include or exclude it, or pay part of its balance. Of an
+    /// approved run (not yet sent) a line can only be excluded, and only when it no longer
+    /// pays what is owed now to whom it is owed (the invoice was paid, rejected or assigned
+    /// since the approval): the bank file refuses such a line, and this is the way out.
     ///
     /// # Errors
-    /// A run that is no longer a draft, an unknown line, an amount ≤ 0 or above the balance.
+    /// A run that is no longer a draft (or an approved run's line still owed as approved),
+    /// an unknown line, an amount ≤ 0 or above the balance.
     pub async fn set_run_line(
         &mut self,
         run_id: &str,
@@ -640,7 +679,11 @@ impl WriteTx {
         monto: Option<i64>,
     ) -> Result<RunLine> {
         let (run, lines) = self
-            .run_in_state(run_id, &["borrador"], "cambiar: haga una nómina nueva")
+            .run_in_state(
+                run_id,
+                &["borrador", "aprobada"],
+                "cambiar: haga una nómina nueva",
+            )
             .await?;
         let line = lines
             .into_iter()
@@ -649,6 +692,26 @@ impl WriteTx {
                 what: "línea de la nómina",
                 key: documento.trim().to_owned(),
             })?;
+        if run.estado == "aprobada" {
+            let only_excludes = incluida == Some(false) && monto.is_none() && line.incluida;
+            let why = if only_excludes {
+                self.line_problem(&run, &line).await?
+            } else {
+                None
+            };
+            if why.is_none() {
+                return Err(StoreError::Refused(format!(
+                    "la nómina N° {} está aprobada: sus líneas ya no cambian, salvo quitar una que ya no se \
+                     debe como se aprobó{}; para otro cambio haga una nómina nueva",
+                    run.numero,
+                    if only_excludes {
+                        format!(" ({} se sigue debiendo como se aprobó)", line.documento)
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
+        }
         if let Some(m) = monto
             && (m <= 0 || m > line.saldo)
         {
@@ -736,6 +799,16 @@ impl WriteTx {
     /// issuer) when it was assigned after the draft was made. The draft stays as it is; the
     /// message says which line and what to do.
     async fn check_line_now(&mut self, run: &RunRow, l: &RunLine) -> Result<()> {
+        match self.line_problem(run, l).await? {
+            Some(why) => Err(StoreError::Refused(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Why a line of `run` does not pay what is owed now, to whom it is owed (see
+    /// [`WriteTx::approve_run`]); `None` when it does. The message names the line and what
+    /// to do.
+    async fn line_problem(&mut self, run: &RunRow, l: &RunLine) -> Result<Option<String>> {
         let inv: Option<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT rut_emisor, tipo_dte, folio, monto_total FROM invoices WHERE id = ?",
         )
@@ -743,16 +816,28 @@ impl WriteTx {
         .fetch_optional(&mut *self.conn())
         .await?;
         let Some((rut, tipo, folio, total)) = inv else {
-            return Err(StoreError::Refused(format!(
+            return Ok(Some(format!(
                 "la línea {} de la nómina N° {} paga {}, que ya no está en el registro: quítela de la nómina",
                 l.pos, run.numero, l.documento
             )));
         };
-        let saldo = crate::pagos::balance_on(self.conn(), &l.invoice_id)
-            .await?
-            .1
-            .saldo
-            .pesos();
+        let (estado, balance) = crate::pagos::balance_on(self.conn(), &l.invoice_id).await?;
+        // only what is approved to be paid is paid: not a document rejected, voided or
+        // marked paid (an iConstruye status, say) after the draft was made
+        if !matches!(
+            estado,
+            icc_core::InvoiceStatus::Aprobada | icc_core::InvoiceStatus::ParcialmentePagada
+        ) {
+            return Ok(Some(format!(
+                "la línea {} de la nómina N° {} paga {}, que hoy está {}: solo se pagan facturas aprobadas \
+                 o pagadas en parte; quítela de la nómina",
+                l.pos,
+                run.numero,
+                l.documento,
+                estado.label()
+            )));
+        }
+        let saldo = balance.saldo.pesos();
         let committed = committed_elsewhere(self.conn(), &l.invoice_id, &run.id).await?;
         let pending: i64 = committed.iter().map(|(_, m)| m).sum();
         if l.monto > saldo.saturating_sub(pending) {
@@ -765,7 +850,7 @@ impl WriteTx {
                     Clp::new(pending)
                 )
             };
-            return Err(StoreError::Refused(format!(
+            return Ok(Some(format!(
                 "la línea {} de la nómina N° {} pagaría {} de {}, pero su saldo es {} {why}; \
                  ajuste el monto de la línea o quítela",
                 l.pos,
@@ -784,7 +869,7 @@ impl WriteTx {
             let paid = run_paid_to(self.conn(), &l.invoice_id, cesionario, &run.id).await?;
             let left = cedido.saturating_sub(paid).max(0);
             if l.monto > left {
-                return Err(StoreError::Refused(format!(
+                return Ok(Some(format!(
                     "la línea {} de la nómina N° {} pagaría {} al cesionario {cesionario} de {}, pero se le cedieron {} \
                      y otras nóminas ya le pagan {}: a lo más {}; el resto lo decide una persona",
                     l.pos,
@@ -799,14 +884,14 @@ impl WriteTx {
         }
         let owed = last.map_or(rut, |(cesionario, _, _)| cesionario);
         if owed != l.beneficiario_rut {
-            return Err(StoreError::Refused(format!(
+            return Ok(Some(format!(
                 "la línea {} de la nómina N° {} paga {} a {}, pero hoy se le debe a {owed} \
                  (la factura fue cedida después de preparar la nómina): solo pagarle al \
                  cesionario extingue la deuda; quite la línea y prepare una nómina nueva",
                 l.pos, run.numero, l.documento, l.beneficiario_rut
             )));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Marks an approved run as sent to the bank.
@@ -881,6 +966,29 @@ impl WriteTx {
                 "hacer el archivo del banco (solo de nóminas aprobadas)",
             )
             .await?;
+        // the money leaves with this file: every line is checked again as at approval (the
+        // invoice may have been paid by other means, rejected or assigned since)
+        let mut problems: Vec<String> = Vec::new();
+        for l in lines.iter().filter(|l| l.incluida && l.monto > 0) {
+            if let Some(why) = self.line_problem(&run, l).await? {
+                problems.push(why);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Refused(format!(
+                "no se hizo el archivo del banco de la nómina N° {}: {}. {}",
+                run.numero,
+                problems.join("; "),
+                if run.estado == "aprobada" {
+                    format!(
+                        "Quite esas líneas (icc pagos excluir {} DOCUMENTO, o «Excluir» en Pagos) y vuelva a hacer el archivo",
+                        run.numero
+                    )
+                } else {
+                    "La nómina ya se marcó enviada al banco: revise con el banco esas transferencias antes de marcarla pagada".to_owned()
+                }
+            )));
+        }
         let mut out = Vec::new();
         let mut missing: Vec<String> = Vec::new();
         for mut l in lines.into_iter().filter(|l| l.incluida && l.monto > 0) {

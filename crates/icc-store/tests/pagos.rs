@@ -853,3 +853,161 @@ async fn a_chain_of_cesiones_that_does_not_link_keeps_its_invoice_out_of_runs() 
     tx.approve_run(&run).await.unwrap();
     tx.commit().await.unwrap();
 }
+
+#[tokio::test]
+async fn approval_refuses_a_line_whose_invoice_is_no_longer_approved() {
+    let (_dir, store) = store().await;
+    let a = doc(DteType::FACTURA, 990, 1_000_000, &[]);
+    insert(&store, std::slice::from_ref(&a)).await;
+    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
+    let mut tx = store.write("contadora").await.unwrap();
+    let run = tx.create_run(corte, true).await.unwrap();
+    // disputed after the draft was made
+    tx.set_status(a.id(), InvoiceStatus::EnRevision, None)
+        .await
+        .unwrap();
+    tx.set_status(a.id(), InvoiceStatus::Rechazada, Some("precio mal cobrado"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("gerente").await.unwrap();
+    let e = tx.approve_run(&run).await.unwrap_err().to_string();
+    drop(tx);
+    assert!(
+        e.contains(&a.key.to_string()) && e.contains("hoy está rechazada"),
+        "{e}"
+    );
+    assert_eq!(store.run(&run).await.unwrap().0.estado, "borrador");
+}
+
+#[tokio::test]
+async fn the_bank_file_refuses_a_line_paid_meanwhile_until_it_is_taken_out() {
+    let (_dir, store) = store().await;
+    let a = doc(DteType::FACTURA, 991, 1_000_000, &[]);
+    let b = doc(DteType::FACTURA, 992, 2_000_000, &[]);
+    insert(&store, &[a.clone(), b.clone()]).await;
+    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
+    let mut tx = store.write("contadora").await.unwrap();
+    let run = tx.create_run(corte, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("gerente").await.unwrap();
+    tx.approve_run(&run).await.unwrap();
+    tx.commit().await.unwrap();
+    // b is paid by cheque after the approval: the file must not pay it again
+    record(&store, b.id(), 2_000_000).await.unwrap();
+    let mut tx = store.write("tesorera").await.unwrap();
+    let e = tx.run_payments(&run).await.unwrap_err().to_string();
+    drop(tx);
+    assert!(
+        e.contains("no se hizo el archivo del banco")
+            && e.contains(&b.key.to_string())
+            && e.contains("icc pagos excluir 1"),
+        "{e}"
+    );
+    assert!(!e.contains(&a.key.to_string()), "a is still owed: {e}");
+    // an approved run changes only to take out what is no longer owed as approved
+    let mut tx = store.write("contadora").await.unwrap();
+    let e = tx
+        .set_run_line(&run, &a.key.to_string(), Some(false), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("se sigue debiendo"), "{e}");
+    let e = tx
+        .set_run_line(&run, &a.key.to_string(), None, Some(500_000))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("está aprobada"), "{e}");
+    let l = tx
+        .set_run_line(&run, &b.key.to_string(), Some(false), None)
+        .await
+        .unwrap();
+    assert!(!l.incluida);
+    let e = tx
+        .set_run_line(&run, &b.key.to_string(), Some(true), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("está aprobada"), "{e}");
+    tx.commit().await.unwrap();
+    // the file now stops only at what it always needed: the payee's approved account
+    let mut tx = store.write("tesorera").await.unwrap();
+    let e = tx.run_payments(&run).await.unwrap_err().to_string();
+    drop(tx);
+    assert!(e.contains("sin cuenta bancaria aprobada"), "{e}");
+    // and marking it paid records a's payment only
+    let mut tx = store.write("tesorera").await.unwrap();
+    tx.mark_run_paid(&run, d("2026-11-06")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.payments(a.id()).await.unwrap().len(), 1);
+    assert_eq!(store.payments(b.id()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_bank_file_refuses_a_line_assigned_after_the_approval() {
+    let (_dir, store) = store().await;
+    let a = doc(DteType::FACTURA, 993, 1_000_000, &[]);
+    insert(&store, std::slice::from_ref(&a)).await;
+    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
+    let mut tx = store.write("contadora").await.unwrap();
+    let run = tx.create_run(corte, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("gerente").await.unwrap();
+    tx.approve_run(&run).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("contadora").await.unwrap();
+    tx.add_cesion(&cesion(993, 1, 1_000_000)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("tesorera").await.unwrap();
+    let e = tx.run_payments(&run).await.unwrap_err().to_string();
+    assert!(
+        e.contains("hoy se le debe a 96667560") && e.contains("no se hizo el archivo"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_partial_cesion_with_a_payment_by_hand_waits_for_a_person() {
+    let (_dir, store) = store().await;
+    let a = doc(DteType::FACTURA, 994, 10_000_000, &[]);
+    let b = doc(DteType::FACTURA, 995, 2_000_000, &[]);
+    let nc = doc(DteType::NOTA_CREDITO, 996, 800_000, &[("33", "995")]);
+    insert(&store, &[a.clone(), b.clone(), nc]).await;
+    // a: 6M assigned, 6M paid by hand (to whom, the register does not say)
+    let mut tx = store.write("contadora").await.unwrap();
+    tx.add_cesion(&cesion(994, 1, 6_000_000)).await.unwrap();
+    // b: its net (2M less a 0.8M credit note) assigned whole
+    tx.add_cesion(&cesion(995, 1, 1_200_000)).await.unwrap();
+    tx.commit().await.unwrap();
+    record(&store, a.id(), 6_000_000).await.unwrap();
+    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
+    let mut tx = store.write("contadora").await.unwrap();
+    let run = tx.create_run(corte, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let lines = store.run(&run).await.unwrap().1;
+    let line = |inv: &Invoice| {
+        lines
+            .iter()
+            .find(|l| l.invoice_id == inv.id().to_string())
+            .unwrap()
+            .clone()
+    };
+    let la = line(&a);
+    assert!(!la.incluida, "{la:?}");
+    assert!(
+        la.nota
+            .as_deref()
+            .unwrap()
+            .contains("fuera de nóminas ($6.000.000)"),
+        "{la:?}"
+    );
+    // b: the cesionario gets the whole balance; nothing is left for anybody to decide
+    let lb = line(&b);
+    assert_eq!((lb.monto, lb.incluida), (1_200_000, true), "{lb:?}");
+    let nota = lb.nota.as_deref().unwrap();
+    assert!(
+        nota.contains("cesión parcial") && !nota.contains("el resto"),
+        "{nota}"
+    );
+}

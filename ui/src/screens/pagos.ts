@@ -171,9 +171,19 @@ export function pagosScreen(session: SessionInfo): HTMLElement {
             h("input", {
               type: "checkbox",
               checked: l.incluida,
-              disabled: !draft || !may("prepare_runs"),
+              // of an approved run a line can only be taken out, and only when it is no
+              // longer owed as approved (Rust decides; a refusal says why and redraws)
+              disabled: !may("prepare_runs") || !(draft || (v.estado === "aprobada" && l.incluida)),
               "aria-label": `Pagar ${l.documento}`,
-              onchange: (e: Event) => refresh(api.setRunLine(id, l.documento, (e.target as HTMLInputElement).checked, null)),
+              onchange: async (e: Event) => {
+                try {
+                  draw(await api.setRunLine(id, l.documento, (e.target as HTMLInputElement).checked, null));
+                  await loadList();
+                } catch (err) {
+                  draw(await api.showRun(id));
+                  fail(err);
+                }
+              },
             }),
           ),
           h("td", {}, `${l.folio} · ${l.proveedor}`),
