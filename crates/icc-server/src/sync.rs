@@ -92,8 +92,9 @@ pub async fn push(
 ) -> ApiResult<Json<PushResponse>> {
     check_protocol(&headers)?;
     let now = now_ms();
-    let skew = (req.sent_at_ms - now).abs();
-    if skew > MAX_CLOCK_SKEW_MS {
+    // any i64 a client sends: no overflow
+    let skew = req.sent_at_ms.abs_diff(now);
+    if skew > MAX_CLOCK_SKEW_MS.unsigned_abs() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "clock_skew",
@@ -619,20 +620,25 @@ async fn push_docs(
     let (mut up_entities, mut up_ids, mut up_obras, mut up_hlcs, mut up_seqs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut moves: Vec<(&str, &str, Option<&str>, Option<&str>)> = Vec::new();
+    // the entities this batch brings to the server for the first time
+    let mut new_ids: Vec<&str> = Vec::new();
     for ((entity, id), (i, hlc, obra)) in &newest {
         let hlc = hlc.to_string();
         let seq = seqs.get(*i).copied().unwrap_or_default();
         match known.get(&((*entity).to_owned(), (*id).to_owned())) {
-            None => copy_row(
-                &mut rows,
-                &[
-                    Some(entity),
-                    Some(id),
-                    *obra,
-                    Some(&hlc),
-                    Some(&seq.to_string()),
-                ],
-            ),
+            None => {
+                new_ids.push(id);
+                copy_row(
+                    &mut rows,
+                    &[
+                        Some(entity),
+                        Some(id),
+                        *obra,
+                        Some(&hlc),
+                        Some(&seq.to_string()),
+                    ],
+                )
+            }
             // the text form of a clock sorts like the clock
             Some((old, doc_hlc, edited)) if doc_hlc.as_deref().is_none_or(|d| d < hlc.as_str()) => {
                 if !*edited && !same_obra(old.as_deref(), *obra) {
@@ -654,10 +660,12 @@ async fn push_docs(
             rows,
         )
         .await?;
-        // records that came before their invoice (a cesión) take its obra now
+        // records that came before their invoice (a cesión) take its obra now: only those
+        // of invoices new here (a known invoice's records follow it only when its own obra
+        // changes, through `record_move`)
         let waiting: Vec<String> =
             sqlx::query_scalar("SELECT DISTINCT parent FROM entity_obras WHERE parent = ANY($1)")
-                .bind(&entity_ids)
+                .bind(&new_ids)
                 .fetch_all(&mut **tx)
                 .await?;
         for parent in waiting {
@@ -813,9 +821,14 @@ async fn check_edit(
     let Some(why) = edit_refusal(user, op, obra.as_deref(), current.as_ref()) else {
         return Ok(true);
     };
-    let current = match current {
-        Some(c) => Some(c),
-        None => current_value(tx, op, doc_seq).await?,
+    // the server's value goes back only to an account that sees the invoice: a refusal
+    // must not read out invoices of other obras
+    let current = if !user.sees(obra.as_deref()) {
+        None
+    } else if current.is_some() {
+        current
+    } else {
+        current_value(tx, op, doc_seq).await?
     };
     refusals.add(op, why, current);
     Ok(false)
@@ -844,11 +857,10 @@ fn edit_refusal(
         )));
     }
     if !user.sees(obra) {
+        // without naming the obra: the account may not know what it holds
         return Some(Why::Forbidden(format!(
-            "«{}» no puede cambiar la factura {}: es de la obra {}, que no es una de sus obras",
-            user.username,
-            op.entity_id,
-            obra.unwrap_or("sin asignar")
+            "«{}» no puede cambiar la factura {}: no es de una de sus obras",
+            user.username, op.entity_id
         )));
     }
     if op.field == "obra" && !user.sees(op.value.as_str()) {

@@ -730,6 +730,17 @@ async fn old_clients_and_skewed_clocks_get_clear_answers() {
         .await;
     assert_eq!((s, v["code"].as_str()), (400, Some("clock_skew")));
     assert!(v["message"].as_str().unwrap().contains("60 minutos"), "{v}");
+    // any number a client sends is a skew, never an overflow
+    for sent_at_ms in [i64::MIN, i64::MAX] {
+        let (s, v, _) = srv
+            .post(
+                "/api/v1/sync/push",
+                Some(&admin),
+                json!({"device_id": "pc1", "sent_at_ms": sent_at_ms, "ops": []}),
+            )
+            .await;
+        assert_eq!((s, v["code"].as_str()), (400, Some("clock_skew")), "{v}");
+    }
     srv.stop().await;
 }
 

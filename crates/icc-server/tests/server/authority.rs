@@ -364,3 +364,62 @@ async fn pushes_cut_off_mid_way_never_make_the_server_answer_500() {
     assert!(!text.contains("status=\"500\""), "{text}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_refusal_never_reads_out_an_invoice_of_another_obra() {
+    let srv = TestServer::start().await;
+    let admin = srv.session("admin", "pc1").await;
+    let (x, y) = x_and_y(&srv, &admin).await;
+    let jefe = srv.session("jefe", "obra1").await;
+    let t = now() + 10;
+    // y is in OB-2: whatever the edit, the answer holds nothing of y
+    for (i, (field, value)) in [
+        ("monto_total", json!(1)),
+        ("razon_social", json!("x")),
+        ("glosa", json!("x")),
+        ("estado", json!("aprobada")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, v) = srv
+            .push(
+                &jefe,
+                "obra1",
+                vec![op(
+                    &y,
+                    field,
+                    value,
+                    hlc(t + i as i64, "obra1"),
+                    None,
+                    "OB-1",
+                )],
+            )
+            .await;
+        assert_eq!(s, 403, "{field}: {v}");
+        let refused = &v["refused"][0];
+        assert!(refused["current"].is_null(), "{field}: {v}");
+        assert!(
+            !refused["reason"].as_str().unwrap().contains("OB-2"),
+            "{field}: {v}"
+        );
+    }
+    // of its own obra's invoice the site manager is told the server's value
+    let (s, v) = srv
+        .push(
+            &jefe,
+            "obra1",
+            vec![op(
+                &x,
+                "monto_total",
+                json!(1),
+                hlc(t + 10, "obra1"),
+                None,
+                "OB-1",
+            )],
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(!v["refused"][0]["current"].is_null(), "{v}");
+    srv.stop().await;
+}

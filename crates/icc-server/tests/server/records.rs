@@ -1058,3 +1058,68 @@ async fn budgets_follow_their_obra_and_the_treasury_reaches_only_who_may_see_it(
     assert!(seen_by_jefe.contains(&("budget_line".into(), "linea-moldajes".into())));
     assert!(seen_by_jefe.contains(&(OBRA_LINE_ENTITY.into(), ob1)));
 }
+
+#[tokio::test]
+async fn a_known_invoices_payments_stay_with_it_when_a_batch_brings_an_older_document() {
+    let srv = start().await;
+    let ti = srv.session("ti", "pc_ti").await;
+    let t = now();
+    let (x, dx) = authority::invoice(8001, Some("OB-1"));
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![op(&x, "_doc", dx, hlc(t, "pc_ti"), None, "OB-1")],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let p = payment("55555555-5555-4555-8555-555555555555", &x, 100_000);
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![record("payment", &p.id, v(&p), hlc(t + 1, "pc_ti"))],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let obra_of_payment = || async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT obra FROM entity_obras WHERE entity = 'payment'",
+        )
+        .fetch_one(&srv.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(obra_of_payment().await.as_deref(), Some("OB-1"));
+    // an older document of x (another obra) comes in a batch with a new invoice: x keeps
+    // OB-1 (the server's document is newer), and so do its payments
+    let (_, old) = authority::invoice(8001, Some("OB-2"));
+    let (z, dz) = authority::invoice(8002, Some("OB-1"));
+    let (s, b) = srv
+        .push(
+            &ti,
+            "pc_ti",
+            vec![
+                op(&x, "_doc", old, hlc(t - 60_000, "pc_ti"), None, "OB-2"),
+                op(&z, "_doc", dz, hlc(t + 2, "pc_ti"), None, "OB-1"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let obra_of_x: Option<String> = sqlx::query_scalar(
+        "SELECT obra FROM entity_obras WHERE entity = 'invoice' AND entity_id = $1",
+    )
+    .bind(&x)
+    .fetch_one(&srv.pool)
+    .await
+    .unwrap();
+    assert_eq!(obra_of_x.as_deref(), Some("OB-1"));
+    assert_eq!(obra_of_payment().await.as_deref(), Some("OB-1"));
+    let jefe = srv.session("jefe", "pc_jefe").await;
+    let pulled = srv.pull_all(&jefe).await;
+    assert!(
+        pulled.ops.iter().any(|o| o.op.entity == "payment"),
+        "the OB-1 site manager still gets x's payment"
+    );
+    srv.stop().await;
+}
