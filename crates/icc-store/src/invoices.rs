@@ -448,6 +448,8 @@ impl ResolvedFilter<'_> {
             qb.push(" AND i.vence < ").push_bind(today.to_string());
             // the same terms as the partial index invoices_by_payable
             qb.push(" AND i.estado IN (").push(PAYABLE_STATES).push(")");
+            // a guía de despacho is no debt: never overdue (as the rows say, `vencida`)
+            qb.push(" AND i.tipo_dte NOT IN (50, 52)");
         }
         if let Some(days) = filter.plazo_por_vencer {
             let until = claim_window_end(today, days);

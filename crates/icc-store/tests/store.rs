@@ -1560,3 +1560,32 @@ async fn kame_records_keep_local_fichas_and_never_resend_a_posted_voucher() {
     );
     assert_eq!(store.kame_unidad("").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_guia_de_despacho_is_never_overdue() {
+    let (_d, s) = store().await;
+    let received = d("2026-04-01");
+    let doc = |tipo: DteType, folio: u64| {
+        let mut i = invoice(folio);
+        i.key.tipo_dte = tipo;
+        i.fecha_emision = received;
+        i.fecha_recepcion_sii = received.and_hms_opt(10, 0, 0);
+        i.fecha_vencimiento = None;
+        i.obra = None;
+        i.estado = InvoiceStatus::Recibida;
+        i
+    };
+    let factura = doc(DteType::FACTURA, 9001);
+    let guia = doc(DteType::GUIA_DESPACHO, 9002);
+    insert(&s, vec![factura.clone(), guia]).await;
+    // both were received 61 days before: only the factura is a debt
+    let filter = InvoiceFilter {
+        today: Some(d("2026-06-01")),
+        vencidas: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        all_ids(&s, &filter, 10).await,
+        vec![factura.id().to_string()]
+    );
+}
