@@ -504,8 +504,13 @@ fn check_account(
         )));
     }
     match (c.estado.as_str(), a.estado.as_str()) {
-        // the same state again: only the same decision (who and when stay as recorded)
+        // the same state again: only the same decision (who and when stay as recorded),
+        // and only from an account that handles bank accounts (else anybody could stamp
+        // a newer clock on it, and a real change made before that clock would be lost)
         (from, to) if from == to => {
+            if !role.may(Permission::ApproveBankAccounts) {
+                require(role, user, Permission::EnterBankAccounts)?;
+            }
             if (&c.decided_at, &c.decided_by) == (&a.decided_at, &a.decided_by) {
                 Ok(RecordNeeds::default())
             } else {

@@ -21,6 +21,10 @@ pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 /// Most ops in one push.
 pub const MAX_PUSH_OPS: usize = 5_000;
 
+/// The largest counter an [`Hlc`]'s text form holds (five digits): past it, the clock moves
+/// to the next millisecond instead.
+pub const MAX_HLC_COUNTER: u32 = 99_999;
+
 /// A hybrid logical clock value: wall time in milliseconds, a counter for events within one
 /// millisecond (or while the wall clock lags a remote clock), and the device that made it.
 /// Its text form sorts like the value: `0001764300000000-00000-DEVICE`.
@@ -53,10 +57,29 @@ impl Hlc {
                 device: self.device.clone(),
             }
         } else {
+            self.successor(&self.device)
+        }
+    }
+
+    /// The smallest value after this one, made by `device`: the next counter, or the next
+    /// millisecond once the counter is full (so the text form always parses and sorts
+    /// like the value).
+    pub fn successor(&self, device: &str) -> Hlc {
+        Hlc::after(self.wall_ms, self.counter, device)
+    }
+
+    fn after(wall_ms: i64, counter: u32, device: &str) -> Hlc {
+        if counter >= MAX_HLC_COUNTER {
             Hlc {
-                wall_ms: self.wall_ms,
-                counter: self.counter.saturating_add(1),
-                device: self.device.clone(),
+                wall_ms: wall_ms.saturating_add(1),
+                counter: 0,
+                device: device.to_owned(),
+            }
+        } else {
+            Hlc {
+                wall_ms,
+                counter: counter + 1,
+                device: device.to_owned(),
             }
         }
     }
@@ -64,19 +87,22 @@ impl Hlc {
     /// The local clock after seeing `remote` at wall time `now_ms`: never behind either.
     pub fn observe(&self, remote: &Hlc, now_ms: i64) -> Hlc {
         let wall = now_ms.max(self.wall_ms).max(remote.wall_ms);
-        let counter = if wall == self.wall_ms && wall == remote.wall_ms {
-            self.counter.max(remote.counter).saturating_add(1)
+        let last = if wall == self.wall_ms && wall == remote.wall_ms {
+            Some(self.counter.max(remote.counter))
         } else if wall == self.wall_ms {
-            self.counter.saturating_add(1)
+            Some(self.counter)
         } else if wall == remote.wall_ms {
-            remote.counter.saturating_add(1)
+            Some(remote.counter)
         } else {
-            0
+            None
         };
-        Hlc {
-            wall_ms: wall,
-            counter,
-            device: self.device.clone(),
+        match last {
+            Some(c) => Hlc::after(wall, c, &self.device),
+            None => Hlc {
+                wall_ms: wall,
+                counter: 0,
+                device: self.device.clone(),
+            },
         }
     }
 }
@@ -678,5 +704,30 @@ mod tests {
         assert!(h3 > remote.clone() && h3 > h2);
         assert_eq!(h3.device, "d1");
         assert!(h3.tick(1300) > h3);
+    }
+
+    #[test]
+    fn a_full_counter_moves_the_clock_to_the_next_millisecond() {
+        let full = Hlc {
+            wall_ms: 5000,
+            counter: MAX_HLC_COUNTER,
+            device: "d1".into(),
+        };
+        let remote = Hlc {
+            device: "d2".into(),
+            ..full.clone()
+        };
+        for next in [
+            full.tick(4000),
+            full.observe(&remote, 4000),
+            full.successor("servidor"),
+        ] {
+            assert_eq!((next.wall_ms, next.counter), (5001, 0), "{next}");
+            assert!(next > full);
+            // the text form still parses and sorts like the value
+            let text = next.to_string();
+            assert_eq!(text.parse::<Hlc>().unwrap(), next);
+            assert!(text > full.to_string());
+        }
     }
 }

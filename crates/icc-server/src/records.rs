@@ -481,12 +481,7 @@ async fn supersede_approved(
             .clone()
             .or_else(|| Some(approved.created_by.clone()));
         let newest = std::cmp::max(hlc.clone(), parse_hlc(&doc_hlc)?);
-        let at = icc_core::sync::Hlc {
-            wall_ms: newest.wall_ms,
-            counter: newest.counter.saturating_add(1),
-            device: SERVER_DEVICE.to_owned(),
-        }
-        .to_string();
+        let at = newest.successor(SERVER_DEVICE).to_string();
         let value = serde_json::to_value(&old)
             .map_err(|e| crate::error::ApiError::internal(format!("account {id}: {e}")))?;
         store_doc(

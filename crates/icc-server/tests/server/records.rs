@@ -1123,3 +1123,105 @@ async fn a_known_invoices_payments_stay_with_it_when_a_batch_brings_an_older_doc
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn an_account_is_restamped_only_by_bank_roles_and_a_full_clock_never_breaks_pulls() {
+    let srv = start().await;
+    let ti = srv.session("ti", "pc_ti").await;
+    let ti2 = srv.session("ti2", "pc_ti2").await;
+    let conta = srv.session("contadora", "pc_conta").await;
+    let gerente = srv.session("gerente", "pc_ger").await;
+    let t = now();
+    let mut b = account("pendiente", "ana");
+    let mut c = account("pendiente", "ana");
+    c.id = "33333333-3333-4333-8333-333333333333".into();
+    c.numero = "87654321".into();
+    let (s, body) = srv
+        .push(
+            &conta,
+            "pc_conta",
+            vec![
+                record("bank_account", &b.id, v(&b), hlc(t, "pc_conta")),
+                record("bank_account", &c.id, v(&c), hlc(t, "pc_conta")),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    b.estado = "aprobada".into();
+    b.decided_at = Some("2026-12-02T09:00:00Z".into());
+    b.decided_by = Some("ti".into());
+    let (s, body) = put(
+        &srv,
+        &ti,
+        "pc_ti",
+        "bank_account",
+        &b.id,
+        v(&b),
+        hlc(t + 1, "pc_ti"),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    // the same approved account again, with a key more and a full clock counter
+    let mut stamped = v(&b);
+    stamped["nota"] = json!(1);
+    let full = |ms: i64, device: &str| Hlc {
+        wall_ms: ms,
+        counter: icc_core::sync::MAX_HLC_COUNTER,
+        device: device.into(),
+    };
+    // a role that handles no bank account may not stamp it (a newer clock would make a
+    // real change made before it count as old)
+    let (s, body) = put(
+        &srv,
+        &gerente,
+        "pc_ger",
+        "bank_account",
+        &b.id,
+        stamped.clone(),
+        full(t + 120_000, "pc_ger"),
+    )
+    .await;
+    assert_eq!(s, 403, "{body}");
+    // an administrator may; then approving C replaces B with the clock after B's newest:
+    // the next millisecond, a clock every laptop can still read
+    let (s, body) = put(
+        &srv,
+        &ti,
+        "pc_ti",
+        "bank_account",
+        &b.id,
+        stamped,
+        full(t + 120_000, "pc_ti"),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    c.estado = "aprobada".into();
+    c.decided_at = Some("2026-12-02T10:00:00Z".into());
+    c.decided_by = Some("ti2".into());
+    let (s, body) = put(
+        &srv,
+        &ti2,
+        "pc_ti2",
+        "bank_account",
+        &c.id,
+        v(&c),
+        hlc(t + 2, "pc_ti2"),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (bv, device) = newest(&srv, &gerente, &b.id).await;
+    assert_eq!(
+        (bv["estado"].as_str(), device.as_str()),
+        (Some("reemplazada"), "servidor")
+    );
+    let pulled = srv.pull_all(&ti).await;
+    let replaced = pulled
+        .ops
+        .iter()
+        .filter(|o| o.op.entity_id == b.id)
+        .map(|o| o.op.hlc.clone())
+        .max()
+        .unwrap();
+    assert_eq!((replaced.wall_ms, replaced.counter), (t + 120_001, 0));
+    srv.stop().await;
+}
