@@ -723,6 +723,19 @@ pub(crate) async fn record_move(
         // its payments and cesiones go where it goes
         crate::records::move_children(tx, id, new).await?;
     }
+    // and so do its conflicts: who may see and resolve one is decided by the obra it is
+    // in now; an open one is sent again (a new sequence number, after the move) so the
+    // accounts that gain the entity get it
+    sqlx::query(
+        "UPDATE conflicts SET obra = $3, \
+             seq = CASE WHEN resolved_at IS NULL THEN nextval(pg_get_serial_sequence('ops', 'seq')) ELSE seq END \
+         WHERE entity = $1 AND entity_id = $2",
+    )
+    .bind(entity)
+    .bind(id)
+    .bind(new)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -423,3 +423,92 @@ async fn a_refusal_never_reads_out_an_invoice_of_another_obra() {
     assert!(!v["refused"][0]["current"].is_null(), "{v}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_conflict_goes_where_its_invoice_goes() {
+    let srv = TestServer::start_for(
+        &[
+            ("admin", Role::Admin, &[]),
+            ("jefe", Role::AdminObra, &["OB-1"]),
+            ("jefe2", Role::AdminObra, &["OB-2"]),
+        ],
+        |_| {},
+    )
+    .await;
+    let admin = srv.session("admin", "pc1").await;
+    let (x, dx) = invoice(7401, Some("OB-1"));
+    let t = now();
+    let base = hlc(t, "pc1");
+    let (s, v) = srv
+        .push(
+            &admin,
+            "pc1",
+            vec![
+                doc_op(&x, dx, base.clone()),
+                op(
+                    &x,
+                    "glosa",
+                    json!("a"),
+                    hlc(t + 1, "pc1"),
+                    Some(base.clone()),
+                    "OB-1",
+                ),
+                op(
+                    &x,
+                    "glosa",
+                    json!("b"),
+                    hlc(t + 2, "pc1"),
+                    Some(base),
+                    "OB-1",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["conflicts"], 1, "{v}");
+    let jefe = srv.session("jefe", "obra1").await;
+    assert_eq!(srv.pull_all(&jefe).await.conflicts.len(), 1);
+    // x moves to OB-2: its conflict with it
+    let (s, v) = srv
+        .push(
+            &admin,
+            "pc1",
+            vec![op(
+                &x,
+                "obra",
+                json!("OB-2"),
+                hlc(t + 3, "pc1"),
+                None,
+                "OB-1",
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let id: i64 = sqlx::query_scalar("SELECT id FROM conflicts")
+        .fetch_one(&srv.pool)
+        .await
+        .unwrap();
+    let fresh = srv.session("jefe", "obra1b").await;
+    assert!(srv.pull_all(&fresh).await.conflicts.is_empty());
+    let (s, v, _) = srv
+        .post(
+            &format!("/api/v1/conflicts/{id}/resolve"),
+            Some(&jefe),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 404, "{v}");
+    let jefe2 = srv.session("jefe2", "obra2").await;
+    let pulled = srv.pull_all(&jefe2).await;
+    assert_eq!(pulled.conflicts.len(), 1);
+    assert!(pulled.ops.iter().any(|o| o.op.entity_id == x));
+    let (s, v, _) = srv
+        .post(
+            &format!("/api/v1/conflicts/{id}/resolve"),
+            Some(&jefe2),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    srv.stop().await;
+}
