@@ -100,9 +100,13 @@ impl App {
 
     /// The SII's text file has no sequence and may cover only a later period of a chain:
     /// each row is placed among the cesiones already stored for its document (a row that is
-    /// a stored cesión, same cesionario at the same minute, takes its sequence; a new one
-    /// follows every earlier cesión, stored or in the file), so a re-cesión is never taken
-    /// for the first cesión.
+    /// a stored cesión takes its sequence; a new one follows every earlier cesión, stored or
+    /// in the file), so a re-cesión is never taken for the first cesión. A row is a stored
+    /// cesión when it has the same cesionario on the same day: sources disagree on the time
+    /// (a cesión entered by hand with its date only, an AEC's signature time against the
+    /// registry's), and a cesionario is never assigned the same invoice twice in a day, so
+    /// a second cesión is not invented (one that would break the chain and keep the invoice
+    /// out of every payment run).
     async fn place_in_stored_chains(
         &self,
         cesiones: &mut [icc_io::cesion::ParsedCesion],
@@ -123,10 +127,11 @@ impl App {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let at = minute(&c.fecha.format("%Y-%m-%dT%H:%M:%S").to_string());
+            let day = |t: &str| t.get(..10).unwrap_or(t).to_owned();
             let rut = c.cesionario_rut.to_string();
             if let Some(same) = chain
                 .iter()
-                .find(|x| x.cesionario_rut == rut && minute(&x.fecha) == at)
+                .find(|x| x.cesionario_rut == rut && day(&x.fecha) == day(&at))
             {
                 c.seq = u32::try_from(same.seq).unwrap_or(c.seq);
                 continue;

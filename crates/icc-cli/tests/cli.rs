@@ -3673,6 +3673,28 @@ fn cesiones_are_imported_from_the_sii_files_by_content_and_checked_against_the_c
             (4, "Fondo Cuatro")
         ]
     );
+    // the same file again with the registry's time a few minutes off: the same cesión,
+    // not a fifth one that would break the chain
+    std::fs::write(
+        &later,
+        std::fs::read_to_string(&later)
+            .unwrap()
+            .replace("2026-04-02 12:00", "2026-04-02 12:07"),
+    )
+    .unwrap();
+    let r = ok_json(icc(
+        d.path(),
+        &[
+            "--user",
+            "contadora",
+            "cesiones",
+            "import",
+            later.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r["files"][0]["nuevas"], 0, "{r}");
     // a broken file says why
     let broken = d.path().join("roto.xml");
     std::fs::write(&broken, &aec_file("77777777-7")[..200]).unwrap();
