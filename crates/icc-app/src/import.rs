@@ -221,14 +221,23 @@ struct Loaded {
     named_obras: Vec<(NaturalKey, String)>,
 }
 
-/// Whether a file is a cesión file (AEC, SII cesiones, certificate), by its first bytes.
+/// Whether a file is a cesión file (AEC, SII cesiones, certificate), by its first bytes;
+/// a PDF by its text, as an invoice's own PDF may be dropped here too.
 fn is_cesion_file(path: &Path) -> bool {
     use std::io::Read;
     let mut head = Vec::with_capacity(4096);
-    std::fs::File::open(path)
+    if std::fs::File::open(path)
         .and_then(|f| f.take(4096).read_to_end(&mut head))
-        .is_ok()
-        && icc_io::cesion::detect(&head).is_some()
+        .is_err()
+    {
+        return false;
+    }
+    match icc_io::cesion::detect(&head) {
+        Some(icc_io::cesion::CesionFileKind::Certificado) if head.starts_with(b"%PDF") => {
+            std::fs::read(path).is_ok_and(|b| icc_io::cesion::pdf_is_certificate(&b))
+        }
+        kind => kind.is_some(),
+    }
 }
 
 /// Adds `code` to `list` unless it is there already (codes compare without case).

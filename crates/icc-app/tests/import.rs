@@ -398,3 +398,20 @@ async fn rows_naming_an_unknown_obra_are_kept_without_it_and_mapping_profiles_ar
     let v = app.show_invoice(&s, "76555835-2:33:2").await.unwrap();
     assert_eq!(v.detail.row.obra, None);
 }
+
+#[tokio::test]
+async fn an_invoices_pdf_among_the_files_is_told_to_be_attached_not_read_as_cesiones() {
+    let (dir, app, s) = app().await;
+    // no company RUT is set: a cesión file would be refused for that
+    let pdf = dir.path().join("factura-5001.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n%%EOF\n").unwrap();
+    let r = import(&app, &s, &[pdf], &ImportOptions::default()).await;
+    assert!(r.cesiones.is_none(), "{:?}", r.cesiones);
+    let errors = &r.files[0].errors;
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("es un PDF, no una planilla")),
+        "{errors:?}"
+    );
+}

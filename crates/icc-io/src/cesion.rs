@@ -903,18 +903,7 @@ fn certificate_cesion(
 /// # Errors
 /// Not a PDF that can be read, encrypted, or without text.
 pub fn parse_certificate_pdf(bytes: &[u8]) -> Result<CesionFile, CesionFileError> {
-    // lopdf is third-party code reading untrusted bytes: a panic in it is a refused file,
-    // not a crash of the import
-    let pages = std::panic::catch_unwind(|| -> Result<Vec<(Option<u32>, String)>, String> {
-        let doc = lopdf::Document::load_mem(bytes).map_err(|e| e.to_string())?;
-        let mut pages = Vec::new();
-        for (n, _) in doc.get_pages() {
-            pages.push((Some(n), doc.extract_text(&[n]).unwrap_or_default()));
-        }
-        Ok(pages)
-    })
-    .map_err(|_| refuse("el PDF está dañado y no se pudo leer"))?
-    .map_err(|e| refuse(format!("el PDF no se pudo leer ({e})")))?;
+    let pages = pdf_pages(bytes)?;
     if pages.is_empty() {
         return Err(refuse("el PDF no tiene páginas"));
     }
@@ -933,6 +922,40 @@ pub fn parse_certificate_pdf(bytes: &[u8]) -> Result<CesionFile, CesionFileError
         });
     }
     Ok(f)
+}
+
+/// A PDF's text, page by page.
+fn pdf_pages(bytes: &[u8]) -> Result<Vec<(Option<u32>, String)>, CesionFileError> {
+    // lopdf is third-party code reading untrusted bytes: a panic in it is a refused file,
+    // not a crash of the import
+    std::panic::catch_unwind(|| -> Result<Vec<(Option<u32>, String)>, String> {
+        let doc = lopdf::Document::load_mem(bytes).map_err(|e| e.to_string())?;
+        let mut pages = Vec::new();
+        for (n, _) in doc.get_pages() {
+            pages.push((Some(n), doc.extract_text(&[n]).unwrap_or_default()));
+        }
+        Ok(pages)
+    })
+    .map_err(|_| refuse("el PDF está dañado y no se pudo leer"))?
+    .map_err(|e| refuse(format!("el PDF no se pudo leer ({e})")))
+}
+
+/// Whether a PDF dropped among invoice files is a cesión certificate: its text names a
+/// cesión as certificates do (`Seq:` and `Cedido a`). An invoice's PDF, a scan or a PDF
+/// that cannot be read is not (it goes where invoice files go, and is told apart there).
+pub fn pdf_is_certificate(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"%PDF")
+        && pdf_pages(bytes).is_ok_and(|pages| {
+            let text = fold(
+                &pages
+                    .iter()
+                    .map(|(_, t)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .to_uppercase(),
+            );
+            text.contains("SEQ") && text.contains("CEDIDO A")
+        })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use icc_io::cesion::{CesionFileKind, detect, parse};
+use icc_io::cesion::{CesionFileKind, detect, parse, pdf_is_certificate};
 
 /// One `Cesion` of an AEC.
 fn cesion_xml(
@@ -418,4 +418,20 @@ fn hostile_files_are_read_or_refused_in_time_proportional_to_their_size() {
         "{:?}",
         f.errors[0]
     );
+}
+
+#[test]
+fn only_a_pdf_that_reads_as_a_certificate_is_taken_for_one_among_invoice_files() {
+    assert!(pdf_is_certificate(&pdf(&[&CERTIFICATE])));
+    // an invoice's own PDF, a scan, a broken PDF, not a PDF at all
+    assert!(!pdf_is_certificate(&pdf(&[&[
+        "FACTURA ELECTRONICA N° 5001",
+        "Hormigones Andinos SpA, RUT 76.555.835-2",
+        "Total $ 1.190.000",
+    ]])));
+    assert!(!pdf_is_certificate(&pdf(&[&[], &[]])));
+    assert!(!pdf_is_certificate(
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj trailer"
+    ));
+    assert!(!pdf_is_certificate(CERTIFICATE.join("\n").as_bytes()));
 }
