@@ -1630,6 +1630,79 @@ async fn the_payment_cycle_crosses_laptops_and_the_server_keeps_the_four_eyes() 
     srv.stop().await;
 }
 
+#[tokio::test]
+async fn a_line_paid_after_approval_is_taken_out_of_the_run_and_every_laptop_agrees() {
+    let srv = start_server().await;
+    let office = laptop_of(&srv, "contadora", "ana").await;
+    office
+        .app
+        .add_obra(&office.s, "OB-1", "Edificio Uno")
+        .await
+        .unwrap();
+    import_rcv(&office).await;
+    for key in [A, B] {
+        assign(&office, key, "obra", "OB-1").await;
+    }
+    office.app.sync(&office.s).await.unwrap();
+    let site = laptop_of(&srv, "jefe1", "jefe").await;
+    site.app.sync(&site.s).await.unwrap();
+    for key in [A, B] {
+        site.app
+            .set_invoice_status(&site.s, key, InvoiceStatus::Aprobada, None)
+            .await
+            .unwrap();
+    }
+    site.app.sync(&site.s).await.unwrap();
+    office.app.sync(&office.s).await.unwrap();
+    // the office prepares the run, the gerente approves it on their laptop
+    let run = office.app.create_run(&office.s, None).await.unwrap();
+    office.app.sync(&office.s).await.unwrap();
+    let gerente = laptop_of(&srv, "gerente", "gerente").await;
+    gerente.app.sync(&gerente.s).await.unwrap();
+    gerente
+        .app
+        .approve_run(&gerente.s, &run.run.id)
+        .await
+        .unwrap();
+    gerente.app.sync(&gerente.s).await.unwrap();
+    office.app.sync(&office.s).await.unwrap();
+    // B is then paid by cheque: the bank file refuses to pay it again
+    office
+        .app
+        .record_payment(
+            &office.s,
+            B,
+            icc_app::PaymentRequest {
+                monto: 2_380_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let e = office
+        .app
+        .bank_file(&office.s, &run.run.id, &dir.path().join("nomina.xlsx"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no se hizo el archivo") && e.contains(B), "{e}");
+    // the office takes B out; the server takes the change, and the gerente sees it
+    office
+        .app
+        .set_run_line(&office.s, &run.run.id, B, Some(false), None)
+        .await
+        .unwrap();
+    let r = office.app.sync(&office.s).await.unwrap();
+    assert!(r.refused.is_empty() && r.pending == 0, "{r:?}");
+    gerente.app.sync(&gerente.s).await.unwrap();
+    let seen = gerente.app.run(&gerente.s, &run.run.id).await.unwrap();
+    let line_b = seen.lineas.iter().find(|l| l.documento == B).unwrap();
+    assert!(!line_b.incluida, "{seen:?}");
+    assert_eq!(seen.run.total, 1_190_000);
+    srv.stop().await;
+}
+
 /// An office laptop that worked alone (an approved supplier account, a payment) and is then
 /// linked: IT's account brings its records to the server as they stand; an accountant's
 /// account may not, and is told why (discarding them would lose them).

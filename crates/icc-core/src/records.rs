@@ -617,7 +617,31 @@ fn check_run(
             .collect()
     };
     let lines_kept = unfrozen(&c.lineas) == unfrozen(&r.lineas);
-    let accounts_kept = c.lineas == r.lineas;
+    // After approval a line changes in two ways only: the payee's account is frozen on a
+    // line that had none (when the bank file is made), and, while the run is approved and
+    // not sent, a line no longer owed as approved is taken out (the laptop checks that it
+    // is no longer owed; taking a line out never pays more).
+    let late_change = |a: &RunLineDoc, b: &RunLineDoc| {
+        RunLineDoc {
+            incluida: a.incluida,
+            account_id: a.account_id.clone(),
+            ..b.clone()
+        } == *a
+            && (b.account_id == a.account_id || a.account_id.is_none())
+            && (b.incluida == a.incluida || !b.incluida)
+    };
+    let accounts_kept = c.lineas.len() == r.lineas.len()
+        && c.lineas
+            .iter()
+            .zip(&r.lineas)
+            .all(|(a, b)| late_change(a, b));
+    let taken_out: Vec<&RunLineDoc> = c
+        .lineas
+        .iter()
+        .zip(&r.lineas)
+        .filter(|(a, b)| a.incluida && !b.incluida)
+        .map(|(_, b)| b)
+        .collect();
     let changed_since = |what: &str| {
         invalid(format!(
             "la nómina N° {} cambió en el servidor desde que se {what}; sincronice y revísela de nuevo",
@@ -666,7 +690,29 @@ fn check_run(
                     c.numero
                 )));
             }
-            require(role, user, Permission::Pay)?;
+            if !taken_out.is_empty() {
+                if (from, to) != ("aprobada", "aprobada") {
+                    return Err(invalid(format!(
+                        "la nómina N° {} ya está «{from}»: no se le quitan líneas",
+                        c.numero
+                    )));
+                }
+                require(role, user, Permission::PrepareRuns)?;
+            } else {
+                require(role, user, Permission::Pay)?;
+            }
+            // an account frozen after approval is checked as at approval
+            needs.accounts = c
+                .lineas
+                .iter()
+                .zip(&r.lineas)
+                .filter(|(a, b)| a.account_id.is_none() && b.incluida)
+                .filter_map(|(_, b)| {
+                    b.account_id
+                        .clone()
+                        .map(|acc| (acc, b.beneficiario_rut.clone(), b.invoice_id.clone()))
+                })
+                .collect();
         }
         (from, to) => {
             return Err(invalid(format!(

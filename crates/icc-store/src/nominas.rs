@@ -342,6 +342,17 @@ async fn run_paid_to(
     .await?)
 }
 
+/// Refuses to pay, send or mark paid a run whose every line was taken out after approval.
+fn nothing_left(run: &RunRow, lines: &[RunLine]) -> Result<()> {
+    if lines.iter().any(|l| l.incluida && l.monto > 0) {
+        return Ok(());
+    }
+    Err(StoreError::Refused(format!(
+        "la nómina N° {} ya no tiene líneas incluidas: no hay nada que pagar; si algo se debe, haga una nómina nueva",
+        run.numero
+    )))
+}
+
 /// What was paid of an invoice outside payment runs (recorded by hand: no payee is known).
 async fn paid_outside_runs(conn: &mut sqlx::SqliteConnection, invoice_id: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(
@@ -561,13 +572,14 @@ impl WriteTx {
                             .saturating_sub(monto)
                             .max(0);
                         notes.push(format!(
-                            "cesión parcial: se paga al cesionario lo cedido ({}{}){}",
+                            "cesión parcial: al cesionario se le cedieron {}{}; esta línea le paga {}{}",
                             Clp::new(cedido),
                             if paid > 0 {
-                                format!(", del que otras nóminas ya le pagan {}", Clp::new(paid))
+                                format!(", de lo que otras nóminas ya le pagan {}", Clp::new(paid))
                             } else {
                                 String::new()
                             },
+                            Clp::new(monto),
                             if rest > 0 {
                                 format!(
                                     "; el resto ({}) queda para que una persona decida",
@@ -851,13 +863,17 @@ impl WriteTx {
                 )
             };
             return Ok(Some(format!(
-                "la línea {} de la nómina N° {} pagaría {} de {}, pero su saldo es {} {why}; \
-                 ajuste el monto de la línea o quítela",
+                "la línea {} de la nómina N° {} pagaría {} de {}, pero su saldo es {} {why}; {}",
                 l.pos,
                 run.numero,
                 Clp::new(l.monto),
                 l.documento,
-                Clp::new(saldo)
+                Clp::new(saldo),
+                if run.estado == "borrador" {
+                    "ajuste el monto de la línea o quítela"
+                } else {
+                    "quítela de la nómina"
+                }
             )));
         }
         let last = cesion_chain(self.conn(), &rut, tipo, folio).await?.last;
@@ -899,13 +915,14 @@ impl WriteTx {
     /// # Errors
     /// A run that is not approved; database errors.
     pub async fn mark_run_sent(&mut self, id: &str) -> Result<RunRow> {
-        let (run, _) = self
+        let (run, lines) = self
             .run_in_state(
                 id,
                 &["aprobada"],
                 "marcar como enviada al banco (apruébela primero)",
             )
             .await?;
+        nothing_left(&run, &lines)?;
         self.set_run_state(&run, "enviada", "sent").await
     }
 
@@ -923,6 +940,7 @@ impl WriteTx {
                 "marcar como pagada (apruébela primero)",
             )
             .await?;
+        nothing_left(&run, &lines)?;
         for l in lines.iter().filter(|l| l.incluida && l.monto > 0) {
             let invoice: InvoiceId = l.invoice_id.parse()?;
             self.record_payment(
@@ -981,14 +999,17 @@ impl WriteTx {
                 problems.join("; "),
                 if run.estado == "aprobada" {
                     format!(
-                        "Quite esas líneas (icc pagos excluir {} DOCUMENTO, o «Excluir» en Pagos) y vuelva a hacer el archivo",
+                        "Contabilidad quita esas líneas (icc pagos excluir {} DOCUMENTO, o desmarcando su casilla «Pagar» en Pagos); luego vuelva a hacer el archivo",
                         run.numero
                     )
                 } else {
-                    "La nómina ya se marcó enviada al banco: revise con el banco esas transferencias antes de marcarla pagada".to_owned()
+                    "La nómina ya se marcó enviada al banco: revise con el banco si esas transferencias se hicieron; \
+                     si se hicieron, esa factura se pagó de más y hay que pedir la devolución"
+                        .to_owned()
                 }
             )));
         }
+        nothing_left(&run, &lines)?;
         let mut out = Vec::new();
         let mut missing: Vec<String> = Vec::new();
         for mut l in lines.into_iter().filter(|l| l.incluida && l.monto > 0) {

@@ -965,6 +965,24 @@ async fn the_bank_file_refuses_a_line_assigned_after_the_approval() {
         e.contains("hoy se le debe a 96667560") && e.contains("no se hizo el archivo"),
         "{e}"
     );
+    drop(tx);
+    // its one line taken out, the run has nothing left to pay, send or mark paid
+    let mut tx = store.write("contadora").await.unwrap();
+    tx.set_run_line(&run, &a.key.to_string(), Some(false), None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write("tesorera").await.unwrap();
+    for e in [
+        tx.run_payments(&run).await.map(|_| ()).unwrap_err(),
+        tx.mark_run_sent(&run).await.map(|_| ()).unwrap_err(),
+        tx.mark_run_paid(&run, d("2026-11-06"))
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+    ] {
+        assert!(e.to_string().contains("no hay nada que pagar"), "{e}");
+    }
 }
 
 #[tokio::test]

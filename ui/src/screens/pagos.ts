@@ -180,8 +180,14 @@ export function pagosScreen(session: SessionInfo): HTMLElement {
                   draw(await api.setRunLine(id, l.documento, (e.target as HTMLInputElement).checked, null));
                   await loadList();
                 } catch (err) {
-                  draw(await api.showRun(id));
                   fail(err);
+                  // the checkbox shows what is stored again (the message stays)
+                  try {
+                    draw(await api.showRun(id));
+                    fail(err);
+                  } catch {
+                    // the message above already says what went wrong
+                  }
                 }
               },
             }),
