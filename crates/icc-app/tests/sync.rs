@@ -1469,10 +1469,10 @@ async fn balance(l: &Laptop, key: &str) -> (i64, i64, i64) {
     )
 }
 
-#[tokio::test]
-async fn the_payment_cycle_crosses_laptops_and_the_server_keeps_the_four_eyes() {
-    let srv = start_server().await;
-    let office = laptop_of(&srv, "contadora", "ana").await;
+/// The office imports A and B into OB-1 and syncs; the site manager approves both on its
+/// laptop; both laptops sync. The office's laptop and the site's.
+async fn a_and_b_approved_on_site(srv: &Server) -> (Laptop, Laptop) {
+    let office = laptop_of(srv, "contadora", "ana").await;
     office
         .app
         .add_obra(&office.s, "OB-1", "Edificio Uno")
@@ -1483,8 +1483,7 @@ async fn the_payment_cycle_crosses_laptops_and_the_server_keeps_the_four_eyes() 
         assign(&office, key, "obra", "OB-1").await;
     }
     office.app.sync(&office.s).await.unwrap();
-    // the site manager approves both
-    let site = laptop_of(&srv, "jefe1", "jefe").await;
+    let site = laptop_of(srv, "jefe1", "jefe").await;
     site.app.sync(&site.s).await.unwrap();
     for key in [A, B] {
         site.app
@@ -1494,6 +1493,13 @@ async fn the_payment_cycle_crosses_laptops_and_the_server_keeps_the_four_eyes() 
     }
     site.app.sync(&site.s).await.unwrap();
     office.app.sync(&office.s).await.unwrap();
+    (office, site)
+}
+
+#[tokio::test]
+async fn the_payment_cycle_crosses_laptops_and_the_server_keeps_the_four_eyes() {
+    let srv = start_server().await;
+    let (office, site) = a_and_b_approved_on_site(&srv).await;
 
     // the office enters the supplier's account; IT approves it on another laptop
     let entered = office
@@ -1633,27 +1639,7 @@ async fn the_payment_cycle_crosses_laptops_and_the_server_keeps_the_four_eyes() 
 #[tokio::test]
 async fn a_line_paid_after_approval_is_taken_out_of_the_run_and_every_laptop_agrees() {
     let srv = start_server().await;
-    let office = laptop_of(&srv, "contadora", "ana").await;
-    office
-        .app
-        .add_obra(&office.s, "OB-1", "Edificio Uno")
-        .await
-        .unwrap();
-    import_rcv(&office).await;
-    for key in [A, B] {
-        assign(&office, key, "obra", "OB-1").await;
-    }
-    office.app.sync(&office.s).await.unwrap();
-    let site = laptop_of(&srv, "jefe1", "jefe").await;
-    site.app.sync(&site.s).await.unwrap();
-    for key in [A, B] {
-        site.app
-            .set_invoice_status(&site.s, key, InvoiceStatus::Aprobada, None)
-            .await
-            .unwrap();
-    }
-    site.app.sync(&site.s).await.unwrap();
-    office.app.sync(&office.s).await.unwrap();
+    let (office, _site) = a_and_b_approved_on_site(&srv).await;
     // the office prepares the run, the gerente approves it on their laptop
     let run = office.app.create_run(&office.s, None).await.unwrap();
     office.app.sync(&office.s).await.unwrap();

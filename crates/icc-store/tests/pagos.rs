@@ -677,12 +677,9 @@ async fn a_payment_run_pays_each_payee_once_freezes_at_approval_and_records_paym
     assert!(e.contains("pagada"), "{e}");
 }
 
-#[tokio::test]
-async fn marking_a_run_paid_records_nothing_when_an_invoice_was_paid_meanwhile() {
-    let (_dir, store) = store().await;
-    let a = doc(DteType::FACTURA, 950, 10_000, &[]);
-    let b = doc(DteType::FACTURA, 951, 20_000, &[]);
-    insert(&store, &[a.clone(), b.clone()]).await;
+/// A run of everything due in the next 40 days, made by the contadora and approved by the
+/// gerente: its id.
+async fn approved_run(store: &Store) -> String {
     let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
     let mut tx = store.write("contadora").await.unwrap();
     let run = tx.create_run(corte, true).await.unwrap();
@@ -690,6 +687,16 @@ async fn marking_a_run_paid_records_nothing_when_an_invoice_was_paid_meanwhile()
     let mut tx = store.write("gerente").await.unwrap();
     tx.approve_run(&run).await.unwrap();
     tx.commit().await.unwrap();
+    run
+}
+
+#[tokio::test]
+async fn marking_a_run_paid_records_nothing_when_an_invoice_was_paid_meanwhile() {
+    let (_dir, store) = store().await;
+    let a = doc(DteType::FACTURA, 950, 10_000, &[]);
+    let b = doc(DteType::FACTURA, 951, 20_000, &[]);
+    insert(&store, &[a.clone(), b.clone()]).await;
+    let run = approved_run(&store).await;
     // someone pays b by hand after the run was approved
     record(&store, b.id(), 20_000).await.unwrap();
     let mut tx = store.write("gerente").await.unwrap();
@@ -886,13 +893,7 @@ async fn the_bank_file_refuses_a_line_paid_meanwhile_until_it_is_taken_out() {
     let a = doc(DteType::FACTURA, 991, 1_000_000, &[]);
     let b = doc(DteType::FACTURA, 992, 2_000_000, &[]);
     insert(&store, &[a.clone(), b.clone()]).await;
-    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
-    let mut tx = store.write("contadora").await.unwrap();
-    let run = tx.create_run(corte, true).await.unwrap();
-    tx.commit().await.unwrap();
-    let mut tx = store.write("gerente").await.unwrap();
-    tx.approve_run(&run).await.unwrap();
-    tx.commit().await.unwrap();
+    let run = approved_run(&store).await;
     // b is paid by cheque after the approval: the file must not pay it again
     record(&store, b.id(), 2_000_000).await.unwrap();
     let mut tx = store.write("tesorera").await.unwrap();
@@ -949,13 +950,7 @@ async fn the_bank_file_refuses_a_line_assigned_after_the_approval() {
     let (_dir, store) = store().await;
     let a = doc(DteType::FACTURA, 993, 1_000_000, &[]);
     insert(&store, std::slice::from_ref(&a)).await;
-    let corte = chrono::Local::now().date_naive() + chrono::Days::new(40);
-    let mut tx = store.write("contadora").await.unwrap();
-    let run = tx.create_run(corte, true).await.unwrap();
-    tx.commit().await.unwrap();
-    let mut tx = store.write("gerente").await.unwrap();
-    tx.approve_run(&run).await.unwrap();
-    tx.commit().await.unwrap();
+    let run = approved_run(&store).await;
     let mut tx = store.write("contadora").await.unwrap();
     tx.add_cesion(&cesion(993, 1, 1_000_000)).await.unwrap();
     tx.commit().await.unwrap();

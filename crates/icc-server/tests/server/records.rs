@@ -1226,6 +1226,54 @@ async fn an_account_is_restamped_only_by_bank_roles_and_a_full_clock_never_break
     srv.stop().await;
 }
 
+/// Pushes a payment run's document from `device` at `ms`.
+async fn put_run(
+    srv: &TestServer,
+    token: &str,
+    device: &str,
+    doc: &RunDoc,
+    ms: i64,
+) -> (u16, Value) {
+    put(
+        srv,
+        token,
+        device,
+        "payment_run",
+        &doc.id,
+        v(doc),
+        hlc(ms, device),
+    )
+    .await
+}
+
+/// Invoice 1 (OB-1) pushed by the contadora, a run of it drafted by her and approved by the
+/// gerente with no frozen account (clocks `t` to `t + 2`): the invoice's id and the run.
+async fn approved_run_of_one(
+    srv: &TestServer,
+    conta: &str,
+    gerente: &str,
+    t: i64,
+) -> (String, RunDoc) {
+    let (inv, doc) = authority::invoice(1, Some("OB-1"));
+    let (s, b) = srv
+        .push(
+            conta,
+            "pc_conta",
+            vec![op(&inv, "_doc", doc, hlc(t, "pc_conta"), None, "OB-1")],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let draft = run(&inv, "borrador", 1_190_000, None);
+    let (s, b) = put_run(srv, conta, "pc_conta", &draft, t + 1).await;
+    assert_eq!(s, 200, "{b}");
+    let mut approved = run(&inv, "aprobada", 1_190_000, None);
+    approved.approved_by = Some("gerente".into());
+    approved.approved_at = Some("2026-12-02T10:00:00Z".into());
+    let (s, b) = put_run(srv, gerente, "pc_ger", &approved, t + 2).await;
+    assert_eq!(s, 200, "{b}");
+    (inv, approved)
+}
+
 #[tokio::test]
 async fn an_approved_run_only_gains_frozen_accounts_and_loses_lines() {
     let srv = start().await;
@@ -1233,18 +1281,19 @@ async fn an_approved_run_only_gains_frozen_accounts_and_loses_lines() {
     let conta = srv.session("contadora", "pc_conta").await;
     let gerente = srv.session("gerente", "pc_ger").await;
     let t = now();
-    let (inv, doc) = authority::invoice(1, Some("OB-1"));
+    // approved while the payee had no approved account on the approver's laptop
+    let (_, approved) = approved_run_of_one(&srv, &conta, &gerente, t).await;
     let mut acc = account("pendiente", "ana");
-    let (s, b) = srv
-        .push(
-            &conta,
-            "pc_conta",
-            vec![
-                op(&inv, "_doc", doc, hlc(t, "pc_conta"), None, "OB-1"),
-                record("bank_account", &acc.id, v(&acc), hlc(t, "pc_conta")),
-            ],
-        )
-        .await;
+    let (s, b) = put(
+        &srv,
+        &conta,
+        "pc_conta",
+        "bank_account",
+        &acc.id,
+        v(&acc),
+        hlc(t + 3, "pc_conta"),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     acc.estado = "aprobada".into();
     acc.decided_at = Some("2026-12-02T09:00:00Z".into());
@@ -1256,101 +1305,28 @@ async fn an_approved_run_only_gains_frozen_accounts_and_loses_lines() {
         "bank_account",
         &acc.id,
         v(&acc),
-        hlc(t + 1, "pc_ti"),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let draft = run(&inv, "borrador", 1_190_000, None);
-    let id = draft.id.clone();
-    let (s, b) = put(
-        &srv,
-        &conta,
-        "pc_conta",
-        "payment_run",
-        &id,
-        v(&draft),
-        hlc(t + 2, "pc_conta"),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    // approved while the payee had no approved account on the approver's laptop
-    let mut approved = run(&inv, "aprobada", 1_190_000, None);
-    approved.approved_by = Some("gerente".into());
-    approved.approved_at = Some("2026-12-02T10:00:00Z".into());
-    let (s, b) = put(
-        &srv,
-        &gerente,
-        "pc_ger",
-        "payment_run",
-        &id,
-        v(&approved),
-        hlc(t + 3, "pc_ger"),
+        hlc(t + 4, "pc_ti"),
     )
     .await;
     assert_eq!(s, 200, "{b}");
     // the bank file freezes the payee's approved account on the line: accepted
     let mut frozen = approved.clone();
     frozen.lineas[0].account_id = Some(acc.id.clone());
-    let (s, b) = put(
-        &srv,
-        &gerente,
-        "pc_ger",
-        "payment_run",
-        &id,
-        v(&frozen),
-        hlc(t + 4, "pc_ger"),
-    )
-    .await;
+    let (s, b) = put_run(&srv, &gerente, "pc_ger", &frozen, t + 5).await;
     assert_eq!(s, 200, "{b}");
     // taking out a line no longer owed: Contabilidad's, not the gerente's
     let mut out = frozen.clone();
     out.lineas[0].incluida = false;
-    let (s, b) = put(
-        &srv,
-        &gerente,
-        "pc_ger",
-        "payment_run",
-        &id,
-        v(&out),
-        hlc(t + 5, "pc_ger"),
-    )
-    .await;
+    let (s, b) = put_run(&srv, &gerente, "pc_ger", &out, t + 6).await;
     assert_eq!(s, 403, "{b}");
-    let (s, b) = put(
-        &srv,
-        &conta,
-        "pc_conta",
-        "payment_run",
-        &id,
-        v(&out),
-        hlc(t + 6, "pc_conta"),
-    )
-    .await;
+    let (s, b) = put_run(&srv, &conta, "pc_conta", &out, t + 7).await;
     assert_eq!(s, 200, "{b}");
     // nothing else of a line changes: not putting it back, nor its amount
-    let (s, b) = put(
-        &srv,
-        &conta,
-        "pc_conta",
-        "payment_run",
-        &id,
-        v(&frozen),
-        hlc(t + 7, "pc_conta"),
-    )
-    .await;
+    let (s, b) = put_run(&srv, &conta, "pc_conta", &frozen, t + 8).await;
     assert_eq!(s, 400, "{b}");
     let mut more = out.clone();
     more.lineas[0].monto = 2_000_000;
-    let (s, b) = put(
-        &srv,
-        &conta,
-        "pc_conta",
-        "payment_run",
-        &id,
-        v(&more),
-        hlc(t + 8, "pc_conta"),
-    )
-    .await;
+    let (s, b) = put_run(&srv, &conta, "pc_conta", &more, t + 9).await;
     assert_eq!(s, 400, "{b}");
     srv.stop().await;
 }
@@ -1361,68 +1337,15 @@ async fn a_sent_run_loses_no_line() {
     let conta = srv.session("contadora", "pc_conta").await;
     let gerente = srv.session("gerente", "pc_ger").await;
     let t = now();
-    let (inv, doc) = authority::invoice(1, Some("OB-1"));
-    let (s, b) = srv
-        .push(
-            &conta,
-            "pc_conta",
-            vec![op(&inv, "_doc", doc, hlc(t, "pc_conta"), None, "OB-1")],
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    let draft = run(&inv, "borrador", 1_190_000, None);
-    let id = draft.id.clone();
-    let (s, b) = put(
-        &srv,
-        &conta,
-        "pc_conta",
-        "payment_run",
-        &id,
-        v(&draft),
-        hlc(t + 1, "pc_conta"),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let mut sent = run(&inv, "aprobada", 1_190_000, None);
-    sent.approved_by = Some("gerente".into());
-    sent.approved_at = Some("2026-12-02T10:00:00Z".into());
-    let (s, b) = put(
-        &srv,
-        &gerente,
-        "pc_ger",
-        "payment_run",
-        &id,
-        v(&sent),
-        hlc(t + 2, "pc_ger"),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
+    let (_, mut sent) = approved_run_of_one(&srv, &conta, &gerente, t).await;
     sent.estado = "enviada".into();
     sent.sent_by = Some("gerente".into());
     sent.sent_at = Some("2026-12-03T10:00:00Z".into());
-    let (s, b) = put(
-        &srv,
-        &gerente,
-        "pc_ger",
-        "payment_run",
-        &id,
-        v(&sent),
-        hlc(t + 3, "pc_ger"),
-    )
-    .await;
+    let (s, b) = put_run(&srv, &gerente, "pc_ger", &sent, t + 3).await;
     assert_eq!(s, 200, "{b}");
     let mut out = sent.clone();
     out.lineas[0].incluida = false;
-    let (s, b) = put(
-        &srv,
-        &conta,
-        "pc_conta",
-        "payment_run",
-        &id,
-        v(&out),
-        hlc(t + 4, "pc_conta"),
-    )
-    .await;
+    let (s, b) = put_run(&srv, &conta, "pc_conta", &out, t + 4).await;
     assert_eq!(s, 400, "{b}");
     assert!(
         b["refused"][0]["reason"]
