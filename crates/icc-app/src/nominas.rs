@@ -253,7 +253,8 @@ impl App {
 
     /// Writes the bank file of an approved run in the company's Santander template: one row
     /// per line, lines above the split limit cut into parts. Refused, naming them, while a
-    /// payee has no approved account. The file's SHA-256 is recorded on the run.
+    /// payee has no approved account, or no e-mail and the company set no payments address
+    /// to use instead. The file's SHA-256 is recorded on the run.
     ///
     /// # Errors
     /// Forbidden for the role; a run not approved; payees without an approved account; the
@@ -277,6 +278,34 @@ impl App {
         };
         let mut tx = self.store.write(&s.username).await?;
         let (row, lines) = tx.run_payments(run).await?;
+        // The template's «Correo beneficiario» is required. A payee whose account has no
+        // e-mail gets the company's payments address (the run e-mails' sender, else their
+        // first recipient), so the bank's notice reaches the company; without one the file
+        // is refused here rather than by the bank.
+        let company_mail = {
+            let m = self.mail_settings(s).await?;
+            m.remitente
+                .or_else(|| m.destinatarios.first().cloned())
+                .map(|a| bare_address(&a))
+        };
+        if company_mail.is_none() {
+            let mut without: Vec<String> = Vec::new();
+            for (_, a) in lines.iter().filter(|(_, a)| a.email.is_none()) {
+                let who = format!("{} {}", a.rut, a.titular_nombre);
+                if !without.contains(&who) {
+                    without.push(who);
+                }
+            }
+            if !without.is_empty() {
+                return Err(AppError::Invalid(format!(
+                    "no se hizo el archivo del banco de la nómina N° {}: el banco pide un correo por beneficiario y la cuenta de {} no lo tiene. \
+                     Configure el correo de las nóminas (icc pagos configurar --correo-remitente DIRECCIÓN), que se usará en su lugar; \
+                     para las nóminas siguientes, ingrese la cuenta con su correo y pida que la aprueben",
+                    row.numero,
+                    without.join(", ")
+                )));
+            }
+        }
         let payments: Vec<Payment> = lines
             .iter()
             .map(|(l, a)| Payment {
@@ -290,7 +319,7 @@ impl App {
                     .parse::<icc_core::pagos::AccountType>()
                     .map_or_else(|_| a.tipo_cuenta.clone(), |t| t.label().to_owned()),
                 numero: a.numero.clone(),
-                correo: a.email.clone(),
+                correo: a.email.clone().or_else(|| company_mail.clone()),
                 monto: l.monto,
             })
             .collect();
@@ -438,6 +467,14 @@ impl App {
             )));
         }
         Ok(self.store.cesiones(key.as_ref()).await?)
+    }
+}
+
+/// The address alone of `Nombre <dirección>` (a bank's e-mail column takes no name).
+fn bare_address(a: &str) -> String {
+    match (a.rfind('<'), a.rfind('>')) {
+        (Some(i), Some(j)) if i < j => a[i + 1..j].trim().to_owned(),
+        _ => a.trim().to_owned(),
     }
 }
 

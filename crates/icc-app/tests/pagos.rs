@@ -7,7 +7,7 @@ mod common;
 use common::factura;
 
 use calamine::{Reader, Xlsx};
-use icc_app::{AccountRequest, App, Session};
+use icc_app::{AccountRequest, App, MailSettingsChange, Session};
 use icc_core::Role;
 
 const ADMIN_PW: &str = "caballo correcto batería grapa";
@@ -330,4 +330,75 @@ async fn the_vencimientos_report_shows_credits_payments_and_the_balance() {
         .unwrap();
     assert!(!v.pagos.as_ref().unwrap().acepta_pago);
     assert!(v.cambios_de_estado.is_empty(), "{:?}", v.cambios_de_estado);
+}
+
+#[tokio::test]
+async fn a_payee_without_an_email_gets_the_companys_payments_address_or_no_file() {
+    let (dir, app, admin, contadora, gerente) = setup().await;
+    for (rut, numero, titular, email) in [
+        (
+            "76555835-2",
+            "0-012-34567-8",
+            "Ferretería Ñuñoa Ltda.",
+            None,
+        ),
+        (
+            "76177907-9",
+            "9988776655",
+            "Hormigones del Sur S.A.",
+            Some("pagos@hds.cl"),
+        ),
+    ] {
+        let mut req = account(rut, numero, titular);
+        req.email = email.map(str::to_owned);
+        let a = app.add_bank_account(&contadora, req).await.unwrap();
+        app.approve_bank_account(&admin, &a.id).await.unwrap();
+    }
+    let run = app
+        .create_run(&contadora, Some("2026-11-06".parse().unwrap()))
+        .await
+        .unwrap();
+    let id = run.run.id.clone();
+    app.approve_run(&gerente, &id).await.unwrap();
+    // the template's «Correo beneficiario» is required: no address at all, no file
+    let out = dir.path().join("nomina.xlsx");
+    let e = app
+        .bank_file(&contadora, &id, &out)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("76555835-2 Ferretería Ñuñoa Ltda.")
+            && !e.contains("76177907-9")
+            && e.contains("--correo-remitente"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // with the company's payments address, that payee's notice goes there
+    app.set_mail_settings(
+        &admin,
+        MailSettingsChange {
+            remitente: Some("Nóminas ICC <nominas@icc.cl>".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    app.bank_file(&contadora, &id, &out).await.unwrap();
+    let mut wb: Xlsx<_> = calamine::open_workbook(&out).unwrap();
+    let sheet = wb.worksheet_range_at(0).unwrap().unwrap();
+    let mails: Vec<(String, String)> = sheet
+        .rows()
+        .skip(1)
+        .map(|r| (r[0].to_string(), r[5].to_string()))
+        .collect();
+    assert!(!mails.is_empty());
+    for (name, mail) in mails {
+        let want = if name.starts_with("Ferretería") {
+            "nominas@icc.cl"
+        } else {
+            "pagos@hds.cl"
+        };
+        assert_eq!(mail, want, "{name}");
+    }
 }
