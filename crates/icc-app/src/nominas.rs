@@ -276,18 +276,19 @@ impl App {
             })?,
             None => icc_io::bank::DEFAULT_SPLIT_LIMIT,
         };
-        let mut tx = self.store.write(&s.username).await?;
-        let (row, lines) = tx.run_payments(run).await?;
         // The template's «Correo beneficiario» is required. A payee whose account has no
         // e-mail gets the company's payments address (the run e-mails' sender, else their
         // first recipient), so the bank's notice reaches the company; without one the file
-        // is refused here rather than by the bank.
+        // is refused here rather than by the bank. Read before the write transaction, which
+        // holds the database's write lock.
         let company_mail = {
             let m = self.mail_settings(s).await?;
             m.remitente
                 .or_else(|| m.destinatarios.first().cloned())
                 .map(|a| bare_address(&a))
         };
+        let mut tx = self.store.write(&s.username).await?;
+        let (row, lines) = tx.run_payments(run).await?;
         if company_mail.is_none() {
             let mut without: Vec<String> = Vec::new();
             for (_, a) in lines.iter().filter(|(_, a)| a.email.is_none()) {

@@ -635,13 +635,11 @@ fn check_run(
             .iter()
             .zip(&r.lineas)
             .all(|(a, b)| late_change(a, b));
-    let taken_out: Vec<&RunLineDoc> = c
+    let takes_out = c
         .lineas
         .iter()
         .zip(&r.lineas)
-        .filter(|(a, b)| a.incluida && !b.incluida)
-        .map(|(_, b)| b)
-        .collect();
+        .any(|(a, b)| a.incluida && !b.incluida);
     let changed_since = |what: &str| {
         invalid(format!(
             "la nómina N° {} cambió en el servidor desde que se {what}; sincronice y revísela de nuevo",
@@ -690,7 +688,7 @@ fn check_run(
                     c.numero
                 )));
             }
-            if !taken_out.is_empty() {
+            if takes_out {
                 if (from, to) != ("aprobada", "aprobada") {
                     return Err(invalid(format!(
                         "la nómina N° {} ya está «{from}»: no se le quitan líneas",
